@@ -1,0 +1,28 @@
+"""Veil's error hierarchy.
+
+Every error a user can cause carries a message that says what was expected and how to fix it
+(STYLE.md "Habits"), so the CLI can print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class VeilError(Exception):
+    """Base class for every error Veil raises on purpose."""
+
+
+class PolicyError(VeilError):
+    """A policy file or policy value is invalid (names the file, line and key where known)."""
+
+
+class SecretError(VeilError):
+    """The project secret is missing, unreadable or too weak."""
+
+
+class InputError(VeilError):
+    """An input file cannot be read or safely de-identified; the file is reported, the batch goes on."""
+
+    def __init__(self, reason: str, rule: str = "input") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rule = rule
