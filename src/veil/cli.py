@@ -1,0 +1,302 @@
+"""The `veil` command. Thin: it parses arguments, calls the library and renders results.
+
+Exit codes scripts can trust: 0 success, 1 some files quarantined (the rest written), 2 usage or
+configuration error (bad policy, missing secret, output inside input), 3 fatal error during the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from veil import __version__
+from veil.errors import PolicyError, SecretError, VeilError
+
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="veil",
+    help=(
+        "De-identify DICOM by policy (PS3.15 Annex E), with keyed pseudonyms, UIDs and dates.\n\n"
+        "Examples:\n\n"
+        "  veil init                                   # create the project secret (.veil/secret.key)\n\n"
+        "  veil deid scans/ released/ --policy research-longitudinal\n\n"
+        "  veil policy show basic\n\n"
+        "  veil demo out/                              # bundled fake-PHI sample, end to end"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print Veil's version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"veil {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def init(
+    key_file: Annotated[Path, typer.Option(help="Where to write the secret.")] = Path(".veil/secret.key"),
+    force: Annotated[bool, typer.Option(help="Replace an existing secret (changes every pseudonym).")] = False,
+) -> None:
+    """Create the project secret (32 random bytes, file mode 0600).
+
+    Every pseudonym, UID and date offset is derived from it: keep it safe, share it only with sites that
+    must produce the same pseudonyms. `VEIL_SECRET` in the environment is used instead when set.
+
+    Example:  veil init --key-file /secure/veil.key
+    """
+    from veil.identity.secret import create_key_file
+
+    try:
+        path = create_key_file(key_file, force=force)
+    except SecretError as exc:
+        _fail(str(exc))
+    console.print(f"secret written to {path} (mode 0600)")
+
+
+@app.command()
+def deid(
+    input_dir: Annotated[Path, typer.Argument(help="Folder (searched recursively) or single file to read.")],
+    output_dir: Annotated[Path, typer.Argument(help="Folder to write de-identified files to.")],
+    policy: Annotated[str, typer.Option("--policy", "-p", help="Built-in name or YAML file.")] = "basic",
+    key_file: Annotated[Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, .veil/secret.key).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
+    purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """De-identify every DICOM file under INPUT_DIR into OUTPUT_DIR.
+
+    Output paths are built from de-identified identifiers only
+    (<pseudo-patient>/<study-uid>/<series-uid>/<instance-uid>.dcm). Files that cannot be de-identified
+    safely are listed in OUTPUT_DIR/.veil/quarantine.jsonl with a reason and never written; every
+    written file has a line in OUTPUT_DIR/.veil/manifest.jsonl. INPUT_DIR is never modified.
+
+    Exit codes: 0 all written, 1 some files quarantined, 2 usage/config error, 3 fatal error.
+
+    Examples:
+
+      veil deid /data/incoming /data/released --policy research-longitudinal --workers 0
+
+      veil deid study/ out/ --policy site.yaml --purpose "IRB-2026-114 export" --json
+    """
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+    from veil.pipeline.runner import check_paths, iter_files, summary_dict
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    try:
+        pol = load_policy(policy)
+        plan = compile_plan(pol)
+        keyed = Keyed(load_secret(key_file))
+        check_paths(input_dir, output_dir)
+    except (PolicyError, SecretError, VeilError) as exc:
+        _fail(str(exc))
+    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    files = list(iter_files(input_dir))
+    try:
+        summary = _run_with_progress(files, output_dir, plan, keyed, n_workers, dry_run, as_json)
+    except VeilError as exc:
+        _fail(str(exc), EXIT_FATAL)
+    if as_json:
+        d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir)}
+        out.print_json(json.dumps(d))
+    else:
+        _print_summary(summary, pol.name, plan.policy_hash, output_dir)
+    raise typer.Exit(summary.exit_code)
+
+
+def _run_with_progress(files, output_dir, plan, keyed, workers, dry_run, quiet):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from veil.pipeline.runner import run
+
+    show = console.is_terminal and not quiet and not os.environ.get("CI")
+    if not show:
+        return run(files, output_dir, plan, keyed, workers=workers, dry_run=dry_run)
+    with Progress(TextColumn("de-identifying"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.speed} files/s"), TimeRemainingColumn(), console=console) as prog:
+        task = prog.add_task("deid", total=len(files))
+        return run(files, output_dir, plan, keyed, workers=workers, dry_run=dry_run,
+                   on_result=lambda _r: prog.advance(task))
+
+
+def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    t = Table(title=f"veil deid  policy={policy_name} ({policy_hash[:12]})")
+    t.add_column("files in", justify="right")
+    t.add_column("written", justify="right")
+    t.add_column("quarantined", justify="right")
+    t.add_column("patients", justify="right")
+    t.add_row(str(summary.files_in), str(summary.written or summary.dry_run), str(summary.quarantined),
+              str(summary.patients))
+    out.print(t)
+    q = [r for r in summary.results if r.status == "quarantined"]
+    if q:
+        qt = Table(title="quarantined (not written)")
+        qt.add_column("file")
+        qt.add_column("rule")
+        qt.add_column("reason")
+        for r in q[:20]:
+            qt.add_row(r.source, r.rule, r.reason)
+        out.print(qt)
+        if len(q) > 20:
+            out.print(f"... and {len(q) - 20} more in {output_dir / '.veil' / 'quarantine.jsonl'}")
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """List the built-in policies.
+
+    Example:  veil policy list
+    """
+    from veil.policy.model import builtin_names, load_policy
+
+    t = Table(title="built-in policies")
+    t.add_column("name")
+    t.add_column("options")
+    for n in builtin_names():
+        p = load_policy(n)
+        t.add_row(n, ", ".join(p.options) or "(Basic Profile only)")
+    out.print(t)
+
+
+@policy_app.command("show")
+def policy_show(
+    policy: Annotated[str, typer.Argument(help="Built-in name or YAML file.")] = "basic",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan.")] = False,
+    tag: Annotated[str | None, typer.Option(help="Show only this keyword or tag, e.g. StudyDate.")] = None,
+) -> None:
+    """Show a policy's compiled plan: every attribute, its action and the rule that decided it.
+
+    Examples:
+
+      veil policy show research-longitudinal --tag StudyDate
+
+      veil policy show site.yaml --json > plan.json
+    """
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan, describe
+
+    try:
+        plan = compile_plan(load_policy(policy))
+    except PolicyError as exc:
+        _fail(str(exc))
+    rows = describe(plan)
+    if tag:
+        rows = [r for r in rows if tag.lower() in (r[1].lower(), r[0].lower().strip("()").replace(",", ""),
+                                                    r[0].lower())]
+    if as_json:
+        out.print_json(json.dumps({
+            "name": plan.policy.name, "version": plan.policy.version, "policy_hash": plan.policy_hash,
+            "table": plan.edition, "options": list(plan.policy.options),
+            "actions": [{"tag": a, "keyword": b, "action": c, "rule": d} for a, b, c, d in rows],
+        }))
+        return
+    t = Table(title=f"{plan.policy.name} v{plan.policy.version}  hash {plan.policy_hash[:16]}  ({plan.edition})")
+    for c in ("tag", "keyword", "action", "rule"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*r)
+    out.print(t)
+    out.print(f"options: {', '.join(plan.policy.options) or '(none)'}")
+
+
+@policy_app.command("validate")
+def policy_validate(
+    files: Annotated[list[Path], typer.Argument(help="Policy YAML files to check.")],
+) -> None:
+    """Validate policy files; every problem is reported with file, line and key.
+
+    Example:  veil policy validate site.yaml
+    """
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    bad = 0
+    for f in files:
+        try:
+            plan = compile_plan(load_policy(f))
+            out.print(f"{f}: ok ({plan.policy.name} v{plan.policy.version}, hash {plan.policy_hash[:16]})")
+        except (PolicyError, VeilError) as exc:
+            bad += 1
+            console.print(f"[red]{exc}[/]", highlight=False)
+    raise typer.Exit(EXIT_USAGE if bad else EXIT_OK)
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[Path, typer.Argument(help="Where to write the de-identified sample.")] = Path("veil-demo"),
+    policy: Annotated[str, typer.Option("--policy", "-p", help="Built-in name or YAML file.")] = "research-longitudinal",
+) -> None:
+    """Run Veil end to end on the bundled fake-PHI sample (examples/sample, or generated if absent).
+
+    Uses the project secret when there is one, otherwise a throw-away secret for this run only.
+
+    Example:  veil demo out/
+    """
+    import secrets as _secrets
+
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+    from veil.pipeline.runner import iter_files, run
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+    from veil.samples import generate_corpus
+
+    sample = output_dir / "input"
+    result = output_dir / "deidentified"
+    corpus = generate_corpus(sample)
+    try:
+        keyed = Keyed(load_secret(None))
+    except SecretError:
+        console.print("no project secret (run `veil init`); using a throw-away secret for this demo")
+        keyed = Keyed(_secrets.token_bytes(32))
+    plan = compile_plan(load_policy(policy))
+    summary = run(list(iter_files(sample)), result, plan, keyed)
+    _print_summary(summary, plan.policy.name, plan.policy_hash, result)
+    leaked = _byte_search(result, corpus.planted)
+    out.print(f"fake PHI planted: {len(corpus.planted)} values in {len(corpus.files)} files; "
+              f"found in output: {len(leaked)}")
+    out.print(f"input:  {sample}\noutput: {result}")
+    raise typer.Exit(EXIT_FATAL if leaked else summary.exit_code)
+
+
+def _byte_search(root: Path, needles: frozenset[str]) -> set[str]:
+    found: set[str] = set()
+    enc = [(n, n.encode()) for n in needles]
+    for p in root.rglob("*.dcm"):
+        data = p.read_bytes()
+        found.update(n for n, b in enc if b in data)
+    return found
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,516 @@
+"""Apply a :class:`~veil.policy.plan.Plan` to one pydicom Dataset (PS3.15 Annex E header actions).
+
+The walk visits every element at every sequence depth, resolves private elements through their private
+creator (never by raw element number alone), treats the repeating groups 50xx/60xx by mask, fixes the file
+meta group so it follows the de-identified dataset, and records which rule fired on which tag - never
+the original value. What the table does not know is decided by VR, failing closed: free text is
+removed, unknown UIDs are remapped, unknown dates are shifted or removed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cache
+from importlib import resources
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, UID_dictionary
+
+from veil.errors import InputError
+from veil.header import dates
+from veil.identity.keyed import Keyed
+from veil.policy.plan import TEMPORAL_VRS, TEXT_VRS, Action, Plan
+from veil.text.clean import KnownIdentifiers, clean_text, collect_identifiers
+
+#: Dummy values valid for each VR (PS3.15 E.1-1 action D: "a non-zero length value that may be a dummy
+#: value and consistent with the VR").
+DUMMY: dict[str, object] = {
+    "AE": "VEIL", "AS": "000Y", "CS": "ANON", "DA": "19000101", "DS": "0", "DT": "19000101000000",
+    "IS": "0", "LO": "ANONYMIZED", "LT": "ANONYMIZED", "PN": "ANONYMIZED", "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED", "TM": "000000", "UC": "ANONYMIZED", "UT": "ANONYMIZED", "UR": "",
+    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0,
+    "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"", "OV": b"", "UN": b"",
+}
+_MAX_LEN = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64 * 5, "ST": 1024, "LT": 10240, "UC": 2**32 - 2}
+
+#: Keywords of UI attributes that name a class, syntax or scheme, not an instance: kept.
+_CLASS_UID = re.compile(r"(ClassUID|SyntaxUID|CodingSchemeUID|ContextUID|MappingResourceUID)s?$")
+
+#: De-identification attributes Veil writes itself (PS3.15 E.1 item 5, PS3.3 C.7.1.1).
+_DEID_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
+
+
+@cache
+def _iod_types() -> dict[tuple[str, str], int]:
+    text = resources.files("veil.policy").joinpath("data/iod_types.tsv").read_text(encoding="utf-8")
+    out: dict[tuple[str, str], int] = {}
+    for line in text.splitlines()[1:]:
+        if line.startswith("#") or line.startswith("keyword"):
+            continue
+        kw, fam, typ, _ = line.split("\t")
+        out[(kw, fam)] = int(typ)
+    return out
+
+
+def iod_family(sop_class_uid: str) -> str:
+    """Coarse IOD family of a SOP Class, enough to resolve conditional actions (see iod_types.tsv)."""
+    name = UID(sop_class_uid).name if sop_class_uid else ""
+    if "SR" in name.split() or "Key Object" in name or "Report" in name:
+        return "sr"
+    if name.startswith("RT "):
+        return "rt"
+    if "Presentation State" in name:
+        return "ps"
+    if name.startswith("Enhanced") or "Legacy Converted Enhanced" in name:
+        return "enhanced"
+    if name.startswith("VL ") or "Ophthalmic" in name:
+        return "vl"
+    return "*"
+
+
+def resolve_conditional(code: str, keyword: str, family: str) -> str:
+    """Z/D, X/Z, X/D, X/Z/D by the attribute's Type in this IOD: 1 -> D, 2 -> Z, else X (safest)."""
+    types = _iod_types()
+    t = types.get((keyword, family), types.get((keyword, "*"), 3))
+    if code == "Z/D":
+        return "D" if t == 1 else "Z"
+    if code == "X/Z":
+        return "Z" if t in (1, 2) else "X"
+    if code == "X/D":
+        return "D" if t in (1, 2) else "X"
+    if code == "X/Z/D":
+        return {1: "D", 2: "Z"}.get(t, "X")
+    return code
+
+
+@dataclass
+class Outcome:
+    """What happened to one instance: rule counts for the manifest, and notes for the log."""
+
+    fired: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (tag, action, rule)
+    notes: list[str] = field(default_factory=list)
+    patient_pseudonym: str = ""
+    patient_key_hash: str = ""
+
+    def fire(self, tag: int, code: str, rule: str) -> None:
+        self.fired[(f"{tag:08X}", code, rule)] += 1
+
+
+@dataclass
+class _Ctx:
+    plan: Plan
+    keyed: Keyed
+    family: str
+    offset: timedelta
+    pseudonym: str
+    known: KnownIdentifiers
+    out: Outcome
+
+
+def patient_key(ds: Dataset) -> str:
+    """The original patient identity the keyed functions are derived from.
+
+    Issuer + PatientID when there is an ID; otherwise name + birth date, so files without an ID still
+    group by person. Raises when nothing identifies the patient: such a file cannot be made consistent.
+    """
+    pid = str(ds.get("PatientID", "") or "").strip()
+    issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
+    if pid:
+        return f"id:{issuer}\x00{pid}"
+    name = str(ds.get("PatientName", "") or "").strip()
+    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    if name:
+        return f"name:{name.upper()}\x00{birth}"
+    study = str(ds.get("StudyInstanceUID", "") or "").strip()
+    if study:  # anonymous input: one pseudo-patient per study keeps the study together
+        return f"study:{study}"
+    return "unknown"
+
+
+def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
+    """De-identify `ds` in place according to `plan`; returns the rules that fired.
+
+    Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
+    """
+    policy = plan.policy
+    out = Outcome()
+    if policy.burned_in_annotation == "quarantine" and str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        raise InputError("BurnedInAnnotation is YES and no pixel cleaning is configured", "burned-in-annotation")
+    if policy.has("clean_pixel_data") and "PixelData" in ds:
+        raise InputError("policy asks for clean_pixel_data; pixel redaction is not available in this version",
+                         "clean-pixel-data")
+    key = patient_key(ds)
+    out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
+    pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
+    out.patient_pseudonym = pseudonym
+    lo, hi = policy.dates.offset_days
+    offset = keyed.date_offset(key, lo, hi)
+    known = collect_identifiers(ds) if _needs_known(plan) else KnownIdentifiers(())
+    ctx = _Ctx(plan, keyed, iod_family(str(ds.get("SOPClassUID", ""))), offset, pseudonym, known, out)
+    _walk(ds, ctx, scope="")
+    _stamp(ds, plan, ctx)
+    _fix_meta(ds, ctx)
+    return out
+
+
+def _needs_known(plan: Plan) -> bool:
+    p = plan.policy
+    return any(p.has(o) for o in ("clean_descriptors", "clean_structured_content", "clean_graphics")) or any(
+        a.code == "C" for a in plan.public.values()
+    )
+
+
+def _private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
+    """(group, block) -> creator string for the private creator elements (gggg,0010-00FF) of `ds`."""
+    out = {}
+    for elem in ds:
+        t = elem.tag
+        if t.is_private and 0x10 <= t.element <= 0xFF:
+            val = elem.value
+            if isinstance(val, bytes):
+                val = val.decode("latin-1", "replace")
+            out[(t.group, t.element)] = str(val).strip().rstrip("\x00").strip()
+    return out
+
+
+def _fallback(elem: DataElement, ctx: _Ctx, scope: str) -> Action:
+    """Action for a public attribute that neither Table E.1-1 nor the policy names (fail closed by VR)."""
+    tag = elem.tag
+    vr = elem.VR
+    if tag.element == 0x0000:
+        return Action("X", "fallback:group-length")
+    if vr == "SQ":
+        return Action("K", "fallback:sequence")
+    if tag in ctx.plan.safe_text:
+        return Action("K", "allowlist:standard-text")
+    if not keyword_for_tag(tag) or vr == "UN":
+        return Action("X", "fallback:unknown-public")
+    if vr in TEXT_VRS:
+        if scope == "C":
+            return Action("D" if vr == "PN" else "C", "fallback:text-in-cleaned-content")
+        if scope == "D":
+            return Action("D", "fallback:text-in-dummy-content")
+        if ctx.plan.policy.unknown_text == "keep":
+            return Action("K", "policy:unknown_text=keep")
+        return Action("X", "fallback:unknown-text")
+    if vr in TEMPORAL_VRS:
+        if ctx.plan.policy.has("retain_long_full_dates"):
+            return Action("K", "fallback:date-full")
+        if ctx.plan.shifts_dates:
+            return Action("Y" if ctx.plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
+        return Action("X", "fallback:unknown-date")
+    if vr == "UI":
+        if ctx.plan.policy.has("retain_uids") or _CLASS_UID.search(elem.keyword or ""):
+            return Action("K", "fallback:uid-class")
+        return Action("U", "fallback:uid")
+    return Action("K", "fallback:non-text")
+
+
+def _private_action(elem: DataElement, creators: dict[tuple[int, int], str], ctx: _Ctx) -> Action:
+    t = elem.tag
+    if t.element < 0x10:
+        return Action("X", "private:reserved")
+    if t.element <= 0xFF:
+        return Action("K", "private:creator")  # decided after the block (kept only if anything is)
+    creator = creators.get((t.group, t.element >> 8))
+    if creator is None:
+        return Action("X", "private:no-creator")
+    low = t.element & 0xFF
+    ov = ctx.plan.private_overrides.get((creator, t.group, low))
+    if ov is not None:
+        return ov
+    if ctx.plan.private is not None:
+        rule = ctx.plan.private.lookup(creator, t.group, low)
+        if rule is not None:
+            src = f"private:{rule.source}"
+            if rule.disposition == "keep":
+                return Action("K", src)
+            if rule.disposition == "hash_uid":
+                return Action("U", src)
+            if rule.disposition == "shift_date" and ctx.plan.shifts_dates:
+                return Action("S", src)
+            return Action("X", src)
+    return Action("X", "E.1-1 basic:private")
+
+
+def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
+    creators = _private_creators(ds)
+    kept_blocks: set[tuple[int, int]] = set()
+    handled_times: set[int] = set()
+    for tag in list(ds.keys()):
+        if tag in _DEID_TAGS or tag >> 16 == 0x0002:
+            continue
+        try:
+            elem = ds[tag]
+        except Exception as exc:  # undecodable raw element: remove (fail closed)
+            del ds[tag]
+            ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
+            continue
+        if elem.tag.is_private:
+            act = _private_action(elem, creators, ctx)
+            if 0x10 <= elem.tag.element <= 0xFF:
+                continue
+        elif tag >> 16 == 0x0000:
+            act = Action("X", "command-group")
+        else:
+            act = ctx.plan.lookup(tag) or _fallback(elem, ctx, scope)
+        if tag in handled_times:
+            continue
+        _apply(ds, elem, act, ctx, scope, handled_times)
+        if elem.tag.is_private and tag in ds:
+            kept_blocks.add((elem.tag.group, elem.tag.element >> 8))
+    for (group, block) in creators:
+        ctag = (group << 16) | block
+        if (group, block) not in kept_blocks and ctag in ds:
+            del ds[ctag]
+            ctx.out.fire(ctag, "X", "private:creator-unused")
+
+
+def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:
+    tag = int(elem.tag)
+    code = act.code
+    if "/" in code:
+        if code == "X/Z/U*":
+            code = "U*"
+        else:
+            code = resolve_conditional(code, elem.keyword, ctx.family)
+    vr = elem.VR
+    ctx.out.fire(tag, code, act.rule)
+    if code == "K":
+        if vr == "SQ":
+            _recurse(elem, ctx, scope)
+        return
+    if code == "X":
+        del ds[tag]
+        return
+    if code == "Z":
+        if vr == "SQ":
+            elem.value = Sequence([])
+        else:
+            elem.value = b"" if isinstance(elem.value, bytes) else None
+        return
+    if code == "D":
+        if vr == "SQ":
+            _recurse(elem, ctx, "D")
+        else:
+            _set(elem, DUMMY.get(vr, ""))
+        return
+    if code == "R":
+        _set(elem, act.value or "")
+        return
+    if code == "H":
+        _set(elem, ctx.keyed.hash_value(str(elem.value)))
+        return
+    if code == "P":
+        elem.value = ctx.pseudonym
+        return
+    if code in ("U", "U*"):
+        if vr == "SQ":
+            _recurse(elem, ctx, scope)
+        else:
+            _remap_uid(elem, ctx)
+        return
+    if code in ("S", "Y"):
+        _temporal(ds, elem, code, ctx, handled)
+        return
+    if code == "C":
+        _clean(ds, elem, ctx, handled)
+        return
+    raise AssertionError(f"unknown action {code!r}")
+
+
+def _recurse(elem: DataElement, ctx: _Ctx, scope: str) -> None:
+    for item in elem.value or []:
+        _walk(item, ctx, scope)
+
+
+def _set(elem: DataElement, value: object) -> None:
+    if elem.VR == "UN":
+        elem.value = value if isinstance(value, bytes) else str(value).encode()
+        return
+    elem.value = value
+
+
+def _values(elem: DataElement) -> list[str]:
+    v = elem.value
+    if v is None or v == "":
+        return []
+    if isinstance(v, bytes):
+        v = v.decode("latin-1").rstrip("\x00 ")
+        return [s.strip() for s in v.split("\\")]
+    if elem.VM > 1:
+        return [str(x) for x in v]
+    return [str(v)]
+
+
+def _put(elem: DataElement, values: list[str]) -> None:
+    if elem.VR == "UN" or isinstance(elem.value, bytes):
+        raw = "\\".join(values).encode("ascii")
+        if len(raw) % 2:
+            raw += b"\x00"
+        elem.value = raw
+    elif len(values) == 1:
+        elem.value = values[0]
+    else:
+        elem.value = values
+
+
+def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
+    """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed)."""
+    out = []
+    for v in _values(elem):
+        v = v.strip().rstrip("\x00")
+        if not v or v in UID_dictionary:
+            out.append(v)
+        else:
+            out.append(ctx.keyed.uid(v))
+    _put(elem, out)
+
+
+_TIME_PARTNER = re.compile(r"Date(?!.*Date)")
+
+
+def _temporal(ds: Dataset, elem: DataElement, code: str, ctx: _Ctx, handled: set[int]) -> None:
+    """S (shift) / Y (year): DA with its paired TM as one instant, DT with zone, lone TM modulo 24 h."""
+    vr = elem.VR
+    tag = int(elem.tag)
+    try:
+        vals = _values(elem)
+        if not vals:
+            return
+        if code == "Y":
+            if vr == "TM":
+                elem.value = None
+            else:
+                _put(elem, [dates.year_only(v, vr) for v in vals])
+            return
+        off = ctx.offset
+        if vr == "DA":
+            partner = _partner_time(ds, elem)
+            if partner is not None and len(vals) == 1 and partner.value:
+                pact = ctx.plan.lookup(int(partner.tag))
+                if pact is None or pact.code in ("S", "C") or partner.tag.is_private:
+                    new_d, new_t = dates.shift_pair(vals[0], str(partner.value), off)
+                    _put(elem, [new_d])
+                    partner.value = new_t
+                    handled.add(int(partner.tag))
+                    ctx.out.fire(int(partner.tag), "S", "paired-with-date")
+                    return
+            _put(elem, [dates.shift_da(v, off) for v in vals])
+        elif vr == "DT":
+            _put(elem, [dates.shift_dt(v, off) for v in vals])
+        elif vr == "TM":
+            if ctx.plan.policy.dates.lone_time == "remove":
+                del ds[tag]
+                ctx.out.fire(tag, "X", "dates.lone_time=remove")
+            else:
+                _put(elem, [dates.shift_tm(v, off) for v in vals])
+        else:  # a private element the dictionary says holds a date but with a non-temporal VR
+            del ds[tag]
+            ctx.out.fire(tag, "X", "shift:not-temporal-vr")
+    except (dates.DateError, UnicodeDecodeError, ValueError):
+        del ds[tag]  # unparseable date: remove, never pass through
+        ctx.out.fire(tag, "X", "shift:unparseable")
+
+
+def _partner_time(ds: Dataset, elem: DataElement) -> DataElement | None:
+    kw = elem.keyword
+    if not kw or "Date" not in kw:
+        return None
+    tkw = _TIME_PARTNER.sub("Time", kw)
+    if tkw == kw or tkw not in ds:
+        return None
+    partner = ds[tkw]
+    return partner if partner.VR == "TM" else None
+
+
+def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None:
+    """PS3.15 C: keep the meaning, remove what identifies."""
+    vr = elem.VR
+    tag = int(elem.tag)
+    if vr == "SQ":
+        _recurse(elem, ctx, "C")
+    elif vr in TEMPORAL_VRS:
+        if ctx.plan.shifts_dates:
+            _temporal(ds, elem, "S", ctx, handled)
+        elif ctx.plan.policy.has("retain_long_full_dates"):
+            pass
+        else:
+            del ds[tag]
+            ctx.out.fire(tag, "X", "clean:date-without-shift")
+    elif vr == "PN":
+        _set(elem, DUMMY["PN"] if elem.value else "")
+    elif vr == "AE":  # an AE title identifies a device or site: keyed, consistent replacement
+        vals = _values(elem)
+        _put(elem, [ctx.keyed.hash_value(v, 16) for v in vals])
+    elif vr in TEXT_VRS:
+        vals = _values(elem)
+        cleaned = []
+        limit = _MAX_LEN.get(vr)
+        for v in vals:
+            new, _n = clean_text(v, ctx.known)
+            cleaned.append(new[:limit] if limit else new)
+        _put(elem, cleaned)
+    else:  # e.g. Overlay Data or Curve Data: cleaning their pixels needs the pixels module
+        del ds[tag]
+        ctx.out.fire(tag, "X", f"clean:unavailable-for-{vr}")
+
+
+def _stamp(ds: Dataset, plan: Plan, ctx: _Ctx) -> None:
+    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence, CID 7050), LTIM (PS3.3 C.7.1.1)."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = plan.description()
+    seq = Sequence()
+    for value, meaning in plan.method_codes:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        seq.append(item)
+    ds.DeidentificationMethodCodeSequence = seq
+    p = plan.policy
+    if p.has("retain_long_full_dates"):
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif p.has("retain_long_modified_dates"):
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    if "PatientAge" in ds and p.dates.age_cap is not None and ds.PatientAge:
+        try:
+            ds.PatientAge = dates.cap_age(str(ds.PatientAge), p.dates.age_cap)
+        except dates.DateError:
+            del ds.PatientAge
+            ctx.out.fire(0x00101010, "X", "age:unparseable")
+
+
+#: Veil's Implementation Class UID: 2.25 + the UUID5 of "veil.dev" (PS3.5 B.2), fixed forever.
+VEIL_IMPLEMENTATION_UID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_DNS, 'veil.dev').int}"
+VEIL_IMPLEMENTATION_VERSION = "VEIL_1"
+
+#: File meta attributes removed (PS3.10 7.1; PS3.15 E.1-1 lists Source/Sending/Receiving AE titles).
+_META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
+
+
+def _fix_meta(ds: Dataset, ctx: _Ctx) -> None:
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = FileMetaDataset()
+        ds.file_meta = meta
+    for t in _META_DROP:
+        if t in meta:
+            del meta[t]
+            ctx.out.fire(t, "X", "E.1-1 basic:file-meta")
+    # The writer is Veil now; the input's implementation identifies the source system (PS3.7 D.3.3.2).
+    meta.ImplementationClassUID = VEIL_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = VEIL_IMPLEMENTATION_VERSION
+    if "SOPInstanceUID" in ds:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID

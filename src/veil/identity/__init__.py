@@ -1,0 +1,1 @@
+"""Project secret and the keyed functions derived from it (pseudonyms, UIDs, date offsets)."""

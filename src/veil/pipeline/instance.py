@@ -1,0 +1,151 @@
+"""One instance through Veil: read, de-identify, write atomically under a PHI-free path.
+
+This is the unit of work the runner distributes. It never modifies its input, writes output through a
+temporary file and an atomic rename, and turns every failure into a per-file :class:`FileResult` with a
+reason and the rule that stopped it (the file is quarantined, the batch goes on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from veil.errors import InputError
+from veil.header.engine import Outcome, deidentify
+from veil.identity.keyed import Keyed
+from veil.policy.plan import Plan
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Per-file result. `status` is 'ok', 'quarantined' or 'dry-run'. Never holds original values."""
+
+    source: str
+    status: str
+    output: str | None = None
+    reason: str = ""
+    rule: str = ""
+    input_hash: str = ""  # keyed hash of the input bytes: links re-runs, not linkable without the key
+    output_sha256: str = ""
+    fired: tuple[tuple[str, str, str, int], ...] = field(default=())
+    pseudonym: str = ""
+    patient_hash: str = ""  # keyed hash of the original patient key (collision check only)
+
+
+def read_instance(path: Path) -> Dataset:
+    """Read a DICOM file (Part-10 or bare dataset) fully, so truncation shows up here and not later."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path)
+        except InvalidDicomError:
+            try:
+                ds = pydicom.dcmread(path, force=True)
+            except Exception as exc:
+                raise InputError(f"not a DICOM file: {exc}", "read") from exc
+            if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+                raise InputError("not a DICOM file (no preamble and no SOP Class/Instance UID)", "read") from None
+        except (OSError, PermissionError) as exc:
+            raise InputError(f"cannot read file: {exc.strerror or exc}", "read") from exc
+        except Exception as exc:
+            raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
+        try:
+            _touch_all(ds)
+        except Exception as exc:
+            raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {exc}", "parse") from exc
+    if len(ds) == 0:
+        raise InputError("empty dataset", "read")
+    if "SOPInstanceUID" not in ds:
+        raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
+    return ds
+
+
+def _touch_all(ds: Dataset) -> None:
+    """Convert every raw element (pydicom parses lazily) so decoding errors surface now."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _touch_all(item)
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return str(meta.TransferSyntaxUID)
+    implicit, little = ds.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
+
+
+def output_relpath(ds: Dataset, pseudonym: str) -> Path:
+    """<pseudo-patient>/<study>/<series>/<instance>.dcm from de-identified identifiers only."""
+    def part(kw: str) -> str:
+        v = str(ds.get(kw, "") or "")
+        return v if v else "unknown"
+
+    return Path(pseudonym) / part("StudyInstanceUID") / part("SeriesInstanceUID") / f"{part('SOPInstanceUID')}.dcm"
+
+
+def write_atomic(ds: Dataset, path: Path) -> str:
+    """Write `ds` to `path` via a temporary file in the same folder and an atomic rename; return sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            ds.save_as(fh, enforce_file_format=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest
+
+
+def keyed_file_hash(path: Path, keyed: Keyed) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return keyed.hexdigest("input-file", h.hexdigest())[:32]
+
+
+def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:
+    """De-identify one file; every failure becomes a quarantined FileResult (never an exception)."""
+    src = str(path)
+    try:
+        in_hash = keyed_file_hash(path, keyed)
+    except OSError as exc:
+        return FileResult(src, "quarantined", reason=f"cannot read file: {exc.strerror or exc}", rule="read")
+    try:
+        ds = read_instance(path)
+        ts = _transfer_syntax(ds)
+        outcome: Outcome = deidentify(ds, plan, keyed)
+        ds.file_meta.TransferSyntaxUID = ts
+        rel = output_relpath(ds, outcome.patient_pseudonym)
+        fired = tuple(sorted((t, a, r, n) for (t, a, r), n in outcome.fired.items()))
+        if dry_run:
+            return FileResult(src, "dry-run", str(rel), input_hash=in_hash, fired=fired,
+                              pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            digest = write_atomic(ds, out_root / rel)
+        return FileResult(src, "ok", str(rel), input_hash=in_hash, output_sha256=digest, fired=fired,
+                          pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
+    except InputError as exc:
+        return FileResult(src, "quarantined", reason=exc.reason, rule=exc.rule, input_hash=in_hash)
+    except Exception as exc:  # anything unexpected: quarantine the file, keep the batch going
+        return FileResult(src, "quarantined", reason=f"{type(exc).__name__}: {exc}", rule="internal",
+                          input_hash=in_hash)

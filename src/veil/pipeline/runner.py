@@ -1,0 +1,161 @@
+"""The batch runner: sources in, per-instance work over a process pool, results and reports out.
+
+The plan and the keyed functions are pure values, so worker processes share nothing and the order in
+which files finish does not matter: the same input, policy and secret give byte-identical output with
+one worker or many. Inputs are only ever read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from veil import __version__
+from veil.errors import VeilError
+from veil.identity.keyed import Keyed
+from veil.pipeline.instance import FileResult, process_file
+from veil.policy.plan import Plan
+
+STATE_DIR = ".veil"
+
+
+@dataclass
+class RunSummary:
+    files_in: int = 0
+    written: int = 0
+    quarantined: int = 0
+    dry_run: int = 0
+    patients: int = 0
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good, 1 some files quarantined (scripts can tell partial success from failure)."""
+        return 1 if self.quarantined else 0
+
+
+def check_paths(in_dir: Path, out_dir: Path) -> None:
+    """Refuse an output inside the input (or the reverse): Veil never writes where it reads."""
+    src = in_dir.resolve()
+    dst = out_dir.resolve()
+    if not src.exists():
+        raise VeilError(f"input {in_dir} does not exist")
+    if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
+        raise VeilError(f"output {out_dir} must not be inside the input {in_dir} (nor the input inside it)")
+
+
+def iter_files(in_dir: Path) -> Iterator[Path]:
+    """Every regular file under `in_dir` in a stable order (sorted), hidden state folders skipped."""
+    if in_dir.is_file():
+        yield in_dir
+        return
+    for root, dirs, files in os.walk(in_dir):
+        dirs[:] = sorted(d for d in dirs if d != STATE_DIR)
+        for name in sorted(files):
+            p = Path(root) / name
+            if p.is_file() and not p.is_symlink():
+                yield p
+
+
+def _work(args: tuple[str, Plan, Keyed, str, bool]) -> FileResult:
+    path, plan, keyed, out_root, dry = args
+    return process_file(Path(path), plan, keyed, Path(out_root), dry_run=dry)
+
+
+def run(
+    files: Iterable[Path],
+    out_dir: Path,
+    plan: Plan,
+    keyed: Keyed,
+    *,
+    workers: int = 1,
+    dry_run: bool = False,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> RunSummary:
+    """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/."""
+    summary = RunSummary()
+    paths = [str(p) for p in files]
+    summary.files_in = len(paths)
+    jobs = [(p, plan, keyed, str(out_dir), dry_run) for p in paths]
+    if workers <= 1:
+        results: Iterable[FileResult] = map(_work, jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(_work, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8) or 1)))
+    try:
+        for r in results:
+            summary.results.append(r)
+            if r.status == "ok":
+                summary.written += 1
+            elif r.status == "dry-run":
+                summary.dry_run += 1
+            else:
+                summary.quarantined += 1
+            if on_result is not None:
+                on_result(r)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    _check_pseudonym_collisions(summary)
+    summary.patients = len({r.pseudonym for r in summary.results if r.pseudonym})
+    if not dry_run:
+        write_reports(out_dir, summary, plan)
+    return summary
+
+
+def _check_pseudonym_collisions(summary: RunSummary) -> None:
+    """Two different patients must never share a pseudonym (checked over the run, no shared state).
+
+    Each result carries a keyed hash of its patient key; one pseudonym with two hashes is a collision.
+    With the default 10 symbols (50 bits) the chance is ~1e-15 per pair, but it is checked, not assumed.
+    """
+    seen: dict[str, str] = {}
+    for r in summary.results:
+        if not r.pseudonym:
+            continue
+        prev = seen.setdefault(r.pseudonym, r.patient_hash)
+        if prev != r.patient_hash:
+            raise VeilError(
+                f"pseudonym collision: two patients map to {r.pseudonym}; raise pseudonyms.length in the policy"
+            )
+
+
+def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
+    state = out_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(state / "quarantine.jsonl", (
+        {"source": r.source, "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
+        for r in summary.results if r.status == "quarantined"
+    ))
+    _write_jsonl(state / "manifest.jsonl", (
+        {
+            "output": r.output, "input_hash": r.input_hash, "output_sha256": r.output_sha256,
+            "policy_hash": plan.policy_hash, "veil_version": __version__,
+            "rules": [{"tag": t, "action": a, "rule": rule, "count": n}
+                      for t, a, rule, n in r.fired if a != "K"],
+        }
+        for r in sorted(summary.results, key=lambda x: x.output or "") if r.status == "ok"
+    ))
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def summary_dict(summary: RunSummary) -> dict[str, object]:
+    return {
+        "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
+        "dry_run": summary.dry_run, "patients": summary.patients, "exit_code": summary.exit_code,
+        "quarantine": [asdict(r) | {"fired": None} for r in summary.results if r.status == "quarantined"],
+    }
