@@ -82,7 +82,9 @@ def deid(
     input_dir: Annotated[Path, typer.Argument(help="Folder (searched recursively) or single file to read.")],
     output_dir: Annotated[Path, typer.Argument(help="Folder to write de-identified files to.")],
     policy: Annotated[str, typer.Option("--policy", "-p", help="Built-in name or YAML file.")] = "basic",
-    key_file: Annotated[Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, .veil/secret.key).")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, then .veil/secret.key).")
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
@@ -250,7 +252,9 @@ def policy_validate(
 @app.command()
 def demo(
     output_dir: Annotated[Path, typer.Argument(help="Where to write the de-identified sample.")] = Path("veil-demo"),
-    policy: Annotated[str, typer.Option("--policy", "-p", help="Built-in name or YAML file.")] = "research-longitudinal",
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help="Built-in name or YAML file.")
+    ] = "research-longitudinal",
 ) -> None:
     """Run Veil end to end on the bundled fake-PHI sample (examples/sample, or generated if absent).
 

@@ -277,10 +277,7 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
     tag = int(elem.tag)
     code = act.code
     if "/" in code:
-        if code == "X/Z/U*":
-            code = "U*"
-        else:
-            code = resolve_conditional(code, elem.keyword, ctx.family)
+        code = "U*" if code == "X/Z/U*" else resolve_conditional(code, elem.keyword, ctx.family)
     vr = elem.VR
     ctx.out.fire(tag, code, act.rule)
     if code == "K":

@@ -7,6 +7,7 @@ reason and the rule that stopped it (the file is quarantined, the batch goes on)
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -96,8 +97,22 @@ def output_relpath(ds: Dataset, pseudonym: str) -> Path:
     return Path(pseudonym) / part("StudyInstanceUID") / part("SeriesInstanceUID") / f"{part('SOPInstanceUID')}.dcm"
 
 
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_atomic(ds: Dataset, path: Path) -> str:
-    """Write `ds` to `path` via a temporary file in the same folder and an atomic rename; return sha256."""
+    """Write `ds` to `path` via a temporary file in the same folder and an atomic rename; return sha256.
+
+    Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
+    output then exists already; under a lock on the folder, identical bytes are a no-op and different
+    bytes keep the smaller sha256, so the result does not depend on which worker finished first.
+    The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=path.parent)
     try:
@@ -105,8 +120,23 @@ def write_atomic(ds: Dataset, path: Path) -> str:
             ds.save_as(fh, enforce_file_format=True)
             fh.flush()
             os.fsync(fh.fileno())
-        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-        os.replace(tmp, path)
+        digest = _sha256_file(Path(tmp))
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_EX)
+            if path.exists():
+                existing = _sha256_file(path)
+                if existing == digest:
+                    os.unlink(tmp)
+                    return digest
+                if existing < digest:
+                    raise InputError(
+                        "duplicate SOPInstanceUID: another input with different content is kept for this instance",
+                        "duplicate-instance",
+                    )
+            os.replace(tmp, path)
+        finally:
+            os.close(dfd)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -115,11 +145,7 @@ def write_atomic(ds: Dataset, path: Path) -> str:
 
 
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return keyed.hexdigest("input-file", h.hexdigest())[:32]
+    return keyed.hexdigest("input-file", _sha256_file(path))[:32]
 
 
 def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:

@@ -7,11 +7,12 @@ one worker or many. Inputs are only ever read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from veil import __version__
@@ -29,6 +30,7 @@ class RunSummary:
     written: int = 0
     quarantined: int = 0
     dry_run: int = 0
+    duplicates: int = 0
     patients: int = 0
     results: list[FileResult] = field(default_factory=list)
 
@@ -101,11 +103,41 @@ def run(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    if not dry_run:
+        _settle_duplicates(summary, out_dir)
     _check_pseudonym_collisions(summary)
     summary.patients = len({r.pseudonym for r in summary.results if r.pseudonym})
     if not dry_run:
         write_reports(out_dir, summary, plan)
     return summary
+
+
+def _settle_duplicates(summary: RunSummary, out_dir: Path) -> None:
+    """Inputs that became the same output: only the one whose bytes are on disk counts as written."""
+    by_out: dict[str, list[int]] = {}
+    for i, r in enumerate(summary.results):
+        if r.status == "ok" and r.output:
+            by_out.setdefault(r.output, []).append(i)
+    for rel, idxs in by_out.items():
+        if len(idxs) < 2:
+            continue
+        on_disk = hashlib.sha256((out_dir / rel).read_bytes()).hexdigest()
+        winner_seen = False
+        for i in idxs:
+            r = summary.results[i]
+            if r.output_sha256 == on_disk and not winner_seen:
+                winner_seen = True
+                continue
+            summary.written -= 1
+            if r.output_sha256 == on_disk:  # same instance sent twice: nothing is lost, nothing to review
+                summary.results[i] = replace(r, status="duplicate", reason="identical to another input's output",
+                                             rule="duplicate-instance")
+                summary.duplicates += 1
+                continue
+            reason = "duplicate SOPInstanceUID: another input with different content is kept for this instance"
+            summary.results[i] = replace(r, status="quarantined", reason=reason, rule="duplicate-instance",
+                                         output=None)
+            summary.quarantined += 1
 
 
 def _check_pseudonym_collisions(summary: RunSummary) -> None:
@@ -156,6 +188,6 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
 def summary_dict(summary: RunSummary) -> dict[str, object]:
     return {
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
-        "dry_run": summary.dry_run, "patients": summary.patients, "exit_code": summary.exit_code,
+        "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients, "exit_code": summary.exit_code,
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results if r.status == "quarantined"],
     }

@@ -150,7 +150,7 @@ def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if k.value == step:
-                    nxt = v if not isinstance(v, yaml.ScalarNode) else v
+                    nxt = v
                     line = k.start_mark.line + 1
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):

@@ -1,0 +1,244 @@
+"""Header engine: PS3.15 actions on a hand-built dataset, tried from the angles a leak would take."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import CTImageStorage, ComprehensiveSRStorage, ExplicitVRLittleEndian
+
+from veil.errors import InputError
+from veil.header.engine import deidentify, resolve_conditional
+from veil.identity.keyed import Keyed
+from veil.policy.model import load_policy, load_policy_text
+from veil.policy.plan import compile_plan
+
+KEY = Keyed(b"k" * 32)
+NAME = "Quixworth^Zebulon"
+
+
+def make_ds() -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.SourceApplicationEntityTitle = "PACS_STMARYS"
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = "1.2.3.4.5.6.7"
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SeriesInstanceUID = "1.2.3.4.5.6"
+    ds.FrameOfReferenceUID = "1.2.3.9"
+    ds.PatientName = NAME
+    ds.PatientID = "MRN48213977"
+    ds.PatientBirthDate = "19610304"
+    ds.PatientSex = "F"
+    ds.PatientAge = "093Y"
+    ds.StudyDate = "20190314"
+    ds.StudyTime = "235930"
+    ds.AcquisitionDateTime = "20190314235945.123456+0100"
+    ds.AccessionNumber = "ACC99812"
+    ds.InstitutionName = "St Mary Hospital"
+    ds.StudyDescription = "CT CHEST W/O CONTRAST for Quixworth"
+    ds.Manufacturer = "ACME"
+    ds.SliceThickness = "1.25"
+    ds.add_new(0x00091001, "LO", "unknown")  # private element with no creator: must go
+    ds.add_new(0x00290010, "LO", "ACME_SECRET_01")
+    ds.add_new(0x00291001, "LO", "Quixworth")
+    ds.add_new(0x00211099, "LT", "no creator either")
+    ds.add_new(0x60003000, "OW", b"\x00\x01" * 8)
+    ds.add_new(0x60004000, "LT", "overlay comment Quixworth")
+    ds.add_new(0x00431234, "UN", b"Quixworth")  # unknown private (odd group, no creator)
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = CTImageStorage
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5.6.8"
+    ds.ReferencedImageSequence = Sequence([ref])
+    req = Dataset()
+    req.RequestedProcedureID = "RP77812"
+    req.AccessionNumber = "ACC99812"
+    inner = Dataset()
+    inner.PatientName = NAME  # deep nesting
+    inner.add_new(0x00410010, "LO", "OTHER_CREATOR")
+    inner.add_new(0x00411001, "PN", NAME)
+    req.ReferencedStudySequence = Sequence([inner])
+    ds.RequestAttributesSequence = Sequence([req])
+    ds.add_new(0x00181999, "LO", "unknown public text Quixworth")  # not in the dictionary
+    ds.add_new(0x00400275, "SQ", ds.RequestAttributesSequence)
+    return ds
+
+
+def all_text(ds: Dataset) -> str:
+    parts = []
+    for elem in ds.iterall():
+        if elem.VR != "SQ":
+            v = elem.value
+            parts.append(v.decode("latin-1") if isinstance(v, bytes) else str(v))
+    for elem in ds.file_meta:
+        parts.append(str(elem.value))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_no_planted_identifier_survives_anywhere(policy):
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy(policy)), KEY)
+    text = all_text(ds)
+    for needle in ["Quixworth", "Zebulon", "MRN48213977", "ACC99812", "St Mary", "PACS_STMARYS", "RP77812",
+                   "19610304", "1.2.3.4.5.6.7", "1.2.3.4.5.6.8", "1.2.3.9"]:
+        assert needle not in text, f"{needle} leaked under {policy}"
+
+
+def test_private_blocks_are_resolved_by_creator_and_removed_by_default():
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy("basic")), KEY)
+    assert not any(e.tag.is_private for e in ds.iterall())
+
+
+def test_private_override_keeps_only_the_named_creator_element():
+    pol = load_policy_text(
+        "name: t\nversion: '1'\noverrides:\n  - private: {creator: ACME_SECRET_01, group: '0029', element: '01'}\n"
+        "    action: keep\n"
+    )
+    ds = make_ds()
+    ds.add_new(0x00290011, "LO", "DECOY_CREATOR")  # same element byte, other block: must not be kept
+    ds.add_new(0x00291101, "LO", "decoy value")
+    deidentify(ds, compile_plan(pol), KEY)
+    assert ds[0x00291001].value == "Quixworth"
+    assert ds[0x00290010].value == "ACME_SECRET_01"  # creator kept because its block is used
+    assert 0x00291101 not in ds and 0x00290011 not in ds
+
+
+def test_uids_are_remapped_consistently_and_valid():
+    a, b = make_ds(), make_ds()
+    plan = compile_plan(load_policy("basic"))
+    deidentify(a, plan, KEY)
+    deidentify(b, plan, KEY)
+    assert a.SOPInstanceUID == b.SOPInstanceUID != "1.2.3.4.5.6.7"
+    assert a.SOPInstanceUID.startswith("2.25.") and len(a.SOPInstanceUID) <= 64
+    assert a.SOPClassUID == CTImageStorage  # class UIDs are not instance identifiers
+    assert a.ReferencedImageSequence[0].ReferencedSOPClassUID == CTImageStorage
+    assert a.ReferencedImageSequence[0].ReferencedSOPInstanceUID == KEY.uid("1.2.3.4.5.6.8")
+    assert a.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+    assert "SourceApplicationEntityTitle" not in a.file_meta
+
+
+def test_other_secret_gives_other_pseudonyms_uids_and_offsets():
+    plan = compile_plan(load_policy("research-longitudinal"))
+    a, b = make_ds(), make_ds()
+    deidentify(a, plan, KEY)
+    deidentify(b, plan, Keyed(b"z" * 32))
+    assert a.PatientID != b.PatientID
+    assert a.SOPInstanceUID != b.SOPInstanceUID
+    assert a.StudyDate != b.StudyDate
+
+
+def test_basic_profile_empties_or_removes_dates_and_stamps_method():
+    ds = make_ds()
+    plan = compile_plan(load_policy("basic"))
+    deidentify(ds, plan, KEY)
+    assert "StudyDate" in ds and not ds.StudyDate and "PatientBirthDate" in ds and not ds.PatientBirthDate
+    assert "AcquisitionDateTime" not in ds  # X/Z/D, Type 3 in CT Image: removed
+    assert ds.PatientIdentityRemoved == "YES"
+    assert ds.LongitudinalTemporalInformationModified == "REMOVED"
+    assert plan.policy_hash[:12] in ds.DeidentificationMethod
+    codes = [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+    assert codes == ["113100"]
+
+
+def test_longitudinal_shift_moves_date_and_time_as_one_instant():
+    plan = compile_plan(load_policy("research-longitudinal"))
+    ds = make_ds()
+    deidentify(ds, plan, KEY)
+    from veil.header.engine import patient_key
+
+    off = KEY.date_offset(patient_key(make_ds()), -3650, -365)
+    from datetime import datetime
+
+    expected = datetime(2019, 3, 14, 23, 59, 30) + off
+    assert ds.StudyDate == expected.strftime("%Y%m%d")
+    assert ds.StudyTime == expected.strftime("%H%M%S")
+    assert ds.AcquisitionDateTime.endswith("+0100")
+    acq = datetime(2019, 3, 14, 23, 59, 45, 123456) + off
+    assert ds.AcquisitionDateTime == acq.strftime("%Y%m%d%H%M%S.%f") + "+0100"
+    assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+    codes = {i.CodeValue for i in ds.DeidentificationMethodCodeSequence}
+    assert codes == {"113100", "113107", "113108", "113105", "113104", "113103"}
+
+
+def test_age_over_89_is_capped_and_sex_kept_with_patient_characteristics():
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    assert ds.PatientAge == "090Y"
+    assert ds.PatientSex == "F"
+
+
+def test_clean_descriptors_keeps_clinical_words_and_drops_the_name():
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    assert ds.StudyDescription.startswith("CT CHEST W/O CONTRAST for ")
+    assert "Quixworth" not in ds.StudyDescription
+
+
+def test_unknown_public_text_is_removed_and_logged():
+    ds = make_ds()
+    out = deidentify(ds, compile_plan(load_policy("basic")), KEY)
+    assert 0x00181999 not in ds
+    assert any(rule == "fallback:unknown-public" and tag == "00181999" for tag, _a, rule in out.fired)
+    assert ds.Manufacturer == "ACME" and ds.SliceThickness == "1.25"  # research utility survives
+
+
+def test_overlay_data_removed_under_basic_and_under_clean_graphics():
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy("basic")), KEY)
+    assert 0x60003000 not in ds and 0x60004000 not in ds
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    assert 0x60003000 not in ds  # overlay bitmap cannot be cleaned without the pixels module: removed
+    assert ds[0x60004000].value == "overlay comment [NAME]"  # Clean Graphics cleans the comment
+
+
+def test_burned_in_annotation_is_quarantined_by_default():
+    ds = make_ds()
+    ds.BurnedInAnnotation = "YES"
+    with pytest.raises(InputError, match="BurnedInAnnotation"):
+        deidentify(ds, compile_plan(load_policy("basic")), KEY)
+
+
+def test_same_input_same_output():
+    plan = compile_plan(load_policy("research-longitudinal"))
+    a, b = make_ds(), copy.deepcopy(make_ds())
+    deidentify(a, plan, KEY)
+    deidentify(b, plan, KEY)
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    ("code", "keyword", "family", "expected"),
+    [
+        ("Z/D", "ContentDate", "sr", "D"),  # Type 1 in SR Document General
+        ("Z/D", "ContentDate", "*", "Z"),  # Type 2C in General Image
+        ("X/D", "SeriesDate", "*", "X"),  # Type 3: remove
+        ("X/Z/D", "DeviceSerialNumber", "enhanced", "D"),
+        ("X/Z/D", "DeviceSerialNumber", "*", "X"),
+        ("X/Z", "AcquisitionContextSequence", "enhanced", "Z"),
+        ("X/D", "RTPlanDate", "rt", "D"),
+    ],
+)
+def test_conditional_actions_follow_the_iod_type(code, keyword, family, expected):
+    assert resolve_conditional(code, keyword, family) == expected
+
+
+def test_sr_content_date_gets_a_dummy_under_basic():
+    ds = make_ds()
+    ds.SOPClassUID = ComprehensiveSRStorage
+    ds.ContentDate = "20190314"
+    ds.ContentTime = "101010"
+    deidentify(ds, compile_plan(load_policy("basic")), KEY)
+    assert ds.ContentDate == "19000101" and ds.ContentTime == "000000"
+
+
+def test_date_offsets_fall_in_the_configured_range():
+    for i in range(200):
+        off = KEY.date_offset(f"patient{i}", -3650, -365)
+        assert timedelta(days=-3650) <= off < timedelta(days=-364)

@@ -1,0 +1,54 @@
+"""Keyed identity: deterministic, secret-dependent, valid, collision-resistant."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydicom.uid import UID
+
+from veil.errors import SecretError
+from veil.identity.keyed import Keyed
+from veil.identity.secret import create_key_file, load_secret
+
+K1, K2 = Keyed(b"a" * 32), Keyed(b"b" * 32)
+
+
+@given(st.text(min_size=1, max_size=64))
+def test_uids_are_valid_and_deterministic(orig):
+    u = K1.uid(orig)
+    assert u == K1.uid(orig) != K2.uid(orig)
+    assert len(u) <= 64 and u.startswith("2.25.")
+    assert UID(u).is_valid
+    assert not u.split(".")[-1].startswith("0")
+
+
+def test_distinct_patients_get_distinct_pseudonyms():
+    codes = {K1.pseudonym(f"id:\x00MRN{i:07d}", prefix="VEIL", length=10) for i in range(20000)}
+    assert len(codes) == 20000
+    assert all(c.startswith("VEIL") and len(c) == 14 for c in codes)
+
+
+def test_secret_file_is_private_and_refuses_overwrite(tmp_path, monkeypatch):
+    monkeypatch.delenv("VEIL_SECRET", raising=False)
+    p = create_key_file(tmp_path / "k" / "secret.key")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    assert len(load_secret(p)) == 32
+    with pytest.raises(SecretError, match="already exists"):
+        create_key_file(p)
+    os.chmod(p, 0o644)
+    with pytest.raises(SecretError, match="readable by others"):
+        load_secret(p)
+
+
+def test_env_secret_and_missing_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("VEIL_SECRET", "too-short")
+    with pytest.raises(SecretError, match="shorter"):
+        load_secret()
+    monkeypatch.delenv("VEIL_SECRET")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SecretError, match="veil init"):
+        load_secret()
