@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ComprehensiveSRStorage, ExplicitVRLittleEndian
+from pydicom.uid import ComprehensiveSRStorage, CTImageStorage, ExplicitVRLittleEndian
 
 from veil.errors import InputError
 from veil.header.engine import deidentify, resolve_conditional

@@ -59,26 +59,30 @@ def _iod_types() -> dict[tuple[str, str], int]:
     return out
 
 
-def iod_family(sop_class_uid: str) -> str:
-    """Coarse IOD family of a SOP Class, enough to resolve conditional actions (see iod_types.tsv)."""
+def iod_family(sop_class_uid: str) -> tuple[str, ...]:
+    """Coarse IOD families of a SOP Class, most specific first, enough to resolve conditional actions."""
     name = UID(sop_class_uid).name if sop_class_uid else ""
+    fams: list[str] = []
     if "SR" in name.split() or "Key Object" in name or "Report" in name:
-        return "sr"
+        fams.append("sr")
     if name.startswith("RT "):
-        return "rt"
+        fams.append("rt")
     if "Presentation State" in name:
-        return "ps"
-    if name.startswith("Enhanced") or "Legacy Converted Enhanced" in name:
-        return "enhanced"
+        fams.append("ps")
+    if "Segmentation" in name:
+        fams += ["seg", "enhanced"]  # SEG uses Multi-frame Functional Groups + Enhanced General Equipment
+    if name.startswith("Enhanced") or "Legacy Converted Enhanced" in name or "Parametric Map" in name:
+        fams.append("enhanced")
     if name.startswith("VL ") or "Ophthalmic" in name:
-        return "vl"
-    return "*"
+        fams.append("vl")
+    return (*fams, "*")
 
 
-def resolve_conditional(code: str, keyword: str, family: str) -> str:
+def resolve_conditional(code: str, keyword: str, families: str | tuple[str, ...]) -> str:
     """Z/D, X/Z, X/D, X/Z/D by the attribute's Type in this IOD: 1 -> D, 2 -> Z, else X (safest)."""
     types = _iod_types()
-    t = types.get((keyword, family), types.get((keyword, "*"), 3))
+    fams = (families,) if isinstance(families, str) else families
+    t = next((types[(keyword, f)] for f in (*fams, "*") if (keyword, f) in types), 3)
     if code == "Z/D":
         return "D" if t == 1 else "Z"
     if code == "X/Z":
@@ -107,7 +111,7 @@ class Outcome:
 class _Ctx:
     plan: Plan
     keyed: Keyed
-    family: str
+    family: tuple[str, ...]
     offset: timedelta
     pseudonym: str
     known: KnownIdentifiers
@@ -199,7 +203,9 @@ def _fallback(elem: DataElement, ctx: _Ctx, scope: str) -> Action:
             return Action("D", "fallback:text-in-dummy-content")
         if ctx.plan.policy.unknown_text == "keep":
             return Action("K", "policy:unknown_text=keep")
-        return Action("X", "fallback:unknown-text")
+        if ctx.plan.policy.has("clean_descriptors"):
+            return Action("C", "fallback:unknown-text-cleaned")
+        return Action("X/Z/D", "fallback:unknown-text")  # removed, unless the IOD requires it
     if vr in TEMPORAL_VRS:
         if ctx.plan.policy.has("retain_long_full_dates"):
             return Action("K", "fallback:date-full")
