@@ -45,7 +45,8 @@ def test_dt_shift_keeps_precision_and_timezone(a, off):
 
 def test_crossing_midnight_moves_the_date():
     off = timedelta(days=-400, seconds=3600)
-    assert dates.shift_pair("20190314", "233000", off) == ("20180208", "003000")  # 2019-03-14 - 400 d = 2018-02-07, 23:30 + 1 h
+    # 2019-03-14 - 400 d = 2018-02-07; 23:30 + 1 h crosses midnight into 2018-02-08
+    assert dates.shift_pair("20190314", "233000", off) == ("20180208", "003000")
 
 
 def test_lone_time_wraps_modulo_24h_and_keeps_precision():

@@ -31,6 +31,7 @@ class RunSummary:
     quarantined: int = 0
     dry_run: int = 0
     duplicates: int = 0
+    resumed: int = 0
     patients: int = 0
     results: list[FileResult] = field(default_factory=list)
 
@@ -68,6 +69,62 @@ def _work(args: tuple[str, Plan, Keyed, str, bool]) -> FileResult:
     return process_file(Path(path), plan, keyed, Path(out_root), dry_run=dry)
 
 
+def _stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _run_id(plan: Plan, keyed: Keyed) -> str:
+    """What makes outputs differ: the policy and the secret (a keyed fingerprint, not the secret)."""
+    return f"{plan.policy_hash[:32]}:{keyed.hexdigest('fingerprint', '')[:16]}:{__version__}"
+
+
+def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]]:
+    """Results of earlier (possibly killed) runs with the same policy and secret, by source path.
+
+    A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
+    on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
+    """
+    path = out_dir / STATE_DIR / "journal.jsonl"
+    done: dict[str, tuple[str, FileResult]] = {}
+    if not path.is_file():
+        return done
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+                if rec.pop("run_id") != run_id:
+                    continue
+                stamp = rec.pop("stamp")
+                rec["fired"] = tuple(tuple(x) for x in rec["fired"])
+                done[rec["source"]] = (stamp, FileResult(**rec))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return done
+
+
+def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
+    if prev is None or prev[0] != stamp or prev[1].status != "ok" or not prev[1].output:
+        return None
+    out = out_dir / prev[1].output
+    if not out.is_file() or hashlib.sha256(out.read_bytes()).hexdigest() != prev[1].output_sha256:
+        return None
+    return prev[1]
+
+
+def clean_partials(out_dir: Path) -> int:
+    """Remove temporary files a killed run left behind (only Veil's own '.veil-*.part' names)."""
+    n = 0
+    if out_dir.is_dir():
+        for p in out_dir.rglob(".veil-*.part"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def run(
     files: Iterable[Path],
     out_dir: Path,
@@ -78,31 +135,61 @@ def run(
     dry_run: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> RunSummary:
-    """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/."""
+    """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
+
+    Resumable: every finished file is journaled as it completes, and a re-run with the same policy and
+    secret skips files whose output is already on disk with the journaled sha256.
+    """
     summary = RunSummary()
     paths = [str(p) for p in files]
     summary.files_in = len(paths)
-    jobs = [(p, plan, keyed, str(out_dir), dry_run) for p in paths]
-    if workers <= 1:
+    run_id = _run_id(plan, keyed)
+    stamps = {p: _stamp(p) for p in paths}
+    reused: dict[str, FileResult] = {}
+    journal_fh = None
+    if not dry_run:
+        clean_partials(out_dir)
+        previous = load_journal(out_dir, run_id)
+        for p in paths:
+            r = _reusable(previous.get(p), stamps[p], out_dir)
+            if r is not None:
+                reused[p] = r
+        (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        journal_fh = open(out_dir / STATE_DIR / "journal.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    todo = [p for p in paths if p not in reused]
+    jobs = [(p, plan, keyed, str(out_dir), dry_run) for p in todo]
+    if workers <= 1 or len(jobs) <= 1:
         results: Iterable[FileResult] = map(_work, jobs)
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_work, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8) or 1)))
+        results = pool.map(_work, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8) or 1)))
+    fresh: dict[str, FileResult] = {}
     try:
         for r in results:
-            summary.results.append(r)
-            if r.status == "ok":
-                summary.written += 1
-            elif r.status == "dry-run":
-                summary.dry_run += 1
-            else:
-                summary.quarantined += 1
+            fresh[r.source] = r
+            if journal_fh is not None:
+                rec = asdict(r) | {"run_id": run_id, "stamp": stamps[r.source]}
+                journal_fh.write(json.dumps(rec) + "\n")
+                journal_fh.flush()
             if on_result is not None:
                 on_result(r)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        if journal_fh is not None:
+            os.fsync(journal_fh.fileno())
+            journal_fh.close()
+    for p in paths:  # input order, whatever order workers finished in
+        r = reused.get(p) or fresh[p]
+        summary.results.append(r)
+        if r.status == "ok":
+            summary.written += 1
+        elif r.status == "dry-run":
+            summary.dry_run += 1
+        else:
+            summary.quarantined += 1
+    summary.resumed = len(reused)
     if not dry_run:
         _settle_duplicates(summary, out_dir)
     _check_pseudonym_collisions(summary)
@@ -188,6 +275,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
 def summary_dict(summary: RunSummary) -> dict[str, object]:
     return {
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
-        "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients, "exit_code": summary.exit_code,
+        "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
+        "resumed": summary.resumed, "exit_code": summary.exit_code,
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results if r.status == "quarantined"],
     }
