@@ -38,7 +38,7 @@ app = typer.Typer(
 policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 

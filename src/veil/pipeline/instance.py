@@ -42,10 +42,13 @@ class FileResult:
     patient_hash: str = ""  # keyed hash of the original patient key (collision check only)
 
 
+_FATAL_WARNINGS = ("End of file reached", "truncat", "delimiter")
+
+
 def read_instance(path: Path) -> Dataset:
     """Read a DICOM file (Part-10 or bare dataset) fully, so truncation shows up here and not later."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             ds = pydicom.dcmread(path)
         except InvalidDicomError:
@@ -63,11 +66,29 @@ def read_instance(path: Path) -> Dataset:
             _touch_all(ds)
         except Exception as exc:
             raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {exc}", "parse") from exc
+    for w in caught:
+        if any(k in str(w.message) for k in _FATAL_WARNINGS):
+            raise InputError(f"corrupt or truncated DICOM: {w.message}", "parse")
     if len(ds) == 0:
         raise InputError("empty dataset", "read")
+    _check_native_pixel_length(ds)
     if "SOPInstanceUID" not in ds:
         raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
     return ds
+
+
+def _check_native_pixel_length(ds: Dataset) -> None:
+    """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated."""
+    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2").is_compressed:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        need = ds.Rows * ds.Columns * frames * int(ds.get("SamplesPerPixel", 1)) * ds.BitsAllocated
+    except (AttributeError, TypeError, ValueError):
+        raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    have = len(ds.PixelData) * 8
+    if have < need:
+        raise InputError(f"truncated Pixel Data: {have // 8} bytes, expected {(need + 7) // 8}", "parse")
 
 
 def _touch_all(ds: Dataset) -> None:

@@ -82,6 +82,11 @@ def _run_id(plan: Plan, keyed: Keyed) -> str:
     return f"{plan.policy_hash[:32]}:{keyed.hexdigest('fingerprint', '')[:16]}:{__version__}"
 
 
+def _journal_key(keyed: Keyed, source: str) -> str:
+    """Input paths can hold names and IDs: the journal keys files by a keyed hash of the path."""
+    return keyed.hexdigest("journal-path", source)[:32]
+
+
 def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]]:
     """Results of earlier (possibly killed) runs with the same policy and secret, by source path.
 
@@ -99,8 +104,9 @@ def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]
                 if rec.pop("run_id") != run_id:
                     continue
                 stamp = rec.pop("stamp")
+                key = rec.pop("key")
                 rec["fired"] = tuple(tuple(x) for x in rec["fired"])
-                done[rec["source"]] = (stamp, FileResult(**rec))
+                done[key] = (stamp, FileResult(source="", **rec))
             except (ValueError, KeyError, TypeError):
                 continue
     return done
@@ -151,9 +157,9 @@ def run(
         clean_partials(out_dir)
         previous = load_journal(out_dir, run_id)
         for p in paths:
-            r = _reusable(previous.get(p), stamps[p], out_dir)
+            r = _reusable(previous.get(_journal_key(keyed, p)), stamps[p], out_dir)
             if r is not None:
-                reused[p] = r
+                reused[p] = replace(r, source=p)
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
         journal_fh = open(out_dir / STATE_DIR / "journal.jsonl", "a", encoding="utf-8")  # noqa: SIM115
     todo = [p for p in paths if p not in reused]
@@ -169,7 +175,9 @@ def run(
         for r in results:
             fresh[r.source] = r
             if journal_fh is not None:
-                rec = asdict(r) | {"run_id": run_id, "stamp": stamps[r.source]}
+                rec = asdict(r) | {"run_id": run_id, "stamp": stamps[r.source],
+                                   "key": _journal_key(keyed, r.source)}
+                del rec["source"]
                 journal_fh.write(json.dumps(rec) + "\n")
                 journal_fh.flush()
             if on_result is not None:

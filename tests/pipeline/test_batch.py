@@ -1,0 +1,174 @@
+"""Batch behaviour at archive scale: kill -9 and resume, 1 vs N workers, quarantine of bad input,
+inputs never modified, CLI exit codes and JSON summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
+
+
+def make_corpus(root: Path, n: int, patients: int = 5) -> list[Path]:
+    """`n` CT instances of `patients` patients, each a distinct instance (UIDs derived from the index)."""
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    out = []
+    for i in range(n):
+        ds = base.copy()
+        p = i % patients
+        ds.PatientName = f"Quixworth{p}^Zebulon"
+        ds.PatientID = f"MRN{48213900 + p}"
+        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.99.{p}"
+        ds.SeriesInstanceUID = f"1.2.826.0.1.3680043.99.{p}.1"
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.99.{p}.1.{i}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = root / f"Quixworth{p}_MRN{48213900 + p}" / f"img{i:05d}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        out.append(path)
+    return out
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.dcm"))
+    }
+
+
+def veil(*args: str, env_extra: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"} | (env_extra or {})
+    return subprocess.run([sys.executable, "-m", "veil.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=600, **kw)
+
+
+@pytest.mark.slow
+def test_kill_minus_9_then_resume_gives_the_same_output_as_a_clean_run(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 400)
+    clean = tmp_path / "clean"
+    r = veil("deid", str(src), str(clean), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    expected = tree_hashes(clean)
+    assert len(expected) == 400
+
+    out = tmp_path / "killed"
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(src), str(out), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.rglob("*.dcm"))) < 60:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list(out.rglob("*.dcm")))
+    assert 0 < partial < 400, "the kill must land mid-run for this test to mean anything"
+
+    r = veil("deid", str(src), str(out), "--workers", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["written"] == 400 and summary["resumed"] > 0
+    assert tree_hashes(out) == expected
+    assert not list(out.rglob("*.part"))
+
+
+def test_one_worker_and_many_workers_give_byte_identical_output(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 60)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert veil("deid", str(src), str(a), "--workers", "1").returncode == 0
+    assert veil("deid", str(src), str(b), "--workers", "3").returncode == 0
+    ha, hb = tree_hashes(a), tree_hashes(b)
+    assert len(ha) == 60 and ha == hb
+    ma = (a / ".veil" / "manifest.jsonl").read_text()
+    assert ma == (b / ".veil" / "manifest.jsonl").read_text()
+
+
+def test_bad_inputs_are_quarantined_with_reasons_and_inputs_untouched(tmp_path):
+    src = tmp_path / "in"
+    good = make_corpus(src, 5)
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (src / "zero.dcm").write_bytes(b"")
+    (src / "notes.txt").write_text("Quixworth called about the scan\n")
+    (src / "truncated.dcm").write_bytes(ct[: len(ct) // 3])
+    corrupt = bytearray(ct)
+    corrupt[200:260] = b"\xff" * 60
+    (src / "corrupt.dcm").write_bytes(bytes(corrupt))
+    (src / "burned.dcm").write_bytes(ct)
+    ds = pydicom.dcmread(src / "burned.dcm")
+    ds.BurnedInAnnotation = "YES"
+    ds.SOPInstanceUID = "1.2.3.999"
+    ds.save_as(src / "burned.dcm")
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    r = veil("deid", str(src), str(out), "--json")
+    assert r.returncode == 1, r.stderr  # some files quarantined, the rest written
+    summary = json.loads(r.stdout)
+    assert summary["written"] == len(good)
+    q = {Path(x["source"]).name: x for x in summary["quarantine"]}
+    assert {"zero.dcm", "notes.txt", "truncated.dcm", "burned.dcm"} <= set(q)
+    assert all(x["reason"] and x["rule"] for x in q.values())
+    assert q["burned.dcm"]["rule"] == "burned-in-annotation"
+    lines = (out / ".veil" / "quarantine.jsonl").read_text().splitlines()
+    assert len(lines) == summary["quarantined"]
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    # The quarantine report is the operator's (it names input paths); everything else is PHI-free.
+    everything = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "quarantine.jsonl")
+    assert b"Quixworth" not in everything and b"MRN482139" not in everything
+
+
+def test_permission_denied_is_quarantined(tmp_path):
+    """Root reads any file, so as root the run drops CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (util-linux setpriv)."""
+    src = tmp_path / "in"
+    make_corpus(src, 2)
+    locked = src / "locked.dcm"
+    shutil.copy(get_testdata_file("MR_small.dcm"), locked)
+    os.chmod(locked, 0o000)
+    out = tmp_path / "out"
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    cmd = [sys.executable, "-m", "veil.cli", "deid", str(src), str(out), "--json"]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        os.chmod(locked, 0o644)
+    assert r.returncode == 1, r.stderr
+    q = json.loads(r.stdout)["quarantine"]
+    assert [Path(x["source"]).name for x in q] == ["locked.dcm"]
+    assert "ermission" in q[0]["reason"]
+    assert json.loads(r.stdout)["written"] == 2
+
+
+def test_output_inside_input_is_refused(tmp_path):
+    make_corpus(tmp_path / "in", 1)
+    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "in" / "out"))
+    assert r.returncode == 2 and "must not be inside" in r.stderr
+    assert not (tmp_path / "in" / "out").exists()
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    make_corpus(tmp_path / "in", 3)
+    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out"), "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["dry_run"] == 3
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_paths_hold_no_input_names_or_values(tmp_path):
+    make_corpus(tmp_path / "in", 4)
+    assert veil("deid", str(tmp_path / "in"), str(tmp_path / "out")).returncode == 0
+    for p in (tmp_path / "out").rglob("*.dcm"):
+        rel = str(p.relative_to(tmp_path / "out"))
+        assert "Quixworth" not in rel and "MRN" not in rel and "img" not in rel and "1.2.826" not in rel
