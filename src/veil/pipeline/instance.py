@@ -7,10 +7,10 @@ reason and the rule that stopped it (the file is quarantined, the batch goes on)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,18 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from veil.errors import InputError
 from veil.header.engine import Outcome, deidentify
 from veil.identity.keyed import Keyed
+from veil.pipeline.passthrough import SplitInstance, new_temp, read_split, write_split
 from veil.policy.plan import Plan
 
 
@@ -126,43 +133,96 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_atomic(ds: Dataset, path: Path) -> str:
-    """Write `ds` to `path` via a temporary file in the same folder and an atomic rename; return sha256.
+def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
+    """fsync the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
     output then exists already; under a lock on the folder, identical bytes are a no-op and different
     bytes keep the smaller sha256, so the result does not depend on which worker finished first.
     The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=path.parent)
+    os.fsync(fd)
+    os.close(fd)
+    dfd = os.open(path.parent, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            ds.save_as(fh, enforce_file_format=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        digest = _sha256_file(Path(tmp))
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(dfd, fcntl.LOCK_EX)
-            if path.exists():
-                existing = _sha256_file(path)
-                if existing == digest:
-                    os.unlink(tmp)
-                    return digest
-                if existing < digest:
-                    raise InputError(
-                        "duplicate SOPInstanceUID: another input with different content is kept for this instance",
-                        "duplicate-instance",
-                    )
-            os.replace(tmp, path)
-        finally:
-            os.close(dfd)
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        if path.exists():
+            existing = _sha256_file(path)
+            if existing == digest:
+                os.unlink(tmp)
+                return
+            if existing < digest:
+                raise InputError(
+                    "duplicate SOPInstanceUID: another input with different content is kept for this instance",
+                    "duplicate-instance",
+                )
+        os.replace(tmp, path)
+    finally:
+        os.close(dfd)
+
+
+def _write(inst: SplitInstance, path: Path) -> tuple[str, str]:
+    fd, tmp = new_temp(path.parent)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            digests = write_split(inst, path, fd)
+        commit_atomic(fd, tmp, path, digests[0])
+        return digests
     except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return digest
+
+
+def _open(path: Path) -> SplitInstance:
+    """Split read (pixel bytes left on disk); whole read for deflated or non-Part-10 files."""
+    try:
+        inst = read_split(path)
+    except InputError:
+        raise
+    except InvalidDicomError:
+        inst = None
+    except (OSError, PermissionError) as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", "read") from exc
+    except Exception as exc:
+        raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
+    if inst is not None and inst.ds.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                _touch_all(inst.ds)
+            except Exception as exc:
+                raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {exc}", "parse") from exc
+        if len(inst.ds) == 0:
+            raise InputError("empty dataset", "read")
+        if "SOPInstanceUID" not in inst.ds:
+            raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
+        _check_pixel_span(inst)
+        return inst
+    ds = read_instance(path)  # deflated (must inflate everything) or no preamble/meta
+    implicit, little = ds.original_encoding
+    ts = _transfer_syntax(ds)
+    ds.file_meta.TransferSyntaxUID = ts
+    if implicit is None:
+        implicit, little = UID(ts).is_implicit_VR, UID(ts).is_little_endian
+    return SplitInstance(ds, path, None, bool(implicit), bool(little), whole=True)
+
+
+def _check_pixel_span(inst: SplitInstance) -> None:
+    """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated."""
+    ds, span = inst.ds, inst.pixels
+    if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        need = ds.Rows * ds.Columns * frames * int(ds.get("SamplesPerPixel", 1)) * ds.BitsAllocated
+    except (AttributeError, TypeError, ValueError):
+        raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    if span.value_length * 8 < need:
+        raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
 
 
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
@@ -172,27 +232,31 @@ def keyed_file_hash(path: Path, keyed: Keyed) -> str:
 def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:
     """De-identify one file; every failure becomes a quarantined FileResult (never an exception)."""
     src = str(path)
+
+    def quarantine(reason: str, rule: str) -> FileResult:
+        try:
+            h = keyed_file_hash(path, keyed)
+        except OSError:
+            h = ""
+        return FileResult(src, "quarantined", reason=reason, rule=rule, input_hash=h)
+
     try:
-        in_hash = keyed_file_hash(path, keyed)
-    except OSError as exc:
-        return FileResult(src, "quarantined", reason=f"cannot read file: {exc.strerror or exc}", rule="read")
-    try:
-        ds = read_instance(path)
-        ts = _transfer_syntax(ds)
-        outcome: Outcome = deidentify(ds, plan, keyed)
-        ds.file_meta.TransferSyntaxUID = ts
-        rel = output_relpath(ds, outcome.patient_pseudonym)
+        inst = _open(path)
+        ts = inst.ds.file_meta.TransferSyntaxUID
+        outcome: Outcome = deidentify(inst.ds, plan, keyed)
+        inst.ds.file_meta.TransferSyntaxUID = ts
+        rel = output_relpath(inst.ds, outcome.patient_pseudonym)
         fired = tuple(sorted((t, a, r, n) for (t, a, r), n in outcome.fired.items()))
         if dry_run:
-            return FileResult(src, "dry-run", str(rel), input_hash=in_hash, fired=fired,
+            return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            digest = write_atomic(ds, out_root / rel)
-        return FileResult(src, "ok", str(rel), input_hash=in_hash, output_sha256=digest, fired=fired,
+        out_sha, in_sha = _write(inst, out_root / rel)
+        return FileResult(src, "ok", str(rel), input_hash=keyed.hexdigest("input-file", in_sha)[:32],
+                          output_sha256=out_sha, fired=fired,
                           pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
     except InputError as exc:
-        return FileResult(src, "quarantined", reason=exc.reason, rule=exc.rule, input_hash=in_hash)
+        return quarantine(exc.reason, exc.rule)
+    except PermissionError as exc:
+        return quarantine(f"cannot read file: {exc.strerror or exc}", "read")
     except Exception as exc:  # anything unexpected: quarantine the file, keep the batch going
-        return FileResult(src, "quarantined", reason=f"{type(exc).__name__}: {exc}", rule="internal",
-                          input_hash=in_hash)
+        return quarantine(f"{type(exc).__name__}: {exc}", "internal")

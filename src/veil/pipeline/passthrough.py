@@ -1,0 +1,236 @@
+"""Pixel Data passthrough: de-identify the header, copy the pixel element's bytes untouched.
+
+Header de-identification never needs pixel values, so Veil parses everything *before* Pixel Data with
+pydicom, locates the pixel element in the input file (its header, and for encapsulated data the item
+lengths up to the sequence delimiter, PS3.5 A.4), and at write time streams those bytes from input to
+output in fixed-size chunks. Memory per worker stays flat whatever the file size, the transfer syntax and
+pixel bytes are unchanged (no decode/re-encode), and the input and output hashes are computed in the
+same pass. Elements after Pixel Data (trailing padding, signatures, late private groups) are parsed and
+de-identified like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomFileLike
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+
+from veil.errors import InputError
+
+CHUNK = 1 << 20
+PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+@dataclass(frozen=True)
+class PixelSpan:
+    """Where the pixel element lies in the input: [start, end) including its tag/VR/length header."""
+
+    start: int
+    end: int
+    tag: int
+    value_length: int  # 0xFFFFFFFF for encapsulated (undefined length)
+    value_start: int
+    vr: str | None  # as encoded in the input (None when the element was implicit VR)
+
+
+def locate_pixels(fh: io.BufferedReader, pos: int, size: int, implicit: bool, little: bool) -> PixelSpan:
+    """Parse the pixel element header at `pos` and find where the element ends, without reading its value."""
+    fh.seek(pos)
+    head = fh.read(12)
+    end_fmt = "<" if little else ">"
+    if len(head) < 8:
+        raise InputError("truncated at Pixel Data element header", "parse")
+    group, elem = struct.unpack(end_fmt + "HH", head[:4])
+    tag = (group << 16) | elem
+    vr = head[4:6]
+    if not implicit and not (len(vr) == 2 and vr.isalpha() and vr.isupper()):
+        implicit = True  # the element is implicit VR although the transfer syntax says explicit
+    vr_text: str | None = None
+    if implicit:
+        (length,) = struct.unpack(end_fmt + "L", head[4:8])
+        hdr = 8
+    else:
+        vr_text = vr.decode("ascii")
+        if vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"UC", b"UR", b"SQ", b"SV", b"UV"):
+            if len(head) < 12:
+                raise InputError("truncated at Pixel Data element header", "parse")
+            (length,) = struct.unpack(end_fmt + "L", head[8:12])
+            hdr = 12
+        else:
+            (length,) = struct.unpack(end_fmt + "H", head[6:8])
+            hdr = 8
+    if tag not in PIXEL_TAGS:
+        raise InputError(f"expected Pixel Data at offset {pos}, found tag {tag:08X}", "parse")
+    if length != 0xFFFFFFFF:
+        end = pos + hdr + length
+        if end > size:
+            raise InputError(f"truncated Pixel Data: {size - pos - hdr} bytes of {length}", "parse")
+        return PixelSpan(pos, end, tag, length, pos + hdr, vr_text)
+    cur = pos + hdr  # encapsulated: items (FFFE,E000) then the sequence delimiter (FFFE,E0DD)
+    while True:
+        fh.seek(cur)
+        item = fh.read(8)
+        if len(item) < 8:
+            raise InputError("truncated encapsulated Pixel Data (no sequence delimiter)", "parse")
+        g, e, ln = struct.unpack("<HHL", item)
+        if (g, e) == (0xFFFE, 0xE0DD):
+            return PixelSpan(pos, cur + 8, tag, length, pos + hdr, vr_text)
+        if (g, e) != (0xFFFE, 0xE000) or ln == 0xFFFFFFFF:
+            raise InputError(f"corrupt encapsulated Pixel Data at offset {cur}", "parse")
+        cur += 8 + ln
+        if cur > size:
+            raise InputError("truncated encapsulated Pixel Data fragment", "parse")
+
+
+@dataclass
+class SplitInstance:
+    """A parsed instance whose pixel element stays in the input file until it is written."""
+
+    ds: Dataset  # every element but the pixel element (trailing elements merged in)
+    path: Path
+    pixels: PixelSpan | None
+    implicit: bool
+    little: bool
+    whole: bool = False  # read entirely by pydicom (deflated, no meta): written entirely by pydicom
+
+
+def _pixel_header(span: PixelSpan, ds: Dataset, implicit: bool, little: bool) -> bytes:
+    """The pixel element's tag/VR/length, encoded for the output transfer syntax (PS3.5 7.1)."""
+    fmt = "<" if little else ">"
+    tag = struct.pack(fmt + "HH", span.tag >> 16, span.tag & 0xFFFF)
+    length = struct.pack(fmt + "L", span.value_length)
+    if implicit:
+        return tag + length
+    vr = span.vr
+    if vr is None:
+        if span.tag == 0x7FE00008:
+            vr = "OF"
+        elif span.tag == 0x7FE00009:
+            vr = "OD"
+        elif span.value_length == 0xFFFFFFFF or int(ds.get("BitsAllocated", 16)) <= 8:
+            vr = "OB"
+        else:
+            vr = "OW"
+    return tag + vr.encode("ascii") + b"\x00\x00" + length
+
+
+def read_split(path: Path) -> SplitInstance:
+    """Read all but the pixel element; raise InputError for anything that is not clean DICOM."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        pos = fh.tell()
+        implicit, little = ds.original_encoding
+        if implicit is None:
+            implicit = ds.file_meta.TransferSyntaxUID.is_implicit_VR
+            little = ds.file_meta.TransferSyntaxUID.is_little_endian
+        span = None
+        if pos < size:
+            span = locate_pixels(fh, pos, size, bool(implicit), bool(little))
+            if span.end < size:
+                fh.seek(span.end)
+                tail = read_dataset(io.BytesIO(fh.read(size - span.end)), bool(implicit), bool(little))
+                for elem in tail:
+                    ds.add(elem)
+    for w in caught:
+        text = str(w.message)
+        if any(k in text for k in ("End of file reached", "truncat", "delimiter")):
+            raise InputError(f"corrupt or truncated DICOM: {text}", "parse")
+    return SplitInstance(ds, path, span, bool(implicit), bool(little))
+
+
+def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, str]:
+    """Write head (pydicom), pixel bytes (raw copy), tail (pydicom) to `fd_out`.
+
+    Returns (sha256 of the output, sha256 of the input), both computed while streaming.
+    """
+    del out_path
+    ds = inst.ds
+    if inst.whole:
+        return _write_whole(inst, fd_out)
+    head = Dataset()
+    head.file_meta = ds.file_meta
+    head.preamble = getattr(ds, "preamble", None)
+    tail = Dataset()
+    for elem in ds:
+        (head if elem.tag < 0x7FE00010 else tail).add(elem)
+    if inst.pixels is not None:
+        for elem in list(tail):
+            if elem.tag in PIXEL_TAGS:
+                del tail[elem.tag]
+    buf = io.BytesIO()
+    head.set_original_encoding(inst.implicit, inst.little, ds.original_character_set)
+    pydicom.dcmwrite(buf, head, enforce_file_format=True)
+    out_hash = hashlib.sha256()
+    in_hash = hashlib.sha256()
+
+    def emit(data: bytes) -> None:
+        out_hash.update(data)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd_out, view)
+            view = view[n:]
+
+    emit(buf.getvalue())
+    with open(inst.path, "rb") as src:
+        stop = inst.pixels.start if inst.pixels else None
+        remaining = stop if stop is not None else os.fstat(src.fileno()).st_size
+        while remaining > 0:  # the input's header bytes, hashed only
+            chunk = src.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            in_hash.update(chunk)
+            remaining -= len(chunk)
+        if inst.pixels is not None:
+            ts = ds.file_meta.TransferSyntaxUID
+            emit(_pixel_header(inst.pixels, ds, ts.is_implicit_VR, ts.is_little_endian))
+            in_hash.update(src.read(inst.pixels.value_start - inst.pixels.start))
+            remaining = inst.pixels.end - inst.pixels.value_start
+            while remaining > 0:
+                chunk = src.read(min(CHUNK, remaining))
+                if not chunk:
+                    raise InputError("input changed while being read (pixel data shorter)", "parse")
+                in_hash.update(chunk)
+                emit(chunk)
+                remaining -= len(chunk)
+            for chunk in iter(lambda: src.read(CHUNK), b""):
+                in_hash.update(chunk)
+    if len(tail):
+        tbuf = DicomFileLike(io.BytesIO())
+        tbuf.is_little_endian = inst.little
+        tbuf.is_implicit_VR = inst.implicit
+        write_dataset(tbuf, tail)
+        emit(tbuf.parent.getvalue())
+    return out_hash.hexdigest(), in_hash.hexdigest()
+
+
+def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, inst.ds, enforce_file_format=True)
+    data = buf.getvalue()
+    view = memoryview(data)
+    while view:
+        n = os.write(fd_out, view)
+        view = view[n:]
+    in_hash = hashlib.sha256()
+    with open(inst.path, "rb") as src:
+        for chunk in iter(lambda: src.read(CHUNK), b""):
+            in_hash.update(chunk)
+    return hashlib.sha256(data).hexdigest(), in_hash.hexdigest()
+
+
+def new_temp(folder: Path) -> tuple[int, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=folder)
