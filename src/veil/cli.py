@@ -107,7 +107,8 @@ def deid(
     """
     from veil.identity.keyed import Keyed
     from veil.identity.secret import load_secret
-    from veil.pipeline.runner import check_paths, iter_files, summary_dict
+    from veil.pipeline.runner import check_paths, summary_dict
+    from veil.pipeline.sources import collect
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
 
@@ -119,11 +120,12 @@ def deid(
     except (PolicyError, SecretError, VeilError) as exc:
         _fail(str(exc))
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
-    files = list(iter_files(input_dir))
     try:
-        summary = _run_with_progress(files, output_dir, plan, keyed, n_workers, dry_run, as_json)
+        sources = collect(input_dir)
+        summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json)
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
+    sources.cleanup()
     if as_json:
         d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir)}
         out.print_json(json.dumps(d))
@@ -132,19 +134,25 @@ def deid(
     raise typer.Exit(summary.exit_code)
 
 
-def _run_with_progress(files, output_dir, plan, keyed, workers, dry_run, quiet):  # type: ignore[no-untyped-def]
+def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from veil.pipeline.runner import run
 
+    kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors}
     show = console.is_terminal and not quiet and not os.environ.get("CI")
     if not show:
-        return run(files, output_dir, plan, keyed, workers=workers, dry_run=dry_run)
+        return run(sources.files, output_dir, plan, keyed, **kw)
     with Progress(TextColumn("de-identifying"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.speed} files/s"), TimeRemainingColumn(), console=console) as prog:
-        task = prog.add_task("deid", total=len(files))
-        return run(files, output_dir, plan, keyed, workers=workers, dry_run=dry_run,
-                   on_result=lambda _r: prog.advance(task))
+                  TextColumn("{task.fields[rate]} files/s"), TimeRemainingColumn(), console=console) as prog:
+        task = prog.add_task("deid", total=len(sources.files), rate="-")
+
+        def advance(_r: object) -> None:
+            prog.advance(task)
+            speed = prog.tasks[0].speed
+            prog.update(task, rate=f"{speed:.0f}" if speed else "-")
+
+        return run(sources.files, output_dir, plan, keyed, on_result=advance, **kw)
 
 
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,3 +173,43 @@ def test_output_paths_hold_no_input_names_or_values(tmp_path):
     for p in (tmp_path / "out").rglob("*.dcm"):
         rel = str(p.relative_to(tmp_path / "out"))
         assert "Quixworth" not in rel and "MRN" not in rel and "img" not in rel and "1.2.826" not in rel
+
+
+def test_zip_tar_and_list_sources_give_the_same_output_as_the_folder(tmp_path):
+    import tarfile
+    import zipfile
+
+    src = tmp_path / "in"
+    files = make_corpus(src, 6)
+    assert veil("deid", str(src), str(tmp_path / "from-folder")).returncode == 0
+    expected = tree_hashes(tmp_path / "from-folder")
+    zpath = tmp_path / "study.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in files:
+            zf.write(f, f.relative_to(src))
+    tpath = tmp_path / "study.tar.gz"
+    with tarfile.open(tpath, "w:gz") as tf:
+        tf.add(src, arcname="study")
+    lst = tmp_path / "inputs.lst"
+    lst.write_text("\n".join(str(f) for f in files) + "\n")
+    for spec in (zpath, tpath, lst):
+        out = tmp_path / f"from-{spec.name}"
+        r = veil("deid", str(spec), str(out))
+        assert r.returncode == 0, r.stderr
+        assert tree_hashes(out) == expected
+    assert not list(Path(tempfile.gettempdir()).glob("veil-staging-*")) or all(
+        not (d / ".veil-complete").exists() or d.stat().st_mtime < time.time() - 600
+        for d in Path(tempfile.gettempdir()).glob("veil-staging-*"))
+
+
+def test_archive_that_escapes_its_folder_is_refused(tmp_path):
+    import zipfile
+
+    zpath = tmp_path / "evil.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("../../escaped.dcm", b"DICM")
+    r = veil("deid", str(zpath), str(tmp_path / "out"), "--json")
+    assert r.returncode == 1
+    q = json.loads(r.stdout)["quarantine"]
+    assert q[0]["rule"] == "archive" and "escapes" in q[0]["reason"]
+    assert not (tmp_path.parent / "escaped.dcm").exists()

@@ -19,9 +19,8 @@ from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.instance import FileResult, process_file
+from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
-
-STATE_DIR = ".veil"
 
 
 @dataclass
@@ -52,16 +51,11 @@ def check_paths(in_dir: Path, out_dir: Path) -> None:
 
 
 def iter_files(in_dir: Path) -> Iterator[Path]:
-    """Every regular file under `in_dir` in a stable order (sorted), hidden state folders skipped."""
+    """Every regular file under `in_dir` (or `in_dir` itself when it is a file), in a stable order."""
     if in_dir.is_file():
         yield in_dir
         return
-    for root, dirs, files in os.walk(in_dir):
-        dirs[:] = sorted(d for d in dirs if d != STATE_DIR)
-        for name in sorted(files):
-            p = Path(root) / name
-            if p.is_file() and not p.is_symlink():
-                yield p
+    yield from walk(in_dir)
 
 
 def _work(args: tuple[str, Plan, Keyed, str, bool]) -> FileResult:
@@ -140,6 +134,7 @@ def run(
     workers: int = 1,
     dry_run: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
+    failed_sources: Iterable[tuple[str, str]] = (),
 ) -> RunSummary:
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
 
@@ -197,6 +192,10 @@ def run(
             summary.dry_run += 1
         else:
             summary.quarantined += 1
+    for source, reason in failed_sources:  # e.g. an archive that could not be unpacked
+        summary.results.append(FileResult(source, "quarantined", reason=reason, rule="archive"))
+        summary.files_in += 1
+        summary.quarantined += 1
     summary.resumed = len(reused)
     if not dry_run:
         _settle_duplicates(summary, out_dir)

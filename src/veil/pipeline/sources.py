@@ -1,0 +1,127 @@
+"""Where instances come from: a folder (recursive), a single file, a list file, or zip/tar archives.
+
+Archives are unpacked into a staging folder outside the output whose name is derived from the archive
+(path, size, mtime), so a re-run after an interruption finds the same staged files and resumes. Members
+that would escape the staging folder (absolute paths, '..', links) are refused: extraction is the
+classic way an untrusted archive writes where it should not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from veil.errors import InputError, VeilError
+
+STATE_DIR = ".veil"
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass
+class Sources:
+    """The files of one run, plus staging folders to remove once the run has finished."""
+
+    files: list[Path] = field(default_factory=list)
+    staging: list[Path] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (source, reason) for archives that failed
+
+    def cleanup(self) -> None:
+        for d in self.staging:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def walk(folder: Path) -> Iterator[Path]:
+    """Every regular file under `folder` in a stable (sorted) order; Veil's state folders skipped."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != STATE_DIR)
+        for name in sorted(files):
+            p = Path(root) / name
+            if p.is_file() and not p.is_symlink():
+                yield p
+
+
+def _staging_dir(archive: Path) -> Path:
+    st = archive.stat()
+    key = hashlib.sha256(f"{archive.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}".encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"veil-staging-{key}"
+
+
+def _safe_member(name: str) -> bool:
+    p = Path(name)
+    return not p.is_absolute() and ".." not in p.parts and name.strip() != ""
+
+
+def unpack(archive: Path) -> Path:
+    """Unpack `archive` (once; a complete staging folder is reused) and return the staging folder."""
+    dest = _staging_dir(archive)
+    marker = dest / ".veil-complete"
+    if marker.exists():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(mode=0o700, parents=True)
+    try:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    if not _safe_member(info.filename):
+                        raise InputError(f"archive member escapes the archive: {info.filename!r}", "archive")
+                    zf.extract(info, dest)
+        else:
+            with tarfile.open(archive) as tf:
+                for m in tf.getmembers():
+                    if not (m.isfile() or m.isdir()) or not _safe_member(m.name):
+                        raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}",
+                                         "archive")
+                tf.extractall(dest, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise InputError(f"cannot unpack archive: {exc}", "archive") from exc
+    except InputError:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    marker.touch()
+    return dest
+
+
+def collect(spec: Path) -> Sources:
+    """Resolve an input argument into files: folder, archive, list file (`.lst`/`.txt` of paths) or file."""
+    src = Sources()
+    if not spec.exists():
+        raise VeilError(f"input {spec} does not exist")
+    if spec.is_dir():
+        entries: list[Path] = list(walk(spec))
+    elif spec.suffix.lower() in (".lst", ".list") or spec.name.lower().endswith(".files.txt"):
+        entries = []
+        for line in spec.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                p = Path(line)
+                entries.extend(walk(p) if p.is_dir() else [p])
+    else:
+        entries = [spec]
+    for p in entries:
+        if is_archive(p):
+            try:
+                staged = unpack(p)
+            except InputError as exc:
+                src.errors.append((str(p), exc.reason))
+                continue
+            src.staging.append(staged)
+            src.files.extend(f for f in walk(staged) if f.name != ".veil-complete")
+        else:
+            src.files.append(p)
+    return src
