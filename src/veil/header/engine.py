@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cache
 from importlib import resources
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -171,30 +171,45 @@ def _needs_known(plan: Plan) -> bool:
     )
 
 
+def _vr_of(ds: Dataset, tag: int) -> str:
+    """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files)."""
+    raw = ds.get_item(tag, keep_deferred=True)
+    vr = getattr(raw, "VR", None)
+    if vr:
+        return str(vr)
+    if tag >> 16 & 1:
+        return "UN"
+    try:
+        return dictionary_VR(tag).split(" ")[0]
+    except KeyError:
+        return "UN"
+
+
 def _private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
     """(group, block) -> creator string for the private creator elements (gggg,0010-00FF) of `ds`."""
     out = {}
-    for elem in ds:
-        t = elem.tag
-        if t.is_private and 0x10 <= t.element <= 0xFF:
-            val = elem.value
+    for tag in ds.keys():  # noqa: SIM118 - keys only; iterating ds would decode every value
+        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+            try:
+                val = ds[tag].value
+            except Exception:  # undecodable creator: its block will be removed
+                continue
             if isinstance(val, bytes):
                 val = val.decode("latin-1", "replace")
-            out[(t.group, t.element)] = str(val).strip().rstrip("\x00").strip()
+            out[(tag >> 16, tag & 0xFFFF)] = str(val).strip().rstrip("\x00").strip()
     return out
 
 
-def _fallback(elem: DataElement, ctx: _Ctx, scope: str) -> Action:
+def _fallback(tag: int, vr: str, ctx: _Ctx, scope: str) -> Action:
     """Action for a public attribute that neither Table E.1-1 nor the policy names (fail closed by VR)."""
-    tag = elem.tag
-    vr = elem.VR
-    if tag.element == 0x0000:
+    if tag & 0xFFFF == 0x0000:
         return Action("X", "fallback:group-length")
     if vr == "SQ":
         return Action("K", "fallback:sequence")
     if tag in ctx.plan.safe_text:
         return Action("K", "allowlist:standard-text")
-    if not keyword_for_tag(tag) or vr == "UN":
+    keyword = keyword_for_tag(tag)
+    if not keyword or vr == "UN":
         return Action("X", "fallback:unknown-public")
     if vr in TEXT_VRS:
         if scope == "C":
@@ -213,27 +228,27 @@ def _fallback(elem: DataElement, ctx: _Ctx, scope: str) -> Action:
             return Action("Y" if ctx.plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
         return Action("X", "fallback:unknown-date")
     if vr == "UI":
-        if ctx.plan.policy.has("retain_uids") or _CLASS_UID.search(elem.keyword or ""):
+        if ctx.plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
             return Action("K", "fallback:uid-class")
         return Action("U", "fallback:uid")
     return Action("K", "fallback:non-text")
 
 
-def _private_action(elem: DataElement, creators: dict[tuple[int, int], str], ctx: _Ctx) -> Action:
-    t = elem.tag
-    if t.element < 0x10:
+def _private_action(tag: int, creators: dict[tuple[int, int], str], ctx: _Ctx) -> Action:
+    group, element = tag >> 16, tag & 0xFFFF
+    if element < 0x10:
         return Action("X", "private:reserved")
-    if t.element <= 0xFF:
+    if element <= 0xFF:
         return Action("K", "private:creator")  # decided after the block (kept only if anything is)
-    creator = creators.get((t.group, t.element >> 8))
+    creator = creators.get((group, element >> 8))
     if creator is None:
         return Action("X", "private:no-creator")
-    low = t.element & 0xFF
-    ov = ctx.plan.private_overrides.get((creator, t.group, low))
+    low = element & 0xFF
+    ov = ctx.plan.private_overrides.get((creator, group, low))
     if ov is not None:
         return ov
     if ctx.plan.private is not None:
-        rule = ctx.plan.private.lookup(creator, t.group, low)
+        rule = ctx.plan.private.lookup(creator, group, low)
         if rule is not None:
             src = f"private:{rule.source}"
             if rule.disposition == "keep":
@@ -247,31 +262,47 @@ def _private_action(elem: DataElement, creators: dict[tuple[int, int], str], ctx
 
 
 def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
+    """Decide every element from its tag and VR first; convert a value only when it must be read."""
     creators = _private_creators(ds)
     kept_blocks: set[tuple[int, int]] = set()
     handled_times: set[int] = set()
     for tag in list(ds.keys()):
-        if tag in _DEID_TAGS or tag >> 16 == 0x0002:
+        tag = int(tag)
+        group = tag >> 16
+        if tag in _DEID_TAGS or group == 0x0002 or tag in handled_times:
+            continue
+        vr = _vr_of(ds, tag)
+        private = bool(group & 1)
+        if private:
+            if 0x10 <= tag & 0xFFFF <= 0xFF:
+                continue
+            act = _private_action(tag, creators, ctx)
+        elif group == 0x0000:
+            act = Action("X", "command-group")
+        else:
+            act = ctx.plan.lookup(tag) or _fallback(tag, vr, ctx, scope)
+        code = act.code
+        if "/" in code and code != "X/Z/U*":
+            code = resolve_conditional(code, keyword_for_tag(tag), ctx.family)
+            act = Action(code, act.rule, act.value)
+        if code == "X":
+            del ds[tag]
+            ctx.out.fire(tag, "X", act.rule)
+            continue
+        if code == "K" and vr != "SQ":  # kept as read: no need to decode it
+            ctx.out.fire(tag, "K", act.rule)
+            if private:
+                kept_blocks.add((group, (tag & 0xFFFF) >> 8))
             continue
         try:
             elem = ds[tag]
-        except Exception as exc:  # undecodable raw element: remove (fail closed)
+        except Exception as exc:  # undecodable value: remove (fail closed)
             del ds[tag]
             ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
             continue
-        if elem.tag.is_private:
-            act = _private_action(elem, creators, ctx)
-            if 0x10 <= elem.tag.element <= 0xFF:
-                continue
-        elif tag >> 16 == 0x0000:
-            act = Action("X", "command-group")
-        else:
-            act = ctx.plan.lookup(tag) or _fallback(elem, ctx, scope)
-        if tag in handled_times:
-            continue
         _apply(ds, elem, act, ctx, scope, handled_times)
-        if elem.tag.is_private and tag in ds:
-            kept_blocks.add((elem.tag.group, elem.tag.element >> 8))
+        if private and tag in ds:
+            kept_blocks.add((group, (tag & 0xFFFF) >> 8))
     for (group, block) in creators:
         ctag = (group << 16) | block
         if (group, block) not in kept_blocks and ctag in ds:

@@ -134,14 +134,14 @@ def _sha256_file(path: Path) -> str:
 
 
 def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
-    """fsync the temporary file and rename it onto `path` (atomic), settling duplicate instances.
+    """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
     output then exists already; under a lock on the folder, identical bytes are a no-op and different
     bytes keep the smaller sha256, so the result does not depend on which worker finished first.
     The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
     """
-    os.fsync(fd)
+    # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -190,12 +190,6 @@ def _open(path: Path) -> SplitInstance:
     except Exception as exc:
         raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
     if inst is not None and inst.ds.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                _touch_all(inst.ds)
-            except Exception as exc:
-                raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {exc}", "parse") from exc
         if len(inst.ds) == 0:
             raise InputError("empty dataset", "read")
         if "SOPInstanceUID" not in inst.ds:

@@ -160,19 +160,18 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
     ds = inst.ds
     if inst.whole:
         return _write_whole(inst, fd_out)
-    head = Dataset()
-    head.file_meta = ds.file_meta
-    head.preamble = getattr(ds, "preamble", None)
     tail = Dataset()
-    for elem in ds:
-        (head if elem.tag < 0x7FE00010 else tail).add(elem)
-    if inst.pixels is not None:
-        for elem in list(tail):
-            if elem.tag in PIXEL_TAGS:
-                del tail[elem.tag]
+    for tag in [t for t in ds.keys() if t >= 0x7FE00010]:  # noqa: SIM118 - no decoding
+        if inst.pixels is None or tag not in PIXEL_TAGS:
+            tail[tag] = ds.get_item(tag)
+        del ds[tag]
+    if not ds.file_meta.TransferSyntaxUID.is_implicit_VR and any(
+        ds.get_item(t, keep_deferred=True).VR is None for t in ds.keys()  # noqa: SIM118
+    ):
+        _decode_all(ds)  # implicit-encoded elements under an explicit transfer syntax: give them VRs
     buf = io.BytesIO()
-    head.set_original_encoding(inst.implicit, inst.little, ds.original_character_set)
-    pydicom.dcmwrite(buf, head, enforce_file_format=True)
+    ds.set_original_encoding(inst.implicit, inst.little, ds.original_character_set)
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
     out_hash = hashlib.sha256()
     in_hash = hashlib.sha256()
 
@@ -214,6 +213,13 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
         write_dataset(tbuf, tail)
         emit(tbuf.parent.getvalue())
     return out_hash.hexdigest(), in_hash.hexdigest()
+
+
+def _decode_all(ds: Dataset) -> None:
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _decode_all(item)
 
 
 def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:

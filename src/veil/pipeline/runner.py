@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from veil import __version__
@@ -170,7 +170,7 @@ def run(
         for r in results:
             fresh[r.source] = r
             if journal_fh is not None:
-                rec = asdict(r) | {"run_id": run_id, "stamp": stamps[r.source],
+                rec = {f.name: getattr(r, f.name) for f in fields(r)} | {"run_id": run_id, "stamp": stamps[r.source],
                                    "key": _journal_key(keyed, r.source)}
                 del rec["source"]
                 journal_fh.write(json.dumps(rec) + "\n")
