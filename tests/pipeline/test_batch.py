@@ -213,3 +213,19 @@ def test_archive_that_escapes_its_folder_is_refused(tmp_path):
     q = json.loads(r.stdout)["quarantine"]
     assert q[0]["rule"] == "archive" and "escapes" in q[0]["reason"]
     assert not (tmp_path.parent / "escaped.dcm").exists()
+
+
+def test_series_units_group_files_and_change_nothing_in_the_output(tmp_path):
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.runner import run, units
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    files = make_corpus(tmp_path / "in", 12, patients=3)
+    groups = units([str(f) for f in files], by_series=True)
+    assert len(groups) == 3 and sorted(len(g) for g in groups) == [4, 4, 4]
+    assert all(len({Path(p).parent for p in g}) == 1 for g in groups)  # one series per patient folder
+    plan, key = compile_plan(load_policy("basic")), Keyed(b"q" * 32)
+    run(files, tmp_path / "a", plan, key, workers=2, by_series=True)
+    run(files, tmp_path / "b", plan, key, workers=1)
+    assert tree_hashes(tmp_path / "a") == tree_hashes(tmp_path / "b")

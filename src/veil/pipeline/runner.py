@@ -58,9 +58,32 @@ def iter_files(in_dir: Path) -> Iterator[Path]:
     yield from walk(in_dir)
 
 
-def _work(args: tuple[str, Plan, Keyed, str, bool]) -> FileResult:
-    path, plan, keyed, out_root, dry = args
-    return process_file(Path(path), plan, keyed, Path(out_root), dry_run=dry)
+def _work(args: tuple[list[str], Plan, Keyed, str, bool]) -> list[FileResult]:
+    """One unit of work: a single instance, or every instance of one series (series-level operations)."""
+    paths, plan, keyed, out_root, dry = args
+    return [process_file(Path(p), plan, keyed, Path(out_root), dry_run=dry) for p in paths]
+
+
+def series_key(path: str) -> str:
+    """SeriesInstanceUID read from the header alone (no pixels); unreadable files form their own unit."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        return str(ds.get("SeriesInstanceUID", "")) or f"file:{path}"
+    except Exception:
+        return f"file:{path}"
+
+
+def units(paths: list[str], by_series: bool) -> list[list[str]]:
+    """Work units: one per file, or (for operations that need a whole series, e.g. defacing) one per
+    SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
+    if not by_series:
+        return [[p] for p in paths]
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        groups.setdefault(series_key(p), []).append(p)
+    return list(groups.values())
 
 
 def _stamp(path: str) -> str:
@@ -135,6 +158,7 @@ def run(
     dry_run: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
     failed_sources: Iterable[tuple[str, str]] = (),
+    by_series: bool = False,
 ) -> RunSummary:
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
 
@@ -158,21 +182,20 @@ def run(
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
         journal_fh = open(out_dir / STATE_DIR / "journal.jsonl", "a", encoding="utf-8")  # noqa: SIM115
     todo = [p for p in paths if p not in reused]
-    jobs = [(p, plan, keyed, str(out_dir), dry_run) for p in todo]
+    jobs = [(u, plan, keyed, str(out_dir), dry_run) for u in units(todo, by_series)]
     if workers <= 1 or len(jobs) <= 1:
-        results: Iterable[FileResult] = map(_work, jobs)
+        results: Iterable[list[FileResult]] = map(_work, jobs)
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
         results = pool.map(_work, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8) or 1)))
     fresh: dict[str, FileResult] = {}
     try:
-        for r in results:
+        for r in (r for batch in results for r in batch):
             fresh[r.source] = r
             if journal_fh is not None:
-                rec = {f.name: getattr(r, f.name) for f in fields(r)} | {"run_id": run_id, "stamp": stamps[r.source],
-                                   "key": _journal_key(keyed, r.source)}
-                del rec["source"]
+                rec = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "source"}
+                rec |= {"run_id": run_id, "stamp": stamps[r.source], "key": _journal_key(keyed, r.source)}
                 journal_fh.write(json.dumps(rec) + "\n")
                 journal_fh.flush()
             if on_result is not None:
