@@ -229,3 +229,36 @@ def test_series_units_group_files_and_change_nothing_in_the_output(tmp_path):
     run(files, tmp_path / "a", plan, key, workers=2, by_series=True)
     run(files, tmp_path / "b", plan, key, workers=1)
     assert tree_hashes(tmp_path / "a") == tree_hashes(tmp_path / "b")
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_follow_file_size(tmp_path):
+    """A 600 MB multi-frame instance is de-identified with a worker that stays far below its size."""
+    import struct
+
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    frame = base.Rows * base.Columns * 2
+    frames = 600_000_000 // frame
+    base.NumberOfFrames = frames
+    del base.PixelData
+    src = tmp_path / "in" / "big.dcm"
+    src.parent.mkdir()
+    base.save_as(src, enforce_file_format=True)
+    chunk = bytes(range(256)) * (frame // 256)
+    with open(src, "ab") as fh:
+        fh.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, frames * frame))
+        for _ in range(frames):
+            fh.write(chunk)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(src.parent), str(tmp_path / "out")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()
+    peak_mb = usage.ru_maxrss / 1024
+    print(f"peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB for a {src.stat().st_size / 1e6:.0f} MB file"
+    (out,) = (tmp_path / "out").rglob("*.dcm")
+    assert out.stat().st_size > 590_000_000
+    with open(out, "rb") as fh:  # pixel bytes identical at the end of the file
+        fh.seek(-frame, os.SEEK_END)
+        assert fh.read() == chunk
