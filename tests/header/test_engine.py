@@ -184,7 +184,7 @@ def test_unknown_public_text_is_removed_and_logged():
     ds = make_ds()
     out = deidentify(ds, compile_plan(load_policy("basic")), KEY)
     assert 0x00181999 not in ds
-    assert any(rule == "fallback:unknown-public" and tag == "00181999" for tag, _a, rule in out.fired)
+    assert any(rule == "fallback:unknown-public" and tag == "00181999" for tag, _a, rule, _n in out.rules())
     assert ds.Manufacturer == "ACME" and ds.SliceThickness == "1.25"  # research utility survives
 
 

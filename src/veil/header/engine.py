@@ -98,13 +98,17 @@ def resolve_conditional(code: str, keyword: str, families: str | tuple[str, ...]
 class Outcome:
     """What happened to one instance: rule counts for the manifest, and notes for the log."""
 
-    fired: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (tag, action, rule)
+    fired: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (tag, action, rule)
     notes: list[str] = field(default_factory=list)
     patient_pseudonym: str = ""
     patient_key_hash: str = ""
 
     def fire(self, tag: int, code: str, rule: str) -> None:
-        self.fired[(f"{tag:08X}", code, rule)] += 1
+        self.fired[(tag, code, rule)] += 1
+
+    def rules(self) -> tuple[tuple[str, str, str, int], ...]:
+        """(tag as 8 hex digits, action, rule, count), sorted: what the manifest records."""
+        return tuple(sorted((f"{t:08X}", a, r, n) for (t, a, r), n in self.fired.items()))
 
 
 @dataclass

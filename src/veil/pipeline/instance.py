@@ -240,7 +240,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         outcome: Outcome = deidentify(inst.ds, plan, keyed)
         inst.ds.file_meta.TransferSyntaxUID = ts
         rel = output_relpath(inst.ds, outcome.patient_pseudonym)
-        fired = tuple(sorted((t, a, r, n) for (t, a, r), n in outcome.fired.items()))
+        fired = outcome.rules()
         if dry_run:
             return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
