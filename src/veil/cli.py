@@ -35,7 +35,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Inspect and validate policies.\n\nExamples:\n\n  veil policy list\n\n"
+    "  veil policy show research-longitudinal --tag StudyDate\n\n  veil policy validate site.yaml",
+    no_args_is_help=True,
+)
 app.add_typer(policy_app, name="policy")
 
 console = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,65 @@
+"""The front door: help with examples, policy commands, init, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def veil(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
+    e = os.environ | {"CI": "1", "COLUMNS": "200"} | (env or {})
+    e.pop("VEIL_SECRET", None) if env is None else None
+    return subprocess.run([sys.executable, "-m", "veil.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=e, timeout=120)
+
+
+@pytest.mark.parametrize("cmd", [[], ["deid"], ["policy"], ["policy", "show"], ["policy", "validate"], ["init"],
+                                 ["demo"]])
+def test_every_command_has_help_with_an_example(cmd):
+    r = veil(*cmd, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage" in r.stdout
+    assert "veil " in r.stdout.split("Usage", 1)[1]  # an example invocation
+
+
+def test_policy_show_json_lists_every_table_row():
+    r = veil("policy", "show", "basic", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["name"] == "basic" and len(d["policy_hash"]) == 64
+    assert len(d["actions"]) >= 620
+    assert {"tag": "(0010,0020)", "keyword": "PatientID", "action": "P", "rule": "pseudonym"} in d["actions"]
+
+
+def test_policy_validate_reports_line_and_exit_code(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("name: g\nversion: '1'\noptions: [retain_uids]\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\nversion: '1'\noptions:\n  - retain_everything\n")
+    assert veil("policy", "validate", str(good)).returncode == 0
+    r = veil("policy", "validate", str(good), str(bad))
+    assert r.returncode == 2
+    assert "bad.yaml:4: options.0: unknown option 'retain_everything'" in r.stderr
+
+
+def test_init_then_deid_without_secret_fails_clearly(tmp_path):
+    r = veil("deid", str(tmp_path), str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 2 and "veil init" in r.stderr
+    r = veil("init", cwd=tmp_path)
+    assert r.returncode == 0
+    key = tmp_path / ".veil" / "secret.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert veil("init", cwd=tmp_path).returncode == 2  # refuses to replace the secret
+
+
+def test_demo_runs_end_to_end_without_leaks(tmp_path):
+    r = veil("demo", str(tmp_path / "demo"), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "found in output: 0" in r.stdout
+    assert list((tmp_path / "demo" / "deidentified").rglob("*.dcm"))
