@@ -242,3 +242,32 @@ def test_date_offsets_fall_in_the_configured_range():
     for i in range(200):
         off = KEY.date_offset(f"patient{i}", -3650, -365)
         assert timedelta(days=-3650) <= off < timedelta(days=-364)
+
+
+def test_year_mode_generalises_dates_and_drops_times():
+    pol = load_policy_text("name: y\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {mode: year}\n")
+    ds = make_ds()
+    deidentify(ds, compile_plan(pol), KEY)
+    assert ds.StudyDate == "20190101"
+    assert not ds.StudyTime
+    assert ds.AcquisitionDateTime == "2019"
+
+
+def test_full_dates_option_keeps_dates_and_lone_times_can_be_removed():
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy_text(
+        "name: f\nversion: '1'\noptions: [retain_long_full_dates]\n")), KEY)
+    assert ds.StudyDate == "20190314" and ds.StudyTime == "235930"
+    assert ds.LongitudinalTemporalInformationModified == "UNMODIFIED"
+    ds = make_ds()
+    ds.SeriesTime = "101010"  # lone time (no SeriesDate)
+    deidentify(ds, compile_plan(load_policy_text(
+        "name: r\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {lone_time: remove}\n")), KEY)
+    assert "SeriesTime" not in ds and ds.StudyTime  # paired time still shifted
+
+
+def test_unparseable_date_is_removed_not_passed_through():
+    ds = make_ds()
+    ds.StudyDate = "14/03/2019"  # not a DA
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    assert "StudyDate" not in ds
