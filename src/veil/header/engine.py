@@ -177,7 +177,7 @@ def _needs_known(plan: Plan) -> bool:
 
 def _vr_of(ds: Dataset, tag: int) -> str:
     """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files)."""
-    raw = ds.get_item(tag, keep_deferred=True)
+    raw = ds._dict.get(tag)  # raw or decoded element, without pydicom's per-call tag normalisation
     vr = getattr(raw, "VR", None)
     if vr:
         return str(vr)
@@ -271,7 +271,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
     kept_blocks: set[tuple[int, int]] = set()
     handled_times: set[int] = set()
     for tag in list(ds.keys()):
-        tag = int(tag)
+        # keys are BaseTag (an int): deleting by BaseTag skips pydicom's tag normalisation
         group = tag >> 16
         if tag in _DEID_TAGS or group == 0x0002 or tag in handled_times:
             continue
