@@ -58,10 +58,30 @@ def iter_files(in_dir: Path) -> Iterator[Path]:
     yield from walk(in_dir)
 
 
-def _work(args: tuple[list[str], Plan, Keyed, str, bool]) -> list[FileResult]:
-    """One unit of work: a single instance, or every instance of one series (series-level operations)."""
-    paths, plan, keyed, out_root, dry = args
-    return [process_file(Path(p), plan, keyed, Path(out_root), dry_run=dry) for p in paths]
+def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResult]:
+    """One unit of work: a single instance, or every instance of one series (series-level operations).
+
+    Each result is journaled by the worker itself right after its output is renamed into place, so a
+    kill -9 loses at most the files that were in flight.
+    """
+    paths, plan, keyed, out_root, dry, run_id = args
+    out: list[FileResult] = []
+    for p in paths:
+        stamp = _stamp(p)
+        r = process_file(Path(p), plan, keyed, Path(out_root), dry_run=dry)
+        if not dry:
+            _journal_append(Path(out_root), r, run_id, stamp, keyed)
+        out.append(r)
+    return out
+
+
+def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
+    rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "source"}
+    rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
+    folder = out_dir / STATE_DIR / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:  # one file per process: no interleaving
+        fh.write(json.dumps(rec) + "\n")
 
 
 def series_key(path: str) -> str:
@@ -110,22 +130,21 @@ def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]
     A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
     on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
     """
-    path = out_dir / STATE_DIR / "journal.jsonl"
     done: dict[str, tuple[str, FileResult]] = {}
-    if not path.is_file():
-        return done
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-                if rec.pop("run_id") != run_id:
+    folder = out_dir / STATE_DIR / "journal"
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                    if rec.pop("run_id") != run_id:
+                        continue
+                    stamp = rec.pop("stamp")
+                    key = rec.pop("key")
+                    rec["fired"] = tuple(tuple(x) for x in rec["fired"])
+                    done[key] = (stamp, FileResult(source="", **rec))
+                except (ValueError, KeyError, TypeError):
                     continue
-                stamp = rec.pop("stamp")
-                key = rec.pop("key")
-                rec["fired"] = tuple(tuple(x) for x in rec["fired"])
-                done[key] = (stamp, FileResult(source="", **rec))
-            except (ValueError, KeyError, TypeError):
-                continue
     return done
 
 
@@ -171,7 +190,6 @@ def run(
     run_id = _run_id(plan, keyed)
     stamps = {p: _stamp(p) for p in paths}
     reused: dict[str, FileResult] = {}
-    journal_fh = None
     if not dry_run:
         clean_partials(out_dir)
         previous = load_journal(out_dir, run_id)
@@ -180,9 +198,8 @@ def run(
             if r is not None:
                 reused[p] = replace(r, source=p)
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-        journal_fh = open(out_dir / STATE_DIR / "journal.jsonl", "a", encoding="utf-8")  # noqa: SIM115
     todo = [p for p in paths if p not in reused]
-    jobs = [(u, plan, keyed, str(out_dir), dry_run) for u in units(todo, by_series)]
+    jobs = [(u, plan, keyed, str(out_dir), dry_run, run_id) for u in units(todo, by_series)]
     if workers <= 1 or len(jobs) <= 1:
         results: Iterable[list[FileResult]] = map(_work, jobs)
         pool = None
@@ -193,19 +210,11 @@ def run(
     try:
         for r in (r for batch in results for r in batch):
             fresh[r.source] = r
-            if journal_fh is not None:
-                rec = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "source"}
-                rec |= {"run_id": run_id, "stamp": stamps[r.source], "key": _journal_key(keyed, r.source)}
-                journal_fh.write(json.dumps(rec) + "\n")
-                journal_fh.flush()
             if on_result is not None:
                 on_result(r)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        if journal_fh is not None:
-            os.fsync(journal_fh.fileno())
-            journal_fh.close()
     for p in paths:  # input order, whatever order workers finished in
         r = reused.get(p) or fresh[p]
         summary.results.append(r)
