@@ -21,6 +21,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, UID_dictionary
 
 from veil.errors import InputError
@@ -175,7 +176,7 @@ def _needs_known(plan: Plan) -> bool:
     )
 
 
-def _vr_of(ds: Dataset, tag: int) -> str:
+def _vr_of(ds: Dataset, tag: BaseTag) -> str:
     """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files)."""
     raw = ds._dict.get(tag)  # raw or decoded element, without pydicom's per-call tag normalisation
     vr = getattr(raw, "VR", None)

@@ -198,7 +198,7 @@ def _open(path: Path) -> SplitInstance:
         return inst
     ds = read_instance(path)  # deflated (must inflate everything) or no preamble/meta
     implicit, little = ds.original_encoding
-    ts = _transfer_syntax(ds)
+    ts = UID(_transfer_syntax(ds))
     ds.file_meta.TransferSyntaxUID = ts
     if implicit is None:
         implicit, little = UID(ts).is_implicit_VR, UID(ts).is_little_endian

@@ -207,11 +207,12 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
             for chunk in iter(lambda: src.read(CHUNK), b""):
                 in_hash.update(chunk)
     if len(tail):
-        tbuf = DicomFileLike(io.BytesIO())
+        raw = io.BytesIO()
+        tbuf = DicomFileLike(raw)
         tbuf.is_little_endian = inst.little
         tbuf.is_implicit_VR = inst.implicit
         write_dataset(tbuf, tail)
-        emit(tbuf.parent.getvalue())
+        emit(raw.getvalue())
     return out_hash.hexdigest(), in_hash.hexdigest()
 
 
