@@ -41,6 +41,12 @@ policy_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(policy_app, name="policy")
+audit_app = typer.Typer(
+    help="Check the tamper-evident audit log.\n\nExamples:\n\n  veil audit verify released/\n\n"
+    "  veil audit show released/",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -130,12 +136,40 @@ def deid(
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
     sources.cleanup()
+    head = None
+    if not dry_run:
+        head = _audit_run(output_dir, keyed, plan, summary, purpose)
     if as_json:
-        d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir)}
+        d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir),
+                                     "audit_head": head}
         out.print_json(json.dumps(d))
     else:
         _print_summary(summary, pol.name, plan.policy_hash, output_dir)
+        if head:
+            out.print(f"audit: {output_dir / '.veil' / 'audit.jsonl'} head {head} (keep it to detect truncation)")
     raise typer.Exit(summary.exit_code)
+
+
+def _audit_key(keyed) -> bytes:  # type: ignore[no-untyped-def]
+    """HMAC key of the audit chain, derived from the project secret (its own domain)."""
+    return keyed.digest("audit-chain", "")
+
+
+def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str) -> str:  # type: ignore[no-untyped-def]
+    """One hash-chained entry per run: who, when, command, purpose, policy hash, counts."""
+    from veil.audit import AuditEntry, append
+
+    entry = AuditEntry(
+        command=" ".join(["veil", *sys.argv[1:]]),
+        purpose=purpose,
+        policy_hash=plan.policy_hash,
+        counts={"in": summary.files_in, "out": summary.written, "quarantined": summary.quarantined,
+                "duplicates": summary.duplicates, "resumed": summary.resumed},
+        extra={"veil_version": __version__, "policy": plan.policy.name, "policy_version": plan.policy.version,
+               "table": plan.edition},
+    )
+    rec = append(output_dir / ".veil" / "audit.jsonl", entry, key=_audit_key(keyed))
+    return str(rec["hash"])
 
 
 def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet):  # type: ignore[no-untyped-def]
@@ -179,6 +213,73 @@ def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path
         out.print(qt)
         if len(q) > 20:
             out.print(f"... and {len(q) - 20} more in {output_dir / '.veil' / 'quarantine.jsonl'}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    log: Annotated[Path, typer.Argument(help="Audit log (OUT/.veil/audit.jsonl) or an output folder.")],
+    key_file: Annotated[
+        Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, then .veil/secret.key).")
+    ] = None,
+    expected_head: Annotated[str | None, typer.Option(help="A head hash written down earlier.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check the audit chain: any edited, removed, inserted or reordered entry is reported (exit 1).
+
+    The chain is keyed with the project secret, so it cannot be rewritten without it; give the head
+    hash printed by an earlier run to detect removal of the newest entries too.
+
+    Examples:
+
+      veil audit verify released/
+
+      veil audit verify released/.veil/audit.jsonl --expected-head 3f9a...
+    """
+    from veil.audit import verify
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+
+    path = log / ".veil" / "audit.jsonl" if log.is_dir() else log
+    try:
+        key = _audit_key(Keyed(load_secret(key_file)))
+    except SecretError as exc:
+        _fail(f"{exc} (the audit chain is keyed with the project secret)")
+    res = verify(path, key=key, expected_head=expected_head)
+    if as_json:
+        out.print_json(json.dumps({"ok": res.ok, "entries": res.entries, "problems": list(res.problems),
+                                   "head": res.head}))
+    elif res.ok:
+        out.print(f"audit log ok: {res.entries} entries, head {res.head}")
+    else:
+        for p in res.problems:
+            console.print(f"[red]{p}[/]", highlight=False)
+    raise typer.Exit(EXIT_OK if res.ok else EXIT_QUARANTINED)
+
+
+@audit_app.command("show")
+def audit_show(
+    log: Annotated[Path, typer.Argument(help="Audit log or output folder.")],
+) -> None:
+    """List the runs recorded in an audit log.
+
+    Example:  veil audit show released/
+    """
+    from veil.audit import AuditError, read_entries
+
+    path = log / ".veil" / "audit.jsonl" if log.is_dir() else log
+    try:
+        entries = read_entries(path)
+    except AuditError as exc:
+        _fail(str(exc))
+    t = Table(title=str(path))
+    for c in ("seq", "when (UTC)", "user", "purpose", "policy", "in", "out", "quarantined"):
+        t.add_column(c)
+    for e in entries:
+        c = e.get("counts", {})
+        t.add_row(str(e.get("seq")), str(e.get("ts")), str(e.get("user")), str(e.get("purpose")),
+                  str(e.get("policy_hash", ""))[:12], str(c.get("in", "")), str(c.get("out", "")),
+                  str(c.get("quarantined", "")))
+    out.print(t)
 
 
 @policy_app.command("list")

@@ -262,3 +262,29 @@ def test_peak_memory_does_not_follow_file_size(tmp_path):
     with open(out, "rb") as fh:  # pixel bytes identical at the end of the file
         fh.seek(-frame, os.SEEK_END)
         assert fh.read() == chunk
+
+
+def test_every_run_is_audited_and_tampering_is_detected(tmp_path):
+    make_corpus(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    r1 = veil("deid", str(tmp_path / "in"), str(out), "--purpose", "IRB-2026-114 export", "--json")
+    r2 = veil("deid", str(tmp_path / "in"), str(out), "--purpose", "re-run", "--json")
+    assert r1.returncode == r2.returncode == 0, r1.stderr + r2.stderr
+    head = json.loads(r2.stdout)["audit_head"]
+    log = out / ".veil" / "audit.jsonl"
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["purpose"] for e in entries] == ["IRB-2026-114 export", "re-run"]
+    assert entries[0]["counts"]["out"] == 3 and entries[1]["counts"]["resumed"] == 3
+    assert entries[0]["policy_hash"] == json.loads(r1.stdout)["policy_hash"]
+    assert SECRET not in log.read_text()
+    ok = veil("audit", "verify", str(out), "--expected-head", head, "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["entries"] == 2
+    lines = log.read_text().splitlines()
+    edited = lines[0].replace('"out": 3', '"out": 2')
+    assert edited != lines[0]
+    log.write_text(edited + "\n" + lines[1] + "\n")  # edit a count
+    bad = veil("audit", "verify", str(out), "--json")
+    assert bad.returncode == 1 and json.loads(bad.stdout)["problems"]
+    log.write_text(lines[0] + "\n")  # drop the newest entry: only the written-down head reveals it
+    assert veil("audit", "verify", str(out)).returncode == 0
+    assert veil("audit", "verify", str(out), "--expected-head", head).returncode == 1
