@@ -205,13 +205,17 @@ def _private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
     return out
 
 
-def _fallback(tag: int, vr: str, ctx: _Ctx, scope: str) -> Action:
-    """Action for a public attribute that neither Table E.1-1 nor the policy names (fail closed by VR)."""
+def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
+    """Action for a public attribute that neither Table E.1-1 nor the policy names (fail closed by VR).
+
+    `scope` is "C" inside content being cleaned (Clean Structured Content), "D" inside content replaced
+    by dummies, "" elsewhere.
+    """
     if tag & 0xFFFF == 0x0000:
         return Action("X", "fallback:group-length")
     if vr == "SQ":
         return Action("K", "fallback:sequence")
-    if tag in ctx.plan.safe_text:
+    if tag in plan.safe_text:
         return Action("K", "allowlist:standard-text")
     keyword = keyword_for_tag(tag)
     if not keyword or vr == "UN":
@@ -221,46 +225,46 @@ def _fallback(tag: int, vr: str, ctx: _Ctx, scope: str) -> Action:
             return Action("D" if vr == "PN" else "C", "fallback:text-in-cleaned-content")
         if scope == "D":
             return Action("D", "fallback:text-in-dummy-content")
-        if ctx.plan.policy.unknown_text == "keep":
+        if plan.policy.unknown_text == "keep":
             return Action("K", "policy:unknown_text=keep")
-        if ctx.plan.policy.has("clean_descriptors"):
+        if plan.policy.has("clean_descriptors"):
             return Action("C", "fallback:unknown-text-cleaned")
         return Action("X/Z/D", "fallback:unknown-text")  # removed, unless the IOD requires it
     if vr in TEMPORAL_VRS:
-        if ctx.plan.policy.has("retain_long_full_dates"):
+        if plan.policy.has("retain_long_full_dates"):
             return Action("K", "fallback:date-full")
-        if ctx.plan.shifts_dates:
-            return Action("Y" if ctx.plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
+        if plan.shifts_dates:
+            return Action("Y" if plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
         return Action("X", "fallback:unknown-date")
     if vr == "UI":
-        if ctx.plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
+        if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
             return Action("K", "fallback:uid-class")
         return Action("U", "fallback:uid")
     return Action("K", "fallback:non-text")
 
 
-def _private_action(tag: int, creators: dict[tuple[int, int], str], ctx: _Ctx) -> Action:
+def private_action(tag: int, creator: str | None, plan: Plan) -> Action:
+    """Action for a private element, resolved through its block's private creator (PS3.5 7.8.1)."""
     group, element = tag >> 16, tag & 0xFFFF
     if element < 0x10:
         return Action("X", "private:reserved")
     if element <= 0xFF:
         return Action("K", "private:creator")  # decided after the block (kept only if anything is)
-    creator = creators.get((group, element >> 8))
     if creator is None:
         return Action("X", "private:no-creator")
     low = element & 0xFF
-    ov = ctx.plan.private_overrides.get((creator, group, low))
+    ov = plan.private_overrides.get((creator, group, low))
     if ov is not None:
         return ov
-    if ctx.plan.private is not None:
-        rule = ctx.plan.private.lookup(creator, group, low)
+    if plan.private is not None:
+        rule = plan.private.lookup(creator, group, low)
         if rule is not None:
             src = f"private:{rule.source}"
             if rule.disposition == "keep":
                 return Action("K", src)
             if rule.disposition == "hash_uid":
                 return Action("U", src)
-            if rule.disposition == "shift_date" and ctx.plan.shifts_dates:
+            if rule.disposition == "shift_date" and plan.shifts_dates:
                 return Action("S", src)
             return Action("X", src)
     return Action("X", "E.1-1 basic:private")
@@ -281,11 +285,11 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
         if private:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
                 continue
-            act = _private_action(tag, creators, ctx)
+            act = private_action(tag, creators.get((group, (tag & 0xFFFF) >> 8)), ctx.plan)
         elif group == 0x0000:
             act = Action("X", "command-group")
         else:
-            act = ctx.plan.lookup(tag) or _fallback(tag, vr, ctx, scope)
+            act = ctx.plan.lookup(tag) or fallback_action(tag, vr, ctx.plan, scope)
         code = act.code
         if "/" in code and code != "X/Z/U*":
             code = resolve_conditional(code, keyword_for_tag(tag), ctx.family)

@@ -1,0 +1,229 @@
+"""Inventory: what a corpus holds, how risky each attribute is, and what a policy will do to it.
+
+The first step of a de-identification programme is knowing the data. The inventory reads headers only
+(never pixels), lists every attribute present - standard, private by creator + element, and nested
+attributes with their sequence path - with counts, VR, masked value shapes (``Aaaa^Aaaa``, ``99999999``),
+a risk class and the action the chosen policy's plan takes. Values themselves are never stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataset import Dataset
+
+from veil.header.engine import fallback_action, private_action, resolve_conditional
+from veil.policy.plan import TEMPORAL_VRS, Plan
+
+RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
+#: How an action treats the value: kept as is, transformed (cleaned, shifted, remapped, dummy), removed.
+KEPT, TRANSFORMED, REMOVED = frozenset({"K"}), frozenset({"C", "S", "Y", "U", "U*", "P", "R", "H", "D"}), \
+    frozenset({"X", "Z"})
+
+#: Attributes that name or contact the patient, or are record numbers (HIPAA 164.514(b)(2)(i)).
+DIRECT = frozenset({
+    "PatientName", "PatientID", "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames",
+    "PatientBirthName", "PatientMotherBirthName", "PatientAddress", "PatientTelephoneNumbers",
+    "PatientTelecomInformation", "IssuerOfPatientID", "MedicalRecordLocator", "AccessionNumber",
+    "AdmissionID", "PersonName", "PersonAddress", "PersonTelephoneNumbers", "ResponsiblePerson",
+    "InsurancePlanIdentification", "MilitaryRank", "BranchOfService", "StudyID", "RequestedProcedureID",
+    "FillerOrderNumberImagingServiceRequest", "PlacerOrderNumberImagingServiceRequest", "PatientAlternativeCalendar",
+})
+#: Clinical facts about the patient that research wants but an adversary must not link.
+SENSITIVE = frozenset({
+    "AdmittingDiagnosesDescription", "AdmittingDiagnosesCodeSequence", "AdditionalPatientHistory",
+    "MedicalAlerts", "Allergies", "PregnancyStatus", "SmokingStatus", "Occupation", "PatientComments",
+    "SpecialNeeds", "PatientState", "PatientReligiousPreference", "EthnicGroup", "ReasonForStudy",
+    "ReasonForTheRequestedProcedure", "RequestedProcedureComments", "ImageComments", "StudyComments",
+    "ResultsComments", "InterpretationText", "ImpressionText",
+})
+#: Quasi-identifiers: linkable in combination (Sweeney: 5-digit ZIP + birth date + sex).
+QUASI = frozenset({
+    "PatientBirthDate", "PatientBirthTime", "PatientAge", "PatientSex", "PatientSize", "PatientWeight",
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+    "DeviceSerialNumber", "Manufacturer", "ManufacturerModelName", "CountryOfResidence", "RegionOfResidence",
+    "BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName",
+})
+_TEXTISH = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "AE", "UR"})
+
+
+def mask(value: str, limit: int = 24) -> str:
+    """Shape of a value without the value: letters -> A/a, digits -> 9, other characters kept."""
+    out = re.sub(r"[A-Z]", "A", re.sub(r"[a-z]", "a", re.sub(r"[0-9]", "9", value)))
+    out = re.sub(r"[^\x20-\x7e]", "?", out)
+    return out[:limit] + ("…" if len(out) > limit else "")
+
+
+@dataclass
+class AttributeStat:
+    path: str  # e.g. "(0008,1030)", "(0040,0275)>(0040,1001)", "(0019,xx23)[GEMS_ACQU_01]"
+    keyword: str
+    vr: str
+    files: int = 0
+    occurrences: int = 0
+    shapes: Counter[str] = field(default_factory=Counter)
+    risk: str = "unknown"
+    action: str = ""
+    rule: str = ""
+    private_creator: str = ""
+
+
+@dataclass
+class Inventory:
+    files: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    attributes: dict[str, AttributeStat] = field(default_factory=dict)
+    modalities: Counter[str] = field(default_factory=Counter)
+    manufacturers: Counter[str] = field(default_factory=Counter)
+    sop_classes: Counter[str] = field(default_factory=Counter)
+    private_creators: Counter[str] = field(default_factory=Counter)
+    patients: set[str] = field(default_factory=set)
+
+    def rows(self) -> list[AttributeStat]:
+        return sorted(self.attributes.values(), key=lambda a: a.path)
+
+    def by_risk(self) -> Counter[str]:
+        return Counter(a.risk for a in self.attributes.values())
+
+
+def risk_class(keyword: str, vr: str, private: bool, safe_private: bool, in_table: bool,
+               allow_listed: bool = False) -> str:
+    """Risk class of one attribute: direct identifier, quasi-identifier, sensitive, safe or unknown."""
+    if allow_listed:
+        return "quasi-identifier" if keyword in QUASI else "safe"
+    if private:
+        return "safe" if safe_private else "unknown"
+    if not keyword:
+        return "unknown"
+    if keyword in DIRECT or vr == "PN":
+        return "direct identifier"
+    if keyword in SENSITIVE:
+        return "sensitive"
+    if keyword in QUASI or vr in TEMPORAL_VRS or (vr == "UI" and in_table):
+        return "quasi-identifier"
+    if in_table:
+        return "quasi-identifier" if vr not in _TEXTISH else "direct identifier"
+    if vr in _TEXTISH:
+        return "unknown"
+    return "safe"
+
+
+def _vr(ds: Dataset, tag: int) -> str:
+    elem = ds.get_item(tag, keep_deferred=True)
+    vr = getattr(elem, "VR", None)
+    if vr:
+        return str(vr)
+    if tag >> 16 & 1:
+        return "UN"
+    try:
+        return dictionary_VR(tag).split(" ")[0]
+    except KeyError:
+        return "UN"
+
+
+def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], family: tuple[str, ...]) -> None:
+    creators: dict[tuple[int, int], str] = {}
+    for tag in ds.keys():  # noqa: SIM118 - keys only, decode lazily
+        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+            try:
+                creators[(tag >> 16, tag & 0xFFFF)] = str(ds[tag].value).strip()
+            except Exception:
+                creators[(tag >> 16, tag & 0xFFFF)] = "?"
+    for tag in ds.keys():  # noqa: SIM118
+        group, elem = tag >> 16, tag & 0xFFFF
+        private = bool(group & 1)
+        vr = _vr(ds, tag)
+        creator = ""
+        if private and elem > 0xFF:
+            creator = creators.get((group, elem >> 8), "")
+            key = f"{prefix}({group:04X},xx{elem & 0xFF:02X})[{creator or 'no creator'}]"
+            act = private_action(tag, creator or None, plan)
+            keyword = ""
+        elif private:
+            continue  # creators are reported through their blocks
+        else:
+            key = f"{prefix}({group:04X},{elem:04X})"
+            keyword = keyword_for_tag(tag) or ""
+            act = plan.lookup(tag) or fallback_action(tag, vr, plan)
+        code = act.code
+        if "/" in code and code != "X/Z/U*":
+            code = resolve_conditional(code, keyword, family)
+        stat = inv.attributes.get(key)
+        if stat is None:
+            stat = AttributeStat(key, keyword, vr, private_creator=creator, action=code, rule=act.rule)
+            stat.risk = risk_class(keyword, vr, private, act.code == "K" and private, plan.lookup(tag) is not None,
+                                   tag in plan.safe_text)
+            inv.attributes[key] = stat
+        stat.occurrences += 1
+        if key not in seen:
+            seen.add(key)
+            stat.files += 1
+        if vr == "SQ":
+            try:
+                items = ds[tag].value or []
+            except Exception:
+                continue
+            for item in items:
+                _scan(item, inv, plan, key + ">", seen, family)
+            continue
+        if vr in _TEXTISH or vr in TEMPORAL_VRS or (vr in ("AS", "IS", "DS", "CS", "UI") and len(stat.shapes) < 50):
+            try:
+                v = ds[tag].value
+            except Exception:
+                continue
+            if isinstance(v, bytes):
+                stat.shapes["<bytes>"] += 1
+            elif v is not None and str(v) != "":
+                stat.shapes[mask(str(v))] += 1
+
+
+def build(files: Iterable[Path], plan: Plan) -> Inventory:
+    """Scan headers of `files` (no pixel data read) into an :class:`Inventory`."""
+    from veil.header.engine import iod_family
+
+    inv = Inventory()
+    for path in files:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as exc:
+            inv.unreadable.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
+            continue
+        inv.files += 1
+        inv.modalities[str(ds.get("Modality", "") or "?")] += 1
+        inv.manufacturers[str(ds.get("Manufacturer", "") or "?")] += 1
+        sop = str(ds.get("SOPClassUID", "") or "")
+        inv.sop_classes[pydicom.uid.UID(sop).name if sop else "?"] += 1
+        for tag in ds.keys():  # noqa: SIM118
+            if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+                try:
+                    inv.private_creators[f"({tag >> 16:04X}) {str(ds[tag].value).strip()}"] += 1
+                except Exception:
+                    inv.private_creators[f"({tag >> 16:04X}) ?"] += 1
+        pid = str(ds.get("PatientID", "") or "")
+        if pid:
+            inv.patients.add(str(hash(pid)))
+        try:
+            _scan(ds, inv, plan, "", set(), iod_family(sop))
+        except Exception as exc:
+            inv.unreadable.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
+    return inv
+
+
+def write_csv(inv: Inventory, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "keyword", "vr", "private_creator", "files", "occurrences", "risk", "action", "rule",
+                    "shapes"])
+        for a in inv.rows():
+            w.writerow([a.path, a.keyword, a.vr, a.private_creator, a.files, a.occurrences, a.risk, a.action,
+                        a.rule, " | ".join(s for s, _ in a.shapes.most_common(3))])

@@ -1,0 +1,1 @@
+"""HTML reports people look at: self-contained pages (inline CSS and SVG charts), viewable offline."""
