@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -250,11 +251,22 @@ def test_peak_memory_does_not_follow_file_size(tmp_path):
         for _ in range(frames):
             fh.write(chunk)
     env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(src.parent), str(tmp_path / "out")],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()
-    peak_mb = usage.ru_maxrss / 1024
+    # VmHWM is per address space and starts afresh at exec; ru_maxrss from wait4 would also count the
+    # pytest worker that forked the child (Linux keeps the pre-exec high-water mark), which made it flaky.
+    launcher = (
+        "import atexit, re, sys\n"
+        "def hwm():\n"
+        "    kb = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "    sys.stderr.write(f'VMHWM_KB {kb}\\n')\n"
+        "atexit.register(hwm)\n"
+        "from veil.cli import app\n"
+        "sys.argv = ['veil', 'deid', sys.argv[1], sys.argv[2]]\n"
+        "app()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", launcher, str(src.parent), str(tmp_path / "out")],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    peak_mb = int(re.search(r"VMHWM_KB (\d+)", proc.stderr).group(1)) / 1024
     print(f"peak RSS {peak_mb:.0f} MB")
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB for a {src.stat().st_size / 1e6:.0f} MB file"
     (out,) = (tmp_path / "out").rglob("*.dcm")
