@@ -57,3 +57,21 @@ def test_the_check_itself_can_fail(tmp_path):
     broken = tmp_path / "broken.dcm"
     ds.save_as(broken)
     assert dciodvfy_errors(broken) - dciodvfy_errors(src)
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_generated_corpus_gains_no_dciodvfy_errors(tmp_path, policy):
+    """Every kind of object the sample generator writes (CT, MR, US, SC, SR, RTSTRUCT, PR) stays as valid."""
+    from veil.samples import generate_corpus
+
+    c = generate_corpus(tmp_path / "in", patients=2, studies_per_patient=2, series_per_study=1,
+                        instances_per_series=1, modalities=("CT", "MR", "US", "SC", "SR", "RTSTRUCT", "PR"))
+    summary = run(list(c.files), tmp_path / "out", compile_plan(load_policy(policy)), Keyed(b"c" * 32))
+    assert summary.written == len(c.files)
+    by_sop = {Keyed(b"c" * 32).uid(__import__("pydicom").dcmread(f, stop_before_pixels=True).SOPInstanceUID): f
+              for f in c.files}
+    for r in summary.results:
+        out = tmp_path / "out" / r.output
+        src = by_sop[out.stem]
+        new = dciodvfy_errors(out) - dciodvfy_errors(src)
+        assert new == set(), (src.name, new)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cache
 from importlib import resources
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -77,6 +77,13 @@ def iod_family(sop_class_uid: str) -> tuple[str, ...]:
     if name.startswith("VL ") or "Ophthalmic" in name:
         fams.append("vl")
     return (*fams, "*")
+
+
+@cache
+def _required_tags() -> frozenset[int]:
+    """Tags that some IOD requires (Type 1 or 2): a plain X on them would break conformance, so they get
+    a dummy (Type 1) or an empty value (Type 2) instead, which holds no more information than removal."""
+    return frozenset(int(tag_for_keyword(kw)) for kw, _ in _iod_types() if tag_for_keyword(kw) is not None)
 
 
 def resolve_conditional(code: str, keyword: str, families: str | tuple[str, ...]) -> str:
@@ -164,9 +171,27 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     known = collect_identifiers(ds) if _needs_known(plan) else KnownIdentifiers(())
     ctx = _Ctx(plan, keyed, iod_family(str(ds.get("SOPClassUID", ""))), offset, pseudonym, known, out)
     _walk(ds, ctx, scope="")
+    _drop_orphan_overlays(ds, ctx)
     _stamp(ds, plan, ctx)
     _fix_meta(ds, ctx)
     return out
+
+
+def _drop_orphan_overlays(ds: Dataset, ctx: _Ctx) -> None:
+    """An overlay plane whose Overlay Data (60xx,3000) was removed (PS3.15 E.1-1: X unless Clean
+    Graphics) is removed whole: its Rows/Columns/Type/Origin alone would leave a Type 1 attribute missing
+    in the Overlay Plane module (PS3.3 C.9.2) and a viewer would draw nothing from them anyway."""
+    groups: dict[int, list[int]] = {}
+    for tag in list(ds.keys()):
+        g = tag >> 16
+        if 0x6000 <= g <= 0x601E and g % 2 == 0:
+            groups.setdefault(g, []).append(int(tag))
+    for g, tags in groups.items():
+        if (g << 16) | 0x3000 in tags:
+            continue
+        for tag in tags:
+            del ds[tag]
+            ctx.out.fire(tag, "X", "overlay:plane-without-data")
 
 
 def _needs_known(plan: Plan) -> bool:
@@ -235,7 +260,7 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
             return Action("K", "fallback:date-full")
         if plan.shifts_dates:
             return Action("Y" if plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
-        return Action("X", "fallback:unknown-date")
+        return Action("X/Z/D", "fallback:unknown-date")  # removed, unless the IOD requires it
     if vr == "UI":
         if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
             return Action("K", "fallback:uid-class")
@@ -294,6 +319,9 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
         if "/" in code and code != "X/Z/U*":
             code = resolve_conditional(code, keyword_for_tag(tag), ctx.family)
             act = Action(code, act.rule, act.value)
+        if code == "X" and not private and tag in _required_tags():
+            code = resolve_conditional("X/Z/D", keyword_for_tag(tag), ctx.family)
+            act = Action(code, act.rule if code == "X" else f"{act.rule}:iod-required", act.value)
         if code == "X":
             del ds[tag]
             ctx.out.fire(tag, "X", act.rule)
