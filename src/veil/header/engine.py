@@ -83,7 +83,8 @@ def iod_family(sop_class_uid: str) -> tuple[str, ...]:
 def _required_tags() -> frozenset[int]:
     """Tags that some IOD requires (Type 1 or 2): a plain X on them would break conformance, so they get
     a dummy (Type 1) or an empty value (Type 2) instead, which holds no more information than removal."""
-    return frozenset(int(tag_for_keyword(kw)) for kw, _ in _iod_types() if tag_for_keyword(kw) is not None)
+    tags = (tag_for_keyword(kw) for kw, _ in _iod_types())
+    return frozenset(int(t) for t in tags if t is not None)
 
 
 def resolve_conditional(code: str, keyword: str, families: str | tuple[str, ...]) -> str:
@@ -189,9 +190,9 @@ def _drop_orphan_overlays(ds: Dataset, ctx: _Ctx) -> None:
     for g, tags in groups.items():
         if (g << 16) | 0x3000 in tags:
             continue
-        for tag in tags:
-            del ds[tag]
-            ctx.out.fire(tag, "X", "overlay:plane-without-data")
+        for t in tags:
+            del ds[t]
+            ctx.out.fire(t, "X", "overlay:plane-without-data")
 
 
 def _needs_known(plan: Plan) -> bool:
