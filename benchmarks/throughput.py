@@ -66,7 +66,14 @@ def warm(root: Path) -> None:
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MB) of the largest process in the command's tree, exit code (via wait4)."""
+    """Wall seconds, peak RSS (MB) of the largest process in the command's tree, exit code.
+
+    The RSS comes from GNU time (%M, wait4 of a small parent): wait4 from this process would also count
+    the benchmark's own memory, which Linux carries into a forked child's high-water mark across exec.
+    """
+    gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
+    if gnu_time:
+        cmd = ["/usr/bin/time", "-f", "VEIL_BENCH_MAXRSS_KB %M", *cmd]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -75,9 +82,20 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
     dt = time.perf_counter() - t
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code
+    rss_kb = usage.ru_maxrss
+    if gnu_time:
+        text = err.decode(errors="replace")
+        marks = [ln for ln in text.splitlines() if ln.startswith("VEIL_BENCH_MAXRSS_KB ")]
+        if marks:
+            rss_kb = int(marks[-1].split()[1])
+        err = "\n".join(ln for ln in text.splitlines() if not ln.startswith("VEIL_BENCH_MAXRSS_KB")).encode()
+        if code != 0 and "Command exited with non-zero status" in text:
+            err = err.replace(b"Command exited with non-zero status", b"")
     if code not in (0, 1):
-        print(f"  ! {' '.join(cmd[:3])} exited {code}: {err[-400:].decode(errors='replace')}", file=sys.stderr)
-    return dt, usage.ru_maxrss / 1024, code
+        print(f"  ! {' '.join(cmd[:4])} exited {code}: {err[-400:].decode(errors='replace')}", file=sys.stderr)
+    elif code == 1 and err:
+        print(f"  ! {' '.join(cmd[:4])} exited 1: {err[-300:].decode(errors='replace')}", file=sys.stderr)
+    return dt, rss_kb / 1024, code
 
 
 def make_corpora(base: Path, quick: bool, big_gb: float) -> dict[str, Path]:
@@ -110,6 +128,7 @@ def make_big_file(path: Path, gb: float) -> None:
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
     from veil.samples import generate_corpus
 
     tmp = path.parent / "seed"
@@ -159,7 +178,8 @@ def peer_cmds(peers_py: Path, src: Path, out: Path) -> dict[str, list[str]]:
         "replace_identifiers(dicom_files=files, output_folder=sys.argv[2], overwrite=True, strip_sequences=True)\n"
     )
     return {
-        "dicognito": [str(bindir / "dicognito"), "--output-directory", str(out), str(src)],
+        # dicognito 0.19's console script calls main() without arguments; the module entry point works
+        "dicognito": [str(peers_py), "-m", "dicognito", "--output-directory", str(out), str(src)],
         "deid": [str(peers_py), "-c", deid_script, str(src), str(out)],
         "dicom-anonymizer": [str(bindir / "dicom-anonymizer"), str(src), str(out)],
     }
@@ -226,8 +246,11 @@ def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: 
         if cert is not None:
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            dt, rss, _ = timed(["gdcmanon", "-c", str(cert), "--continue", "-r", "-i", str(corpus), "-o", str(work)])
-            results.append(Result("gdcmanon basic (C++)", name, n, dt, mb, rss))
+            dt, rss, code = timed(["gdcmanon", "-c", str(cert), "--continue", "-r", "-i", str(corpus), "-o",
+                                   str(work)])
+            wrote = sum(1 for p in work.rglob("*") if p.is_file())
+            results.append(Result("gdcmanon basic (C++)", name, n, dt, mb, rss,
+                                  f"wrote {wrote}" + ("" if code == 0 else f", exit {code}")))
         if peers_py is not None:
             sub = limited_copy(corpus, base / f"{name}-subset-{peer_limit}", peer_limit)
             sn, smb = corpus_size(sub)
@@ -236,7 +259,8 @@ def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: 
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir(parents=True)
                 dt, rss, code = timed(cmd)
-                note = f"on {sn} files" + ("" if code == 0 else f", exit {code}")
+                wrote = sum(1 for p in work.rglob("*") if p.is_file())
+                note = f"on {sn} files, wrote {wrote}" + ("" if code == 0 else f", exit {code}")
                 results.append(Result(peer, name, sn, dt, smb, rss, note))
     shutil.rmtree(work, ignore_errors=True)
     return results

@@ -207,14 +207,16 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 def _header_heavy(ds: Dataset, n: int) -> None:
     """Many extra standard and private elements, as some vendors write (benchmark: header-bound work)."""
-    ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
+    # a made-up creator: a real vendor's (e.g. GEMS_PARM_01) would clash with the VRs in readers' private
+    # dictionaries when the file is implicit VR
+    ds.add_new(0x00430010, "LO", "ACME_HEAVY_01")
     for i in range(min(n, 200)):
         ds.add_new(0x00431000 + 0x10 + i, "DS", f"{i * 0.5:.1f}")
     seq = []
     for i in range(20):
         item = Dataset()
         item.ReferencedSOPClassUID = CTImageStorage
-        item.ReferencedSOPInstanceUID = ds.SOPInstanceUID + f".{i + 1}"
+        item.ReferencedSOPInstanceUID = _uid(0, ds.SOPInstanceUID, "source", i)
         seq.append(item)
     ds.SourceImageSequence = Sequence(seq)
     ds.ContributingEquipmentSequence = Sequence([Dataset() for _ in range(5)])
