@@ -1,0 +1,296 @@
+"""Known identifiers: values of this patient's own headers, found again inside free text.
+
+A radiographer types the patient's name into StudyDescription, an SR report repeats the MRN: the most
+reliable way to find such leaks is to look for the values the headers already hold. PS3.15 E.3.4
+(Clean Descriptors) and E.3.5 (Clean Structured Content) require such text to be cleaned; Veil collects,
+before the header actions run, every identifying value of the instance in the forms people write it:
+
+* person names (every PN element) in caret, natural and reversed order, "Last, First", with initials,
+  accents folded and case ignored; each name part on its own;
+* IDs (patient, other, accession, procedure, device ...) with or without separators and leading zeros;
+* dates (birth, study, series ...) in the common written forms (19610304, 1961-03-04, 04/03/1961,
+  4-Mar-1961, MAR 04 1961 ...);
+* institution, department, station and address values.
+
+Matching is tolerant of case, accents, separators ("MRN 4821-3977") and truncation at the end of a
+value (a name cut by the 16-character limit of SH). The terms compile once into one regular expression
+per patient, cached, so a value is scanned once whatever the number of terms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+from pydicom.dataset import Dataset
+
+from veil.text.spans import DATE, ID, NAME, PLACE, Span
+from veil.text.vocabulary import lexicon
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_MONTHS_FULL = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
+                "OCTOBER", "NOVEMBER", "DECEMBER"]
+
+#: Attributes whose values identify the patient, or the people, places and devices around the study.
+ID_KEYWORDS = (
+    "PatientID", "IssuerOfPatientID", "OtherPatientIDs", "AccessionNumber", "StudyID",
+    "DeviceSerialNumber", "MedicalRecordLocator", "RequestedProcedureID", "ScheduledProcedureStepID",
+    "PerformedProcedureStepID", "AdmissionID", "ServiceEpisodeID", "PatientTelephoneNumbers",
+    "FillerOrderNumberImagingServiceRequest", "PlacerOrderNumberImagingServiceRequest",
+    "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID", "DetectorID", "PatientInsurancePlanCodeSequence",
+)
+PLACE_KEYWORDS = (
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "PatientAddress",
+    "MilitaryRank", "BranchOfService", "RegionOfResidence", "CountryOfResidence", "PatientBirthName",
+    "PatientMotherBirthName", "ResponsibleOrganization", "PerformedLocation", "ScheduledStationName",
+    "ScheduledProcedureStepLocation", "ClinicalTrialSiteName",
+)
+DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
+                 "InstanceCreationDate", "AdmittingDate", "LastMenstrualDate", "PatientDeathDateInAlternativeCalendar")
+_ID_SET = frozenset(ID_KEYWORDS)
+_PLACE_SET = frozenset(PLACE_KEYWORDS)
+_DATE_SET = frozenset(DATE_KEYWORDS)
+
+#: Words too generic to identify on their own when they are part of an institution name.
+_GENERIC = frozenset("""HOSPITAL HOSP CLINIC MEDICAL CENTER CENTRE CTR HEALTH HEALTHCARE UNIVERSITY UNIV GENERAL GEN
+SAINT ST STE THE OF AND FOR DEPARTMENT DEPT RADIOLOGY IMAGING DIAGNOSTIC DIAGNOSTICS INSTITUTE CHILDRENS CHILDREN
+MEMORIAL REGIONAL COMMUNITY COUNTY CITY NATIONAL ROYAL INFIRMARY TRUST NHS FOUNDATION SYSTEM SERVICES NORTH SOUTH EAST
+WEST CENTRAL MAIN STREET ROAD AVENUE SUITE FLOOR BUILDING BLDG ROOM SCANNER STATION UNIT WARD""".split())
+
+_SEP = r"[\s\-_./,#:^]*"
+
+
+def fold(text: str) -> str:
+    """Upper-case, accents removed: 'Zoë' and 'ZOE' match. Keeps length for Latin text."""
+    if text.isascii():
+        return text.upper()
+    nfkd = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in nfkd if not unicodedata.combining(c)).upper()
+
+
+@dataclass(frozen=True)
+class KnownIdentifiers:
+    """Identifying strings of one instance, as (folded text, label) pairs, longest first.
+
+    ``label`` is the placeholder type ("NAME", "ID", "DATE", "PLACE"). Legacy labels written as
+    "[NAME]" are accepted too.
+    """
+
+    terms: tuple[tuple[str, str], ...]
+    _key: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+
+def date_forms(da: str) -> set[str]:
+    """The written forms of a DICOM DA value people use in free text."""
+    try:
+        d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+    except (ValueError, IndexError):
+        return set()
+    m, mf = _MONTHS[d.month - 1], _MONTHS_FULL[d.month - 1]
+    y2 = f"{d.year % 100:02d}"
+    forms = {
+        f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%Y.%m.%d}", f"{d:%d%m%Y}", f"{d:%m%d%Y}",
+        f"{d:%d/%m/%Y}", f"{d:%m/%d/%Y}", f"{d:%d.%m.%Y}", f"{d:%d-%m-%Y}", f"{d:%m-%d-%Y}",
+        f"{d.day}/{d.month}/{d.year}", f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{y2}",
+        f"{d.month}/{d.day}/{y2}", f"{d.day:02d}/{d.month:02d}/{y2}", f"{d.month:02d}/{d.day:02d}/{y2}",
+        f"{d.day}.{d.month}.{d.year}", f"{d.day}-{d.month}-{d.year}", f"{d.month}-{d.day}-{d.year}",
+        f"{d:%d%m%y}", f"{d:%m%d%y}", f"{d:%y%m%d}",
+    }
+    for mon in (m, mf):
+        forms |= {
+            f"{d.day}-{mon}-{d.year}", f"{d.day:02d}-{mon}-{d.year}", f"{d.day}-{mon}-{y2}", f"{d.day:02d}-{mon}-{y2}",
+            f"{mon} {d.day:02d} {d.year}", f"{mon} {d.day} {d.year}", f"{mon} {d.day}, {d.year}",
+            f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day}{mon}{d.year}",
+            f"{d.day:02d}{mon}{d.year}", f"{d.day:02d}{mon}{y2}",
+        }
+    return forms
+
+
+def _values(elem: object) -> list[str]:
+    v = getattr(elem, "value", None)
+    if v is None or v == "":
+        return []
+    if isinstance(v, bytes):
+        v = v.decode("latin-1", "replace").rstrip("\x00 ")
+        return [s for s in v.split("\\") if s]
+    if isinstance(v, (list, tuple)) or getattr(elem, "VM", 1) > 1:
+        return [str(x) for x in v]  # type: ignore[union-attr]
+    return [str(v)]
+
+
+def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
+    for elem in ds:
+        vr = elem.VR
+        if vr == "SQ":
+            for item in elem.value or []:
+                _walk(item, out)
+            continue
+        kw = elem.keyword
+        if vr == "PN":
+            for v in _values(elem):
+                add_name(v, out)
+        elif kw in _ID_SET:
+            for v in _values(elem):
+                add_id(v, out)
+        elif kw in _PLACE_SET:
+            for v in _values(elem):
+                add_place(v, out)
+        elif kw in _DATE_SET or (vr == "DA" and kw.startswith("Patient")):
+            for v in _values(elem):
+                for form in date_forms(v.strip()):
+                    out.append((form, DATE))
+
+
+def add_id(value: str, out: list[tuple[str, str]]) -> None:
+    """An identifier, plus its digits-only and zero-stripped forms (matching ignores separators)."""
+    s = value.strip()
+    if len(s) < 3:
+        return
+    label = ID if any(ch.isdigit() for ch in s) else PLACE
+    out.append((s, label))
+    digits = re.sub(r"\D", "", s)
+    if len(digits) >= 5 and digits != s:
+        out.append((digits, ID))
+    stripped = s.lstrip("0")
+    if stripped != s and len(stripped) >= 4:
+        out.append((stripped, ID))
+
+
+def add_place(value: str, out: list[tuple[str, str]]) -> None:
+    """An institution/address value, and its distinctive words (not "Hospital", "General" ...)."""
+    s = value.strip()
+    if len(s) < 3:
+        return
+    out.append((s, PLACE))
+    vocab = lexicon().vocabulary
+    for w in re.split(r"[\s,;^/()-]+", s):
+        w = w.strip(".'")
+        up = fold(w)
+        if len(w) >= 4 and up not in _GENERIC and up not in vocab and not w.isdigit():
+            out.append((w.removesuffix("'s").removesuffix("'S"), PLACE))
+
+
+def add_name(pn: str, out: list[tuple[str, str]]) -> None:
+    """A DICOM person name in the forms it is written in text."""
+    vocab = lexicon().vocabulary
+    for group in pn.split("="):  # alphabetic, ideographic, phonetic representations
+        comps = [c.strip() for c in group.split("^")]
+        parts = [c for c in comps if c]
+        if not parts:
+            continue
+        out.append((group.strip("^ "), NAME))
+        words: list[str] = []
+        for p in parts[:3]:  # family, given, middle (prefix/suffix like "Dr", "Jr" are not names)
+            words += [w for w in re.split(r"[\s,]+", p) if w]
+        for w in words:
+            bare = w.strip(".")
+            if len(bare) >= 3 and fold(bare) not in vocab:
+                out.append((bare, NAME))
+            if "-" in bare or "'" in bare:
+                for piece in re.split(r"[-']", bare):
+                    if len(piece) >= 3 and fold(piece) not in vocab:
+                        out.append((piece, NAME))
+        if len(parts) >= 2:
+            family, given = comps[0], comps[1]
+            if family and given:
+                gi = given[0]
+                out += [(f"{given} {family}", NAME), (f"{family} {given}", NAME), (f"{family}, {given}", NAME),
+                        (f"{gi}. {family}", NAME), (f"{gi} {family}", NAME), (f"{family}, {gi}.", NAME),
+                        (f"{family} {gi}", NAME)]
+                if len(comps) > 2 and comps[2]:
+                    out.append((f"{given} {comps[2]} {family}", NAME))
+                    out.append((f"{given} {comps[2][0]}. {family}", NAME))
+                    out.append((f"{gi}.{comps[2][0]}. {family}", NAME))
+                    out.append((f"{gi}.{comps[2][0]}.", NAME))
+                out.append((f"{gi}.{family[0]}.", NAME))
+
+
+def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
+    """Every identifying value in `ds` (names, IDs, places, dates in many written forms), for text cleaning."""
+    raw: list[tuple[str, str]] = []
+    _walk(ds, raw)
+    return known_from_terms(raw)
+
+
+def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
+    """Build :class:`KnownIdentifiers` from (text, label) pairs (labels NAME/ID/DATE/PLACE)."""
+    seen: dict[str, str] = {}
+    for text, label in raw:
+        key = fold(text).strip()
+        if len(re.sub(r"\W", "", key)) >= 2 and key not in seen:
+            seen[key] = label.strip("[]")
+    terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
+    return KnownIdentifiers(terms)
+
+
+def _term_regex(term: str, label: str) -> str:
+    """Regex for one folded term: any separators between its characters' runs, optional leading zeros."""
+    runs = re.findall(r"[A-Z]+|\d+|[^\W_]+", term)
+    if not runs:
+        return re.escape(term)
+    if label == ID:
+        # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go
+        chars = "".join(runs)
+        body = r"[\s\-_./]?".join(re.escape(c) for c in chars.lstrip("0") or chars)
+        return r"0*" + body if chars.startswith("0") or chars[:1].isdigit() else body
+    return _SEP.join(re.escape(r) for r in runs)
+
+
+@lru_cache(maxsize=512)
+def _compiled(terms: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]:
+    """(full-term matcher, end-of-value truncation matcher, group name -> label)."""
+    if not terms:
+        return None, None, {}
+    by_label: dict[str, list[str]] = {}
+    trunc: dict[str, list[str]] = {}
+    for term, label in terms:
+        by_label.setdefault(label, []).append(_term_regex(term, label))
+        compact = re.sub(r"\W", "", term)
+        if label in (NAME, ID, PLACE) and len(compact) >= 6:
+            # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
+            # at least half of it, and never a clinical word ("HEAD" of "HEADLEY")
+            vocab = lexicon().vocabulary
+            for n in range(max(4, (len(compact) + 1) // 2), len(compact)):
+                if compact[:n] not in vocab:
+                    trunc.setdefault(label, []).append(re.escape(compact[:n]))
+    groups = {}
+    parts = []
+    for i, (label, alts) in enumerate(sorted(by_label.items())):
+        g = f"k{i}"
+        groups[g] = label
+        parts.append(f"(?P<{g}>{'|'.join(alts)})")
+    full = re.compile(r"(?<![A-Z0-9])(?:" + "|".join(parts) + r")(?![A-Z0-9])")
+    tparts = []
+    for i, (label, alts) in enumerate(sorted(trunc.items())):
+        g = f"t{i}"
+        groups[g] = label
+        uniq = sorted(set(alts), key=len, reverse=True)
+        tparts.append(f"(?P<{g}>{'|'.join(uniq)})")
+    tail = re.compile(r"(?<![A-Z0-9])(?:" + "|".join(tparts) + r")\s*$") if tparts else None
+    return full, tail, groups
+
+
+def find_known(folded: str, known: KnownIdentifiers) -> list[Span]:
+    """Spans of the folded value where a known identifier (or its truncated form at the end) occurs."""
+    if not known.terms:
+        return []
+    full, tail, groups = _compiled(known.terms)
+    out: list[Span] = []
+    if full is not None:
+        for m in full.finditer(folded):
+            label = groups[m.lastgroup or ""]
+            out.append(Span(m.start(), m.end(), label))
+    if tail is not None:
+        m = tail.search(folded)
+        if m is not None:
+            end = m.end()
+            while end > m.start() and folded[end - 1].isspace():
+                end -= 1
+            out.append(Span(m.start(), end, groups[m.lastgroup or ""]))
+    return out

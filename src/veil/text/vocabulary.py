@@ -1,0 +1,60 @@
+"""The medical/imaging allow-list and the offline name and place lists, loaded once per process.
+
+PS3.15 E.3.4/E.3.5 want descriptors cleaned so that they keep their meaning: "CT CHEST W/O CONTRAST",
+"T1 MPRAGE SAG" and "L knee" must survive even though "Chest", "Sag" or "Knee" can be surnames. The
+allow-list (``data/vocabulary.txt``) is Veil's own; the name lists are derived from public-domain US
+Census 1990 name files and GeoNames city names (see :mod:`veil.text._build_lists` for provenance and
+licences). Everything ships inside the package: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+def _lines(name: str) -> list[str]:
+    text = resources.files("veil.text").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Upper-case word sets used by name/place detection."""
+
+    vocabulary: frozenset[str]  # clinical/imaging words: never a name without a strong cue
+    first: frozenset[str]  # first names
+    surnames: frozenset[str]
+    places: frozenset[str]  # single-word city names
+    multi_places: dict[str, tuple[tuple[str, ...], ...]]  # first word -> multi-word city names (as words)
+    ambiguous: frozenset[str]  # names that are also ordinary English words ("May", "Brown", "Reading")
+
+
+@cache
+def lexicon() -> Lexicon:
+    vocab: set[str] = set()
+    for line in _lines("vocabulary.txt"):
+        for w in line.split("#", 1)[0].split():
+            vocab.add(w.upper())
+    places: set[str] = set()
+    multi: dict[str, set[tuple[str, ...]]] = {}
+    for p in _lines("places.txt"):
+        words = tuple(p.replace("-", " ").split())
+        if len(words) == 1:
+            places.add(words[0])
+        else:
+            multi.setdefault(words[0], set()).add(words)
+    return Lexicon(
+        vocabulary=frozenset(vocab),
+        first=frozenset(_lines("first_names.txt")),
+        surnames=frozenset(_lines("surnames.txt")),
+        places=frozenset(places),
+        multi_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
+        ambiguous=frozenset(_lines("ambiguous.txt")),
+    )
+
+
+def is_clinical(word: str) -> bool:
+    """True when `word` (any case) is on the medical/imaging allow-list."""
+    return word.upper() in lexicon().vocabulary
