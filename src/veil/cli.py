@@ -286,6 +286,87 @@ def audit_show(
 
 
 @app.command()
+def verify(
+    output_dir: Annotated[Path, typer.Argument(help="De-identified folder to check (any DICOM folder works).")],
+    against: Annotated[
+        Path | None, typer.Option("--against", help="The input it came from: search for its every identifier.")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Project secret, to pair outputs with inputs through the manifest.")
+    ] = None,
+    allow_private: Annotated[
+        list[str] | None, typer.Option("--allow-private", help="Private creator a policy keeps on purpose.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json).")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every finding as JSON on stdout.")] = False,
+) -> None:
+    """Look for anything identifying left in OUTPUT_DIR, independently of the code that de-identified it.
+
+    Checks every element at every depth (private tags, file meta, sequences, SR content), the raw bytes of
+    each file and the output paths. With --against IN, every identifying value of the input (names, IDs,
+    accession numbers, UIDs, birth dates, addresses, phones, institutions) is searched for, and with the
+    project secret outputs are paired with their inputs so unshifted study dates are found too. Without
+    it: PHI patterns, vendor UID roots, ages over 89, unsafe private tags, overlays, icons, encapsulated
+    documents, unmarked instances. Evidence is masked (Q*******h).
+
+    Exit codes: 0 nothing found, 1 findings (do not release), 2 usage error.
+
+    Examples:
+
+      veil verify out/ --against incoming/
+
+      veil verify released/ --json > findings.json
+    """
+    from collections import Counter
+
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+    from veil.pipeline.instance import keyed_file_hash
+    from veil.pipeline.sources import walk
+    from veil.verify import pair_by_manifest, verify_folder
+
+    if not output_dir.is_dir():
+        _fail(f"{output_dir}: not a folder")
+    if against is not None and not against.exists():
+        _fail(f"{against}: no such file or folder")
+    pairs: dict[str, Path] = {}
+    if against is not None:
+        try:
+            keyed = Keyed(load_secret(key_file))
+            in_files = list(walk(against)) if against.is_dir() else [against]
+            pairs = pair_by_manifest(output_dir, in_files, lambda p: keyed_file_hash(p, keyed))
+        except SecretError:
+            pass  # no secret: identifiers are still searched, study dates cannot be paired
+    result = verify_folder(output_dir, against, pairs=pairs, allow_private=tuple(allow_private or ()))
+    code = EXIT_OK if result.ok else EXIT_QUARANTINED
+    if as_json:
+        out.print_json(json.dumps({
+            "files": result.files, "paired": result.paired, "unreadable": result.unreadable,
+            "findings": [f.as_dict() for f in result.findings], "notes": result.notes, "ok": result.ok,
+        }))
+        raise typer.Exit(code)
+    by_cat = Counter(f.category for f in result.findings)
+    t = Table(title=f"veil verify {output_dir}: {result.files} files, {len(result.findings)} findings")
+    t.add_column("category")
+    t.add_column("findings", justify="right")
+    t.add_column("files", justify="right")
+    for cat, n in by_cat.most_common():
+        t.add_row(cat, str(n), str(len({f.file for f in result.findings if f.category == cat})))
+    out.print(t)
+    if result.findings:
+        d = Table(title=f"first {min(limit, len(result.findings))} findings (evidence masked)")
+        for c in ("file", "location", "category", "evidence"):
+            d.add_column(c, overflow="fold")
+        for f in result.findings[:limit]:
+            d.add_row(f.file, f.location, f.category, f.evidence)
+        out.print(d)
+    for note in result.notes:
+        out.print(f"note: {note}")
+    out.print("[green]no findings[/]" if result.ok else "[red]findings: do not release[/]")
+    raise typer.Exit(code)
+
+
+@app.command()
 def inventory(
     input_dir: Annotated[Path, typer.Argument(help="Folder, archive or list file to scan (headers only).")],
     policy: Annotated[str, typer.Option("--policy", "-p", help="Policy whose actions are shown.")] = "basic",

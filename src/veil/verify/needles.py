@@ -1,0 +1,177 @@
+"""Identifying values of the input, collected independently of the header engine (DESIGN: verify).
+
+`veil verify --against IN` searches the output for every value that identified someone in the input.
+This module reads the input with its own small walk and its own list of identifying attributes, so a bug
+in the de-identifier's tables or walk is not shared by the check (PS3.15 E.1-1 lists what identifies;
+HIPAA 164.514(b)(2) the 18 identifier kinds: names, geographic units, dates, phone numbers, e-mail
+addresses, record and account numbers, device identifiers, ...).
+
+Values that are too short or too common to search for without drowning in false alarms (sex, one- or
+two-letter name parts, short numbers) are skipped; a needle is searched on word boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID_dictionary
+
+#: Attributes that carry an identifier (record/account numbers, device and station names).
+ID_KEYWORDS = frozenset({
+    "PatientID", "IssuerOfPatientID", "AccessionNumber", "StudyID", "RequestedProcedureID",
+    "ScheduledProcedureStepID", "PerformedProcedureStepID", "AdmissionID", "ServiceEpisodeID",
+    "DeviceSerialNumber", "StationName", "MedicalRecordLocator", "PlacerOrderNumberImagingServiceRequest",
+    "FillerOrderNumberImagingServiceRequest", "InsurancePlanIdentification", "PatientInsurancePlanCodeSequence",
+    "DetectorID", "GantryID", "PlateID", "CassetteID", "DeviceUID", "ReasonForStudy",
+})
+#: Places and organisations (geographic units smaller than a state, institutions).
+PLACE_KEYWORDS = frozenset({
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "PatientAddress",
+    "RegionOfResidence", "CountryOfResidence", "ResponsibleOrganization", "VerifyingOrganization",
+})
+CONTACT_KEYWORDS = frozenset({"PatientTelephoneNumbers", "PersonTelephoneNumbers", "PatientTelecomInformation",
+                              "PersonAddress"})
+DATE_KEYWORDS = frozenset({"PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
+                           "InstanceCreationDate", "PerformedProcedureStepStartDate"})
+#: Words that occur in names but would match ordinary text (titles, suffixes, our own dummies).
+STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", "JR", "SR", "III", "THE", "AND",
+                  "ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "TEST", "PATIENT", "DOCTOR"})
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def fold(text: str) -> str:
+    """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).upper()
+
+
+@dataclass(frozen=True)
+class Needle:
+    value: str  # as found in the input
+    category: str  # name, id, place, contact, date, uid
+
+
+@dataclass
+class Needles:
+    """Needles of one input file (`dates`: searched only in that file's output) and of the whole input."""
+
+    values: dict[str, Needle] = field(default_factory=dict)  # folded -> needle
+    dates: set[str] = field(default_factory=set)  # YYYYMMDD of this file (birth and study dates)
+
+    def add(self, value: str, category: str) -> None:
+        v = value.strip()
+        f = fold(v)
+        if not f or f in STOP:
+            return
+        digits = sum(c.isdigit() for c in f)
+        if category == "uid":
+            if len(f) < 10:
+                return
+        elif digits == len(f.replace(" ", "").replace("-", "")):
+            if digits < 5:  # short numbers are everywhere (instance numbers, sizes)
+                return
+        elif len(f) < 3:
+            return
+        self.values.setdefault(f, Needle(v, category))
+
+    def update(self, other: Needles) -> None:
+        for k, n in other.values.items():
+            self.values.setdefault(k, n)
+
+
+def date_forms(da: str) -> list[str]:
+    """A date in the ways people write it (for free text): 19610304, 1961-03-04, 03/04/1961, 4-Mar-1961 ..."""
+    try:
+        d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+    except (ValueError, IndexError):
+        return []
+    m = _MONTHS[d.month - 1]
+    return [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
+            f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
+            f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day} {m} {d.year}"]
+
+
+def _values(elem: pydicom.DataElement) -> list[str]:
+    v = elem.value
+    if v is None or isinstance(v, bytes | bytearray):
+        return []
+    if isinstance(v, list | tuple | pydicom.multival.MultiValue):
+        return [str(x) for x in v if x is not None and str(x)]
+    return [str(v)] if str(v) else []
+
+
+def _add_name(n: Needles, pn: str) -> None:
+    for group in pn.split("="):
+        parts = [p.strip() for p in group.split("^") if p.strip()]
+        for p in parts:
+            for w in re.split(r"[\s,]+", p):
+                if len(w) >= 3:
+                    n.add(w, "name")
+        if len(parts) >= 2:
+            n.add(f"{parts[1]} {parts[0]}", "name")
+            n.add(f"{parts[0]} {parts[1]}", "name")
+
+
+def collect(ds: Dataset) -> Needles:
+    """Every identifying value in `ds` at every depth, and its dates."""
+    n = Needles()
+    _collect(ds, n)
+    return n
+
+
+def _collect(ds: Dataset, n: Needles) -> None:
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                _collect(item, n)
+            continue
+        kw = elem.keyword
+        vals = _values(elem)
+        if not vals:
+            continue
+        if elem.VR == "PN":
+            for v in vals:
+                _add_name(n, v)
+        elif elem.VR == "UI":
+            for v in vals:
+                if v not in UID_dictionary and not kw.endswith(("ClassUID", "SyntaxUID", "SchemeUID")):
+                    n.add(v, "uid")
+        elif kw in DATE_KEYWORDS:
+            for v in vals:
+                if re.fullmatch(r"\d{8}", v):
+                    n.dates.add(v)
+                    if kw == "PatientBirthDate":  # never kept by any option: searched everywhere
+                        for form in date_forms(v):
+                            n.add(form, "date")
+        elif kw in ID_KEYWORDS:
+            for v in vals:
+                n.add(v, "id")
+                stripped = v.strip().lstrip("0")
+                if stripped != v.strip():
+                    n.add(stripped, "id")
+        elif kw in PLACE_KEYWORDS:
+            for v in vals:
+                n.add(v, "place")
+        elif kw in CONTACT_KEYWORDS:
+            for v in vals:
+                n.add(v, "contact")
+                digits = re.sub(r"\D", "", v)
+                if len(digits) >= 7:
+                    n.add(digits, "contact")
+        elif elem.tag.is_private and elem.VR in ("LO", "SH", "PN", "LT", "ST", "UT") and elem.tag.element > 0xFF:
+            continue  # private text is searched for patterns, not used as needles (unknown meaning)
+
+
+def read_needles(path: Path) -> Needles:
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    n = collect(ds)
+    if getattr(ds, "file_meta", None) is not None:
+        for elem in ds.file_meta:
+            if elem.keyword == "MediaStorageSOPInstanceUID":
+                n.add(str(elem.value), "uid")
+    return n

@@ -1,0 +1,362 @@
+"""Residual-PHI scanner: re-read every output file and report anything that still identifies someone.
+
+Principle 5 of the design, "verify, don't trust": this module shares no code path with the header engine.
+It reads the output with pydicom alone and checks, per file:
+
+* with the input (``against``): every identifying value of the input (:mod:`veil.verify.needles`) in every
+  element value at every depth, private elements and file meta included, in the output path, and as a raw
+  byte run anywhere in the file (ASCII/UTF-8, Latin-1, UTF-16 and the file's own character set); the
+  dates of the paired input file (birth and study dates) as values and in written forms;
+* without it: PHI patterns in text values (e-mail, URL, phone, SSN, record numbers, titles with names,
+  ages over 89, dates in free text unless the instance says its dates were modified), instance UIDs under
+  vendor roots that embed dates and device serials, ages over 89 (AS), private elements not on the
+  PS3.15 E.3.10-1 safe list, overlays, curves, icon images, encapsulated documents, burned-in annotation
+  that no one cleaned, and instances not marked PatientIdentityRemoved=YES (PS3.15 E.1.1).
+
+Findings carry a masked evidence string (``Q*******h``); the unmasked value stays in memory for tests and
+is never printed or written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.charset import convert_encodings
+from pydicom.dataset import Dataset
+from pydicom.uid import UID_dictionary
+
+from veil.policy.private import PrivateDictionary, load_safe_private
+from veil.verify.needles import Needles, date_forms, fold
+
+#: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
+VENDOR_ROOTS = {
+    "1.2.840.113619": "GE", "1.3.12.2.1107": "Siemens", "1.3.46.670589": "Philips",
+    "1.2.392.200036.9116": "Canon/Toshiba", "1.2.392.200036.9125": "Fujifilm", "1.2.124.113532": "Agfa",
+    "1.2.840.113681": "Hologic", "1.2.840.113564": "Agfa/Carestream", "1.2.840.113704": "Philips (ADAC)",
+    "1.2.840.113745": "Philips (ATL)", "1.2.528.1.1001": "Philips (PMS)", "1.3.51.0.7": "Konica Minolta",
+    "1.2.276.0.7230010.3": "OFFIS DCMTK",
+}
+TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "AE", "CS", "UR"})
+FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC"})
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("url", re.compile(r"\b(?:https?://|www\.)\S+", re.I)),
+    ("ssn", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
+    ("phone", re.compile(r"(?:\+\d{1,3}[\s.-]?)?\(\d{2,4}\)\s?\d{3,4}[\s.-]?\d{3,4}\b"
+                         r"|\b\d{3}[.-]\d{3,4}[.-]\d{4}\b")),
+    ("record-number", re.compile(r"\b(?:MRN|MR#|NHS|SSN|ACC|ACCESSION|ID)[\s:#-]*[A-Z]{0,3}\d{5,}\b", re.I)),
+    ("long-number", re.compile(r"(?<![\w.])\d{7,}(?![\w.])")),
+    ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
+    ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
+                               r"|\b(?:09[1-9]|1[0-4]\d)Y\b", re.I)),
+)
+_TEXT_DATES = re.compile(
+    r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d{2}\b|\b(?:19|20)\d{2}-\d{2}-\d{2}\b"
+    r"|\b\d{1,2}[ -](?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ -]\d{4}\b"
+    r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b", re.I)
+_Add = Callable[[str, str, str], None]  # (location, category, value)
+_PATH_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def mask(value: str) -> str:
+    """Masked evidence: first and last character, the rest as '*' (digits as '9' stay out of reports)."""
+    v = value.strip()
+    if len(v) <= 2:
+        return "*" * len(v)
+    return v[0] + "*" * (len(v) - 2) + v[-1]
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str  # output path relative to the scanned root
+    location: str  # e.g. "(0010,0010) PatientName", "ContentSequence[0] > (0040,A160) TextValue", "raw bytes"
+    category: str
+    evidence: str  # masked
+    value: str = field(default="", repr=False, compare=False)  # unmasked, in memory only
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "location": self.location, "category": self.category, "evidence": self.evidence}
+
+
+@dataclass
+class ScanResult:
+    files: int = 0
+    unreadable: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    paired: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+class NeedleIndex:
+    """All needles of the input compiled into one regex over folded text and one per raw encoding."""
+
+    def __init__(self, needles: Needles) -> None:
+        self.needles = needles
+        keys = sorted(needles.values, key=len, reverse=True)
+        self.text = _alternation(keys)
+        self._raw: dict[str, re.Pattern[bytes] | None] = {}
+        self._keys = keys
+
+    def raw(self, encoding: str) -> re.Pattern[bytes] | None:
+        if encoding not in self._raw:
+            parts: list[bytes] = []
+            for k in self._keys:
+                orig = self.needles.values[k].value
+                for form in {orig, k}:
+                    try:
+                        parts.append(re.escape(form.encode(encoding)))
+                    except (UnicodeEncodeError, LookupError):
+                        continue
+            parts = sorted(set(parts), key=len, reverse=True)
+            self._raw[encoding] = re.compile(b"|".join(parts), re.I) if parts else None
+        return self._raw[encoding]
+
+    def category(self, folded: str) -> str:
+        n = self.needles.values.get(folded)
+        return n.category if n else "identifier"
+
+
+def _alternation(keys: list[str]) -> re.Pattern[str] | None:
+    if not keys:
+        return None
+    return re.compile(r"(?<![A-Z0-9])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![A-Z0-9])")
+
+
+def _tag(elem: pydicom.DataElement) -> str:
+    t = elem.tag
+    name = elem.keyword or ("private" if t.is_private else "unknown")
+    return f"({t.group:04X},{t.element:04X}) {name}"
+
+
+def _text_values(elem: pydicom.DataElement, encodings: list[str]) -> list[str]:
+    v = elem.value
+    if v is None:
+        return []
+    if isinstance(v, bytes | bytearray):
+        if elem.VR in ("OB", "OW", "UN") and len(v) > 4096:
+            return []  # large binary: covered by the raw byte search
+        out = []
+        for enc in ("utf-8", "latin-1"):
+            try:
+                out.append(bytes(v).decode(enc))
+                break
+            except UnicodeDecodeError:
+                continue
+        return out
+    if isinstance(v, list | tuple | pydicom.multival.MultiValue):
+        return [str(x) for x in v if x is not None]
+    return [str(v)]
+
+
+def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, pydicom.DataElement, Dataset]]:
+    for elem in ds:
+        loc = f"{path}{_tag(elem)}"
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                yield from _walk(item, f"{loc}[{i}] > ")
+        else:
+            yield loc, elem, ds
+
+
+def _creators(ds: Dataset) -> dict[tuple[int, int], str]:
+    out = {}
+    for elem in ds:
+        t = elem.tag
+        if t.is_private and 0x10 <= t.element <= 0xFF:
+            out[(t.group, t.element)] = str(elem.value or "").strip()
+    return out
+
+
+class Scanner:
+    """Scans output files; built once per run (needles and the safe-private list compiled once)."""
+
+    def __init__(self, needles: Needles | None = None, safe_private: PrivateDictionary | None = None,
+                 allow_private: Iterable[str] = ()) -> None:
+        self.index = NeedleIndex(needles) if needles is not None and needles.values else None
+        self.safe = safe_private if safe_private is not None else load_safe_private()
+        self.allow_private = {c.strip().upper() for c in allow_private}
+
+    def scan_file(self, path: Path, rel: str, paired_dates: set[str] | None = None) -> list[Finding]:
+        data = path.read_bytes()
+        ds = pydicom.dcmread(path, force=True)
+        return self.scan(ds, data, rel, paired_dates or set())
+
+    def scan(self, ds: Dataset, data: bytes, rel: str, dates: set[str]) -> list[Finding]:
+        found: list[Finding] = []
+        seen_values: set[str] = set()
+
+        def add(location: str, category: str, value: str) -> None:
+            found.append(Finding(rel, location, category, mask(value), value))
+            seen_values.add(fold(value))
+
+        charsets = ds.get("SpecificCharacterSet", "ISO_IR 6")
+        try:
+            encodings = convert_encodings(charsets if isinstance(charsets, list | pydicom.multival.MultiValue)
+                                          else [charsets])
+        except Exception:
+            encodings = ["iso8859"]
+        modified = str(ds.get("LongitudinalTemporalInformationModified", "")).upper() in ("MODIFIED", "REMOVED")
+        date_forms_here = {fold(f): d for d in dates for f in date_forms(d)}
+        date_re = _alternation(sorted(date_forms_here, key=len, reverse=True))
+        meta = getattr(ds, "file_meta", None)
+        items: list[tuple[str, pydicom.DataElement, Dataset]] = list(_walk(meta, "file meta ") if meta else [])
+        items += list(_walk(ds))
+        creators_cache: dict[int, dict[tuple[int, int], str]] = {}
+        for loc, elem, parent in items:
+            tag = elem.tag
+            if tag.is_private:
+                self._check_private(loc, elem, parent, creators_cache, add)
+            group = tag.group
+            if 0x6000 <= group <= 0x601E and tag.element == 0x3000:
+                add(loc, "overlay", "overlay bitmap")
+            if 0x5000 <= group <= 0x501E and group % 2 == 0:
+                add(loc, "curve", "curve data")
+            if tag == 0x00420011:
+                add(loc, "encapsulated-document", "encapsulated document")
+            vr = elem.VR
+            if vr == "UI":
+                for v in _text_values(elem, encodings):
+                    self._check_uid(loc, elem, v, add)
+            if vr == "AS":
+                for v in _text_values(elem, encodings):
+                    if _age_years(v) > 90:
+                        add(loc, "age-over-89", v)
+            if vr in ("DA", "DT") and dates:
+                for v in _text_values(elem, encodings):
+                    if v[:8] in dates:
+                        add(loc, "date-not-shifted", v[:8])
+            texts = _text_values(elem, encodings) if (vr in TEXT_VRS or vr in ("UN", "OB", "UI", "DA", "DT", "IS",
+                                                                                 "DS", "TM")) else []
+            for text in texts:
+                f = fold(text)
+                if self.index is not None and self.index.text is not None:
+                    for m in self.index.text.finditer(f):
+                        add(loc, f"identifier:{self.index.category(m.group(0))}", text[m.start():m.end()]
+                            if len(f) == len(text) else m.group(0))
+                if date_re is not None and vr not in ("DA", "DT"):
+                    for m in date_re.finditer(f):
+                        add(loc, "date-not-shifted", m.group(0))
+                if vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private):
+                    for cat, pat in _PATTERNS:
+                        for m in pat.finditer(text):
+                            add(loc, f"pattern:{cat}", m.group(0))
+                    if not modified:
+                        for m in _TEXT_DATES.finditer(text):
+                            add(loc, "pattern:date", m.group(0))
+        icon = ds.get("IconImageSequence")
+        if icon is not None:
+            add("(0088,0200) IconImageSequence", "icon", "icon image")
+        if str(ds.get("BurnedInAnnotation", "")).upper() == "YES" and "PixelData" in ds:
+            add("(0028,0301) BurnedInAnnotation", "burned-in", "YES")
+        if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
+            add("(0012,0062) PatientIdentityRemoved", "not-marked", str(ds.get("PatientIdentityRemoved", "")) or "-")
+        self._check_raw(data, rel, encodings, date_forms_here, seen_values, add)
+        self._check_preamble(data, add)
+        self._check_path(rel, add)
+        return found
+
+    def _check_private(self, loc: str, elem: pydicom.DataElement, parent: Dataset,
+                       cache: dict[int, dict[tuple[int, int], str]], add: _Add) -> None:
+        tag = elem.tag
+        if tag.element < 0x10:
+            add(loc, "private-not-safe", "reserved private element")
+            return
+        if tag.element <= 0xFF:
+            return  # a creator: judged by its elements
+        creators = cache.setdefault(id(parent), _creators(parent))
+        creator = creators.get((tag.group, tag.element >> 8), "")
+        if creator.upper() in self.allow_private:
+            return
+        if not creator or self.safe.lookup(creator, tag.group, tag.element & 0xFF) is None:
+            add(loc, "private-not-safe", f"{creator or 'no creator'} ({tag.group:04X},xx{tag.element & 0xFF:02X})")
+
+    def _check_uid(self, loc: str, elem: pydicom.DataElement, v: str, add: _Add) -> None:
+        kw = elem.keyword
+        if v in UID_dictionary or kw.endswith(("ClassUID", "SyntaxUID", "SchemeUID")) or kw in (
+                "ImplementationClassUID", "CodingSchemeUID", "MappingResourceUID", "ContextGroupExtensionCreatorUID"):
+            return
+        for root, vendor in VENDOR_ROOTS.items():
+            if v.startswith(root + "."):
+                add(loc, f"uid-vendor-root:{vendor}", v)
+                return
+        if not v.startswith("2.25.") and re.search(r"(?:^|\.)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+                                                   r"(?:\d{6})?(?:\.|$)", v):
+            add(loc, "uid-embeds-date", v)
+
+    def _check_raw(self, data: bytes, rel: str, encodings: list[str], dates: dict[str, str], seen: set[str],
+                   add: _Add) -> None:
+        encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
+        if self.index is not None:
+            for enc in dict.fromkeys(encs):
+                pat = self.index.raw(enc)
+                if pat is None:
+                    continue
+                for m in pat.finditer(data):
+                    try:
+                        text = m.group(0).decode(enc)
+                    except UnicodeDecodeError:
+                        text = m.group(0).decode("latin-1")
+                    start, end = m.start(), m.end()
+                    before = data[start - 1:start] if start else b""
+                    after = data[end:end + 1]
+                    if enc != "utf-16-le" and ((before.isalnum() and before.isascii())
+                                               or (after.isalnum() and after.isascii())):
+                        continue  # inside a longer word or number
+                    if fold(text) in seen:
+                        continue
+                    seen.add(fold(text))
+                    add(f"raw bytes @{start} ({enc})", "identifier:raw", text)
+        for f in dates:
+            if not f.isdigit():
+                continue
+            for m in re.finditer(re.escape(f.encode()), data):
+                before, after = data[m.start() - 1:m.start()], data[m.end():m.end() + 1]
+                if before.isdigit() or after.isdigit() or f in seen:
+                    continue
+                seen.add(f)
+                add(f"raw bytes @{m.start()}", "date-not-shifted", f)
+
+    def _check_preamble(self, data: bytes, add: _Add) -> None:
+        """The 128-byte preamble is free for applications (PS3.10 7.1) and dual TIFF/DICOM files put text
+        there; it should be zeros. Any printable run in it is looked at with the text patterns."""
+        if len(data) < 132 or data[128:132] != b"DICM":
+            return
+        pre = data[:128]
+        if not pre.strip(b"\x00"):
+            return
+        text = pre.decode("latin-1")
+        for cat, pat in _PATTERNS:
+            for m in pat.finditer(text):
+                add("preamble", f"pattern:{cat}", m.group(0))
+        for run in re.findall(r"[ -~]{4,}", text):
+            add("preamble", "preamble-text", run)
+
+    def _check_path(self, rel: str, add: _Add) -> None:
+        parts = Path(rel).parts
+        for part in parts:
+            if not _PATH_OK.match(part):
+                add(f"path component {part!r}"[:40], "path", part)
+        if self.index is not None and self.index.text is not None:
+            for m in self.index.text.finditer(fold(rel)):
+                add("output path", "path", m.group(0))
+        spaced = re.sub(r"[_/\\]", " ", rel)  # "Smith_MRN123456/..." -> words the patterns can see
+        for cat, pat in _PATTERNS[:6]:
+            for m in pat.finditer(spaced):
+                add("output path", f"path:{cat}", m.group(0))
+
+
+def _age_years(v: str) -> float:
+    m = re.fullmatch(r"(\d{3})([DWMY])", v.strip())
+    if not m:
+        return 0.0
+    n = int(m.group(1))
+    return {"D": n / 365.25, "W": n / 52.18, "M": n / 12, "Y": float(n)}[m.group(2)]

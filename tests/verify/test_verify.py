@@ -1,0 +1,180 @@
+"""`veil verify`: sees every planted identifier in the input, nothing in a correct output, and catches
+identifiers re-inserted anywhere in a correct output (mutation test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from veil.identity.keyed import Keyed
+from veil.pipeline.instance import keyed_file_hash
+from veil.pipeline.runner import iter_files, run
+from veil.policy.model import load_policy
+from veil.policy.plan import compile_plan
+from veil.samples import MODALITIES, generate_corpus
+from veil.verify import pair_by_manifest, verify_folder
+from veil.verify.needles import Needles, read_needles
+from veil.verify.scan import Scanner
+
+KEY = Keyed(b"v" * 32)
+SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="  # base64 of 32 x 'v'
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return generate_corpus(tmp_path_factory.mktemp("v") / "in", patients=3,
+                           modalities=tuple(m for m in MODALITIES if m != "DOC"))
+
+
+@pytest.fixture(scope="module", params=["basic", "research-longitudinal"])
+def output(request, corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"vout-{request.param}")
+    s = run(list(iter_files(corpus.root)), out, compile_plan(load_policy(request.param)), KEY)
+    assert s.written == len(corpus.files)
+    return out
+
+
+def _pairs(out: Path, corpus) -> dict[str, Path]:
+    return pair_by_manifest(out, list(corpus.files), lambda p: keyed_file_hash(p, KEY))
+
+
+def _covered(plant, findings) -> bool:
+    v = plant.value.lower()
+    return any(f.value and (f.value.lower() in v or v in f.value.lower()) for f in findings)
+
+
+def test_every_planted_value_is_reported_on_the_input(corpus):
+    pairs = {str(f.relative_to(corpus.root)): f for f in corpus.files}
+    result = verify_folder(corpus.root, corpus.root, pairs=pairs)
+    missed = [p for p in corpus.key.plants if not _covered(p, result.findings)]
+    assert not missed, missed[:5]
+    assert not result.ok
+
+
+def test_without_the_input_patterns_and_structure_still_flag_the_input(corpus):
+    result = verify_folder(corpus.root)
+    cats = {f.category for f in result.findings}
+    assert {"pattern:email", "pattern:phone", "private-not-safe", "overlay", "age-over-89", "not-marked",
+            "path:record-number"} <= cats
+
+
+def test_a_correct_output_has_no_findings(output, corpus):
+    pairs = _pairs(output, corpus)
+    assert len(pairs) == len(corpus.files)  # the manifest pairs every output with its input
+    result = verify_folder(output, corpus.root, pairs=pairs)
+    assert result.paired == len(corpus.files)
+    assert result.findings == [], [(f.file, f.location, f.category, f.evidence) for f in result.findings[:10]]
+
+
+def _text_elements(ds: Dataset, depth: int = 0, path=()):
+    for elem in ds:
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value):
+                yield from _text_elements(item, depth + 1, (*path, (elem.tag, i)))
+        elif elem.VR in ("LO", "LT", "ST", "UT", "SH") and not elem.tag.is_private:
+            yield path, elem
+
+
+def _mutate(ds: Dataset, data_path: Path, value: str, rng: random.Random) -> str:
+    """Put `value` somewhere in `ds` (or the file bytes); return where."""
+    kind = rng.choice(["text", "deep", "private", "new-public", "raw", "meta"])
+    if kind == "text":
+        cands = list(_text_elements(ds))
+        cands = [c for c in cands if c[1].VR != "SH" or len(value) <= 16]
+        if cands:
+            _, elem = rng.choice(cands)
+            elem.value = f"{elem.value} {value}"[:60] if elem.VR in ("SH",) and len(value) < 12 else \
+                f"note {value} end"
+            if elem.VR == "SH":
+                elem.value = value[:16]
+                return "text:SH"
+            return "text"
+        kind = "deep"
+    if kind == "deep":
+        item = Dataset()
+        inner = Dataset()
+        inner.add_new(0x00081030, "LO", f"{value}"[:64])
+        item.ReferencedStudySequence = Sequence([inner])
+        ds.add_new(0x00400275, "SQ", Sequence([item]))
+        return "deep"
+    if kind == "private":
+        group = rng.choice([0x0009, 0x0011, 0x0029, 0x0041])
+        ds.add_new((group << 16) | 0x0010, "LO", "MUTANT_CREATOR")
+        ds.add_new((group << 16) | 0x1001, "LO", value[:64])
+        return "private"
+    if kind == "new-public":
+        ds.add_new(0x00324000, "LT", f"Comment about {value}")
+        return "new-public"
+    if kind == "meta" and len(value) <= 16:
+        ds.file_meta.SourceApplicationEntityTitle = value[:16]
+        return "meta"
+    return "raw"
+
+
+def test_mutations_of_a_correct_output_are_all_caught(tmp_path, corpus):
+    """>= 200 random re-insertions of planted values into a correct output: every one is reported."""
+    out = tmp_path / "out"
+    run(list(iter_files(corpus.root)), out, compile_plan(load_policy("research-longitudinal")), KEY)
+    pairs = _pairs(out, corpus)
+    needles = Needles()
+    dates: dict[Path, set[str]] = {}
+    for f in corpus.files:
+        n = read_needles(f)
+        needles.update(n)
+        dates[f] = n.dates
+    scanner = Scanner(needles)
+    rng = random.Random(7)
+    outputs = sorted(pairs)
+    plants = [p for p in corpus.key.plants if p.searchable and p.category != "path"]
+    missed = []
+    for i in range(220):
+        rel = rng.choice(outputs)
+        plant = rng.choice(plants)
+        value = plant.value
+        if plant.category == "date":  # dates are judged against the paired input (same patient)
+            value = rng.choice(sorted(dates[pairs[rel]]))
+        ds = pydicom.dcmread(out / rel)
+        where = _mutate(ds, out / rel, value, rng)
+        mutated = tmp_path / f"m{i}.dcm"
+        ds.save_as(mutated, enforce_file_format=True)
+        data = mutated.read_bytes()
+        if where == "raw":  # a raw byte run spliced into the preamble, outside any element
+            data = data[:10] + value.encode("utf-8")[:100] + data[10 + len(value.encode("utf-8")[:100]):]
+            mutated.write_bytes(data)
+        findings = scanner.scan(pydicom.dcmread(mutated, force=True), data, rel, dates[pairs[rel]])
+        hit = [f for f in findings if f.value and (f.value.lower() in value.lower() or value.lower()
+                                                   in f.value.lower())]
+        if not hit:
+            missed.append((where, plant.category, plant.where))
+        mutated.unlink()
+    assert not missed, missed
+
+
+def test_cli_exit_codes_and_json(tmp_path, corpus):
+    out = tmp_path / "out"
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    cmd = [sys.executable, "-m", "veil.cli"]
+    r = subprocess.run([*cmd, "deid", str(corpus.root), str(out), "--policy", "basic"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ok = subprocess.run([*cmd, "verify", str(out), "--against", str(corpus.root), "--json"], env=env,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    doc = json.loads(ok.stdout)
+    assert doc["findings"] == [] and doc["paired"] == len(corpus.files)
+    bad = subprocess.run([*cmd, "verify", str(corpus.root), "--json"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1
+    findings = json.loads(bad.stdout)["findings"]
+    assert findings
+    # evidence is masked: no planted value appears in the report
+    evidence = " ".join(f["evidence"] + " " + f["location"] for f in findings)
+    assert not [p.value for p in corpus.key.plants if p.searchable and len(p.value) > 4 and p.value in evidence]
