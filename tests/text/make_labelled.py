@@ -176,11 +176,11 @@ def templates() -> list[tuple[str, int, list[tuple[object, ...]]]]:
             T("NM BONE - ", (AG, age), "Y"),
         ]),
         ("comment", 160, [
-            T("Results discussed with ", (N, lambda: f"{title()} {last()}"), " on ", (D, datetime_str)),
+            T("Results discussed with ", (N, lambda: (f"{title()} ", last())), " on ", (D, datetime_str)),
             T("Referred by Dr ", (N, lambda: f"{first()} {last()}"), " tel ", (PH, phone)),
             T("Pt ", (N, lambda: f"{first()} {last()}"), " moved during scan, repeat series"),
             T("Report dictated by ", (N, lambda: f"{first()} {last()}"), ", MD"),
-            T("cc: ", (N, lambda: f"{title()} {last()}"), "; ", (E, lambda: email(first(), last()))),
+            T("cc: ", (N, lambda: (f"{title()} ", last())), "; ", (E, lambda: email(first(), last()))),
             T("Patient's daughter ", (N, first), " present, contact ", (PH, phone)),
             T("Transferred from ", (P, lambda: f"{city()} General Hospital"), " on ", (D, date_str)),
             T("Prior exam at St ", (P, lambda: f"{R.choice(['Mary', 'Luke', 'Jude', 'Vincent', 'Anne'])}'s"), " ", (D, date_str)),
@@ -192,11 +192,11 @@ def templates() -> list[tuple[str, int, list[tuple[object, ...]]]]:
             T((AG, age), " yo F, fall, r/o hip fx"),
             T("Images uploaded to ", (U, url)),
             T("Comparison: CT ", (D, date_str), " and MR ", (D, date_str)),
-            T("DOB ", (D, date_str), ", seen by ", (N, lambda: f"{title()} {last()}")),
+            T("DOB ", (D, date_str), ", seen by ", (N, lambda: (f"{title()} ", last()))),
             T("Questions: ", (E, lambda: email(first(), last())), " or pager ", (PH, lambda: str(R.randint(1000, 9999)))),
             T("Tech ", (N, first), " - contrast injected ", (D, datetime_str)),
             T("Per ", (N, lambda: f"{first()} {last()}"), " protocol changed to routine brain"),
-            T("Call ", (N, lambda: f"{title()} {last()}"), " with results ", (PH, phone)),
+            T("Call ", (N, lambda: (f"{title()} ", last())), " with results ", (PH, phone)),
             T("Outside films from ", (P, lambda: f"{city()} Imaging"), " dated ", (D, date_str)),
             T("Requested by ", (N, lambda: f"{first()} {last()}"), " (", (E, lambda: email(first(), last())), ")"),
             T("Lives at ", (A, address), ", ", (P, city)),
@@ -206,17 +206,17 @@ def templates() -> list[tuple[str, int, list[tuple[object, ...]]]]:
             T("Age ", (AG, age), ", fall at home"),
         ]),
         ("sr", 110, [
-            T("Findings communicated to ", (N, lambda: f"{title()} {first()} {last()}"), " at ", (D, datetime_str), "."),
+            T("Findings communicated to ", (N, lambda: (f"{title()} ", f"{first()} {last()}")), " at ", (D, datetime_str), "."),
             T("Mr ", (N, last), ", DOB ", (D, date_str), ", seen at ", (P, lambda: f"St {R.choice(['Mary', 'Bart', 'George', 'Thomas'])}'s"), "."),
             T("Comparison is made with the study of ", (D, date_str), " performed at ", (P, lambda: f"{city()} Medical Center"), "."),
             T("Electronically signed: ", (N, lambda: f"{first()} {last()}"), ", MD ", (D, datetime_str)),
             T("The patient, a ", (AG, age), " year old woman from ", (P, city), ", presents with dyspnea."),
             T("Contact the reading room at ", (PH, phone), " or ", (E, lambda: email(first(), last())), "."),
-            T("Wet read by ", (N, lambda: f"{first()} {last()}"), " (resident), final by ", (N, lambda: f"Dr. {last()}"), "."),
+            T("Wet read by ", (N, lambda: f"{first()} {last()}"), " (resident), final by ", (N, lambda: ("Dr. ", last())), "."),
             T("Accession ", (I, mrn), ", MRN ", (I, mrn), "."),
             T("Impression discussed with ", (N, lambda: f"{first()} {last()}"), ", NP, by telephone at ", (D, datetime_str), "."),
             T("History: ", (AG, age), " y/o male, prior CABG at ", (P, lambda: f"{city()} Heart Hospital"), "."),
-            T("Verified by ", (N, lambda: f"{title()} {last()}"), " on ", (D, date_str), "."),
+            T("Verified by ", (N, lambda: (f"{title()} ", last())), " on ", (D, date_str), "."),
             T("Patient ", (N, lambda: f"{first()} {last()}"), " was informed of the findings."),
         ]),
     ]
@@ -284,6 +284,9 @@ def render(kind: str, parts: tuple[object, ...]) -> dict[str, object]:
         else:
             label, gen = p  # type: ignore[misc]
             v = gen()
+            if isinstance(v, tuple):  # (unlabelled prefix such as a title, value)
+                text += v[0]
+                v = v[1]
             spans.append([len(text), len(text) + len(v), label])
             text += v
     return {"kind": kind, "text": text, "spans": spans}

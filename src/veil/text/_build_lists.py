@@ -88,6 +88,23 @@ def main(names_dir: str, geo_dir: str) -> None:
     (DATA / "ambiguous.txt").write_text(
         head.format(what="Names that are also common English words", src=src) + "\n".join(amb) + "\n"
     )
+    # English words (SCOWL sizes 10-50) that are not names: a word outside this list, the names and the
+    # clinical vocabulary is "unknown" - in a descriptor, most likely a rare name
+    big: set[str] = set()
+    for kind in ("english", "american", "british"):
+        for size in (10, 20, 35, 40, 50):
+            f = Path(f"/usr/share/dict/scowl/{kind}-words.{size}")
+            if f.is_file():
+                big |= {w.upper() for w in f.read_text(encoding="latin-1").splitlines() if re.fullmatch(r"[a-z]{3,}", w)}
+    plain = sorted(big - set(first) - set(last) - single)
+    notice = ("SCOWL word lists, Copyright 2000-2011 by Kevin Atkinson. Permission to use, copy, modify, "
+              "distribute and sell these word lists ... is hereby granted without fee, provided that the above "
+              "copyright notice appears in all copies")
+    (DATA / "english.txt").write_text(
+        head.format(what="Common English words (3+ letters) that are not in the name/place lists", src=notice)
+        + "\n".join(plain) + "\n"
+    )
+    print(f"english {len(plain)}")
     print(f"first {len(first)}, surnames {len(last)}, places {len(places)}, ambiguous {len(amb)}")
 
 

@@ -176,9 +176,17 @@ def add_place(value: str, out: list[tuple[str, str]]) -> None:
             out.append((w.removesuffix("'s").removesuffix("'S"), PLACE))
 
 
+def _clinical_word(word: str) -> bool:
+    """A name part that is also an ordinary clinical English word ("Head", "Hand") is not matched on its
+    own: "CT HEAD" of patient Head stays readable (the full name forms are still matched). A clinical
+    term that is not English ("Bravo", a sequence name) is matched: it is more likely the name."""
+    lex = lexicon()
+    up = fold(word)
+    return up in lex.vocabulary and (up in lex.english or up in lex.ambiguous)
+
+
 def add_name(pn: str, out: list[tuple[str, str]]) -> None:
     """A DICOM person name in the forms it is written in text."""
-    vocab = lexicon().vocabulary
     for group in pn.split("="):  # alphabetic, ideographic, phonetic representations
         comps = [c.strip() for c in group.split("^")]
         parts = [c for c in comps if c]
@@ -188,13 +196,15 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
         words: list[str] = []
         for p in parts[:3]:  # family, given, middle (prefix/suffix like "Dr", "Jr" are not names)
             words += [w for w in re.split(r"[\s,]+", p) if w]
+            if " " in p or "-" in p:
+                out.append((p, NAME))  # "de Man", "Young-Hill" as a whole
         for w in words:
             bare = w.strip(".")
-            if len(bare) >= 3 and fold(bare) not in vocab:
+            if len(bare) >= 3 and not _clinical_word(bare):
                 out.append((bare, NAME))
             if "-" in bare or "'" in bare:
                 for piece in re.split(r"[-']", bare):
-                    if len(piece) >= 3 and fold(piece) not in vocab:
+                    if len(piece) >= 3 and not _clinical_word(piece):
                         out.append((piece, NAME))
         if len(parts) >= 2:
             family, given = comps[0], comps[1]

@@ -31,10 +31,21 @@ _TIME = (r"(?:,?\s*(?:at\s+|@\s*)?(?:[01]?\d|2[0-3])[:h.][0-5]\d(?::[0-5]\d(?:\.
          r"(?:\s*[ap]\.?m\.?)?(?:\s*(?:Z|[+-][01]\d:?[0-5]\d|[ECMP][SD]T|GMT|UTC|BST|CET))?(?![\d:]))?")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|"
            "NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+#: Street suffixes (USPS Publication 28 C1, and British usage), Title-case and upper-case forms.
 _STREET_LONG = (r"Street|Avenue|Road|Boulevard|Drive|Lane|Court|Place|Terrace|Parkway|Highway|Circle|Square|"
-                r"Trail|Crescent|Close|Grove|Gardens|Mews|Way")
+                r"Trail|Crescent|Close|Grove|Gardens|Mews|Way|Alley|Annex|Arcade|Bayou|Beach|Bend|Bluffs?|Bottom|"
+                r"Branch|Bridge|Brooks?|Burgs?|Bypass|Camp|Canyon|Cape|Causeway|Centers?|Circles|Cliffs?|Club|Commons?|"
+                r"Corners?|Course|Courts|Coves?|Creek|Crest|Crossing|Crossroad|Curve|Dale|Dam|Divide|Drives|Estates?|"
+                r"Expressway|Extensions?|Falls?|Ferry|Fields?|Flats?|Fords?|Forest|Forges?|Forks?|Fort|Freeway|"
+                r"Gateway|Glens?|Greens?|Harbors?|Haven|Heights|Hills?|Hollow|Inlet|Island|Islands|Isle|Junctions?|"
+                r"Keys?|Knolls?|Lakes?|Land|Landing|Lights?|Loaf|Locks?|Lodge|Loop|Mall|Manors?|Meadows?|Mills?|"
+                r"Mission|Motorway|Mount|Mountains?|Orchard|Oval|Overpass|Park|Parks|Parkways|Pass|Passage|Path|Pike|"
+                r"Pines?|Plains?|Plaza|Points?|Ports?|Prairie|Radial|Ramp|Ranch|Rapids?|Rest|Ridges?|River|Roads|"
+                r"Route|Row|Rue|Run|Shoals?|Shores?|Skyway|Springs?|Spurs?|Squares|Station|Stravenue|Stream|Streets|"
+                r"Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Underpass|Union|Unions|Valleys?|Via|"
+                r"Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?")
 _STREET_ABBR = r"St|Ave|Av|Rd|Blvd|Dr|Ln|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl|Cres"
-_STREET = (rf"(?:{_STREET_LONG}|{_STREET_LONG.upper()}|(?:{_STREET_ABBR})\.?|"
+_STREET = (rf"(?:{_STREET_LONG}|(?:{_STREET_LONG})(?<=[A-Z]{{3}})|(?:{_STREET_ABBR})\.?|"
            r"(?:ST|AVE|RD|BLVD|LN|PKWY|HWY)\b\.?)")
 _ID_LABEL = (r"(?:mrn|mr\s?#|mr\s?no\.?|med(?:ical)?\s+rec(?:ord)?(?:\s+(?:no\.?|number|#))?|pid|patient\s+id|"
              r"acc(?:ession)?(?:\s?(?:no\.?|#|number|num))?|acc#|record\s+(?:no\.?|number|#)|chart(?:\s+(?:no\.?|#))?|"
@@ -63,12 +74,15 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("phone", r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"
               r"|(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,5}(?!\d)"
               r"|(?<![\w])0\d{2,4}[\s-]\d{3,4}[\s-]?\d{3,4}(?!\d)"
-              r"|(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile)\s*[:#]?\s*)[\d][\d\s().-]{2,14}\d"),
+              r"|(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile)\s*[:#]?\s*)[\d][\d\s().-]{2,14}\d"
+              r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"),
     ("address", rf"(?-i:\b\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+|North\s+|South\s+|East\s+|West\s+)?"
                 rf"(?:[A-Z][A-Za-z'.-]*\s+){{1,4}}{_STREET}(?!\w))"
                 r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|#)\.?\s*#?[\w-]+)?"
+                rf"(?-i:(?:,\s*[A-Z][A-Za-z]+(?:\s(?:[A-Z][A-Za-z]+|and|on|upon)){{0,3}}(?![\w])"
+                rf"(?:,?\s+(?:{_STATES})\.?(?:\s+\d{{5}}(?:-\d{{4}})?)?\b)?)?)"
                 r"|(?i:\bp\.?\s?o\.?\s+box\s+\d+)"
-                rf"|(?-i:\b[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+){{0,2}},?\s+(?:{_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b)"
+                rf"|(?-i:\b[A-Z][A-Za-z]+(?:\s(?:[A-Z][A-Za-z]+|and|on|upon)){{0,3}},?\s+(?:{_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b)"
                 r"|(?<![\d-])\d{5}-\d{4}(?![\d-])"
                 r"|(?-i:\b(?:GIR|[A-PR-UWYZ](?:\d[A-HJKPSTUW]?|[A-HK-Y]\d[ABEHMNPRVWXY]?|\d\d?|[A-HK-Y]\d\d?))\s\d[ABD-HJLNP-UW-Z]{2}\b)"
                 r"|(?-i:\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d\b)"

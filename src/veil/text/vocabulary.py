@@ -29,6 +29,12 @@ class Lexicon:
     places: frozenset[str]  # single-word city names
     multi_places: dict[str, tuple[tuple[str, ...], ...]]  # first word -> multi-word city names (as words)
     ambiguous: frozenset[str]  # names that are also ordinary English words ("May", "Brown", "Reading")
+    english: frozenset[str]  # other English words: a capitalised word in none of these sets is "unknown"
+
+    def unknown(self, word: str) -> bool:
+        """True for an alphabetic word in no list (not English, not clinical, not a known name/place)."""
+        return not (word in self.english or word in self.vocabulary or word in self.first or word in self.surnames
+                    or word in self.places or word in self.ambiguous)
 
 
 @cache
@@ -52,6 +58,7 @@ def lexicon() -> Lexicon:
         places=frozenset(places),
         multi_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
         ambiguous=frozenset(_lines("ambiguous.txt")),
+        english=frozenset(_lines("english.txt")),
     )
 
 
