@@ -62,4 +62,5 @@ def test_demo_runs_end_to_end_without_leaks(tmp_path):
     r = veil("demo", str(tmp_path / "demo"), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "found in output: 0" in r.stdout
+    assert ", 0 findings" in r.stdout  # the independent verify pass agrees
     assert list((tmp_path / "demo" / "deidentified").rglob("*.dcm"))

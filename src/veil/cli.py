@@ -540,8 +540,14 @@ def demo(
     leaked = _byte_search(result, corpus.planted)
     out.print(f"fake PHI planted: {len(corpus.planted)} values in {len(corpus.files)} files; "
               f"found in output: {len(leaked)}")
+    from veil.pipeline.instance import keyed_file_hash
+    from veil.verify import pair_by_manifest, verify_folder
+
+    pairs = pair_by_manifest(result, list(corpus.files), lambda p: keyed_file_hash(p, keyed))
+    check = verify_folder(result, sample, pairs=pairs)
+    out.print(f"veil verify --against input: {check.files} files, {len(check.findings)} findings")
     out.print(f"input:  {sample}\noutput: {result}")
-    raise typer.Exit(EXIT_FATAL if leaked else summary.exit_code)
+    raise typer.Exit(EXIT_FATAL if leaked or check.findings else summary.exit_code)
 
 
 def _byte_search(root: Path, needles: frozenset[str]) -> set[str]:

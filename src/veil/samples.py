@@ -206,25 +206,33 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 
 def _header_heavy(ds: Dataset, n: int) -> None:
-    """Many extra standard and private elements, as some vendors write (benchmark: header-bound work)."""
-    # a made-up creator: a real vendor's (e.g. GEMS_PARM_01) would clash with the VRs in readers' private
+    """Extra attributes the way a vendor CT/MR header carries them (about 200 elements, 8-10 KB): three
+    private groups of dozens of elements each, a few short reference sequences (benchmark: header-bound)."""
+    # made-up creators: a real vendor's (e.g. GEMS_PARM_01) would clash with the VRs in readers' private
     # dictionaries when the file is implicit VR
-    ds.add_new(0x00430010, "LO", "ACME_HEAVY_01")
-    for i in range(min(n, 200)):
-        ds.add_new(0x00431000 + 0x10 + i, "DS", f"{i * 0.5:.1f}")
+    per = max(1, n // 3)
+    for g, creator in ((0x0009, "ACME_IDEN_01"), (0x0019, "ACME_ACQU_01"), (0x0043, "ACME_PARM_01")):
+        ds.add_new((g << 16) | 0x0010, "LO", creator)
+        for i in range(min(per, 0xEF)):
+            if i % 4 == 0:
+                ds.add_new((g << 16) | 0x1010 + i, "LO", f"param {i}")
+            else:
+                ds.add_new((g << 16) | 0x1010 + i, "DS", f"{i * 0.5:.1f}")
     seq = []
-    for i in range(20):
+    for i in range(3):
         item = Dataset()
         item.ReferencedSOPClassUID = CTImageStorage
         item.ReferencedSOPInstanceUID = _uid(0, ds.SOPInstanceUID, "source", i)
         seq.append(item)
     ds.SourceImageSequence = Sequence(seq)
-    ds.ContributingEquipmentSequence = Sequence([Dataset() for _ in range(5)])
-    for item in ds.ContributingEquipmentSequence:
-        item.Manufacturer = "ACME Medical"
-        item.InstitutionName = ds.InstitutionName
-        item.StationName = ds.StationName
-        item.PurposeOfReferenceCodeSequence = Sequence([_code("109101", "DCM", "Acquisition Equipment")])
+    item = Dataset()
+    item.Manufacturer = "ACME Medical"
+    item.InstitutionName = ds.InstitutionName
+    item.StationName = ds.StationName
+    item.PurposeOfReferenceCodeSequence = Sequence([_code("109101", "DCM", "Acquisition Equipment")])
+    ds.ContributingEquipmentSequence = Sequence([item])
+    ds.ProcedureCodeSequence = Sequence([_code("CTCHEST", "ACME", "CT chest")])
+    ds.AnatomicRegionSequence = Sequence([_code("51185008", "SCT", "Chest")])
 
 
 def generate_corpus(
