@@ -83,3 +83,20 @@ def test_html_report_renders_in_headless_chromium(inv, tmp_path):
                    capture_output=True, timeout=120)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a rendered page, not a blank one
+
+
+def test_csv_and_parquet_hold_the_same_rows(inv, tmp_path):
+    import csv
+
+    import polars as pl
+
+    from veil.inventory import write_csv, write_parquet
+
+    write_csv(inv, tmp_path / "a.csv")
+    write_parquet(inv, tmp_path / "a.parquet")
+    with open(tmp_path / "a.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    df = pl.read_parquet(tmp_path / "a.parquet")
+    assert df.height == len(rows) == len(inv.attributes)
+    assert df["keyword"].to_list() == [r["keyword"] for r in rows]
+    assert df["files"].dtype == pl.Int64 and df["files"].min() >= 1

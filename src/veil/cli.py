@@ -372,6 +372,7 @@ def inventory(
     policy: Annotated[str, typer.Option("--policy", "-p", help="Policy whose actions are shown.")] = "basic",
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one row per attribute here.")] = None,
+    parquet_out: Annotated[Path | None, typer.Option("--parquet", help="Same rows as Parquet.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """List every attribute in a corpus with counts, masked value shapes, a risk class and the policy's action.
@@ -386,7 +387,7 @@ def inventory(
 
       veil inventory incoming/ --policy research-longitudinal --csv attributes.csv --json
     """
-    from veil.inventory import KEPT, REMOVED, RISK_CLASSES, TRANSFORMED, build, write_csv
+    from veil.inventory import KEPT, REMOVED, RISK_CLASSES, TRANSFORMED, build, write_csv, write_parquet
     from veil.pipeline.sources import collect
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
@@ -403,6 +404,8 @@ def inventory(
         write(inv, plan.policy.name, str(input_dir), html)
     if csv_out:
         write_csv(inv, csv_out)
+    if parquet_out:
+        write_parquet(inv, parquet_out)
     risk = inv.by_risk()
     if as_json:
         out.print_json(json.dumps({
