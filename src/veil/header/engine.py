@@ -28,7 +28,7 @@ from veil.errors import InputError
 from veil.header import dates
 from veil.identity.keyed import Keyed
 from veil.policy.plan import TEMPORAL_VRS, TEXT_VRS, Action, Plan
-from veil.text.clean import KnownIdentifiers, clean_text, collect_identifiers
+from veil.text.clean import KnownIdentifiers, clean_text, collect_identifiers, detect
 
 #: Dummy values valid for each VR (PS3.15 E.1-1 action D: "a non-zero length value that may be a dummy
 #: value and consistent with the VR").
@@ -169,9 +169,12 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     out.patient_pseudonym = pseudonym
     lo, hi = policy.dates.offset_days
     offset = keyed.date_offset(key, lo, hi)
-    known = collect_identifiers(ds) if _needs_known(plan) else KnownIdentifiers(())
+    known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
     ctx = _Ctx(plan, keyed, iod_family(str(ds.get("SOPClassUID", ""))), offset, pseudonym, known, out)
+    document = _encapsulated_document(ds, ctx)
     _walk(ds, ctx, scope="")
+    if document is not None:
+        ds[_ENCAPSULATED] = document
     _drop_orphan_overlays(ds, ctx)
     _stamp(ds, plan, ctx)
     _fix_meta(ds, ctx)
@@ -196,10 +199,49 @@ def _drop_orphan_overlays(ds: Dataset, ctx: _Ctx) -> None:
 
 
 def _needs_known(plan: Plan) -> bool:
+    """Whether text will be cleaned (PS3.15 E.3.4/E.3.5 or a C action): then header values are collected
+    first, so that the patient's own name, IDs and dates are found again inside free text."""
     p = plan.policy
     return any(p.has(o) for o in ("clean_descriptors", "clean_structured_content", "clean_graphics")) or any(
         a.code == "C" for a in plan.public.values()
     )
+
+
+_ENCAPSULATED = 0x00420011  # Encapsulated Document (PDF, CDA, STL ...)
+_CLEANABLE_PRIVATE_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC"})
+
+
+def _cleans_text(plan: Plan) -> bool:
+    return plan.policy.has("clean_descriptors") or plan.policy.has("clean_structured_content")
+
+
+def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
+    """PS3.15 E.1-1 gives Encapsulated Document action D: a dummy would make the instance useless, so by
+    default the instance is quarantined with a reason. Under ``encapsulated_documents: keep_if_clean`` the
+    document's extracted text is checked like Clean Structured Content (E.3.5) - known identifiers,
+    patterns, names - and the document is kept unchanged only when nothing is found; otherwise, or when
+    its text cannot be extracted, the instance is quarantined. Returns the element to put back after the
+    walk (which would otherwise replace it by a dummy), or None when there is none."""
+    if _ENCAPSULATED not in ds:
+        return None
+    mime = str(ds.get("MIMETypeOfEncapsulatedDocument", "") or "")
+    if ctx.plan.policy.encapsulated_documents != "keep_if_clean":
+        raise InputError(f"instance holds an encapsulated document ({mime or 'unknown type'}); the policy "
+                         "quarantines them (encapsulated_documents: keep_if_clean keeps clean ones)",
+                         "encapsulated-document")
+    from veil.text.documents import extract_text
+
+    elem = ds[_ENCAPSULATED]
+    data = elem.value if isinstance(elem.value, bytes) else b""
+    text = extract_text(data, mime)  # raises InputError (quarantine) when it cannot be read with certainty
+    found = [s for line in text.splitlines() for s in detect(line, ctx.known)]
+    if found:
+        kinds = ", ".join(sorted({s.label for s in found}))
+        raise InputError(f"encapsulated document ({mime}) contains identifying text: {len(found)} span(s) "
+                         f"of {kinds}", "encapsulated-document:identifying-text")
+    del ds[_ENCAPSULATED]
+    ctx.out.fire(_ENCAPSULATED, "K", "encapsulated_documents=keep_if_clean")
+    return elem
 
 
 def _vr_of(ds: Dataset, tag: BaseTag) -> str:
@@ -312,6 +354,9 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
                 continue
             act = private_action(tag, creators.get((group, (tag & 0xFFFF) >> 8)), ctx.plan)
+            if act.code == "K" and vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(ctx.plan):
+                # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5)
+                act = Action("C", f"{act.rule}+clean")
         elif group == 0x0000:
             act = Action("X", "command-group")
         else:
@@ -526,8 +571,10 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
         vals = _values(elem)
         cleaned = []
         limit = _MAX_LEN.get(vr)
+        # dates in text move by the patient's keyed offset, like the header dates (intervals survive)
+        shift = ctx.offset.days if ctx.plan.shifts_dates else None
         for v in vals:
-            new, _n = clean_text(v, ctx.known)
+            new, _n = clean_text(v, ctx.known, shift_days=shift)
             cleaned.append(new[:limit] if limit else new)
         _put(elem, cleaned)
     else:  # e.g. Overlay Data or Curve Data: cleaning their pixels needs the pixels module

@@ -104,6 +104,9 @@ class Policy:
     unknown_text: str = "remove"  # remove | keep (explicit choice to keep unknown text attributes)
     private_dictionaries: tuple[str, ...] = ()  # TCIA-format CSV files, used under retain_safe_private
     burned_in_annotation: str = "quarantine"  # quarantine | keep
+    #: Encapsulated PDF/CDA (0042,0011): quarantine (default) | keep_if_clean (kept only when its extracted
+    #: text has nothing Clean Structured Content would remove; PS3.15 E.1-1 gives the document action D)
+    encapsulated_documents: str = "quarantine"
     source: str = "<memory>"
 
     def has(self, option: str) -> bool:
@@ -175,7 +178,7 @@ def parse_tag(text: str) -> int | None:
 
 _TOP_KEYS = {
     "name", "version", "profile", "options", "description", "pseudonyms", "dates", "overrides",
-    "text_allowlist", "unknown_text", "private_dictionaries", "burned_in_annotation",
+    "text_allowlist", "unknown_text", "private_dictionaries", "burned_in_annotation", "encapsulated_documents",
 }
 
 
@@ -286,7 +289,8 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
                 overrides.append(ov)
 
     for key, allowed in (("text_allowlist", ("standard", "none")), ("unknown_text", ("remove", "keep")),
-                         ("burned_in_annotation", ("quarantine", "keep"))):
+                         ("burned_in_annotation", ("quarantine", "keep")),
+                         ("encapsulated_documents", ("quarantine", "keep_if_clean"))):
         val = data.get(key, getattr(Policy, key))
         if val not in allowed:
             p.add((key,), f"expected one of {', '.join(allowed)}, got {val!r}")
@@ -321,6 +325,7 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
         unknown_text=str(data.get("unknown_text", "remove")),
         private_dictionaries=tuple(dicts),
         burned_in_annotation=str(data.get("burned_in_annotation", "quarantine")),
+        encapsulated_documents=str(data.get("encapsulated_documents", "quarantine")),
         source=source,
     )
 

@@ -134,13 +134,29 @@ def _after_cue(t: _Tok, lex: Lexicon, allcaps: bool, *, first: bool) -> bool:
     return (allcaps or not t.word.isupper()) and b not in lex.english and b not in _CUES
 
 
+_TRIGGERS = _TITLES | _CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES | {"ST", "SAINT", "STE"}
+
+
+def _boring(text: str, lex: Lexicon) -> bool:
+    """Fast path: every word is clinical, English or a function word, and none is a cue (most descriptors)."""
+    if "^" in text:
+        return False
+    for w in _TOKEN.findall(text):
+        b = _bare(w)
+        if b in _TRIGGERS or not (b in lex.vocabulary or b in lex.english or b in _FUNCTION):
+            return False
+    return True
+
+
 def find_names(text: str) -> list[Span]:
     """NAME and PLACE spans found without any header value (see the module docstring for the rules)."""
+    lex = lexicon()
+    if _boring(text, lex):
+        return []
     allcaps = not any(c.islower() for c in text)
     toks = [_Tok(m, allcaps) for m in _TOKEN.finditer(text)]
     if not toks:
         return []
-    lex = lexicon()
     out: list[Span] = []
     n = len(toks)
     taken = [False] * n
