@@ -244,6 +244,17 @@ def encode(hierarchy: Hierarchy, column: pl.Series) -> Encoding:
                     counts.astype(np.int64), rare)
 
 
+def label_column(column: pl.Series, hierarchy: Hierarchy, level: int,
+                 rare: frozenset[str] = frozenset()) -> pl.Series:
+    """Labels of a whole column at ``level`` (strings; nulls stay null). Only distinct values are labelled,
+    so any table — the release, a registry, a population — is generalised the same way."""
+    distinct = column.drop_nulls().unique()
+    labels = pl.Series([hierarchy.label(v, level, rare) for v in distinct.to_list()], dtype=pl.Utf8)
+    if distinct.is_empty():
+        return pl.Series(column.name, [None] * column.len(), dtype=pl.Utf8)
+    return column.replace_strict(distinct, labels, default=None, return_dtype=pl.Utf8).alias(column.name)
+
+
 def _factorise(column: pl.Series) -> tuple[np.ndarray, list[Any], np.ndarray]:
     """Row → leaf index, the sorted distinct values (``None`` last) and rows per leaf."""
     codes, distinct = factorise(column)

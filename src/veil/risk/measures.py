@@ -370,16 +370,17 @@ class RiskReport:
         d = asdict(self)
         d["size_histogram"] = {str(k): v for k, v in self.size_histogram.items()}
         d["passed"] = self.passed
-        return _finite(d)
+        return finite(d)
 
 
-def _finite(x: Any) -> Any:
+def finite(x: Any) -> Any:
+    """JSON-safe copy: non-finite floats become ``None`` (JSON has no NaN/inf)."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {k: finite(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
+        return [finite(v) for v in x]
     return x
 
 
