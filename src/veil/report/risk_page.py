@@ -66,13 +66,15 @@ def render(a: Any) -> str:
     b = a.before
     cards = [("records", a.records), ("classes", b.classes), ("k", b.k), ("sample uniques", b.sample_uniques),
              ("max risk", f"{b.prosecutor_max:.3f}"), ("avg risk", f"{b.prosecutor_avg:.3f}"),
-             ("targets", "met" if a.met else "NOT met")]
+             ("targets on disk", "met" if a.met else "NOT met")]
     charts = [
         _ordered_chart("Classes by size (as released)", size_bins(b.size_histogram), "#3b6ea5"),
         _ordered_chart("Records by re-identification risk (as released)", risk_bins(a.record_sizes_before),
                        "#c4504f"),
         bar_chart("Which QIs drive uniqueness (% of uniques resolved without it)",
                   [(q, round(100 * v)) for q, v in b.qi_uniqueness.items()], sum_rest=False),
+        bar_chart("Distinction per QI (% distinct values per record, ARX)",
+                  [(q, round(100 * v)) for q, v in b.qi_distinction.items()], sum_rest=False),
     ]
     after_html = ""
     if a.after is not None and a.search is not None and a.search.node is not None:

@@ -267,8 +267,8 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
         entry = AuditEntry(
             command=command, purpose=purpose, policy_hash=",".join(sorted(policy_hashes)),
             counts={"rewritten": rewritten, "unchanged": unchanged, "withheld": len(gen.withhold)},
-            extra={"action": "risk-generalisation", "level": gen.level, "node": gen.names(),
-                   "levels": dict(zip(gen.attributes, gen.levels, strict=True)), **_jsonable(gen.summary)},
+            extra={"action": "risk-generalisation", "level": gen.level, "generalisation": gen.names(),
+                   "levels": dict(zip(gen.attributes, gen.levels, strict=True)), "search": _jsonable(gen.summary)},
         )
         record = append(out_dir / STATE_DIR / "audit.jsonl", entry, key=audit_key, now=now)
         head = str(record["hash"])

@@ -241,25 +241,39 @@ def emd_ordered(cv: ClassValues) -> np.ndarray:
 def pitman_uniques(histogram: Mapping[int, int], n: int, population: int) -> float:
     """Estimated number of population uniques under the Pitman sampling model (Hoshino 2001).
 
-    θ and α are fitted by maximum likelihood with Newton–Raphson on the class-size histogram, as ARX's
-    ``ModelPitman`` does; the estimate is Γ(θ+1)/Γ(θ+α) · N^α, kept within [0, N]. ``nan`` when the
-    fit does not converge (e.g. no sample uniques or every record unique).
+    θ and α are fitted by maximum likelihood of the Pitman sampling formula on the class-size histogram
+    (as ARX's ``ModelPitman``), with Newton–Raphson from Hoshino's moment estimates, damped by step
+    halving so the likelihood never decreases and (θ, α) stay in the model's domain (0 < α < 1,
+    θ > −α); the estimate is Γ(θ+1)/Γ(θ+α) · N^α, kept within [0, N]. ``nan`` when there is nothing to
+    fit (every record unique) or the fit fails.
     """
     f1 = histogram.get(1, 0)
     u = sum(histogram.values())
-    if n <= 1 or u <= 1 or f1 == 0 or f1 == n:
-        return 0.0 if f1 == 0 else float("nan")
+    if f1 == 0:
+        return 0.0
+    if n <= 1 or u <= 1 or f1 == n:
+        return float("nan")
+    iu = np.arange(1, u, dtype=np.float64)
+    inn = np.arange(1, n, dtype=np.float64)
+    sizes = np.array([s for s in histogram if s > 1], dtype=np.int64)
+    mult = np.array([histogram[s] for s in sizes], dtype=np.float64)
+    lg = np.vectorize(math.lgamma)
+
+    def loglik(t: float, a: float) -> float:
+        if not (0 < a < 1 and t > -a):
+            return -math.inf
+        return float(np.sum(np.log(t + iu * a)) - np.sum(np.log(t + inn))
+                     + np.sum(mult * (lg(sizes - a) - math.lgamma(1 - a))))
+
     f2 = histogram.get(2, 0) or 1
     c = f1 * (f1 - 1) / f2
     den = 2 * f1 * u + f1 * c - n * c
     t = (n * u * c - f1 * (n - 1) * (2 * u + c)) / den if den else 1.0
     a = (t * (f1 - n) + (n - 1) * f1) / (n * u)
-    t, a = (t if t > 0 else 1.0), (a if 0 < a < 1 else 0.5)
-    iu = np.arange(1, u, dtype=np.float64)
-    inn = np.arange(1, n, dtype=np.float64)
-    sizes = np.array([s for s in histogram if s > 1], dtype=np.int64)
-    mult = np.array([histogram[s] for s in sizes], dtype=np.float64)
-    for _ in range(100):
+    if not (0 < a < 1 and t > -a):
+        t, a = 1.0, 0.5
+    cur = loglik(t, a)
+    for _ in range(200):
         v = t + iu * a
         o1, o3 = np.sum(1 / v), np.sum(iu / v)
         d1, d5, d3 = np.sum(1 / v**2), np.sum(iu / v**2), np.sum(iu**2 / v**2)
@@ -275,13 +289,21 @@ def pitman_uniques(histogram: Mapping[int, int], n: int, population: int) -> flo
             step = np.linalg.solve(h, g)
         except np.linalg.LinAlgError:
             return float("nan")
-        t, a = t - step[0], a - step[1]
-        if not (math.isfinite(t) and math.isfinite(a)):
-            return float("nan")
-        if abs(step[0]) < 1e-10 and abs(step[1]) < 1e-10:
+        if float(np.dot(step, g)) > 0:  # -step is not an ascent direction: follow the gradient instead
+            step = -g / (np.linalg.norm(g) or 1.0)
+        scale = 1.0
+        while scale > 1e-12:
+            nt, na = t - scale * step[0], a - scale * step[1]
+            new = loglik(nt, na)
+            if new >= cur:
+                break
+            scale /= 2
+        else:
             break
-    if a <= 0 or t <= -a:
-        return float("nan")
+        moved = abs(nt - t) + abs(na - a)
+        t, a, cur = nt, na, new
+        if moved < 1e-10:
+            break
     try:
         est = math.exp(math.lgamma(t + 1) - math.lgamma(t + a) + a * math.log(population))
     except (OverflowError, ValueError):
@@ -360,6 +382,7 @@ class RiskReport:
     zayatz_uniqueness: float | None
     sensitive: tuple[SensitiveReport, ...]
     qi_uniqueness: dict[str, float]
+    qi_distinction: dict[str, float]
     checks: tuple[Check, ...] = field(default_factory=tuple)
 
     @property
@@ -469,7 +492,9 @@ def measure(df: pl.DataFrame, qis: Sequence[str], *, sensitive: Sequence[str] = 
         prosecutor_max=pros_max, prosecutor_avg=pros_avg,
         class_risk_avg=float(np.mean(1 / cl.sizes)) if j else 0.0, records_at_risk=at_risk,
         journalist_max=j_max, journalist_avg=j_avg, marketer=marketer, population_size=population_size,
-        pitman_uniqueness=pit, zayatz_uniqueness=zay, sensitive=sens, qi_uniqueness=qi_u, checks=tuple(checks),
+        pitman_uniqueness=pit, zayatz_uniqueness=zay, sensitive=sens, qi_uniqueness=qi_u,
+        qi_distinction={q: df.get_column(q).n_unique() / n for q in qis} if drivers and n else {},
+        checks=tuple(checks),
     )
 
 
