@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one template per line)
 """Generate ``data/labelled.jsonl``: the labelled evaluation set for free-text PHI detection.
 
 Every name, place, number and date is FAKE: names from Faker's locale lists (en_US, en_GB, de_DE, fr_FR,

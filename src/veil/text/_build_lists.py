@@ -95,7 +95,8 @@ def main(names_dir: str, geo_dir: str) -> None:
         for size in (10, 20, 35, 40, 50):
             f = Path(f"/usr/share/dict/scowl/{kind}-words.{size}")
             if f.is_file():
-                big |= {w.upper() for w in f.read_text(encoding="latin-1").splitlines() if re.fullmatch(r"[a-z]{3,}", w)}
+                lines = f.read_text(encoding="latin-1").splitlines()
+                big |= {w.upper() for w in lines if re.fullmatch(r"[a-z]{3,}", w)}
     plain = sorted(big - set(first) - set(last) - single)
     notice = ("SCOWL word lists, Copyright 2000-2011 by Kevin Atkinson. Permission to use, copy, modify, "
               "distribute and sell these word lists ... is hereby granted without fee, provided that the above "

@@ -71,7 +71,8 @@ def xml_text(data: bytes) -> str:
 
 _STREAM = re.compile(rb"<<(?P<dict>(?:[^<>]|<<(?:[^<>]|<<[^<>]*>>)*>>|<[0-9A-Fa-f\s]*>)*)>>\s*stream\r?\n", re.S)
 _LITERAL = re.compile(rb"\((?P<s>(?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*)\)", re.S)
-_INFO_KEYS = re.compile(rb"/(?:Title|Author|Subject|Keywords|Creator|Producer)\s*(\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f\s]*>)")
+_INFO_KEYS = re.compile(rb"/(?:Title|Author|Subject|Keywords|Creator|Producer)\s*"
+                        rb"(\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f\s]*>)")
 _ESC = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"(": b"(", b")": b")", b"\\": b"\\"}
 
 
@@ -159,6 +160,11 @@ def _hex(v: bytes) -> str:
     return raw.decode("latin-1")
 
 
+_SHOW = re.compile(rb"\[((?:\\.|[^\]\\])*)\]\s*TJ"
+                   rb"|(\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\))\s*(?:Tj|'|\")"
+                   rb"|(T\*|Td|TD|Tm|')")
+
+
 def _content_text(body: bytes) -> str:
     """Strings shown between BT and ET; hex strings (glyph IDs of CID fonts) cannot be trusted."""
     out: list[str] = []
@@ -166,8 +172,7 @@ def _content_text(body: bytes) -> str:
         if re.search(rb"<[0-9A-Fa-f\s]+>\s*(?:Tj|')|\[[^\]]*<[0-9A-Fa-f\s]+>[^\]]*\]\s*TJ", block):
             raise ExtractionError("PDF text is written as glyph codes (custom font encoding)")
         line: list[str] = []
-        for tok in re.finditer(rb"\[((?:\\.|[^\]\\])*)\]\s*TJ|(\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\))\s*(?:Tj|'|\")|"
-                               rb"(T\*|Td|TD|Tm|')", block):
+        for tok in _SHOW.finditer(block):
             if tok.group(1) is not None:
                 line.append("".join(_unescape(s.group("s")) for s in _LITERAL.finditer(tok.group(1))))
             elif tok.group(2) is not None:

@@ -55,10 +55,14 @@ _PLACE_SET = frozenset(PLACE_KEYWORDS)
 _DATE_SET = frozenset(DATE_KEYWORDS)
 
 #: Words too generic to identify on their own when they are part of an institution name.
-_GENERIC = frozenset("""HOSPITAL HOSP CLINIC MEDICAL CENTER CENTRE CTR HEALTH HEALTHCARE UNIVERSITY UNIV GENERAL GEN
-SAINT ST STE THE OF AND FOR DEPARTMENT DEPT RADIOLOGY IMAGING DIAGNOSTIC DIAGNOSTICS INSTITUTE CHILDRENS CHILDREN
-MEMORIAL REGIONAL COMMUNITY COUNTY CITY NATIONAL ROYAL INFIRMARY TRUST NHS FOUNDATION SYSTEM SERVICES NORTH SOUTH EAST
-WEST CENTRAL MAIN STREET ROAD AVENUE SUITE FLOOR BUILDING BLDG ROOM SCANNER STATION UNIT WARD""".split())
+_GENERIC = frozenset([
+    "HOSPITAL", "HOSP", "CLINIC", "MEDICAL", "CENTER", "CENTRE", "CTR", "HEALTH", "HEALTHCARE", "UNIVERSITY",
+    "UNIV", "GENERAL", "GEN", "SAINT", "ST", "STE", "THE", "OF", "AND", "FOR", "DEPARTMENT", "DEPT", "RADIOLOGY",
+    "IMAGING", "DIAGNOSTIC", "DIAGNOSTICS", "INSTITUTE", "CHILDRENS", "CHILDREN", "MEMORIAL", "REGIONAL",
+    "COMMUNITY", "COUNTY", "CITY", "NATIONAL", "ROYAL", "INFIRMARY", "TRUST", "NHS", "FOUNDATION", "SYSTEM",
+    "SERVICES", "NORTH", "SOUTH", "EAST", "WEST", "CENTRAL", "MAIN", "STREET", "ROAD", "AVENUE", "SUITE", "FLOOR",
+    "BUILDING", "BLDG", "ROOM", "SCANNER", "STATION", "UNIT", "WARD",
+])
 
 _SEP = r"[\s\-_./,#:^]*"
 
@@ -248,12 +252,18 @@ def _term_regex(term: str, label: str) -> str:
         # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go
         chars = "".join(runs)
         body = r"[\s\-_./]?".join(re.escape(c) for c in chars.lstrip("0") or chars)
-        return r"0*" + body if chars.startswith("0") or chars[:1].isdigit() else body
+        leading_zeros = chars.startswith("0") or chars[:1].isdigit()
+        return r"0*" + body if leading_zeros else body
+    if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
+        return r"\.\s*".join(re.escape(r) for r in runs) + r"\."
     return _SEP.join(re.escape(r) for r in runs)
 
 
+_Matchers = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]
+
+
 @lru_cache(maxsize=512)
-def _compiled(terms: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]:
+def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     """(full-term matcher, end-of-value truncation matcher, group name -> label)."""
     if not terms:
         return None, None, {}
@@ -297,10 +307,10 @@ def find_known(folded: str, known: KnownIdentifiers) -> list[Span]:
             label = groups[m.lastgroup or ""]
             out.append(Span(m.start(), m.end(), label))
     if tail is not None:
-        m = tail.search(folded)
-        if m is not None:
-            end = m.end()
-            while end > m.start() and folded[end - 1].isspace():
+        tm = tail.search(folded)
+        if tm is not None:
+            end = tm.end()
+            while end > tm.start() and folded[end - 1].isspace():
                 end -= 1
-            out.append(Span(m.start(), end, groups[m.lastgroup or ""]))
+            out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
     return out

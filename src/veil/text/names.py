@@ -40,30 +40,58 @@ from veil.text.vocabulary import Lexicon, lexicon
 
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?")
 
-_TITLES = frozenset("""DR DRS DOCTOR MR MRS MS MISS MX PROF PROFESSOR SIR DAME LADY LORD NURSE SISTER MADAM MADAME MME
-MLLE HERR FRAU SRA SENOR SENORA REV FATHER CAPT SGT""".split())
+_TITLES = frozenset([
+    "DR", "DRS", "DOCTOR", "MR", "MRS", "MS", "MISS", "MX", "PROF", "PROFESSOR", "SIR", "DAME", "LADY", "LORD",
+    "NURSE", "SISTER", "MADAM", "MADAME", "MME", "MLLE", "HERR", "FRAU", "SRA", "SENOR", "SENORA", "REV", "FATHER",
+    "CAPT", "SGT",
+])
 #: Words after which capitalised non-clinical words are a name: roles, reporting verbs, labels.
-_CUES = frozenset("""PATIENT PT PATIENTS NAME BY PER REF REFERRING REFERRER REFERRED ATTENDING PHYSICIAN RADIOLOGIST
-RADIOGRAPHER TECH TECHNOLOGIST SONOGRAPHER CONSULTANT REGISTRAR RESIDENT FELLOW SURGEON CLINICIAN SIGNED DICTATED
-TRANSCRIBED VERIFIED APPROVED REVIEWED CC ATTN CONTACT CALL CALLED PAGE PAGED INFORMED NOTIFIED DISCUSSED SPOKE SON
-DAUGHTER WIFE HUSBAND MOTHER FATHER BROTHER SISTER SPOUSE PARTNER GUARDIAN NOK CARER FRIEND D/W AUTHOR OBSERVER
-OPERATOR OPERATORS READER READ INTERPRETED SCRIBE FOR""".split())
+_CUES = frozenset([
+    "PATIENT", "PT", "PATIENTS", "NAME", "BY", "PER", "REF", "REFERRING", "REFERRER", "REFERRED", "ATTENDING",
+    "PHYSICIAN", "RADIOLOGIST", "RADIOGRAPHER", "TECH", "TECHNOLOGIST", "SONOGRAPHER", "CONSULTANT", "REGISTRAR",
+    "RESIDENT", "FELLOW", "SURGEON", "CLINICIAN", "SIGNED", "DICTATED", "TRANSCRIBED", "VERIFIED", "APPROVED",
+    "REVIEWED", "CC", "ATTN", "CONTACT", "CALL", "CALLED", "PAGE", "PAGED", "INFORMED", "NOTIFIED", "DISCUSSED",
+    "SPOKE", "SON", "DAUGHTER", "WIFE", "HUSBAND", "MOTHER", "FATHER", "BROTHER", "SISTER", "SPOUSE", "PARTNER",
+    "GUARDIAN", "NOK", "CARER", "FRIEND", "D/W", "AUTHOR", "OBSERVER", "OPERATOR", "OPERATORS", "READER", "READ",
+    "INTERPRETED", "SCRIBE", "FOR",
+])
 _GLUE = frozenset({"WITH", "TO", "BY", "OF", "FOR"})
-_SUFFIXES = frozenset("MD M.D DO D.O RN R.N PHD PH.D MBBS FRCR FRCP FRCS FACR DDS NP PA-C JR SR III".split())
-_PARTICLES = frozenset("VAN VON DE DER DEN DA DI DU DEL DELLA DOS DAS LA LE BIN BEN AL EL TER TEN".split())
-_FACILITY = frozenset("""HOSPITAL HOSP CLINIC INFIRMARY MEDICAL HEALTH HEALTHCARE CENTER CENTRE SURGERY PRACTICE HOSPICE
-NURSING IMAGING RADIOLOGY UNIVERSITY INSTITUTE MEMORIAL REGIONAL GENERAL COMMUNITY COUNTY CHILDREN'S CHILDRENS
-SANATORIUM PAVILION""".split())
+_SUFFIXES = frozenset([
+    "MD", "M.D", "DO", "D.O", "RN", "R.N", "PHD", "PH.D", "MBBS", "FRCR", "FRCP", "FRCS", "FACR", "DDS", "NP",
+    "PA-C", "JR", "SR", "III",
+])
+_PARTICLES = frozenset([
+    "VAN", "VON", "DE", "DER", "DEN", "DA", "DI", "DU", "DEL", "DELLA", "DOS", "DAS", "LA", "LE", "BIN", "BEN",
+    "AL", "EL", "TER", "TEN",
+])
+_FACILITY = frozenset([
+    "HOSPITAL", "HOSP", "CLINIC", "INFIRMARY", "MEDICAL", "HEALTH", "HEALTHCARE", "CENTER", "CENTRE", "SURGERY",
+    "PRACTICE", "HOSPICE", "NURSING", "IMAGING", "RADIOLOGY", "UNIVERSITY", "INSTITUTE", "MEMORIAL", "REGIONAL",
+    "GENERAL", "COMMUNITY", "COUNTY", "CHILDREN'S", "CHILDRENS", "SANATORIUM", "PAVILION",
+])
 #: Head nouns after which a surname is an eponym, not a person: "Graves disease", "Baker's cyst".
-_EPONYM_HEADS = frozenset("""DISEASE SYNDROME SIGN CYST FRACTURE LESION PALSY PROCEDURE CLASSIFICATION SCORE CRITERIA
-DEFORMITY SARCOMA LYMPHOMA NODE TUMOR TUMOUR TEST MANEUVER MANOEUVRE LINE LINES CANAL DUCT SPACE POUCH FASCIA FORAMEN
-ANGLE TRIANGLE HERNIA ULCER DIVERTICULUM OPERATION REFLEX PHENOMENON ARTERY GANGLION""".split())
-_PLACE_CUES = frozenset("IN AT FROM TO NEAR OUTSIDE".split())
-_STRONG_PLACE_CUES = frozenset("LIVES LIVING RESIDES RESIDING RESIDENT BORN MOVED TRANSFERRED TRANSFER VISITING HOME".split())
-_STATES = frozenset("""AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY
-NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY""".split())
-_FUNCTION = frozenset("""A AN THE AND OR OF FOR WITH WITHOUT TO IN ON AT BY FROM AS IS WAS ARE BE BEEN NOT NO YES THIS
-THAT THESE THOSE IT ITS HE SHE HIS HER HIM THEY THEM THEIR WE OUR YOU YOUR I ME MY PLEASE RE AFTER BEFORE DURING""".split())
+_EPONYM_HEADS = frozenset([
+    "DISEASE", "SYNDROME", "SIGN", "CYST", "FRACTURE", "LESION", "PALSY", "PROCEDURE", "CLASSIFICATION", "SCORE",
+    "CRITERIA", "DEFORMITY", "SARCOMA", "LYMPHOMA", "NODE", "TUMOR", "TUMOUR", "TEST", "MANEUVER", "MANOEUVRE",
+    "LINE", "LINES", "CANAL", "DUCT", "SPACE", "POUCH", "FASCIA", "FORAMEN", "ANGLE", "TRIANGLE", "HERNIA", "ULCER",
+    "DIVERTICULUM", "OPERATION", "REFLEX", "PHENOMENON", "ARTERY", "GANGLION",
+])
+_PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
+_STRONG_PLACE_CUES = frozenset([
+    "LIVES", "LIVING", "RESIDES", "RESIDING", "RESIDENT", "BORN", "MOVED", "TRANSFERRED", "TRANSFER", "VISITING",
+    "HOME",
+])
+_STATES = frozenset([
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH",
+    "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+])
+_FUNCTION = frozenset([
+    "A", "AN", "THE", "AND", "OR", "OF", "FOR", "WITH", "WITHOUT", "TO", "IN", "ON", "AT", "BY", "FROM", "AS", "IS",
+    "WAS", "ARE", "BE", "BEEN", "NOT", "NO", "YES", "THIS", "THAT", "THESE", "THOSE", "IT", "ITS", "HE", "SHE",
+    "HIS", "HER", "HIM", "THEY", "THEM", "THEIR", "WE", "OUR", "YOU", "YOUR", "I", "ME", "MY", "PLEASE", "RE",
+    "AFTER", "BEFORE", "DURING",
+])
 _VOWELS = frozenset("AEIOUYÀÁÂÃÄÅÆÈÉÊËÌÍÎÏÒÓÔÕÖØÙÚÛÜÝ")
 
 
@@ -82,6 +110,9 @@ class _Tok:
     def __init__(self, m: re.Match[str], allcaps: bool) -> None:
         self.start, self.end, self.word = m.start(), m.end(), m.group()
         self.bare = _bare(self.word)
+        if self.word.endswith(".") and len(self.bare) > 1 and self.bare not in _KEEP_DOT:
+            self.end -= 1  # a sentence-final period separates words ("St Mary's. No acute ...")
+            self.word = self.word[:-1]
         self.cap = allcaps or self.word[0].isupper()
         self.initial = len(self.bare) == 1 and self.word[0].isupper()
 
@@ -134,6 +165,7 @@ def _after_cue(t: _Tok, lex: Lexicon, allcaps: bool, *, first: bool) -> bool:
     return (allcaps or not t.word.isupper()) and b not in lex.english and b not in _CUES
 
 
+_KEEP_DOT = _TITLES | {"ST", "STE", "JR", "SR", "PROF", "REV", "CAPT", "SGT", "M.D", "PH.D", "D.O", "R.N"}
 _TRIGGERS = _TITLES | _CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES | {"ST", "SAINT", "STE"}
 
 
@@ -255,9 +287,9 @@ def find_names(text: str) -> list[Span]:
             continue
         span = _facility(toks, i, text, lex) or _city(toks, i, text, lex)
         if span is not None:
-            a, b = span
-            take(a, b, PLACE)
-            i = b + 1
+            first_tok, last_tok = span
+            take(first_tok, last_tok, PLACE)
+            i = last_tok + 1
         else:
             i += 1
 
@@ -268,7 +300,8 @@ def find_names(text: str) -> list[Span]:
         if not allcaps and i > 0 and not toks[i].word[0].isupper():
             continue
         lo, hi = i, i
-        while hi + 1 < n and not taken[hi + 1] and _neighbour(hi, hi + 1, toks, lex, allcaps, text) and not _eponym(hi + 1):
+        while (hi + 1 < n and not taken[hi + 1] and _neighbour(hi, hi + 1, toks, lex, allcaps, text)
+               and not _eponym(hi + 1)):
             hi += 1
         while lo - 1 >= 0 and not taken[lo - 1] and _neighbour(lo, lo - 1, toks, lex, allcaps, text):
             lo -= 1
@@ -277,17 +310,17 @@ def find_names(text: str) -> list[Span]:
     # both are English words ("Grace Hill")
     if not allcaps:
         for i in range(n - 1):
-            a, b = toks[i], toks[i + 1]
-            if (not taken[i] and not taken[i + 1] and a.word[0].isupper() and b.word[0].isupper()
-                    and not a.word.isupper() and gap(i, i + 1) == " " and a.bare in lex.first
-                    and (b.bare in lex.surnames or b.bare in lex.first) and b.bare not in lex.vocabulary
-                    and a.bare not in lex.vocabulary and not _eponym(i + 1)):
+            ta, tb = toks[i], toks[i + 1]
+            if (not taken[i] and not taken[i + 1] and ta.word[0].isupper() and tb.word[0].isupper()
+                    and not ta.word.isupper() and gap(i, i + 1) == " " and ta.bare in lex.first
+                    and (tb.bare in lex.surnames or tb.bare in lex.first) and tb.bare not in lex.vocabulary
+                    and ta.bare not in lex.vocabulary and not _eponym(i + 1)):
                 take(i, i + 1, NAME)
     return out
 
 
 def _end(t: _Tok) -> int:
-    """End of a token without a sentence-final period (but keeping an initial's "J.")."""
+    """End of a token without a title's period (but keeping an initial's "J.")."""
     return t.end - 1 if t.word.endswith(".") and len(t.bare) > 1 else t.end
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (regular expressions read better unbroken)
 """Pattern detection: identifiers that have a shape, whoever they belong to.
 
 HIPAA Safe Harbor (45 CFR 164.514(b)(2)) lists the identifiers that have a recognisable written form:

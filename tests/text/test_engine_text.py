@@ -1,0 +1,188 @@
+"""End to end through the header engine: descriptors, SR content, safe private text, encapsulated documents."""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from io import BytesIO
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ComprehensiveSRStorage, EncapsulatedPDFStorage, ExplicitVRLittleEndian
+
+from veil.errors import InputError
+from veil.header.engine import deidentify
+from veil.identity.keyed import Keyed
+from veil.policy.model import load_policy, load_policy_text
+from veil.policy.plan import compile_plan
+
+KEY = Keyed(b"t" * 32)
+PLANTED = ["Quixworth", "QUIXWORTH", "Zebulon", "0048213977", "48213977", "ACC99812", "Okafor", "617-555-0123",
+           "zq@example.org", "St Mary", "Mercy General", "1961", "03/04/1961", "Ramanathan", "Vexford"]
+CLINICAL = ["CT CHEST W/O CONTRAST", "T1 MPRAGE SAG", "L knee", "Dr. visit follow-up", "No acute abnormality"]
+
+
+def _base(sop_class: str) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = "1.2.3.4.5.6.7"
+    ds.StudyInstanceUID = "1.2.3.4.5"
+    ds.SeriesInstanceUID = "1.2.3.4.5.6"
+    ds.PatientName = "Quixworth^Zebulon"
+    ds.PatientID = "0048213977"
+    ds.PatientBirthDate = "19610304"
+    ds.StudyDate = "20190314"
+    ds.AccessionNumber = "ACC99812"
+    ds.InstitutionName = "Vexford Infirmary"
+    return ds
+
+
+def _text_item(name: str, value: str) -> Dataset:
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "TEXT"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", name
+    item.ConceptNameCodeSequence = Sequence([code])
+    item.TextValue = value
+    return item
+
+
+def sr() -> Dataset:
+    ds = _base(ComprehensiveSRStorage)
+    ds.StudyDescription = "CT CHEST W/O CONTRAST QUIXWORTH"
+    ds.SeriesDescription = "T1 MPRAGE SAG"
+    ds.ImageComments = "L knee - call Dr Okafor 617-555-0123"
+    ds.PatientComments = "Dr. visit follow-up"
+    ds.ValueType = "CONTAINER"
+    items = [
+        _text_item("Finding", "Mr Quixworth, DOB 03/04/1961, seen at St Mary's. No acute abnormality."),
+        _text_item("Comment", "Referred by Priya Ramanathan (zq@example.org), MRN 0048-213-977."),
+        _text_item("Impression", "Compared with 2019-03-10 at Mercy General Hospital: stable."),
+    ]
+    pn = Dataset()
+    pn.RelationshipType, pn.ValueType, pn.PersonName = "HAS OBS CONTEXT", "PNAME", "Okafor^Ngozi"
+    dt = Dataset()
+    dt.RelationshipType, dt.ValueType, dt.DateTime = "HAS OBS CONTEXT", "DATETIME", "20190314101500"
+    uid = Dataset()
+    uid.RelationshipType, uid.ValueType, uid.UID = "HAS OBS CONTEXT", "UIDREF", "1.2.3.4.5"
+    ds.ContentSequence = Sequence([*items, pn, dt, uid])
+    return ds
+
+
+def _bytes_of(ds: Dataset) -> bytes:
+    buf = BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_planted_phi_in_descriptors_and_sr_content_is_gone_and_clinical_phrases_remain():
+    ds = sr()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    raw = _bytes_of(ds)
+    for secret in PLANTED:
+        assert secret.encode() not in raw, secret
+    for phrase in CLINICAL:
+        assert phrase.encode() in raw, phrase
+    texts = [item.TextValue for item in ds.ContentSequence if "TextValue" in item]
+    assert texts[0].startswith("Mr [NAME], DOB [DATE], seen at [PLACE].")
+    assert "[NAME]" in texts[1] and "[EMAIL]" in texts[1] and "0048" not in texts[1]
+    assert texts[0].endswith("No acute abnormality.")
+    assert ds.ContentSequence[3].PersonName != "Okafor^Ngozi"
+    assert ds.ContentSequence[5].UID != "1.2.3.4.5"
+
+
+def test_dates_in_text_move_with_the_header_dates():
+    ds = sr()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    impression = ds.ContentSequence[2].TextValue
+    from datetime import date
+
+    shifted_study = date.fromisoformat(f"{ds.StudyDate[:4]}-{ds.StudyDate[4:6]}-{ds.StudyDate[6:]}")
+    in_text = date.fromisoformat(impression.split("Compared with ")[1][:10])
+    assert (shifted_study - in_text).days == 4  # 2019-03-14 vs 2019-03-10 in the original
+
+
+def test_cleaning_is_deterministic():
+    a, b = sr(), sr()
+    plan = compile_plan(load_policy("research-longitudinal"))
+    deidentify(a, plan, KEY)
+    deidentify(b, plan, KEY)
+    assert _bytes_of(a) == _bytes_of(b)
+
+
+def test_safe_private_text_is_cleaned_when_a_cleaning_option_is_on():
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName = "Quixworth^Zebulon"
+    ds.add_new(0x0019109E, "LO", "FSE for Quixworth")  # GEMS_ACQU_01 Internal Pulse Sequence Name: E.3.10-1
+    plain = copy.deepcopy(ds)
+    opts = "options: [retain_safe_private, clean_descriptors]"
+    deidentify(ds, compile_plan(load_policy_text(f"name: s\nversion: '1'\n{opts}\n")), KEY)
+    assert ds[0x0019109E].value == "FSE for [NAME]"
+    deidentify(plain, compile_plan(load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private]\n")), KEY)
+    assert plain[0x0019109E].value == "FSE for Quixworth"  # kept as is: no cleaning option asked for
+
+
+def _pdf(text: bytes, *, compress: bool = True) -> bytes:
+    content = b"BT /F1 12 Tf 72 720 Td (" + text + b") Tj ET"
+    body = zlib.compress(content) if compress else content
+    filt = b" /Filter /FlateDecode" if compress else b""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
+            b"<< /Length %d%s >>\nstream\n" % (len(body), filt) + body + b"\nendstream"]
+    out = b"%PDF-1.4\n"
+    for i, o in enumerate(objs, 1):
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    return out + b"trailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def pdf_instance(text: bytes) -> Dataset:
+    ds = _base(EncapsulatedPDFStorage)
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    doc = _pdf(text)
+    ds.EncapsulatedDocument = doc + (b"\x00" if len(doc) % 2 else b"")
+    return ds
+
+
+KEEP = "name: k\nversion: '1'\noptions: [clean_structured_content]\nencapsulated_documents: keep_if_clean\n"
+
+
+def test_encapsulated_documents_are_quarantined_by_default():
+    with pytest.raises(InputError) as exc:
+        deidentify(pdf_instance(b"Normal chest radiograph."), compile_plan(load_policy("research-longitudinal")), KEY)
+    assert exc.value.rule == "encapsulated-document" and "encapsulated document" in exc.value.reason
+
+
+def test_keep_if_clean_keeps_a_clean_pdf_unchanged():
+    ds = pdf_instance(b"CT CHEST W/O CONTRAST. No acute abnormality.")
+    doc = ds.EncapsulatedDocument
+    out = deidentify(ds, compile_plan(load_policy_text(KEEP)), KEY)
+    assert ds.EncapsulatedDocument == doc
+    assert any(rule == "encapsulated_documents=keep_if_clean" for _t, _a, rule, _n in out.rules())
+
+
+@pytest.mark.parametrize("text", [b"Report for Quixworth", b"Seen by Dr Okafor", b"DOB 03/04/1961", b"MRN 0048213977"])
+def test_keep_if_clean_quarantines_a_pdf_with_identifying_text(text):
+    with pytest.raises(InputError) as exc:
+        deidentify(pdf_instance(text), compile_plan(load_policy_text(KEEP)), KEY)
+    assert exc.value.rule == "encapsulated-document:identifying-text"
+
+
+def test_keep_if_clean_quarantines_what_it_cannot_read():
+    ds = pdf_instance(b"x")
+    ds.EncapsulatedDocument = _pdf(b"x", compress=False).replace(b"(x) Tj", b"<0012> Tj") + b"\x00"
+    with pytest.raises(InputError) as exc:
+        deidentify(ds, compile_plan(load_policy_text(KEEP)), KEY)
+    assert exc.value.rule == "encapsulated-document:unreadable"
+
+
+def test_policy_rejects_an_unknown_encapsulated_documents_value():
+    from veil.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="encapsulated_documents"):
+        load_policy_text("name: k\nversion: '1'\nencapsulated_documents: keep\n")

@@ -1,0 +1,89 @@
+"""Pattern detection and date shifting (HIPAA Safe Harbor identifier shapes in free text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from veil.text.clean import clean_text
+from veil.text.patterns import find_patterns, shift_date_text
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(text[s.start:s.end], s.label) for s in find_patterns(text)]
+
+
+@pytest.mark.parametrize("text,span", [
+    ("DOB 4/3/61", "4/3/61"),
+    ("seen 03/14/2019 14:32 in ED", "03/14/2019 14:32"),
+    ("born 4-Mar-1961", "4-Mar-1961"),
+    ("MAR 04 1961", "MAR 04 1961"),
+    ("March 4th, 1961 at 2:15 pm", "March 4th, 1961 at 2:15 pm"),
+    ("19610304", "19610304"),
+    ("acquired 20190314235945.123", "20190314235945.123"),
+    ("2019-03-14T23:59:30", "2019-03-14T23:59:30"),
+    ("on 14.03.2019", "14.03.2019"),
+    ("prior Mar 2019", "Mar 2019"),
+    ("prior 03/2019", "03/2019"),
+    ("on 3/14", "3/14"),
+    ("4 March", "4 March"),
+])
+def test_dates_in_many_formats(text, span):
+    assert (span, "DATE") in found(text)
+
+
+@pytest.mark.parametrize("text,span,label", [
+    ("call (617) 555-0123 x234", "(617) 555-0123 x234", "PHONE"),
+    ("tel +44 20 7946 0958", "+44 20 7946 0958", "PHONE"),
+    ("pager 4321", "4321", "PHONE"),
+    ("mail a.b@example.org", "a.b@example.org", "EMAIL"),
+    ("see https://portal.example.org/x?id=1", "https://portal.example.org/x?id=1", "URL"),
+    ("lives 123 Main Street, Apt 4B", "123 Main Street, Apt 4B", "ADDRESS"),
+    ("Boston, MA 02114", "Boston, MA 02114", "ADDRESS"),
+    ("PO Box 77", "PO Box 77", "ADDRESS"),
+    ("London SW1A 1AA", "SW1A 1AA", "ADDRESS"),
+    ("SSN 123-45-6789", "123-45-6789", "ID"),
+    ("MRN: 0048213", "0048213", "ID"),
+    ("acc E2442844", "E2442844", "ID"),
+    ("modality 10.1.2.3", "10.1.2.3", "ID"),
+])
+def test_identifier_shapes(text, span, label):
+    assert (span, label) in found(text)
+
+
+@pytest.mark.parametrize("text,age", [("93 yo F", "93"), ("age: 95", "95"), ("a 102-year-old man", "102"),
+                                      ("091Y", "91"), ("aged 90", "90")])
+def test_ages_over_89_become_90_plus(text, age):
+    assert (age, "AGE") in found(text)
+    cleaned, _ = clean_text(text)
+    assert cleaned == text.replace(age, "90+", 1)
+
+
+@pytest.mark.parametrize("text", ["89 yo F", "age 45", "T1 MPRAGE SAG", "b=1000", "L4-5 disc", "C5-6",
+                                  "1.5T Aera", "Slice 5 of 30", "SE 2 IM 10", "3 views", "TR 2000 TE 90"])
+def test_clinical_numbers_are_not_identifiers(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize("text,days,expected", [
+    ("1961-03-04", -400, "1960-01-29"),
+    ("19610304", -400, "19600129"),
+    ("14/03/2019", -400, "07/02/2018"),
+    ("03/14/2019 14:32", -400, "02/07/2018 14:32"),
+    ("4-Mar-1961", -400, "29-Jan-1960"),
+    ("MAR 04 1961", -400, "JAN 29 1960"),
+    ("March 4th, 1961", -400, "January 29th, 1960"),
+    ("2019-12-31T23:59:59", 1, "2020-01-01T23:59:59"),
+])
+def test_unambiguous_dates_shift_in_their_own_style(text, days, expected):
+    assert shift_date_text(text, days) == expected
+
+
+@pytest.mark.parametrize("text", ["03/04/1961", "4/3/61", "Mar 2019", "3/14"])
+def test_ambiguous_or_partial_dates_are_not_shifted(text):
+    assert shift_date_text(text, -400) is None
+
+
+def test_clean_text_shifts_dates_or_uses_a_placeholder():
+    text = "CT 2019-03-14, prior 03/04/2018"
+    assert clean_text(text, shift_days=-10) == ("CT 2019-03-04, prior [DATE]", 2)
+    assert clean_text(text) == ("CT [DATE], prior [DATE]", 2)
