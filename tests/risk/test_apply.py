@@ -1,0 +1,97 @@
+"""After `veil risk --apply`, the files on disk are what was measured: k holds when re-read from DICOM."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pydicom
+import pytest
+
+from veil.audit import verify
+from veil.identity.keyed import Keyed
+from veil.identity.secret import _decode
+from veil.risk.assess import Options, assess
+from veil.risk.measures import Targets, measure
+from veil.risk.table import build, dicom_files
+
+from .conftest import SECRET
+
+QIS = ["age", "sex", "study_date", "body_part", "manufacturer"]
+
+
+def _key() -> bytes:
+    return Keyed(_decode(SECRET, "test")).digest("audit-chain", "")
+
+
+def test_apply_k11_then_remeasured_dicom_output_has_k_at_least_11(release):
+    before = build(release, "patient")
+    assert measure(before, QIS).k < 11
+    a = assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key(),
+                                command="veil risk out --k 11 --apply", purpose="test"))
+    assert a.search is not None and a.search.optimal and a.applied is not None
+    again = build(release, "patient")
+    assert again.height == before.height - a.applied.withheld
+    assert measure(again, QIS).k >= 11
+    assert a.remeasured is not None and a.remeasured.k >= 11 and a.met
+    assert a.applied.withheld <= 0.05 * before.height
+
+
+def test_apply_updates_manifest_hashes_moves_withheld_and_audits(release):
+    a = assess(release, Options(qis=QIS, targets=Targets(k=11), suppression=0.1, apply=True, audit_key=_key()))
+    rows = [json.loads(x) for x in (release / ".veil" / "manifest.jsonl").read_text().splitlines()]
+    on_disk = {p.relative_to(release).as_posix() for p in dicom_files(release)}
+    assert {r["output"] for r in rows} == on_disk
+    for r in rows:
+        assert hashlib.sha256((release / r["output"]).read_bytes()).hexdigest() == r["output_sha256"]
+    withheld = (release / ".veil" / "withheld.jsonl")
+    if a.applied.withheld:
+        gone = [json.loads(x) for x in withheld.read_text().splitlines()]
+        assert len(gone) == a.applied.withheld
+        assert all((release / ".veil" / "withheld" / g["output"]).is_file() for g in gone)
+    res = verify(release / ".veil" / "audit.jsonl", key=_key())
+    assert res.ok and res.entries == 1 and res.head == a.applied.audit_head
+    assert not list(release.rglob(".veil-risk-*.part"))
+
+
+def test_generalised_values_are_valid_dicom_and_say_what_was_done(release):
+    a = assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key()))
+    names = a.search.describe()
+    ds = pydicom.dcmread(dicom_files(release)[0])
+    if names["age"] != "exact":
+        assert ds.PatientAge == "" or (len(ds.PatientAge) == 4 and ds.PatientAge.endswith("Y"))
+    if names["study_date"] != "day":
+        assert ds.StudyDate == "" or ds.StudyDate.endswith("01")
+        assert ds.SeriesDate == ds.StudyDate  # every date, not only StudyDate
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+    assert "Veil risk generalisation" in str(ds.DeidentificationMethod)
+
+
+def test_applying_twice_changes_nothing_more(release):
+    opts = Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key())
+    assess(release, opts)
+    digests = {p: hashlib.sha256(p.read_bytes()).digest() for p in dicom_files(release)}
+    second = assess(release, opts)
+    assert second.applied.rewritten == 0 and second.applied.withheld == 0
+    assert digests == {p: hashlib.sha256(p.read_bytes()).digest() for p in dicom_files(release)}
+
+
+def test_apply_needs_the_secret(release):
+    from veil.errors import VeilError
+
+    with pytest.raises(VeilError, match="secret"):
+        assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=None))
+
+
+def test_apply_refuses_to_generalise_modality(release):
+    from veil.risk.apply import ApplyError, plan
+    from veil.risk.hierarchy import default_hierarchies
+    from veil.risk.search import problem, search
+
+    table = build(release, "patient")
+    prob = problem(table, ["modality", "age"], default_hierarchies(), targets=Targets(k=400), suppression=0.0,
+                   )
+    res = search(prob)
+    if res.node is not None and res.node.levels[0] > 0:
+        with pytest.raises(ApplyError, match="Modality"):
+            plan(table, prob, res, "patient")

@@ -1,0 +1,66 @@
+"""`veil risk`: summary, JSON, HTML with SVG charts, exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from veil.risk.command import risk
+
+from .conftest import SECRET
+
+app = typer.Typer()
+app.command()(risk)
+
+
+@app.callback()
+def _cb() -> None:
+    """Group so that the command is invoked as `risk` (as in `veil risk`)."""
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, ["risk", *args], env={"COLUMNS": "200", **(env or {})})
+
+
+def test_not_met_exits_1_and_json_has_the_measures(release):
+    r = run(str(release), "--qi", "age", "--qi", "sex", "--qi", "study_date", "--json")
+    assert r.exit_code == 1, r.output
+    d = json.loads(r.output)
+    assert d["before"]["k"] < 11 and not d["met"]
+    assert d["search"]["node"]["k"] >= 11 and d["search"]["optimal"]
+
+
+def test_apply_meets_the_target_exits_0_and_writes_html_with_charts(release, registry_csv, sensitive_csv, tmp_path):
+    html = tmp_path / "risk.html"
+    r = run(str(release), "--k", "11", "--apply", "--html", str(html), "--registry", str(registry_csv),
+            "--sensitive-csv", str(sensitive_csv), env={"VEIL_SECRET": SECRET})
+    assert r.exit_code == 0, r.output
+    assert "targets met" in r.output and "linkage attack" in r.output
+    page = html.read_text()
+    assert page.count("<svg") >= 6 and "Classes by size" in page and "Loss per attribute" in page
+    assert "Re-measured from disk" in page
+
+
+def test_met_release_exits_0(release):
+    r = run(str(release), "--qi", "sex", "--k", "5")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("args", [["--level", "visit"], ["--metric", "x"], ["--suppression", "2"],
+                                  ["--l", "2"], ["--qi", "shoe_size"]])
+def test_usage_errors_exit_2(release, args):
+    r = run(str(release), *args)
+    assert r.exit_code == 2, r.output
+
+
+def test_apply_without_secret_exits_2(release, tmp_path):
+    r = run(str(release), "--apply", "--key-file", str(tmp_path / "none.key"))
+    assert r.exit_code == 2
+
+
+def test_table_export(release, tmp_path):
+    r = run(str(release), "--qi", "sex", "--k", "2", "--table", str(tmp_path / "t.csv"))
+    assert r.exit_code == 0 and (tmp_path / "t.csv").is_file()
