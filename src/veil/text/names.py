@@ -117,9 +117,18 @@ class _Tok:
         self.initial = len(self.bare) == 1 and self.word[0].isupper()
 
 
+#: Endings of medical words (inflammation, enlargement, procedures, adjectives of anatomy) that names
+#: almost never have: an unknown word ending so is a clinical term ("Nephrolithiasis", "Meniscal").
+_MEDICAL_ENDINGS = ("ITIS", "OSIS", "IASIS", "MEGALY", "PENIA", "EMIA", "AEMIA", "ALGIA", "OPATHY", "ECTOMY", "OTOMY",
+                    "OSTOMY", "PLASTY", "GRAPHY", "GRAM", "SCOPY", "OMA", "OMAS", "ULAR", "EAL", "IAL", "ICAL",
+                    "ENSE", "OID", "ITIC", "OTIC", "EMIC", "ECTASIS", "PLASIA", "TROPHY", "RRHAGE", "RRHEA", "CELE",
+                    "STOMY", "LYSIS", "PATHY", "GENIC", "ATIC", "ACIC", "INAL", "ORAL", "ERAL", "ENAL", "ISCAL")
+
+
 def _looks_like_name(b: str) -> bool:
-    """An unknown word shaped like a name: 4+ letters with vowels, not an acronym-like consonant run."""
-    if len(b) < 4 or not b.replace("-", "").replace("'", "").isalpha():
+    """An unknown word shaped like a name: 4+ letters with vowels, not an acronym-like consonant run,
+    not ending like a medical word."""
+    if len(b) < 4 or not b.replace("-", "").replace("'", "").isalpha() or b.endswith(_MEDICAL_ENDINGS):
         return False
     vowels = sum(c in _VOWELS for c in b)
     return 0.2 <= vowels / len(b) <= 0.75

@@ -39,7 +39,7 @@ class Lexicon:
 
 @cache
 def lexicon() -> Lexicon:
-    vocab: set[str] = set()
+    vocab: set[str] = set(_lines("medical_terms.txt"))
     for line in _lines("vocabulary.txt"):
         for w in line.split("#", 1)[0].split():
             vocab.add(w.upper())
