@@ -251,7 +251,7 @@ def _term_regex(term: str, label: str) -> str:
     if label == ID:
         # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go
         chars = "".join(runs)
-        body = r"[\s\-_./]?".join(re.escape(c) for c in chars.lstrip("0") or chars)
+        body = r"[\s\-_./()#:]{0,2}".join(re.escape(c) for c in chars.lstrip("0") or chars)
         leading_zeros = chars.startswith("0") or chars[:1].isdigit()
         return r"0*" + body if leading_zeros else body
     if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
