@@ -113,8 +113,9 @@ def main(names_dir: str, geo_dir: str) -> None:
     import pydicom.sr._concepts_dict as concepts
 
     med: set[str] = set()
+    table: dict[str, dict[str, dict[str, tuple[str, list[int]]]]] = concepts.concepts  # type: ignore[assignment]
     for scheme in ("SCT", "DCM", "RADLEX", "FMA"):
-        for entries in concepts.concepts.get(scheme, {}).values():
+        for entries in table.get(scheme, {}).values():
             for meaning, _cids in entries.values():
                 med |= {w.upper() for w in re.findall(r"[A-Za-z][a-z]{3,}", meaning)}
     med -= big | set(first) | set(last) | single
