@@ -64,3 +64,16 @@ def test_apply_without_secret_exits_2(release, tmp_path):
 def test_table_export(release, tmp_path):
     r = run(str(release), "--qi", "sex", "--k", "2", "--table", str(tmp_path / "t.csv"))
     assert r.exit_code == 0 and (tmp_path / "t.csv").is_file()
+
+
+def test_max_risk_alone_sets_k_to_its_equivalent(release):
+    r = run(str(release), "--qi", "age", "--qi", "sex", "--max-risk", "0.2", "--json")
+    d = json.loads(r.output)
+    assert d["targets"]["k"] == 5 and d["search"]["node"]["k"] >= 5
+
+
+def test_unreadable_files_are_noted_not_fatal(release):
+    (release / "P00000" / "broken.dcm").write_bytes(b"not dicom")
+    r = run(str(release), "--qi", "sex", "--k", "2", "--json")
+    d = json.loads(r.output)
+    assert r.exit_code == 0 and d["unreadable_files"] == 1 and any("could not be read" in n for n in d["notes"])

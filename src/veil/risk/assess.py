@@ -30,7 +30,15 @@ from veil.risk.linkage import (
 )
 from veil.risk.measures import RiskReport, Targets, equivalence_classes, measure
 from veil.risk.search import SearchResult, generalise, problem, search
-from veil.risk.table import KEY_COLUMNS, QI_COLUMNS, build, present_qis
+from veil.risk.table import (
+    KEY_COLUMNS,
+    QI_COLUMNS,
+    aggregate,
+    build,
+    join_sensitive,
+    present_qis,
+    read_instances,
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,10 @@ class Assessment:
 def assess(folder: Path, options: Options) -> Assessment:
     """Run the assessment (see the module docstring). Raises ``VeilError`` for unusable inputs."""
     folder = Path(folder)
-    table = build(folder, options.level, sensitive_csv=options.sensitive_csv)
+    instances, unreadable = read_instances(folder)
+    table = aggregate(instances, options.level)
+    if options.sensitive_csv is not None:
+        table = join_sensitive(table, options.sensitive_csv, options.level)
     if table.height == 0:
         raise VeilError(f"no DICOM files under {folder} (expected the output folder of `veil deid`)")
     qis = list(options.qis) if options.qis else present_qis(table)
@@ -145,8 +156,10 @@ def assess(folder: Path, options: Options) -> Assessment:
     population = registry if registry is not None and link_qis == qis else None
     before = measure(table, qis, sensitive=sensitive, population=population,
                      population_size=options.population_size, targets=t, drivers=True)
-    a = Assessment(str(folder), options, qis, sensitive, table.height, 0, before,
+    a = Assessment(str(folder), options, qis, sensitive, table.height, len(unreadable), before,
                    equivalence_classes(table, qis).record_sizes())
+    if unreadable:
+        a.notes.append(f"{len(unreadable)} file(s) could not be read and are not measured (first: {unreadable[0]})")
     if a_note:
         a.notes.append(a_note)
     if registry is not None:

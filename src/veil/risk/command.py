@@ -33,7 +33,8 @@ def risk(
     level: Annotated[str, typer.Option(help="One row per patient, study or series.")] = "patient",
     qi: Annotated[list[str] | None, typer.Option("--qi", help="Quasi-identifier column (repeat); default: "
                                                   "every QI present in the release.")] = None,
-    k: Annotated[int, typer.Option("--k", help="Minimum class size (11 public, 5 controlled).")] = 11,
+    k: Annotated[int | None, typer.Option("--k", help="Minimum class size (default 11, public release; 5 for "
+                                          "controlled sharing).")] = None,
     ell: Annotated[float | None, typer.Option("--l", help="ℓ for ℓ-diversity of the sensitive attributes.")] = None,
     l_kind: Annotated[str, typer.Option(help="distinct, entropy or recursive ℓ-diversity.")] = "distinct",
     c: Annotated[float, typer.Option("--c", help="c of recursive (c,ℓ)-diversity.")] = 3.0,
@@ -85,6 +86,8 @@ def risk(
         _fail(f"--l-kind must be distinct, entropy or recursive, not {l_kind!r}")
     if metric not in ("loss", "entropy", "discernibility"):
         _fail(f"--metric must be loss, entropy or discernibility, not {metric!r}")
+    if k is None:
+        k = 1 if max_risk is not None else 11
     if k < 1 or not 0 <= suppression < 1 or (max_risk is not None and not 0 < max_risk <= 1):
         _fail("need --k ≥ 1, 0 ≤ --suppression < 1 and 0 < --max-risk ≤ 1")
     audit_key = None
@@ -112,7 +115,7 @@ def risk(
             from veil.report.risk_page import write
 
             write(result, html)
-    except (VeilError, ValueError, KeyError) as exc:
+    except (VeilError, ValueError, KeyError, OSError) as exc:
         _fail(str(exc).strip("'\""))
     if as_json:
         out.print_json(json.dumps(result.to_dict(), default=str))
