@@ -362,17 +362,18 @@ def _date_label(d: date, name: str) -> str:
     return f"{d.year - d.year % 10:04d}s"
 
 
-_GROUP_CACHE: dict[int, dict[str, str]] = {}
+_GROUP_CACHE: dict[int, tuple[Mapping[str, Sequence[str]], dict[str, str]]] = {}
 
 
 def _group_table(level: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    key = id(level)
-    table = _GROUP_CACHE.get(key)
-    if table is None:
-        table = {}
-        for group, members in level.items():
-            table[str(group).upper()] = str(group).upper()
-            for m in members:
-                table[str(m).upper()] = str(group).upper()
-        _GROUP_CACHE[key] = table
+    """member → group for one level (cached per mapping object; the object is kept so ids stay unique)."""
+    hit = _GROUP_CACHE.get(id(level))
+    if hit is not None and hit[0] is level:
+        return hit[1]
+    table: dict[str, str] = {}
+    for group, members in level.items():
+        table[str(group).upper()] = str(group).upper()
+        for m in members:
+            table[str(m).upper()] = str(group).upper()
+    _GROUP_CACHE[id(level)] = (level, table)
     return table
