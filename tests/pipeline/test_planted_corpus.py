@@ -166,3 +166,25 @@ def test_encapsulated_document_is_quarantined_by_default(tmp_path):
     summary = run(list(iter_files(c.root)), tmp_path / "out", compile_plan(load_policy("basic")), KEY)
     assert summary.written == 1 and summary.quarantined == 1
     assert all(b"Quixworth" not in p.read_bytes() for p in (tmp_path / "out").rglob("*.dcm"))
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_the_input_preamble_never_reaches_the_output(tmp_path, deflate):
+    """The 128-byte preamble is free for applications (dual TIFF/DICOM files): PHI can hide there."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    c = generate_corpus(tmp_path / "in", patients=1, studies_per_patient=1, series_per_study=1,
+                        instances_per_series=1, modalities=("CT",))
+    src = c.files[0]
+    if deflate:
+        ds = pydicom.dcmread(src)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(src, enforce_file_format=True)
+    data = bytearray(src.read_bytes())
+    data[:32] = b"II*\x00 Quixworth Zebulon MRN4821 "[:32].ljust(32, b" ")
+    src.write_bytes(bytes(data))
+    s = run([src], tmp_path / "out", compile_plan(load_policy("basic")), KEY)
+    assert s.written == 1, s.results
+    (out,) = (tmp_path / "out").rglob("*.dcm")
+    head = out.read_bytes()[:132]
+    assert head == b"\x00" * 128 + b"DICM"
