@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pydicom
-import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -60,12 +59,11 @@ def test_governance_scenario(tmp_path: Path, corpus: SampleCorpus, backend, requ
     root = tmp_path / "proj"
     key_file = tmp_path / "custodian" / "vault.key"
     # init-project through the command, with a key file outside the project and a passphrase
+    import veil.identity.vault as vault_mod
+    from veil.identity.vault import Credential, create_custodian_key_file
     from veil.project import init_project
 
     from .conftest import FAST_SCRYPT
-
-    import veil.identity.vault as vault_mod
-    from veil.identity.vault import Credential, create_custodian_key_file
 
     create_custodian_key_file(key_file)
     proj = init_project(root, store_url=url, custodians=[Credential(passphrase=PASSPHRASE),
@@ -139,7 +137,7 @@ def test_governance_scenario(tmp_path: Path, corpus: SampleCorpus, backend, requ
     entries = read_entries(root / ".veil" / "audit.jsonl")
     actions = [e["extra"]["action"] for e in entries]
     assert actions.count("reidentify-denied") == 2 and actions.count("reidentify") == 2
-    granted = [e for e in entries if e["extra"]["action"] == "reidentify"][0]
+    granted = next(e for e in entries if e["extra"]["action"] == "reidentify")
     assert granted["purpose"] == "incidental finding" and granted["extra"]["requested_by"] == "Dr Test"
     log_text = (root / ".veil" / "audit.jsonl").read_text()
     assert patient["original"]["patient_id"] not in log_text and patient["original"]["patient_name"] not in log_text

@@ -351,7 +351,8 @@ class Vault:
                             "wrapped_key, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (batch_id, self.vault_id, batch.release, eph_pub, wrap_nonce, wrapped, written))
             for r in rows:
-                self.db.execute("INSERT INTO vault_entries (batch_id, lookup, nonce, ciphertext) VALUES (?, ?, ?, ?)", r)
+                self.db.execute("INSERT INTO vault_entries (batch_id, lookup, nonce, ciphertext) "
+                                "VALUES (?, ?, ?, ?)", r)
         return batch_id
 
     def _batch_info(self, batch_id: str) -> bytes:
@@ -433,7 +434,8 @@ def _index_key(project_secret: bytes, vault_id: str) -> bytes:
 # --- filling the vault from a de-identification run ------------------------------------------------
 
 
-def batch_from_outputs(pairs: Iterable[tuple[Path, Path]], *, keyed: Any, policy: Any, release: int | None) -> VaultBatch:
+def batch_from_outputs(pairs: Iterable[tuple[Path, Path]], *, keyed: Any, policy: Any,
+                       release: int | None) -> VaultBatch:
     """Build the batch for one run from (input file, its output file) pairs, headers only.
 
     Nothing is recomputed where the output can say it: the pseudonym and the new UIDs are read from the

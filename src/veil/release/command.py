@@ -205,6 +205,7 @@ def release_create(
 
       veil release create incoming/ --tier controlled --purpose "fixed policy" --reissue-of 3 --json
     """
+    from veil.project import ProjectError
     from veil.release.create import ReleaseError, create_release
     from veil.release.history import HistoryError
 
@@ -213,7 +214,7 @@ def release_create(
     try:
         outcome = create_release(proj, tier, inputs, purpose=purpose, workers=n_workers,
                                  reissue_of=_number(reissue_of) if reissue_of else None)
-    except (ReleaseError, HistoryError) as exc:
+    except (ReleaseError, HistoryError, ProjectError) as exc:
         _fail(str(exc))
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
@@ -401,7 +402,8 @@ def release_withdraw(
         _emit_json(rec.as_dict())
         return
     out.print(f"[yellow]withdrawn[/] {rec.id} ({rec.tier}): {rec.withdrawn_reason}", highlight=False)
-    out.print(f"re-issue with:  veil release create INPUT --tier {rec.tier} --purpose \"...\" --reissue-of {rec.number}")
+    out.print(f"re-issue with:  veil release create INPUT --tier {rec.tier} --purpose \"...\" "
+              f"--reissue-of {rec.number}")
 
 
 # --- check -------------------------------------------------------------------------------------------
@@ -606,7 +608,7 @@ def reidentify(
         out.print(f"no vault entry for {pseudonym}", highlight=False)
         raise typer.Exit(EXIT_REFUSED)
     for r in records:
-        t = Table(title=f"{r.kind} {r.pseudonym}  (release {'R%04d' % r.release if r.release else '-'})",
+        t = Table(title=f"{r.kind} {r.pseudonym}  (release {f'R{r.release:04d}' if r.release else '-'})",
                   show_header=False)
         for k, v in r.original.items():
             t.add_row(k, json.dumps(v) if isinstance(v, dict) else str(v))

@@ -251,7 +251,7 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
     try:
         summary = run(sources.files, data, plan, keyed, workers=workers, failed_sources=sources.errors)
         ok = [r for r in summary.results if r.status == "ok" and r.output]
-        pairs = {r.output: Path(r.source) for r in ok}
+        pairs = {str(r.output): Path(r.source) for r in ok}
         against: Path | None = inputs
         if is_archive(inputs):
             against = sources.staging[0] if len(sources.staging) == 1 else None

@@ -214,7 +214,8 @@ class Database:
                 self.execute(ddl.replace("{serial}", serial))
             rows = self.query("SELECT value FROM veil_meta WHERE key = ?", ("schema_version",))
             if not rows:
-                self.execute("INSERT INTO veil_meta (key, value) VALUES (?, ?)", ("schema_version", str(SCHEMA_VERSION)))
+                self.execute("INSERT INTO veil_meta (key, value) VALUES (?, ?)",
+                             ("schema_version", str(SCHEMA_VERSION)))
             elif int(rows[0][0]) > SCHEMA_VERSION:
                 raise StoreError(f"the store {redact_url(self.url)} has schema {rows[0][0]}, newer than this Veil "
                                  f"({SCHEMA_VERSION}); upgrade Veil")
