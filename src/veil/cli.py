@@ -562,6 +562,16 @@ def _byte_search(root: Path, needles: frozenset[str]) -> set[str]:
     return found
 
 
+def _register_module_commands() -> None:
+    """Commands whose code lives with their module (the CLI stays a thin layer over the library)."""
+    from veil.risk.command import risk
+
+    app.command("risk")(risk)
+
+
+_register_module_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
