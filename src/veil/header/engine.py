@@ -158,11 +158,15 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     """
     policy = plan.policy
     out = Outcome()
-    if policy.burned_in_annotation == "quarantine" and str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise InputError("BurnedInAnnotation is YES and no pixel cleaning is configured", "burned-in-annotation")
-    if policy.has("clean_pixel_data") and "PixelData" in ds:
-        raise InputError("policy asks for clean_pixel_data; pixel redaction is not available in this version",
-                         "clean-pixel-data")
+    burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"  # the pixel pass sets NO once verified
+    if burned and (policy.burned_in_annotation == "quarantine" or policy.has("clean_pixel_data")):
+        raise InputError("BurnedInAnnotation is YES and no pixel cleaning is configured"
+                         if not policy.has("clean_pixel_data") else
+                         "BurnedInAnnotation is YES and the pixel pass has not cleared it", "burned-in-annotation")
+    if policy.has("clean_pixel_data"):  # PS3.15 E.3.1: fail closed when a caller skipped veil.pixels
+        from veil.pixels.clean import check_cleaned
+
+        check_cleaned(ds, policy)
     key = patient_key(ds)
     out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)

@@ -30,6 +30,7 @@ from veil.errors import InputError
 from veil.header.engine import Outcome, deidentify
 from veil.identity.keyed import Keyed
 from veil.pipeline.passthrough import SplitInstance, new_temp, read_split, write_split
+from veil.pixels.hook import PixelPass, pixel_pass
 from veil.policy.plan import Plan
 
 
@@ -234,21 +235,31 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
             h = ""
         return FileResult(src, "quarantined", reason=reason, rule=rule, input_hash=h)
 
+    px: PixelPass | None = None
     try:
         inst = _open(path)
+        px = pixel_pass(inst, plan)  # Clean Pixel Data / Graphics; None keeps pixel bytes streamed untouched
+        if px is not None:
+            px.raise_if_quarantined()
         ts = inst.ds.file_meta.TransferSyntaxUID
         outcome: Outcome = deidentify(inst.ds, plan, keyed)
         inst.ds.file_meta.TransferSyntaxUID = ts
+        if px is not None:
+            px.finish(inst.ds, outcome.fire)
         rel = output_relpath(inst.ds, outcome.patient_pseudonym)
         fired = outcome.rules()
         if dry_run:
             return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
         out_sha, in_sha = _write(inst, out_root / rel)
+        if px is not None:
+            px.record(out_root, str(rel), keyed.hexdigest("input-file", in_sha)[:32])
         return FileResult(src, "ok", str(rel), input_hash=keyed.hexdigest("input-file", in_sha)[:32],
                           output_sha256=out_sha, fired=fired,
                           pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
     except InputError as exc:
+        if px is not None and not dry_run:
+            px.record(out_root, None, keyed_file_hash(path, keyed), exc)
         return quarantine(exc.reason, exc.rule)
     except PermissionError as exc:
         return quarantine(f"cannot read file: {exc.strerror or exc}", "read")

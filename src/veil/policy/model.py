@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,28 @@ class DateSettings:
     age_cap: int | None = 90  # HIPAA Safe Harbor: ages over 89 become "090Y"
 
 
+#: Settings of the pixel pass (Clean Pixel Data, PS3.15 E.3.1; Clean Graphics, E.3.3); see veil.pixels.
+PIXEL_OCR = ("at-risk", "all", "off")  # which images are read by OCR (rule regions apply whatever this says)
+PIXEL_REDACT = ("all-text", "phi")  # blank every word OCR reads, or only words matching PHI
+PIXEL_LOSSY = ("uncompressed", "jpeg-ls-lossless", "jpeg2000-lossless")  # how lossy inputs are re-encoded
+PIXEL_ICONS = ("remove", "regenerate")  # Icon Image Sequence: removed, or rebuilt from the cleaned image
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How Clean Pixel Data / Clean Graphics run (used only when those options are listed)."""
+
+    ocr: str = "at-risk"
+    redact: str = "all-text"
+    rules: tuple[str, ...] = ()  # site rule files (YAML), used with Veil's starter set
+    builtin_rules: bool = True
+    margin: int = 3  # pixels added around every box
+    lossy: str = "uncompressed"
+    icons: str = "remove"
+    verify: bool = True  # OCR the redacted image again before BurnedInAnnotation becomes NO
+    min_confidence: int = 40  # tesseract word confidence (0-100) below which a word is ignored
+
+
 @dataclass(frozen=True)
 class Override:
     """A site override: one attribute (keyword, tag or private creator+element) and its action."""
@@ -107,6 +129,7 @@ class Policy:
     #: Encapsulated PDF/CDA (0042,0011): quarantine (default) | keep_if_clean (kept only when its extracted
     #: text has nothing Clean Structured Content would remove; PS3.15 E.1-1 gives the document action D)
     encapsulated_documents: str = "quarantine"
+    pixels: PixelSettings = field(default_factory=PixelSettings)  # Clean Pixel Data / Graphics settings
     source: str = "<memory>"
 
     def has(self, option: str) -> bool:
@@ -115,6 +138,8 @@ class Policy:
     def canonical(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source")
+        if self.pixels == PixelSettings():  # policies written before the pixel pass keep their hash
+            d.pop("pixels")
         return d
 
     def content_hash(self) -> str:
@@ -179,6 +204,7 @@ def parse_tag(text: str) -> int | None:
 _TOP_KEYS = {
     "name", "version", "profile", "options", "description", "pseudonyms", "dates", "overrides",
     "text_allowlist", "unknown_text", "private_dictionaries", "burned_in_annotation", "encapsulated_documents",
+    "pixels",
 }
 
 
@@ -311,6 +337,8 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
         if dicts and "retain_safe_private" not in options:
             p.add(("private_dictionaries",), "private dictionaries are used only with retain_safe_private")
 
+    pixels = _parse_pixels(p, data.get("pixels", {}) or {}, base_dir)
+
     p.raise_if_any()
     return Policy(
         name=str(name),
@@ -326,8 +354,50 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
         private_dictionaries=tuple(dicts),
         burned_in_annotation=str(data.get("burned_in_annotation", "quarantine")),
         encapsulated_documents=str(data.get("encapsulated_documents", "quarantine")),
+        pixels=pixels,
         source=source,
     )
+
+
+def _parse_pixels(p: _Problems, raw: Any, base_dir: Path | None) -> PixelSettings:
+    """The `pixels:` mapping (Clean Pixel Data E.3.1 / Clean Graphics E.3.3 settings)."""
+    d = PixelSettings()
+    if not _expect(p, ("pixels",), raw, dict, "a mapping (ocr, redact, rules, margin, lossy, icons, ...)"):
+        return d
+    names = {f.name for f in fields(PixelSettings)}
+    for k in raw:
+        if k not in names:
+            p.add(("pixels", k), f"unknown key; expected one of {', '.join(sorted(names))}")
+    for key, allowed in (("ocr", PIXEL_OCR), ("redact", PIXEL_REDACT), ("lossy", PIXEL_LOSSY),
+                         ("icons", PIXEL_ICONS)):
+        if raw.get(key, getattr(d, key)) not in allowed:
+            p.add(("pixels", key), f"expected one of {', '.join(allowed)}, got {raw.get(key)!r}")
+    for key, lo, hi in (("margin", 0, 64), ("min_confidence", 0, 100)):
+        v = raw.get(key, getattr(d, key))
+        if _expect(p, ("pixels", key), v, int, "an integer") and not lo <= v <= hi:
+            p.add(("pixels", key), f"expected {lo}..{hi}, got {v}")
+    for key in ("builtin_rules", "verify"):
+        _expect(p, ("pixels", key), raw.get(key, getattr(d, key)), bool, "true or false")
+    rules: list[str] = []
+    raw_rules = raw.get("rules", []) or []
+    if _expect(p, ("pixels", "rules"), raw_rules, list, "a list of rule files (YAML)"):
+        for i, f in enumerate(raw_rules):
+            if not isinstance(f, str):
+                p.add(("pixels", "rules", i), f"expected a file path, got {f!r}")
+                continue
+            path = Path(f)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            if not path.is_file():
+                p.add(("pixels", "rules", i), f"file not found: {path}")
+            rules.append(str(path))
+    if p.items:
+        return d
+    return PixelSettings(ocr=str(raw.get("ocr", d.ocr)), redact=str(raw.get("redact", d.redact)),
+                         rules=tuple(rules), builtin_rules=bool(raw.get("builtin_rules", d.builtin_rules)),
+                         margin=int(raw.get("margin", d.margin)), lossy=str(raw.get("lossy", d.lossy)),
+                         icons=str(raw.get("icons", d.icons)), verify=bool(raw.get("verify", d.verify)),
+                         min_confidence=int(raw.get("min_confidence", d.min_confidence)))
 
 
 def _parse_override(p: _Problems, path: tuple[str | int, ...], o: Any) -> Override | None:

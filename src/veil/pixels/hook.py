@@ -1,0 +1,139 @@
+"""Glue between the per-instance pipeline and the pixel pass, kept here so the pipeline changes little.
+
+:func:`pixel_pass` runs before the header engine (it needs the original identifiers). When the policy
+and the header need no pass, it returns None and the instance keeps the streaming path: Pixel Data is
+copied byte for byte, never decoded. When pixels change, the redacted Pixel Data is put into the
+dataset and the instance switches to the whole-dataset write. :meth:`PixelPass.finish` runs after the
+header engine (restores cleaned overlay planes, adds a regenerated icon), and :meth:`PixelPass.record`
+writes the review record ``OUT/.veil/pixels/<input hash>.json`` (boxes and reasons, never text or paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from veil.errors import InputError
+from veil.pixels import codec, graphics, match
+from veil.pixels.clean import PixelReport, clean_pixels
+from veil.pixels.decide import decide
+from veil.policy.plan import Plan
+
+RECORD_DIR = Path(".veil") / "pixels"
+
+
+@dataclass
+class PixelPass:
+    """The pass's result for one instance, between the pipeline's steps."""
+
+    report: PixelReport
+    overlay_stash: list[DataElement] = field(default_factory=list)
+    icon: Dataset | None = None
+    error: InputError | None = None
+
+    def raise_if_quarantined(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.report.status == "quarantined":
+            raise InputError(self.report.reason, self.report.rule or "pixels")
+
+    def finish(self, ds: Dataset, fire: Any = None) -> None:
+        """After the header engine: cleaned overlays back, regenerated icon in, rules for the manifest."""
+        for tag in graphics.restore_overlays(ds, self.overlay_stash):
+            if fire is not None:
+                fire(tag, "C", "pixels:overlay-cleaned")
+        if self.icon is not None:
+            graphics.set_icon(ds, self.icon)
+            if fire is not None:
+                fire(0x00880200, "C", "pixels:icon-regenerated")
+        if fire is not None and self.report.status == "redacted":
+            fire(0x7FE00010, "C", f"pixels:redacted:{len(self.report.regions)}-regions")
+
+    def record(self, out_root: Path, output: str | None, input_hash: str, error: InputError | None = None) -> None:
+        """Write the review record atomically (one file per input: safe from parallel workers)."""
+        error = error or self.error
+        if not input_hash or (self.report.status == "unchanged" and not self.report.overlays and error is None):
+            return
+        folder = out_root / RECORD_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        rec = {"input_hash": input_hash, "output": output} | self.report.as_dict()
+        if error is not None:
+            rec |= {"status": "quarantined", "reason": error.reason, "rule": error.rule}
+        fd, tmp = tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(rec, fh, sort_keys=True)
+        os.replace(tmp, folder / f"{input_hash}.json")
+
+
+def _full_dataset(inst: Any) -> Dataset:
+    """The instance with its Pixel Data: the split read left the pixel element on disk."""
+    if inst.whole or inst.pixels is None:
+        return inst.ds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = pydicom.dcmread(inst.path)
+    return full
+
+
+def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
+    """Clean Pixel Data / Clean Graphics for one pipeline instance (a ``SplitInstance``), or None.
+
+    Never raises for the instance's own problems: they come back in ``PixelPass.error`` so that the
+    pipeline can record the attempt before quarantining.
+    """
+    policy = plan.policy
+    ds: Dataset = inst.ds
+    graphics_on = policy.has("clean_graphics") and bool(graphics.overlay_groups(ds))
+    decision = decide(ds, policy)
+    regenerate_icon = policy.pixels.icons == "regenerate" and "IconImageSequence" in ds
+    if not decision.needed and not graphics_on:
+        return None
+    result = PixelPass(PixelReport(reasons=decision.reasons))
+    try:
+        ids = match.collect(ds)
+        if graphics_on:
+            result.overlay_stash, result.report.overlays = graphics.clean_overlays(ds, policy, ids)
+        if decision.needed:
+            if inst.pixels is None and "PixelData" not in ds:
+                object.__setattr__(ds, "_veil_pixels_examined", True)
+                return result
+            try:
+                full = _full_dataset(inst)
+            except Exception as exc:
+                raise InputError(f"pixel data cannot be read: {type(exc).__name__}: {exc}",
+                                 "pixels-undecodable") from exc
+            report, px, new = clean_pixels(full, policy, decision, ids)
+            report.overlays = result.report.overlays
+            result.report = report
+            if report.status == "quarantined":
+                return result
+            if new is not None and px is not None:
+                if full is not ds:
+                    ds["PixelData"] = full["PixelData"]
+                ts = codec.encode(ds, px, new, policy.pixels.lossy)
+                report.transfer_syntax_out = str(ts)
+                inst.whole, inst.pixels = True, None
+                inst.implicit, inst.little = ts.is_implicit_VR, True
+            cleared = report.verified or not policy.pixels.verify
+            if cleared and str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+                ds.BurnedInAnnotation = "NO"  # PS3.3 C.7.6.1.1.7: no identifying text is left
+            if regenerate_icon and px is not None:
+                from veil.pixels.clean import _display_frames
+
+                first = (new if new is not None else px.frames)[:1]
+                shown = codec.Pixels(first, px.photometric, px.transfer_syntax)
+                result.icon = graphics.icon_from(_display_frames(full, shown)[0])
+            object.__setattr__(ds, "_veil_pixels_examined", True)
+    except InputError as exc:
+        result.error = exc
+        result.report.status, result.report.reason, result.report.rule = "quarantined", exc.reason, exc.rule
+    return result

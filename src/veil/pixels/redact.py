@@ -1,0 +1,66 @@
+"""Blank boxes in every frame, keeping everything else bit for bit.
+
+Boxes get a margin (the policy's ``pixels.margin``) because OCR boxes hug the glyphs and anti-aliased
+edges fall just outside. The union of every frame's boxes is applied to every frame: burned-in text of a
+cine loop is static, and a word OCR missed in one noisy frame is still blanked there. The fill is the
+darkest displayable value of the stored colour space (see :func:`veil.pixels.codec.fill_value`), so the
+photometric interpretation, bit depth and value range of the image do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from veil.pixels.ocr import Box
+
+
+def grow(box: Box, margin: int, rows: int, cols: int) -> Box:
+    x0, y0, x1, y1 = box
+    return (max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin))
+
+
+def merge(boxes: Iterable[Box]) -> list[Box]:
+    """Boxes of one text line joined (overlapping or touching, same height band); boxes inside another
+    dropped. Boxes of different lines are kept apart, so the blanked area never grows into a block."""
+    out: list[Box] = []
+    for b in sorted(set(boxes)):
+        cur = b
+        changed = True
+        while changed:
+            changed = False
+            for i, o in enumerate(out):
+                if _same_line(cur, o) or _inside(cur, o) or _inside(o, cur):
+                    cur = (min(cur[0], o[0]), min(cur[1], o[1]), max(cur[2], o[2]), max(cur[3], o[3]))
+                    out.pop(i)
+                    changed = True
+                    break
+        out.append(cur)
+    return sorted(out)
+
+
+def _inside(a: Box, b: Box) -> bool:
+    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
+
+
+def _same_line(a: Box, b: Box) -> bool:
+    overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+    touch_x = a[0] <= b[2] and b[0] <= a[2]
+    return touch_x and overlap_y >= 0.6 * min(a[3] - a[1], b[3] - b[1])
+
+
+def apply(frames: np.ndarray, boxes: Iterable[Box], fill: int | tuple[int, ...]) -> np.ndarray:
+    """A copy of `frames` (frames, rows, cols[, samples]) with every box filled in every frame."""
+    out = frames.copy()
+    value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
+    for x0, y0, x1, y1 in boxes:
+        out[:, y0:y1, x0:x1, ...] = value
+    return out
+
+
+def mask(shape: tuple[int, int], boxes: Iterable[Box]) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        m[y0:y1, x0:x1] = True
+    return m
