@@ -163,6 +163,7 @@ def test_risk_not_available_fails_closed_only_when_required(tmp_path: Path, corp
     proj.close()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_quarantine_refused_by_tier(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "in"
     shutil.copytree(corpus.root, bad)
@@ -266,3 +267,33 @@ def test_same_input_policy_secret_same_bytes_across_projects_sharing_the_secret(
 
 
 from veil.errors import VeilError as VeilErrorLike  # noqa: E402
+
+
+def test_tier_generalises_to_meet_its_risk_target_reproducibly(tmp_path: Path) -> None:
+    """A tier with `risk.generalise` rewrites quasi-identifiers (veil.risk) until k is met, then publishes;
+    the generalised bytes are reproducible."""
+    from veil.project import init_project
+    from veil.samples import generate_corpus
+
+    c = generate_corpus(tmp_path / "in", patients=8, studies_per_patient=1, series_per_study=1,
+                        instances_per_series=1, modalities=("CT", "MR"))
+    tiers = {
+        "gen": {"policy": "policies/chars.yaml", "level": "expert-determination",
+                "risk": {"k": 2, "generalise": True, "suppression": 0.3}},
+        "plain": {"policy": "policies/chars.yaml", "level": "expert-determination", "risk": {"k": 2}},
+    }
+    proj = init_project(tmp_path / "p", tiers=tiers)
+    (proj.root / "policies" / "chars.yaml").write_text(
+        "name: chars\nversion: '1'\noptions: [retain_patient_characteristics]\n")
+    refused = create_release(proj, "plain", c.root, purpose="as released")
+    assert refused.state == "failed" and refused.risk.status == "failed"
+    out = create_release(proj, "gen", c.root, purpose="generalised")
+    assert out.published, out.reasons
+    assert out.generalisation and out.generalisation["applied"]
+    assert out.risk.status == "passed" and out.risk.report and out.risk.report["k"] >= 2
+    assert sorted(p.name for p in (out.folder / "data" / ".veil").iterdir()) == ["manifest.jsonl"]
+    assert check(out.folder, proj.signing_pub_path.read_bytes()).ok
+    assert reproduce(proj, out.number, c.root).identical
+    m = json.loads((out.folder / MANIFEST).read_bytes())
+    assert m["generalisation"]["generalisation"] and m["tier"]["risk"]["generalise"]
+    proj.close()

@@ -227,9 +227,9 @@ def release_create(
     c = outcome.counts
     t = Table(title=f"release {outcome.id}  tier {outcome.tier}  policy {outcome.policy_name} "
                     f"({outcome.policy_hash[:12]})")
-    for col in ("files in", "written", "quarantined", "patients", "verify", "risk", "vault entries"):
+    for col in ("files in", "written", "quarantined", "withheld", "patients", "verify", "risk", "vault entries"):
         t.add_column(col, justify="right")
-    t.add_row(str(c["files_in"]), str(c["written"]), str(c["quarantined"]), str(c["patients"]),
+    t.add_row(str(c["files_in"]), str(c["written"]), str(c["quarantined"]), str(c["withheld"]), str(c["patients"]),
               "ok" if outcome.verify["ok"] else f"{outcome.verify['findings']} findings", outcome.risk.status,
               str(outcome.vault_entries))
     out.print(t)

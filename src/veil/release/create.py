@@ -37,14 +37,15 @@ from veil.errors import VeilError
 from veil.project import Project, who
 from veil.release import history
 from veil.release.manifest import MANIFEST, canonical, sha256_file, write_signed
-from veil.release.tiers import Tier, resolve_policy_spec
+from veil.release.tiers import RiskRule, Tier, resolve_policy_spec
 
 DATA = "data"
 FINDINGS = "FINDINGS.json"
 STATE_DIR = ".veil"
-#: Run state the pipeline leaves in OUT/.veil that must not be published: the quarantine report names
-#: input paths (which can hold names and IDs) and the journal is resume state.
-_PRIVATE_STATE = ("quarantine.jsonl", "journal")
+#: Run state left in OUT/.veil that must not be published: the quarantine report names input paths (which
+#: can hold names and IDs), the journal is resume state, and a risk generalisation leaves its own audit
+#: entry and the withheld (suppressed) records there.
+_PRIVATE_STATE = ("quarantine.jsonl", "journal", "audit.jsonl", "withheld", "withheld.jsonl")
 
 
 class ReleaseError(VeilError):
@@ -95,6 +96,7 @@ class ReleaseOutcome:
     manifest_sha256: str = ""
     audit_head: str = ""
     warnings: list[str] = field(default_factory=list)
+    generalisation: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -109,7 +111,7 @@ class ReleaseOutcome:
                 "tier": self.tier, "policy": self.policy_name, "policy_hash": self.policy_hash, "counts": self.counts,
                 "verify": self.verify, "findings": self.findings, "risk": self.risk.as_dict(), "reasons": self.reasons,
                 "vault_entries": self.vault_entries, "manifest_sha256": self.manifest_sha256,
-                "audit_head": self.audit_head, "warnings": self.warnings}
+                "audit_head": self.audit_head, "warnings": self.warnings, "generalisation": self.generalisation}
 
 
 # --- gates -------------------------------------------------------------------------------------------
@@ -155,6 +157,39 @@ def risk_gate(data_dir: Path, tier: Tier) -> RiskOutcome:
                        f"k = {report.k}, max prosecutor risk {report.prosecutor_max:.3g} over {report.records} "
                        f"{rule.level}s and {len(qis)} quasi-identifiers ({', '.join(qis) or 'none'}); "
                        f"tier requires {' and '.join(thr)}", d, failed)
+
+
+def generalise_to_tier(data_dir: Path, rule: RiskRule) -> dict[str, Any]:
+    """Generalise and suppress the released headers so the tier's k / max-risk is met with the least
+    information loss (:mod:`veil.risk.search`, written back by :mod:`veil.risk.apply`), before the gate
+    measures the folder again.
+
+    Suppressed records are withheld (moved out of the release). Nothing time- or run-dependent is written
+    (no audit head in the data manifest; the release's own audit entry records the generalisation), so
+    the same folder gives the same bytes and releases stay reproducible.
+    """
+    from veil.risk import apply as apply_mod
+    from veil.risk.hierarchy import load_hierarchies
+    from veil.risk.measures import Targets, measure
+    from veil.risk.search import problem, search
+    from veil.risk.table import aggregate, present_qis, read_instances
+
+    instances, _bad = read_instances(data_dir)
+    table = aggregate(instances, rule.level)
+    qis = list(rule.qis) or present_qis(table)
+    targets = Targets(k=rule.k or 1, max_risk=rule.max_risk)
+    if table.height == 0 or measure(table, qis, targets=targets).passed:
+        return {"applied": False, "met": True, "notes": ["the targets are met as released"]}
+    prob = problem(table, qis, load_hierarchies(None), targets=targets, suppression=rule.suppression,
+                   max_levels={q: 0 for q in qis if q in apply_mod.UNWRITABLE})
+    result = search(prob)
+    if result.node is None:
+        return {"applied": False, "met": False,
+                "notes": ["no generalisation meets the targets within the suppression limit"]}
+    gen = apply_mod.plan(table, prob, result, rule.level)
+    res = apply_mod.apply(data_dir, gen, audit_key=None, command="veil release create")
+    return {"applied": True, "met": True, "rewritten": res.rewritten, "withheld": res.withheld,
+            "generalisation": gen.names(), "notes": []}
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -250,14 +285,21 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
     warnings: list[str] = []
     try:
         summary = run(sources.files, data, plan, keyed, workers=workers, failed_sources=sources.errors)
-        ok = [r for r in summary.results if r.status == "ok" and r.output]
+        reasons: list[str] = []
+        generalised: dict[str, Any] | None = None
+        if tier.risk.generalise and summary.written:
+            try:
+                generalised = generalise_to_tier(data, tier.risk)
+            except Exception as exc:  # fail closed: the gate below measures whatever is on disk
+                generalised = {"applied": False, "error": f"{type(exc).__name__}: {exc}"}
+                reasons.append(f"generalisation to the tier's risk targets failed: {exc}")
+        ok = [r for r in summary.results if r.status == "ok" and r.output and (data / r.output).is_file()]
         pairs = {str(r.output): Path(r.source) for r in ok}
         against: Path | None = inputs
         if is_archive(inputs):
             against = sources.staging[0] if len(sources.staging) == 1 else None
         result = verify_folder(data, against, pairs=pairs, allow_private=tier.allow_private)
         fingerprint = _fingerprint([r.input_hash for r in summary.results])
-        reasons: list[str] = []
         if against is None:
             reasons.append("the input's identifiers could not be collected for the verification (unpack the archive)")
         if not result.ok:
@@ -276,13 +318,15 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
                 reasons.append(f"risk check {risk.status}: {risk.detail}")
         if reissue_of is not None and history.get(db, reissue_of).input_fingerprint not in ("", fingerprint):
             warnings.append(f"the inputs differ from those of {history.release_id(reissue_of)}")
+        withheld = summary.written - len(ok)
         counts = {"files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
-                  "duplicates": summary.duplicates, "patients": summary.patients}
+                  "duplicates": summary.duplicates, "patients": summary.patients, "withheld": withheld,
+                  "published": len(ok)}
         findings = [f.as_dict() for f in result.findings]
         verify_d = {"ok": result.ok, "files": result.files, "paired": result.paired, "findings": len(result.findings),
                     "unreadable": result.unreadable, "notes": list(result.notes)}
         outcome = ReleaseOutcome(number, "failed", staging, tier.name, plan.policy.name, plan.policy_hash, counts,
-                                 verify_d, findings, risk, reasons, warnings=warnings)
+                                 verify_d, findings, risk, reasons, warnings=warnings, generalisation=generalised)
         db.execute("UPDATE releases SET input_fingerprint = ? WHERE number = ?", (fingerprint, number))
         common = {"release": rid, "tier": tier.name, "level": tier.level, "policy": plan.policy.name}
         if reasons:
@@ -340,7 +384,7 @@ def _publish(project: Project, outcome: ReleaseOutcome, tier: Tier, plan: Any, p
         (staging / "RISK.json").write_bytes(canonical(outcome.risk.as_dict()))
     created = history.now()
     info = {"id": rid, "project": project.name, "created": created, "purpose": purpose,
-            "policy_name": plan.policy.name, "policy_hash": plan.policy_hash, "files": outcome.counts["written"],
+            "policy_name": plan.policy.name, "policy_hash": plan.policy_hash, "files": outcome.counts["published"],
             "patients": outcome.counts["patients"]}
     terms_md = render_markdown(tier, info)
     (staging / "TERMS.md").write_text(terms_md, encoding="utf-8")
@@ -351,14 +395,14 @@ def _publish(project: Project, outcome: ReleaseOutcome, tier: Tier, plan: Any, p
         "purpose": purpose, "veil_version": __version__,
         "tier": {"name": tier.name, "description": tier.description, "level": tier.level,
                  "risk": {"k": r.k, "max_risk": r.max_risk, "required": r.required, "level": r.level,
-                          "qis": list(r.qis)},
+                          "qis": list(r.qis), "generalise": r.generalise, "suppression": r.suppression},
                  "vault": tier.vault, "quarantine": tier.quarantine},
         "deidentification_level": tier.level_text,
         "policy": {"name": plan.policy.name, "version": plan.policy.version, "hash": plan.policy_hash,
                    "options": list(plan.policy.options), "table": plan.edition, "file": "POLICY.yaml"},
         "input": {"files": outcome.counts["files_in"], "fingerprint": fingerprint},
         "counts": outcome.counts, "quarantine": quarantine, "verify": outcome.verify,
-        "risk": outcome.risk.as_dict(),
+        "risk": outcome.risk.as_dict(), "generalisation": outcome.generalisation,
         "vault": {"written": bool(batch_id), "entries": outcome.vault_entries, "batch": batch_id or None},
         "reissue_of": history.release_id(reissue_of) if reissue_of is not None else None,
         "terms": ["TERMS.md", "TERMS.pdf"], "data": DATA, "warnings": outcome.warnings,
@@ -376,11 +420,12 @@ def _publish(project: Project, outcome: ReleaseOutcome, tier: Tier, plan: Any, p
     outcome.manifest_sha256 = digest
     history.finish(project.db(), outcome.number, state="published", folder=str(target.relative_to(project.root)),
                    policy_name=plan.policy.name, policy_hash=plan.policy_hash, manifest_sha256=digest,
-                   files=outcome.counts["written"])
+                   files=outcome.counts["published"])
     outcome.audit_head = project.audit(
         "release-published", purpose=purpose, policy_hash=plan.policy_hash,
         counts={**outcome.counts, "vault_entries": outcome.vault_entries},
         extra={**common, "manifest_sha256": digest, "risk": outcome.risk.status,
+               "generalisation": outcome.generalisation,
                "reissue_of": history.release_id(reissue_of) if reissue_of is not None else None})
     return outcome
 
@@ -432,6 +477,11 @@ def reproduce(project: Project, number: int, inputs: Path, *, workers: int = 1) 
     sources = collect(Path(inputs))
     try:
         run(sources.files, tmp, plan, project.keyed(), workers=workers, failed_sources=sources.errors)
+        risk = manifest.get("tier", {}).get("risk", {})
+        if risk.get("generalise"):
+            generalise_to_tier(tmp, RiskRule(k=risk.get("k"), max_risk=risk.get("max_risk"), level=risk["level"],
+                                             qis=tuple(risk.get("qis") or ()), generalise=True,
+                                             suppression=float(risk.get("suppression", 0.05))))
         got = {}
         for p in sorted(tmp.rglob("*")):
             rel = p.relative_to(tmp).as_posix()

@@ -55,6 +55,8 @@ class RiskRule:
     required: bool = False  # the release fails closed when the risk check cannot run
     level: str = "patient"  # patient | study | series rows
     qis: tuple[str, ...] = ()  # empty: every default quasi-identifier present in the release
+    generalise: bool = False  # generalise/suppress (veil.risk.assess) to meet k/max_risk before the gate
+    suppression: float = 0.05  # at most this share of records may be withheld when generalising
 
     @property
     def enforced(self) -> bool:
@@ -186,7 +188,7 @@ burned_in_annotation: quarantine
 
 _TIER_KEYS = {"description", "policy", "level", "risk", "vault", "allow_private", "quarantine", "recipients",
               "permitted_uses", "security", "retention_days"}
-_RISK_KEYS = {"k", "max_risk", "required", "level", "qis"}
+_RISK_KEYS = {"k", "max_risk", "required", "level", "qis", "generalise", "suppression"}
 
 
 def _strings(name: str, key: str, value: Any) -> tuple[str, ...]:
@@ -226,6 +228,14 @@ def parse_tier(name: str, data: Any) -> Tier:
     rlevel = raw_risk.get("level", "patient")
     if rlevel not in ("patient", "study", "series"):
         raise TierError(f"tier {name!r}: `risk.level` must be patient, study or series, got {rlevel!r}")
+    generalise = raw_risk.get("generalise", False)
+    if not isinstance(generalise, bool):
+        raise TierError(f"tier {name!r}: `risk.generalise` must be true or false")
+    if generalise and k is None and mr is None:
+        raise TierError(f"tier {name!r}: `risk.generalise` needs a target (`risk.k` or `risk.max_risk`)")
+    supp = raw_risk.get("suppression", 0.05)
+    if not isinstance(supp, int | float) or isinstance(supp, bool) or not 0 <= supp < 1:
+        raise TierError(f"tier {name!r}: `risk.suppression` must be a share in [0, 1), got {supp!r}")
     vault = data.get("vault", False)
     if not isinstance(vault, bool):
         raise TierError(f"tier {name!r}: `vault` must be true or false")
@@ -238,7 +248,8 @@ def parse_tier(name: str, data: Any) -> Tier:
     return Tier(
         name=name, policy=policy, level=str(level), description=str(data.get("description", "") or ""),
         risk=RiskRule(k=k, max_risk=float(mr) if mr is not None else None, required=required, level=rlevel,
-                      qis=_strings(name, "risk.qis", raw_risk.get("qis"))),
+                      qis=_strings(name, "risk.qis", raw_risk.get("qis")), generalise=generalise,
+                      suppression=float(supp)),
         vault=vault, allow_private=_strings(name, "allow_private", data.get("allow_private")),
         quarantine=str(quarantine), recipients=str(data.get("recipients", "") or ""),
         permitted_uses=_strings(name, "permitted_uses", data.get("permitted_uses")),
