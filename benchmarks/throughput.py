@@ -175,7 +175,8 @@ def peer_cmds(peers_py: Path, src: Path, out: Path) -> dict[str, list[str]]:
         "import sys, pathlib\n"
         "from deid.dicom import get_files, replace_identifiers\n"
         "files = sorted(str(p) for p in pathlib.Path(sys.argv[1]).rglob('*') if p.is_file())\n"
-        "replace_identifiers(dicom_files=files, output_folder=sys.argv[2], overwrite=True, strip_sequences=True)\n"
+        "replace_identifiers(dicom_files=files, output_folder=sys.argv[2], overwrite=True,\n"
+        "                    strip_sequences=True, save=True)\n"
     )
     return {
         # dicognito 0.19's console script calls main() without arguments; the module entry point works
@@ -207,15 +208,15 @@ def gdcm_cert(base: Path) -> Path | None:
 
 
 def limited_copy(src: Path, dst: Path, n: int) -> Path:
-    """The first `n` files of a corpus (slow peers are measured on a subset; rates are per file)."""
+    """The first `n` files of a corpus, flat in one folder (slow peers are measured on a subset, rates are
+    per file; dicom-anonymizer does not descend into sub-folders)."""
     if dst.exists():
         return dst
+    dst.mkdir(parents=True)
     for i, p in enumerate(sorted(x for x in src.rglob("*") if x.is_file())):
         if i >= n:
             break
-        t = dst / p.relative_to(src)
-        t.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(p, t)
+        shutil.copy(p, dst / f"{i:06d}.dcm")
     return dst
 
 

@@ -70,6 +70,18 @@ def _quiet_pydicom() -> None:
     config.settings.writing_validation_mode = config.IGNORE
 
 
+_WorkerContext = tuple[Plan, Keyed, str, bool, str]
+_worker_context: list[_WorkerContext] = []  # set once per pool process by _init_worker
+
+
+def _init_worker(plan: Plan, keyed: Keyed, out_root: str, dry: bool, run_id: str) -> None:
+    _worker_context[:] = [(plan, keyed, out_root, dry, run_id)]
+
+
+def _work_unit(paths: list[str]) -> list[FileResult]:
+    return _work((paths, *_worker_context[0]))
+
+
 def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResult]:
     """One unit of work: a single instance, or every instance of one series (series-level operations).
 
@@ -212,17 +224,22 @@ def run(
                 reused[p] = replace(r, source=p)
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
     todo = [p for p in paths if p not in reused]
-    jobs = [(u, plan, keyed, str(out_dir), dry_run, run_id) for u in units(todo, by_series)]
-    if workers <= 1 or len(jobs) <= 1:
-        results: Iterable[list[FileResult]] = map(_work, jobs)
+    work_units = list(units(todo, by_series))
+    context = (plan, keyed, str(out_dir), dry_run, run_id)
+    if workers <= 1 or len(work_units) <= 1:
+        results: Iterable[list[FileResult]] = (_work((u, *context)) for u in work_units)
         pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_work, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8) or 1)))
+    else:  # the plan and keys travel once per worker (initializer), not once per file
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
+        results = pool.map(_work_unit, work_units,
+                           chunksize=max(1, min(32, len(work_units) // (workers * 8) or 1)))
     fresh: dict[str, FileResult] = {}
+    fired_pool: dict[tuple[tuple[str, str, str, int], ...], tuple[tuple[str, str, str, int], ...]] = {}
     try:
         for r in (r for batch in results for r in batch):
-            fresh[r.source] = r
+            # files of one series/vendor fire the same rules: keep one copy, so memory follows the
+            # number of distinct header layouts, not the number of files
+            fresh[r.source] = replace(r, fired=fired_pool.setdefault(r.fired, r.fired))
             if on_result is not None:
                 on_result(r)
     finally:
