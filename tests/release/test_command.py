@@ -116,3 +116,24 @@ def test_help_has_examples() -> None:
                 ["release", "check"], ["release", "reproduce"], ["reidentify"], ["init-project"]):
         res = run(*cmd, "--help")
         assert res.exit_code == 0 and "Example" in res.stdout, cmd
+
+
+def test_audit_export(proj, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from veil.release.command import audit_export
+
+    a = typer.Typer()
+    a.command()(audit_export)
+    res = runner.invoke(a, ["-P", str(proj.root)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(res.stdout.splitlines()))
+    assert rows[0]["action"] == "project-init" and rows[0]["verified"] == "yes"
+    res = runner.invoke(a, ["-P", str(proj.root), "--format", "json", "-o", str(tmp_path / "a.json")])
+    assert res.exit_code == 0 and json.loads((tmp_path / "a.json").read_text())["verified"]
+    log = proj.root / ".veil" / "audit.jsonl"
+    log.write_text(log.read_text().replace("create project", "edited"))
+    res = runner.invoke(a, ["-P", str(proj.root)])
+    assert res.exit_code == 1 and not res.stdout
+    res = runner.invoke(a, ["-P", str(proj.root), "--force"])
+    assert res.exit_code == 1 and "NO" in res.stdout

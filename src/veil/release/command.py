@@ -614,3 +614,74 @@ def reidentify(
             t.add_row(k, json.dumps(v) if isinstance(v, dict) else str(v))
         out.print(t)
     out.print(f"recorded in the audit log (head {head[:16]}...)")
+
+
+# --- audit export ------------------------------------------------------------------------------------
+
+
+def audit_export(
+    log: Annotated[
+        Path | None, typer.Argument(help="Audit log or a folder holding .veil/audit.jsonl (default: the project's).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    force: Annotated[
+        bool, typer.Option(help="Export even if the chain does not verify (marked in the output).")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Export the audit log for a reviewer (CSV or JSON), after verifying its hash chain.
+
+    The chain is verified with the project secret first; a broken chain is not exported unless --force,
+    and then every row says so. Entries never hold original identifiers, only pseudonyms, hashes and counts.
+
+    Exit codes: 0 exported, 1 chain broken (nothing exported without --force), 2 usage error.
+
+    Examples:
+
+      veil audit export -o audit.csv
+
+      veil audit export released/ --format json --project study-42
+    """
+    import csv
+    import io
+
+    from veil.audit import AuditError, read_entries, verify
+
+    if fmt not in ("csv", "json"):
+        _fail("--format must be csv or json")
+    proj = _open(project)
+    path = proj.audit_path if log is None else (log / ".veil" / "audit.jsonl" if log.is_dir() else log)
+    res = verify(path, key=proj.audit_key())
+    proj.close()
+    if not res.ok and not force:
+        for p in res.problems:
+            err.print(f"[red]{p}[/]", highlight=False)
+        _fail(f"{path}: the audit chain does not verify; nothing exported (use --force to export it marked)",
+              EXIT_REFUSED)
+    try:
+        entries = read_entries(path)
+    except AuditError as exc:
+        _fail(str(exc), EXIT_REFUSED)
+    buf = io.StringIO()
+    if fmt == "json":
+        json.dump({"log": str(path), "verified": res.ok, "problems": list(res.problems), "head": res.head,
+                   "entries": entries}, buf, indent=2, ensure_ascii=False)
+        buf.write("\n")
+    else:
+        cols = ["seq", "ts", "user", "host", "action", "purpose", "policy_hash", "counts", "extra", "command", "hash",
+                "verified"]
+        w = csv.writer(buf)
+        w.writerow(cols)
+        for e in entries:
+            extra = dict(e.get("extra") or {})
+            w.writerow([e.get("seq"), e.get("ts"), e.get("user"), e.get("host"), extra.pop("action", ""),
+                        e.get("purpose"), e.get("policy_hash"), json.dumps(e.get("counts"), sort_keys=True),
+                        json.dumps(extra, sort_keys=True, ensure_ascii=False), e.get("command"), e.get("hash"),
+                        "yes" if res.ok else "NO"])
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        output.write_text(buf.getvalue(), encoding="utf-8")
+        err.print(f"{len(entries)} entries written to {output} (chain {'verified' if res.ok else 'BROKEN'})")
+    raise typer.Exit(EXIT_OK if res.ok else EXIT_REFUSED)
