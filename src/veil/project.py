@@ -136,8 +136,10 @@ class Project:
         ``extra`` must never hold an original identifier: the log is shown to reviewers.
         """
         from veil.audit import AuditEntry, append
+        from veil.release.store import redact_url
 
-        entry = AuditEntry(command=" ".join(["veil", *sys.argv[1:]]) if sys.argv else "veil", purpose=purpose,
+        argv = [redact_url(a) if "://" in a else a for a in sys.argv[1:]]  # no database password in the log
+        entry = AuditEntry(command=" ".join(["veil", *argv]), purpose=purpose,
                            policy_hash=policy_hash, counts=dict(counts or {}),
                            extra={"action": action, "project": self.name, "veil_version": __version__,
                                   **dict(extra or {})})
