@@ -564,9 +564,14 @@ def _byte_search(root: Path, needles: frozenset[str]) -> set[str]:
 
 def _register_module_commands() -> None:
     """Commands whose code lives with their module (the CLI stays a thin layer over the library)."""
+    from veil.release.command import audit_export, init_project_command, reidentify, release_app
     from veil.risk.command import risk
 
     app.command("risk")(risk)
+    app.add_typer(release_app, name="release")  # create/list/show/withdraw/check/reproduce
+    app.command("reidentify")(reidentify)
+    app.command("init-project")(init_project_command)
+    audit_app.command("export")(audit_export)
 
 
 _register_module_commands()
