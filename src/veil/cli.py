@@ -153,6 +153,38 @@ def deid(
     raise typer.Exit(summary.exit_code)
 
 
+def _active_project():  # type: ignore[no-untyped-def]
+    """The project the command runs in (``$VEIL_PROJECT`` or a parent folder with its config), or None."""
+    from veil.project import ProjectError, load_project
+
+    try:
+        return load_project()
+    except ProjectError:
+        return None
+
+
+def _audit_access(action: str, counts: dict[str, int], fallback_dir: Path | None, purpose: str = "") -> str | None:
+    """Record that a command read identifiable data (verify --against, inventory): the project's audit
+    log when a project is active, else OUT/.veil/audit.jsonl when there is an output folder and a
+    secret to key the chain. Returns the entry hash, or None when there is nowhere to record it."""
+    from veil.audit import AuditEntry, append
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+
+    project = _active_project()
+    if project is not None:
+        return project.audit(action, purpose=purpose, counts=counts)  # type: ignore[no-any-return]
+    if fallback_dir is None:
+        return None
+    try:
+        keyed = Keyed(load_secret(None))
+    except SecretError:
+        return None
+    entry = AuditEntry(command=" ".join(["veil", *sys.argv[1:]]), purpose=purpose, policy_hash="",
+                       counts=counts, extra={"action": action, "veil_version": __version__})
+    return str(append(fallback_dir / ".veil" / "audit.jsonl", entry, key=_audit_key(keyed))["hash"])
+
+
 def _audit_key(keyed) -> bytes:  # type: ignore[no-untyped-def]
     """HMAC key of the audit chain, derived from the project secret (its own domain)."""
     return keyed.digest("audit-chain", "")
@@ -171,6 +203,10 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str) -> str:  # 
         extra={"veil_version": __version__, "policy": plan.policy.name, "policy_version": plan.policy.version,
                "table": plan.edition},
     )
+    project = _active_project()
+    if project is not None:  # the project's log once a project is active (one history per project)
+        return project.audit("deid", purpose=purpose, policy_hash=plan.policy_hash,  # type: ignore[no-any-return]
+                             counts=entry.counts, extra=entry.extra)
     rec = append(output_dir / ".veil" / "audit.jsonl", entry, key=_audit_key(keyed))
     return str(rec["hash"])
 
@@ -338,6 +374,8 @@ def verify(
         except SecretError:
             pass  # no secret: identifiers are still searched, study dates cannot be paired
     result = verify_folder(output_dir, against, pairs=pairs, allow_private=tuple(allow_private or ()))
+    if against is not None:  # the input is identifiable data: reading it is recorded
+        _audit_access("verify", {"files": result.files, "findings": len(result.findings)}, output_dir)
     code = EXIT_OK if result.ok else EXIT_QUARANTINED
     if as_json:
         out.print_json(json.dumps({
@@ -400,6 +438,7 @@ def inventory(
         _fail(str(exc))
     inv = build(sources.files, plan)
     sources.cleanup()
+    _audit_access("inventory", {"files": inv.files}, None)
     if html:
         write(inv, plan.policy.name, str(input_dir), html)
     if csv_out:

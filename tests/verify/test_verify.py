@@ -171,6 +171,11 @@ def test_cli_exit_codes_and_json(tmp_path, corpus):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     doc = json.loads(ok.stdout)
     assert doc["findings"] == [] and doc["paired"] == len(corpus.files)
+    # reading the identifiable input is recorded in the keyed, hash-chained audit log
+    entries = [json.loads(x) for x in (out / ".veil" / "audit.jsonl").read_text().splitlines()]
+    assert [e.get("extra", {}).get("action") for e in entries][-1] == "verify"
+    chk = subprocess.run([*cmd, "audit", "verify", str(out), "--json"], env=env, capture_output=True, text=True)
+    assert chk.returncode == 0 and json.loads(chk.stdout)["entries"] == 2
     bad = subprocess.run([*cmd, "verify", str(corpus.root), "--json"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1
     findings = json.loads(bad.stdout)["findings"]
