@@ -19,6 +19,7 @@ is never printed or written.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,11 @@ _TEXT_DATES = re.compile(
     r"|\b\d{1,2}[ -](?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ -]\d{4}\b"
     r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b", re.I)
 _Add = Callable[[str, str, str], None]  # (location, category, value)
+#: Coded values (defined terms, code meanings): a name-like input value that equals one of them ("Text",
+#: "Observer") is vocabulary there, not a leak; their raw bytes are skipped for DICOM dictionary words.
+_CODED = frozenset({"CodeMeaning", "CodeValue", "CodingSchemeDesignator", "CodingSchemeName",
+                    "CodingSchemeResponsibleOrganization", "ValueType", "ContextIdentifier",
+                    "MappingResource", "TemplateIdentifier", "RelationshipType"})
 _PATH_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -110,6 +116,8 @@ class NeedleIndex:
         if encoding not in self._raw:
             parts: list[bytes] = []
             for k in self._keys:
+                if len(k) < 5:  # 3-4 byte runs occur by chance in pixel data (UTF-16 above all)
+                    continue
                 orig = self.needles.values[k].value
                 for form in {orig, k}:
                     try:
@@ -236,9 +244,10 @@ class Scanner:
                         add(loc, "date-not-shifted", v[:8])
             texts = _text_values(elem, encodings) if (vr in TEXT_VRS or vr in ("UN", "OB", "UI", "DA", "DT", "IS",
                                                                                  "DS", "TM")) else []
+            coded = vr == "CS" or elem.keyword in _CODED
             for text in texts:
                 f = fold(text)
-                if self.index is not None and self.index.text is not None:
+                if self.index is not None and self.index.text is not None and not coded:
                     for m in self.index.text.finditer(f):
                         add(loc, f"identifier:{self.index.category(m.group(0))}", text[m.start():m.end()]
                             if len(f) == len(text) else m.group(0))
@@ -311,7 +320,7 @@ class Scanner:
                     if enc != "utf-16-le" and ((before.isalnum() and before.isascii())
                                                or (after.isalnum() and after.isascii())):
                         continue  # inside a longer word or number
-                    if fold(text) in seen:
+                    if fold(text) in seen or (" " not in text and fold(text) in _dictionary_words()):
                         continue
                     seen.add(fold(text))
                     add(f"raw bytes @{start} ({enc})", "identifier:raw", text)
@@ -352,6 +361,14 @@ class Scanner:
         for cat, pat in _PATTERNS[:6]:
             for m in pat.finditer(spaced):
                 add("output path", f"path:{cat}", m.group(0))
+
+
+@functools.cache
+def _dictionary_words() -> frozenset[str]:
+    """Words of the DICOM data dictionary's attribute names ("TEXT", "OBSERVER", "VALUE" ...)."""
+    from pydicom.datadict import DicomDictionary
+
+    return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{3,}", entry[2]))
 
 
 def _age_years(v: str) -> float:
