@@ -2,10 +2,12 @@
 
 Overlay Data (60xx,3000) is a 1-bit bitmap drawn over the image (PS3.3 C.9.2); workstations burn
 names, dates and measurements into it just as into Pixel Data. Without Clean Graphics the header engine
-removes every overlay plane (Table E.1-1 action X). With it, Table E.1-1 says C: Veil reads each plane with
-the same OCR, blanks the words (all of them, or only PHI, as the policy's ``pixels.redact`` says), cleans
-Overlay Description / Label / Comments as free text, and puts the cleaned plane back after the header
-engine has run (the engine alone cannot clean a bitmap and drops it).
+removes every overlay plane (Table E.1-1 action X). With it, Table E.1-1 says C. By default Veil still
+removes the planes (``pixels.overlays: remove``: ``veil verify`` cannot check a bitmap and flags every
+overlay it finds); with ``pixels.overlays: clean`` it reads each plane with the same OCR, blanks the
+words (all of them, or only PHI, as the policy's ``pixels.redact`` says), cleans Overlay Description /
+Label / Comments as free text, and puts the cleaned plane back after the header engine has run (the
+engine alone cannot clean a bitmap and drops it).
 
 Icon Image Sequence (0088,0200; PS3.3 C.7.6.1.1.6 and F.7) is a thumbnail of the image with every burned-in
 name in it, and is always removed by the basic profile; with ``pixels.icons: regenerate`` a new 8-bit icon
@@ -23,6 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from veil.pixels import match, ocr, redact
+from veil.pixels.clean import _phi_regions
 from veil.policy.model import Policy
 
 #: Overlay Plane module elements restored after the header engine (structure + cleaned bitmap/text).
@@ -59,8 +62,8 @@ def clean_overlays(ds: Dataset, policy: Policy,
                 continue
             words = ocr.read_words(gray, settings.min_confidence)
             words_total += len(words)
-            phi = match.phi_lines(words, ids)
-            boxes += [w.box for i, w in enumerate(words) if settings.redact == "all-text" or i in phi]
+            found, _labels, _n, _phi = _phi_regions([(gray, words)], ids, settings.redact == "all-text", "overlay")
+            boxes += [r.box for r in found]
         rows, cols = frames.shape[1:3]
         boxes = redact.merge(redact.grow(b, settings.margin, rows, cols) for b in boxes)
         cleaned = redact.apply(frames, boxes, 0) if boxes else frames
