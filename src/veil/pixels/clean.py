@@ -76,36 +76,81 @@ def _display_frames(ds: Dataset, px: codec.Pixels) -> list[np.ndarray]:
     return out
 
 
-def _ocr_frames(frames: list[np.ndarray], min_conf: float) -> list[tuple[np.ndarray, list[ocr.Word]]]:
-    """(brightness image, words) of each frame; identical frames (static screens) are read once."""
+TILE = 16
+
+
+def near(mask: np.ndarray, tiles: int = 2) -> np.ndarray:
+    """`mask` grown by whole 16-px tiles: the neighbourhood a word crossing the mask's edge lies in."""
+    rows, cols = mask.shape
+    th, tw = -(-rows // TILE), -(-cols // TILE)
+    pad = np.zeros((th * TILE, tw * TILE), bool)
+    pad[:rows, :cols] = mask
+    t: np.ndarray = np.asarray(pad.reshape(th, TILE, tw, TILE).any(axis=(1, 3)))
+    for _ in range(tiles):
+        g = t.copy()
+        g[1:] |= t[:-1]
+        g[:-1] |= t[1:]
+        g[:, 1:] |= t[:, :-1]
+        g[:, :-1] |= t[:, 1:]
+        t = g
+    return np.repeat(np.repeat(t, TILE, axis=0), TILE, axis=1)[:rows, :cols]
+
+
+def _ocr_frames(frames: list[np.ndarray], min_conf: float,
+                only: np.ndarray | None = None) -> list[tuple[np.ndarray, list[ocr.Word]]]:
+    """(brightness image, words) of each frame.
+
+    Identical frames are read once, and a later frame of a multi-frame image is read only where it differs
+    from the first (plus a neighbourhood): what is the same reads the same. `only` limits every reading to
+    a region (the verification pass re-reads the blanked boxes' surroundings; the rest is unchanged).
+    Everything outside the region is set to black, which tesseract skips quickly.
+    """
     seen: dict[bytes, list[ocr.Word]] = {}
-    out = []
+    out: list[tuple[np.ndarray, list[ocr.Word]]] = []
+    first: np.ndarray | None = None
     for f in frames:
         gray = ocr.brightness(f)
-        key = hashlib.sha256(gray.tobytes()).digest()
+        region = only
+        if first is not None:
+            diff = near(gray != first)
+            region = diff if region is None else (region & diff)
+        key = hashlib.sha256(gray.tobytes() + (region.tobytes() if region is not None else b"")).digest()
         if key not in seen:
-            seen[key] = ocr.read_words(gray, min_conf)
+            if region is not None and not region.any():
+                seen[key] = []
+            else:
+                seen[key] = ocr.read_words(gray if region is None else np.where(region, gray, 0).astype(np.uint8),
+                                           min_conf)
         out.append((gray, seen[key]))
+        if first is None:
+            first = gray
     return out
 
 
 #: A word that matches no PHI is blanked (redact: all-text) only when it is read with this confidence and
 #: its box looks like glyphs on a flat background; speckle that tesseract reads as "Ss" or "wad" does not.
-TEXT_CONFIDENCE = 50.0
+TEXT_CONFIDENCE = 55.0
 TEXT_MIDTONES = 0.3
+TEXT_STROKES = 0.45
 
 
 def looks_like_text(gray: np.ndarray, box: ocr.Box) -> bool:
-    """Glyphs on a flat background are bimodal: few pixels between background and stroke brightness."""
+    """Glyphs on a flat background: bimodal (few pixels between background and stroke brightness) and
+    made of strokes (most bright pixels have two bright 4-neighbours), where speckle is scattered dots."""
     x0, y0, x1, y1 = box
-    r = gray[y0:y1, x0:x1].astype(np.float64)
-    if r.size == 0:
+    if y1 - y0 < 6 or x1 - x0 < 3:  # smaller than any glyph of a >= 10 px font
         return False
+    r = gray[y0:y1, x0:x1].astype(np.float64)
     lo, hi = float(r.min()), float(r.max())
-    if hi - lo < 40:
+    if hi - lo < 64:
         return False
     n = (r - lo) / (hi - lo)
-    return float(((n > 0.25) & (n < 0.6)).mean()) <= TEXT_MIDTONES
+    if float(((n > 0.25) & (n < 0.6)).mean()) > TEXT_MIDTONES:
+        return False
+    bright = n >= 0.55
+    p = np.pad(bright, 1)
+    neighbours = p[:-2, 1:-1].astype(np.int8) + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
+    return float((bright & (neighbours >= 2)).sum()) >= TEXT_STROKES * max(1, int(bright.sum()))
 
 
 def _phi_regions(read: list[tuple[np.ndarray, list[ocr.Word]]], ids: match.Identifiers, redact_all: bool,
@@ -157,6 +202,7 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
     display = _display_frames(ds, px) if (run_ocr or settings.verify) else []
     if run_ocr or settings.verify:
         report.engine = f"tesseract {ocr.engine_version()}"
+    words: list[tuple[np.ndarray, list[ocr.Word]]] = []
     if run_ocr:
         words = _ocr_frames(display, settings.min_confidence)
         found, labels, report.words, report.phi_words = _phi_regions(
@@ -164,7 +210,8 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
         regions += found
         report.labels = labels
     burned = str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES"
-    if burned and not regions and run_ocr and report.words == 0:
+    legible = run_ocr and any(w.conf >= TEXT_CONFIDENCE and looks_like_text(g, w.box) for g, ws in words for w in ws)
+    if burned and not regions and run_ocr and not legible:
         report.status, report.rule = "quarantined", "burned-in-unconfirmed"
         report.reason = "BurnedInAnnotation is YES but OCR read no text and no rule region applies"
         return report, px, None
@@ -179,8 +226,9 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
         if new is None:  # nothing blanked: the detection reading (if any) is the verification reading
             report.verified = run_ocr
             break
+        around = near(redact.mask((rows, cols), boxes))
         after = _ocr_frames(_display_frames(ds, codec.Pixels(new, px.photometric, px.transfer_syntax)),
-                            settings.min_confidence)
+                            settings.min_confidence, around)
         residual, _l, _w, n_phi = _phi_regions(after, ids, False, "verify")
         report.residual_phi = n_phi
         if not residual:

@@ -61,6 +61,8 @@ _LOSSLESS_CHAIN = {
     JPEGLosslessSV1: (JPEGLSLossless, JPEG2000Lossless, RLELossless),
     JPEGLossless: (JPEGLSLossless, JPEG2000Lossless, RLELossless),
 }
+#: What compressed outputs Veil may produce: lossless only (PS3.5 A.4; no second lossy step).
+LOSSLESS_OUTPUTS = (RLELossless, JPEGLSLossless, JPEG2000Lossless)
 _LOSSY_CHOICE = {"uncompressed": (), "jpeg-ls-lossless": (JPEGLSLossless, RLELossless),
                  "jpeg2000-lossless": (JPEG2000Lossless, RLELossless)}
 

@@ -92,7 +92,8 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
     """
     policy = plan.policy
     ds: Dataset = inst.ds
-    graphics_on = policy.has("clean_graphics") and bool(graphics.overlay_groups(ds))
+    graphics_on = (policy.has("clean_graphics") and policy.pixels.overlays == "clean"
+                   and bool(graphics.overlay_groups(ds)))
     decision = decide(ds, policy)
     regenerate_icon = policy.pixels.icons == "regenerate" and "IconImageSequence" in ds
     if not decision.needed and not graphics_on:

@@ -162,6 +162,21 @@ def word_label(text: str, ids: Identifiers) -> str | None:
     return None
 
 
+def line_label(tokens: list[str], ids: Identifiers) -> str | None:
+    """A date, ID or name that OCR split into pieces ("08 APR 195 2"): matched on the joined line."""
+    if len(tokens) < 2:
+        return None
+    sk = skeleton("".join(tokens))
+    dg = "".join(digits(t) for t in tokens if sum(c.isdigit() for c in t) * 2 >= len(t))
+    if any(len(f) >= 6 and (f in sk or (f.isdigit() and f in dg)) for f in ids.dates):
+        return "date"
+    if any(len(i) >= 5 and i.isdigit() and i in dg for i in ids.ids):
+        return "id"
+    if any(len(n) >= 4 and n in sk for n in ids.names):
+        return "name"
+    return None
+
+
 def phi_lines(words: Sequence[Word], ids: Identifiers) -> dict[int, str]:
     """Index of every PHI word -> label; a PHI word marks every word of its OCR line."""
     labels: dict[int, str] = {}
@@ -173,13 +188,16 @@ def phi_lines(words: Sequence[Word], ids: Identifiers) -> dict[int, str]:
     for i, w in enumerate(words):
         lines.setdefault(w.line, []).append(i)
     for members in lines.values():
-        text_hits = _text_module_hits([words[i].text for i in members], ids)
-        for j in text_hits:
-            labels.setdefault(members[j], "text")
-        hit = [labels[i] for i in members if i in labels]
-        if hit:
+        lab = line_label([words[i].text for i in members], ids)
+        if lab is not None:
+            labels.setdefault(members[0], lab)
+        strong = [labels[i] for i in members if i in labels]
+        if strong:  # this patient's data in the line: the whole line goes
             for i in members:
-                labels.setdefault(i, f"line:{hit[0]}")
+                labels.setdefault(i, f"line:{strong[0]}")
+            continue
+        for j in _text_module_hits([words[i].text for i in members], ids):
+            labels.setdefault(members[j], "text")
     return labels
 
 

@@ -28,8 +28,10 @@ from veil.errors import InputError
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (end-exclusive), in frame pixels
 
 #: Tesseract settings: LSTM engine, sparse text. OMP_THREAD_LIMIT=1: Veil parallelises by process already.
-TESSERACT_CONFIG = "--oem 1 --psm 11"
+TESSERACT_CONFIG = "--oem 1 --psm 11 -c tessedit_do_invert=0"  # Veil inverts itself (see readings())
 _THRESHOLD = 0.55
+#: Words are kept down to this confidence: a doubtful word next to a name is blanked with its line.
+FLOOR = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,14 @@ def brightness(display: np.ndarray) -> np.ndarray:
 
 
 def readings(gray: np.ndarray) -> list[np.ndarray]:
-    """The images tesseract reads: dark text on white, thresholded and plain."""
+    """The images tesseract reads: dark text on white, thresholded (without lone speckle dots) and plain."""
     top = int(gray.max())
     if top == 0:
         return []
-    binary = np.where(gray >= _THRESHOLD * top, 0, 255).astype(np.uint8)
+    bright = gray >= _THRESHOLD * top
+    p = np.pad(bright, 1)
+    alone = ~(p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:])
+    binary = np.where(bright & ~alone, 0, 255).astype(np.uint8)  # isolated bright dots (speckle) dropped
     inverted = (255 - gray) if gray.mean() < 128 else gray
     return [binary, inverted.astype(np.uint8)]
 
@@ -113,7 +118,7 @@ def read_words(gray: np.ndarray, min_conf: float = 40.0) -> list[Word]:
         for i, text in enumerate(d["text"]):
             text = str(text).strip()
             conf = float(d["conf"][i])
-            if not text or conf < min_conf or not any(c.isalnum() for c in text):
+            if not text or conf < min(min_conf, FLOOR) or not any(c.isalnum() for c in text):
                 continue
             x, y, w, h = (int(d[key][i]) for key in ("left", "top", "width", "height"))
             box = (x // s, y // s, min(cols, -(-(x + w) // s)), min(rows, -(-(y + h) // s)))

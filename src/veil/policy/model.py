@@ -80,6 +80,7 @@ PIXEL_OCR = ("at-risk", "all", "off")  # which images are read by OCR (rule regi
 PIXEL_REDACT = ("all-text", "phi")  # blank every word OCR reads, or only words matching PHI
 PIXEL_LOSSY = ("uncompressed", "jpeg-ls-lossless", "jpeg2000-lossless")  # how lossy inputs are re-encoded
 PIXEL_ICONS = ("remove", "regenerate")  # Icon Image Sequence: removed, or rebuilt from the cleaned image
+PIXEL_OVERLAYS = ("remove", "clean")  # Clean Graphics: overlay planes removed, or OCR-cleaned and kept
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class PixelSettings:
     margin: int = 3  # pixels added around every box
     lossy: str = "uncompressed"
     icons: str = "remove"
+    overlays: str = "remove"
     verify: bool = True  # OCR the redacted image again before BurnedInAnnotation becomes NO
     min_confidence: int = 40  # tesseract word confidence (0-100) below which a word is ignored
 
@@ -369,7 +371,7 @@ def _parse_pixels(p: _Problems, raw: Any, base_dir: Path | None) -> PixelSetting
         if k not in names:
             p.add(("pixels", k), f"unknown key; expected one of {', '.join(sorted(names))}")
     for key, allowed in (("ocr", PIXEL_OCR), ("redact", PIXEL_REDACT), ("lossy", PIXEL_LOSSY),
-                         ("icons", PIXEL_ICONS)):
+                         ("icons", PIXEL_ICONS), ("overlays", PIXEL_OVERLAYS)):
         if raw.get(key, getattr(d, key)) not in allowed:
             p.add(("pixels", key), f"expected one of {', '.join(allowed)}, got {raw.get(key)!r}")
     for key, lo, hi in (("margin", 0, 64), ("min_confidence", 0, 100)):
@@ -396,7 +398,8 @@ def _parse_pixels(p: _Problems, raw: Any, base_dir: Path | None) -> PixelSetting
     return PixelSettings(ocr=str(raw.get("ocr", d.ocr)), redact=str(raw.get("redact", d.redact)),
                          rules=tuple(rules), builtin_rules=bool(raw.get("builtin_rules", d.builtin_rules)),
                          margin=int(raw.get("margin", d.margin)), lossy=str(raw.get("lossy", d.lossy)),
-                         icons=str(raw.get("icons", d.icons)), verify=bool(raw.get("verify", d.verify)),
+                         icons=str(raw.get("icons", d.icons)), overlays=str(raw.get("overlays", d.overlays)),
+                         verify=bool(raw.get("verify", d.verify)),
                          min_confidence=int(raw.get("min_confidence", d.min_confidence)))
 
 
