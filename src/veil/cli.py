@@ -603,8 +603,11 @@ def _byte_search(root: Path, needles: frozenset[str]) -> set[str]:
 
 def _register_module_commands() -> None:
     """Commands whose code lives with their module (the CLI stays a thin layer over the library)."""
+    from veil.pixels.command import review
     from veil.release.command import audit_export, init_project_command, reidentify, release_app
     from veil.risk.command import risk
+
+    app.command("review")(review)
 
     app.command("risk")(risk)
     app.add_typer(release_app, name="release")  # create/list/show/withdraw/check/reproduce
