@@ -334,6 +334,7 @@ def verify(
         list[str] | None, typer.Option("--allow-private", help="Private creator a policy keeps on purpose.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json).")] = 30,
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read text in pixels of images at risk.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print every finding as JSON on stdout.")] = False,
 ) -> None:
     """Look for anything identifying left in OUTPUT_DIR, independently of the code that de-identified it.
@@ -373,7 +374,7 @@ def verify(
             pairs = pair_by_manifest(output_dir, in_files, lambda p: keyed_file_hash(p, keyed))
         except SecretError:
             pass  # no secret: identifiers are still searched, study dates cannot be paired
-    result = verify_folder(output_dir, against, pairs=pairs, allow_private=tuple(allow_private or ()))
+    result = verify_folder(output_dir, against, pairs=pairs, allow_private=tuple(allow_private or ()), ocr=ocr)
     if against is not None:  # the input is identifiable data: reading it is recorded
         _audit_access("verify", {"files": result.files, "findings": len(result.findings)}, output_dir)
     code = EXIT_OK if result.ok else EXIT_QUARANTINED

@@ -54,14 +54,14 @@ def _covered(plant, findings) -> bool:
 
 def test_every_planted_value_is_reported_on_the_input(corpus):
     pairs = {str(f.relative_to(corpus.root)): f for f in corpus.files}
-    result = verify_folder(corpus.root, corpus.root, pairs=pairs)
+    result = verify_folder(corpus.root, corpus.root, pairs=pairs, ocr=False)  # no text in these pixels
     missed = [p for p in corpus.key.plants if not _covered(p, result.findings)]
     assert not missed, missed[:5]
     assert not result.ok
 
 
 def test_without_the_input_patterns_and_structure_still_flag_the_input(corpus):
-    result = verify_folder(corpus.root)
+    result = verify_folder(corpus.root, ocr=False)
     cats = {f.category for f in result.findings}
     assert {"pattern:email", "pattern:phone", "private-not-safe", "overlay", "age-over-89", "not-marked",
             "path:record-number"} <= cats
@@ -183,3 +183,25 @@ def test_cli_exit_codes_and_json(tmp_path, corpus):
     # evidence is masked: no planted value appears in the report
     evidence = " ".join(f["evidence"] + " " + f["location"] for f in findings)
     assert not [p.value for p in corpus.key.plants if p.searchable and len(p.value) > 4 and p.value in evidence]
+
+
+@pytest.mark.slow
+def test_burned_in_text_is_read_by_ocr(tmp_path):
+    """An ultrasound image with the patient's name and ID burned into the pixels: verify's OCR pass reports
+    it against the input, and reports nothing on the same image without text."""
+    from veil.pixels.testset import make
+    from veil.verify.needles import collect
+    from veil.verify.scan import Scanner
+
+    hits = 0
+    for idx in range(4):
+        sample = make(idx, with_text=True)
+        if not sample.kind.startswith("us") and not sample.kind.startswith("sc"):
+            continue
+        needles = collect(sample.ds)
+        found = Scanner(needles).scan_pixels(sample.ds, "x.dcm")
+        assert any(f.category.startswith("pixels:") for f in found), sample.kind
+        hits += 1
+        clean = make(idx, with_text=False)
+        assert not Scanner(collect(clean.ds)).scan_pixels(clean.ds, "y.dcm")
+    assert hits >= 2

@@ -48,6 +48,7 @@ def verify_folder(
     *,
     pairs: dict[str, Path] | None = None,
     allow_private: tuple[str, ...] = (),
+    ocr: bool = True,
     on_file: Callable[[str], None] | None = None,
 ) -> ScanResult:
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
@@ -66,7 +67,7 @@ def verify_folder(
                 continue
             needles.update(n)
             per_input[p] = n.dates
-    scanner = Scanner(needles if against is not None else None, allow_private=allow_private)
+    scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
     pairs = pairs or {}
     if against is not None and not pairs:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
@@ -84,6 +85,7 @@ def verify_folder(
             result.findings.append(Finding(rel, "file", "unreadable", type(exc).__name__, ""))
         if on_file is not None:
             on_file(rel)
-    result.notes.append("OCR of burned-in text is not part of this version: images flagged BurnedInAnnotation=YES "
-                        "are reported, unflagged burned-in text is not detected")
+    result.notes += sorted(scanner.notes)
+    if not ocr:
+        result.notes.append("--no-ocr: burned-in text in pixels was not looked for")
     return result

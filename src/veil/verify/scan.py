@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
@@ -188,7 +189,9 @@ class Scanner:
     """Scans output files; built once per run (needles and the safe-private list compiled once)."""
 
     def __init__(self, needles: Needles | None = None, safe_private: PrivateDictionary | None = None,
-                 allow_private: Iterable[str] = ()) -> None:
+                 allow_private: Iterable[str] = (), ocr: bool = True) -> None:
+        self.ocr = ocr
+        self.notes: set[str] = set()
         self.index = NeedleIndex(needles) if needles is not None and needles.values else None
         self.safe = safe_private if safe_private is not None else load_safe_private()
         self.allow_private = {c.strip().upper() for c in allow_private}
@@ -196,7 +199,48 @@ class Scanner:
     def scan_file(self, path: Path, rel: str, paired_dates: set[str] | None = None) -> list[Finding]:
         data = path.read_bytes()
         ds = pydicom.dcmread(path, force=True)
-        return self.scan(ds, data, rel, paired_dates or set())
+        found = self.scan(ds, data, rel, paired_dates or set())
+        if self.ocr and _at_risk(ds):
+            found += self.scan_pixels(ds, rel)
+        return found
+
+    def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 3) -> list[Finding]:
+        """OCR the first frames of an image at risk of burned-in text (US, SC, screen captures ...) and
+        look for the input's identifiers and PHI patterns in what it reads. Pixels that cannot be decoded
+        are a finding: what cannot be read cannot be shown to be clean."""
+        from veil.errors import InputError
+        from veil.pixels import ocr
+
+        found: list[Finding] = []
+        try:
+            frames = _frames(ds, max_frames)
+            photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+            lines: dict[tuple[int, tuple[int, int, int, int]], list[str]] = {}
+            for i, frame in enumerate(frames):
+                gray = ocr.brightness(ocr.to_display(frame, photometric))
+                for w in ocr.read_words(gray):
+                    lines.setdefault((i, w.line), []).append(w.text)
+        except InputError as exc:
+            if exc.rule == "pixels-ocr-unavailable":
+                self.notes.add("OCR unavailable (install tesseract-ocr): pixels of images at risk not read")
+                return found
+            return [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", exc.reason[:40], "")]
+        except Exception as exc:  # undecodable: fail closed
+            return [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", type(exc).__name__, "")]
+        for (i, _), words in sorted(lines.items()):
+            text = " ".join(words)
+            loc = f"(7FE0,0010) PixelData frame {i + 1} (OCR)"
+            if self.index is not None and self.index.text is not None:
+                for m in self.index.text.finditer(fold(text)):
+                    if len(m.group(0)) >= 4:
+                        found.append(Finding(rel, loc, f"pixels:{self.index.category(m.group(0))}",
+                                             mask(m.group(0)), m.group(0)))
+            for cat, pat in _PATTERNS[:5]:
+                for m in pat.finditer(text):
+                    found.append(Finding(rel, loc, f"pixels:{cat}", mask(m.group(0)), m.group(0)))
+            for m in _TEXT_DATES.finditer(text):
+                found.append(Finding(rel, loc, "pixels:date", mask(m.group(0)), m.group(0)))
+        return found
 
     def scan(self, ds: Dataset, data: bytes, rel: str, dates: set[str]) -> list[Finding]:
         found: list[Finding] = []
@@ -361,6 +405,31 @@ class Scanner:
         for cat, pat in _PATTERNS[:6]:
             for m in pat.finditer(spaced):
                 add("output path", f"path:{cat}", m.group(0))
+
+
+_AT_RISK_MODALITIES = frozenset({"US", "IVUS", "SC", "OT", "XC", "DOC", "ES", "GM", "OP", "SM"})
+_AT_RISK_SOP = ("1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.", "1.2.840.10008.5.1.4.1.1.7",
+                "1.2.840.10008.5.1.4.1.1.77.1.")
+
+
+def _at_risk(ds: Dataset) -> bool:
+    """Images that carry screen text by nature, or say they do (PS3.3 C.7.6.1.1.7 Burned In Annotation)."""
+    if "PixelData" not in ds:
+        return False
+    return (str(ds.get("Modality", "")).upper() in _AT_RISK_MODALITIES
+            or str(ds.get("SOPClassUID", "")).startswith(_AT_RISK_SOP)
+            or str(ds.get("BurnedInAnnotation", "")).upper() == "YES")
+
+
+def _frames(ds: Dataset, n: int) -> list[np.ndarray]:
+    from pydicom.pixels import iter_pixels
+
+    out: list[np.ndarray] = []
+    for i, frame in enumerate(iter_pixels(ds)):
+        if i >= n:
+            break
+        out.append(frame)
+    return out
 
 
 @functools.cache
