@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -249,10 +249,15 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
 
 
 def _vr_of(ds: Dataset, tag: BaseTag) -> str:
-    """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files)."""
+    """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files).
+
+    A public attribute the input encoded as UN (PS3.5 6.2.2: its VR was unknown to the writer) takes its
+    dictionary VR, as pydicom does when it decodes it, so that e.g. a UN-encoded Modality is judged as
+    the CS it is and not removed as unknown.
+    """
     raw = ds._dict.get(tag)  # raw or decoded element, without pydicom's per-call tag normalisation
     vr = getattr(raw, "VR", None)
-    if vr:
+    if vr and (vr != "UN" or tag >> 16 & 1):
         return str(vr)
     if tag >> 16 & 1:
         return "UN"
@@ -342,11 +347,49 @@ def private_action(tag: int, creator: str | None, plan: Plan) -> Action:
     return Action("X", "E.1-1 basic:private")
 
 
+def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str, ...], plan: Plan) -> Action:
+    """The action for one element, from its tag, VR, private creator, scope and IOD family alone.
+
+    Pure in its arguments and the plan, so the pipeline memoises it per plan (``Plan.decisions``): a
+    series of one scanner repeats the same few hundred (tag, VR, creator) combinations in every file.
+    Conditional codes come back resolved, and a plain X on an attribute some IOD requires becomes D or Z.
+    """
+    private = bool(tag >> 16 & 1)
+    if private:
+        act = private_action(tag, creator, plan)
+        if act.code == "K" and vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
+            # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5)
+            act = Action("C", f"{act.rule}+clean")
+    elif tag >> 16 == 0x0000:
+        act = Action("X", "command-group")
+    else:
+        act = plan.lookup(tag) or fallback_action(tag, vr, plan, scope)
+    code = act.code
+    if "/" in code and code != "X/Z/U*":
+        code = resolve_conditional(code, keyword_for_tag(tag), family)
+        act = Action(code, act.rule, act.value)
+    if code == "X" and not private and tag in _required_tags():
+        code = resolve_conditional("X/Z/D", keyword_for_tag(tag), family)
+        act = Action(code, act.rule if code == "X" else f"{act.rule}:iod-required", act.value)
+    return act
+
+
+def _decide(tag: int, vr: str, creator: str | None, ctx: _Ctx, scope: str) -> Action:
+    key = (tag, vr, creator, scope, ctx.family)
+    memo = ctx.plan.decisions
+    act = memo.get(key)
+    if act is None:
+        act = memo[key] = decide(tag, vr, creator, scope, ctx.family, ctx.plan)
+    return act
+
+
 def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
     """Decide every element from its tag and VR first; convert a value only when it must be read."""
     creators = _private_creators(ds)
     kept_blocks: set[tuple[int, int]] = set()
     handled_times: set[int] = set()
+    raw_elems = ds._dict
+    fire = ctx.out.fire
     for tag in list(ds.keys()):
         # keys are BaseTag (an int): deleting by BaseTag skips pydicom's tag normalisation
         group = tag >> 16
@@ -354,30 +397,24 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
             continue
         vr = _vr_of(ds, tag)
         private = bool(group & 1)
+        creator = None
         if private:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
                 continue
-            act = private_action(tag, creators.get((group, (tag & 0xFFFF) >> 8)), ctx.plan)
-            if act.code == "K" and vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(ctx.plan):
-                # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5)
-                act = Action("C", f"{act.rule}+clean")
-        elif group == 0x0000:
-            act = Action("X", "command-group")
-        else:
-            act = ctx.plan.lookup(tag) or fallback_action(tag, vr, ctx.plan, scope)
+            creator = creators.get((group, (tag & 0xFFFF) >> 8))
+        act = _decide(tag, vr, creator, ctx, scope)
         code = act.code
-        if "/" in code and code != "X/Z/U*":
-            code = resolve_conditional(code, keyword_for_tag(tag), ctx.family)
-            act = Action(code, act.rule, act.value)
-        if code == "X" and not private and tag in _required_tags():
-            code = resolve_conditional("X/Z/D", keyword_for_tag(tag), ctx.family)
-            act = Action(code, act.rule if code == "X" else f"{act.rule}:iod-required", act.value)
         if code == "X":
             del ds[tag]
-            ctx.out.fire(tag, "X", act.rule)
+            fire(tag, "X", act.rule)
             continue
         if code == "K" and vr != "SQ":  # kept as read: no need to decode it
-            ctx.out.fire(tag, "K", act.rule)
+            fire(tag, "K", act.rule)
+            if private:
+                kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+            continue
+        raw = raw_elems.get(tag)
+        if type(raw) is RawDataElement and _apply_raw(ds, raw, vr, act, ctx):
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
             continue
@@ -385,7 +422,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
             elem = ds[tag]
         except Exception as exc:  # undecodable value: remove (fail closed)
             del ds[tag]
-            ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
+            fire(tag, "X", f"undecodable:{type(exc).__name__}")
             continue
         _apply(ds, elem, act, ctx, scope, handled_times)
         if private and tag in ds:
@@ -394,7 +431,61 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
         ctag = (group << 16) | block
         if (group, block) not in kept_blocks and ctag in ds:
             del ds[ctag]
-            ctx.out.fire(ctag, "X", "private:creator-unused")
+            fire(ctag, "X", "private:creator-unused")
+
+
+#: VRs whose new value Veil writes as ASCII (UIDs, dummies, pseudonyms): every character set DICOM allows
+#: has ASCII as its default repertoire (PS3.5 6.1.2.3), so these bytes need no Specific Character Set.
+_ASCII_VRS = frozenset({"UI", "AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "SH", "LO", "PN", "LT", "ST", "UT",
+                        "UC"})
+
+
+def _raw_strings(raw: RawDataElement) -> list[str] | None:
+    """Values of a raw UI element (backslash-separated ASCII), or None when they are not plain ASCII."""
+    data = raw.value or b""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    text = text.rstrip("\x00 ")
+    return [v.strip().rstrip("\x00") for v in text.split("\\")] if text else []
+
+
+def _put_raw(ds: Dataset, raw: RawDataElement, data: bytes, pad: bytes) -> None:
+    if len(data) % 2:
+        data += pad
+    ds._dict[raw.tag] = raw._replace(value=data, length=len(data))
+
+
+def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx) -> bool:
+    """Z, D, P and U done on the raw bytes (no decode, no re-encode); False leaves the element to _apply.
+
+    Only where the new value is ASCII (valid in every character set) and never for sequences; UIDs are
+    remapped only when the old value is plain ASCII. What this cannot do exactly, the general path does.
+    """
+    code = act.code
+    if vr not in _ASCII_VRS or raw.VR not in (vr, None) or raw.length == 0xFFFFFFFF:
+        return False
+    tag = raw.tag
+    if code == "Z":
+        _put_raw(ds, raw, b"", b" ")
+    elif code == "D":
+        dummy = DUMMY.get(vr)
+        if not isinstance(dummy, str) or vr in ("UI", "UR"):
+            return False
+        _put_raw(ds, raw, dummy.encode("ascii"), b" ")
+    elif code == "P" and vr in ("LO", "PN", "SH"):
+        _put_raw(ds, raw, ctx.pseudonym.encode("ascii"), b" ")
+    elif code in ("U", "U*", "X/Z/U*") and vr == "UI":
+        values = _raw_strings(raw)
+        if values is None:
+            return False
+        out = [v if (not v or v in UID_dictionary) else ctx.keyed.uid(v) for v in values]
+        _put_raw(ds, raw, "\\".join(out).encode("ascii"), b"\x00")
+    else:
+        return False
+    ctx.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
+    return True
 
 
 def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:

@@ -138,12 +138,21 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
     """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
-    output then exists already; under a lock on the folder, identical bytes are a no-op and different
-    bytes keep the smaller sha256, so the result does not depend on which worker finished first.
+    output then exists already (a hard link onto an existing name fails, atomically); under a lock on the
+    folder, identical bytes are a no-op and different bytes keep the smaller sha256, so the result does
+    not depend on which worker finished first.
     The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
+    try:  # common case, no lock: link() is atomic and fails if the instance is already there
+        os.link(tmp, path)
+        os.unlink(tmp)
+        return
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: the locked path below decides
+        pass
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
@@ -247,7 +256,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         if px is not None:
             px.finish(inst.ds, outcome.fire)
         rel = output_relpath(inst.ds, outcome.patient_pseudonym)
-        fired = outcome.rules()
+        fired = tuple(f for f in outcome.rules() if f[1] != "K")  # kept-as-read is the default: not listed
         if dry_run:
             return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)

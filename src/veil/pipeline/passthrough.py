@@ -17,6 +17,7 @@ import os
 import struct
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +25,15 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO, DicomFileLike
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.filewriter import write_dataset
 
 from veil.errors import InputError
+from veil.pipeline.encode import encode_dataset, encode_file_meta
 
 CHUNK = 1 << 20
+#: Inputs up to this size are read with one read() and parsed from memory: the input hash and the pixel
+#: copy then come from the same bytes (one open, one read). Larger files stream in CHUNK pieces.
+SMALL = 4 << 20
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
 
@@ -44,7 +49,7 @@ class PixelSpan:
     vr: str | None  # as encoded in the input (None when the element was implicit VR)
 
 
-def locate_pixels(fh: io.BufferedReader, pos: int, size: int, implicit: bool, little: bool) -> PixelSpan:
+def locate_pixels(fh: io.BufferedIOBase, pos: int, size: int, implicit: bool, little: bool) -> PixelSpan:
     """Parse the pixel element header at `pos` and find where the element ends, without reading its value."""
     fh.seek(pos)
     head = fh.read(12)
@@ -103,6 +108,7 @@ class SplitInstance:
     implicit: bool
     little: bool
     whole: bool = False  # read entirely by pydicom (deflated, no meta): written entirely by pydicom
+    data: bytes | None = None  # the whole input, for small files (see SMALL)
 
 
 def _pixel_header(span: PixelSpan, ds: Dataset, implicit: bool, little: bool) -> bytes:
@@ -127,8 +133,16 @@ def _pixel_header(span: PixelSpan, ds: Dataset, implicit: bool, little: bool) ->
 
 def read_split(path: Path) -> SplitInstance:
     """Read all but the pixel element; raise InputError for anything that is not clean DICOM."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh, warnings.catch_warnings(record=True) as caught:
+    with open(path, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        data = src.read() if size <= SMALL else None
+        if data is not None:
+            size = len(data)
+        return _read_split(io.BytesIO(data) if data is not None else src, path, size, data)
+
+
+def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None) -> SplitInstance:
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = pydicom.dcmread(fh, stop_before_pixels=True)
         pos = fh.tell()
@@ -148,7 +162,7 @@ def read_split(path: Path) -> SplitInstance:
         text = str(w.message)
         if any(k in text for k in ("End of file reached", "truncat", "delimiter")):
             raise InputError(f"corrupt or truncated DICOM: {text}", "parse")
-    return SplitInstance(ds, path, span, bool(implicit), bool(little))
+    return SplitInstance(ds, path, span, bool(implicit), bool(little), data=data)
 
 
 def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, str]:
@@ -174,7 +188,7 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
     out_hash = hashlib.sha256()
     in_hash = hashlib.sha256()
 
-    def emit(data: bytes) -> None:
+    def emit(data: bytes | memoryview) -> None:
         out_hash.update(data)
         view = memoryview(data)
         while view:
@@ -182,6 +196,28 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
             view = view[n:]
 
     emit(buf.getvalue())
+    if inst.data is not None:
+        in_hash.update(inst.data)
+        if inst.pixels is not None:
+            ts = ds.file_meta.TransferSyntaxUID
+            emit(_pixel_header(inst.pixels, ds, ts.is_implicit_VR, ts.is_little_endian))
+            emit(memoryview(inst.data)[inst.pixels.value_start:inst.pixels.end])
+    else:
+        _stream_input(inst, ds, in_hash, emit)
+    if len(tail):
+        raw = io.BytesIO()
+        tbuf = DicomFileLike(raw)
+        tbuf.is_little_endian = inst.little
+        tbuf.is_implicit_VR = inst.implicit
+        write_dataset(tbuf, tail)
+        emit(raw.getvalue())
+    return out_hash.hexdigest(), in_hash.hexdigest()
+
+
+def _stream_input(
+    inst: SplitInstance, ds: Dataset, in_hash: hashlib._Hash, emit: Callable[[bytes | memoryview], None]
+) -> None:
+    """Hash the whole input and copy its pixel element's value to the output, CHUNK bytes at a time."""
     with open(inst.path, "rb") as src:
         stop = inst.pixels.start if inst.pixels else None
         remaining = stop if stop is not None else os.fstat(src.fileno()).st_size
@@ -205,14 +241,6 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
                 remaining -= len(chunk)
             for chunk in iter(lambda: src.read(CHUNK), b""):
                 in_hash.update(chunk)
-    if len(tail):
-        raw = io.BytesIO()
-        tbuf = DicomFileLike(raw)
-        tbuf.is_little_endian = inst.little
-        tbuf.is_implicit_VR = inst.implicit
-        write_dataset(tbuf, tail)
-        emit(raw.getvalue())
-    return out_hash.hexdigest(), in_hash.hexdigest()
 
 
 def _encode_head(ds: Dataset) -> DicomBytesIO:
@@ -225,10 +253,10 @@ def _encode_head(ds: Dataset) -> DicomBytesIO:
     ts = ds.file_meta.TransferSyntaxUID
     buf = DicomBytesIO()
     buf.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(buf, ds.file_meta, enforce_standard=True)
+    encode_file_meta(buf, ds.file_meta)
     buf.is_implicit_VR = ts.is_implicit_VR
     buf.is_little_endian = ts.is_little_endian
-    write_dataset(buf, ds)
+    encode_dataset(buf, ds)
     return buf
 
 

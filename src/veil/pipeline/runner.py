@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TextIO
 
 from veil import __version__
 from veil.errors import VeilError
@@ -100,13 +101,20 @@ def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResul
     return out
 
 
+#: Open journal of this process, per output folder (one file per process: lines never interleave).
+_journals: dict[str, TextIO] = {}
+
+
 def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
     rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "source"}
     rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
-    folder = out_dir / STATE_DIR / "journal"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:  # one file per process: no interleaving
-        fh.write(json.dumps(rec) + "\n")
+    path = out_dir / STATE_DIR / "journal" / f"{os.getpid()}.jsonl"
+    fh = _journals.get(str(path))
+    if fh is None or fh.closed or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = _journals[str(path)] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open per process
+    fh.write(json.dumps(rec) + "\n")
+    fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
 
 
 def series_key(path: str) -> str:
@@ -245,6 +253,8 @@ def run(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        while _journals:  # this process's own (workers=1); pool workers' close when they exit
+            _journals.popitem()[1].close()
     for p in paths:  # input order, whatever order workers finished in
         r = reused.get(p) or fresh[p]
         summary.results.append(r)

@@ -68,6 +68,11 @@ class Plan:
     safe_text: frozenset[int]
     edition: str
     method_codes: tuple[tuple[str, str], ...] = field(default=())
+    #: Memo of :func:`veil.header.engine.decide` (a pure function of the plan and its arguments): filled
+    #: as elements are met, per process; never part of the plan's identity or hash.
+    decisions: dict[tuple[int, str, str | None, str, tuple[str, ...]], Action] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def lookup(self, tag: int) -> Action | None:
         act = self.public.get(tag)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
@@ -128,8 +129,19 @@ def _values(elem: object) -> list[str]:
     return [str(v)]
 
 
+def _wanted(vr: str, kw: str) -> bool:
+    """Whether _walk collects anything from an element of this VR and keyword (see below)."""
+    return (vr == "PN" or kw in _ID_SET or kw in _PLACE_SET or kw in _DATE_SET
+            or (vr == "DA" and kw.startswith("Patient")))
+
+
 def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
-    for elem in ds:
+    for tag in list(ds.keys()):
+        held = ds._dict.get(tag)
+        vr = getattr(held, "VR", None)
+        if vr is not None and vr != "SQ" and not _wanted(vr, keyword_for_tag(tag)):
+            continue  # VR known from the file and nothing to collect: leave the value undecoded
+        elem = ds[tag]
         vr = elem.VR
         if vr == "SQ":
             for item in elem.value or []:
