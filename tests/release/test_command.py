@@ -81,7 +81,9 @@ def test_create_list_show_human_output(proj, corpus) -> None:  # type: ignore[no
     res = run("release", "withdraw", "1", "--reason", "policy bug", "-P", root)
     assert res.exit_code == 0 and "reissue-of 1" in res.stdout
     res = run("release", "check", "1", "-P", root)
-    assert "WITHDRAWN" in res.stdout
+    assert "WITHDRAWN" in res.stdout and res.exit_code == 4  # intact, but not to be used
+    res = run("release", "check", "1", "-P", root, "--json")
+    assert res.exit_code == 4 and json.loads(res.stdout)["state"] == "withdrawn"
     res = run("release", "reproduce", "1", str(corpus.root), "-P", root)
     assert res.exit_code == 0 and "identical" in res.stdout
 

@@ -168,7 +168,7 @@ def test_governance_scenario(tmp_path: Path, corpus: SampleCorpus, backend, requ
     states = {r["id"]: r["state"] for r in json.loads(out)}
     assert states == {"R0001": "withdrawn", "R0002": "failed", "R0003": "published"}
     code, out = invoke("release", "check", "1", "--project", str(root), "--json")
-    assert code == 0 and json.loads(out)["state"] == "withdrawn"
+    assert code == 4 and json.loads(out)["state"] == "withdrawn"  # intact, but withdrawn: not usable
 
     # the audit chain holds every step and verifies with the project secret
     from veil.project import load_project

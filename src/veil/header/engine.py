@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -107,13 +106,17 @@ def resolve_conditional(code: str, keyword: str, families: str | tuple[str, ...]
 class Outcome:
     """What happened to one instance: rule counts for the manifest, and notes for the log."""
 
-    fired: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (tag, action, rule)
+    #: (tag, action, rule) -> count. Elements kept as read by the walk are not listed (keeping is what
+    #: happens to whatever no rule changes); a K that is a decision of its own (a kept sequence, a
+    #: document kept under keep_if_clean) is.
+    fired: dict[tuple[int, str, str], int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     patient_pseudonym: str = ""
     patient_key_hash: str = ""
 
     def fire(self, tag: int, code: str, rule: str) -> None:
-        self.fired[(tag, code, rule)] += 1
+        key = (tag, code, rule)
+        self.fired[key] = self.fired.get(key, 0) + 1
 
     def rules(self) -> tuple[tuple[str, str, str, int], ...]:
         """(tag as 8 hex digits, action, rule, count), sorted: what the manifest records."""
@@ -374,15 +377,6 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
     return act
 
 
-def _decide(tag: int, vr: str, creator: str | None, ctx: _Ctx, scope: str) -> Action:
-    key = (tag, vr, creator, scope, ctx.family)
-    memo = ctx.plan.decisions
-    act = memo.get(key)
-    if act is None:
-        act = memo[key] = decide(tag, vr, creator, scope, ctx.family, ctx.plan)
-    return act
-
-
 def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
     """Decide every element from its tag and VR first; convert a value only when it must be read."""
     creators = _private_creators(ds)
@@ -390,26 +384,35 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
     handled_times: set[int] = set()
     raw_elems = ds._dict
     fire = ctx.out.fire
-    for tag in list(ds.keys()):
+    memo = ctx.plan.decisions
+    family = ctx.family
+    for tag in list(raw_elems):
         # keys are BaseTag (an int): deleting by BaseTag skips pydicom's tag normalisation
         group = tag >> 16
         if tag in _DEID_TAGS or group == 0x0002 or tag in handled_times:
             continue
-        vr = _vr_of(ds, tag)
         private = bool(group & 1)
+        vr = raw_elems[tag].VR
+        if not vr or (vr == "UN" and not private):
+            vr = _vr_of(ds, tag)
         creator = None
         if private:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
                 continue
             creator = creators.get((group, (tag & 0xFFFF) >> 8))
-        act = _decide(tag, vr, creator, ctx, scope)
+        key = (tag, vr, creator, scope, family)
+        act = memo.get(key)
+        if act is None:
+            act = memo[key] = decide(tag, vr, creator, scope, family, ctx.plan)
         code = act.code
         if code == "X":
-            del ds[tag]
+            if 0x7FE00008 <= tag <= 0x7FE00010:
+                del ds[tag]  # pydicom drops its cached pixel array with it
+            else:
+                del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and vr != "SQ":  # kept as read: no need to decode it
-            fire(tag, "K", act.rule)
+        if code == "K" and vr != "SQ":  # kept as read: no need to decode it (and not listed)
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
             continue

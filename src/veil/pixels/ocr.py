@@ -71,7 +71,7 @@ def to_display(frame: np.ndarray, photometric: str, lut_rgb: np.ndarray | None =
     out = np.zeros(arr.shape, np.uint8) if hi <= lo else ((np.clip(arr, lo, hi) - lo) * (255.0 / (hi - lo)))
     out = out.astype(np.uint8)
     if photometric == "MONOCHROME1":
-        out = 255 - out
+        out = np.subtract(255, out, dtype=np.uint8)
     return out
 
 

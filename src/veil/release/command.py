@@ -25,6 +25,8 @@ from rich.table import Table
 from veil.errors import VeilError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+#: `release check`: the files are intact but the project withdrew the release (recipients must delete it).
+EXIT_WITHDRAWN = 4
 PASSPHRASE_ENV = "VEIL_CUSTODIAN_PASSPHRASE"
 
 err = Console(stderr=True, soft_wrap=True)
@@ -421,7 +423,8 @@ def release_check(
     """Verify a release's signature and the SHA-256 of every file it lists; report changed, missing and
     added files. Works on a project's release (by number) and on a folder a recipient received.
 
-    Exit codes: 0 intact, 1 tampered or unsigned, 2 usage error.
+    Exit codes: 0 intact, 1 tampered or unsigned, 2 usage error, 4 intact but withdrawn by the project
+    (a script that gates on exit 0 never uses a withdrawn release).
 
     Examples:
 
@@ -466,7 +469,7 @@ def release_check(
         if key_pem is None:
             key_pem, source = proj.signing_pub_path.read_bytes(), "the project's signing key"
     res = check(folder, key_pem, source)
-    code = EXIT_OK if res.ok else EXIT_REFUSED
+    code = EXIT_REFUSED if not res.ok else EXIT_WITHDRAWN if status == "withdrawn" else EXIT_OK
     if as_json:
         _emit_json(res.as_dict() | {"state": status})
         raise typer.Exit(code)
