@@ -5,10 +5,10 @@ read, or rewritten by Veil directly in raw form (UIDs, dummies, pseudonyms). The
 already encoded for the output, which keeps the input's transfer syntax. pydicom's ``write_dataset``
 would write them raw too, but pays for a buffer, several property look-ups and a length fix-up per
 element; on header-heavy corpora that is a fifth of the run. Here a raw element is one ``struct.pack``
-and one write, and everything else (decoded or new elements, big-endian or implicit datasets, a changed
+and one write, and everything else (decoded or new elements, big-endian datasets, a changed
 character set, values too long for a 16-bit length) goes through pydicom's own writer unchanged. The
-byte stream is the same as pydicom's (PS3.5 7.1.2 explicit VR little endian, 7.5 sequences), which the
-tests check.
+byte stream is the same as pydicom's (PS3.5 7.1.2/7.1.3 explicit and implicit VR little endian, 7.5
+sequences), which the tests check.
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ _UNDEFINED = 0xFFFFFFFF
 
 
 def _fast(fp: DicomIO, ds: Dataset) -> bool:
-    """Whether `ds` can take the raw path: explicit VR little endian in and out, same character set."""
-    return (
-        fp.is_little_endian
-        and not fp.is_implicit_VR
-        and ds.original_encoding == (False, True)
-        and ds.original_character_set == ds._character_set
-    )
+    """Whether `ds` can take the raw path: little endian, the same VR encoding in and out, same character
+    set; or a dataset Veil built itself (no original encoding) holding only decoded, unambiguous elements,
+    which pydicom's writer would encode element by element exactly as here."""
+    if not fp.is_little_endian:
+        return False
+    encoding = ds.original_encoding
+    if encoding == (None, None):
+        return all(type(e) is DataElement and e.VR is not None and len(e.VR) == 2 for e in ds._dict.values())
+    return encoding == (fp.is_implicit_VR, True) and ds.original_character_set == ds._character_set
 
 
 def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = "iso8859") -> None:
@@ -44,6 +46,7 @@ def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = 
     if not _fast(fp, ds):
         write_dataset(fp, ds, parent_encoding)
         return
+    implicit = fp.is_implicit_VR
     encoding = ds.get("SpecificCharacterSet", parent_encoding)
     elems = ds._dict
     write = fp.write
@@ -56,12 +59,16 @@ def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = 
         if type(elem) is RawDataElement:
             vr = elem.VR
             value = elem.value or b""
-            if vr is not None and vr != "SQ" and elem.length != _UNDEFINED and not elem.is_buffered:
-                if vr in _LONG:
+            if elem.length != _UNDEFINED and not elem.is_buffered and vr != "SQ":
+                if implicit:  # PS3.5 7.1.3: tag, 32-bit length, value
+                    write(_ITEM.pack(tag >> 16, tag & 0xFFFF, len(value)))
+                    write(value)
+                    continue
+                if vr is not None and vr in _LONG:
                     write(_HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, len(value)))
                     write(value)
                     continue
-                if len(value) <= 0xFFFF:
+                if vr is not None and len(value) <= 0xFFFF:
                     write(_HEAD_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)))
                     write(value)
                     continue
@@ -75,13 +82,14 @@ def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = 
 
 def _encode_sequence(fp: DicomIO, tag: int, items: list[Dataset], undefined: bool, encoding: str | list[str]) -> None:
     """SQ element and its items, with pydicom's choice of lengths (defined unless read as undefined)."""
+    implicit = fp.is_implicit_VR
     body = DicomBytesIO()
     body.is_little_endian = True
-    body.is_implicit_VR = False
+    body.is_implicit_VR = implicit
     for item in items:
         inner = DicomBytesIO()
         inner.is_little_endian = True
-        inner.is_implicit_VR = False
+        inner.is_implicit_VR = implicit
         encode_dataset(inner, item, encoding)
         data = inner.getvalue()
         if getattr(item, "is_undefined_length_sequence_item", False):
@@ -89,7 +97,11 @@ def _encode_sequence(fp: DicomIO, tag: int, items: list[Dataset], undefined: boo
         else:
             body.write(_ITEM.pack(0xFFFE, 0xE000, len(data)) + data)
     value = body.getvalue()
-    fp.write(_HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, _UNDEFINED if undefined else len(value)))
+    length = _UNDEFINED if undefined else len(value)
+    if implicit:
+        fp.write(_ITEM.pack(tag >> 16, tag & 0xFFFF, length))
+    else:
+        fp.write(_HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
     fp.write(value)
     if undefined:
         fp.write(_ITEM.pack(0xFFFE, 0xE0DD, 0))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import DicomDictionary, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
@@ -139,6 +139,8 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
     for tag in list(ds.keys()):
         held = ds._dict.get(tag)
         vr = getattr(held, "VR", None)
+        if vr is None and not tag >> 16 & 1 and tag in DicomDictionary:  # implicit VR: as pydicom decodes it
+            vr = DicomDictionary[tag][0]
         if vr is not None and vr != "SQ" and not _wanted(vr, keyword_for_tag(tag)):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
         elem = ds[tag]
