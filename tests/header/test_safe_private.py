@@ -56,3 +56,31 @@ def test_moved_block_is_still_resolved_by_creator_not_element_number():
     deidentify(moved, plan, KEY)
     assert moved[0x00191123].value == "12.5"
     assert 0x00191023 not in moved and 0x00190010 not in moved
+
+
+def test_kept_private_text_is_cleaned_even_when_the_file_gives_it_no_vr(tmp_path):
+    """Implicit VR files (most older archives) give private elements no VR: a safe private text attribute
+    (GEMS_ACQU_01 0019,xx9E LO, E.3.10-1) is still cleaned of the patient's name, not passed through."""
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from veil.pipeline.instance import _open
+
+    policy = load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private, clean_descriptors]\n")
+    plan = compile_plan(policy)
+    for implicit in (True, False):
+        ds = _ct()
+        ds.PatientName = "Quixley^Ambrose"
+        ds.add_new(0x0019109E, "UN" if not implicit else "LO", b"FSE QUIXLEY AMBROSE ")
+        path = tmp_path / f"ct-{implicit}.dcm"
+        if implicit:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(path, implicit_vr=implicit, little_endian=True)
+        inst = _open(path)
+        raw = inst.ds.get_item(0x0019109E)
+        assert raw.VR in (None, "UN")  # no VR of its own in the input
+        deidentify(inst.ds, plan, KEY)
+        assert 0x0019109E in inst.ds  # kept (safe private) ...
+        value = inst.ds[0x0019109E].value
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        assert "QUIXLEY" not in text.upper() and "AMBROSE" not in text.upper()  # ... and cleaned
+        assert "FSE" in text  # the clinical part survives

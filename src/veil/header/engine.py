@@ -323,6 +323,14 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
     return Action("K", "fallback:non-text")
 
 
+def _dictionary_vr(tag: int, creator: str | None, plan: Plan) -> str | None:
+    """The VR the safe-private dictionary in force gives a private element, if it knows it."""
+    if creator is None or plan.private is None:
+        return None
+    rule = plan.private.lookup(creator, tag >> 16, tag & 0xFF)
+    return rule.vr if rule is not None else None
+
+
 def private_action(tag: int, creator: str | None, plan: Plan) -> Action:
     """Action for a private element, resolved through its block's private creator (PS3.5 7.8.1)."""
     group, element = tag >> 16, tag & 0xFFFF
@@ -360,8 +368,10 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
     private = bool(tag >> 16 & 1)
     if private:
         act = private_action(tag, creator, plan)
-        if act.code == "K" and vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
-            # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5)
+        text_vr = _dictionary_vr(tag, creator, plan) if vr == "UN" else vr
+        if act.code == "K" and text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
+            # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
+            # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
             act = Action("C", f"{act.rule}+clean")
     elif tag >> 16 == 0x0000:
         act = Action("X", "command-group")
@@ -565,11 +575,11 @@ def _values(elem: DataElement) -> list[str]:
     return [str(v)]
 
 
-def _put(elem: DataElement, values: list[str]) -> None:
-    if elem.VR == "UN" or isinstance(elem.value, bytes):
-        raw = "\\".join(values).encode("ascii")
+def _put(elem: DataElement, values: list[str], pad: bytes = b"\x00") -> None:
+    if elem.VR == "UN" or isinstance(elem.value, bytes):  # bytes were read as latin-1 by _values
+        raw = "\\".join(values).encode("latin-1", "replace")
         if len(raw) % 2:
-            raw += b"\x00"
+            raw += pad
         elem.value = raw
     elif len(values) == 1:
         elem.value = values[0]
@@ -665,7 +675,7 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
     elif vr == "AE":  # an AE title identifies a device or site: keyed, consistent replacement
         vals = _values(elem)
         _put(elem, [ctx.keyed.hash_value(v, 16) for v in vals])
-    elif vr in TEXT_VRS:
+    elif vr in TEXT_VRS or (vr == "UN" and elem.tag.is_private):  # UN: text by the private dictionary
         vals = _values(elem)
         cleaned = []
         limit = _MAX_LEN.get(vr)
@@ -674,7 +684,7 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
         for v in vals:
             new, _n = clean_text(v, ctx.known, shift_days=shift)
             cleaned.append(new[:limit] if limit else new)
-        _put(elem, cleaned)
+        _put(elem, cleaned, b" ")
     else:  # e.g. Overlay Data or Curve Data: cleaning their pixels needs the pixels module
         del ds[tag]
         ctx.out.fire(tag, "X", f"clean:unavailable-for-{vr}")
