@@ -100,3 +100,41 @@ def test_csv_and_parquet_hold_the_same_rows(inv, tmp_path):
     assert df.height == len(rows) == len(inv.attributes)
     assert df["keyword"].to_list() == [r["keyword"] for r in rows]
     assert df["files"].dtype == pl.Int64 and df["files"].min() >= 1
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal", "safe-private-clean"])
+def test_inventory_action_is_what_the_engine_does(policy):
+    """The action the inventory shows for a top-level attribute is the one deid applies to it (including
+    kept private text that is cleaned, and IOD-required attributes that get a dummy instead of removal)."""
+    from veil.header.engine import deidentify
+    from veil.identity.keyed import Keyed
+    from veil.policy.model import load_policy_text
+
+    if policy == "safe-private-clean":
+        pol = load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private, clean_descriptors]\n")
+    else:
+        pol = load_policy(policy)
+    plan = compile_plan(pol)
+    path = Path(get_testdata_file("CT_small.dcm"))
+    inv = build([path], plan)
+    out = deidentify(pydicom.dcmread(path), plan, Keyed(b"i" * 32))
+    fired = {t: a for t, a, _r, _n in out.rules()}
+    checked = 0
+    for key, stat in inv.attributes.items():
+        if not key.startswith("(") or ">" in key:
+            continue  # top level only (inside sequences the engine's scope can differ)
+        if ",xx" in key:  # private: (gggg,xxEE)[creator]
+            tags = [t for t in fired if t[:4] == key[1:5] and t[6:8] == key[8:10].upper()]
+            if not tags:
+                continue
+            tag = tags[0]
+        else:
+            tag = key[1:5] + key[6:10]
+        if tag in fired:
+            assert stat.action == fired[tag], (key, stat.action, fired[tag])
+            checked += 1
+        else:
+            assert stat.action == "K", (key, stat.action)  # not listed by the engine: kept as read
+    assert checked >= 10
+    if policy == "safe-private-clean":
+        assert any(",xx" in k and s.action == "C" for k, s in inv.attributes.items())

@@ -20,7 +20,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
-from veil.header.engine import fallback_action, private_action, resolve_conditional
+from veil.header.engine import decide
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
@@ -145,21 +145,18 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
         if private and elem > 0xFF:
             creator = creators.get((group, elem >> 8), "")
             key = f"{prefix}({group:04X},xx{elem & 0xFF:02X})[{creator or 'no creator'}]"
-            act = private_action(tag, creator or None, plan)
             keyword = ""
         elif private:
             continue  # creators are reported through their blocks
         else:
             key = f"{prefix}({group:04X},{elem:04X})"
             keyword = keyword_for_tag(tag) or ""
-            act = plan.lookup(tag) or fallback_action(tag, vr, plan)
+        act = decide(tag, vr, creator or None, "", family, plan)  # what the engine does with it
         code = act.code
-        if "/" in code and code != "X/Z/U*":
-            code = resolve_conditional(code, keyword, family)
         stat = inv.attributes.get(key)
         if stat is None:
             stat = AttributeStat(key, keyword, vr, private_creator=creator, action=code, rule=act.rule)
-            stat.risk = risk_class(keyword, vr, private, act.code == "K" and private, plan.lookup(tag) is not None,
+            stat.risk = risk_class(keyword, vr, private, private and code != "X", plan.lookup(tag) is not None,
                                    tag in plan.safe_text)
             inv.attributes[key] = stat
         stat.occurrences += 1
