@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -123,6 +123,22 @@ class Outcome:
         return tuple(sorted((f"{t:08X}", a, r, n) for (t, a, r), n in self.fired.items()))
 
 
+def peek(ds: Dataset, keyword: str, default: object = None) -> object:
+    """``ds.get(keyword, default)`` without storing the decoded element in `ds`.
+
+    Reading a value through pydicom replaces the raw element by a decoded one, which must then be
+    re-encoded on write; values Veil only looks at (Rows, SOP Class, patient identity) stay raw and are
+    copied as read by ``pipeline.encode``.
+    """
+    tag = tag_for_keyword(keyword)
+    elem = ds._dict.get(BaseTag(tag)) if tag is not None else None
+    if elem is None:
+        return default
+    if type(elem) is RawDataElement:
+        elem = convert_raw_data_element(elem, encoding=ds._character_set, ds=ds)
+    return elem.value
+
+
 @dataclass
 class _Ctx:
     plan: Plan
@@ -140,15 +156,15 @@ def patient_key(ds: Dataset) -> str:
     Issuer + PatientID when there is an ID; otherwise name + birth date, so files without an ID still
     group by person. Raises when nothing identifies the patient: such a file cannot be made consistent.
     """
-    pid = str(ds.get("PatientID", "") or "").strip()
-    issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
+    pid = str(peek(ds, "PatientID", "") or "").strip()
+    issuer = str(peek(ds, "IssuerOfPatientID", "") or "").strip()
     if pid:
         return f"id:{issuer}\x00{pid}"
-    name = str(ds.get("PatientName", "") or "").strip()
-    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    name = str(peek(ds, "PatientName", "") or "").strip()
+    birth = str(peek(ds, "PatientBirthDate", "") or "").strip()
     if name:
         return f"name:{name.upper()}\x00{birth}"
-    study = str(ds.get("StudyInstanceUID", "") or "").strip()
+    study = str(peek(ds, "StudyInstanceUID", "") or "").strip()
     if study:  # anonymous input: one pseudo-patient per study keeps the study together
         return f"study:{study}"
     return "unknown"
@@ -161,7 +177,7 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     """
     policy = plan.policy
     out = Outcome()
-    burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"  # the pixel pass sets NO once verified
+    burned = str(peek(ds, "BurnedInAnnotation", "")).upper() == "YES"  # the pixel pass sets NO once verified
     if burned and (policy.burned_in_annotation == "quarantine" or policy.has("clean_pixel_data")):
         raise InputError("BurnedInAnnotation is YES and no pixel cleaning is configured"
                          if not policy.has("clean_pixel_data") else
@@ -177,7 +193,7 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     lo, hi = policy.dates.offset_days
     offset = keyed.date_offset(key, lo, hi)
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
-    ctx = _Ctx(plan, keyed, iod_family(str(ds.get("SOPClassUID", ""))), offset, pseudonym, known, out)
+    ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
     document = _encapsulated_document(ds, ctx)
     _walk(ds, ctx, scope="")
     if document is not None:
@@ -738,6 +754,6 @@ def _fix_meta(ds: Dataset, ctx: _Ctx) -> None:
     meta.ImplementationClassUID = VEIL_IMPLEMENTATION_UID
     meta.ImplementationVersionName = VEIL_IMPLEMENTATION_VERSION
     if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.MediaStorageSOPInstanceUID = peek(ds, "SOPInstanceUID")
     if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPClassUID = peek(ds, "SOPClassUID")

@@ -27,7 +27,7 @@ from pydicom.uid import (
 )
 
 from veil.errors import InputError
-from veil.header.engine import Outcome, deidentify
+from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
 from veil.pipeline.passthrough import SplitInstance, new_temp, read_split, write_split
 from veil.pixels.hook import PixelPass, pixel_pass
@@ -221,8 +221,9 @@ def _check_pixel_span(inst: SplitInstance) -> None:
     if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
         return
     try:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        need = ds.Rows * ds.Columns * frames * int(ds.get("SamplesPerPixel", 1)) * ds.BitsAllocated
+        frames = int(peek(ds, "NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
+        need = (int(peek(ds, "Rows")) * int(peek(ds, "Columns")) * frames  # type: ignore[call-overload]
+                * int(peek(ds, "SamplesPerPixel", 1)) * int(peek(ds, "BitsAllocated")))  # type: ignore[call-overload]
     except (AttributeError, TypeError, ValueError):
         raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
     if span.value_length * 8 < need:
