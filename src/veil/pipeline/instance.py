@@ -85,15 +85,25 @@ def read_instance(path: Path) -> Dataset:
     return ds
 
 
+def _native_pixel_bits(ds: Dataset) -> int:
+    """Rows x Columns x frames x samples x BitsAllocated: the bits native Pixel Data must hold (PS3.5 8.1.1).
+
+    Values are read with :func:`peek`, so the elements stay raw for the encoder.
+    """
+    try:
+        frames = int(peek(ds, "NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
+        rows, cols, samples, bits = (int(peek(ds, kw, d)) for kw, d in (  # type: ignore[call-overload]
+            ("Rows", None), ("Columns", None), ("SamplesPerPixel", 1), ("BitsAllocated", None)))
+    except (TypeError, ValueError):
+        raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    return rows * cols * frames * samples * bits
+
+
 def _check_native_pixel_length(ds: Dataset) -> None:
     """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated."""
     if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2").is_compressed:
         return
-    try:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        need = ds.Rows * ds.Columns * frames * int(ds.get("SamplesPerPixel", 1)) * ds.BitsAllocated
-    except (AttributeError, TypeError, ValueError):
-        raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    need = _native_pixel_bits(ds)
     have = len(ds.PixelData) * 8
     if have < need:
         raise InputError(f"truncated Pixel Data: {have // 8} bytes, expected {(need + 7) // 8}", "parse")
@@ -149,9 +159,7 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
         os.link(tmp, path)
         os.unlink(tmp)
         return
-    except FileExistsError:
-        pass
-    except OSError:  # a file system without hard links: the locked path below decides
+    except OSError:  # exists already, or a file system without hard links: the locked path decides
         pass
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -220,12 +228,7 @@ def _check_pixel_span(inst: SplitInstance) -> None:
     ds, span = inst.ds, inst.pixels
     if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
         return
-    try:
-        frames = int(peek(ds, "NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
-        need = (int(peek(ds, "Rows")) * int(peek(ds, "Columns")) * frames  # type: ignore[call-overload]
-                * int(peek(ds, "SamplesPerPixel", 1)) * int(peek(ds, "BitsAllocated")))  # type: ignore[call-overload]
-    except (AttributeError, TypeError, ValueError):
-        raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    need = _native_pixel_bits(ds)
     if span.value_length * 8 < need:
         raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
 
