@@ -267,15 +267,14 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     return elem
 
 
-def _vr_of(ds: Dataset, tag: BaseTag) -> str:
+def _vr_of(elem: DataElement | RawDataElement, tag: int) -> str:
     """VR without converting the value: the raw element's VR, else the dictionary's (implicit VR files).
 
     A public attribute the input encoded as UN (PS3.5 6.2.2: its VR was unknown to the writer) takes its
     dictionary VR, as pydicom does when it decodes it, so that e.g. a UN-encoded Modality is judged as
     the CS it is and not removed as unknown.
     """
-    raw = ds._dict.get(tag)  # raw or decoded element, without pydicom's per-call tag normalisation
-    vr = getattr(raw, "VR", None)
+    vr = elem.VR
     if vr and (vr != "UN" or tag >> 16 & 1):
         return str(vr)
     if tag >> 16 & 1:
@@ -418,9 +417,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
         if tag in _DEID_TAGS or group == 0x0002 or tag in handled_times:
             continue
         private = bool(group & 1)
-        vr = raw_elems[tag].VR
-        if not vr or (vr == "UN" and not private):
-            vr = _vr_of(ds, tag)
+        vr = _vr_of(raw_elems[tag], tag)
         creator = None
         if private:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
@@ -509,8 +506,7 @@ def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx
         values = _raw_strings(raw)
         if values is None:
             return False
-        out = [v if (not v or v in UID_dictionary) else ctx.keyed.uid(v) for v in values]
-        _put_raw(ds, raw, "\\".join(out).encode("ascii"), b"\x00")
+        _put_raw(ds, raw, "\\".join(_new_uids(values, ctx)).encode("ascii"), b"\x00")
     else:
         return False
     ctx.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
@@ -603,16 +599,18 @@ def _put(elem: DataElement, values: list[str], pad: bytes = b"\x00") -> None:
         elem.value = values
 
 
-def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
-    """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed)."""
+def _new_uids(values: list[str], ctx: _Ctx) -> list[str]:
+    """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed); UIDs of
+    the standard (transfer syntaxes, SOP classes, coding schemes) name no instance and are kept."""
     out = []
-    for v in _values(elem):
+    for v in values:
         v = v.strip().rstrip("\x00")
-        if not v or v in UID_dictionary:
-            out.append(v)
-        else:
-            out.append(ctx.keyed.uid(v))
-    _put(elem, out)
+        out.append(v if not v or v in UID_dictionary else ctx.keyed.uid(v))
+    return out
+
+
+def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
+    _put(elem, _new_uids(_values(elem), ctx))
 
 
 _TIME_PARTNER = re.compile(r"Date(?!.*Date)")
