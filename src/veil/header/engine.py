@@ -170,10 +170,11 @@ def patient_key(ds: Dataset) -> str:
     return "unknown"
 
 
-def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
-    """De-identify `ds` in place according to `plan`; returns the rules that fired.
+def begin(ds: Dataset, plan: Plan, keyed: Keyed) -> tuple[Outcome, str, timedelta]:
+    """The checks and keyed values every instance starts with: (outcome, pseudonym, date offset).
 
-    Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
+    Reads values with :func:`peek` only, so `ds` may hold just the few attributes it looks at (the raw
+    path passes such a dataset). Raises :class:`InputError` for burned-in annotation without cleaning.
     """
     policy = plan.policy
     out = Outcome()
@@ -191,7 +192,15 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
     out.patient_pseudonym = pseudonym
     lo, hi = policy.dates.offset_days
-    offset = keyed.date_offset(key, lo, hi)
+    return out, pseudonym, keyed.date_offset(key, lo, hi)
+
+
+def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
+    """De-identify `ds` in place according to `plan`; returns the rules that fired.
+
+    Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
+    """
+    out, pseudonym, offset = begin(ds, plan, keyed)
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
     document = _encapsulated_document(ds, ctx)
@@ -288,10 +297,14 @@ def _vr_of(elem: DataElement | RawDataElement, tag: int) -> str:
 def _private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
     """(group, block) -> creator string for the private creator elements (gggg,0010-00FF) of `ds`."""
     out = {}
+    raw_elems = ds._dict
     for tag in ds.keys():  # noqa: SIM118 - keys only; iterating ds would decode every value
         if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
-            try:
-                val = ds[tag].value
+            try:  # read, not stored: a kept creator is copied as read
+                elem = raw_elems[tag]
+                if type(elem) is RawDataElement:
+                    elem = convert_raw_data_element(elem, encoding=ds._character_set, ds=ds)
+                val = elem.value
             except Exception:  # undecodable creator: its block will be removed
                 continue
             if isinstance(val, bytes):
@@ -600,12 +613,16 @@ def _put(elem: DataElement, values: list[str], pad: bytes = b"\x00") -> None:
 
 
 def _new_uids(values: list[str], ctx: _Ctx) -> list[str]:
+    return new_uids(values, ctx.keyed)
+
+
+def new_uids(values: list[str], keyed: Keyed) -> list[str]:
     """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed); UIDs of
     the standard (transfer syntaxes, SOP classes, coding schemes) name no instance and are kept."""
     out = []
     for v in values:
         v = v.strip().rstrip("\x00")
-        out.append(v if not v or v in UID_dictionary else ctx.keyed.uid(v))
+        out.append(v if not v or v in UID_dictionary else keyed.uid(v))
     return out
 
 
@@ -704,8 +721,10 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
         ctx.out.fire(tag, "X", f"clean:unavailable-for-{vr}")
 
 
-def _stamp(ds: Dataset, plan: Plan, ctx: _Ctx) -> None:
-    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence, CID 7050), LTIM (PS3.3 C.7.1.1)."""
+def stamp_elements(plan: Plan) -> Dataset:
+    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence, CID 7050), LTIM (PS3.3 C.7.1.1):
+    the same for every instance of a plan."""
+    ds = Dataset()
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = plan.description()
     seq = Sequence()
@@ -723,12 +742,24 @@ def _stamp(ds: Dataset, plan: Plan, ctx: _Ctx) -> None:
         ds.LongitudinalTemporalInformationModified = "MODIFIED"
     else:
         ds.LongitudinalTemporalInformationModified = "REMOVED"
+    return ds
+
+
+def cap_age(ds: Dataset, plan: Plan, out: Outcome) -> None:
+    """Patient's Age above the policy's cap becomes the cap (e.g. 90Y+, HIPAA Safe Harbor); unparseable: X."""
+    p = plan.policy
     if "PatientAge" in ds and p.dates.age_cap is not None and ds.PatientAge:
         try:
             ds.PatientAge = dates.cap_age(str(ds.PatientAge), p.dates.age_cap)
         except dates.DateError:
             del ds.PatientAge
-            ctx.out.fire(0x00101010, "X", "age:unparseable")
+            out.fire(0x00101010, "X", "age:unparseable")
+
+
+def _stamp(ds: Dataset, plan: Plan, ctx: _Ctx) -> None:
+    for elem in stamp_elements(plan):
+        ds[elem.tag] = elem
+    cap_age(ds, plan, ctx.out)
 
 
 #: Veil's Implementation Class UID: 2.25 + the UUID5 of "veil.dev" (PS3.5 B.2), fixed forever.
@@ -744,14 +775,20 @@ def _fix_meta(ds: Dataset, ctx: _Ctx) -> None:
     if meta is None:
         meta = FileMetaDataset()
         ds.file_meta = meta
+    fix_meta(meta, peek(ds, "SOPInstanceUID"), peek(ds, "SOPClassUID"), ctx.out)
+
+
+def fix_meta(meta: FileMetaDataset, sop_instance: object, sop_class: object, out: Outcome) -> None:
+    """The file meta group follows the de-identified dataset (PS3.10 7.1): source/sending/receiving AE
+    titles and private meta removed, Veil as the writer, Media Storage UIDs = the new SOP UIDs."""
     for t in _META_DROP:
         if t in meta:
             del meta[t]
-            ctx.out.fire(t, "X", "E.1-1 basic:file-meta")
+            out.fire(t, "X", "E.1-1 basic:file-meta")
     # The writer is Veil now; the input's implementation identifies the source system (PS3.7 D.3.3.2).
     meta.ImplementationClassUID = VEIL_IMPLEMENTATION_UID
     meta.ImplementationVersionName = VEIL_IMPLEMENTATION_VERSION
-    if "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = peek(ds, "SOPInstanceUID")
-    if "SOPClassUID" in ds:
-        meta.MediaStorageSOPClassUID = peek(ds, "SOPClassUID")
+    if sop_instance is not None:
+        meta.MediaStorageSOPInstanceUID = sop_instance
+    if sop_class is not None:
+        meta.MediaStorageSOPClassUID = sop_class

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from pydicom.uid import (
 from veil.errors import InputError
 from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
+from veil.pipeline import rawpath
 from veil.pipeline.passthrough import SplitInstance, new_temp, read_split, write_split
 from veil.pixels.hook import PixelPass, pixel_pass
 from veil.policy.plan import Plan
@@ -179,12 +181,12 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
         os.close(dfd)
 
 
-def _write(inst: SplitInstance, path: Path) -> tuple[str, str]:
+def write_atomic(path: Path, write: Callable[[int], tuple[str, str]]) -> tuple[str, str]:
+    """``write(fd)`` into a temporary file beside `path`, then :func:`commit_atomic` it; on any failure the
+    temporary file is removed and `path` is untouched. `write` returns (output sha256, input sha256)."""
     fd, tmp = new_temp(path.parent)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            digests = write_split(inst, path, fd)
+        digests = write(fd)
         commit_atomic(fd, tmp, path, digests[0])
         return digests
     except BaseException:
@@ -193,6 +195,15 @@ def _write(inst: SplitInstance, path: Path) -> tuple[str, str]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _write(inst: SplitInstance, path: Path) -> tuple[str, str]:
+    def write(fd: int) -> tuple[str, str]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return write_split(inst, path, fd)
+
+    return write_atomic(path, write)
 
 
 def _open(path: Path) -> SplitInstance:
@@ -212,7 +223,7 @@ def _open(path: Path) -> SplitInstance:
             raise InputError("empty dataset", "read")
         if "SOPInstanceUID" not in inst.ds:
             raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
-        _check_pixel_span(inst)
+        check_pixel_span(inst)
         return inst
     ds = read_instance(path)  # deflated (must inflate everything) or no preamble/meta
     implicit, little = ds.original_encoding
@@ -223,7 +234,7 @@ def _open(path: Path) -> SplitInstance:
     return SplitInstance(ds, path, None, bool(implicit), bool(little), whole=True)
 
 
-def _check_pixel_span(inst: SplitInstance) -> None:
+def check_pixel_span(inst: SplitInstance) -> None:
     """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated."""
     ds, span = inst.ds, inst.pixels
     if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
@@ -250,6 +261,14 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
 
     px: PixelPass | None = None
     try:
+        if not dry_run and rawpath.eligible(plan):
+            fast = rawpath.process(path, plan, keyed, out_root)
+            if fast is not None:
+                in_hash = keyed.hexdigest("input-file", fast.in_sha)[:32]
+                return FileResult(src, "ok", fast.rel, input_hash=in_hash, output_sha256=fast.out_sha,
+                                  fired=tuple(f for f in fast.outcome.rules() if f[1] != "K"),
+                                  pseudonym=fast.outcome.patient_pseudonym,
+                                  patient_hash=fast.outcome.patient_key_hash)
         inst = _open(path)
         px = pixel_pass(inst, plan)  # Clean Pixel Data / Graphics; None keeps pixel bytes streamed untouched
         if px is not None:

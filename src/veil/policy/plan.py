@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
@@ -73,6 +73,8 @@ class Plan:
     decisions: dict[tuple[int, str, str | None, str, tuple[str, ...]], Action] = field(
         default_factory=dict, compare=False, repr=False
     )
+    #: Per-process cache of values encoded once per plan (the raw path's stamp elements).
+    encoded: dict[tuple[object, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def lookup(self, tag: int) -> Action | None:
         act = self.public.get(tag)

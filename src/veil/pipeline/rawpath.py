@@ -1,0 +1,665 @@
+"""The raw path: de-identify a well-formed instance as byte ranges, without building pydicom objects.
+
+Why: on header-heavy archives (hundreds of attributes per file, tiny pixels) building pydicom's
+``Dataset``/``RawDataElement``/``Tag`` objects, walking them and writing them back costs more than
+everything else together - more than a C++ tool spends on the whole file. Most instances are plain
+explicit or implicit VR little endian, and under a policy that does not clean text or pixels every
+action on them is a decision by tag/VR/private creator (memoised per plan) followed by a copy, a drop or
+an ASCII rewrite of a value. This module does exactly that on the input bytes: a flat scan of the
+elements (PS3.5 7.1), sequences and items (PS3.5 7.5) by offset, the engine's own ``decide`` and raw
+edits, and an output that is the kept byte ranges, the new values and Veil's stamp, re-assembled with
+recomputed sequence/item lengths.
+
+It is an accelerator, not a second engine: the decisions, the identity (``engine.begin``), the stamp and
+the file meta come from ``header.engine``, and the output is byte-identical to the general path
+(``pipeline.instance``), which the tests check on every pydicom test file and the generated corpora.
+Whatever is not the common case returns ``None`` *before anything is written*, and the general path
+handles the file (and quarantines it with its reason when it must): big endian, deflate, no preamble,
+an implicit VR element in an explicit VR file, undefined length outside SQ/Pixel Data, non-ASCII or
+multi-valued private creators, encapsulated documents, unsorted or repeated tags, truncation,
+any action other than keep/remove/empty/dummy/pseudonym/UID remap, text cleaning and pixel passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.tag import BaseTag
+from pydicom.uid import UID
+
+from veil.errors import InputError
+from veil.header import engine
+from veil.identity.keyed import Keyed
+from veil.pipeline import instance
+from veil.pipeline.encode import encode_dataset
+from veil.pipeline.passthrough import (
+    CHUNK,
+    PIXEL_TAGS,
+    SMALL,
+    PixelSpan,
+    SplitInstance,
+    _pixel_header,
+    locate_pixels,
+)
+from veil.policy.plan import Plan
+
+#: The first bytes read of an input larger than SMALL: its header must end (at Pixel Data) within them.
+HEAD = 1 << 20
+_UNDEFINED = 0xFFFFFFFF
+_TAG_VR_LEN = struct.Struct("<HH2sH")
+_TAG_LEN = struct.Struct("<HHL")
+_U32 = struct.Struct("<L")
+_U16 = struct.Struct("<H")
+_LONG = {vr.encode(): vr for vr in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV")}
+_SHORT = {vr.encode(): vr for vr in ("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN",
+                                     "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US")}
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+
+#: Attributes read (never decoded in the output) for identity, checks and the output path.
+_PEEK = frozenset({0x00080005, 0x00080016, 0x00080018, 0x00100010, 0x00100020, 0x00100021, 0x00100030,
+                   0x00101010, 0x0020000D, 0x0020000E, 0x00280002, 0x00280008, 0x00280010, 0x00280011,
+                   0x00280100, 0x00280301})
+_OUT_UIDS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
+_AGE = 0x00101010
+_WATCH = frozenset((*_OUT_UIDS, _AGE))
+
+
+class _Bail(Exception):
+    """Not the common case: the general path takes the file."""
+
+
+#: One element: (tag, VR as encoded or None for implicit VR, start of its header, start and end of its
+#: value, end including any delimiter, SQ items as (undefined length, elements) or None).
+_El = tuple[int, "str | None", int, int, int, int, "list[tuple[bool, list[Any]]] | None"]
+
+
+@cache
+def _dict_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag).split(" ")[0]
+    except KeyError:
+        return "UN"
+
+
+def _parse(buf: bytes, pos: int, end: int, implicit: bool, top: bool) -> tuple[list[_El], int]:
+    """Elements from `pos` to `end` (or an item delimiter; at top level, Pixel Data) in file order."""
+    out: list[_El] = []
+    last = -1
+    while pos < end:
+        if pos + 8 > end:
+            raise _Bail
+        if implicit:
+            group, elem, length = _TAG_LEN.unpack_from(buf, pos)
+            tag = group << 16 | elem
+            vr = None
+            vpos = pos + 8
+        else:
+            group, elem, vrb, length = _TAG_VR_LEN.unpack_from(buf, pos)
+            tag = group << 16 | elem
+            vr = _SHORT.get(vrb)
+            vpos = pos + 8
+            if vr is None:
+                vr = _LONG.get(vrb)
+                if vr is None:
+                    if tag in (_ITEM_END, _SEQ_END, _ITEM):
+                        vr = ""
+                    else:
+                        raise _Bail  # not an explicit VR: pydicom would switch to implicit
+                elif pos + 12 > end:
+                    raise _Bail
+                else:
+                    length = _U32.unpack_from(buf, pos + 8)[0]
+                    vpos = pos + 12
+        if tag == _ITEM_END:
+            return out, pos
+        if tag <= last or tag >> 16 == 0xFFFE:
+            raise _Bail
+        last = tag
+        if top and tag in PIXEL_TAGS:
+            return out, pos
+        items = None
+        sq = vr == "SQ" or (vr is None and _dict_vr(tag) == "SQ")
+        if length == _UNDEFINED:
+            if not sq:
+                raise _Bail
+            items, after = _parse_items(buf, vpos, end, implicit, True)
+            out.append((tag, vr, pos, vpos, after - 8, after, items))
+            pos = after
+            continue
+        vend = vpos + length
+        if vend > end:
+            raise _Bail
+        if sq:
+            items, _ = _parse_items(buf, vpos, vend, implicit, False)
+        out.append((tag, vr, pos, vpos, vend, vend, items))
+        pos = vend
+    if pos != end:
+        raise _Bail
+    return out, pos
+
+
+_Items = list[tuple[bool, list[_El]]]
+
+
+def _parse_items(buf: bytes, pos: int, end: int, implicit: bool, undefined: bool) -> tuple[_Items, int]:
+    """Items of a sequence value; for an undefined-length sequence, up to and after its delimiter."""
+    items: _Items = []
+    while True:
+        if pos + 8 > end:
+            if not undefined and pos == end:
+                return items, pos
+            raise _Bail
+        group, elem, length = _TAG_LEN.unpack_from(buf, pos)
+        tag = group << 16 | elem
+        if tag == _SEQ_END and undefined:
+            return items, pos + 8
+        if tag != _ITEM:
+            raise _Bail
+        if length == _UNDEFINED:
+            elems, at = _parse(buf, pos + 8, end, implicit, False)
+            if at + 8 > end or _TAG_LEN.unpack_from(buf, at)[:2] != (0xFFFE, 0xE00D):
+                raise _Bail
+            items.append((True, elems))
+            pos = at + 8
+        else:
+            stop = pos + 8 + length
+            if stop > end:
+                raise _Bail
+            elems, _ = _parse(buf, pos + 8, stop, implicit, False)
+            items.append((False, elems))
+            pos = stop
+
+
+class _Walk:
+    """One instance's walk: the engine's decisions and raw edits over `_El` records."""
+
+    def __init__(self, buf: bytes, implicit: bool, plan: Plan, keyed: Keyed, family: tuple[str, ...],
+                 pseudonym: str, out: engine.Outcome) -> None:
+        self.buf = buf
+        self.implicit = implicit
+        self.plan = plan
+        self.keyed = keyed
+        self.family = family
+        self.pseudonym = pseudonym
+        self.out = out
+        self.changed: dict[int, bytes | None] = {}  # top-level _WATCH tags rewritten (None: removed)
+        #: memo of _step per (tag, VR as encoded, creator, scope), per plan and IOD family
+        self.steps: dict[tuple[Any, ...], tuple[Any, ...]] = plan.encoded.setdefault(("steps", family), {})
+
+    def _step(self, tag: int, raw_vr: str | None, creator: str | None, scope: str) -> tuple[Any, ...]:
+        """What to do with an element, from what `level` memoises it by: (0,) keep as read,
+        (1, fired key) remove, (2, VR, action) anything else. The engine's VR rule and ``decide``."""
+        private = bool(tag >> 16 & 1)
+        if raw_vr and (raw_vr != "UN" or private):
+            vr = raw_vr
+        elif private:
+            vr = "UN"
+        else:
+            vr = _dict_vr(tag)
+        memo = self.plan.decisions
+        key = (tag, vr, creator, scope, self.family)
+        act = memo.get(key)
+        if act is None:
+            act = memo[key] = engine.decide(tag, vr, creator, scope, self.family, self.plan)
+        code = act.code
+        if code == "X":
+            if 0x7FE00008 <= tag <= 0x7FE00010:
+                raise _Bail  # a pixel element inside the header: the general path
+            return (1, (tag, "X", act.rule))
+        if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
+            raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
+        if code == "K" and vr != "SQ":
+            return (0,)
+        return (2, vr, act)
+
+    def level(self, elems: list[_El], scope: str, top: bool) -> list[tuple[int, bytes]]:
+        """Encoded (tag, bytes) of the elements of one dataset level that are written.
+
+        Tags are ascending (the parser bails otherwise), so a block's private creator (gggg,00xx) is
+        always met before the block's elements (gggg,xx00-xxFF).
+        """
+        buf = self.buf
+        fired = self.out.fired
+        steps = self.steps
+        creators: dict[tuple[int, int], str] = {}
+        kept_blocks: set[tuple[int, int]] = set()
+        pieces: list[tuple[int, bytes]] = []
+        creator_at: dict[int, int] = {}
+        for el in elems:
+            tag = el[0]
+            group = tag >> 16
+            if group & 1:
+                low = tag & 0xFFFF
+                if 0x10 <= low <= 0xFF:
+                    raw = buf[el[3]:el[4]]
+                    if not raw.isascii() or b"\\" in raw or el[1] not in ("LO", None):
+                        raise _Bail  # decoded by character set / multi-valued: the general path
+                    creators[(group, low)] = raw.decode("ascii").strip().rstrip("\x00").strip()
+                    creator_at[tag] = len(pieces)
+                    pieces.append((tag, buf[el[2]:el[5]]))
+                    continue
+                creator = creators.get((group, low >> 8))
+            else:
+                if tag in engine._DEID_TAGS or group == 0x0002:  # kept as read (the stamp replaces them at top)
+                    if el[6] is not None and not top:
+                        raise _Bail
+                    pieces.append((tag, buf[el[2]:el[5]]))
+                    continue
+                creator = None
+            key = (tag, el[1], creator, scope)
+            step = steps.get(key)
+            if step is None:
+                step = steps[key] = self._step(tag, el[1], creator, scope)
+            kind = step[0]
+            if kind == 1:
+                fk = step[1]
+                fired[fk] = fired.get(fk, 0) + 1
+                if top and tag in _WATCH:
+                    self.changed[tag] = None
+                continue
+            if kind == 0:
+                pieces.append((tag, buf[el[2]:el[5]]))
+                if group & 1:
+                    kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+                continue
+            vr, act = step[1], step[2]
+            code = act.code
+            if vr == "SQ":
+                if el[6] is None:
+                    raise _Bail
+                if code == "X/Z/U*":
+                    code = "U*"
+                elif "/" in code:
+                    code = engine.resolve_conditional(code, keyword_for_tag(tag), self.family)
+                if code == "Z":  # an empty sequence, its length form kept
+                    self.out.fire(tag, code, act.rule)
+                    pieces.append((tag, self._sequence((*el[:6], []), scope)))
+                    continue
+                inner = {"K": scope, "U": scope, "U*": scope, "D": "D", "C": "C"}.get(code)
+                if inner is None:
+                    raise _Bail
+                self.out.fire(tag, code, act.rule)
+                pieces.append((tag, self._sequence(el, inner)))
+            else:
+                value = self._raw_value(el, vr, code)
+                self.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
+                pieces.append((tag, self._element(tag, el[1], value)))
+                if top and tag in _WATCH:
+                    self.changed[tag] = value
+            if group & 1:
+                kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+        gone = set()
+        for (g, b) in creators:
+            if (g, b) not in kept_blocks:
+                ct = (g << 16) | b
+                gone.add(creator_at[ct])
+                self.out.fire(ct, "X", "private:creator-unused")
+        if gone:
+            pieces = [p for i, p in enumerate(pieces) if i not in gone]
+        return pieces
+
+    def _raw_value(self, el: _El, vr: str, code: str) -> bytes:
+        """engine._apply_raw on bytes: Z, string D, P and UID remap; anything else is not raw."""
+        if vr not in engine._ASCII_VRS or el[1] not in (vr, None):
+            raise _Bail
+        if code == "Z":
+            data = b""
+        elif code == "D":
+            dummy = engine.DUMMY.get(vr)
+            if not isinstance(dummy, str) or vr in ("UI", "UR"):
+                raise _Bail
+            data = dummy.encode("ascii")
+        elif code == "P" and vr in ("LO", "PN", "SH"):
+            data = self.pseudonym.encode("ascii")
+        elif code in ("U", "U*", "X/Z/U*") and vr == "UI":
+            raw = self.buf[el[3]:el[4]]
+            if not raw.isascii():
+                raise _Bail
+            text = raw.decode("ascii").rstrip("\x00 ")
+            values = [v.strip().rstrip("\x00") for v in text.split("\\")] if text else []
+            data = "\\".join(engine.new_uids(values, self.keyed)).encode("ascii")
+            if len(data) % 2:
+                data += b"\x00"
+            return data
+        else:
+            raise _Bail
+        if len(data) % 2:
+            data += b" "
+        return data
+
+    def _element(self, tag: int, vr: str | None, value: bytes) -> bytes:
+        head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+        if vr is None:
+            return head + _U32.pack(len(value)) + value
+        if vr in _LONG.values():
+            return head + vr.encode() + b"\x00\x00" + _U32.pack(len(value)) + value
+        if len(value) > 0xFFFF:
+            raise _Bail
+        return head + vr.encode() + _U16.pack(len(value)) + value
+
+    def _sequence(self, el: _El, scope: str) -> bytes:
+        """The SQ element rebuilt from its walked items (pydicom's lengths: defined unless read undefined)."""
+        assert el[6] is not None
+        body = []
+        for undefined, elems in el[6]:
+            data = b"".join(p for _, p in self.level(elems, scope, False))
+            if undefined:
+                body.append(_TAG_LEN.pack(0xFFFE, 0xE000, _UNDEFINED) + data + _TAG_LEN.pack(0xFFFE, 0xE00D, 0))
+            else:
+                body.append(_TAG_LEN.pack(0xFFFE, 0xE000, len(data)) + data)
+        value = b"".join(body)
+        undefined_seq = el[5] != el[4]
+        length = _UNDEFINED if undefined_seq else len(value)
+        tag = el[0]
+        if el[1] is None:
+            head = _TAG_LEN.pack(tag >> 16, tag & 0xFFFF, length)
+        else:
+            head = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, length)
+        return head + value + (_TAG_LEN.pack(0xFFFE, 0xE0DD, 0) if undefined_seq else b"")
+
+
+def _drop_orphan_overlays(pieces: list[tuple[int, bytes]], out: engine.Outcome) -> list[tuple[int, bytes]]:
+    """engine._drop_orphan_overlays on the walked top level: a plane without Overlay Data goes whole."""
+    groups = {t >> 16 for t, _ in pieces if 0x6000 <= t >> 16 <= 0x601E and not t >> 16 & 1}
+    if not groups:
+        return pieces
+    orphans = {g for g in groups if not any(t == (g << 16) | 0x3000 for t, _ in pieces)}
+    kept = []
+    for t, b in pieces:
+        if t >> 16 in orphans:
+            out.fire(t, "X", "overlay:plane-without-data")
+        else:
+            kept.append((t, b))
+    return kept
+
+
+def _uid_str(raw: bytes) -> str | None:
+    """A UI value as pydicom reads it, when that is unambiguous (ASCII, one value, no inner padding)."""
+    if not raw.isascii():
+        return None
+    text = raw.decode("ascii").rstrip("\x00 ")
+    if not text or text != text.strip() or "\\" in text or "\x00" in text:
+        return None
+    return text
+
+
+_META_NEW = (0x00020000, 0x00020002, 0x00020003, 0x00020012, 0x00020013)
+
+
+def _read_meta(buf: bytes) -> tuple[dict[int, _El], int]:
+    """File meta elements (PS3.10 7.1: explicit VR little endian, group length first) and where the
+    dataset starts. pydicom reads the group up to the first other tag; a group length that disagrees
+    with that is left to the general path."""
+    if buf[132:138] != b"\x02\x00\x00\x00UL" or len(buf) < 144:
+        raise _Bail
+    end = 144 + _U32.unpack_from(buf, 140)[0]
+    if end + 2 > len(buf) or _U16.unpack_from(buf, end)[0] == 0x0002:
+        raise _Bail
+    elems, _ = _parse(buf, 132, end, False, False)
+    if any(el[0] >> 16 != 0x0002 or el[6] is not None for el in elems):
+        raise _Bail
+    meta = {el[0]: el for el in elems}
+    if 0x00020010 not in meta:
+        raise _Bail
+    return meta, end
+
+
+def _ui(tag: int, value: str) -> bytes:
+    data = value.encode("ascii")
+    if len(data) % 2:
+        data += b"\x00"
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(data)) + data
+
+
+def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class: str, out: engine.Outcome) -> bytes:
+    """The output's file meta group as ``engine.fix_meta`` + ``encode_file_meta`` make it: the input's
+    elements less the dropped ones, the Media Storage UIDs of the output, Veil as the implementation."""
+    pieces: dict[int, bytes] = {}
+    for tag, el in meta.items():
+        if tag in engine._META_DROP:
+            out.fire(tag, "X", "E.1-1 basic:file-meta")
+        elif tag == 0x00020010:  # read (decoded) by pydicom, so written from its value
+            pieces[tag] = _ui(tag, _uid_str(buf[el[3]:el[4]]) or "")
+        elif tag not in _META_NEW:
+            pieces[tag] = buf[el[2]:el[5]]
+    pieces.setdefault(0x00020001, struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01")
+    pieces[0x00020002] = _ui(0x00020002, sop_class)
+    pieces[0x00020003] = _ui(0x00020003, sop_instance)
+    pieces[0x00020012] = _ui(0x00020012, engine.VEIL_IMPLEMENTATION_UID)
+    name = engine.VEIL_IMPLEMENTATION_VERSION.encode("ascii")
+    name += b" " * (len(name) % 2)
+    pieces[0x00020013] = struct.pack("<HH2sH", 0x0002, 0x0013, b"SH", len(name)) + name
+    body = b"".join(pieces[t] for t in sorted(pieces))
+    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _mini(buf: bytes, elems: list[_El], tags: frozenset[int] | tuple[int, ...], implicit: bool,
+          values: dict[int, bytes | None] | None = None) -> Dataset:
+    """A pydicom Dataset of just `tags` (raw), for the engine's readers (peek, patient_key, checks)."""
+    ds = Dataset()
+    d = ds._dict
+    for el in elems:
+        if el[0] in tags and el[6] is None:
+            value = buf[el[3]:el[4]]
+            if values is not None and el[0] in values:
+                new = values[el[0]]
+                if new is None:
+                    continue
+                value = new
+            vr = el[1] if el[1] != "UN" else None
+            d[BaseTag(el[0])] = RawDataElement(BaseTag(el[0]), vr, len(value), value, 0, implicit, True, True, False)
+    ds.set_original_encoding(implicit, True, None)
+    return ds
+
+
+def _stamp(plan: Plan, implicit: bool, age: bytes | None, out: engine.Outcome) -> dict[int, bytes]:
+    """Veil's de-identification attributes and a capped Patient's Age, encoded for this file (b"": removed)."""
+    key = ("stamp", implicit)
+    cached = plan.encoded.get(key)
+    if cached is None:
+        cached = plan.encoded[key] = _encode_each(engine.stamp_elements(plan), implicit)
+    pieces = dict(cached)
+    if age is not None and plan.policy.dates.age_cap is not None:
+        ds = Dataset()
+        ds._dict[BaseTag(_AGE)] = RawDataElement(BaseTag(_AGE), None if implicit else "AS", len(age), age, 0,
+                                                 implicit, True, True, False)
+        ds.set_original_encoding(implicit, True, None)
+        engine.cap_age(ds, plan, out)
+        pieces[_AGE] = dict(_encode_each(ds, implicit)).get(_AGE, b"")
+    return pieces
+
+
+def _encode_each(ds: Dataset, implicit: bool) -> list[tuple[int, bytes]]:
+    out = []
+    for elem in ds:
+        one = Dataset()
+        one[elem.tag] = elem
+        fp = DicomBytesIO()
+        fp.is_little_endian = True
+        fp.is_implicit_VR = implicit
+        encode_dataset(fp, one)
+        out.append((int(elem.tag), fp.getvalue()))
+    return out
+
+
+@dataclass(frozen=True)
+class RawResult:
+    rel: str
+    out_sha: str
+    in_sha: str
+    outcome: engine.Outcome
+
+
+def eligible(plan: Plan) -> bool:
+    """Whether `plan` can take the raw path at all: no text cleaning, no pixel or overlay pass."""
+    known = plan.encoded.get(("eligible",))
+    if known is not None:
+        return bool(known)
+    p = plan.policy
+    ok = (plan.description().isascii() and not engine._needs_known(plan) and not p.has("clean_pixel_data")
+          and not (p.has("clean_graphics") and p.pixels.overlays == "clean"))
+    plan.encoded[("eligible",)] = ok
+    return ok
+
+
+def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path) -> RawResult | None:
+    """De-identify `path` on the raw path and write it; None (nothing written) when it is not for us.
+
+    Raises InputError only for what the general path would quarantine too (a duplicate instance).
+    """
+    try:
+        src = open(path, "rb")  # noqa: SIM115 - closed below; an unreadable input is the general path's
+    except OSError:
+        return None
+    with src:
+        try:
+            size = os.fstat(src.fileno()).st_size
+            buf = src.read() if size <= SMALL else src.read(HEAD)
+        except OSError:
+            return None
+        if size <= SMALL:
+            return _process(buf, size, None, path, plan, keyed, out_root) if len(buf) == size else None
+        return _process(buf, size, src, path, plan, keyed, out_root)
+
+
+def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Keyed,
+             out_root: Path) -> RawResult | None:
+    if buf[128:132] != b"DICM":
+        return None
+    try:
+        meta, pos = _read_meta(buf)
+    except _Bail:
+        return None
+    ts_el = meta.get(0x00020010)
+    ts = UID(_uid_str(buf[ts_el[3]:ts_el[4]]) or "") if ts_el is not None else UID("")
+    if not ts or not ts.is_transfer_syntax or not ts.is_little_endian or ts.is_deflated:
+        return None
+    implicit = ts.is_implicit_VR
+    if implicit and pos + 6 <= len(buf) and (buf[pos + 4:pos + 6] in _SHORT or buf[pos + 4:pos + 6] in _LONG):
+        return None  # explicit VR data under an implicit VR transfer syntax: pydicom's heuristics decide
+    try:
+        elems, at = _parse(buf, pos, len(buf), implicit, True)
+        span: PixelSpan | None = None
+        tail: list[_El] = []
+        if at < len(buf):
+            span = locate_pixels(io.BytesIO(buf) if src is None else src, at, size, implicit, True)
+            if span.vr is None and not implicit:
+                return None
+            if span.end < size:
+                if src is None:
+                    tail, _ = _parse(buf, span.end, size, implicit, False)
+                else:
+                    if size - span.end > SMALL:
+                        return None
+                    src.seek(span.end)
+                    rest = src.read()
+                    buf = buf[:at] + rest
+                    tail, _ = _parse(buf, at, len(buf), implicit, False)
+                if any(el[0] in PIXEL_TAGS or el[0] <= span.tag for el in tail):
+                    return None
+        elif src is not None:
+            return None  # a header longer than HEAD
+    except (_Bail, InputError):
+        return None
+    elems += tail
+    if not elems:
+        return None
+    if any(el[0] == 0x00420011 for el in elems):
+        return None
+    peeked = _mini(buf, elems, _PEEK, implicit)
+    if "SOPInstanceUID" not in peeked:
+        return None
+    try:
+        instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))
+        out, pseudonym, _offset = engine.begin(peeked, plan, keyed)
+    except InputError:
+        return None  # the general path quarantines it with its reason
+    family = engine.iod_family(str(engine.peek(peeked, "SOPClassUID", "") or ""))
+    walk = _Walk(buf, implicit, plan, keyed, family, pseudonym, out)
+    try:
+        pieces = walk.level(elems, "", True)
+    except _Bail:
+        return None
+    pieces = _drop_orphan_overlays(pieces, out)
+    changed = walk.changed
+    age = None
+    if any(t == _AGE for t, _ in pieces):
+        age = changed[_AGE] if _AGE in changed else next(buf[el[3]:el[4]] for el in elems if el[0] == _AGE)
+    stamp = _stamp(plan, implicit, age, out)
+    merged = [p for p in pieces if p[0] not in stamp] + [(t, b) for t, b in stamp.items() if b]
+    merged.sort(key=lambda p: p[0])
+    # the output's own UIDs, for the file meta and the output path
+    uids = {t: _uid_str(changed.get(t, buf[el[3]:el[4]]) or b"")
+            for el in elems if el[0] in _OUT_UIDS and changed.get(el[0], b"") is not None for t in (el[0],)}
+    if len(uids) != len(_OUT_UIDS) or not all(uids.values()):
+        final = _mini(buf, elems, _OUT_UIDS, implicit, changed)
+        uids = {t: str(engine.peek(final, keyword_for_tag(t), "") or "") for t in _OUT_UIDS}
+    sop_class, sop_instance, study, series = (uids[t] for t in _OUT_UIDS)
+    if not sop_class or not sop_instance:
+        return None
+    rel = Path(out.patient_pseudonym) / (study or "unknown") / (series or "unknown") / f"{sop_instance}.dcm"
+    meta_bytes = _encode_meta(buf, meta, sop_instance, sop_class, out)
+    parts: list[bytes | memoryview] = [b"\x00" * 128 + b"DICM" + meta_bytes]
+    parts += [b for t, b in merged if t < 0x7FE00010]
+    if span is not None:
+        parts.append(_pixel_header(span, peeked, implicit, True))
+    after = [b for t, b in merged if t >= 0x7FE00010]
+    def write(fd: int) -> tuple[str, str]:
+        in_hash = hashlib.sha256()
+        out_hash = hashlib.sha256()
+        if src is None:  # the whole input is in buf: one vectored write, no copy of the pixel bytes
+            if span is not None:
+                parts.append(memoryview(buf)[span.value_start:span.end])
+            parts.extend(after)
+            in_hash.update(buf)
+            for part in parts:
+                out_hash.update(part)
+            _writev_all(fd, parts)
+            return out_hash.hexdigest(), in_hash.hexdigest()
+        assert span is not None
+        first = b"".join(parts)
+        out_hash.update(first)
+        _writev_all(fd, [first])
+        src.seek(0)
+        remaining, done = span.end, 0
+        while remaining > 0:  # the input up to the end of its pixel element; the value is copied
+            chunk = src.read(min(CHUNK, remaining))
+            if not chunk:
+                raise InputError("input changed while being read (pixel data shorter)", "parse")
+            in_hash.update(chunk)
+            lo = max(span.value_start - done, 0)
+            if lo < len(chunk):
+                piece = memoryview(chunk)[lo:]
+                out_hash.update(piece)
+                _writev_all(fd, [piece])
+            done += len(chunk)
+            remaining -= len(chunk)
+        for chunk in iter(lambda: src.read(CHUNK), b""):
+            in_hash.update(chunk)
+        for part in after:
+            out_hash.update(part)
+        _writev_all(fd, after)
+        return out_hash.hexdigest(), in_hash.hexdigest()
+
+    out_sha, in_sha = instance.write_atomic(out_root / rel, write)
+    return RawResult(str(rel), out_sha, in_sha, out)
+
+
+def _writev_all(fd: int, parts: list[bytes | memoryview]) -> None:
+    total = sum(len(p) for p in parts)
+    n = os.writev(fd, parts) if parts else 0
+    if n < total:  # a short write: the rest one piece at a time
+        rest = memoryview(b"".join(parts))[n:]
+        while rest:
+            rest = rest[os.write(fd, rest):]

@@ -1,0 +1,146 @@
+"""The raw path is an accelerator: for every input it either declines (None, nothing written) or writes
+exactly what the general path writes - same bytes, same output path, same rules in the manifest.
+
+The general path is the oracle: every pydicom test file, the generated corpora (explicit and implicit VR,
+header-heavy, every modality), policies with options, a large file that streams, and random corruptions.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from veil.identity.keyed import Keyed
+from veil.pipeline import instance, rawpath
+from veil.pipeline.instance import process_file
+from veil.policy.model import load_policy, load_policy_text
+from veil.policy.plan import Plan, compile_plan
+from veil.samples import generate_corpus
+
+KEYED = Keyed(b"r" * 32)
+TEST_FILES = sorted(p for p in Path(get_testdata_file("CT_small.dcm")).parent.rglob("*") if p.is_file())
+
+#: Options that keep the plan on the raw path (no C action, no pixel pass), age cap included.
+OPTIONS_POLICY = """
+name: raw-options
+version: "1"
+profile: ps3.15-basic
+options: [retain_safe_private, retain_uids, retain_institution_identity]
+dates:
+  age_cap: 89
+"""
+
+
+def _plans() -> dict[str, Plan]:
+    return {"basic": compile_plan(load_policy("basic")),
+            "options": compile_plan(load_policy_text(OPTIONS_POLICY))}
+
+
+def _general(path: Path, policy: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> instance.FileResult:
+    with monkeypatch.context() as m:
+        m.setattr(rawpath, "eligible", lambda plan: False)
+        return process_file(path, _plans()[policy], KEYED, out)
+
+
+def _compare(path: Path, policy: str, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """True when the raw path took the file (and then matched the general path exactly)."""
+    plan = _plans()[policy]
+    assert rawpath.eligible(plan)
+    raw_out, gen_out = tmp / "raw", tmp / "general"
+    shutil.rmtree(raw_out, ignore_errors=True)
+    shutil.rmtree(gen_out, ignore_errors=True)
+    fast = rawpath.process(path, plan, KEYED, raw_out)
+    if fast is None:
+        assert not raw_out.exists() or not any(p.is_file() for p in raw_out.rglob("*")), "declined but wrote"
+        return False
+    general = _general(path, policy, gen_out, monkeypatch)
+    assert general.status == "ok", (path.name, general.reason)
+    assert fast.rel == general.output, path.name
+    assert (raw_out / fast.rel).read_bytes() == (gen_out / general.output).read_bytes(), path.name
+    assert fast.out_sha == general.output_sha256
+    assert KEYED.hexdigest("input-file", fast.in_sha)[:32] == general.input_hash
+    assert tuple(f for f in fast.outcome.rules() if f[1] != "K") == general.fired, path.name
+    return True
+
+
+@pytest.mark.parametrize("policy", ["basic", "options"])
+def test_raw_path_matches_general_path_on_pydicom_files(policy, tmp_path, monkeypatch):
+    taken = sum(_compare(p, policy, tmp_path / str(i), monkeypatch) for i, p in enumerate(TEST_FILES))
+    # most of pydicom's files are plain little endian Part-10: the raw path must take them, or it is dead
+    assert taken >= 120, taken
+
+
+@pytest.mark.parametrize("policy", ["basic", "options"])
+def test_raw_path_matches_general_path_on_generated_corpus(policy, tmp_path, monkeypatch):
+    corpus = generate_corpus(tmp_path / "in", patients=2, studies_per_patient=1, header_heavy=True)
+    files = list(corpus.files)
+    taken = sum(_compare(p, policy, tmp_path / str(i), monkeypatch) for i, p in enumerate(files))
+    assert taken == len(files), (taken, len(files))
+
+
+def test_large_file_streams_and_matches(tmp_path, monkeypatch):
+    """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.InstitutionName = "Doe^Jane", "MRN-77", "St Elsewhere"
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1024, 1024, 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation, ds.NumberOfFrames = 1, 0, 4
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = random.Random(7).randbytes(1024 * 1024 * 2 * 4)
+    ds[0xFFFCFFFC] = pydicom.DataElement(0xFFFCFFFC, "OB", b"\x00" * 8)  # trailing padding after the pixels
+    path = tmp_path / "big.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert path.stat().st_size > rawpath.SMALL
+    assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
+
+
+def test_corrupted_inputs_are_declined_or_identical(tmp_path, monkeypatch):
+    """Truncations and byte flips anywhere: the raw path never writes what the general path would not."""
+    rng = random.Random(11)
+    sources = [Path(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm",
+                                                     "rtplan.dcm", "SC_rgb_small_odd.dcm")]
+    tried = 0
+    for n in range(60):
+        src = rng.choice(sources)
+        data = bytearray(src.read_bytes())
+        if n % 2:
+            data = data[: rng.randrange(140, len(data))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(132, len(data))] = rng.randrange(256)
+        bad = tmp_path / f"bad{n}.dcm"
+        bad.write_bytes(bytes(data))
+        plan = _plans()["basic"]
+        out = tmp_path / f"raw{n}"
+        fast = rawpath.process(bad, plan, KEYED, out)
+        general = _general(bad, "basic", tmp_path / f"gen{n}", monkeypatch)
+        if fast is None:
+            continue
+        tried += 1
+        assert general.status == "ok", (n, general.reason)  # never a file the general path quarantines
+        assert fast.out_sha == general.output_sha256, n
+    assert tried > 0  # flips in values leave well-formed files: those must still match
+
+
+def test_declines_when_policy_cleans_text_or_pixels():
+    for name in ("research-longitudinal",):
+        plan = compile_plan(load_policy(name))
+        assert not rawpath.eligible(plan)
+        assert not rawpath.eligible(plan)  # the answer is memoised per plan: the memo must not flip it
+    pixels = compile_plan(load_policy_text('name: px\nversion: "1"\nprofile: ps3.15-basic\n'
+                                           'options: [clean_pixel_data]\n'))
+    assert not rawpath.eligible(pixels) and not rawpath.eligible(pixels)
+    plan = compile_plan(load_policy("basic"))
+    assert rawpath.eligible(plan) and rawpath.eligible(plan)
