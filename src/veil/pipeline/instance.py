@@ -244,6 +244,22 @@ def check_pixel_span(inst: SplitInstance) -> None:
         raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
 
 
+def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int], ...]:
+    """The rules the manifest lists for one instance (kept-as-read is the default: not listed).
+
+    Memoised per plan by the outcome's counts: files of one scanner and series fire the same rules, so
+    they share one tuple - formatted and sorted once, one copy in memory and in each pickle of results.
+    """
+    cache = plan.encoded.setdefault(("listed-rules",), {})
+    key = tuple(outcome.fired.items())
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) >= 4096:  # every file different: keep memory bounded
+            cache.clear()
+        hit = cache[key] = tuple(f for f in outcome.rules() if f[1] != "K")
+    return hit
+
+
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
     return keyed.hexdigest("input-file", _sha256_file(path))[:32]
 
@@ -266,7 +282,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
             if fast is not None:
                 in_hash = keyed.hexdigest("input-file", fast.in_sha)[:32]
                 return FileResult(src, "ok", fast.rel, input_hash=in_hash, output_sha256=fast.out_sha,
-                                  fired=tuple(f for f in fast.outcome.rules() if f[1] != "K"),
+                                  fired=listed_rules(fast.outcome, plan),
                                   pseudonym=fast.outcome.patient_pseudonym,
                                   patient_hash=fast.outcome.patient_key_hash)
         inst = _open(path)
@@ -279,7 +295,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         if px is not None:
             px.finish(inst.ds, outcome.fire)
         rel = output_relpath(inst.ds, outcome.patient_pseudonym)
-        fired = tuple(f for f in outcome.rules() if f[1] != "K")  # kept-as-read is the default: not listed
+        fired = listed_rules(outcome, plan)
         if dry_run:
             return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)

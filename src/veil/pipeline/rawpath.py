@@ -444,6 +444,29 @@ def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class:
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
+def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
+    """Native Pixel Data holds Rows x Columns x frames x samples x BitsAllocated bits (PS3.5 8.1.1), read
+    from the raw values; False when it does not or when a value is not plain (pydicom then decides)."""
+    if span.value_length == _UNDEFINED or span.tag != 0x7FE00010:
+        return True
+    vals: dict[int, int] = {0x00280002: 1, 0x00280008: 1}
+    for el in found:
+        raw = buf[el[3]:el[4]]
+        if el[0] in (0x00280002, 0x00280010, 0x00280011, 0x00280100):
+            if len(raw) != 2:
+                return False
+            vals[el[0]] = _U16.unpack(raw)[0]
+        elif el[0] == 0x00280008:
+            text = raw.rstrip(b"\x00 ").strip()
+            if not text.isdigit():
+                return False
+            vals[el[0]] = int(text) or 1
+    if not all(t in vals for t in (0x00280010, 0x00280011, 0x00280100)):
+        return False
+    bits = vals[0x00280010] * vals[0x00280011] * vals[0x00280008] * vals[0x00280002] * vals[0x00280100]
+    return span.value_length * 8 >= bits
+
+
 def _mini(buf: bytes, elems: list[_El], tags: frozenset[int] | tuple[int, ...], implicit: bool,
           values: dict[int, bytes | None] | None = None) -> Dataset:
     """A pydicom Dataset of just `tags` (raw), for the engine's readers (peek, patient_key, checks)."""
@@ -577,11 +600,13 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
         return None
     if any(el[0] == 0x00420011 for el in elems):
         return None
-    peeked = _mini(buf, elems, _PEEK, implicit)
+    found = [el for el in elems if el[0] in _PEEK]
+    peeked = _mini(buf, found, _PEEK, implicit)
     if "SOPInstanceUID" not in peeked:
         return None
     try:
-        instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))
+        if span is not None and not _pixel_length_ok(buf, found, span):
+            instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))  # raises with the reason
         out, pseudonym, _offset = engine.begin(peeked, plan, keyed)
     except InputError:
         return None  # the general path quarantines it with its reason

@@ -105,14 +105,29 @@ def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResul
 _journals: dict[str, TextIO] = {}
 
 
+#: Rule lists this process has written to its open journal: later lines refer to them by number.
+_journal_fired: dict[str, dict[tuple[tuple[str, str, str, int], ...], int]] = {}
+
+
 def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
-    rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "source"}
+    """One line per result. A rule list already written to this journal file is referred to by its
+    number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
+    reader (load_journal) always meets the definition first, even in a file cut short by a kill."""
+    rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("source", "fired")}
     rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
     path = out_dir / STATE_DIR / "journal" / f"{os.getpid()}.jsonl"
     fh = _journals.get(str(path))
     if fh is None or fh.closed or not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = _journals[str(path)] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open per process
+        _journal_fired[str(path)] = {}
+    known = _journal_fired[str(path)]
+    ref = known.get(r.fired)
+    if ref is None:
+        ref = known[r.fired] = len(known)
+        rec |= {"fired": r.fired, "fired_id": ref}
+    else:
+        rec["fired_ref"] = ref
     fh.write(json.dumps(rec) + "\n")
     fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
 
@@ -166,15 +181,19 @@ def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]
     done: dict[str, tuple[str, FileResult]] = {}
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 try:
                     rec = json.loads(line)
+                    if "fired_id" in rec:  # a definition counts whichever run wrote it
+                        defined[rec.pop("fired_id")] = rec["fired"] = tuple(tuple(x) for x in rec["fired"])
+                    elif "fired_ref" in rec:
+                        rec["fired"] = defined[rec.pop("fired_ref")]
                     if rec.pop("run_id") != run_id:
                         continue
                     stamp = rec.pop("stamp")
                     key = rec.pop("key")
-                    rec["fired"] = tuple(tuple(x) for x in rec["fired"])
                     done[key] = (stamp, FileResult(source="", **rec))
                 except (ValueError, KeyError, TypeError):
                     continue
@@ -255,6 +274,7 @@ def run(
             pool.shutdown(cancel_futures=True)
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
+        _journal_fired.clear()
     for p in paths:  # input order, whatever order workers finished in
         r = reused.get(p) or fresh[p]
         summary.results.append(r)
@@ -330,22 +350,36 @@ def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
         {"source": r.source, "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
         for r in summary.results if r.status == "quarantined"
     ))
-    _write_jsonl(state / "manifest.jsonl", (
-        {
-            "output": r.output, "input_hash": r.input_hash, "output_sha256": r.output_sha256,
-            "policy_hash": plan.policy_hash, "veil_version": __version__,
-            "rules": [{"tag": t, "action": a, "rule": rule, "count": n}
-                      for t, a, rule, n in r.fired if a != "K"],
-        }
-        for r in sorted(summary.results, key=lambda x: x.output or "") if r.status == "ok"
-    ))
+    _write_lines(state / "manifest.jsonl", _manifest_lines(summary, plan))
+
+
+def _manifest_lines(summary: RunSummary, plan: Plan) -> Iterator[str]:
+    """One JSON object per output, keys sorted, as ``json.dumps(row, sort_keys=True)`` writes it; the
+    rule list (the bulk of a line, shared by every file of one layout) is encoded once per list."""
+    rules_json: dict[int, str] = {}
+    policy_hash, version = json.dumps(plan.policy_hash), json.dumps(__version__)
+    for r in sorted(summary.results, key=lambda x: x.output or ""):
+        if r.status != "ok":
+            continue
+        rules = rules_json.get(id(r.fired))
+        if rules is None:
+            rules = rules_json[id(r.fired)] = json.dumps(
+                [{"tag": t, "action": a, "rule": rule, "count": n} for t, a, rule, n in r.fired if a != "K"],
+                sort_keys=True)
+        yield (f'{{"input_hash": {json.dumps(r.input_hash)}, "output": {json.dumps(r.output)}, '
+               f'"output_sha256": {json.dumps(r.output_sha256)}, "policy_hash": {policy_hash}, '
+               f'"rules": {rules}, "veil_version": {version}}}')
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
+    _write_lines(path, (json.dumps(row, sort_keys=True) for row in rows))
+
+
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        for line in lines:
+            fh.write(line + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
