@@ -310,3 +310,30 @@ def test_every_run_is_audited_and_tampering_is_detected(tmp_path):
     log.write_text(lines[0] + "\n")  # drop the newest entry: only the written-down head reveals it
     assert veil("audit", "verify", str(out)).returncode == 0
     assert veil("audit", "verify", str(out), "--expected-head", head).returncode == 1
+
+
+def test_results_live_on_disk_not_in_memory(tmp_path):
+    """The runner keeps no per-file object once a result is stored: what it holds after 1,200 more files is
+    the same as after 300 (it was ~1.9 KB per file when results were kept as a list)."""
+    import tracemalloc
+
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.runner import run
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    files = make_corpus(tmp_path / "in", 1500)
+    plan = compile_plan(load_policy("basic"))
+    keyed = Keyed(b"m" * 32)
+    run(files[:20], tmp_path / "warm", plan, keyed)  # caches of the plan (decisions, rule lists) filled
+    held = []
+    for n in (300, 1500):
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        summary = run(files[:n], tmp_path / f"out{n}", plan, keyed)
+        held.append(tracemalloc.get_traced_memory()[0] - before)
+        tracemalloc.stop()
+        assert summary.written == n and len(summary.results) == n
+        assert [r.source for r in summary.results][-1] == str(files[n - 1])  # input order, read back
+        summary.results.close()
+    assert held[1] - held[0] < 200_000, held  # 1,200 files x 1.9 KB would be 2.3 MB

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -27,7 +28,9 @@ from veil.errors import InputError
 from veil.header import dates
 from veil.identity.keyed import Keyed
 from veil.policy.plan import TEMPORAL_VRS, TEXT_VRS, Action, Plan
-from veil.text.clean import KnownIdentifiers, clean_text, collect_identifiers, detect
+
+if TYPE_CHECKING:  # imported where text is cleaned: its name lists and patterns take a tenth of start-up
+    from veil.text.clean import KnownIdentifiers
 
 #: Dummy values valid for each VR (PS3.15 E.1-1 action D: "a non-zero length value that may be a dummy
 #: value and consistent with the VR").
@@ -201,6 +204,8 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
     """
     out, pseudonym, offset = begin(ds, plan, keyed)
+    from veil.text.clean import KnownIdentifiers, collect_identifiers
+
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
     document = _encapsulated_document(ds, ctx)
@@ -266,6 +271,8 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     elem = ds[_ENCAPSULATED]
     data = elem.value if isinstance(elem.value, bytes) else b""
     text = extract_text(data, mime)  # raises InputError (quarantine) when it cannot be read with certainty
+    from veil.text.clean import detect
+
     found = [s for line in text.splitlines() for s in detect(line, ctx.known)]
     if found:
         kinds = ", ".join(sorted({s.label for s in found}))
@@ -689,6 +696,8 @@ def _partner_time(ds: Dataset, elem: DataElement) -> DataElement | None:
 
 def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None:
     """PS3.15 C: keep the meaning, remove what identifies."""
+    from veil.text.clean import clean_text
+
     vr = elem.VR
     tag = int(elem.tag)
     if vr == "SQ":

@@ -20,6 +20,7 @@ from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.instance import FileResult, process_file
+from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
 
@@ -33,7 +34,8 @@ class RunSummary:
     duplicates: int = 0
     resumed: int = 0
     patients: int = 0
-    results: list[FileResult] = field(default_factory=list)
+    #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
+    results: ResultStore = field(default_factory=ResultStore)
 
     @property
     def exit_code(self) -> int:
@@ -146,11 +148,15 @@ def series_key(path: str) -> str:
 def units(paths: list[str], by_series: bool) -> list[list[str]]:
     """Work units: one per file, or (for operations that need a whole series, e.g. defacing) one per
     SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
+    return [[p for _, p in u] for u in _units(list(enumerate(paths)), by_series)]
+
+
+def _units(todo: list[tuple[int, str]], by_series: bool) -> list[list[tuple[int, str]]]:
     if not by_series:
-        return [[p] for p in paths]
-    groups: dict[str, list[str]] = {}
-    for p in paths:
-        groups.setdefault(series_key(p), []).append(p)
+        return [[t] for t in todo]
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for seq, p in todo:
+        groups.setdefault(series_key(p), []).append((seq, p))
     return list(groups.values())
 
 
@@ -173,12 +179,16 @@ def _journal_key(keyed: Keyed, source: str) -> str:
 
 
 def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]]:
-    """Results of earlier (possibly killed) runs with the same policy and secret, by source path.
+    """Results of earlier (possibly killed) runs with the same policy and secret, by journal key."""
+    return {key: (stamp, r) for key, stamp, r in journal_records(out_dir, run_id)}
+
+
+def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, FileResult]]:
+    """(journal key, input stamp, result) of earlier (possibly killed) runs with this policy and secret.
 
     A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
     on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
     """
-    done: dict[str, tuple[str, FileResult]] = {}
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
@@ -194,10 +204,10 @@ def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]
                         continue
                     stamp = rec.pop("stamp")
                     key = rec.pop("key")
-                    done[key] = (stamp, FileResult(source="", **rec))
+                    result = FileResult(source="", **rec)
                 except (ValueError, KeyError, TypeError):
                     continue
-    return done
+                yield key, stamp, result
 
 
 def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
@@ -237,62 +247,61 @@ def run(
     secret skips files whose output is already on disk with the journaled sha256.
     """
     summary = RunSummary()
+    store = summary.results
     paths = [str(p) for p in files]
     summary.files_in = len(paths)
     run_id = _run_id(plan, keyed)
-    stamps = {p: _stamp(p) for p in paths}
-    reused: dict[str, FileResult] = {}
+    todo: list[tuple[int, str]] = []
     if not dry_run:
         clean_partials(out_dir)
-        previous = load_journal(out_dir, run_id)
-        for p in paths:
-            r = _reusable(previous.get(_journal_key(keyed, p)), stamps[p], out_dir)
-            if r is not None:
-                reused[p] = replace(r, source=p)
+        for key, stamp, r in journal_records(out_dir, run_id):
+            store.remember(key, stamp, r)
+        for seq, p in enumerate(paths):
+            r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
+            if r is None:
+                todo.append((seq, p))
+            else:
+                store.put(seq, replace(r, source=p))
+                summary.resumed += 1
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    todo = [p for p in paths if p not in reused]
-    work_units = list(units(todo, by_series))
+    else:
+        todo = list(enumerate(paths))
+    work_units = _units(todo, by_series)
+    del todo
+    unit_seqs = [[seq for seq, _ in u] for u in work_units]
+    unit_paths = [[p for _, p in u] for u in work_units]
+    del work_units
     context = (plan, keyed, str(out_dir), dry_run, run_id)
-    if workers <= 1 or len(work_units) <= 1:
-        results: Iterable[list[FileResult]] = (_work((u, *context)) for u in work_units)
+    if workers <= 1 or len(unit_paths) <= 1:
+        results: Iterable[list[FileResult]] = (_work((u, *context)) for u in unit_paths)
         pool = None
     else:  # the plan and keys travel once per worker (initializer), not once per file
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
-        results = pool.map(_work_unit, work_units,
-                           chunksize=max(1, min(32, len(work_units) // (workers * 8) or 1)))
-    fresh: dict[str, FileResult] = {}
-    fired_pool: dict[tuple[tuple[str, str, str, int], ...], tuple[tuple[str, str, str, int], ...]] = {}
+        results = pool.map(_work_unit, unit_paths,
+                           chunksize=max(1, min(32, len(unit_paths) // (workers * 8) or 1)))
     try:
-        for r in (r for batch in results for r in batch):
-            # files of one series/vendor fire the same rules: keep one copy, so memory follows the
-            # number of distinct header layouts, not the number of files
-            fresh[r.source] = replace(r, fired=fired_pool.setdefault(r.fired, r.fired))
-            if on_result is not None:
-                on_result(r)
+        for seqs, batch in zip(unit_seqs, results, strict=True):
+            for seq, r in zip(seqs, batch, strict=True):
+                store.put(seq, r)
+                if on_result is not None:
+                    on_result(r)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
         _journal_fired.clear()
-    for p in paths:  # input order, whatever order workers finished in
-        r = reused.get(p) or fresh[p]
-        summary.results.append(r)
-        if r.status == "ok":
-            summary.written += 1
-        elif r.status == "dry-run":
-            summary.dry_run += 1
-        else:
-            summary.quarantined += 1
     for source, reason in failed_sources:  # e.g. an archive that could not be unpacked
-        summary.results.append(FileResult(source, "quarantined", reason=reason, rule="archive"))
+        store.append(FileResult(source, "quarantined", reason=reason, rule="archive"))
         summary.files_in += 1
-        summary.quarantined += 1
-    summary.resumed = len(reused)
     if not dry_run:
         _settle_duplicates(summary, out_dir)
+    summary.written = store.count("status = 'ok'")
+    summary.dry_run = store.count("status = 'dry-run'")
+    summary.quarantined = store.count("status = 'quarantined'")
+    summary.duplicates = store.count("status = 'duplicate'")
     _check_pseudonym_collisions(summary)
-    summary.patients = len({r.pseudonym for r in summary.results if r.pseudonym})
+    summary.patients = int(store.query("SELECT COUNT(DISTINCT pseudonym) FROM results WHERE pseudonym != ''")[0][0])
     if not dry_run:
         write_reports(out_dir, summary, plan)
     return summary
@@ -300,30 +309,28 @@ def run(
 
 def _settle_duplicates(summary: RunSummary, out_dir: Path) -> None:
     """Inputs that became the same output: only the one whose bytes are on disk counts as written."""
-    by_out: dict[str, list[int]] = {}
-    for i, r in enumerate(summary.results):
-        if r.status == "ok" and r.output:
-            by_out.setdefault(r.output, []).append(i)
-    for rel, idxs in by_out.items():
-        if len(idxs) < 2:
+    store = summary.results
+    dup = "status = 'ok' AND output IN (SELECT output FROM results WHERE status = 'ok' AND output IS NOT NULL " \
+          "GROUP BY output HAVING COUNT(*) > 1)"
+    seqs = store.query(f"SELECT seq FROM results WHERE {dup} ORDER BY output, seq")
+    rows = [(int(seq), store.by_seq(int(seq))) for (seq,) in seqs]  # type: ignore[call-overload]
+    disk: dict[str, str] = {}
+    winners: set[str] = set()
+    for seq, r in rows:
+        assert r.output is not None
+        if r.output not in disk:
+            disk[r.output] = hashlib.sha256((out_dir / r.output).read_bytes()).hexdigest()
+        on_disk = disk[r.output]
+        if r.output_sha256 == on_disk and r.output not in winners:
+            winners.add(r.output)
             continue
-        on_disk = hashlib.sha256((out_dir / rel).read_bytes()).hexdigest()
-        winner_seen = False
-        for i in idxs:
-            r = summary.results[i]
-            if r.output_sha256 == on_disk and not winner_seen:
-                winner_seen = True
-                continue
-            summary.written -= 1
-            if r.output_sha256 == on_disk:  # same instance sent twice: nothing is lost, nothing to review
-                summary.results[i] = replace(r, status="duplicate", reason="identical to another input's output",
-                                             rule="duplicate-instance")
-                summary.duplicates += 1
-                continue
-            reason = "duplicate SOPInstanceUID: another input with different content is kept for this instance"
-            summary.results[i] = replace(r, status="quarantined", reason=reason, rule="duplicate-instance",
-                                         output=None)
-            summary.quarantined += 1
+        if r.output_sha256 == on_disk:  # same instance sent twice: nothing is lost, nothing to review
+            store.replace_seq(seq, replace(r, status="duplicate", reason="identical to another input's output",
+                                           rule="duplicate-instance"))
+            continue
+        reason = "duplicate SOPInstanceUID: another input with different content is kept for this instance"
+        store.replace_seq(seq, replace(r, status="quarantined", reason=reason, rule="duplicate-instance",
+                                       output=None))
 
 
 def _check_pseudonym_collisions(summary: RunSummary) -> None:
@@ -332,15 +339,10 @@ def _check_pseudonym_collisions(summary: RunSummary) -> None:
     Each result carries a keyed hash of its patient key; one pseudonym with two hashes is a collision.
     With the default 10 symbols (50 bits) the chance is ~1e-15 per pair, but it is checked, not assumed.
     """
-    seen: dict[str, str] = {}
-    for r in summary.results:
-        if not r.pseudonym:
-            continue
-        prev = seen.setdefault(r.pseudonym, r.patient_hash)
-        if prev != r.patient_hash:
-            raise VeilError(
-                f"pseudonym collision: two patients map to {r.pseudonym}; raise pseudonyms.length in the policy"
-            )
+    hit = summary.results.query("SELECT pseudonym FROM results WHERE pseudonym != '' GROUP BY pseudonym "
+                                "HAVING COUNT(DISTINCT patient_hash) > 1 LIMIT 1")
+    if hit:
+        raise VeilError(f"pseudonym collision: two patients map to {hit[0][0]}; raise pseudonyms.length in the policy")
 
 
 def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
@@ -348,7 +350,7 @@ def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
     state.mkdir(parents=True, exist_ok=True)
     _write_jsonl(state / "quarantine.jsonl", (
         {"source": r.source, "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
-        for r in summary.results if r.status == "quarantined"
+        for r in summary.results.select("status = 'quarantined'")
     ))
     _write_lines(state / "manifest.jsonl", _manifest_lines(summary, plan))
 
@@ -356,14 +358,14 @@ def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
 def _manifest_lines(summary: RunSummary, plan: Plan) -> Iterator[str]:
     """One JSON object per output, keys sorted, as ``json.dumps(row, sort_keys=True)`` writes it; the
     rule list (the bulk of a line, shared by every file of one layout) is encoded once per list."""
-    rules_json: dict[int, str] = {}
+    rules_json: dict[tuple[tuple[str, str, str, int], ...], str] = {}
     policy_hash, version = json.dumps(plan.policy_hash), json.dumps(__version__)
-    for r in sorted(summary.results, key=lambda x: x.output or ""):
-        if r.status != "ok":
-            continue
-        rules = rules_json.get(id(r.fired))
+    for r in summary.results.select("status = 'ok'", order="COALESCE(output, ''), seq"):
+        rules = rules_json.get(r.fired)
         if rules is None:
-            rules = rules_json[id(r.fired)] = json.dumps(
+            if len(rules_json) >= 4096:
+                rules_json.clear()
+            rules = rules_json[r.fired] = json.dumps(
                 [{"tag": t, "action": a, "rule": rule, "count": n} for t, a, rule, n in r.fired if a != "K"],
                 sort_keys=True)
         yield (f'{{"input_hash": {json.dumps(r.input_hash)}, "output": {json.dumps(r.output)}, '
@@ -390,5 +392,5 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
         "resumed": summary.resumed, "exit_code": summary.exit_code,
-        "quarantine": [asdict(r) | {"fired": None} for r in summary.results if r.status == "quarantined"],
+        "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
     }
