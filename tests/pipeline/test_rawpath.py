@@ -106,6 +106,26 @@ def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
 
 
+def test_file_meta_keeps_only_what_it_needs(tmp_path, monkeypatch):
+    """Presentation addresses (0002,0026-0028), AE titles and private meta name the sending site: gone,
+    on both paths, each removal in the manifest's rules."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.SourceApplicationEntityTitle = "ST_ELSEWHERE_CT"
+    ds.file_meta.SourcePresentationAddress = "dicom://ct1.st-elsewhere.example:104"
+    ds.file_meta.SendingPresentationAddress = "dicom://router.st-elsewhere.example:11112"
+    ds.file_meta.PrivateInformationCreatorUID = "1.2.3.4"
+    ds.file_meta.PrivateInformation = b"ELSEWHERE"
+    path = tmp_path / "meta.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
+    written = next(p for p in (tmp_path / "cmp" / "general").rglob("*.dcm"))
+    meta = pydicom.dcmread(written).file_meta
+    assert sorted(int(e.tag) for e in meta) == [0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010,
+                                                  0x00020012, 0x00020013]
+    data = written.read_bytes()
+    assert b"elsewhere" not in data.lower() and b"ELSEWHERE" not in data
+
+
 def test_corrupted_inputs_are_declined_or_identical(tmp_path, monkeypatch):
     """Truncations and byte flips anywhere: the raw path never writes what the general path would not."""
     rng = random.Random(11)

@@ -777,6 +777,10 @@ VEIL_IMPLEMENTATION_VERSION = "VEIL_1"
 
 #: File meta attributes removed (PS3.10 7.1; PS3.15 E.1-1 lists Source/Sending/Receiving AE titles).
 _META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
+#: The file meta attributes written (group length, version, SOP class/instance, transfer syntax, Veil's
+#: implementation): anything else in the group - presentation addresses (0002,0026-0028) naming the
+#: sending site's network, future additions - is removed, failing closed.
+META_KEEP = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 
 
 def _fix_meta(ds: Dataset, ctx: _Ctx) -> None:
@@ -790,10 +794,10 @@ def _fix_meta(ds: Dataset, ctx: _Ctx) -> None:
 def fix_meta(meta: FileMetaDataset, sop_instance: object, sop_class: object, out: Outcome) -> None:
     """The file meta group follows the de-identified dataset (PS3.10 7.1): source/sending/receiving AE
     titles and private meta removed, Veil as the writer, Media Storage UIDs = the new SOP UIDs."""
-    for t in _META_DROP:
-        if t in meta:
+    for t in [int(t) for t in meta.keys()]:  # noqa: SIM118 - keys only
+        if t in _META_DROP or t not in META_KEEP:
             del meta[t]
-            out.fire(t, "X", "E.1-1 basic:file-meta")
+            out.fire(t, "X", "E.1-1 basic:file-meta" if t in _META_DROP else "fallback:file-meta")
     # The writer is Veil now; the input's implementation identifies the source system (PS3.7 D.3.3.2).
     meta.ImplementationClassUID = VEIL_IMPLEMENTATION_UID
     meta.ImplementationVersionName = VEIL_IMPLEMENTATION_VERSION

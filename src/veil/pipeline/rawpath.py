@@ -427,8 +427,8 @@ def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class:
     elements less the dropped ones, the Media Storage UIDs of the output, Veil as the implementation."""
     pieces: dict[int, bytes] = {}
     for tag, el in meta.items():
-        if tag in engine._META_DROP:
-            out.fire(tag, "X", "E.1-1 basic:file-meta")
+        if tag in engine._META_DROP or tag not in engine.META_KEEP:
+            out.fire(tag, "X", "E.1-1 basic:file-meta" if tag in engine._META_DROP else "fallback:file-meta")
         elif tag == 0x00020010:  # read (decoded) by pydicom, so written from its value
             pieces[tag] = _ui(tag, _uid_str(buf[el[3]:el[4]]) or "")
         elif tag not in _META_NEW:
