@@ -164,3 +164,15 @@ def test_declines_when_policy_cleans_text_or_pixels():
     assert not rawpath.eligible(pixels) and not rawpath.eligible(pixels)
     plan = compile_plan(load_policy("basic"))
     assert rawpath.eligible(plan) and rawpath.eligible(plan)
+
+
+@pytest.mark.parametrize("value", ["YES", "yes", " YES", "Yes "])
+def test_burned_in_annotation_is_never_passed_by_either_path(value, tmp_path):
+    """BurnedInAnnotation YES in any spelling quarantines under a policy without pixel cleaning."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.BurnedInAnnotation = value
+    path = tmp_path / "burned.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    r = process_file(path, _plans()["basic"], KEYED, tmp_path / "out")
+    assert r.status == "quarantined" and r.rule == "burned-in-annotation", (value, r)
+    assert not list((tmp_path / "out").rglob("*.dcm"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -153,35 +154,47 @@ class _Ctx:
     out: Outcome
 
 
-def patient_key(ds: Dataset) -> str:
+#: Reads one attribute's value by keyword (with a default): :func:`peek` on a dataset, or the raw path's
+#: reader of plain values.
+Getter = Callable[[str, object], object]
+
+
+def patient_key(ds: Dataset, get: Getter | None = None) -> str:
     """The original patient identity the keyed functions are derived from.
 
     Issuer + PatientID when there is an ID; otherwise name + birth date, so files without an ID still
     group by person. Raises when nothing identifies the patient: such a file cannot be made consistent.
     """
-    pid = str(peek(ds, "PatientID", "") or "").strip()
-    issuer = str(peek(ds, "IssuerOfPatientID", "") or "").strip()
+    if get is None:
+        def get(kw: str, default: object) -> object:
+            return peek(ds, kw, default)
+    pid = str(get("PatientID", "") or "").strip()
+    issuer = str(get("IssuerOfPatientID", "") or "").strip()
     if pid:
         return f"id:{issuer}\x00{pid}"
-    name = str(peek(ds, "PatientName", "") or "").strip()
-    birth = str(peek(ds, "PatientBirthDate", "") or "").strip()
+    name = str(get("PatientName", "") or "").strip()
+    birth = str(get("PatientBirthDate", "") or "").strip()
     if name:
         return f"name:{name.upper()}\x00{birth}"
-    study = str(peek(ds, "StudyInstanceUID", "") or "").strip()
+    study = str(get("StudyInstanceUID", "") or "").strip()
     if study:  # anonymous input: one pseudo-patient per study keeps the study together
         return f"study:{study}"
     return "unknown"
 
 
-def begin(ds: Dataset, plan: Plan, keyed: Keyed) -> tuple[Outcome, str, timedelta]:
+def begin(ds: Dataset, plan: Plan, keyed: Keyed, get: Getter | None = None) -> tuple[Outcome, str, timedelta]:
     """The checks and keyed values every instance starts with: (outcome, pseudonym, date offset).
 
-    Reads values with :func:`peek` only, so `ds` may hold just the few attributes it looks at (the raw
-    path passes such a dataset). Raises :class:`InputError` for burned-in annotation without cleaning.
+    Reads values with :func:`peek` only (or `get`, the raw path's reader), so `ds` may hold just the few
+    attributes it looks at. Raises :class:`InputError` for burned-in annotation without cleaning.
     """
+    if get is None:
+        def get(kw: str, default: object) -> object:
+            return peek(ds, kw, default)
     policy = plan.policy
     out = Outcome()
-    burned = str(peek(ds, "BurnedInAnnotation", "")).upper() == "YES"  # the pixel pass sets NO once verified
+    # the pixel pass sets NO once verified; any spelling of YES counts (fail closed)
+    burned = str(get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
     if burned and (policy.burned_in_annotation == "quarantine" or policy.has("clean_pixel_data")):
         raise InputError("BurnedInAnnotation is YES and no pixel cleaning is configured"
                          if not policy.has("clean_pixel_data") else
@@ -190,7 +203,7 @@ def begin(ds: Dataset, plan: Plan, keyed: Keyed) -> tuple[Outcome, str, timedelt
         from veil.pixels.clean import check_cleaned
 
         check_cleaned(ds, policy)
-    key = patient_key(ds)
+    key = patient_key(ds, get)
     out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
     out.patient_pseudonym = pseudonym

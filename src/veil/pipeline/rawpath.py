@@ -444,6 +444,37 @@ def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class:
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
 
 
+#: The attributes the identity is read from, by keyword (engine.begin, engine.patient_key, iod_family).
+_IDENTITY = {0x00100020: "PatientID", 0x00100021: "IssuerOfPatientID", 0x00100010: "PatientName",
+             0x00100030: "PatientBirthDate", 0x0020000D: "StudyInstanceUID", 0x00280301: "BurnedInAnnotation",
+             0x00080016: "SOPClassUID"}
+_UI_IDENTITY = (0x0020000D, 0x00080016)
+
+
+def _plain_values(buf: bytes, found: list[_El]) -> dict[str, str] | None:
+    """The identity attributes as the engine reads them, when every one is plain: printable ASCII, one
+    value, no NUL (UIDs may end in their NUL pad). For such values pydicom's decoding is the bytes less
+    trailing spaces, so keys, pseudonyms and shifts are the general path's. None: read them with pydicom."""
+    out: dict[str, str] = {}
+    for el in found:
+        kw = _IDENTITY.get(el[0])
+        if kw is None:
+            continue
+        raw = buf[el[3]:el[4]]
+        if el[0] in _UI_IDENTITY:
+            text = _uid_str(raw) if raw.rstrip(b"\x00 ") else ""
+            if text is None:
+                return None
+        else:
+            if b"\\" in raw or not all(0x20 <= c <= 0x7E for c in raw):
+                return None
+            text = raw.decode("ascii").rstrip(" ")
+        if el[0] == 0x00280301 and b"YES" in raw.upper():
+            return None  # burned-in annotation: decided by the general reader
+        out[kw] = text
+    return out
+
+
 def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
     """Native Pixel Data holds Rows x Columns x frames x samples x BitsAllocated bits (PS3.5 8.1.1), read
     from the raw values; False when it does not or when a value is not plain (pydicom then decides)."""
@@ -601,16 +632,23 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     if any(el[0] == 0x00420011 for el in elems):
         return None
     found = [el for el in elems if el[0] in _PEEK]
-    peeked = _mini(buf, found, _PEEK, implicit)
-    if "SOPInstanceUID" not in peeked:
+    if not any(el[0] == 0x00080018 for el in found):
         return None
+    plain = _plain_values(buf, found)
+    peeked = None if plain is not None else _mini(buf, found, _PEEK, implicit)
     try:
         if span is not None and not _pixel_length_ok(buf, found, span):
+            peeked = peeked or _mini(buf, found, _PEEK, implicit)
             instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))  # raises with the reason
-        out, pseudonym, _offset = engine.begin(peeked, plan, keyed)
+        if plain is not None:
+            out, pseudonym, _offset = engine.begin(Dataset(), plan, keyed, lambda kw, d: plain.get(kw, d))
+            family = engine.iod_family(plain.get("SOPClassUID", ""))
+        else:
+            assert peeked is not None
+            out, pseudonym, _offset = engine.begin(peeked, plan, keyed)
+            family = engine.iod_family(str(engine.peek(peeked, "SOPClassUID", "") or ""))
     except InputError:
         return None  # the general path quarantines it with its reason
-    family = engine.iod_family(str(engine.peek(peeked, "SOPClassUID", "") or ""))
     walk = _Walk(buf, implicit, plan, keyed, family, pseudonym, out)
     try:
         pieces = walk.level(elems, "", True)
@@ -638,7 +676,7 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     parts: list[bytes | memoryview] = [b"\x00" * 128 + b"DICM" + meta_bytes]
     parts += [b for t, b in merged if t < 0x7FE00010]
     if span is not None:
-        parts.append(_pixel_header(span, peeked, implicit, True))
+        parts.append(_pixel_header(span, Dataset(), implicit, True))  # explicit VR kept; implicit: no VR
     after = [b for t, b in merged if t >= 0x7FE00010]
     def write(fd: int) -> tuple[str, str]:
         in_hash = hashlib.sha256()
