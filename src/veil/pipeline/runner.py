@@ -145,18 +145,24 @@ def series_key(path: str) -> str:
         return f"file:{path}"
 
 
+#: Files per work unit when no operation needs whole series: few enough for an even spread over the
+#: workers, enough that a unit is not a Python object per file.
+UNIT_FILES = 16
+
+
 def units(paths: list[str], by_series: bool) -> list[list[str]]:
-    """Work units: one per file, or (for operations that need a whole series, e.g. defacing) one per
-    SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
-    return [[p for _, p in u] for u in _units(list(enumerate(paths)), by_series)]
+    """Work units: runs of UNIT_FILES files, or (for operations that need a whole series, e.g. defacing)
+    one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
+    return [[paths[i] for i in u] for u in _units(paths, list(range(len(paths))), by_series)]
 
 
-def _units(todo: list[tuple[int, str]], by_series: bool) -> list[list[tuple[int, str]]]:
+def _units(paths: list[str], todo: list[int], by_series: bool) -> list[list[int]]:
+    """Units as lists of input numbers (indexes into `paths`)."""
     if not by_series:
-        return [[t] for t in todo]
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for seq, p in todo:
-        groups.setdefault(series_key(p), []).append((seq, p))
+        return [todo[i:i + UNIT_FILES] for i in range(0, len(todo), UNIT_FILES)]
+    groups: dict[str, list[int]] = {}
+    for seq in todo:
+        groups.setdefault(series_key(paths[seq]), []).append(seq)
     return list(groups.values())
 
 
@@ -251,7 +257,7 @@ def run(
     paths = [str(p) for p in files]
     summary.files_in = len(paths)
     run_id = _run_id(plan, keyed)
-    todo: list[tuple[int, str]] = []
+    todo: list[int] = []
     if not dry_run:
         clean_partials(out_dir)
         for key, stamp, r in journal_records(out_dir, run_id):
@@ -259,26 +265,24 @@ def run(
         for seq, p in enumerate(paths):
             r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
             if r is None:
-                todo.append((seq, p))
+                todo.append(seq)
             else:
                 store.put(seq, replace(r, source=p))
                 summary.resumed += 1
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
     else:
-        todo = list(enumerate(paths))
-    work_units = _units(todo, by_series)
+        todo = list(range(len(paths)))
+    unit_seqs = _units(paths, todo, by_series)
     del todo
-    unit_seqs = [[seq for seq, _ in u] for u in work_units]
-    unit_paths = [[p for _, p in u] for u in work_units]
-    del work_units
     context = (plan, keyed, str(out_dir), dry_run, run_id)
-    if workers <= 1 or len(unit_paths) <= 1:
+    unit_paths = ([paths[i] for i in u] for u in unit_seqs)  # built as the pool takes them
+    if workers <= 1 or len(unit_seqs) <= 1:
         results: Iterable[list[FileResult]] = (_work((u, *context)) for u in unit_paths)
         pool = None
     else:  # the plan and keys travel once per worker (initializer), not once per file
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
         results = pool.map(_work_unit, unit_paths,
-                           chunksize=max(1, min(32, len(unit_paths) // (workers * 8) or 1)))
+                           chunksize=max(1, min(32 // UNIT_FILES, len(unit_seqs) // (workers * 8) or 1)))
     try:
         for seqs, batch in zip(unit_seqs, results, strict=True):
             for seq, r in zip(seqs, batch, strict=True):
