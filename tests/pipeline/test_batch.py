@@ -284,6 +284,14 @@ def test_peak_memory_does_not_follow_file_size(tmp_path):
     with open(out, "rb") as fh:  # pixel bytes identical at the end of the file
         fh.seek(-frame, os.SEEK_END)
         assert fh.read() == chunk
+    # the same command again resumes: the journaled output is re-hashed to be trusted, in chunks
+    again = subprocess.run([sys.executable, "-c", launcher, str(src.parent), str(tmp_path / "out")],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert again.returncode == 0, again.stderr
+    resume_mb = int(re.search(r"VMHWM_KB (\d+)", again.stderr).group(1)) / 1024
+    assert resume_mb < 200, f"resume peak RSS {resume_mb:.0f} MB"
+    assert json.loads((tmp_path / "out" / ".veil" / "audit.jsonl").read_text().splitlines()[-1])["counts"][
+        "resumed"] == 1
 
 
 def test_every_run_is_audited_and_tampering_is_detected(tmp_path):

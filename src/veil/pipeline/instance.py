@@ -146,7 +146,8 @@ def output_relpath(ds: Dataset, pseudonym: str) -> Path:
     return Path(pseudonym) / part("StudyInstanceUID") / part("SeriesInstanceUID") / f"{part('SOPInstanceUID')}.dcm"
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file read in 1 MB chunks (memory stays flat whatever the file size)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -175,7 +176,7 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
         if path.exists():
-            existing = _sha256_file(path)
+            existing = sha256_file(path)
             if existing == digest:
                 os.unlink(tmp)
                 return
@@ -269,7 +270,7 @@ def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int
 
 
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
-    return keyed.hexdigest("input-file", _sha256_file(path))[:32]
+    return keyed.hexdigest("input-file", sha256_file(path))[:32]
 
 
 def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:

@@ -7,7 +7,6 @@ one worker or many. Inputs are only ever read.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +18,7 @@ from typing import TextIO
 from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
-from veil.pipeline.instance import FileResult, process_file
+from veil.pipeline.instance import FileResult, process_file, sha256_file
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -220,7 +219,7 @@ def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) ->
     if prev is None or prev[0] != stamp or prev[1].status != "ok" or not prev[1].output:
         return None
     out = out_dir / prev[1].output
-    if not out.is_file() or hashlib.sha256(out.read_bytes()).hexdigest() != prev[1].output_sha256:
+    if not out.is_file() or sha256_file(out) != prev[1].output_sha256:
         return None
     return prev[1]
 
@@ -323,7 +322,7 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path) -> None:
     for seq, r in rows:
         assert r.output is not None
         if r.output not in disk:
-            disk[r.output] = hashlib.sha256((out_dir / r.output).read_bytes()).hexdigest()
+            disk[r.output] = sha256_file(out_dir / r.output)
         on_disk = disk[r.output]
         if r.output_sha256 == on_disk and r.output not in winners:
             winners.add(r.output)
