@@ -499,9 +499,8 @@ _ASCII_VRS = frozenset({"UI", "AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "S
                         "UC"})
 
 
-def _raw_strings(raw: RawDataElement) -> list[str] | None:
+def _raw_strings(data: bytes) -> list[str] | None:
     """Values of a raw UI element (backslash-separated ASCII), or None when they are not plain ASCII."""
-    data = raw.value or b""
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
@@ -510,39 +509,43 @@ def _raw_strings(raw: RawDataElement) -> list[str] | None:
     return [v.strip().rstrip("\x00") for v in text.split("\\")] if text else []
 
 
-def _put_raw(ds: Dataset, raw: RawDataElement, data: bytes, pad: bytes) -> None:
-    if len(data) % 2:
-        data += pad
-    ds._dict[raw.tag] = raw._replace(value=data, length=len(data))
-
-
-def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx) -> bool:
-    """Z, D, P and U done on the raw bytes (no decode, no re-encode); False leaves the element to _apply.
+def raw_value(code: str, vr: str, encoded_vr: str | None, value: bytes, pseudonym: str, keyed: Keyed) -> bytes | None:
+    """The new value bytes of Z, D, P or U done on the raw value (no decode, no re-encode), padded to even
+    length; None when this cannot be done exactly on the bytes and the element must be decoded.
 
     Only where the new value is ASCII (valid in every character set) and never for sequences; UIDs are
-    remapped only when the old value is plain ASCII. What this cannot do exactly, the general path does.
+    remapped only when the old value is plain ASCII. Shared by the engine's walk and the raw path.
     """
-    code = act.code
-    if vr not in _ASCII_VRS or raw.VR not in (vr, None) or raw.length == 0xFFFFFFFF:
-        return False
-    tag = raw.tag
+    if vr not in _ASCII_VRS or encoded_vr not in (vr, None):
+        return None
     if code == "Z":
-        _put_raw(ds, raw, b"", b" ")
+        data, pad = b"", b" "
     elif code == "D":
         dummy = DUMMY.get(vr)
         if not isinstance(dummy, str) or vr in ("UI", "UR"):
-            return False
-        _put_raw(ds, raw, dummy.encode("ascii"), b" ")
+            return None
+        data, pad = dummy.encode("ascii"), b" "
     elif code == "P" and vr in ("LO", "PN", "SH"):
-        _put_raw(ds, raw, ctx.pseudonym.encode("ascii"), b" ")
+        data, pad = pseudonym.encode("ascii"), b" "
     elif code in ("U", "U*", "X/Z/U*") and vr == "UI":
-        values = _raw_strings(raw)
+        values = _raw_strings(value)
         if values is None:
-            return False
-        _put_raw(ds, raw, "\\".join(_new_uids(values, ctx)).encode("ascii"), b"\x00")
+            return None
+        data, pad = "\\".join(new_uids(values, keyed)).encode("ascii"), b"\x00"
     else:
+        return None
+    return data + pad if len(data) % 2 else data
+
+
+def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx) -> bool:
+    """:func:`raw_value` on a pydicom raw element in place; False leaves the element to _apply."""
+    if raw.length == 0xFFFFFFFF:
         return False
-    ctx.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
+    data = raw_value(act.code, vr, raw.VR, raw.value or b"", ctx.pseudonym, ctx.keyed)
+    if data is None:
+        return False
+    ds._dict[raw.tag] = raw._replace(value=data, length=len(data))
+    ctx.out.fire(raw.tag, "U*" if act.code == "X/Z/U*" else act.code, act.rule)
     return True
 
 
@@ -812,9 +815,9 @@ def fix_meta(meta: FileMetaDataset, sop_instance: object, sop_class: object, out
             del meta[t]
             out.fire(t, "X", "E.1-1 basic:file-meta" if t in _META_DROP else "fallback:file-meta")
     # The writer is Veil now; the input's implementation identifies the source system (PS3.7 D.3.3.2).
-    meta.ImplementationClassUID = VEIL_IMPLEMENTATION_UID
+    meta.ImplementationClassUID = UID(VEIL_IMPLEMENTATION_UID)
     meta.ImplementationVersionName = VEIL_IMPLEMENTATION_VERSION
     if sop_instance is not None:
-        meta.MediaStorageSOPInstanceUID = sop_instance
+        meta.MediaStorageSOPInstanceUID = UID(str(sop_instance))
     if sop_class is not None:
-        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPClassUID = UID(str(sop_class))

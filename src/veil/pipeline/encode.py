@@ -29,6 +29,18 @@ _ITEM = struct.Struct("<HHL")
 _UNDEFINED = 0xFFFFFFFF
 
 
+def element_header(tag: int, vr: str | None, length: int) -> bytes | None:
+    """Tag, VR and length of one element, little endian: explicit VR (PS3.5 7.1.2) or, when `vr` is None,
+    implicit VR (7.1.3). None when a value is too long for the 16-bit length of its VR."""
+    if vr is None:
+        return _ITEM.pack(tag >> 16, tag & 0xFFFF, length)
+    if vr in _LONG:
+        return _HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+    if length > 0xFFFF:
+        return None
+    return _HEAD_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
 def _fast(fp: DicomIO, ds: Dataset) -> bool:
     """Whether `ds` can take the raw path: little endian, the same VR encoding in and out, same character
     set; or a dataset Veil built itself (no original encoding) holding only decoded, unambiguous elements,
@@ -59,17 +71,10 @@ def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = 
         if type(elem) is RawDataElement:
             vr = elem.VR
             value = elem.value or b""
-            if elem.length != _UNDEFINED and not elem.is_buffered and vr != "SQ":
-                if implicit:  # PS3.5 7.1.3: tag, 32-bit length, value
-                    write(_ITEM.pack(tag >> 16, tag & 0xFFFF, len(value)))
-                    write(value)
-                    continue
-                if vr is not None and vr in _LONG:
-                    write(_HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, len(value)))
-                    write(value)
-                    continue
-                if vr is not None and len(value) <= 0xFFFF:
-                    write(_HEAD_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)))
+            if elem.length != _UNDEFINED and not elem.is_buffered and vr != "SQ" and (implicit or vr is not None):
+                head = element_header(tag, None if implicit else vr, len(value))
+                if head is not None:
+                    write(head)
                     write(value)
                     continue
             write_data_element(fp, elem, encoding)
@@ -97,11 +102,7 @@ def _encode_sequence(fp: DicomIO, tag: int, items: list[Dataset], undefined: boo
         else:
             body.write(_ITEM.pack(0xFFFE, 0xE000, len(data)) + data)
     value = body.getvalue()
-    length = _UNDEFINED if undefined else len(value)
-    if implicit:
-        fp.write(_ITEM.pack(tag >> 16, tag & 0xFFFF, length))
-    else:
-        fp.write(_HEAD_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+    fp.write(element_header(tag, None if implicit else "SQ", _UNDEFINED if undefined else len(value)) or b"")
     fp.write(value)
     if undefined:
         fp.write(_ITEM.pack(0xFFFE, 0xE0DD, 0))

@@ -26,6 +26,7 @@ import hashlib
 import io
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,7 +43,7 @@ from veil.errors import InputError
 from veil.header import engine
 from veil.identity.keyed import Keyed
 from veil.pipeline import instance
-from veil.pipeline.encode import encode_dataset
+from veil.pipeline.encode import element_header, encode_dataset
 from veil.pipeline.passthrough import (
     CHUNK,
     PIXEL_TAGS,
@@ -176,7 +177,9 @@ def _parse_items(buf: bytes, pos: int, end: int, implicit: bool, undefined: bool
             stop = pos + 8 + length
             if stop > end:
                 raise _Bail
-            elems, _ = _parse(buf, pos + 8, stop, implicit, False)
+            elems, at = _parse(buf, pos + 8, stop, implicit, False)
+            if at != stop:  # an item delimiter inside a defined-length item
+                raise _Bail
             items.append((False, elems))
             pos = stop
 
@@ -292,7 +295,9 @@ class _Walk:
                 self.out.fire(tag, code, act.rule)
                 pieces.append((tag, self._sequence(el, inner)))
             else:
-                value = self._raw_value(el, vr, code)
+                value = engine.raw_value(code, vr, el[1], buf[el[3]:el[4]], self.pseudonym, self.keyed)
+                if value is None:
+                    raise _Bail
                 self.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
                 pieces.append((tag, self._element(tag, el[1], value)))
                 if top and tag in _WATCH:
@@ -309,44 +314,11 @@ class _Walk:
             pieces = [p for i, p in enumerate(pieces) if i not in gone]
         return pieces
 
-    def _raw_value(self, el: _El, vr: str, code: str) -> bytes:
-        """engine._apply_raw on bytes: Z, string D, P and UID remap; anything else is not raw."""
-        if vr not in engine._ASCII_VRS or el[1] not in (vr, None):
-            raise _Bail
-        if code == "Z":
-            data = b""
-        elif code == "D":
-            dummy = engine.DUMMY.get(vr)
-            if not isinstance(dummy, str) or vr in ("UI", "UR"):
-                raise _Bail
-            data = dummy.encode("ascii")
-        elif code == "P" and vr in ("LO", "PN", "SH"):
-            data = self.pseudonym.encode("ascii")
-        elif code in ("U", "U*", "X/Z/U*") and vr == "UI":
-            raw = self.buf[el[3]:el[4]]
-            if not raw.isascii():
-                raise _Bail
-            text = raw.decode("ascii").rstrip("\x00 ")
-            values = [v.strip().rstrip("\x00") for v in text.split("\\")] if text else []
-            data = "\\".join(engine.new_uids(values, self.keyed)).encode("ascii")
-            if len(data) % 2:
-                data += b"\x00"
-            return data
-        else:
-            raise _Bail
-        if len(data) % 2:
-            data += b" "
-        return data
-
     def _element(self, tag: int, vr: str | None, value: bytes) -> bytes:
-        head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
-        if vr is None:
-            return head + _U32.pack(len(value)) + value
-        if vr in _LONG.values():
-            return head + vr.encode() + b"\x00\x00" + _U32.pack(len(value)) + value
-        if len(value) > 0xFFFF:
+        head = element_header(tag, vr, len(value))
+        if head is None:
             raise _Bail
-        return head + vr.encode() + _U16.pack(len(value)) + value
+        return head + value
 
     def _sequence(self, el: _El, scope: str) -> bytes:
         """The SQ element rebuilt from its walked items (pydicom's lengths: defined unless read undefined)."""
@@ -361,11 +333,7 @@ class _Walk:
         value = b"".join(body)
         undefined_seq = el[5] != el[4]
         length = _UNDEFINED if undefined_seq else len(value)
-        tag = el[0]
-        if el[1] is None:
-            head = _TAG_LEN.pack(tag >> 16, tag & 0xFFFF, length)
-        else:
-            head = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, length)
+        head = element_header(el[0], None if el[1] is None else "SQ", length) or b""
         return head + value + (_TAG_LEN.pack(0xFFFE, 0xE0DD, 0) if undefined_seq else b"")
 
 
@@ -419,7 +387,7 @@ def _ui(tag: int, value: str) -> bytes:
     data = value.encode("ascii")
     if len(data) % 2:
         data += b"\x00"
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"UI", len(data)) + data
+    return (element_header(tag, "UI", len(data)) or b"") + data
 
 
 def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class: str, out: engine.Outcome) -> bytes:
@@ -433,15 +401,15 @@ def _encode_meta(buf: bytes, meta: dict[int, _El], sop_instance: str, sop_class:
             pieces[tag] = _ui(tag, _uid_str(buf[el[3]:el[4]]) or "")
         elif tag not in _META_NEW:
             pieces[tag] = buf[el[2]:el[5]]
-    pieces.setdefault(0x00020001, struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01")
+    pieces.setdefault(0x00020001, (element_header(0x00020001, "OB", 2) or b"") + b"\x00\x01")
     pieces[0x00020002] = _ui(0x00020002, sop_class)
     pieces[0x00020003] = _ui(0x00020003, sop_instance)
     pieces[0x00020012] = _ui(0x00020012, engine.VEIL_IMPLEMENTATION_UID)
     name = engine.VEIL_IMPLEMENTATION_VERSION.encode("ascii")
     name += b" " * (len(name) % 2)
-    pieces[0x00020013] = struct.pack("<HH2sH", 0x0002, 0x0013, b"SH", len(name)) + name
+    pieces[0x00020013] = (element_header(0x00020013, "SH", len(name)) or b"") + name
     body = b"".join(pieces[t] for t in sorted(pieces))
-    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+    return (element_header(0x00020000, "UL", 4) or b"") + _U32.pack(len(body)) + body
 
 
 #: The attributes the identity is read from, by keyword (engine.begin, engine.patient_key, iod_family).
@@ -719,7 +687,7 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     return RawResult(str(rel), out_sha, in_sha, out)
 
 
-def _writev_all(fd: int, parts: list[bytes | memoryview]) -> None:
+def _writev_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
     total = sum(len(p) for p in parts)
     n = os.writev(fd, parts) if parts else 0
     if n < total:  # a short write: the rest one piece at a time

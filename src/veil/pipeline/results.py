@@ -111,9 +111,11 @@ class ResultStore:
             for row in rows:
                 yield self._result(row)
 
-    def count(self, where: str = "1", params: tuple[object, ...] = ()) -> int:
+    def count(self, where: str = "1", params: tuple[object, ...] = (), distinct: str | None = None) -> int:
+        """Results matching `where`; with `distinct`, the number of different values of that column."""
         self.flush()
-        return int(self._db.execute(f"SELECT COUNT(*) FROM results WHERE {where}", params).fetchone()[0])
+        what = f"DISTINCT {distinct}" if distinct else "*"
+        return int(self._db.execute(f"SELECT COUNT({what}) FROM results WHERE {where}", params).fetchone()[0])
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         self.flush()

@@ -259,8 +259,8 @@ def run(
     todo: list[int] = []
     if not dry_run:
         clean_partials(out_dir)
-        for key, stamp, r in journal_records(out_dir, run_id):
-            store.remember(key, stamp, r)
+        for key, stamp, earlier in journal_records(out_dir, run_id):
+            store.remember(key, stamp, earlier)
         for seq, p in enumerate(paths):
             r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
             if r is None:
@@ -304,7 +304,7 @@ def run(
     summary.quarantined = store.count("status = 'quarantined'")
     summary.duplicates = store.count("status = 'duplicate'")
     _check_pseudonym_collisions(summary)
-    summary.patients = int(store.query("SELECT COUNT(DISTINCT pseudonym) FROM results WHERE pseudonym != ''")[0][0])
+    summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
     if not dry_run:
         write_reports(out_dir, summary, plan)
     return summary
