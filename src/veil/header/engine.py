@@ -635,10 +635,6 @@ def _put(elem: DataElement, values: list[str], pad: bytes = b"\x00") -> None:
         elem.value = values
 
 
-def _new_uids(values: list[str], ctx: _Ctx) -> list[str]:
-    return new_uids(values, ctx.keyed)
-
-
 def new_uids(values: list[str], keyed: Keyed) -> list[str]:
     """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed); UIDs of
     the standard (transfer syntaxes, SOP classes, coding schemes) name no instance and are kept."""
@@ -650,7 +646,7 @@ def new_uids(values: list[str], keyed: Keyed) -> list[str]:
 
 
 def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
-    _put(elem, _new_uids(_values(elem), ctx))
+    _put(elem, new_uids(_values(elem), ctx.keyed))
 
 
 _TIME_PARTNER = re.compile(r"Date(?!.*Date)")

@@ -95,14 +95,15 @@ def read_instance(path: Path) -> Dataset:
     return ds
 
 
-def _native_pixel_bits(ds: Dataset) -> int:
+def native_pixel_bits(get: Callable[[str, object], object]) -> int:
     """Rows x Columns x frames x samples x BitsAllocated: the bits native Pixel Data must hold (PS3.5 8.1.1).
 
-    Values are read with :func:`peek`, so the elements stay raw for the encoder.
+    `get` reads a value by keyword: :func:`peek` (the elements stay raw for the encoder), or the raw
+    path's reader of plain values.
     """
     try:
-        frames = int(peek(ds, "NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
-        rows, cols, samples, bits = (int(peek(ds, kw, d)) for kw, d in (  # type: ignore[call-overload]
+        frames = int(get("NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
+        rows, cols, samples, bits = (int(get(kw, d)) for kw, d in (  # type: ignore[call-overload]
             ("Rows", None), ("Columns", None), ("SamplesPerPixel", 1), ("BitsAllocated", None)))
     except (TypeError, ValueError):
         raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
@@ -113,7 +114,7 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated."""
     if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2").is_compressed:
         return
-    need = _native_pixel_bits(ds)
+    need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
     have = len(ds.PixelData) * 8
     if have < need:
         raise InputError(f"truncated Pixel Data: {have // 8} bytes, expected {(need + 7) // 8}", "parse")
@@ -248,7 +249,7 @@ def check_pixel_span(inst: SplitInstance) -> None:
     ds, span = inst.ds, inst.pixels
     if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
         return
-    need = _native_pixel_bits(ds)
+    need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
     if span.value_length * 8 < need:
         raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
 

@@ -203,7 +203,9 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
             emit(_pixel_header(inst.pixels, ds, ts.is_implicit_VR, ts.is_little_endian))
             emit(memoryview(inst.data)[inst.pixels.value_start:inst.pixels.end])
     else:
-        _stream_input(inst, ds, in_hash, emit)
+        ts = ds.file_meta.TransferSyntaxUID
+        head = _pixel_header(inst.pixels, ds, ts.is_implicit_VR, ts.is_little_endian) if inst.pixels else b""
+        stream_input(inst, head, in_hash, emit)
     if len(tail):
         raw = io.BytesIO()
         tbuf = DicomFileLike(raw)
@@ -214,10 +216,11 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
     return out_hash.hexdigest(), in_hash.hexdigest()
 
 
-def _stream_input(
-    inst: SplitInstance, ds: Dataset, in_hash: hashlib._Hash, emit: Callable[[bytes | memoryview], None]
+def stream_input(
+    inst: SplitInstance, pixel_header: bytes, in_hash: hashlib._Hash, emit: Callable[[bytes | memoryview], None]
 ) -> None:
-    """Hash the whole input and copy its pixel element's value to the output, CHUNK bytes at a time."""
+    """Hash the whole input and copy its pixel element (`pixel_header`, then its value as read) to the
+    output, CHUNK bytes at a time."""
     with open(inst.path, "rb") as src:
         stop = inst.pixels.start if inst.pixels else None
         remaining = stop if stop is not None else os.fstat(src.fileno()).st_size
@@ -228,8 +231,7 @@ def _stream_input(
             in_hash.update(chunk)
             remaining -= len(chunk)
         if inst.pixels is not None:
-            ts = ds.file_meta.TransferSyntaxUID
-            emit(_pixel_header(inst.pixels, ds, ts.is_implicit_VR, ts.is_little_endian))
+            emit(pixel_header)
             in_hash.update(src.read(inst.pixels.value_start - inst.pixels.start))
             remaining = inst.pixels.end - inst.pixels.value_start
             while remaining > 0:

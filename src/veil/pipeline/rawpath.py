@@ -45,13 +45,13 @@ from veil.identity.keyed import Keyed
 from veil.pipeline import instance
 from veil.pipeline.encode import element_header, encode_dataset
 from veil.pipeline.passthrough import (
-    CHUNK,
     PIXEL_TAGS,
     SMALL,
     PixelSpan,
     SplitInstance,
     _pixel_header,
     locate_pixels,
+    stream_input,
 )
 from veil.policy.plan import Plan
 
@@ -443,27 +443,34 @@ def _plain_values(buf: bytes, found: list[_El]) -> dict[str, str] | None:
     return out
 
 
+_PIXEL_KW = {0x00280002: "SamplesPerPixel", 0x00280008: "NumberOfFrames", 0x00280010: "Rows",
+             0x00280011: "Columns", 0x00280100: "BitsAllocated"}
+
+
 def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
-    """Native Pixel Data holds Rows x Columns x frames x samples x BitsAllocated bits (PS3.5 8.1.1), read
-    from the raw values; False when it does not or when a value is not plain (pydicom then decides)."""
+    """instance.native_pixel_bits from the raw values (US, and IS for the frames); False when the pixel
+    value is shorter or a value is not plain (pydicom then decides, with the reason)."""
     if span.value_length == _UNDEFINED or span.tag != 0x7FE00010:
         return True
-    vals: dict[int, int] = {0x00280002: 1, 0x00280008: 1}
+    vals: dict[str, int] = {}
     for el in found:
+        kw = _PIXEL_KW.get(el[0])
+        if kw is None:
+            continue
         raw = buf[el[3]:el[4]]
-        if el[0] in (0x00280002, 0x00280010, 0x00280011, 0x00280100):
-            if len(raw) != 2:
-                return False
-            vals[el[0]] = _U16.unpack(raw)[0]
-        elif el[0] == 0x00280008:
+        if kw == "NumberOfFrames":
             text = raw.rstrip(b"\x00 ").strip()
             if not text.isdigit():
                 return False
-            vals[el[0]] = int(text) or 1
-    if not all(t in vals for t in (0x00280010, 0x00280011, 0x00280100)):
+            vals[kw] = int(text)
+        elif len(raw) == 2:
+            vals[kw] = _U16.unpack(raw)[0]
+        else:
+            return False
+    try:
+        return span.value_length * 8 >= instance.native_pixel_bits(lambda kw, d: vals.get(kw, d))
+    except InputError:
         return False
-    bits = vals[0x00280010] * vals[0x00280011] * vals[0x00280008] * vals[0x00280002] * vals[0x00280100]
-    return span.value_length * 8 >= bits
 
 
 def _mini(buf: bytes, elems: list[_El], tags: frozenset[int] | tuple[int, ...], implicit: bool,
@@ -625,16 +632,16 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     pieces = _drop_orphan_overlays(pieces, out)
     changed = walk.changed
     age = None
+    written = {el[0]: changed.get(el[0], buf[el[3]:el[4]]) for el in found}  # top-level values as written
     if any(t == _AGE for t, _ in pieces):
-        age = changed[_AGE] if _AGE in changed else next(buf[el[3]:el[4]] for el in elems if el[0] == _AGE)
+        age = written[_AGE]
     stamp = _stamp(plan, implicit, age, out)
     merged = [p for p in pieces if p[0] not in stamp] + [(t, b) for t, b in stamp.items() if b]
     merged.sort(key=lambda p: p[0])
     # the output's own UIDs, for the file meta and the output path
-    uids = {t: _uid_str(changed.get(t, buf[el[3]:el[4]]) or b"")
-            for el in elems if el[0] in _OUT_UIDS and changed.get(el[0], b"") is not None for t in (el[0],)}
+    uids = {t: _uid_str(v) for t, v in written.items() if t in _OUT_UIDS and v is not None}
     if len(uids) != len(_OUT_UIDS) or not all(uids.values()):
-        final = _mini(buf, elems, _OUT_UIDS, implicit, changed)
+        final = _mini(buf, found, _OUT_UIDS, implicit, changed)
         uids = {t: str(engine.peek(final, keyword_for_tag(t), "") or "") for t in _OUT_UIDS}
     sop_class, sop_instance, study, series = (uids[t] for t in _OUT_UIDS)
     if not sop_class or not sop_instance:
@@ -643,44 +650,29 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     meta_bytes = _encode_meta(buf, meta, sop_instance, sop_class, out)
     parts: list[bytes | memoryview] = [b"\x00" * 128 + b"DICM" + meta_bytes]
     parts += [b for t, b in merged if t < 0x7FE00010]
-    if span is not None:
-        parts.append(_pixel_header(span, Dataset(), implicit, True))  # explicit VR kept; implicit: no VR
     after = [b for t, b in merged if t >= 0x7FE00010]
+    # explicit VR: the input's VR kept; implicit: no VR
+    pixel_head = _pixel_header(span, Dataset(), implicit, True) if span is not None else b""
+
     def write(fd: int) -> tuple[str, str]:
         in_hash = hashlib.sha256()
         out_hash = hashlib.sha256()
         if src is None:  # the whole input is in buf: one vectored write, no copy of the pixel bytes
-            if span is not None:
-                parts.append(memoryview(buf)[span.value_start:span.end])
-            parts.extend(after)
+            whole = [*parts, pixel_head, memoryview(buf)[span.value_start:span.end]] if span else parts
             in_hash.update(buf)
-            for part in parts:
+            for part in (*whole, *after):
                 out_hash.update(part)
-            _writev_all(fd, parts)
+            _writev_all(fd, [*whole, *after])
             return out_hash.hexdigest(), in_hash.hexdigest()
-        assert span is not None
-        first = b"".join(parts)
-        out_hash.update(first)
-        _writev_all(fd, [first])
-        src.seek(0)
-        remaining, done = span.end, 0
-        while remaining > 0:  # the input up to the end of its pixel element; the value is copied
-            chunk = src.read(min(CHUNK, remaining))
-            if not chunk:
-                raise InputError("input changed while being read (pixel data shorter)", "parse")
-            in_hash.update(chunk)
-            lo = max(span.value_start - done, 0)
-            if lo < len(chunk):
-                piece = memoryview(chunk)[lo:]
-                out_hash.update(piece)
-                _writev_all(fd, [piece])
-            done += len(chunk)
-            remaining -= len(chunk)
-        for chunk in iter(lambda: src.read(CHUNK), b""):
-            in_hash.update(chunk)
+
+        def emit(data: bytes | memoryview) -> None:
+            out_hash.update(data)
+            _writev_all(fd, [data])
+
+        emit(b"".join(parts))
+        stream_input(SplitInstance(Dataset(), path, span, implicit, True), pixel_head, in_hash, emit)
         for part in after:
-            out_hash.update(part)
-        _writev_all(fd, after)
+            emit(part)
         return out_hash.hexdigest(), in_hash.hexdigest()
 
     out_sha, in_sha = instance.write_atomic(out_root / rel, write)

@@ -113,7 +113,7 @@ _journal_fired: dict[str, dict[tuple[tuple[str, str, str, int], ...], int]] = {}
 def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
     """One line per result. A rule list already written to this journal file is referred to by its
     number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
-    reader (load_journal) always meets the definition first, even in a file cut short by a kill."""
+    reader (journal_records) always meets the definition first, even in a file cut short by a kill."""
     rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("source", "fired")}
     rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
     path = out_dir / STATE_DIR / "journal" / f"{os.getpid()}.jsonl"
@@ -181,11 +181,6 @@ def _run_id(plan: Plan, keyed: Keyed) -> str:
 def _journal_key(keyed: Keyed, source: str) -> str:
     """Input paths can hold names and IDs: the journal keys files by a keyed hash of the path."""
     return keyed.hexdigest("journal-path", source)[:32]
-
-
-def load_journal(out_dir: Path, run_id: str) -> dict[str, tuple[str, FileResult]]:
-    """Results of earlier (possibly killed) runs with the same policy and secret, by journal key."""
-    return {key: (stamp, r) for key, stamp, r in journal_records(out_dir, run_id)}
 
 
 def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, FileResult]]:
