@@ -345,3 +345,82 @@ def test_results_live_on_disk_not_in_memory(tmp_path):
         assert [r.source for r in summary.results][-1] == str(files[n - 1])  # input order, read back
         summary.results.close()
     assert held[1] - held[0] < 200_000, held  # 1,200 files x 1.9 KB would be 2.3 MB
+
+
+def test_manifest_fingerprints_are_the_files_own(tmp_path):
+    """output_sha256 is what sha256sum prints for the output; input_hash is the input's BLAKE3 keyed with
+    HMAC-SHA256 (recomputed here from the standard functions, not Veil's): a steward with the secret finds
+    the output of a file, without the secret the hash links nothing. Raw path, general path (big endian),
+    quarantine and dry run all agree on it."""
+    import hmac
+
+    import blake3
+
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.runner import run
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    src = tmp_path / "in"
+    files = make_corpus(src, 4)
+    big_endian = src / "be.dcm"
+    shutil.copy(get_testdata_file("MR_small_bigendian.dcm"), big_endian)
+    bad = src / "bad.dcm"
+    bad.write_bytes(files[0].read_bytes()[:700])
+    inputs = [*files, big_endian, bad]
+    secret = b"f" * 32
+
+    def expected(p: Path, key: bytes = secret) -> str:
+        digest = blake3.blake3(p.read_bytes()).hexdigest()
+        return hmac.digest(key, f"veil/input-file\x00{digest}".encode(), "sha256").hex()[:32]
+
+    plan = compile_plan(load_policy("basic"))
+    summary = run(inputs, tmp_path / "out", plan, Keyed(secret))
+    by_source = {r.source: r for r in summary.results}
+    assert by_source[str(bad)].status == "quarantined"
+    for p in inputs:
+        assert by_source[str(p)].input_hash == expected(p), p
+    lines = [json.loads(x) for x in (tmp_path / "out" / ".veil" / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 5
+    assert {x["input_hash"] for x in lines} == {expected(p) for p in inputs[:5]}
+    for x in lines:
+        assert x["output_sha256"] == hashlib.sha256((tmp_path / "out" / x["output"]).read_bytes()).hexdigest()
+    quarantine = [json.loads(x) for x in (tmp_path / "out" / ".veil" / "quarantine.jsonl").read_text().splitlines()]
+    assert [q["input_hash"] for q in quarantine] == [expected(bad)]
+    dry = run(inputs, tmp_path / "dry", plan, Keyed(secret), dry_run=True)
+    assert {r.input_hash for r in dry.results} == {expected(p) for p in inputs}
+    other = run(inputs[:1], tmp_path / "other", plan, Keyed(b"g" * 32))
+    assert next(iter(other.results)).input_hash not in {expected(p) for p in inputs}
+
+
+def test_a_file_cut_inside_any_element_is_quarantined(tmp_path):
+    """Cut a file at offsets that fall inside an element (header or value), on the raw and on the general
+    path: every one is quarantined as a parse error, never written, whatever the policy does with the
+    element that was cut (a removed element used to hide a cut inside its value)."""
+    from pydicom.filereader import data_element_generator
+
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.instance import process_file
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    whole = make_corpus(tmp_path / "in", 1)[0].read_bytes()
+    boundaries = set()
+    with open(tmp_path / "probe.dcm", "wb") as fh:
+        fh.write(whole)
+    with open(tmp_path / "probe.dcm", "rb") as fh:
+        fh.seek(132)
+        for explicit_le in (True,):
+            for el in data_element_generator(fh, not explicit_le, True, defer_size=None):
+                boundaries.add(el.value_tell + el.length)
+    plans = [compile_plan(load_policy("basic")), compile_plan(load_policy("research-longitudinal"))]
+    cuts = [c for c in range(140, len(whole) - 1, 37) if c not in boundaries]
+    assert len(cuts) > 100
+    for cut in cuts:
+        path = tmp_path / f"cut{cut}.dcm"
+        path.write_bytes(whole[:cut])
+        for i, plan in enumerate(plans):
+            r = process_file(path, plan, Keyed(b"t" * 32), tmp_path / f"out{i}")
+            assert r.status == "quarantined" and r.output is None, (cut, plan.policy.name, r)
+            assert r.rule in ("parse", "read"), (cut, r)
+    assert not any(p.is_file() for i in range(2) for p in (tmp_path / f"out{i}").rglob("*"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import warnings
 from collections.abc import Callable
@@ -37,7 +36,8 @@ from veil.errors import InputError
 from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
 from veil.pipeline import rawpath
-from veil.pipeline.passthrough import SplitInstance, new_temp, read_split, write_split
+from veil.pipeline.fingerprint import input_file_digest, sha256_file
+from veil.pipeline.passthrough import SplitInstance, check_lengths, new_temp, read_split, write_split
 from veil.policy.plan import Plan
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def read_instance(path: Path) -> Dataset:
             raise InputError(f"cannot read file: {exc.strerror or exc}", "read") from exc
         except Exception as exc:
             raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
+        check_lengths(ds)
         try:
             _touch_all(ds)
         except Exception as exc:
@@ -145,15 +146,6 @@ def output_relpath(ds: Dataset, pseudonym: str) -> Path:
         return v if v else "unknown"
 
     return Path(pseudonym) / part("StudyInstanceUID") / part("SeriesInstanceUID") / f"{part('SOPInstanceUID')}.dcm"
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file read in 1 MB chunks (memory stays flat whatever the file size)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
@@ -271,7 +263,7 @@ def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int
 
 
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
-    return keyed.hexdigest("input-file", sha256_file(path))[:32]
+    return keyed.hexdigest("input-file", input_file_digest(path))[:32]
 
 
 def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:

@@ -11,7 +11,6 @@ de-identified like any other.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import struct
@@ -22,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO, DicomFileLike
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
+from pydicom.uid import UID
 
 from veil.errors import InputError
 from veil.pipeline.encode import encode_dataset, encode_file_meta
+from veil.pipeline.fingerprint import Hasher, input_file_digest, input_hasher, output_hasher
 
 CHUNK = 1 << 20
 #: Inputs up to this size are read with one read() and parsed from memory: the input hash and the pixel
@@ -156,13 +158,37 @@ def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None
             if span.end < size:
                 fh.seek(span.end)
                 tail = read_dataset(io.BytesIO(fh.read(size - span.end)), bool(implicit), bool(little))
+                check_lengths(tail, size - span.end)
                 for elem in tail:
                     ds.add(elem)
+        deflated = ds.file_meta.get("TransferSyntaxUID", UID("")).is_deflated  # positions are the inflated stream's
+        check_lengths(ds, size if span is None and not deflated else None)
     for w in caught:
         text = str(w.message)
         if any(k in text for k in ("End of file reached", "truncat", "delimiter")):
             raise InputError(f"corrupt or truncated DICOM: {text}", "parse")
     return SplitInstance(ds, path, span, bool(implicit), bool(little), data=data)
+
+
+def check_lengths(ds: Dataset, end: int | None = None) -> None:
+    """Raise InputError when the data were cut short inside an element (PS3.5 7.1.1).
+
+    pydicom reads a file cut inside its last element without a warning: it keeps the value bytes that
+    are there, and stops quietly when fewer than an element header's bytes are left. An element the
+    policy removes would then hide the cut, so: every value must hold its declared length, and (`end`
+    given: nothing follows this dataset in the file) the last element must end exactly at `end`.
+    """
+    last = None
+    for tag in ds.keys():  # noqa: SIM118 - raw elements, nothing decoded
+        elem = last = ds.get_item(tag, keep_deferred=True)
+        if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes | bytearray) \
+                and elem.length != 0xFFFFFFFF and len(elem.value) < elem.length:
+            raise InputError(f"truncated DICOM: ({tag >> 16:04X},{tag & 0xFFFF:04X}) holds {len(elem.value)} of its "
+                             f"{elem.length} bytes", "parse")
+    if end is not None and isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF \
+            and last.value_tell + last.length != end:
+        raise InputError(f"truncated or corrupt DICOM: {end - last.value_tell - last.length} bytes after the last "
+                         "whole element", "parse")
 
 
 def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, str]:
@@ -185,8 +211,8 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
         _decode_all(ds)  # implicit-encoded elements under an explicit transfer syntax: give them VRs
     ds.set_original_encoding(inst.implicit, inst.little, ds.original_character_set)
     buf = _encode_head(ds)
-    out_hash = hashlib.sha256()
-    in_hash = hashlib.sha256()
+    out_hash = output_hasher()
+    in_hash = input_hasher()
 
     def emit(data: bytes | memoryview) -> None:
         out_hash.update(data)
@@ -217,7 +243,7 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
 
 
 def stream_input(
-    inst: SplitInstance, pixel_header: bytes, in_hash: hashlib._Hash, emit: Callable[[bytes | memoryview], None]
+    inst: SplitInstance, pixel_header: bytes, in_hash: Hasher, emit: Callable[[bytes | memoryview], None]
 ) -> None:
     """Hash the whole input and copy its pixel element (`pixel_header`, then its value as read) to the
     output, CHUNK bytes at a time."""
@@ -278,11 +304,9 @@ def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
     while view:
         n = os.write(fd_out, view)
         view = view[n:]
-    in_hash = hashlib.sha256()
-    with open(inst.path, "rb") as src:
-        for chunk in iter(lambda: src.read(CHUNK), b""):
-            in_hash.update(chunk)
-    return hashlib.sha256(data).hexdigest(), in_hash.hexdigest()
+    out_hash = output_hasher()
+    out_hash.update(data)
+    return out_hash.hexdigest(), input_file_digest(inst.path)
 
 
 def new_temp(folder: Path) -> tuple[int, str]:

@@ -22,7 +22,6 @@ any action other than keep/remove/empty/dummy/pseudonym/UID remap, text cleaning
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import struct
@@ -44,6 +43,7 @@ from veil.header import engine
 from veil.identity.keyed import Keyed
 from veil.pipeline import instance
 from veil.pipeline.encode import element_header, encode_dataset
+from veil.pipeline.fingerprint import input_hasher, output_hasher
 from veil.pipeline.passthrough import (
     PIXEL_TAGS,
     SMALL,
@@ -655,8 +655,8 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     pixel_head = _pixel_header(span, Dataset(), implicit, True) if span is not None else b""
 
     def write(fd: int) -> tuple[str, str]:
-        in_hash = hashlib.sha256()
-        out_hash = hashlib.sha256()
+        in_hash = input_hasher()
+        out_hash = output_hasher()
         if src is None:  # the whole input is in buf: one vectored write, no copy of the pixel bytes
             whole = [*parts, pixel_head, memoryview(buf)[span.value_start:span.end]] if span else parts
             in_hash.update(buf)

@@ -18,7 +18,8 @@ from typing import TextIO
 from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
-from veil.pipeline.instance import FileResult, process_file, sha256_file
+from veil.pipeline.fingerprint import sha256_file
+from veil.pipeline.instance import FileResult, process_file
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
