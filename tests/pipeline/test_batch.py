@@ -424,3 +424,31 @@ def test_a_file_cut_inside_any_element_is_quarantined(tmp_path):
             assert r.status == "quarantined" and r.output is None, (cut, plan.policy.name, r)
             assert r.rule in ("parse", "read"), (cut, r)
     assert not any(p.is_file() for i in range(2) for p in (tmp_path / f"out{i}").rglob("*"))
+
+
+@pytest.mark.parametrize("uid", ["../../../../escaped", "..", "1.2.3/../../x", "1.2.abc", "1.2." + "3" * 70])
+def test_a_retained_uid_never_names_a_path_outside_the_output(tmp_path, uid):
+    """Under Retain UIDs the output path is made of input UIDs: one that is not digits and dots (PS3.5 9.1)
+    is quarantined, on both paths, and nothing is written outside OUT (it once wrote to ../..)."""
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.runner import run
+    from veil.policy.model import load_policy_text
+    from veil.policy.plan import compile_plan
+
+    text = (Path(__file__).parents[2] / "src/veil/policy/builtin/basic.yaml").read_text()
+    plan = compile_plan(load_policy_text(text.replace("options: []", "options: [retain_uids]")))
+    root = tmp_path / "a" / "b" / "c" / "d"
+    src = root / "in"
+    good, bad, bad2 = make_corpus(src, 3)
+    for path, kw in ((bad, "StudyInstanceUID"), (bad2, "SOPInstanceUID")):
+        ds = pydicom.dcmread(path)
+        setattr(ds, kw, uid)
+        ds.save_as(path)
+    before = {p for p in tmp_path.rglob("*")}
+    summary = run([good, bad, bad2], root / "out", plan, Keyed(b"u" * 32))
+    by = {r.source: r for r in summary.results}
+    assert by[str(good)].status == "ok"
+    for p in (bad, bad2):
+        assert by[str(p)].status == "quarantined" and by[str(p)].rule == "invalid-uid", by[str(p)]
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert all(p.is_relative_to(root / "out") for p in new), sorted(new)

@@ -159,13 +159,14 @@ class _Ctx:
 Getter = Callable[[str, object], object]
 
 
-def patient_key(ds: Dataset, get: Getter | None = None) -> str:
+def patient_key(ds: Dataset | None, get: Getter | None = None) -> str:
     """The original patient identity the keyed functions are derived from.
 
     Issuer + PatientID when there is an ID; otherwise name + birth date, so files without an ID still
     group by person. Raises when nothing identifies the patient: such a file cannot be made consistent.
     """
     if get is None:
+        assert ds is not None
         def get(kw: str, default: object) -> object:
             return peek(ds, kw, default)
     pid = str(get("PatientID", "") or "").strip()
@@ -182,13 +183,15 @@ def patient_key(ds: Dataset, get: Getter | None = None) -> str:
     return "unknown"
 
 
-def begin(ds: Dataset, plan: Plan, keyed: Keyed, get: Getter | None = None) -> tuple[Outcome, str, timedelta]:
+def begin(ds: Dataset | None, plan: Plan, keyed: Keyed, get: Getter | None = None) -> tuple[Outcome, str, timedelta]:
     """The checks and keyed values every instance starts with: (outcome, pseudonym, date offset).
 
-    Reads values with :func:`peek` only (or `get`, the raw path's reader), so `ds` may hold just the few
-    attributes it looks at. Raises :class:`InputError` for burned-in annotation without cleaning.
+    Reads values with :func:`peek` only (or `get`, the raw path's reader, with `ds` None), so `ds` may
+    hold just the few attributes it looks at. Raises :class:`InputError` for burned-in annotation without
+    cleaning.
     """
     if get is None:
+        assert ds is not None
         def get(kw: str, default: object) -> object:
             return peek(ds, kw, default)
     policy = plan.policy
@@ -202,6 +205,8 @@ def begin(ds: Dataset, plan: Plan, keyed: Keyed, get: Getter | None = None) -> t
     if policy.has("clean_pixel_data"):  # PS3.15 E.3.1: fail closed when a caller skipped veil.pixels
         from veil.pixels.clean import check_cleaned
 
+        if ds is None:
+            raise InputError("Clean Pixel Data needs the dataset the pixel pass marked", "pixels")
         check_cleaned(ds, policy)
     key = patient_key(ds, get)
     out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]

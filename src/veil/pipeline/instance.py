@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,16 +140,32 @@ def _transfer_syntax(ds: Dataset) -> str:
     return ExplicitVRLittleEndian if little in (True, None) else ExplicitVRBigEndian
 
 
-def output_relpath(ds: Dataset, pseudonym: str) -> Path:
+def output_relpath(ds: Dataset, pseudonym: str) -> str:
     """<pseudo-patient>/<study>/<series>/<instance>.dcm from de-identified identifiers only."""
-    def part(kw: str) -> str:
-        v = str(ds.get(kw, "") or "")
-        return v if v else "unknown"
-
-    return Path(pseudonym) / part("StudyInstanceUID") / part("SeriesInstanceUID") / f"{part('SOPInstanceUID')}.dcm"
+    return relpath(pseudonym, *(str(ds.get(kw, "") or "") for kw in ("StudyInstanceUID", "SeriesInstanceUID",
+                                                                     "SOPInstanceUID")))
 
 
-def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def relpath(pseudonym: str, study: str, series: str, sop: str) -> str:
+    """The output path of an instance, relative to the output folder; a missing UID reads "unknown".
+
+    Raises InputError (quarantine) for a UID that is not digits and dots (PS3.5 9.1): a policy that
+    retains UIDs would otherwise let an input name its output, e.g. "../../x" writing outside the folder.
+    """
+    if not _PSEUDONYM.fullmatch(pseudonym):
+        raise InputError("the patient pseudonym cannot name an output folder", "output-path")
+    for kw, uid in (("StudyInstanceUID", study), ("SeriesInstanceUID", series), ("SOPInstanceUID", sop)):
+        if uid and (len(uid) > 64 or not _UID.fullmatch(uid)):
+            raise InputError(f"{kw} is not a valid UID (PS3.5 9.1: digits and dots, at most 64): it cannot name "
+                             "the output file", "invalid-uid")
+    return f"{pseudonym}/{study or 'unknown'}/{series or 'unknown'}/{sop or 'unknown'}.dcm"
+
+
+def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str) -> None:
     """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
@@ -165,11 +182,11 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
         return
     except OSError:  # exists already, or a file system without hard links: the locked path decides
         pass
-    dfd = os.open(path.parent, os.O_RDONLY)
+    dfd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
-        if path.exists():
-            existing = sha256_file(path)
+        if os.path.exists(path):
+            existing = sha256_file(Path(path))
             if existing == digest:
                 os.unlink(tmp)
                 return
@@ -183,10 +200,10 @@ def commit_atomic(fd: int, tmp: str, path: Path, digest: str) -> None:
         os.close(dfd)
 
 
-def write_atomic(path: Path, write: Callable[[int], tuple[str, str]]) -> tuple[str, str]:
+def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]]) -> tuple[str, str]:
     """``write(fd)`` into a temporary file beside `path`, then :func:`commit_atomic` it; on any failure the
-    temporary file is removed and `path` is untouched. `write` returns (output sha256, input sha256)."""
-    fd, tmp = new_temp(path.parent)
+    temporary file is removed and `path` is untouched. `write` returns (output sha256, input digest)."""
+    fd, tmp = new_temp(os.path.dirname(path))
     try:
         digests = write(fd)
         commit_atomic(fd, tmp, path, digests[0])

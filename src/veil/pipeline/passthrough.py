@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import struct
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,8 +113,10 @@ class SplitInstance:
     data: bytes | None = None  # the whole input, for small files (see SMALL)
 
 
-def _pixel_header(span: PixelSpan, ds: Dataset, implicit: bool, little: bool) -> bytes:
-    """The pixel element's tag/VR/length, encoded for the output transfer syntax (PS3.5 7.1)."""
+def _pixel_header(span: PixelSpan, ds: Dataset | None, implicit: bool, little: bool) -> bytes:
+    """The pixel element's tag/VR/length, encoded for the output transfer syntax (PS3.5 7.1).
+
+    `ds` (for BitsAllocated) is only read when the input gave no VR (implicit VR in, explicit out)."""
     fmt = "<" if little else ">"
     tag = struct.pack(fmt + "HH", span.tag >> 16, span.tag & 0xFFFF)
     length = struct.pack(fmt + "L", span.value_length)
@@ -126,7 +128,7 @@ def _pixel_header(span: PixelSpan, ds: Dataset, implicit: bool, little: bool) ->
             vr = "OF"
         elif span.tag == 0x7FE00009:
             vr = "OD"
-        elif span.value_length == 0xFFFFFFFF or int(ds.get("BitsAllocated", 16)) <= 8:
+        elif span.value_length == 0xFFFFFFFF or int(ds.get("BitsAllocated", 16) if ds is not None else 16) <= 8:
             vr = "OB"
         else:
             vr = "OW"
@@ -309,6 +311,18 @@ def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
     return out_hash.hexdigest(), input_file_digest(inst.path)
 
 
-def new_temp(folder: Path) -> tuple[int, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=folder)
+def new_temp(folder: Path | str) -> tuple[int, str]:
+    """A new private file ``.veil-<random>.part`` in `folder` (made when missing): (fd, path).
+
+    The folder is created only when the open finds it missing: one system call per file where
+    ``mkdir(exist_ok) + mkstemp`` took two, and file creation is the costliest call of a small output.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600), tmp
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")

@@ -616,7 +616,7 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
             peeked = peeked or _mini(buf, found, _PEEK, implicit)
             instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))  # raises with the reason
         if plain is not None:
-            out, pseudonym, _offset = engine.begin(Dataset(), plan, keyed, lambda kw, d: plain.get(kw, d))
+            out, pseudonym, _offset = engine.begin(None, plan, keyed, lambda kw, d: plain.get(kw, d))
             family = engine.iod_family(plain.get("SOPClassUID", ""))
         else:
             assert peeked is not None
@@ -646,13 +646,16 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     sop_class, sop_instance, study, series = (uids[t] for t in _OUT_UIDS)
     if not sop_class or not sop_instance:
         return None
-    rel = Path(out.patient_pseudonym) / (study or "unknown") / (series or "unknown") / f"{sop_instance}.dcm"
+    try:
+        rel = instance.relpath(out.patient_pseudonym, study or "", series or "", sop_instance)
+    except InputError:
+        return None  # the general path quarantines it with its reason
     meta_bytes = _encode_meta(buf, meta, sop_instance, sop_class, out)
     parts: list[bytes | memoryview] = [b"\x00" * 128 + b"DICM" + meta_bytes]
     parts += [b for t, b in merged if t < 0x7FE00010]
     after = [b for t, b in merged if t >= 0x7FE00010]
     # explicit VR: the input's VR kept; implicit: no VR
-    pixel_head = _pixel_header(span, Dataset(), implicit, True) if span is not None else b""
+    pixel_head = _pixel_header(span, None, implicit, True) if span is not None else b""
 
     def write(fd: int) -> tuple[str, str]:
         in_hash = input_hasher()
@@ -675,8 +678,8 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
             emit(part)
         return out_hash.hexdigest(), in_hash.hexdigest()
 
-    out_sha, in_sha = instance.write_atomic(out_root / rel, write)
-    return RawResult(str(rel), out_sha, in_sha, out)
+    out_sha, in_sha = instance.write_atomic(os.path.join(out_root, rel), write)
+    return RawResult(rel, out_sha, in_sha, out)
 
 
 def _writev_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:

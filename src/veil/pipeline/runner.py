@@ -94,11 +94,12 @@ def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResul
     paths, plan, keyed, out_root, dry, run_id = args
     _quiet_pydicom()
     out: list[FileResult] = []
+    root = Path(out_root)
     for p in paths:
         stamp = _stamp(p)
-        r = process_file(Path(p), plan, keyed, Path(out_root), dry_run=dry)
+        r = process_file(Path(p), plan, keyed, root, dry_run=dry)
         if not dry:
-            _journal_append(Path(out_root), r, run_id, stamp, keyed)
+            _journal_append(root, r, run_id, stamp, keyed)
         out.append(r)
     return out
 
@@ -111,19 +112,23 @@ _journals: dict[str, TextIO] = {}
 _journal_fired: dict[str, dict[tuple[tuple[str, str, str, int], ...], int]] = {}
 
 
+#: What a journal line holds of a result (the source path is replaced by a keyed hash of it).
+_JOURNAL_FIELDS = tuple(f.name for f in fields(FileResult) if f.name not in ("source", "fired"))
+
+
 def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
     """One line per result. A rule list already written to this journal file is referred to by its
     number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
     reader (journal_records) always meets the definition first, even in a file cut short by a kill."""
-    rec: dict[str, object] = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("source", "fired")}
+    rec: dict[str, object] = {name: getattr(r, name) for name in _JOURNAL_FIELDS}
     rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
-    path = out_dir / STATE_DIR / "journal" / f"{os.getpid()}.jsonl"
-    fh = _journals.get(str(path))
-    if fh is None or fh.closed or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = _journals[str(path)] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open per process
-        _journal_fired[str(path)] = {}
-    known = _journal_fired[str(path)]
+    path = os.path.join(out_dir, STATE_DIR, "journal", f"{os.getpid()}.jsonl")
+    fh = _journals.get(path)
+    if fh is None or fh.closed or not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fh = _journals[path] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open per process
+        _journal_fired[path] = {}
+    known = _journal_fired[path]
     ref = known.get(r.fired)
     if ref is None:
         ref = known[r.fired] = len(known)
