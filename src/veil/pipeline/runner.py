@@ -260,15 +260,19 @@ def run(
     todo: list[int] = []
     if not dry_run:
         clean_partials(out_dir)
+        earlier_runs = 0
         for key, stamp, earlier in journal_records(out_dir, run_id):
             store.remember(key, stamp, earlier)
-        for seq, p in enumerate(paths):
+            earlier_runs += 1
+        for seq, p in enumerate(paths) if earlier_runs else ():
             r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
             if r is None:
                 todo.append(seq)
             else:
                 store.put(seq, replace(r, source=p))
                 summary.resumed += 1
+        if not earlier_runs:  # nothing journaled with this policy and secret: every file is to do
+            todo = list(range(len(paths)))
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
     else:
         todo = list(range(len(paths)))

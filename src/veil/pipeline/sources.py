@@ -43,13 +43,22 @@ class Sources:
 
 
 def walk(folder: Path) -> Iterator[Path]:
-    """Every regular file under `folder` in a stable (sorted) order; Veil's state folders skipped."""
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != STATE_DIR)
-        for name in sorted(files):
-            p = Path(root) / name
-            if p.is_file() and not p.is_symlink():
-                yield p
+    """Every regular file under `folder` in a stable order: a folder's files (sorted by name), then its
+    sub-folders (sorted). Symbolic links are neither followed nor listed; Veil's state folders skipped.
+
+    File types come from the directory entries (scandir): no stat per file.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except (NotADirectoryError, FileNotFoundError, PermissionError):
+        return
+    for e in entries:
+        if e.is_file(follow_symlinks=False):
+            yield folder / e.name
+    for e in entries:
+        if e.is_dir(follow_symlinks=False) and e.name != STATE_DIR:
+            yield from walk(folder / e.name)
 
 
 def _staging_dir(archive: Path) -> Path:
