@@ -219,17 +219,19 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
     kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors}
     show = console.is_terminal and not quiet and not os.environ.get("CI")
     if not show:
-        return run(sources.files, output_dir, plan, keyed, **kw)
+        return run(sources, output_dir, plan, keyed, **kw)
     with Progress(TextColumn("de-identifying"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]} files/s"), TimeRemainingColumn(), console=console) as prog:
-        task = prog.add_task("deid", total=len(sources.files), rate="-")
+        task = prog.add_task("deid", total=sources.count(), rate="-")  # an archive counts once until unpacked
 
         def advance(_r: object) -> None:
             prog.advance(task)
+            if prog.tasks[0].total is not None and prog.tasks[0].completed > prog.tasks[0].total:
+                prog.update(task, total=prog.tasks[0].completed)
             speed = prog.tasks[0].speed
             prog.update(task, rate=f"{speed:.0f}" if speed else "-")
 
-        return run(sources.files, output_dir, plan, keyed, on_result=advance, **kw)
+        return run(sources, output_dir, plan, keyed, on_result=advance, **kw)
 
 
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -7,10 +7,12 @@ one worker or many. Inputs are only ever read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TextIO
@@ -158,17 +160,44 @@ UNIT_FILES = 16
 def units(paths: list[str], by_series: bool) -> list[list[str]]:
     """Work units: runs of UNIT_FILES files, or (for operations that need a whole series, e.g. defacing)
     one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
-    return [[paths[i] for i in u] for u in _units(paths, list(range(len(paths))), by_series)]
+    return [[p for _, p in u] for u in _units(enumerate(paths), by_series)]
 
 
-def _units(paths: list[str], todo: list[int], by_series: bool) -> list[list[int]]:
-    """Units as lists of input numbers (indexes into `paths`)."""
-    if not by_series:
-        return [todo[i:i + UNIT_FILES] for i in range(0, len(todo), UNIT_FILES)]
-    groups: dict[str, list[int]] = {}
-    for seq in todo:
-        groups.setdefault(series_key(paths[seq]), []).append(seq)
-    return list(groups.values())
+def _units(todo: Iterable[tuple[int, str]], by_series: bool) -> Iterator[list[tuple[int, str]]]:
+    """Units of (input number, path), made while `todo` is read. Grouping by series has to see every
+    file first (its groups are held in memory); runs of UNIT_FILES hold one unit at a time."""
+    if by_series:
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for seq, p in todo:
+            groups.setdefault(series_key(p), []).append((seq, p))
+        yield from groups.values()
+        return
+    unit: list[tuple[int, str]] = []
+    for item in todo:
+        unit.append(item)
+        if len(unit) == UNIT_FILES:
+            yield unit
+            unit = []
+    if unit:
+        yield unit
+
+
+def _windowed(pool: ProcessPoolExecutor, work: Iterable[list[tuple[int, str]]],
+              window: int) -> Iterator[tuple[list[tuple[int, str]], list[FileResult]]]:
+    """Results of `work` in submission order, with at most `window` units submitted and not yet read.
+
+    ``Executor.map`` submits every unit before returning the first result: a future per unit for the
+    whole archive. A window keeps the workers busy and the main process's memory flat.
+    """
+    pending: deque[tuple[list[tuple[int, str]], Future[list[FileResult]]]] = deque()
+    for unit in work:
+        pending.append((unit, pool.submit(_work_unit, [p for _, p in unit])))
+        if len(pending) >= window:
+            done, fut = pending.popleft()
+            yield done, fut.result()
+    while pending:
+        done, fut = pending.popleft()
+        yield done, fut.result()
 
 
 def _stamp(path: str) -> str:
@@ -254,42 +283,45 @@ def run(
     """
     summary = RunSummary()
     store = summary.results
-    paths = [str(p) for p in files]
-    summary.files_in = len(paths)
     run_id = _run_id(plan, keyed)
-    todo: list[int] = []
+    earlier_runs = 0
     if not dry_run:
         clean_partials(out_dir)
-        earlier_runs = 0
         for key, stamp, earlier in journal_records(out_dir, run_id):
             store.remember(key, stamp, earlier)
             earlier_runs += 1
-        for seq, p in enumerate(paths) if earlier_runs else ():
-            r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
-            if r is None:
-                todo.append(seq)
-            else:
-                store.put(seq, replace(r, source=p))
-                summary.resumed += 1
-        if not earlier_runs:  # nothing journaled with this policy and secret: every file is to do
-            todo = list(range(len(paths)))
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    else:
-        todo = list(range(len(paths)))
-    unit_seqs = _units(paths, todo, by_series)
-    del todo
+
+    def todo() -> Iterator[tuple[int, str]]:
+        """Inputs as the source yields them, numbered; those a killed run already finished are settled
+        here (nothing journaled with this policy and secret: nothing to look up)."""
+        for seq, f in enumerate(files):
+            p = str(f)
+            summary.files_in += 1
+            if earlier_runs:
+                r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
+                if r is not None:
+                    store.put(seq, replace(r, source=p))
+                    summary.resumed += 1
+                    if on_result is not None:
+                        on_result(r)
+                    continue
+            yield seq, p
+
     context = (plan, keyed, str(out_dir), dry_run, run_id)
-    unit_paths = ([paths[i] for i in u] for u in unit_seqs)  # built as the pool takes them
-    if workers <= 1 or len(unit_seqs) <= 1:
-        results: Iterable[list[FileResult]] = (_work((u, *context)) for u in unit_paths)
-        pool = None
+    units_iter = _units(todo(), by_series)
+    head = list(itertools.islice(units_iter, 2))
+    work = itertools.chain(head, units_iter)
+    pool = None
+    if workers <= 1 or len(head) < 2:  # one unit: no pool to start
+        results: Iterable[tuple[list[tuple[int, str]], list[FileResult]]] = (
+            (u, _work(([p for _, p in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
-        results = pool.map(_work_unit, unit_paths,
-                           chunksize=max(1, min(32 // UNIT_FILES, len(unit_seqs) // (workers * 8) or 1)))
+        results = _windowed(pool, work, window=workers * 4)
     try:
-        for seqs, batch in zip(unit_seqs, results, strict=True):
-            for seq, r in zip(seqs, batch, strict=True):
+        for unit, batch in results:
+            for (seq, _), r in zip(unit, batch, strict=True):
                 store.put(seq, r)
                 if on_result is not None:
                     on_result(r)

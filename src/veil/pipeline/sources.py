@@ -31,11 +31,36 @@ def is_archive(path: Path) -> bool:
 
 @dataclass
 class Sources:
-    """The files of one run, plus staging folders to remove once the run has finished."""
+    """The files of one run, found while they are read: a walk, never a list, so the runner's memory does
+    not follow the number of files. Archives are unpacked when the walk meets them; their staging folders
+    (to remove once the run has finished) and the archives that failed are collected on the way."""
 
-    files: list[Path] = field(default_factory=list)
+    spec: Path
     staging: list[Path] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, reason) for archives that failed
+
+    @property
+    def files(self) -> Iterator[Path]:
+        return iter(self)
+
+    def __iter__(self) -> Iterator[Path]:
+        for p in _entries(self.spec):
+            if not is_archive(p):
+                yield p
+                continue
+            try:
+                staged = unpack(p)
+            except InputError as exc:
+                if (str(p), exc.reason) not in self.errors:
+                    self.errors.append((str(p), exc.reason))
+                continue
+            if staged not in self.staging:
+                self.staging.append(staged)
+            yield from (f for f in walk(staged) if f.name != ".veil-complete")
+
+    def count(self) -> int:
+        """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""
+        return sum(1 for _ in _entries(self.spec))
 
     def cleanup(self) -> None:
         for d in self.staging:
@@ -106,31 +131,27 @@ def unpack(archive: Path) -> Path:
     return dest
 
 
+def _entries(spec: Path) -> Iterator[Path]:
+    if spec.is_dir():
+        yield from walk(spec)
+    elif spec.suffix.lower() in (".lst", ".list") or spec.name.lower().endswith(".files.txt"):
+        with open(spec, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    p = Path(line)
+                    if p.is_dir():
+                        yield from walk(p)
+                    else:
+                        yield p
+    else:
+        yield spec
+
+
 def collect(spec: Path) -> Sources:
-    """Resolve an input argument into files: folder, archive, list file (`.lst`/`.txt` of paths) or file."""
-    src = Sources()
+    """Resolve an input argument into files: folder, archive, list file (`.lst`/`.txt` of paths) or file.
+
+    Nothing is listed here: iterate the result (once per run) to walk it."""
     if not spec.exists():
         raise VeilError(f"input {spec} does not exist")
-    if spec.is_dir():
-        entries: list[Path] = list(walk(spec))
-    elif spec.suffix.lower() in (".lst", ".list") or spec.name.lower().endswith(".files.txt"):
-        entries = []
-        for line in spec.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                p = Path(line)
-                entries.extend(walk(p) if p.is_dir() else [p])
-    else:
-        entries = [spec]
-    for p in entries:
-        if is_archive(p):
-            try:
-                staged = unpack(p)
-            except InputError as exc:
-                src.errors.append((str(p), exc.reason))
-                continue
-            src.staging.append(staged)
-            src.files.extend(f for f in walk(staged) if f.name != ".veil-complete")
-        else:
-            src.files.append(p)
-    return src
+    return Sources(spec)
