@@ -147,6 +147,10 @@ def test_permission_denied_is_quarantined(tmp_path):
     locked = src / "locked.dcm"
     shutil.copy(get_testdata_file("MR_small.dcm"), locked)
     os.chmod(locked, 0o000)
+    hidden = src / "zz-locked-folder"
+    hidden.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), hidden / "inside.dcm")
+    os.chmod(hidden, 0o000)  # its files must not silently drop out of the run
     out = tmp_path / "out"
     env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
     cmd = [sys.executable, "-m", "veil.cli", "deid", str(src), str(out), "--json"]
@@ -156,11 +160,12 @@ def test_permission_denied_is_quarantined(tmp_path):
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     finally:
         os.chmod(locked, 0o644)
+        os.chmod(hidden, 0o755)
     assert r.returncode == 1, r.stderr
     q = json.loads(r.stdout)["quarantine"]
-    assert [Path(x["source"]).name for x in q] == ["locked.dcm"]
-    assert "ermission" in q[0]["reason"]
-    assert json.loads(r.stdout)["written"] == 2
+    assert [Path(x["source"]).name for x in q] == ["locked.dcm", "zz-locked-folder"]
+    assert all("ermission" in x["reason"] for x in q) and q[1]["rule"] == "read"
+    assert json.loads(r.stdout)["written"] == 2 and json.loads(r.stdout)["files_in"] == 4
 
 
 def test_output_inside_input_is_refused(tmp_path):

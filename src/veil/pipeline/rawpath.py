@@ -71,6 +71,8 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PEEK = frozenset({0x00080005, 0x00080016, 0x00080018, 0x00100010, 0x00100020, 0x00100021, 0x00100030,
                    0x00101010, 0x0020000D, 0x0020000E, 0x00280002, 0x00280008, 0x00280010, 0x00280011,
                    0x00280100, 0x00280301})
+_ENCAPSULATED = 0x00420011  # Encapsulated Document: the general path decides (quarantine or keep_if_clean)
+_SCAN = _PEEK | {_ENCAPSULATED}
 _OUT_UIDS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
 _AGE = 0x00101010
 _WATCH = frozenset((*_OUT_UIDS, _AGE))
@@ -604,9 +606,9 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     elems += tail
     if not elems:
         return None
-    if any(el[0] == 0x00420011 for el in elems):
+    found = [el for el in elems if el[0] in _SCAN]  # one pass: the peeked values and a document
+    if any(el[0] == _ENCAPSULATED for el in found):
         return None
-    found = [el for el in elems if el[0] in _PEEK]
     if not any(el[0] == 0x00080018 for el in found):
         return None
     plain = _plain_values(buf, found)

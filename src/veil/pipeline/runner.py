@@ -273,7 +273,7 @@ def run(
     workers: int = 1,
     dry_run: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
-    failed_sources: Iterable[tuple[str, str]] = (),
+    failed_sources: Iterable[tuple[str, ...]] = (),
     by_series: bool = False,
 ) -> RunSummary:
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
@@ -331,8 +331,8 @@ def run(
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
         _journal_fired.clear()
-    for source, reason in failed_sources:  # e.g. an archive that could not be unpacked
-        store.append(FileResult(source, "quarantined", reason=reason, rule="archive"))
+    for source, reason, *rule in failed_sources:  # an archive that could not be unpacked, an unreadable folder
+        store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
         summary.files_in += 1
     if not dry_run:
         _settle_duplicates(summary, out_dir)

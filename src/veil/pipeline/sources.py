@@ -37,26 +37,27 @@ class Sources:
 
     spec: Path
     staging: list[Path] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (source, reason) for archives that failed
+    #: (source, reason, rule) for archives that could not be unpacked and folders that could not be listed
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def files(self) -> Iterator[Path]:
         return iter(self)
 
     def __iter__(self) -> Iterator[Path]:
-        for p in _entries(self.spec):
+        for p in _entries(self.spec, self.errors):
             if not is_archive(p):
                 yield p
                 continue
             try:
                 staged = unpack(p)
             except InputError as exc:
-                if (str(p), exc.reason) not in self.errors:
-                    self.errors.append((str(p), exc.reason))
+                if (str(p), exc.reason, "archive") not in self.errors:
+                    self.errors.append((str(p), exc.reason, "archive"))
                 continue
             if staged not in self.staging:
                 self.staging.append(staged)
-            yield from (f for f in walk(staged) if f.name != ".veil-complete")
+            yield from (f for f in walk(staged, self.errors) if f.name != ".veil-complete")
 
     def count(self) -> int:
         """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""
@@ -67,23 +68,26 @@ class Sources:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def walk(folder: Path) -> Iterator[Path]:
+def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
     """Every regular file under `folder` in a stable order: a folder's files (sorted by name), then its
     sub-folders (sorted). Symbolic links are neither followed nor listed; Veil's state folders skipped.
 
-    File types come from the directory entries (scandir): no stat per file.
+    File types come from the directory entries (scandir): no stat per file. A folder that cannot be
+    listed is added to `errors` as (folder, reason, "read"): its files are not silently left out.
     """
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
-    except (NotADirectoryError, FileNotFoundError, PermissionError):
+    except OSError as exc:
+        if errors is not None:
+            errors.append((str(folder), f"cannot list folder: {exc.strerror or exc}", "read"))
         return
     for e in entries:
         if e.is_file(follow_symlinks=False):
             yield folder / e.name
     for e in entries:
         if e.is_dir(follow_symlinks=False) and e.name != STATE_DIR:
-            yield from walk(folder / e.name)
+            yield from walk(folder / e.name, errors)
 
 
 def _staging_dir(archive: Path) -> Path:
@@ -131,9 +135,9 @@ def unpack(archive: Path) -> Path:
     return dest
 
 
-def _entries(spec: Path) -> Iterator[Path]:
+def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
     if spec.is_dir():
-        yield from walk(spec)
+        yield from walk(spec, errors)
     elif spec.suffix.lower() in (".lst", ".list") or spec.name.lower().endswith(".files.txt"):
         with open(spec, encoding="utf-8") as fh:
             for line in fh:
@@ -141,7 +145,7 @@ def _entries(spec: Path) -> Iterator[Path]:
                 if line and not line.startswith("#"):
                     p = Path(line)
                     if p.is_dir():
-                        yield from walk(p)
+                        yield from walk(p, errors)
                     else:
                         yield p
     else:

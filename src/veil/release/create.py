@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,7 @@ def _move_private_state(data: Path, keep: Path) -> None:
             shutil.move(str(p), str(keep / name))
 
 
-def _quarantine_summary(results: list[Any]) -> dict[str, int]:
+def _quarantine_summary(results: Iterable[Any]) -> dict[str, int]:
     return dict(sorted(Counter(r.rule or "unknown" for r in results if r.status == "quarantined").items()))
 
 
