@@ -52,3 +52,19 @@ def test_env_secret_and_missing_secret(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SecretError, match="veil init"):
         load_secret()
+
+
+@given(st.binary(min_size=0, max_size=200), st.text(max_size=30), st.text(max_size=200))
+def test_digest_is_hmac_sha256_for_any_secret_length(secret, domain, value):
+    """Keyed keeps HMAC's two keyed states between calls: it must still be RFC 2104 HMAC-SHA256 for
+    secrets shorter than, equal to and longer than the SHA-256 block (hashed first), and survive pickling
+    (workers receive it pickled)."""
+    import hmac
+    import pickle
+
+    expected = hmac.digest(secret, f"veil/{domain}\x00{value}".encode(), "sha256")
+    keyed = Keyed(secret)
+    assert keyed.digest(domain, value) == expected
+    assert keyed.digest(domain, value) == expected  # the kept states are copied, never consumed
+    clone = pickle.loads(pickle.dumps(keyed))
+    assert clone == keyed and clone.digest(domain, value) == expected
