@@ -64,3 +64,19 @@ def test_demo_runs_end_to_end_without_leaks(tmp_path):
     assert "found in output: 0" in r.stdout
     assert ", 0 findings" in r.stdout  # the independent verify pass agrees
     assert list((tmp_path / "demo" / "deidentified").rglob("*.dcm"))
+
+
+def test_summary_lists_the_first_quarantined_files_and_counts_the_rest(tmp_path):
+    """The end-of-run table names 20 quarantined files (rule and reason) and points at the report for the
+    rest; exit code 1 (some files quarantined)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(23):
+        (src / f"junk{i:02d}.txt").write_text(f"not dicom {i}")
+    r = veil("deid", str(src), str(tmp_path / "out"), env={"VEIL_SECRET": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"})
+    assert r.returncode == 1, r.stderr
+    assert "quarantined (not written)" in r.stdout
+    assert sum(f"junk{i:02d}.txt" in r.stdout for i in range(23)) == 20
+    assert "... and 3 more in" in r.stdout
+    lines = (tmp_path / "out" / ".veil" / "quarantine.jsonl").read_text().splitlines()
+    assert len(lines) == 23

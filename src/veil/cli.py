@@ -6,6 +6,7 @@ configuration error (bad policy, missing secret, output inside input), 3 fatal e
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -243,17 +244,16 @@ def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path
     t.add_row(str(summary.files_in), str(summary.written or summary.dry_run), str(summary.quarantined),
               str(summary.patients))
     out.print(t)
-    q = [r for r in summary.results if r.status == "quarantined"]
-    if q:
+    if summary.quarantined:  # the first 20 from the run's result store, not a pass over every result
         qt = Table(title="quarantined (not written)")
         qt.add_column("file")
         qt.add_column("rule")
         qt.add_column("reason")
-        for r in q[:20]:
+        for r in itertools.islice(summary.results.select("status = 'quarantined'"), 20):
             qt.add_row(r.source, r.rule, r.reason)
         out.print(qt)
-        if len(q) > 20:
-            out.print(f"... and {len(q) - 20} more in {output_dir / '.veil' / 'quarantine.jsonl'}")
+        if summary.quarantined > 20:
+            out.print(f"... and {summary.quarantined - 20} more in {output_dir / '.veil' / 'quarantine.jsonl'}")
 
 
 @audit_app.command("verify")
