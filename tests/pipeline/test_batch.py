@@ -89,6 +89,33 @@ def test_kill_minus_9_then_resume_gives_the_same_output_as_a_clean_run(tmp_path)
     assert (out / ".veil" / "manifest.jsonl").read_text() == (clean / ".veil" / "manifest.jsonl").read_text()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_rerun_redoes_exactly_the_outputs_that_are_damaged_or_gone(tmp_path, workers):
+    """A re-run reuses a journaled output only if its bytes still hash to the journaled sha256 (checked in
+    the workers): an output overwritten with other bytes of the same size and mtime, one cut short and one
+    deleted are written again, the other 37 are reused untouched, and the tree equals a clean run's."""
+    src = tmp_path / "in"
+    make_corpus(src, 40)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", workers).returncode == 0
+    expected = tree_hashes(out)
+    files = sorted(out.rglob("*.dcm"))
+    st = files[3].stat()
+    data = bytearray(files[3].read_bytes())
+    data[-1] ^= 0xFF  # a flipped pixel byte: same size, same mtime
+    files[3].write_bytes(bytes(data))
+    os.utime(files[3], ns=(st.st_atime_ns, st.st_mtime_ns))
+    files[11].write_bytes(files[11].read_bytes()[:1000])
+    files[20].unlink()
+    untouched = {f: f.stat().st_mtime_ns for i, f in enumerate(files) if i not in (3, 11, 20)}
+    r = veil("deid", str(src), str(out), "--workers", workers, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["resumed"] == 37 and summary["written"] == 40
+    assert tree_hashes(out) == expected
+    assert all(f.stat().st_mtime_ns == m for f, m in untouched.items())  # reused, not rewritten
+
+
 def test_one_worker_and_many_workers_give_byte_identical_output(tmp_path):
     src = tmp_path / "in"
     make_corpus(src, 60)

@@ -165,7 +165,7 @@ def relpath(pseudonym: str, study: str, series: str, sop: str) -> str:
     return f"{pseudonym}/{study or 'unknown'}/{series or 'unknown'}/{sop or 'unknown'}.dcm"
 
 
-def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str) -> None:
+def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int | None = None) -> None:
     """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
@@ -173,6 +173,9 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str) -> None:
     folder, identical bytes are a no-op and different bytes keep the smaller sha256, so the result does
     not depend on which worker finished first.
     The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
+    A file last written before `since` (the run's start, on the output file system's clock) is not a
+    competitor but an earlier run's output this run did not reuse (cut short by a crash, damaged, or
+    made from an input that has changed): it is replaced.
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
@@ -185,7 +188,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str) -> None:
     dfd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
-        if os.path.exists(path):
+        if os.path.exists(path) and (since is None or os.stat(path).st_mtime_ns >= since):
             existing = sha256_file(Path(path))
             if existing == digest:
                 os.unlink(tmp)
@@ -200,13 +203,14 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str) -> None:
         os.close(dfd)
 
 
-def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]]) -> tuple[str, str]:
+def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
+                 since: int | None = None) -> tuple[str, str]:
     """``write(fd)`` into a temporary file beside `path`, then :func:`commit_atomic` it; on any failure the
     temporary file is removed and `path` is untouched. `write` returns (output sha256, input digest)."""
     fd, tmp = new_temp(os.path.dirname(path))
     try:
         digests = write(fd)
-        commit_atomic(fd, tmp, path, digests[0])
+        commit_atomic(fd, tmp, path, digests[0], since)
         return digests
     except BaseException:
         with contextlib.suppress(OSError):
@@ -216,13 +220,13 @@ def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]]) -> t
         raise
 
 
-def _write(inst: SplitInstance, path: Path) -> tuple[str, str]:
+def _write(inst: SplitInstance, path: Path, since: int | None) -> tuple[str, str]:
     def write(fd: int) -> tuple[str, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return write_split(inst, path, fd)
 
-    return write_atomic(path, write)
+    return write_atomic(path, write, since)
 
 
 def _open(path: Path) -> SplitInstance:
@@ -283,8 +287,12 @@ def keyed_file_hash(path: Path, keyed: Keyed) -> str:
     return keyed.hexdigest("input-file", input_file_digest(path))[:32]
 
 
-def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False) -> FileResult:
-    """De-identify one file; every failure becomes a quarantined FileResult (never an exception)."""
+def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_run: bool = False,
+                 since: int | None = None) -> FileResult:
+    """De-identify one file; every failure becomes a quarantined FileResult (never an exception).
+
+    `since`: the run's start on the output file system's clock; an output older than that is an earlier
+    run's, which this run replaces (see :func:`commit_atomic`)."""
     src = str(path)
 
     def quarantine(reason: str, rule: str) -> FileResult:
@@ -297,7 +305,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
     px: PixelPass | None = None
     try:
         if not dry_run and rawpath.eligible(plan):
-            fast = rawpath.process(path, plan, keyed, out_root)
+            fast = rawpath.process(path, plan, keyed, out_root, since)
             if fast is not None:
                 in_hash = keyed.hexdigest("input-file", fast.in_sha)[:32]
                 return FileResult(src, "ok", fast.rel, input_hash=in_hash, output_sha256=fast.out_sha,
@@ -320,7 +328,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         if dry_run:
             return FileResult(src, "dry-run", str(rel), input_hash=keyed_file_hash(path, keyed), fired=fired,
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
-        out_sha, in_sha = _write(inst, out_root / rel)
+        out_sha, in_sha = _write(inst, out_root / rel, since)
         if px is not None:
             px.record(out_root, str(rel), keyed.hexdigest("input-file", in_sha)[:32])
         return FileResult(src, "ok", str(rel), input_hash=keyed.hexdigest("input-file", in_sha)[:32],

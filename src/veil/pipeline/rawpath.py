@@ -544,7 +544,7 @@ def eligible(plan: Plan) -> bool:
     return ok
 
 
-def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path) -> RawResult | None:
+def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path, since: int | None = None) -> RawResult | None:
     """De-identify `path` on the raw path and write it; None (nothing written) when it is not for us.
 
     Raises InputError only for what the general path would quarantine too (a duplicate instance).
@@ -560,12 +560,12 @@ def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path) -> RawResult |
         except OSError:
             return None
         if size <= SMALL:
-            return _process(buf, size, None, path, plan, keyed, out_root) if len(buf) == size else None
-        return _process(buf, size, src, path, plan, keyed, out_root)
+            return _process(buf, size, None, path, plan, keyed, out_root, since) if len(buf) == size else None
+        return _process(buf, size, src, path, plan, keyed, out_root, since)
 
 
 def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Keyed,
-             out_root: Path) -> RawResult | None:
+             out_root: Path, since: int | None) -> RawResult | None:
     if buf[128:132] != b"DICM":
         return None
     try:
@@ -680,7 +680,7 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
             emit(part)
         return out_hash.hexdigest(), in_hash.hexdigest()
 
-    out_sha, in_sha = instance.write_atomic(os.path.join(out_root, rel), write)
+    out_sha, in_sha = instance.write_atomic(os.path.join(out_root, rel), write, since)
     return RawResult(rel, out_sha, in_sha, out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -75,34 +76,46 @@ def _quiet_pydicom() -> None:
     config.settings.writing_validation_mode = config.IGNORE
 
 
-_WorkerContext = tuple[Plan, Keyed, str, bool, str]
+_WorkerContext = tuple[Plan, Keyed, str, bool, str, int]
 _worker_context: list[_WorkerContext] = []  # set once per pool process by _init_worker
 
 
-def _init_worker(plan: Plan, keyed: Keyed, out_root: str, dry: bool, run_id: str) -> None:
-    _worker_context[:] = [(plan, keyed, out_root, dry, run_id)]
+def _init_worker(plan: Plan, keyed: Keyed, out_root: str, dry: bool, run_id: str, since: int) -> None:
+    _worker_context[:] = [(plan, keyed, out_root, dry, run_id, since)]
 
 
-def _work_unit(paths: list[str]) -> list[FileResult]:
-    return _work((paths, *_worker_context[0]))
+#: What a worker is given per input: its path, and what an earlier run with this policy and secret
+#: journaled for it (input stamp, result), if anything.
+_Item = tuple[str, "tuple[str, FileResult] | None"]
 
 
-def _work(args: tuple[list[str], Plan, Keyed, str, bool, str]) -> list[FileResult]:
+def _work_unit(items: list[_Item]) -> list[tuple[FileResult, bool]]:
+    return _work((items, *_worker_context[0]))
+
+
+def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tuple[FileResult, bool]]:
     """One unit of work: a single instance, or every instance of one series (series-level operations).
 
-    Each result is journaled by the worker itself right after its output is renamed into place, so a
-    kill -9 loses at most the files that were in flight.
+    Returns (result, resumed) per input. An input an earlier (killed) run finished is reused when its
+    output is still on disk with the journaled sha256; that check reads the whole output, so it runs
+    here, in the workers, and a resumed archive run re-hashes on every core instead of in the main
+    process while the workers wait. Each new result is journaled by the worker itself right after its
+    output is renamed into place, so a kill -9 loses at most the files that were in flight.
     """
-    paths, plan, keyed, out_root, dry, run_id = args
+    items, plan, keyed, out_root, dry, run_id, since = args
     _quiet_pydicom()
-    out: list[FileResult] = []
+    out: list[tuple[FileResult, bool]] = []
     root = Path(out_root)
-    for p in paths:
+    for p, prev in items:
         stamp = _stamp(p)
-        r = process_file(Path(p), plan, keyed, root, dry_run=dry)
+        earlier = _reusable(prev, stamp, root)
+        if earlier is not None:
+            out.append((replace(earlier, source=p), True))
+            continue
+        r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
         if not dry:
             _journal_append(root, r, run_id, stamp, keyed)
-        out.append(r)
+        out.append((r, False))
     return out
 
 
@@ -160,19 +173,22 @@ UNIT_FILES = 16
 def units(paths: list[str], by_series: bool) -> list[list[str]]:
     """Work units: runs of UNIT_FILES files, or (for operations that need a whole series, e.g. defacing)
     one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
-    return [[p for _, p in u] for u in _units(enumerate(paths), by_series)]
+    return [[p for _, p, _ in u] for u in _units(((i, p, None) for i, p in enumerate(paths)), by_series)]
 
 
-def _units(todo: Iterable[tuple[int, str]], by_series: bool) -> Iterator[list[tuple[int, str]]]:
-    """Units of (input number, path), made while `todo` is read. Grouping by series has to see every
-    file first (its groups are held in memory); runs of UNIT_FILES hold one unit at a time."""
+_Todo = tuple[int, str, "tuple[str, FileResult] | None"]  # input number, path, what a killed run journaled
+
+
+def _units(todo: Iterable[_Todo], by_series: bool) -> Iterator[list[_Todo]]:
+    """Units of inputs, made while `todo` is read. Grouping by series has to see every file first (its
+    groups are held in memory); runs of UNIT_FILES hold one unit at a time."""
     if by_series:
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for seq, p in todo:
-            groups.setdefault(series_key(p), []).append((seq, p))
+        groups: dict[str, list[_Todo]] = {}
+        for item in todo:
+            groups.setdefault(series_key(item[1]), []).append(item)
         yield from groups.values()
         return
-    unit: list[tuple[int, str]] = []
+    unit: list[_Todo] = []
     for item in todo:
         unit.append(item)
         if len(unit) == UNIT_FILES:
@@ -182,16 +198,16 @@ def _units(todo: Iterable[tuple[int, str]], by_series: bool) -> Iterator[list[tu
         yield unit
 
 
-def _windowed(pool: ProcessPoolExecutor, work: Iterable[list[tuple[int, str]]],
-              window: int) -> Iterator[tuple[list[tuple[int, str]], list[FileResult]]]:
+def _windowed(pool: ProcessPoolExecutor, work: Iterable[list[_Todo]],
+              window: int) -> Iterator[tuple[list[_Todo], list[tuple[FileResult, bool]]]]:
     """Results of `work` in submission order, with at most `window` units submitted and not yet read.
 
     ``Executor.map`` submits every unit before returning the first result: a future per unit for the
     whole archive. A window keeps the workers busy and the main process's memory flat.
     """
-    pending: deque[tuple[list[tuple[int, str]], Future[list[FileResult]]]] = deque()
+    pending: deque[tuple[list[_Todo], Future[list[tuple[FileResult, bool]]]]] = deque()
     for unit in work:
-        pending.append((unit, pool.submit(_work_unit, [p for _, p in unit])))
+        pending.append((unit, pool.submit(_work_unit, [(p, prev) for _, p, prev in unit])))
         if len(pending) >= window:
             done, fut = pending.popleft()
             yield done, fut.result()
@@ -246,12 +262,25 @@ def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, File
 
 
 def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
+    """The journaled result, when the input is unchanged (size, mtime) and its output is on disk with
+    the journaled sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing)."""
     if prev is None or prev[0] != stamp or prev[1].status != "ok" or not prev[1].output:
         return None
     out = out_dir / prev[1].output
     if not out.is_file() or sha256_file(out) != prev[1].output_sha256:
         return None
     return prev[1]
+
+
+def _run_start(out_dir: Path) -> int:
+    """This run's start on the output file system's own clock (the mtime of a file written now): outputs
+    older than it are earlier runs', which this run replaces unless it reuses them (commit_atomic)."""
+    fd, name = tempfile.mkstemp(prefix=".veil-run-start-", suffix=".part", dir=out_dir / STATE_DIR)
+    try:
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
+        os.unlink(name)  # nothing is left behind: a release of OUT stays byte-reproducible
 
 
 def clean_partials(out_dir: Path) -> int:
@@ -291,38 +320,32 @@ def run(
             store.remember(key, stamp, earlier)
             earlier_runs += 1
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    since = _run_start(out_dir) if not dry_run else 0
 
-    def todo() -> Iterator[tuple[int, str]]:
-        """Inputs as the source yields them, numbered; those a killed run already finished are settled
-        here (nothing journaled with this policy and secret: nothing to look up)."""
+    def todo() -> Iterator[_Todo]:
+        """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
+        journaled with this policy and secret: nothing to look up)."""
         for seq, f in enumerate(files):
             p = str(f)
             summary.files_in += 1
-            if earlier_runs:
-                r = _reusable(store.recall(_journal_key(keyed, p)), _stamp(p), out_dir)
-                if r is not None:
-                    store.put(seq, replace(r, source=p))
-                    summary.resumed += 1
-                    if on_result is not None:
-                        on_result(r)
-                    continue
-            yield seq, p
+            yield seq, p, store.recall(_journal_key(keyed, p)) if earlier_runs else None
 
-    context = (plan, keyed, str(out_dir), dry_run, run_id)
+    context = (plan, keyed, str(out_dir), dry_run, run_id, since)
     units_iter = _units(todo(), by_series)
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     pool = None
     if workers <= 1 or len(head) < 2:  # one unit: no pool to start
-        results: Iterable[tuple[list[tuple[int, str]], list[FileResult]]] = (
-            (u, _work(([p for _, p in u], *context))) for u in work)
+        results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
+            (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
         results = _windowed(pool, work, window=workers * 4)
     try:
         for unit, batch in results:
-            for (seq, _), r in zip(unit, batch, strict=True):
+            for (seq, _, _), (r, resumed) in zip(unit, batch, strict=True):
                 store.put(seq, r)
+                summary.resumed += resumed
                 if on_result is not None:
                     on_result(r)
     finally:
