@@ -76,6 +76,9 @@ def test_kill_minus_9_then_resume_gives_the_same_output_as_a_clean_run(tmp_path)
     proc.wait()
     partial = len(list(out.rglob("*.dcm")))
     assert 0 < partial < 400, "the kill must land mid-run for this test to mean anything"
+    assert (out / ".veil" / "run-in-progress").exists()  # the next run will look for partial files
+    leftover = next(out.rglob("*.dcm")).parent / ".veil-0123456789abcdef.part"
+    leftover.write_bytes(b"half a file")  # what a kill between open and rename leaves
 
     r = veil("deid", str(src), str(out), "--workers", "2", "--json")
     assert r.returncode == 0, r.stderr
@@ -83,6 +86,7 @@ def test_kill_minus_9_then_resume_gives_the_same_output_as_a_clean_run(tmp_path)
     assert summary["written"] == 400 and summary["resumed"] > 0
     assert tree_hashes(out) == expected
     assert not list(out.rglob("*.part"))
+    assert not (out / ".veil" / "run-in-progress").exists()
     # results read back from the journals (rule lists shared by reference) give the same manifest
     journal = "".join(p.read_text() for p in (out / ".veil" / "journal").glob("*.jsonl"))
     assert '"fired_ref"' in journal and '"fired_id"' in journal

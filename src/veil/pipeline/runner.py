@@ -283,10 +283,17 @@ def _run_start(out_dir: Path) -> int:
         os.unlink(name)  # nothing is left behind: a release of OUT stays byte-reproducible
 
 
+#: Present in OUT/.veil while a run writes: a run that finds it knows the previous one did not finish.
+IN_PROGRESS = "run-in-progress"
+
+
 def clean_partials(out_dir: Path) -> int:
-    """Remove temporary files a killed run left behind (only Veil's own '.veil-*.part' names)."""
+    """Remove temporary files a killed run left behind (only Veil's own '.veil-*.part' names).
+
+    Only after a run that did not finish (its IN_PROGRESS mark is still there): walking an output tree
+    of millions of files at the start of every run would cost minutes for nothing."""
     n = 0
-    if out_dir.is_dir():
+    if (out_dir / STATE_DIR / IN_PROGRESS).exists():
         for p in out_dir.rglob(".veil-*.part"):
             p.unlink(missing_ok=True)
             n += 1
@@ -320,6 +327,7 @@ def run(
             store.remember(key, stamp, earlier)
             earlier_runs += 1
         (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
     since = _run_start(out_dir) if not dry_run else 0
 
     def todo() -> Iterator[_Todo]:
@@ -367,6 +375,7 @@ def run(
     summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
     if not dry_run:
         write_reports(out_dir, summary, plan)
+        (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
     return summary
 
 
