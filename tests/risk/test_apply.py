@@ -54,6 +54,17 @@ def test_apply_updates_manifest_hashes_moves_withheld_and_audits(release):
     assert not list(release.rglob(".veil-risk-*.part"))
 
 
+def test_apply_after_a_killed_apply_removes_its_partial_files(release):
+    """A kill during --apply leaves the in-progress mark and '.veil-risk-*.part' files beside the outputs;
+    the next apply (or deid run) removes them, and a finished apply leaves no mark."""
+    folder = dicom_files(release)[0].parent
+    (folder / ".veil-risk-abc123.part").write_bytes(b"half a file")
+    (release / ".veil" / "run-in-progress").write_text("risk-apply\n")
+    assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key()))
+    assert not list(release.rglob("*.part"))
+    assert not (release / ".veil" / "run-in-progress").exists()
+
+
 def test_generalised_values_are_valid_dicom_and_say_what_was_done(release):
     a = assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key()))
     names = a.search.describe()

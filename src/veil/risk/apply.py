@@ -237,7 +237,13 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
     append an audit entry (keyed with ``audit_key``, the project secret's audit key)."""
     import pydicom
 
+    from veil.pipeline.runner import IN_PROGRESS, clean_partials
+
     out_dir = Path(out_dir)
+    clean_partials(out_dir)  # what a killed deid or apply left
+    mark = out_dir / STATE_DIR / IN_PROGRESS
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text("risk-apply\n", encoding="utf-8")  # a kill from here on leaves '.veil-risk-*.part' files
     rewritten = unchanged = 0
     new_sha: dict[str, str] = {}
     for rel in gen.rewrite:
@@ -273,6 +279,7 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
         record = append(out_dir / STATE_DIR / "audit.jsonl", entry, key=audit_key, now=now)
         head = str(record["hash"])
     _update_manifest(out_dir, gen, new_sha, head)
+    mark.unlink(missing_ok=True)
     return ApplyResult(rewritten, unchanged, len(gen.withhold), head)
 
 
