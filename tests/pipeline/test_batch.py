@@ -120,6 +120,40 @@ def test_a_rerun_redoes_exactly_the_outputs_that_are_damaged_or_gone(tmp_path, w
     assert all(f.stat().st_mtime_ns == m for f, m in untouched.items())  # reused, not rewritten
 
 
+def test_a_resumed_run_keeps_the_same_one_of_two_conflicting_duplicates(tmp_path):
+    """Two inputs with one SOPInstanceUID and different content: a clean run keeps the output with the
+    smaller sha256 and quarantines the other. A run that resumes after only the kept one was done (its
+    output older than the run, then met by the other input) must end the same way, not keep the newer."""
+    src = tmp_path / "in"
+    a, b = make_corpus(src, 2, patients=1)
+    ds = pydicom.dcmread(b)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.dcmread(a).SOPInstanceUID
+    pixels = bytearray(ds.PixelData)
+    pixels[0] ^= 0xFF  # other content: the pixel data is kept by the profile
+    ds.PixelData = bytes(pixels)
+    ds.save_as(b, enforce_file_format=True)
+    clean = tmp_path / "clean"
+    r = veil("deid", str(src), str(clean), "--json")
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout)
+    (lost,) = [q["source"] for q in summary["quarantine"] if q["rule"] == "duplicate-instance"]
+    kept = str(a) if lost == str(b) else str(b)
+    expected = tree_hashes(clean)
+    out = tmp_path / "out"
+    listing = tmp_path / "kept.lst"
+    listing.write_text(kept + "\n")
+    assert veil("deid", str(listing), str(out)).returncode == 0  # the run that was cut short after `kept`
+    time.sleep(0.05)  # the next run starts later on the file system's clock
+    both = tmp_path / "both.lst"
+    both.write_text(f"{kept}\n{lost}\n")  # `kept` is found reused before `lost` is written over it
+    r = veil("deid", str(both), str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    again = json.loads(r.stdout)
+    assert again["resumed"] == 1  # `kept` was reused: the case this test is about
+    assert [q["source"] for q in again["quarantine"] if q["rule"] == "duplicate-instance"] == [lost]
+    assert tree_hashes(out) == expected
+
+
 def test_one_worker_and_many_workers_give_byte_identical_output(tmp_path):
     src = tmp_path / "in"
     make_corpus(src, 60)

@@ -366,7 +366,7 @@ def run(
         store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
         summary.files_in += 1
     if not dry_run:
-        _settle_duplicates(summary, out_dir)
+        _settle_duplicates(summary, out_dir, context)
     summary.written = store.count("status = 'ok'")
     summary.dry_run = store.count("status = 'dry-run'")
     summary.quarantined = store.count("status = 'quarantined'")
@@ -379,13 +379,32 @@ def run(
     return summary
 
 
-def _settle_duplicates(summary: RunSummary, out_dir: Path) -> None:
-    """Inputs that became the same output: only the one whose bytes are on disk counts as written."""
+def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerContext) -> None:
+    """Inputs that became the same output: only the one whose bytes are on disk counts as written.
+
+    Different bytes keep the smaller sha256 (commit_atomic), so the outcome does not depend on the order
+    in which workers finished. One case escapes that rule: a resumed run reuses an earlier run's output
+    and, in the same run, another input with that SOPInstanceUID replaces it (older than the run's start:
+    commit_atomic cannot tell it from a damaged output). The input with the smaller sha256 is then
+    written again here, so a resumed run ends as an uninterrupted one would."""
     store = summary.results
     dup = "status = 'ok' AND output IN (SELECT output FROM results WHERE status = 'ok' AND output IS NOT NULL " \
           "GROUP BY output HAVING COUNT(*) > 1)"
     seqs = store.query(f"SELECT seq FROM results WHERE {dup} ORDER BY output, seq")
     rows = [(int(seq), store.by_seq(int(seq))) for (seq,) in seqs]  # type: ignore[call-overload]
+    plan, keyed, _, _, _, since = context
+    best: dict[str, FileResult] = {}
+    for _, r in rows:
+        assert r.output is not None
+        if r.output not in best or r.output_sha256 < best[r.output].output_sha256:
+            best[r.output] = r
+    for output, r in best.items():
+        try:
+            on_disk = sha256_file(out_dir / output)
+        except OSError:
+            on_disk = ""
+        if on_disk != r.output_sha256:  # commit_atomic keeps it over the newer file
+            process_file(Path(r.source), plan, keyed, out_dir, since=since)
     disk: dict[str, str] = {}
     winners: set[str] = set()
     for seq, r in rows:
