@@ -35,6 +35,7 @@ from typing import Any
 
 from veil import __version__
 from veil.errors import VeilError
+from veil.pipeline.sources import STATE_DIR
 from veil.project import Project, who
 from veil.release import history
 from veil.release.manifest import MANIFEST, canonical, sha256_file, write_signed
@@ -42,7 +43,6 @@ from veil.release.tiers import RiskRule, Tier, resolve_policy_spec
 
 DATA = "data"
 FINDINGS = "FINDINGS.json"
-STATE_DIR = ".veil"
 #: Run state left in OUT/.veil that must not be published: the quarantine report names input paths (which
 #: can hold names and IDs), the journal is resume state, and a risk generalisation leaves its own audit
 #: entry and the withheld (suppressed) records there.

@@ -33,12 +33,12 @@ from typing import Any
 import polars as pl
 
 from veil.errors import VeilError
+from veil.pipeline.sources import STATE_DIR
 from veil.risk.hierarchy import SUPPRESSED, Hierarchy
 from veil.risk.measures import finite
 from veil.risk.search import Problem, SearchResult, suppressed_rows
 from veil.risk.table import SOURCE, describe_category, parse_age, parse_date
 
-STATE_DIR = ".veil"
 UNWRITABLE = {"modality": "Modality is Type 1 and defines the IOD; give it a single-level hierarchy"}
 
 

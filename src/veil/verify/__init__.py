@@ -6,12 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
 
 __all__ = ["Finding", "ScanResult", "pair_by_manifest", "verify_folder"]
 
-STATE_DIR = ".veil"
 
 
 def _files(root: Path) -> list[Path]:
