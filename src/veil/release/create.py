@@ -35,10 +35,11 @@ from typing import Any
 
 from veil import __version__
 from veil.errors import VeilError
+from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.sources import STATE_DIR
 from veil.project import Project, who
 from veil.release import history
-from veil.release.manifest import MANIFEST, canonical, sha256_file, write_signed
+from veil.release.manifest import MANIFEST, canonical, write_signed
 from veil.release.tiers import RiskRule, Tier, resolve_policy_spec
 
 DATA = "data"

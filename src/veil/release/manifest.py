@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from veil.pipeline.fingerprint import sha256_file
 from veil.release import sign as signing
 
 MANIFEST = "RELEASE.json"
@@ -31,14 +32,6 @@ _UNLISTED = (MANIFEST, SIGNATURE)
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """Sorted keys, two-space indent, UTF-8, trailing newline: readable and byte-stable."""
     return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def list_files(folder: Path) -> list[dict[str, Any]]:

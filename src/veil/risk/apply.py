@@ -21,7 +21,6 @@ generalisation twice changes nothing (lower bounds map to themselves).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from veil.errors import VeilError
+from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.sources import STATE_DIR
 from veil.risk.hierarchy import SUPPRESSED, Hierarchy
 from veil.risk.measures import finite
@@ -295,7 +295,7 @@ def _write_atomic(ds: Any, path: Path) -> str:
             ds.save_as(fh, enforce_file_format=True)
             fh.flush()
             os.fsync(fh.fileno())
-        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+        digest = sha256_file(Path(tmp))  # in chunks: memory stays flat
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
