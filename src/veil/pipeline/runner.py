@@ -84,9 +84,10 @@ def _init_worker(plan: Plan, keyed: Keyed, out_root: str, dry: bool, run_id: str
     _worker_context[:] = [(plan, keyed, out_root, dry, run_id, since)]
 
 
-#: What a worker is given per input: its path, and what an earlier run with this policy and secret
-#: journaled for it (input stamp, result), if anything.
-_Item = tuple[str, "tuple[str, FileResult] | None"]
+#: What an earlier run with this policy and secret journaled for an input (its stamp, its result), if anything.
+_Earlier = tuple[str, FileResult] | None
+#: What a worker is given per input: its path and what was journaled for it.
+_Item = tuple[str, _Earlier]
 
 
 def _work_unit(items: list[_Item]) -> list[tuple[FileResult, bool]]:
@@ -176,7 +177,7 @@ def units(paths: list[str], by_series: bool) -> list[list[str]]:
     return [[p for _, p, _ in u] for u in _units(((i, p, None) for i, p in enumerate(paths)), by_series)]
 
 
-_Todo = tuple[int, str, "tuple[str, FileResult] | None"]  # input number, path, what a killed run journaled
+_Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journaled
 
 
 def _units(todo: Iterable[_Todo], by_series: bool) -> Iterator[list[_Todo]]:
@@ -398,14 +399,12 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerConte
         assert r.output is not None
         if r.output not in best or r.output_sha256 < best[r.output].output_sha256:
             best[r.output] = r
+    disk: dict[str, str] = {}  # each shared output hashed once (again where it is written again)
     for output, r in best.items():
-        try:
-            on_disk = sha256_file(out_dir / output)
-        except OSError:
-            on_disk = ""
-        if on_disk != r.output_sha256:  # commit_atomic keeps it over the newer file
+        if _sha256_or_none(out_dir / output) == r.output_sha256:
+            disk[output] = r.output_sha256
+        else:  # commit_atomic keeps it over the newer file
             process_file(Path(r.source), plan, keyed, out_dir, since=since)
-    disk: dict[str, str] = {}
     winners: set[str] = set()
     for seq, r in rows:
         assert r.output is not None
@@ -422,6 +421,13 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerConte
         reason = "duplicate SOPInstanceUID: another input with different content is kept for this instance"
         store.replace_seq(seq, replace(r, status="quarantined", reason=reason, rule="duplicate-instance",
                                        output=None))
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def _check_pseudonym_collisions(summary: RunSummary) -> None:
