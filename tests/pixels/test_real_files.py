@@ -53,8 +53,8 @@ def _phi_left(src: Path, out: Path, frames: int | None = None) -> list[tuple[str
     if frames is not None:
         px = codec.Pixels(px.frames[:frames], px.photometric, px.transfer_syntax)
     found = []
-    for frame in _display_frames(ds, px):
-        for w in ocr.read_words(ocr.brightness(frame), 40):
+    for words in ocr.read_many((ocr.brightness(frame) for frame in _display_frames(ds, px)), 40):
+        for w in words:
             lab = match.word_label(w.text, ids)
             if lab:
                 found.append((lab, w.text))

@@ -105,8 +105,9 @@ def _ocr_frames(frames: list[np.ndarray], min_conf: float,
     a region (the verification pass re-reads the blanked boxes' surroundings; the rest is unchanged).
     Everything outside the region is set to black, which tesseract skips quickly.
     """
-    seen: dict[bytes, list[ocr.Word]] = {}
-    out: list[tuple[np.ndarray, list[ocr.Word]]] = []
+    keys: list[bytes] = []
+    grays: list[np.ndarray] = []
+    todo: dict[bytes, tuple[int, np.ndarray | None]] = {}  # distinct reading: (frame, region)
     first: np.ndarray | None = None
     for f in frames:
         gray = ocr.brightness(f)
@@ -115,16 +116,16 @@ def _ocr_frames(frames: list[np.ndarray], min_conf: float,
             diff = near(gray != first)
             region = diff if region is None else (region & diff)
         key = hashlib.sha256(gray.tobytes() + (region.tobytes() if region is not None else b"")).digest()
-        if key not in seen:
-            if region is not None and not region.any():
-                seen[key] = []
-            else:
-                seen[key] = ocr.read_words(gray if region is None else np.where(region, gray, 0).astype(np.uint8),
-                                           min_conf)
-        out.append((gray, seen[key]))
+        if key not in todo and (region is None or region.any()):
+            todo[key] = (len(grays), region)
+        keys.append(key)
+        grays.append(gray)
         if first is None:
             first = gray
-    return out
+    masked = (grays[i] if region is None else np.where(region, grays[i], 0).astype(np.uint8)
+              for i, region in todo.values())
+    seen = dict(zip(todo, ocr.read_many(masked, min_conf), strict=True))
+    return [(gray, seen.get(key, [])) for gray, key in zip(grays, keys, strict=True)]
 
 
 #: A word that matches no PHI is blanked (redact: all-text) only when it is read with this confidence and

@@ -56,11 +56,8 @@ def clean_overlays(ds: Dataset, policy: Policy,
         frames = arr if arr.ndim == 3 else arr[np.newaxis]
         boxes: list[ocr.Box] = []
         words_total = 0
-        for f in frames:
-            gray = (f > 0).astype(np.uint8) * 255
-            if not gray.any():
-                continue
-            words = ocr.read_words(gray, settings.min_confidence)
+        grays = [g for g in ((f > 0).astype(np.uint8) * 255 for f in frames) if g.any()]
+        for gray, words in zip(grays, ocr.read_many(grays, settings.min_confidence), strict=True):
             words_total += len(words)
             found, _labels, _n, _phi = _phi_regions([(gray, words)], ids, settings.redact == "all-text", "overlay")
             boxes += [r.box for r in found]

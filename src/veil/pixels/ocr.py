@@ -16,9 +16,13 @@ paragraphs. Nothing is downloaded: the engine and its English model come from De
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -100,28 +104,71 @@ def scale_for(rows: int, cols: int) -> int:
 
 def read_words(gray: np.ndarray, min_conf: float = 40.0) -> list[Word]:
     """Every word tesseract reads in `gray` (8-bit, light text on dark or the reverse), pooled over readings."""
+    return read_many([gray], min_conf)[0]
+
+
+#: Pages per tesseract run: bounds the temporary images on disk for long cine loops.
+BATCH = 64
+
+
+def read_many(grays: Iterable[np.ndarray], min_conf: float = 40.0) -> list[list[Word]]:
+    """:func:`read_words` of each image in `grays`, from one tesseract run per :data:`BATCH` pages.
+
+    Why: starting tesseract and loading its LSTM model costs ~0.15 s, as much as reading a 512x640 frame,
+    and every frame is read twice. Tesseract reads a list file of images as the pages of one document,
+    each page on its own (the LSTM engine keeps nothing from one page to the next; the tests check the
+    words are the same as from one run per image), so one run reads every reading of many frames.
+    `grays` is consumed lazily: at most one batch of upscaled readings is in memory.
+    """
     engine_version()
+    out: list[list[Word]] = []
+
+    def pages() -> Iterator[tuple[int, int, int, tuple[int, int], Image.Image]]:
+        for i, gray in enumerate(grays):
+            out.append([])
+            rows, cols = gray.shape
+            s = scale_for(rows, cols)
+            for k, img in enumerate(readings(gray)):
+                pil = Image.fromarray(img)
+                if s > 1:
+                    pil = pil.resize((cols * s, rows * s),
+                                     Image.Resampling.LANCZOS if k else Image.Resampling.NEAREST)
+                yield i, k, s, (rows, cols), pil
+
+    stream = pages()
+    while batch := list(itertools.islice(stream, BATCH)):
+        data = _run(pil for *_, pil in batch)
+        for n, text_, conf_, *geom in zip(data["page_num"], data["text"], data["conf"], data["left"], data["top"],
+                                          data["width"], data["height"], data["block_num"], data["par_num"],
+                                          data["line_num"], strict=True):
+            i, k, s, (rows, cols), _ = batch[int(n) - 1]
+            text = str(text_).strip()
+            conf = float(conf_)
+            if not text or conf < min(min_conf, FLOOR) or not any(c.isalnum() for c in text):
+                continue
+            x, y, w, h, block, par, line = (int(v) for v in geom)
+            box = (x // s, y // s, min(cols, -(-(x + w) // s)), min(rows, -(-(y + h) // s)))
+            out[i].append(Word(text, conf, box, (k, block, par, line)))
+    return out
+
+
+def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
+    """One tesseract run over `pictures` (as pages of a list file); its TSV as columns."""
     import pytesseract
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    rows, cols = gray.shape
-    s = scale_for(rows, cols)
-    words: list[Word] = []
-    for k, img in enumerate(readings(gray)):
-        pil = Image.fromarray(img)
-        if s > 1:
-            pil = pil.resize((cols * s, rows * s), Image.Resampling.LANCZOS if k else Image.Resampling.NEAREST)
+    with tempfile.TemporaryDirectory(prefix="veil-ocr-") as tmp:
+        names = []
+        for j, pil in enumerate(pictures):
+            name = os.path.join(tmp, f"{j}.png")
+            pil.save(name, compress_level=1)  # written and read once: speed over size
+            names.append(name)
+        listing = os.path.join(tmp, "pages.txt")
+        with open(listing, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{n}\n" for n in names))
         try:
-            d = pytesseract.image_to_data(pil, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT)
+            data: dict[str, list[Any]] = pytesseract.image_to_data(listing, config=TESSERACT_CONFIG,
+                                                                  output_type=pytesseract.Output.DICT)
         except Exception as exc:
             raise InputError(f"OCR failed: {type(exc).__name__}: {exc}", "pixels-ocr-failed") from exc
-        for i, text in enumerate(d["text"]):
-            text = str(text).strip()
-            conf = float(d["conf"][i])
-            if not text or conf < min(min_conf, FLOOR) or not any(c.isalnum() for c in text):
-                continue
-            x, y, w, h = (int(d[key][i]) for key in ("left", "top", "width", "height"))
-            box = (x // s, y // s, min(cols, -(-(x + w) // s)), min(rows, -(-(y + h) // s)))
-            words.append(Word(text, conf, box, (k, int(d["block_num"][i]), int(d["par_num"][i]),
-                                                int(d["line_num"][i]))))
-    return words
+    return data

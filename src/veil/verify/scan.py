@@ -216,9 +216,9 @@ class Scanner:
             frames = _frames(ds, max_frames)
             photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
             lines: dict[tuple[int, tuple[int, int, int, int]], list[str]] = {}
-            for i, frame in enumerate(frames):
-                gray = ocr.brightness(ocr.to_display(frame, photometric))
-                for w in ocr.read_words(gray):
+            grays = (ocr.brightness(ocr.to_display(frame, photometric)) for frame in frames)
+            for i, read in enumerate(ocr.read_many(grays)):  # one tesseract run for every frame
+                for w in read:
                     lines.setdefault((i, w.line), []).append(w.text)
         except InputError as exc:
             if exc.rule == "pixels-ocr-unavailable":
