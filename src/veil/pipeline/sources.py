@@ -26,7 +26,7 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 def is_archive(path: Path) -> bool:
     name = path.name.lower()
-    return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
+    return name.endswith(ARCHIVE_SUFFIXES) and path.is_file()  # the name first: no stat per DICOM file
 
 
 @dataclass
