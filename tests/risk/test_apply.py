@@ -65,6 +65,59 @@ def test_apply_after_a_killed_apply_removes_its_partial_files(release):
     assert not (release / ".veil" / "run-in-progress").exists()
 
 
+def _manifest_matches_disk(release) -> None:
+    rows = [json.loads(x) for x in (release / ".veil" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["output"] for r in rows} == {p.relative_to(release).as_posix() for p in dicom_files(release)}
+    stale = [r["output"] for r in rows
+             if hashlib.sha256((release / r["output"]).read_bytes()).hexdigest() != r["output_sha256"]]
+    assert stale == []
+
+
+@pytest.mark.parametrize("stop_at", ["rewrite", "withhold"])
+def test_an_apply_stopped_part_way_is_recorded_by_the_next_one(release, monkeypatch, stop_at):
+    """An apply interrupted after rewriting (or withholding) some files, before the manifest was updated:
+    the next apply finds those files already generalised ("unchanged") and would leave their manifest
+    lines with the old sha256 for ever. Its journal lets the next apply record them."""
+    from veil.risk import apply as apply_mod
+
+    opts = Options(qis=QIS, targets=Targets(k=11), suppression=0.1, apply=True, audit_key=_key())
+    calls = {"n": 0}
+    plans = []
+    real_plan = apply_mod.plan
+    real = apply_mod.generalise_dataset if stop_at == "rewrite" else apply_mod._prune_empty
+
+    def stop_part_way(*args):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 6 or stop_at == "withhold":
+            raise KeyboardInterrupt  # as a Ctrl-C or kill would: nothing after this line runs
+        return real(*args)
+
+    monkeypatch.setattr(apply_mod, "plan", lambda *a: plans.append(real_plan(*a)) or plans[-1])
+    monkeypatch.setattr(apply_mod, "generalise_dataset" if stop_at == "rewrite" else "_prune_empty", stop_part_way)
+    with pytest.raises(KeyboardInterrupt):
+        assess(release, opts)
+    monkeypatch.undo()
+    assert (release / ".veil" / "run-in-progress").exists() and (release / ".veil" / apply_mod.JOURNAL).exists()
+    (gen,) = plans
+    assert gen.withhold and len(gen.rewrite) > 6
+    done = apply_mod.apply(release, gen, audit_key=_key(), command="veil risk --apply")  # the same plan again
+    if stop_at == "rewrite":
+        assert done.unchanged >= 5  # what the stopped apply rewrote is already generalised
+    _manifest_matches_disk(release)
+    assert not (release / ".veil" / apply_mod.JOURNAL).exists()
+    assert not (release / ".veil" / "run-in-progress").exists()
+    gone = [json.loads(x)["output"] for x in (release / ".veil" / "withheld.jsonl").read_text().splitlines()]
+    assert sorted(gone) == sorted(gen.withhold)
+    assert all((release / ".veil" / "withheld" / g).is_file() and not (release / g).exists() for g in gone)
+    assert assess(release, Options(qis=QIS, targets=Targets(k=11), suppression=0.1)).met
+    assert verify(release / ".veil" / "audit.jsonl", key=_key()).ok
+    (entry,) = [json.loads(x) for x in (release / ".veil" / "audit.jsonl").read_text().splitlines()]
+    recorded = entry["counts"]["recorded_from_a_stopped_apply"]
+    assert recorded == 5 if stop_at == "rewrite" else recorded > 1  # 5 rewrites; all rewrites and 1 withheld
+    res = verify(release / ".veil" / "audit.jsonl", key=_key())
+    assert res.ok and res.entries == 1
+
+
 def test_generalised_values_are_valid_dicom_and_say_what_was_done(release):
     a = assess(release, Options(qis=QIS, targets=Targets(k=11), apply=True, audit_key=_key()))
     names = a.search.describe()

@@ -15,7 +15,9 @@ and De-identification Method (0012,0063) gets a line saying what was done. ``*``
 Every file is rewritten through a temporary file in the same folder and ``os.replace`` (DESIGN.md:
 outputs are written atomically); the manifest is rewritten the same way with the new sha256s, and one
 keyed entry is appended to the hash-chained audit log (:mod:`veil.audit`). Applying the same
-generalisation twice changes nothing (lower bounds map to themselves).
+generalisation twice changes nothing (lower bounds map to themselves). An apply that stops part-way
+(kill, Ctrl-C, a file gone missing) leaves a journal of what it rewrote and withheld; the next apply
+enters those files in the manifest too, so the manifest again matches every file.
 """
 
 from __future__ import annotations
@@ -244,26 +246,31 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
     mark = out_dir / STATE_DIR / IN_PROGRESS
     mark.parent.mkdir(parents=True, exist_ok=True)
     mark.write_text("risk-apply\n", encoding="utf-8")  # a kill from here on leaves '.veil-risk-*.part' files
+    new_sha, withheld = _recover(out_dir)  # what an apply that stopped part-way did and did not record
+    recovered = len(new_sha) + len(withheld)
     rewritten = unchanged = 0
-    new_sha: dict[str, str] = {}
-    for rel in gen.rewrite:
-        path = out_dir / rel
-        if not path.is_file():
-            raise ApplyError(f"{path} is listed in the table but missing; re-run `veil risk` on the folder")
-        ds = pydicom.dcmread(path)
-        if generalise_dataset(ds, gen):
-            new_sha[rel] = _write_atomic(ds, path)
-            rewritten += 1
-        else:
-            unchanged += 1
-    withheld_dir = out_dir / STATE_DIR / "withheld"
-    for rel in gen.withhold:
-        src = out_dir / rel
-        if src.is_file():
-            dst = withheld_dir / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-            _prune_empty(src.parent, out_dir)
+    with open(out_dir / STATE_DIR / JOURNAL, "a", encoding="utf-8") as journal:
+        for rel in gen.rewrite:
+            path = out_dir / rel
+            if not path.is_file():
+                raise ApplyError(f"{path} is listed in the table but missing; re-run `veil risk` on the folder")
+            ds = pydicom.dcmread(path)
+            if generalise_dataset(ds, gen):
+                new_sha[rel] = _write_atomic(ds, path)
+                _journal(journal, {"rewrite": rel, "sha256": new_sha[rel]})
+                rewritten += 1
+            else:
+                unchanged += 1
+        withheld_dir = out_dir / STATE_DIR / "withheld"
+        for rel in gen.withhold:
+            src = out_dir / rel
+            if src.is_file():
+                dst = withheld_dir / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                _journal(journal, {"withhold": rel})
+                withheld.add(rel)
+                _prune_empty(src.parent, out_dir)
     head = None
     record: dict[str, Any] | None = None
     if audit_key is not None:
@@ -272,15 +279,55 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
         policy_hashes = _manifest_policy_hashes(out_dir)
         entry = AuditEntry(
             command=command, purpose=purpose, policy_hash=",".join(sorted(policy_hashes)),
-            counts={"rewritten": rewritten, "unchanged": unchanged, "withheld": len(gen.withhold)},
+            counts={"rewritten": rewritten, "unchanged": unchanged, "withheld": len(gen.withhold)}
+            | ({"recorded_from_a_stopped_apply": recovered} if recovered else {}),
             extra={"action": "risk-generalisation", "level": gen.level, "generalisation": gen.names(),
                    "levels": dict(zip(gen.attributes, gen.levels, strict=True)), "search": _jsonable(gen.summary)},
         )
         record = append(out_dir / STATE_DIR / "audit.jsonl", entry, key=audit_key, now=now)
         head = str(record["hash"])
-    _update_manifest(out_dir, gen, new_sha, head)
+    _update_manifest(out_dir, gen, new_sha, head, withheld | set(gen.withhold))
+    (out_dir / STATE_DIR / JOURNAL).unlink(missing_ok=True)  # the manifest now says what the journal said
     mark.unlink(missing_ok=True)
     return ApplyResult(rewritten, unchanged, len(gen.withhold), head)
+
+
+#: What an apply has done so far, one JSON line per rewritten or withheld file, flushed as it goes; removed
+#: once the manifest holds it. Found by the next apply, it is how that apply records files an apply that
+#: stopped part-way (a kill, a missing file) rewrote or withheld but never entered in the manifest.
+JOURNAL = "risk-apply.journal"
+
+
+def _journal(fh: Any, rec: dict[str, str]) -> None:
+    fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    fh.flush()  # one write(2) per file: a kill loses at most the line being written
+
+
+def _recover(out_dir: Path) -> tuple[dict[str, str], set[str]]:
+    """(new sha256 per rewritten file, withheld files) journaled by an apply that stopped part-way.
+
+    Only what is still true is taken: a rewrite whose file still has the journaled sha256 (a later
+    ``veil deid`` into the folder rewrote the manifest and the files itself), a withholding whose file is
+    gone from the release and is under ``withheld/``. A line cut short by a kill is skipped.
+    """
+    path = out_dir / STATE_DIR / JOURNAL
+    sha: dict[str, str] = {}
+    withheld: set[str] = set()
+    if not path.is_file():
+        return sha, withheld
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if "rewrite" in rec:
+            sha[str(rec["rewrite"])] = str(rec["sha256"])
+        elif "withhold" in rec:
+            withheld.add(str(rec["withhold"]))
+    sha = {rel: h for rel, h in sha.items() if (out_dir / rel).is_file() and sha256_file(out_dir / rel) == h}
+    withheld = {rel for rel in withheld
+                if not (out_dir / rel).exists() and (out_dir / STATE_DIR / "withheld" / rel).is_file()}
+    return sha, withheld
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -321,12 +368,12 @@ def _manifest_policy_hashes(out_dir: Path) -> set[str]:
     return out - {""}
 
 
-def _update_manifest(out_dir: Path, gen: Generalisation, new_sha: dict[str, str], audit_head: str | None) -> None:
+def _update_manifest(out_dir: Path, gen: Generalisation, new_sha: dict[str, str], audit_head: str | None,
+                     withheld: set[str]) -> None:
     """New sha256s and a ``risk`` note on rewritten lines; withheld lines move to ``withheld.jsonl``."""
     path = out_dir / STATE_DIR / "manifest.jsonl"
     if not path.is_file():
         return
-    withheld = set(gen.withhold)
     keep, gone = [], []
     note = {"level": gen.level, "node": gen.names(), "audit": audit_head}
     for line in path.read_text(encoding="utf-8").splitlines():
