@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from pydicom.datadict import DicomDictionary, keyword_for_tag
+from pydicom.datadict import DicomDictionary, keyword_for_tag, private_dictionary_VR
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
 from veil.text.vocabulary import lexicon
@@ -135,12 +136,43 @@ def _wanted(vr: str, kw: str) -> bool:
             or (vr == "DA" and kw.startswith("Patient")))
 
 
+@lru_cache(maxsize=4096)
+def _private_dict_vr(tag: int, creator: str) -> str:
+    try:
+        return private_dictionary_VR(tag, creator)
+    except KeyError:
+        return "UN"
+
+
+def _implicit_private_vr(ds: Dataset, tag: int) -> str | None:
+    """The VR pydicom gives a private element read without one (implicit VR), from its block's private
+    creator and pydicom's private dictionary - without converting the element, which costs a creator
+    lookup per element (archives carry hundreds of private elements per file). None: let pydicom decide
+    (a creator that is not plain ASCII)."""
+    low = tag & 0xFFFF
+    if low == 0:
+        return "UL"  # group length
+    if 0x10 <= low <= 0xFF:
+        return "LO"  # a private creator
+    if low < 0x1000:
+        return "UN"
+    held = ds._dict.get(BaseTag((tag & 0xFFFF0000) | (low >> 8)))
+    value = getattr(held, "value", None)
+    if isinstance(value, bytes) and value.isascii():
+        value = value.decode("ascii")
+    if not isinstance(value, str) or not value.isascii():
+        return None if held is not None else "UN"
+    return _private_dict_vr(tag, value.strip(" \x00"))
+
+
 def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
     for tag in list(ds.keys()):
         held = ds._dict.get(tag)
         vr = getattr(held, "VR", None)
         if vr is None and not tag >> 16 & 1 and tag in DicomDictionary:  # implicit VR: as pydicom decodes it
             vr = DicomDictionary[tag][0]
+        elif vr is None and tag >> 16 & 1:
+            vr = _implicit_private_vr(ds, tag)
         if vr is not None and vr != "SQ" and not _wanted(vr, keyword_for_tag(tag)):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
         elem = ds[tag]
