@@ -92,12 +92,13 @@ class KnownIdentifiers:
         return bool(self.terms)
 
 
-def date_forms(da: str) -> set[str]:
-    """The written forms of a DICOM DA value people use in free text."""
+@lru_cache(maxsize=4096)
+def date_forms(da: str) -> frozenset[str]:
+    """The written forms of a DICOM DA value people use in free text (memoised: a study's files share dates)."""
     try:
         d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     except (ValueError, IndexError):
-        return set()
+        return frozenset()
     m, mf = _MONTHS[d.month - 1], _MONTHS_FULL[d.month - 1]
     y2 = f"{d.year % 100:02d}"
     forms = {
@@ -115,7 +116,7 @@ def date_forms(da: str) -> set[str]:
             f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day}{mon}{d.year}",
             f"{d.day:02d}{mon}{d.year}", f"{d.day:02d}{mon}{y2}",
         }
-    return forms
+    return frozenset(forms)
 
 
 def _values(elem: object) -> list[str]:
@@ -134,6 +135,12 @@ def _wanted(vr: str, kw: str) -> bool:
     """Whether _walk collects anything from an element of this VR and keyword (see below)."""
     return (vr == "PN" or kw in _ID_SET or kw in _PLACE_SET or kw in _DATE_SET
             or (vr == "DA" and kw.startswith("Patient")))
+
+
+@lru_cache(maxsize=8192)
+def _keyword(tag: int) -> str:
+    """pydicom's keyword of a public tag, memoised (pydicom's lookup costs a few microseconds)."""
+    return keyword_for_tag(tag)
 
 
 @lru_cache(maxsize=4096)
@@ -173,7 +180,7 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
             vr = DicomDictionary[tag][0]
         elif vr is None and tag >> 16 & 1:
             vr = _implicit_private_vr(ds, tag)
-        if vr is not None and vr != "SQ" and not _wanted(vr, keyword_for_tag(tag)):
+        if vr is not None and vr != "SQ" and not _wanted(vr, "" if tag >> 16 & 1 else _keyword(int(tag))):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
         elem = ds[tag]
         vr = elem.VR
@@ -278,12 +285,22 @@ def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
     return known_from_terms(raw)
 
 
+@lru_cache(maxsize=65536)
+def _term_key(text: str) -> str | None:
+    """A term as matched (folded, stripped); None when it has fewer than two word characters."""
+    key = fold(text).strip()
+    return key if len(_NON_WORD.sub("", key)) >= 2 else None
+
+
+_NON_WORD = re.compile(r"\W")
+
+
 def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
     """Build :class:`KnownIdentifiers` from (text, label) pairs (labels NAME/ID/DATE/PLACE)."""
     seen: dict[str, str] = {}
     for text, label in raw:
-        key = fold(text).strip()
-        if len(re.sub(r"\W", "", key)) >= 2 and key not in seen:
+        key = _term_key(text)
+        if key is not None and key not in seen:
             seen[key] = label.strip("[]")
     terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
     return KnownIdentifiers(terms)
