@@ -205,3 +205,23 @@ def test_burned_in_text_is_read_by_ocr(tmp_path):
         clean = make(idx, with_text=False)
         assert not Scanner(collect(clean.ds)).scan_pixels(clean.ds, "y.dcm")
     assert hits >= 2
+
+
+def test_a_public_code_is_not_a_record_number_but_a_local_one_is(tmp_path):
+    """SNOMED CT's chest (51185008) in Anatomic Region Sequence is vocabulary: a CT series carries it in every
+    file, and flagging it as a long number made every clean CT a finding. The same digits under a local
+    coding scheme (99...) could be anything and are still reported."""
+    from io import BytesIO
+
+    def scanned(scheme: str) -> set[str]:
+        ds = Dataset()
+        ds.PatientIdentityRemoved = "YES"
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "51185008", scheme, "Chest"
+        ds.AnatomicRegionSequence = Sequence([item])
+        buf = BytesIO()
+        ds.save_as(buf, implicit_vr=True, little_endian=True)
+        return {f.category for f in Scanner().scan(ds, buf.getvalue(), "a.dcm", set())}
+
+    assert "pattern:long-number" not in scanned("SCT")
+    assert "pattern:long-number" in scanned("99LOCALSITE")

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pydicom
@@ -67,6 +68,11 @@ _Add = Callable[[str, str, str], None]  # (location, category, value)
 _CODED = frozenset({"CodeMeaning", "CodeValue", "CodingSchemeDesignator", "CodingSchemeName",
                     "CodingSchemeResponsibleOrganization", "ValueType", "ContextIdentifier",
                     "MappingResource", "TemplateIdentifier", "RelationshipType"})
+#: Coding schemes whose code values are public vocabulary (PS3.16 Table 8-1): their long numeric codes are
+#: not flagged as record numbers. A local scheme ("99...") is not on the list: its codes are checked.
+_PUBLIC_SCHEMES = frozenset({"DCM", "SCT", "SRT", "SNM3", "LN", "UCUM", "RADLEX", "FMA", "NCIT", "UMLS", "MDC",
+                             "I10", "I10P", "I9C", "ICD10", "C4", "C5", "ACR", "NCDR", "HPC", "PUBCHEM_CID"})
+_S = TypeVar("_S", str, bytes)
 _PATH_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -122,11 +128,12 @@ class NeedleIndex:
                 orig = self.needles.values[k].value
                 for form in {orig, k}:
                     try:
-                        parts.append(re.escape(form.encode(encoding)))
+                        parts.append(form.encode(encoding).lower())  # matched with re.I (ASCII case)
                     except (UnicodeEncodeError, LookupError):
                         continue
-            parts = sorted(set(parts), key=len, reverse=True)
-            self._raw[encoding] = re.compile(b"|".join(parts), re.I) if parts else None
+            pattern = _trie(sorted(set(parts))) if parts else None
+            same = next((c for c in self._raw.values() if c is not None and c.pattern == pattern), None)
+            self._raw[encoding] = same or (re.compile(pattern, re.I) if pattern is not None else None)
         return self._raw[encoding]
 
     def category(self, folded: str) -> str:
@@ -137,7 +144,45 @@ class NeedleIndex:
 def _alternation(keys: list[str]) -> re.Pattern[str] | None:
     if not keys:
         return None
-    return re.compile(r"(?<![A-Z0-9])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![A-Z0-9])")
+    return re.compile(r"(?<![A-Z0-9])(?:" + _trie(keys) + r")(?![A-Z0-9])")
+
+
+def _trie(words: Iterable[_S]) -> _S:
+    """One regex for a set of literal strings, shaped as their prefix tree.
+
+    Why: ``re`` tries the alternatives of ``a|b|c...`` one after another at every position, so a flat
+    alternation of every identifier of the input (tens of thousands with ``--against`` a whole archive)
+    costs (needles x bytes) per file and verify grew with the square of the archive. Along a prefix tree
+    each position follows one path. Matching is the same: a longer needle is preferred (each "end here"
+    is an optional tail, tried last) and the surrounding lookarounds still backtrack to shorter ones.
+    """
+    root: dict[_S | None, Any] = {}
+    empty: _S | None = None
+    for w in words:
+        empty = w[:0]
+        node = root
+        for i in range(len(w)):
+            node = node.setdefault(w[i:i + 1], {})
+        node[None] = {}
+    if empty is None:
+        raise ValueError("no words")
+    bar, open_, close, opt = (("|", "(?:", ")", "?") if isinstance(empty, str) else (b"|", b"(?:", b")", b"?"))
+
+    def emit(node: dict[_S | None, Any]) -> _S:
+        run = []  # a chain of single children is a plain run: recursion only where the tree branches
+        while len(node) == 1 and None not in node:
+            (k, node), = node.items()
+            assert k is not None
+            run.append(re.escape(k))
+        head = empty.join(run)  # type: ignore[arg-type]
+        branches = [re.escape(k) + emit(child) for k, child in sorted(
+            ((k, c) for k, c in node.items() if k is not None), key=lambda kc: kc[0])]
+        if not branches:
+            return head  # type: ignore[no-any-return]
+        group = open_ + bar.join(branches) + close  # type: ignore[operator, arg-type]
+        return head + (group + opt if None in node else group)  # type: ignore[no-any-return, operator]
+
+    return emit(root)
 
 
 def _tag(elem: pydicom.DataElement) -> str:
@@ -289,6 +334,8 @@ class Scanner:
             texts = _text_values(elem, encodings) if (vr in TEXT_VRS or vr in ("UN", "OB", "UI", "DA", "DT", "IS",
                                                                                  "DS", "TM")) else []
             coded = vr == "CS" or elem.keyword in _CODED
+            # a code of a public coding scheme ("51185008", SNOMED CT's chest) is vocabulary, not a record number
+            public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
             for text in texts:
                 f = fold(text)
                 if self.index is not None and self.index.text is not None and not coded:
@@ -298,7 +345,7 @@ class Scanner:
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
                         add(loc, "date-not-shifted", m.group(0))
-                if vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private):
+                if (vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private)) and not public_code:
                     for cat, pat in _PATTERNS:
                         for m in pat.finditer(text):
                             add(loc, f"pattern:{cat}", m.group(0))
@@ -349,10 +396,12 @@ class Scanner:
                    add: _Add) -> None:
         encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
         if self.index is not None:
+            scanned: set[int] = set()
             for enc in dict.fromkeys(encs):
                 pat = self.index.raw(enc)
-                if pat is None:
-                    continue
+                if pat is None or id(pat) in scanned:
+                    continue  # needles that encode alike (ASCII in UTF-8 and Latin-1): what it finds is seen
+                scanned.add(id(pat))
                 for m in pat.finditer(data):
                     try:
                         text = m.group(0).decode(enc)
