@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import polars as pl
 
@@ -298,7 +298,7 @@ def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, comman
 JOURNAL = "risk-apply.journal"
 
 
-def _journal(fh: Any, rec: dict[str, str]) -> None:
+def _journal(fh: TextIO, rec: dict[str, str]) -> None:
     fh.write(json.dumps(rec, sort_keys=True) + "\n")
     fh.flush()  # one write(2) per file: a kill loses at most the line being written
 
