@@ -10,8 +10,9 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.table import Table
 
 from veil import __version__
 from veil.errors import PolicyError, SecretError, VeilError
+
+if TYPE_CHECKING:
+    from veil.verify.scan import ScanResult
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
@@ -99,7 +103,7 @@ def deid(
     key_file: Annotated[
         Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, then .veil/secret.key).")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
@@ -235,6 +239,25 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
         return run(sources, output_dir, plan, keyed, on_result=advance, **kw)
 
 
+def _verify_with_progress(output_dir: Path, against: Path | None, pairs: dict[str, Path],
+                          allow_private: tuple[str, ...], ocr: bool, workers: int, quiet: bool) -> ScanResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from veil.pipeline.sources import walk
+    from veil.verify import verify_folder
+
+    def check(on_file: Callable[[str], None] | None = None) -> ScanResult:
+        return verify_folder(output_dir, against, pairs=pairs, allow_private=allow_private, ocr=ocr,
+                             workers=workers, on_file=on_file)
+
+    if not console.is_terminal or quiet or os.environ.get("CI"):
+        return check()
+    with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as prog:
+        task = prog.add_task("verify", total=sum(1 for _ in walk(output_dir)))  # every file but OUT/.veil
+        return check(lambda _rel: prog.advance(task))
+
+
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]
     t = Table(title=f"veil deid  policy={policy_name} ({policy_hash[:12]})")
     t.add_column("files in", justify="right")
@@ -337,6 +360,7 @@ def verify(
     ] = None,
     limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json).")] = 30,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read text in pixels of images at risk.")] = True,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print every finding as JSON on stdout.")] = False,
 ) -> None:
     """Look for anything identifying left in OUTPUT_DIR, independently of the code that de-identified it.
@@ -355,28 +379,32 @@ def verify(
       veil verify out/ --against incoming/
 
       veil verify released/ --json > findings.json
+
+      veil verify out/ --against incoming/ --workers 4
     """
     from collections import Counter
+    from functools import partial
 
     from veil.identity.keyed import Keyed
     from veil.identity.secret import load_secret
     from veil.pipeline.instance import keyed_file_hash
     from veil.pipeline.sources import walk
-    from veil.verify import pair_by_manifest, verify_folder
+    from veil.verify import pair_by_manifest
 
     if not output_dir.is_dir():
         _fail(f"{output_dir}: not a folder")
     if against is not None and not against.exists():
         _fail(f"{against}: no such file or folder")
+    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
     pairs: dict[str, Path] = {}
     if against is not None:
         try:
             keyed = Keyed(load_secret(key_file))
             in_files = list(walk(against)) if against.is_dir() else [against]
-            pairs = pair_by_manifest(output_dir, in_files, lambda p: keyed_file_hash(p, keyed))
+            pairs = pair_by_manifest(output_dir, in_files, partial(keyed_file_hash, keyed=keyed), n_workers)
         except SecretError:
             pass  # no secret: identifiers are still searched, study dates cannot be paired
-    result = verify_folder(output_dir, against, pairs=pairs, allow_private=tuple(allow_private or ()), ocr=ocr)
+    result = _verify_with_progress(output_dir, against, pairs, tuple(allow_private or ()), ocr, n_workers, as_json)
     if against is not None:  # the input is identifiable data: reading it is recorded
         _audit_access("verify", {"files": result.files, "findings": len(result.findings)}, output_dir)
     code = EXIT_OK if result.ok else EXIT_QUARANTINED

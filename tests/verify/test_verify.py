@@ -75,6 +75,29 @@ def test_a_correct_output_has_no_findings(output, corpus):
     assert result.findings == [], [(f.file, f.location, f.category, f.evidence) for f in result.findings[:10]]
 
 
+def test_workers_find_the_same_findings_in_the_same_order(tmp_path, corpus, output):
+    """Inputs read, inputs hashed and outputs scanned over worker processes: the same result as one
+    process, finding for finding, including files that are not whole DICOM (flagged in a worker too)."""
+    import shutil
+    from functools import partial
+
+    scanned = tmp_path / "scanned"
+    shutil.copytree(corpus.root, scanned)
+    (scanned / "zz-cut.dcm").write_bytes((corpus.files[0]).read_bytes()[:300])  # cut inside the header
+    (scanned / "zz-not-dicom.txt").write_bytes(b"Patient: Jane Q Public, MRN 12345678")
+    pairs = {str(f.relative_to(corpus.root)): f for f in corpus.files}
+    one = verify_folder(scanned, corpus.root, pairs=pairs, ocr=False, workers=1)
+    two = verify_folder(scanned, corpus.root, pairs=pairs, ocr=False, workers=2)
+    assert {"zz-cut.dcm", "zz-not-dicom.txt"} <= {f.file for f in one.findings}
+    assert (two.files, two.unreadable, two.paired, two.notes) == (one.files, one.unreadable, one.paired, one.notes)
+    assert two.findings == one.findings
+    missed = [p for p in corpus.key.plants if not _covered(p, two.findings)]
+    assert not missed, missed[:5]
+    # pairing through the manifest: the same pairs when the inputs are hashed over workers
+    file_hash = partial(keyed_file_hash, keyed=KEY)
+    assert pair_by_manifest(output, list(corpus.files), file_hash, 2) == _pairs(output, corpus)
+
+
 def _text_elements(ds: Dataset, depth: int = 0, path=()):
     for elem in ds:
         if elem.VR == "SQ":

@@ -11,9 +11,8 @@ import itertools
 import json
 import os
 import tempfile
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +22,7 @@ from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, process_file
+from veil.pipeline.pool import windowed
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -199,24 +199,6 @@ def _units(todo: Iterable[_Todo], by_series: bool) -> Iterator[list[_Todo]]:
         yield unit
 
 
-def _windowed(pool: ProcessPoolExecutor, work: Iterable[list[_Todo]],
-              window: int) -> Iterator[tuple[list[_Todo], list[tuple[FileResult, bool]]]]:
-    """Results of `work` in submission order, with at most `window` units submitted and not yet read.
-
-    ``Executor.map`` submits every unit before returning the first result: a future per unit for the
-    whole archive. A window keeps the workers busy and the main process's memory flat.
-    """
-    pending: deque[tuple[list[_Todo], Future[list[tuple[FileResult, bool]]]]] = deque()
-    for unit in work:
-        pending.append((unit, pool.submit(_work_unit, [(p, prev) for _, p, prev in unit])))
-        if len(pending) >= window:
-            done, fut = pending.popleft()
-            yield done, fut.result()
-    while pending:
-        done, fut = pending.popleft()
-        yield done, fut.result()
-
-
 def _stamp(path: str) -> str:
     try:
         st = os.stat(path)
@@ -349,7 +331,8 @@ def run(
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
-        results = _windowed(pool, work, window=workers * 4)
+        results = windowed(pool, _work_unit, work, workers * 4,
+                           lambda u: [(p, prev) for _, p, prev in u])
     try:
         for unit, batch in results:
             for (seq, _, _), (r, resumed) in zip(unit, batch, strict=True):

@@ -300,7 +300,7 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
         against: Path | None = inputs
         if is_archive(inputs):
             against = sources.staging[0] if len(sources.staging) == 1 else None
-        result = verify_folder(data, against, pairs=pairs, allow_private=tier.allow_private)
+        result = verify_folder(data, against, pairs=pairs, allow_private=tier.allow_private, workers=workers)
         fingerprint = _fingerprint([r.input_hash for r in summary.results])
         if against is None:
             reasons.append("the input's identifiers could not be collected for the verification (unpack the archive)")

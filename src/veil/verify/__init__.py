@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
+from veil.pipeline.pool import ordered
 from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
@@ -18,21 +21,22 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(root).parts)
 
 
-def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[Path], str]) -> dict[str, Path]:
+def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[Path], str],
+                     workers: int = 1) -> dict[str, Path]:
     """Output (relative path) -> input file, through the manifest's keyed input hashes.
 
     The manifest never names inputs; with the project secret the keyed hash of each input file is
-    recomputed (`file_hash`) and matched, so only the secret holder can pair them.
+    recomputed (`file_hash`, picklable when `workers` > 1) and matched, so only the secret holder can
+    pair them. Every input is read whole, so the inputs are hashed over `workers` processes.
     """
     manifest = out_root / STATE_DIR / "manifest.jsonl"
     if not manifest.is_file():
         return {}
     by_hash: dict[str, Path] = {}
-    for p in in_files:
-        try:
-            by_hash.setdefault(file_hash(p), p)
-        except OSError:
-            continue
+    for files, hashes in ordered(partial(_hash_chunk, file_hash), _chunks(in_files), workers):
+        for p, h in zip(files, hashes, strict=True):
+            if h is not None:
+                by_hash.setdefault(h, p)
     pairs = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -40,6 +44,60 @@ def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[
         if src is not None and row.get("output"):
             pairs[row["output"]] = src
     return pairs
+
+
+#: Files per unit of work: enough that a unit is not a round trip per file, few enough to spread evenly.
+_CHUNK = 8
+
+_T = TypeVar("_T")
+
+
+def _chunks(items: list[_T]) -> list[list[_T]]:
+    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _hash_chunk(file_hash: Callable[[Path], str], paths: list[Path]) -> list[str | None]:
+    out: list[str | None] = []
+    for p in paths:
+        try:
+            out.append(file_hash(p))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _needles_chunk(paths: list[Path]) -> list[Needles | None]:
+    out: list[Needles | None] = []
+    for p in paths:
+        try:
+            out.append(read_needles(p))
+        except Exception:  # not DICOM: nothing to learn from it
+            out.append(None)
+    return out
+
+
+#: This process's scanner (set once per worker by _init_scanner: its index is compiled once per run).
+_scanner: list[Scanner] = []
+
+
+def _init_scanner(scanner: Scanner) -> None:
+    _scanner[:] = [scanner]
+
+
+#: One output to scan: path, path relative to the output root, dates of its paired input.
+_Job = tuple[Path, str, frozenset[str]]
+
+
+def _scan_chunk(jobs: list[_Job]) -> tuple[list[tuple[list[Finding], bool]], list[str]]:
+    """Findings (and whether it was unreadable) per output, and the scanner's notes so far."""
+    scanner = _scanner[0]
+    out: list[tuple[list[Finding], bool]] = []
+    for path, rel, dates in jobs:
+        try:
+            out.append((scanner.scan_file(path, rel, set(dates)), False))
+        except Exception as exc:  # fail closed: what cannot be read cannot be shown to be clean
+            out.append(([Finding(rel, "file", "unreadable", type(exc).__name__, "")], True))
+    return out, sorted(scanner.notes)
 
 
 def verify_folder(
@@ -50,42 +108,46 @@ def verify_folder(
     allow_private: tuple[str, ...] = (),
     ocr: bool = True,
     on_file: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> ScanResult:
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
 
     `pairs` (output relative path -> input file) enables the per-patient date check; without it, birth
     dates are still searched everywhere but study dates cannot be told from shifted ones.
+    Inputs are read and outputs scanned over `workers` processes (each file is independent once the
+    input's identifiers are known); findings come back in file order whatever the number of workers.
     """
     result = ScanResult()
     needles = Needles()
     per_input: dict[Path, set[str]] = {}
     if against is not None:
-        for p in _files(against) if against.is_dir() else [against]:
-            try:
-                n = read_needles(p)
-            except Exception:  # not DICOM: nothing to learn from it
-                continue
-            needles.update(n)
-            per_input[p] = n.dates
+        inputs = _files(against) if against.is_dir() else [against]
+        for files, read in ordered(_needles_chunk, _chunks(inputs), workers):
+            for p, n in zip(files, read, strict=True):
+                if n is not None:
+                    needles.update(n)
+                    per_input[p] = n.dates
     scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
     pairs = pairs or {}
     if against is not None and not pairs:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
+    jobs: list[_Job] = []
     for path in _files(out_root):
         rel = str(path.relative_to(out_root))
-        result.files += 1
         src = pairs.get(rel)
-        dates = per_input.get(src, set()) if src is not None else set()
         if src is not None:
             result.paired += 1
-        try:
-            result.findings += scanner.scan_file(path, rel, dates)
-        except Exception as exc:  # fail closed: what cannot be read cannot be shown to be clean
-            result.unreadable += 1
-            result.findings.append(Finding(rel, "file", "unreadable", type(exc).__name__, ""))
-        if on_file is not None:
-            on_file(rel)
-    result.notes += sorted(scanner.notes)
+        jobs.append((path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()))
+    notes: set[str] = set()
+    for unit, (scanned, unit_notes) in ordered(_scan_chunk, _chunks(jobs), workers, _init_scanner, (scanner,)):
+        notes.update(unit_notes)
+        for (_, rel, _), (found, unreadable) in zip(unit, scanned, strict=True):
+            result.files += 1
+            result.unreadable += unreadable
+            result.findings += found
+            if on_file is not None:
+                on_file(rel)
+    result.notes += sorted(notes)
     if not ocr:
         result.notes.append("--no-ocr: burned-in text in pixels was not looked for")
     return result
