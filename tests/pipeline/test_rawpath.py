@@ -176,3 +176,22 @@ def test_burned_in_annotation_is_never_passed_by_either_path(value, tmp_path):
     r = process_file(path, _plans()["basic"], KEYED, tmp_path / "out")
     assert r.status == "quarantined" and r.rule == "burned-in-annotation", (value, r)
     assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+@pytest.mark.parametrize("where", ["_parse", "_encode_meta"])
+def test_an_unforeseen_error_in_the_raw_path_hands_the_file_to_the_general_path(where, tmp_path, monkeypatch):
+    """An exception the accelerator did not foresee (before its output is committed) is not a lost file:
+    the general path writes it, byte for byte what it writes for it anyway, and nothing else is left."""
+    path = Path(get_testdata_file("CT_small.dcm"))
+    expected = _general(path, "basic", tmp_path / "general", monkeypatch)
+
+    def broken(*args, **kwargs):
+        raise IndexError("a case the raw path did not foresee")
+
+    monkeypatch.setattr(rawpath, where, broken)
+    out = tmp_path / "out"
+    r = process_file(path, _plans()["basic"], KEYED, out)
+    assert r.status == "ok", (r.reason, r.rule)
+    assert (r.output, r.output_sha256, r.fired) == (expected.output, expected.output_sha256, expected.fired)
+    assert (out / r.output).read_bytes() == (tmp_path / "general" / expected.output).read_bytes()
+    assert [p.name for p in out.rglob("*") if p.is_file()] == [Path(r.output).name]  # no temporary left

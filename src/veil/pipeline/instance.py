@@ -305,7 +305,12 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
     px: PixelPass | None = None
     try:
         if not dry_run and rawpath.eligible(plan):
-            fast = rawpath.process(path, plan, keyed, out_root, since)
+            try:
+                fast = rawpath.process(path, plan, keyed, out_root, since)
+            except InputError:
+                raise
+            except Exception:  # a case the accelerator did not foresee (nothing was written): the general
+                fast = None  # path, the reference, reads the file and quarantines it if it must
             if fast is not None:
                 in_hash = keyed.hexdigest("input-file", fast.in_sha)[:32]
                 return FileResult(src, "ok", fast.rel, input_hash=in_hash, output_sha256=fast.out_sha,
