@@ -140,10 +140,14 @@ def deid(
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
     try:
         sources = collect(input_dir)
-        summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json)
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
-    sources.cleanup()
+    try:
+        summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json)
+    except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
+        _fail(str(exc), EXIT_FATAL)
+    finally:
+        sources.cleanup()  # archives unpacked for this run
     head = None
     if not dry_run:
         head = _audit_run(output_dir, keyed, plan, summary, purpose)

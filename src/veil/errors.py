@@ -26,3 +26,12 @@ class InputError(VeilError):
         super().__init__(reason)
         self.reason = reason
         self.rule = rule
+
+
+class OutputError(VeilError):
+    """The output location itself failed (full, read-only, over quota, not writable, I/O error).
+
+    Fatal for the run, not a fact about one input: quarantining every remaining file as unreadable
+    would bury the cause in thousands of lines. The run stops; what it finished is journaled, so the
+    same command resumes once the cause is fixed.
+    """

@@ -13,6 +13,7 @@ write the same bytes (tests/pipeline/test_rawpath.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -33,7 +34,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from veil.errors import InputError
+from veil.errors import InputError, OutputError
 from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
 from veil.pipeline import rawpath
@@ -203,20 +204,49 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
         os.close(dfd)
 
 
+#: Failures of the output location, never of one input: a write or a create cannot fail this way
+#: because of what a file holds (reads of an input never give them).
+_OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
+
+
+def output_failure(exc: OSError, where: Path | str, *, creating: bool = False) -> OutputError | None:
+    """The run-stopping :class:`OutputError` for `exc`, or None when it may be about one file only.
+
+    `creating`: `exc` came from creating a file or folder in the output, where a permission error is
+    the output's too (an unreadable input fails earlier, when it is opened).
+    """
+    if exc.errno in _OUTPUT_FAILURES or (creating and exc.errno in (errno.EACCES, errno.EPERM)):
+        return OutputError(f"cannot write the output: {exc.strerror or exc} (in {where}). Files finished so far "
+                           "are kept and journaled: fix this and run the same command again to resume")
+    return None
+
+
 def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
                  since: int | None = None) -> tuple[str, str]:
     """``write(fd)`` into a temporary file beside `path`, then :func:`commit_atomic` it; on any failure the
-    temporary file is removed and `path` is untouched. `write` returns (output sha256, input digest)."""
-    fd, tmp = new_temp(os.path.dirname(path))
+    temporary file is removed and `path` is untouched. `write` returns (output sha256, input digest).
+
+    A full, read-only or unwritable output raises :class:`OutputError` (see :func:`output_failure`)."""
+    folder = os.path.dirname(path)
+    try:
+        fd, tmp = new_temp(folder)
+    except OSError as exc:
+        err = output_failure(exc, folder, creating=True)
+        if err is not None:
+            raise err from exc
+        raise
     try:
         digests = write(fd)
         commit_atomic(fd, tmp, path, digests[0], since)
         return digests
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.close(fd)
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        err = output_failure(exc, folder) if isinstance(exc, OSError) else None
+        if err is not None:
+            raise err from exc
         raise
 
 
@@ -307,7 +337,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         if not dry_run and rawpath.eligible(plan):
             try:
                 fast = rawpath.process(path, plan, keyed, out_root, since)
-            except InputError:
+            except (InputError, OutputError):
                 raise
             except Exception:  # a case the accelerator did not foresee (nothing was written): the general
                 fast = None  # path, the reference, reads the file and quarantines it if it must
@@ -339,6 +369,8 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         return FileResult(src, "ok", str(rel), input_hash=keyed.hexdigest("input-file", in_sha)[:32],
                           output_sha256=out_sha, fired=fired,
                           pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
+    except OutputError:
+        raise  # the run stops: not a fact about this file
     except InputError as exc:
         if px is not None and not dry_run:
             px.record(out_root, None, keyed_file_hash(path, keyed), exc)

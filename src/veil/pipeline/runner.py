@@ -7,6 +7,7 @@ one worker or many. Inputs are only ever read.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -21,7 +22,7 @@ from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
-from veil.pipeline.instance import FileResult, process_file
+from veil.pipeline.instance import FileResult, output_failure, process_file
 from veil.pipeline.pool import windowed
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
@@ -132,7 +133,25 @@ _journal_fired: dict[str, dict[tuple[tuple[str, str, str, int], ...], int]] = {}
 _JOURNAL_FIELDS = tuple(f.name for f in fields(FileResult) if f.name not in ("source", "fired"))
 
 
+@contextlib.contextmanager
+def _writing_state(out_dir: Path | str) -> Iterator[None]:
+    """The runner's own writes under OUT (state folder, journal, reports): a full, read-only or
+    unwritable output stops the run with an OutputError that says so, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        err = output_failure(exc, out_dir, creating=True)
+        if err is None:
+            raise
+        raise err from exc
+
+
 def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
+    with _writing_state(out_dir):
+        _journal_write(out_dir, r, run_id, stamp, keyed)
+
+
+def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
     """One line per result. A rule list already written to this journal file is referred to by its
     number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
     reader (journal_records) always meets the definition first, even in a file cut short by a kill."""
@@ -309,9 +328,12 @@ def run(
         for key, stamp, earlier in journal_records(out_dir, run_id):
             store.remember(key, stamp, earlier)
             earlier_runs += 1
-        (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-        (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
-    since = _run_start(out_dir) if not dry_run else 0
+        with _writing_state(out_dir):
+            (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
+            since = _run_start(out_dir)
+    else:
+        since = 0
 
     def todo() -> Iterator[_Todo]:
         """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
@@ -358,8 +380,9 @@ def run(
     _check_pseudonym_collisions(summary)
     summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
     if not dry_run:
-        write_reports(out_dir, summary, plan)
-        (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
+        with _writing_state(out_dir):
+            write_reports(out_dir, summary, plan)
+            (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
     return summary
 
 

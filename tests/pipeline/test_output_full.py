@@ -1,0 +1,89 @@
+"""A full or read-only output is one clear, fatal error, not a quarantine line per input.
+
+The output location is a real file system of its own (a small tmpfs, mounted by the test), so the
+errors are the kernel's: ENOSPC when it fills, EROFS when it is read-only. Freeing space and running
+the same command again must end exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .test_batch import make_corpus, tree_hashes, veil
+
+EXIT_FATAL = 3
+
+
+def _mount(point: Path, options: str) -> None:
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def small_fs(point: Path, size: str) -> Iterator[Path]:
+    point.mkdir(parents=True, exist_ok=True)
+    try:
+        _mount(point, f"size={size}")
+    except (OSError, subprocess.CalledProcessError) as exc:  # not root, or no mount in this sandbox
+        pytest.skip(f"cannot mount a tmpfs for the output here ({exc}); CI runs as root and can")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _inputs_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_a_full_output_stops_the_run_and_the_same_command_resumes(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 60)  # ~40 KB each: the 1 MB output fills after about a third of them
+    before = _inputs_hash(src)
+    ref = tmp_path / "ref"
+    assert veil("deid", str(src), str(ref), "--workers", "2").returncode == 0
+    with small_fs(tmp_path / "small", "1m") as fs:
+        out = fs / "out"
+        full = veil("deid", str(src), str(out), "--workers", "2")
+        said = " ".join((full.stdout + full.stderr).split())
+        assert full.returncode == EXIT_FATAL, said
+        assert "No space left on device" in said and "run the same command again" in said, said
+        assert "Traceback" not in said
+        # nothing partial, and no input blamed for the output's problem
+        assert not [p for p in out.rglob("*.part")]
+        assert not (out / ".veil" / "quarantine.jsonl").exists()
+        written = len(tree_hashes(out))
+        assert 0 < written < 60, written  # it did stop part-way
+        subprocess.run(["mount", "-o", "remount,size=64m", str(fs)], check=True)
+        again = veil("deid", str(src), str(out), "--workers", "2", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert json.loads(again.stdout)["resumed"] > 0  # the files finished before the disk filled
+        assert tree_hashes(out) == tree_hashes(ref)
+        assert (out / ".veil" / "manifest.jsonl").read_bytes() == (ref / ".veil" / "manifest.jsonl").read_bytes()
+        assert not [p for p in out.rglob("*.part")]
+    assert _inputs_hash(src) == before
+
+
+def test_a_read_only_output_is_one_clear_error(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 6)
+    with small_fs(tmp_path / "ro", "4m") as fs:
+        (fs / "out").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+        r = veil("deid", str(src), str(fs / "out"))
+        said = " ".join((r.stdout + r.stderr).split())
+        assert r.returncode == EXIT_FATAL, said
+        assert "Read-only file system" in said and "Traceback" not in said, said
+        assert os.listdir(fs / "out") == []
