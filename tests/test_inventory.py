@@ -138,3 +138,30 @@ def test_inventory_action_is_what_the_engine_does(policy):
     assert checked >= 10
     if policy == "safe-private-clean":
         assert any(",xx" in k and s.action == "C" for k, s in inv.attributes.items())
+
+
+def _as_data(i):
+    from dataclasses import asdict
+
+    return (i.files, sorted(i.unreadable), i.modalities, i.manufacturers, i.sop_classes, i.private_creators,
+            len(i.patients), [asdict(a) for a in i.rows()])
+
+
+def test_workers_give_the_same_inventory_and_count_patients_across_processes(inv):
+    """Headers are read over worker processes in units merged in input order: the same report as one
+    process, attribute for attribute (counts, shapes, risk, action). Patients are counted by a keyed
+    hash shared by every worker (Python's hash() differs between processes that are not forked
+    from one another, and would count one patient once per process)."""
+    files = list(walk(TEST_FILES))
+    two = build(files, compile_plan(load_policy("basic")), workers=2)
+    assert _as_data(two) == _as_data(inv)
+    ids = set()
+    for p in files:
+        try:
+            pid = str(pydicom.dcmread(p, stop_before_pixels=True).get("PatientID", "") or "")
+        except Exception:
+            continue
+        if pid:
+            ids.add(pid)
+    assert len(two.patients) == len(ids) > 10
+    assert not {p for p in two.patients if any(pid in p for pid in ids if len(pid) > 3)}  # keyed, not the IDs

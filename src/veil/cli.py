@@ -446,6 +446,7 @@ def inventory(
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one row per attribute here.")] = None,
     parquet_out: Annotated[Path | None, typer.Option("--parquet", help="Same rows as Parquet.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """List every attribute in a corpus with counts, masked value shapes, a risk class and the policy's action.
@@ -459,6 +460,8 @@ def inventory(
       veil inventory incoming/ --html inventory.html
 
       veil inventory incoming/ --policy research-longitudinal --csv attributes.csv --json
+
+      veil inventory /archive/2024/ --workers 16 --parquet attributes.parquet
     """
     from veil.inventory import KEPT, REMOVED, RISK_CLASSES, TRANSFORMED, build, write_csv, write_parquet
     from veil.pipeline.sources import collect
@@ -471,8 +474,19 @@ def inventory(
         sources = collect(input_dir)
     except (PolicyError, VeilError) as exc:
         _fail(str(exc))
-    inv = build(sources.files, plan)
-    sources.cleanup()
+    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    try:
+        if not console.is_terminal or as_json or os.environ.get("CI"):
+            inv = build(sources.files, plan, workers=n_workers)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("reading headers"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=console) as prog:
+                task = prog.add_task("inventory", total=sources.count())
+                inv = build(sources.files, plan, workers=n_workers, on_file=lambda: prog.advance(task))
+    finally:
+        sources.cleanup()
     _audit_access("inventory", {"files": inv.files}, None)
     if html:
         write(inv, plan.policy.name, str(input_dir), html)

@@ -9,10 +9,12 @@ a risk class and the action the chosen policy's plan takes. Values themselves ar
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
+import secrets
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from veil.header.engine import decide
+from veil.pipeline.pool import ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
@@ -53,6 +56,8 @@ QUASI = frozenset({
     "BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName",
 })
 _TEXTISH = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "AE", "UR"})
+#: Coded and numeric VRs keep at most this many distinct shapes (UIDs alone would have one per length).
+_CAPPED, _SHAPES_CAP = frozenset({"AS", "IS", "DS", "CS", "UI"}), 50
 
 
 def mask(value: str, limit: int = 24) -> str:
@@ -92,6 +97,26 @@ class Inventory:
 
     def by_risk(self) -> Counter[str]:
         return Counter(a.risk for a in self.attributes.values())
+
+    def merge(self, part: Inventory) -> None:
+        """Add the inventory of the next files. An attribute keeps what its first occurrence decided
+        (VR, risk, action); merged in input order, the result does not depend on how work was split."""
+        self.files += part.files
+        self.unreadable += part.unreadable
+        for mine, theirs in ((self.modalities, part.modalities), (self.manufacturers, part.manufacturers),
+                             (self.sop_classes, part.sop_classes), (self.private_creators, part.private_creators)):
+            mine.update(theirs)
+        self.patients |= part.patients
+        for key, stat in part.attributes.items():
+            have = self.attributes.get(key)
+            if have is None:
+                self.attributes[key] = stat
+                continue
+            have.files += stat.files
+            have.occurrences += stat.occurrences
+            for shape, n in stat.shapes.items():
+                if have.vr not in _CAPPED or shape in have.shapes or len(have.shapes) < _SHAPES_CAP:
+                    have.shapes[shape] += n
 
 
 def risk_class(keyword: str, vr: str, private: bool, safe_private: bool, in_table: bool,
@@ -171,7 +196,7 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
             for item in items:
                 _scan(item, inv, plan, key + ">", seen, family)
             continue
-        if vr in _TEXTISH or vr in TEMPORAL_VRS or (vr in ("AS", "IS", "DS", "CS", "UI") and len(stat.shapes) < 50):
+        if vr in _TEXTISH or vr in TEMPORAL_VRS or (vr in _CAPPED and len(stat.shapes) < _SHAPES_CAP):
             try:
                 v = ds[tag].value
             except Exception:
@@ -182,12 +207,51 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
                 stat.shapes[mask(str(v))] += 1
 
 
-def build(files: Iterable[Path], plan: Plan) -> Inventory:
-    """Scan headers of `files` (no pixel data read) into an :class:`Inventory`."""
+#: Files per unit of work. Units are merged in input order, so the report is the same for any --workers.
+UNIT_FILES = 32
+
+
+def build(files: Iterable[Path], plan: Plan, *, workers: int = 1,
+          on_file: Callable[[], None] | None = None) -> Inventory:
+    """Scan headers of `files` (no pixel data read) into an :class:`Inventory`, over `workers` processes.
+
+    Patients are counted by a keyed hash whose key lives only as long as this call (not Python's
+    ``hash``, which differs from process to process): nothing in the result links back to an ID.
+    """
+    key = secrets.token_bytes(16)
+    inv = Inventory()
+    for unit, part in ordered(_build_unit, _units(files), workers, _init_unit, (plan, key)):
+        inv.merge(part)
+        if on_file is not None:
+            for _ in unit:
+                on_file()
+    return inv
+
+
+def _units(files: Iterable[Path]) -> Iterator[list[Path]]:
+    unit: list[Path] = []
+    for f in files:
+        unit.append(f)
+        if len(unit) == UNIT_FILES:
+            yield unit
+            unit = []
+    if unit:
+        yield unit
+
+
+_unit_context: list[tuple[Plan, bytes]] = []  # set once per process by _init_unit
+
+
+def _init_unit(plan: Plan, key: bytes) -> None:
+    _unit_context[:] = [(plan, key)]
+
+
+def _build_unit(paths: list[Path]) -> Inventory:
     from veil.header.engine import iod_family
 
+    plan, key = _unit_context[0]
     inv = Inventory()
-    for path in files:
+    for path in paths:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -208,7 +272,7 @@ def build(files: Iterable[Path], plan: Plan) -> Inventory:
                     inv.private_creators[f"({tag >> 16:04X}) ?"] += 1
         pid = str(ds.get("PatientID", "") or "")
         if pid:
-            inv.patients.add(str(hash(pid)))
+            inv.patients.add(hashlib.blake2b(pid.encode("utf-8", "surrogatepass"), key=key, digest_size=16).hexdigest())
         try:
             _scan(ds, inv, plan, "", set(), iod_family(sop))
         except Exception as exc:

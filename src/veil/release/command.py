@@ -186,7 +186,7 @@ def release_create(
     reissue_of: Annotated[
         str | None, typer.Option(help="Release this one replaces (e.g. after withdrawing it for a policy bug).")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
     project: ProjectOpt = None,
     limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json and FINDINGS.json).")] = 20,
     as_json: JsonOpt = False,
@@ -490,7 +490,7 @@ def release_check(
 def release_reproduce(
     release: Annotated[str, typer.Argument(help="Release number (7 or R0007).")],
     inputs: Annotated[Path, typer.Argument(help="The same input the release was made from.")],
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
