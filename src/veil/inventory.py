@@ -14,7 +14,7 @@ import re
 import secrets
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from veil.header.engine import decide
-from veil.pipeline.pool import ordered
+from veil.pipeline.pool import batches, ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
@@ -220,23 +220,12 @@ def build(files: Iterable[Path], plan: Plan, *, workers: int = 1,
     """
     key = secrets.token_bytes(16)
     inv = Inventory()
-    for unit, part in ordered(_build_unit, _units(files), workers, _init_unit, (plan, key)):
+    for unit, part in ordered(_build_unit, batches(files, UNIT_FILES), workers, _init_unit, (plan, key)):
         inv.merge(part)
         if on_file is not None:
             for _ in unit:
                 on_file()
     return inv
-
-
-def _units(files: Iterable[Path]) -> Iterator[list[Path]]:
-    unit: list[Path] = []
-    for f in files:
-        unit.append(f)
-        if len(unit) == UNIT_FILES:
-            yield unit
-            unit = []
-    if unit:
-        yield unit
 
 
 _unit_context: list[tuple[Plan, bytes]] = []  # set once per process by _init_unit

@@ -18,6 +18,18 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 
+def batches(items: Iterable[U], size: int) -> Iterator[list[U]]:
+    """Runs of `size` items (the last one shorter), made while `items` is read: one run in memory."""
+    run: list[U] = []
+    for item in items:
+        run.append(item)
+        if len(run) == size:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
 def windowed(pool: ProcessPoolExecutor, fn: Callable[[A], R], units: Iterable[U], window: int,
              arg: Callable[[U], A]) -> Iterator[tuple[U, R]]:
     """(unit, fn(arg(unit))) in submission order, with at most `window` units submitted and not yet read."""

@@ -23,7 +23,7 @@ from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, output_failure, process_file
-from veil.pipeline.pool import windowed
+from veil.pipeline.pool import batches, windowed
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -208,14 +208,7 @@ def _units(todo: Iterable[_Todo], by_series: bool) -> Iterator[list[_Todo]]:
             groups.setdefault(series_key(item[1]), []).append(item)
         yield from groups.values()
         return
-    unit: list[_Todo] = []
-    for item in todo:
-        unit.append(item)
-        if len(unit) == UNIT_FILES:
-            yield unit
-            unit = []
-    if unit:
-        yield unit
+    yield from batches(todo, UNIT_FILES)
 
 
 def _stamp(path: str) -> str:

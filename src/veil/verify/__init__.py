@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
-from veil.pipeline.pool import ordered
+from veil.pipeline.pool import batches, ordered
 from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
@@ -33,7 +32,7 @@ def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[
     if not manifest.is_file():
         return {}
     by_hash: dict[str, Path] = {}
-    for files, hashes in ordered(partial(_hash_chunk, file_hash), _chunks(in_files), workers):
+    for files, hashes in ordered(partial(_hash_chunk, file_hash), batches(in_files, _CHUNK), workers):
         for p, h in zip(files, hashes, strict=True):
             if h is not None:
                 by_hash.setdefault(h, p)
@@ -48,13 +47,6 @@ def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[
 
 #: Files per unit of work: enough that a unit is not a round trip per file, few enough to spread evenly.
 _CHUNK = 8
-
-_T = TypeVar("_T")
-
-
-def _chunks(items: list[_T]) -> list[list[_T]]:
-    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-
 
 def _hash_chunk(file_hash: Callable[[Path], str], paths: list[Path]) -> list[str | None]:
     out: list[str | None] = []
@@ -122,7 +114,7 @@ def verify_folder(
     per_input: dict[Path, set[str]] = {}
     if against is not None:
         inputs = _files(against) if against.is_dir() else [against]
-        for files, read in ordered(_needles_chunk, _chunks(inputs), workers):
+        for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers):
             for p, n in zip(files, read, strict=True):
                 if n is not None:
                     needles.update(n)
@@ -139,7 +131,7 @@ def verify_folder(
             result.paired += 1
         jobs.append((path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()))
     notes: set[str] = set()
-    for unit, (scanned, unit_notes) in ordered(_scan_chunk, _chunks(jobs), workers, _init_scanner, (scanner,)):
+    for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs, _CHUNK), workers, _init_scanner, (scanner,)):
         notes.update(unit_notes)
         for (_, rel, _), (found, unreadable) in zip(unit, scanned, strict=True):
             result.files += 1
