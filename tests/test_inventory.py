@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
 from veil.inventory import RISK_CLASSES, build, mask
@@ -165,3 +167,44 @@ def test_workers_give_the_same_inventory_and_count_patients_across_processes(inv
             ids.add(pid)
     assert len(two.patients) == len(ids) > 10
     assert not {p for p in two.patients if any(pid in p for pid in ids if len(pid) > 3)}  # keyed, not the IDs
+
+
+def _mask_by_regex(value: str, limit: int = 24) -> str:
+    """The shape as first written, with regular expressions: the reference for the translate table."""
+    import re
+
+    out = re.sub(r"[A-Z]", "A", re.sub(r"[a-z]", "a", re.sub(r"[0-9]", "9", value)))
+    out = re.sub(r"[^\x20-\x7e]", "?", out)
+    return out[:limit] + ("…" if len(out) > limit else "")
+
+
+@given(st.text(max_size=60))
+def test_mask_is_the_regex_shape(value):
+    assert mask(value) == _mask_by_regex(value)
+
+
+def test_raw_shapes_of_coded_numeric_and_date_values_are_pydicom_s(tmp_path):
+    """Coded, numeric and date values are shaped from their raw bytes; single values must give the
+    shape of pydicom's decoded value, on every such element of pydicom's test files."""
+    from veil.inventory import _CAPPED, _shape_text
+    from veil.policy.plan import TEMPORAL_VRS
+
+    checked = 0
+    for p in walk(TEST_FILES):
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+            tags = [t for t in ds.keys() if ds.get_item(t).VR in _CAPPED | TEMPORAL_VRS]  # noqa: SIM118
+        except Exception:
+            continue
+        for tag in tags:
+            vr = ds.get_item(tag).VR
+            raw = _shape_text(ds, tag, vr)
+            try:
+                value = ds[tag].value
+            except Exception:
+                continue
+            if value is None or str(value) == "" or isinstance(value, bytes | list | pydicom.multival.MultiValue):
+                continue
+            assert raw is not None and mask(str(raw)) == mask(str(value)), (p.name, tag, raw, value)
+            checked += 1
+    assert checked > 1000, checked

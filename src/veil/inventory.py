@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 import secrets
 import warnings
 from collections import Counter
@@ -20,7 +19,9 @@ from pathlib import Path
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from veil.header.engine import decide
 from veil.pipeline.pool import batches, ordered
@@ -60,10 +61,23 @@ _TEXTISH = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "AE", "UR"})
 _CAPPED, _SHAPES_CAP = frozenset({"AS", "IS", "DS", "CS", "UI"}), 50
 
 
+class _Shapes(dict[int, str]):
+    """str.translate table: ASCII letters -> A/a, digits -> 9, other printable ASCII kept, the rest '?'."""
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        out = "9" if "0" <= c <= "9" else "a" if "a" <= c <= "z" else "A" if "A" <= c <= "Z" else \
+            c if 0x20 <= code <= 0x7E else "?"
+        self[code] = out
+        return out
+
+
+_SHAPES = _Shapes()
+
+
 def mask(value: str, limit: int = 24) -> str:
     """Shape of a value without the value: letters -> A/a, digits -> 9, other characters kept."""
-    out = re.sub(r"[A-Z]", "A", re.sub(r"[a-z]", "a", re.sub(r"[0-9]", "9", value)))
-    out = re.sub(r"[^\x20-\x7e]", "?", out)
+    out = value.translate(_SHAPES)
     return out[:limit] + ("…" if len(out) > limit else "")
 
 
@@ -197,14 +211,32 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
                 _scan(item, inv, plan, key + ">", seen, family)
             continue
         if vr in _TEXTISH or vr in TEMPORAL_VRS or (vr in _CAPPED and len(stat.shapes) < _SHAPES_CAP):
-            try:
-                v = ds[tag].value
-            except Exception:
-                continue
-            if isinstance(v, bytes):
+            text = _shape_text(ds, tag, vr)
+            if isinstance(text, bytes):
                 stat.shapes["<bytes>"] += 1
-            elif v is not None and str(v) != "":
-                stat.shapes[mask(str(v))] += 1
+            elif text:
+                stat.shapes[mask(text)] += 1
+
+
+def _shape_text(ds: Dataset, tag: int, vr: str) -> str | bytes | None:
+    """The value as text for its shape, multiple values joined by a backslash (as encoded); b"" for a
+    value that is bytes, None when there is none. Coded, numeric and date VRs are ASCII by definition
+    (PS3.5 6.2: default repertoire): they are read from the raw bytes, without pydicom's conversion to
+    numbers and dates, which took a third of the inventory's time."""
+    elem = ds.get_item(tag, keep_deferred=True)
+    raw = getattr(elem, "value", None)
+    if isinstance(elem, RawDataElement) and (vr in _CAPPED or vr in TEMPORAL_VRS) and isinstance(raw, bytes):
+        text = "\\".join(v.strip(" \x00") for v in raw.decode("latin-1").split("\\"))
+        return text if text.strip("\\") else None
+    try:
+        v = ds[tag].value
+    except Exception:
+        return None
+    if isinstance(v, bytes):
+        return b""
+    if isinstance(v, list | MultiValue):
+        return "\\".join(str(x) for x in v) or None
+    return str(v) if v is not None and str(v) != "" else None
 
 
 #: Files per unit of work. Units are merged in input order, so the report is the same for any --workers.
