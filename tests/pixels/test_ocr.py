@@ -39,3 +39,29 @@ def test_an_engine_that_cannot_read_is_an_input_error_naming_the_rule(monkeypatc
     with pytest.raises(InputError) as err:
         ocr.read_many([np.full((32, 32), 200, np.uint8)])
     assert err.value.rule == "pixels-ocr-failed"
+
+
+def test_tsv_columns_reads_tesseract_tsv():
+    """Tesseract's TSV as columns: numbers as int (confidence truncated), text as read, and a last row
+    that ends before its empty text cell still has one."""
+    tsv = ("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+           "1\t1\t0\t0\t0\t0\t0\t0\t640\t480\t-1\t\n"
+           "5\t1\t1\t1\t1\t1\t36\t92\t96\t18\t96.537\tDOE JOHN\n"
+           "5\t2\t1\t1\t1\t1\t10\t20\t30\t40\t12.9\t \n"
+           "4\t2\t1\t1\t2\t0\t10\t20\t30\t40\t-1\n")
+    cols = ocr.tsv_columns(tsv)
+    assert cols["page_num"] == [1, 1, 2, 2] and cols["conf"] == [-1, 96, 12, -1]
+    assert cols["text"] == ["", "DOE JOHN", " ", ""]
+    assert cols["left"] == [0, 36, 10, 10]
+    assert ocr.tsv_columns("") == {} and ocr.tsv_columns(tsv.split("\n")[0]) == {}
+
+
+def test_reading_text_does_not_load_pandas():
+    """OCR runs tesseract itself: pytesseract imported pandas (~0.6 s and ~50 MB per process)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from veil.pixels import ocr; "
+            "words = ocr.read_many([np.full((64, 64), 200, np.uint8)]); print(sorted(sys.modules).count('pandas'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0", done.stdout + done.stderr

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,12 +52,16 @@ class Word:
 
 @cache
 def engine_version() -> str:
-    """Tesseract's version; raises InputError (the instance is quarantined) when it is not installed."""
+    """Tesseract's version ("5.3.0"); raises InputError (the instance is quarantined) when it is not installed."""
     try:
-        import pytesseract
-
-        return str(pytesseract.get_tesseract_version())
-    except Exception as exc:
+        done = subprocess.run(["tesseract", "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, check=True)
+        first = done.stdout.decode("utf-8", "replace").split()  # "tesseract 5.3.0\n leptonica-1.82.0 ..."
+        version = first[1].partition("-")[0]
+        if first[0] != "tesseract" or not version[:1].isdigit():
+            raise ValueError(f"unexpected version line {first[:2]}")
+        return version
+    except (OSError, ValueError, IndexError, subprocess.CalledProcessError) as exc:
         raise InputError("OCR engine (tesseract) is not available: install tesseract-ocr and tesseract-ocr-eng",
                          "pixels-ocr-unavailable") from exc
 
@@ -153,9 +159,11 @@ def read_many(grays: Iterable[np.ndarray], min_conf: float = 40.0) -> list[list[
 
 
 def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
-    """One tesseract run over `pictures` (as pages of a list file); its TSV as columns."""
-    import pytesseract
+    """One tesseract run over `pictures` (as pages of a list file); its TSV as columns.
 
+    Tesseract is run directly, not through pytesseract: importing pytesseract imports pandas when it is
+    installed (the risk module's pycanon needs it), ~0.6 s and ~50 MB in every process that reads text.
+    """
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     with tempfile.TemporaryDirectory(prefix="veil-ocr-") as tmp:
         names = []
@@ -166,9 +174,42 @@ def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
         listing = os.path.join(tmp, "pages.txt")
         with open(listing, "w", encoding="utf-8") as fh:
             fh.write("".join(f"{n}\n" for n in names))
+        base = os.path.join(tmp, "words")
+        cmd = ["tesseract", listing, base, "-c", "tessedit_create_tsv=1", *shlex.split(TESSERACT_CONFIG)]
         try:
-            data: dict[str, list[Any]] = pytesseract.image_to_data(listing, config=TESSERACT_CONFIG,
-                                                                  output_type=pytesseract.Output.DICT)
-        except Exception as exc:
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if done.returncode:
+                said = " ".join(done.stderr.decode("utf-8", "replace").split())
+                raise InputError(f"OCR failed: tesseract exited {done.returncode}: {said[:300]}", "pixels-ocr-failed")
+            with open(base + ".tsv", encoding="utf-8") as fh:
+                return tsv_columns(fh.read())
+        except OSError as exc:
             raise InputError(f"OCR failed: {type(exc).__name__}: {exc}", "pixels-ocr-failed") from exc
-    return data
+
+
+def tsv_columns(tsv: str) -> dict[str, list[Any]]:
+    """Tesseract's TSV (level, page_num, ..., conf, text) as columns: numbers as int (conf truncated, as
+    pytesseract's DICT output has it), the last column (text) as read; a last row cut before an empty
+    text gets its empty cell."""
+    rows = [r.split("\t") for r in tsv.strip("\n").split("\n")] if tsv.strip() else []
+    if len(rows) < 2:
+        return {}
+    header, body = rows[0], rows[1:]
+    if len(body[-1]) < len(header):
+        body[-1].append("")
+    out: dict[str, list[Any]] = {}
+    last = len(header) - 1
+    for i, name in enumerate(header):
+        col: list[Any] = []
+        for row in body:
+            if len(row) <= i:
+                continue
+            if i == last:
+                col.append(row[i])
+            else:
+                try:
+                    col.append(int(float(row[i])))
+                except ValueError:
+                    col.append(row[i])
+        out[name] = col
+    return out
