@@ -154,7 +154,7 @@ def deid(
     if as_json:
         d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir),
                                      "audit_head": head}
-        out.print_json(json.dumps(d))
+        out.print_json(ensure_ascii=True, json=json.dumps(d))
     else:
         _print_summary(summary, pol.name, plan.policy_hash, output_dir)
         if head:
@@ -314,8 +314,8 @@ def audit_verify(
         _fail(f"{exc} (the audit chain is keyed with the project secret)")
     res = verify(path, key=key, expected_head=expected_head)
     if as_json:
-        out.print_json(json.dumps({"ok": res.ok, "entries": res.entries, "problems": list(res.problems),
-                                   "head": res.head}))
+        out.print_json(ensure_ascii=True, json=json.dumps({"ok": res.ok, "entries": res.entries,
+                                                           "problems": list(res.problems), "head": res.head}))
     elif res.ok:
         out.print(f"audit log ok: {res.entries} entries, head {res.head}")
     else:
@@ -413,7 +413,7 @@ def verify(
         _audit_access("verify", {"files": result.files, "findings": len(result.findings)}, output_dir)
     code = EXIT_OK if result.ok else EXIT_QUARANTINED
     if as_json:
-        out.print_json(json.dumps({
+        out.print_json(ensure_ascii=True, json=json.dumps({
             "files": result.files, "paired": result.paired, "unreadable": result.unreadable,
             "findings": [f.as_dict() for f in result.findings], "notes": result.notes, "ok": result.ok,
         }))
@@ -496,7 +496,7 @@ def inventory(
         write_parquet(inv, parquet_out)
     risk = inv.by_risk()
     if as_json:
-        out.print_json(json.dumps({
+        out.print_json(ensure_ascii=True, json=json.dumps({
             "files": inv.files, "unreadable": len(inv.unreadable), "attributes": len(inv.attributes),
             "risk": {r: risk.get(r, 0) for r in RISK_CLASSES}, "private_creators": dict(inv.private_creators),
             "modalities": dict(inv.modalities), "html": str(html) if html else None,
@@ -558,7 +558,7 @@ def policy_show(
         rows = [r for r in rows if tag.lower() in (r[1].lower(), r[0].lower().strip("()").replace(",", ""),
                                                     r[0].lower())]
     if as_json:
-        out.print_json(json.dumps({
+        out.print_json(ensure_ascii=True, json=json.dumps({
             "name": plan.policy.name, "version": plan.policy.version, "policy_hash": plan.policy_hash,
             "table": plan.edition, "options": list(plan.policy.options),
             "actions": [{"tag": a, "keyword": b, "action": c, "rule": d} for a, b, c, d in rows],

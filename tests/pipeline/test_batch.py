@@ -530,3 +530,24 @@ def test_a_retained_uid_never_names_a_path_outside_the_output(tmp_path, uid):
         assert by[str(p)].status == "quarantined" and by[str(p)].rule == "invalid-uid", by[str(p)]
     new = {p for p in tmp_path.rglob("*")} - before
     assert all(p.is_relative_to(root / "out") for p in new), sorted(new)
+
+
+def test_file_names_that_are_not_utf8_are_processed_and_reported(tmp_path):
+    """Old archives name files in Latin-1 ("M\\xfcller"): Python sees them with surrogate escapes, which
+    the keyed hashes, the result store and the reports must take (this crashed the run with a traceback)."""
+    src = tmp_path / "in"
+    files = make_corpus(src, 4)
+    good = os.path.join(os.fsencode(src), b"Patient_M\xfcller_\xff.dcm")
+    os.rename(files[0], good)
+    bad = os.path.join(os.fsencode(src), b"Corrupt_M\xfcller.dcm")
+    with open(bad, "wb") as fh:
+        fh.write(b"\0" * 128 + b"DICM" + b"not a data set" * 8)
+    out = tmp_path / "out"
+    first = veil("deid", str(src), str(out), "--workers", "2", "--json")
+    assert first.returncode == 1, first.stdout + first.stderr  # the corrupt one is quarantined, nothing crashes
+    doc = json.loads(first.stdout)
+    assert (doc["files_in"], doc["written"], doc["quarantined"]) == (5, 4, 1)
+    rows = [json.loads(x) for x in (out / ".veil" / "quarantine.jsonl").read_text().splitlines()]
+    assert [r["source"] for r in rows] == [os.fsdecode(bad)]
+    again = veil("deid", str(src), str(out), "--workers", "2", "--json")
+    assert again.returncode == 1 and json.loads(again.stdout)["resumed"] == 4  # the journal keys them too

@@ -42,7 +42,7 @@ class Keyed:
     def digest(self, domain: str, value: str) -> bytes:
         """HMAC-SHA256(secret, "veil/<domain>\\0<value>")."""
         inner, outer = self._pads[0].copy(), self._pads[1].copy()
-        inner.update(f"veil/{domain}\x00{value}".encode())
+        inner.update(f"veil/{domain}\x00{value}".encode("utf-8", "surrogatepass"))  # any str: file names too
         outer.update(inner.digest())
         return outer.digest()  # type: ignore[no-any-return]
 

@@ -26,6 +26,16 @@ _COLUMNS = ("source", "status", "output", "reason", "rule", "input_hash", "outpu
 _BATCH = 512
 
 
+def _stored_path(path: str) -> str | bytes:
+    """A path as SQLite can hold it: a file name that is not UTF-8 (an old Latin-1 archive: "M\\xfcller")
+    reaches Python with surrogate escapes, which SQLite's UTF-8 text refuses; it is kept as its bytes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+
+
 class ResultStore:
     """Results by input order (seq), on disk; a bounded cache of rule lists in memory."""
 
@@ -69,7 +79,7 @@ class ResultStore:
         return rid
 
     def _row(self, seq: int, r: FileResult) -> tuple[object, ...]:
-        return (seq, r.source, r.status, r.output, r.reason, r.rule, r.input_hash, r.output_sha256,
+        return (seq, _stored_path(r.source), r.status, r.output, r.reason, r.rule, r.input_hash, r.output_sha256,
                 self._rule_id(r.fired), r.pseudonym, r.patient_hash)
 
     def put(self, seq: int, r: FileResult) -> None:
@@ -101,6 +111,8 @@ class ResultStore:
     def _result(self, row: tuple[object, ...]) -> FileResult:
         values = dict(zip(_COLUMNS, row[1:], strict=True))
         values["fired"] = self._fired(int(row[8]))  # type: ignore[call-overload]
+        if isinstance(values["source"], bytes):
+            values["source"] = values["source"].decode("utf-8", "surrogateescape")
         return FileResult(**values)  # type: ignore[arg-type]
 
     def select(self, where: str = "1", params: tuple[object, ...] = (), order: str = "seq") -> Iterator[FileResult]:

@@ -92,7 +92,8 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iter
 
 def _staging_dir(archive: Path) -> Path:
     st = archive.stat()
-    key = hashlib.sha256(f"{archive.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}".encode()).hexdigest()[:20]
+    ident = f"{archive.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}".encode("utf-8", "surrogatepass")
+    key = hashlib.sha256(ident).hexdigest()[:20]
     return Path(tempfile.gettempdir()) / f"veil-staging-{key}"
 
 

@@ -59,7 +59,7 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=True, default=str) + "\n")
     sys.stdout.flush()
 
 

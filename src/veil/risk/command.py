@@ -118,7 +118,7 @@ def risk(
     except (VeilError, ValueError, KeyError, OSError) as exc:
         _fail(str(exc).strip("'\""))
     if as_json:
-        out.print_json(json.dumps(result.to_dict(), default=str))
+        out.print_json(ensure_ascii=True, json=json.dumps(result.to_dict(), default=str))
     else:
         _print(result, html)
     raise typer.Exit(EXIT_OK if result.met else EXIT_NOT_MET)
