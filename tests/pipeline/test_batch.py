@@ -551,3 +551,32 @@ def test_file_names_that_are_not_utf8_are_processed_and_reported(tmp_path):
     assert [r["source"] for r in rows] == [os.fsdecode(bad)]
     again = veil("deid", str(src), str(out), "--workers", "2", "--json")
     assert again.returncode == 1 and json.loads(again.stdout)["resumed"] == 4  # the journal keys them too
+
+
+def test_a_big_file_that_is_not_dicom_is_quarantined_without_reading_it(tmp_path):
+    """A video or an archive among the inputs: no preamble and no DICOM element at its start. pydicom's
+    forced read held all of it in memory (a 300 MB file: 354 MB of RSS); it is now refused from its
+    first bytes, with the reason, and the memory of the run does not follow its size."""
+    import struct
+    import tracemalloc
+
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.instance import process_file
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    junk = tmp_path / "in" / "clip.mp4"
+    junk.parent.mkdir()
+    with open(junk, "wb") as fh:
+        fh.write(struct.pack("<HHL", 0x1234, 0x0010, 0x7FFFFFFF) + os.urandom(1 << 16))
+        fh.truncate(64 << 20)  # 64 MB, mostly a hole
+    plan = compile_plan(load_policy("basic"))
+    tracemalloc.start()
+    try:
+        r = process_file(junk, plan, Keyed(b"k" * 32), tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (r.status, r.rule) == ("quarantined", "read") and "not a DICOM file" in r.reason
+    assert peak < 8 << 20, peak
+    assert not (tmp_path / "out").exists() or not any(p.is_file() for p in (tmp_path / "out").rglob("*"))

@@ -33,6 +33,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from veil.errors import InputError, OutputError
 from veil.header.engine import Outcome, deidentify, peek
@@ -65,6 +66,40 @@ class FileResult:
 _FATAL_WARNINGS = ("End of file reached", "truncat", "delimiter")
 
 
+#: Explicit VRs as encoded (PS3.5 Table 6.2-1), and those with a 4-byte length (PS3.5 7.1.2).
+_VRS = frozenset(v.value.encode() for v in VR if len(v.value) == 2)
+_VRS_LONG = frozenset(str(v).encode() for v in EXPLICIT_VR_LENGTH_32)
+
+
+def _may_be_bare_dataset(path: Path) -> bool:
+    """Whether a file without preamble can be a dataset Veil could process, from its first 12 bytes.
+
+    Such a dataset must hold SOPInstanceUID (0008,0018) and its elements are in ascending order
+    (PS3.5 7.1), so its first element is of group 0000-0008, in either byte order, with a length that
+    fits the file. Anything else (a video, an archive, random bytes) is not read: pydicom's forced read
+    of a multi-GB file would hold all of it in memory.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return True  # the reader reports it with its reason
+    if len(head) < 8:
+        return False
+    for order in ("little", "big"):
+        group = int.from_bytes(head[0:2], order)  # type: ignore[arg-type]
+        if group > 0x0008 or group & 1:
+            continue
+        if head[4:6] in _VRS:
+            length = int.from_bytes(head[8:12] if head[4:6] in _VRS_LONG else head[6:8], order)  # type: ignore[arg-type]
+        else:
+            length = int.from_bytes(head[4:8], order)  # type: ignore[arg-type]
+        if length == 0xFFFFFFFF or length <= size:
+            return True
+    return False
+
+
 def read_instance(path: Path) -> Dataset:
     """Read a DICOM file (Part-10 or bare dataset) fully, so truncation shows up here and not later."""
     with warnings.catch_warnings(record=True) as caught:
@@ -72,6 +107,9 @@ def read_instance(path: Path) -> Dataset:
         try:
             ds = pydicom.dcmread(path)
         except InvalidDicomError:
+            if not _may_be_bare_dataset(path):
+                raise InputError("not a DICOM file (no preamble, and it does not begin with a DICOM element)",
+                                 "read") from None
             try:
                 ds = pydicom.dcmread(path, force=True)
             except Exception as exc:
