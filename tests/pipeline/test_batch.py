@@ -580,3 +580,30 @@ def test_a_big_file_that_is_not_dicom_is_quarantined_without_reading_it(tmp_path
     assert (r.status, r.rule) == ("quarantined", "read") and "not a DICOM file" in r.reason
     assert peak < 8 << 20, peak
     assert not (tmp_path / "out").exists() or not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
+def test_one_command_at_a_time_writes_to_an_output_folder(tmp_path):
+    """While a run holds OUT's lock, a second deid on OUT is refused at once (exit 3, the reason), before it
+    touches anything; a dry run is not refused; once the lock is free the same command runs."""
+    import fcntl
+
+    src = tmp_path / "in"
+    make_corpus(src, 6)
+    out = tmp_path / "out"
+    (out / ".veil").mkdir(parents=True)
+    part = out / "VEILX" / ".veil-0123456789abcdef.part"  # a running writer's temporary file
+    part.parent.mkdir()
+    part.write_bytes(b"in flight")
+    (out / ".veil" / "run-in-progress").write_text("other\n")
+    fd = os.open(out / ".veil" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = veil("deid", str(src), str(out))
+        said = " ".join((busy.stdout + busy.stderr).split())
+        assert busy.returncode == 3 and "another Veil command is writing to" in said, said
+        assert part.read_bytes() == b"in flight"  # the other writer's file was left alone
+        assert veil("deid", str(src), str(out), "--dry-run").returncode == 0
+    finally:
+        os.close(fd)
+    assert veil("deid", str(src), str(out)).returncode == 0
+    assert not part.exists() and len(tree_hashes(out)) == 6  # now a killed run's leftovers, cleaned

@@ -8,6 +8,7 @@ one worker or many. Inputs are only ever read.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -310,8 +311,43 @@ def run(
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
 
     Resumable: every finished file is journaled as it completes, and a re-run with the same policy and
-    secret skips files whose output is already on disk with the journaled sha256.
+    secret skips files whose output is already on disk with the journaled sha256. One run at a time
+    writes to an output folder (:func:`output_lock`).
     """
+    with contextlib.nullcontext() if dry_run else output_lock(out_dir):
+        return _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
+                    failed_sources=failed_sources, by_series=by_series)
+
+
+#: OUT/.veil/lock: flock'ed by the command writing to OUT for as long as it writes.
+LOCK = "lock"
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold OUT for this process (and its workers) or fail at once, naming the reason.
+
+    Why: a second run on the same folder would take the first one's temporary files for those of a
+    killed run and delete them, and both would rewrite the reports. The lock is the kernel's (flock):
+    a killed run holds nothing, so the resume that follows is never refused.
+    """
+    with _writing_state(out_dir):
+        (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir / STATE_DIR / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VeilError(f"another Veil command is writing to {out_dir} (it holds {out_dir / STATE_DIR / LOCK}): "
+                            "wait for it to finish, or write elsewhere") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, workers: int, dry_run: bool,
+         on_result: Callable[[FileResult], None] | None, failed_sources: Iterable[tuple[str, ...]],
+         by_series: bool) -> RunSummary:
     summary = RunSummary()
     store = summary.results
     run_id = _run_id(plan, keyed)

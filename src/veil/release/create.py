@@ -46,8 +46,8 @@ DATA = "data"
 FINDINGS = "FINDINGS.json"
 #: Run state left in OUT/.veil that must not be published: the quarantine report names input paths (which
 #: can hold names and IDs), the journal is resume state, and a risk generalisation leaves its own audit
-#: entry and the withheld (suppressed) records there.
-_PRIVATE_STATE = ("quarantine.jsonl", "journal", "audit.jsonl", "withheld", "withheld.jsonl")
+#: entry and the withheld (suppressed) records there; the lock file is the writer's.
+_PRIVATE_STATE = ("quarantine.jsonl", "journal", "audit.jsonl", "withheld", "withheld.jsonl", "lock")
 
 
 class ReleaseError(VeilError):

@@ -236,12 +236,20 @@ def generalise_dataset(ds: Any, gen: Generalisation) -> bool:
 def apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, command: str, purpose: str = "",
           now: Any = None) -> ApplyResult:
     """Rewrite the files of ``gen`` in ``out_dir``, withhold the suppressed ones, update the manifest and
-    append an audit entry (keyed with ``audit_key``, the project secret's audit key)."""
+    append an audit entry (keyed with ``audit_key``, the project secret's audit key). Holds OUT's lock
+    (pipeline.runner.output_lock): a deid or another apply on the same folder is refused meanwhile."""
+    from veil.pipeline.runner import output_lock
+
+    with output_lock(Path(out_dir)):
+        return _apply(Path(out_dir), gen, audit_key=audit_key, command=command, purpose=purpose, now=now)
+
+
+def _apply(out_dir: Path, gen: Generalisation, *, audit_key: bytes | None, command: str, purpose: str,
+           now: Any) -> ApplyResult:
     import pydicom
 
     from veil.pipeline.runner import IN_PROGRESS, clean_partials
 
-    out_dir = Path(out_dir)
     clean_partials(out_dir)  # what a killed deid or apply left
     mark = out_dir / STATE_DIR / IN_PROGRESS
     mark.parent.mkdir(parents=True, exist_ok=True)
