@@ -248,3 +248,69 @@ def test_a_public_code_is_not_a_record_number_but_a_local_one_is(tmp_path):
 
     assert "pattern:long-number" not in scanned("SCT")
     assert "pattern:long-number" in scanned("99LOCALSITE")
+
+
+def test_raw_scan_in_windows_finds_what_the_whole_file_scan_finds(tmp_path, corpus, monkeypatch):
+    """Files over verify's in-memory size are scanned raw in windows that overlap by the longest needle:
+    with windows of 257 bytes (needles cross their edges everywhere) the findings are the whole scan's.
+    Each file also hides another patient's name in a long private binary value, which only the raw scan reads."""
+    from veil.verify import scan as scan_module
+    from veil.verify.needles import fold
+
+    needles = Needles()
+    names = sorted({str(pydicom.dcmread(f).PatientName) for f in corpus.files})
+    files = []
+    for i, f in enumerate(corpus.files):
+        needles.update(read_needles(f))
+        ds = pydicom.dcmread(f)
+        other = next(n for n in names if n != str(ds.PatientName))  # found nowhere else in this file
+        ds.add_new(0x00110010, "LO", "RAWTEST")
+        ds.add_new(0x00111001, "OB", bytes(40 + i) + other.encode() + bytes(6000))
+        files.append(tmp_path / f"{i}.dcm")
+        ds.save_as(files[-1], enforce_file_format=True)
+    scanner = Scanner(needles, ocr=False)
+
+    def findings(path: Path) -> list[tuple[str, str]]:
+        return sorted((f.category, fold(f.value)) for f in scanner.scan_file(path, path.name, read_needles(path).dates))
+
+    whole = {p: findings(p) for p in files}
+    assert sum(cat == "identifier:raw" for fs in whole.values() for cat, _ in fs) >= len(files)
+    monkeypatch.setattr(scan_module, "_WHOLE", 0)
+    monkeypatch.setattr(scan_module, "_WINDOW", 257)
+    assert {p: findings(p) for p in files} == whole
+
+
+def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
+    """A 48 MB multi-frame image with an identifier after its pixels: found, without holding the file
+    (a 1 GB file took 2 GB of RSS: its bytes and pydicom's copy of Pixel Data)."""
+    import tracemalloc
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.PatientIdentityRemoved = "YES"
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 512, 512, 96, 1
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(512 * 512 * 2 * 96)
+    ds.add_new(0x7FE10010, "LO", "RAWTEST")  # a private block after Pixel Data, its value binary and long:
+    ds.add_new(0x7FE11001, "OB", bytes(5000) + b"Quixworth^Zebulon" + bytes(5000))  # only the raw scan reads it
+    path = tmp_path / "big.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    del ds
+    needles = Needles()
+    needles.add("Quixworth^Zebulon", "name")
+    scanner = Scanner(needles, ocr=False)
+    tracemalloc.start()
+    try:
+        found = scanner.scan_file(path, "big.dcm")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert any(f.category == "identifier:raw" for f in found), found
+    assert peak < 32 << 20, peak  # windows of 8 MB; the file is 48 MB

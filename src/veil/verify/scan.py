@@ -118,6 +118,8 @@ class NeedleIndex:
         self.text = _alternation(keys)
         self._raw: dict[str, re.Pattern[bytes] | None] = {}
         self._keys = keys
+        #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
+        self.longest_raw = 0
 
     def raw(self, encoding: str) -> re.Pattern[bytes] | None:
         if encoding not in self._raw:
@@ -131,6 +133,7 @@ class NeedleIndex:
                         parts.append(form.encode(encoding).lower())  # matched with re.I (ASCII case)
                     except (UnicodeEncodeError, LookupError):
                         continue
+            self.longest_raw = max([self.longest_raw, *map(len, parts)])
             pattern = _trie(sorted(set(parts))) if parts else None
             same = next((c for c in self._raw.values() if c is not None and c.pattern == pattern), None)
             self._raw[encoding] = same or (re.compile(pattern, re.I) if pattern is not None else None)
@@ -212,7 +215,15 @@ def _text_values(elem: pydicom.DataElement, encodings: list[str]) -> list[str]:
 
 
 def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, pydicom.DataElement, Dataset]]:
-    for elem in ds:
+    for tag in list(ds.keys()):  # by tag: a big binary value is not read
+        raw = ds.get_item(tag, keep_deferred=True)
+        vr = getattr(raw, "VR", None) or _dictionary_vr(tag)
+        length = getattr(raw, "length", 0) or 0
+        if vr in _BINARY_VRS and (getattr(raw, "value", None) is None or length > 4096) and length:
+            # its tag, VR and creator are checked; its bytes by the raw scan
+            elem = pydicom.DataElement(tag, vr, None)
+        else:
+            elem = ds[tag]
         loc = f"{path}{_tag(elem)}"
         if elem.VR == "SQ":
             for i, item in enumerate(elem.value or []):
@@ -221,12 +232,21 @@ def _walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, pydicom.DataElemen
             yield loc, elem, ds
 
 
+def _dictionary_vr(tag: int) -> str:
+    """The VR of an implicit VR element: the dictionary's, binary when it may be ("OB or OW"), else UN."""
+    try:
+        vr = pydicom.datadict.dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+    return "OW" if " or " in vr and ("OB" in vr or "OW" in vr) else vr
+
+
 def _creators(ds: Dataset) -> dict[tuple[int, int], str]:
     out = {}
-    for elem in ds:
-        t = elem.tag
-        if t.is_private and 0x10 <= t.element <= 0xFF:
-            out[(t.group, t.element)] = str(elem.value or "").strip()
+    for tag in ds.keys():  # noqa: SIM118 - the creators only: no other value is read
+        group, element = tag >> 16, tag & 0xFFFF
+        if group & 1 and 0x10 <= element <= 0xFF:
+            out[(group, element)] = str(ds[tag].value or "").strip()
     return out
 
 
@@ -242,14 +262,17 @@ class Scanner:
         self.allow_private = {c.strip().upper() for c in allow_private}
 
     def scan_file(self, path: Path, rel: str, paired_dates: set[str] | None = None) -> list[Finding]:
-        data = path.read_bytes()
-        ds = pydicom.dcmread(path, force=True)
-        found = self.scan(ds, data, rel, paired_dates or set())
+        """Scan one file in memory that does not follow its size: values over _DEFER bytes stay on disk
+        until a check needs them (binary ones never: the raw byte scan covers them), and a file over
+        _WHOLE bytes is scanned raw in windows. A 1 GB multi-frame file took 2 GB of RSS."""
+        ds = pydicom.dcmread(path, force=True, defer_size=_DEFER)
+        source: bytes | Path = path if path.stat().st_size > _WHOLE else path.read_bytes()
+        found = self.scan(ds, source, rel, paired_dates or set())
         if self.ocr and _at_risk(ds):
-            found += self.scan_pixels(ds, rel)
+            found += self.scan_pixels(ds, rel, path=path)
         return found
 
-    def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 3) -> list[Finding]:
+    def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 3, path: Path | None = None) -> list[Finding]:
         """OCR the first frames of an image at risk of burned-in text (US, SC, screen captures ...) and
         look for the input's identifiers and PHI patterns in what it reads. Pixels that cannot be decoded
         are a finding: what cannot be read cannot be shown to be clean."""
@@ -258,7 +281,7 @@ class Scanner:
 
         found: list[Finding] = []
         try:
-            frames = _frames(ds, max_frames)
+            frames = _frames(ds, max_frames, path)
             photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
             lines: dict[tuple[int, tuple[int, int, int, int]], list[str]] = {}
             grays = (ocr.brightness(ocr.to_display(frame, photometric)) for frame in frames)
@@ -287,7 +310,8 @@ class Scanner:
                 found.append(Finding(rel, loc, "pixels:date", mask(m.group(0)), m.group(0)))
         return found
 
-    def scan(self, ds: Dataset, data: bytes, rel: str, dates: set[str]) -> list[Finding]:
+    def scan(self, ds: Dataset, data: bytes | Path, rel: str, dates: set[str]) -> list[Finding]:
+        """Every check of one file; `data` is its bytes, or its path when it is too big to hold."""
         found: list[Finding] = []
         seen_values: set[str] = set()
 
@@ -360,6 +384,9 @@ class Scanner:
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
             add("(0012,0062) PatientIdentityRemoved", "not-marked", str(ds.get("PatientIdentityRemoved", "")) or "-")
         self._check_raw(data, rel, encodings, date_forms_here, seen_values, add)
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                data = fh.read(132)
         self._check_preamble(data, add)
         self._check_path(rel, add)
         return found
@@ -392,40 +419,47 @@ class Scanner:
                                                    r"(?:\d{6})?(?:\.|$)", v):
             add(loc, "uid-embeds-date", v)
 
-    def _check_raw(self, data: bytes, rel: str, encodings: list[str], dates: dict[str, str], seen: set[str],
-                   add: _Add) -> None:
+    def _check_raw(self, data: bytes | Path, rel: str, encodings: list[str], dates: dict[str, str],
+                   seen: set[str], add: _Add) -> None:
         encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
+        patterns: list[tuple[str, re.Pattern[bytes]]] = []
         if self.index is not None:
-            scanned: set[int] = set()
             for enc in dict.fromkeys(encs):
                 pat = self.index.raw(enc)
-                if pat is None or id(pat) in scanned:
+                if pat is None or any(p is pat for _, p in patterns):
                     continue  # needles that encode alike (ASCII in UTF-8 and Latin-1): what it finds is seen
-                scanned.add(id(pat))
-                for m in pat.finditer(data):
+                patterns.append((enc, pat))
+        digits = [(f, re.compile(re.escape(f.encode()))) for f in dates if f.isdigit()]
+        if not patterns and not digits:
+            return
+        reach = max([self.index.longest_raw if self.index is not None else 0, *(len(f) for f, _ in digits)]) + 1
+        for offset, buf, start, stop in _windows(data, reach):
+            for enc, pat in patterns:
+                for m in pat.finditer(buf, start):
+                    if m.start() >= stop:
+                        break
                     try:
                         text = m.group(0).decode(enc)
                     except UnicodeDecodeError:
                         text = m.group(0).decode("latin-1")
-                    start, end = m.start(), m.end()
-                    before = data[start - 1:start] if start else b""
-                    after = data[end:end + 1]
+                    before = buf[m.start() - 1:m.start()] if m.start() else b""
+                    after = buf[m.end():m.end() + 1]
                     if enc != "utf-16-le" and ((before.isalnum() and before.isascii())
                                                or (after.isalnum() and after.isascii())):
                         continue  # inside a longer word or number
                     if fold(text) in seen or (" " not in text and fold(text) in _dictionary_words()):
                         continue
                     seen.add(fold(text))
-                    add(f"raw bytes @{start} ({enc})", "identifier:raw", text)
-        for f in dates:
-            if not f.isdigit():
-                continue
-            for m in re.finditer(re.escape(f.encode()), data):
-                before, after = data[m.start() - 1:m.start()], data[m.end():m.end() + 1]
-                if before.isdigit() or after.isdigit() or f in seen:
-                    continue
-                seen.add(f)
-                add(f"raw bytes @{m.start()}", "date-not-shifted", f)
+                    add(f"raw bytes @{offset + m.start()} ({enc})", "identifier:raw", text)
+            for f, pat in digits:
+                for m in pat.finditer(buf, start):
+                    if m.start() >= stop:
+                        break
+                    before, after = buf[m.start() - 1:m.start()] if m.start() else b"", buf[m.end():m.end() + 1]
+                    if before.isdigit() or after.isdigit() or f in seen:
+                        continue
+                    seen.add(f)
+                    add(f"raw bytes @{offset + m.start()}", "date-not-shifted", f)
 
     def _check_preamble(self, data: bytes, add: _Add) -> None:
         """The 128-byte preamble is free for applications (PS3.10 7.1) and dual TIFF/DICOM files put text
@@ -470,15 +504,54 @@ def _at_risk(ds: Dataset) -> bool:
             or str(ds.get("BurnedInAnnotation", "")).upper() == "YES")
 
 
-def _frames(ds: Dataset, n: int) -> list[np.ndarray]:
+def _frames(ds: Dataset, n: int, path: Path | None = None) -> list[np.ndarray]:
+    """The first `n` frames; from the file when there is one (pydicom then reads just those frames, not
+    a cine loop's whole Pixel Data), else from the dataset."""
     from pydicom.pixels import iter_pixels
 
     out: list[np.ndarray] = []
+    if path is not None:
+        try:
+            for i, frame in enumerate(iter_pixels(path)):
+                if i >= n:
+                    break
+                out.append(frame)
+            return out
+        except Exception:  # not a file pydicom's pixel reader takes on its own: decode from the dataset
+            out = []
     for i, frame in enumerate(iter_pixels(ds)):
         if i >= n:
             break
         out.append(frame)
     return out
+
+
+#: Values longer than this stay on disk when a file is read (dcmread defer_size); binary ones are never
+#: read as values (the raw byte scan covers their bytes).
+_DEFER = 64 * 1024
+#: Files up to this size are scanned raw in one piece; larger ones in windows of _WINDOW bytes.
+_WHOLE = 16 * 2**20
+_WINDOW = 8 * 2**20
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+
+
+def _windows(source: bytes | Path, reach: int) -> Iterator[tuple[int, bytes, int, int]]:
+    """(file offset of buf, buf, start, stop) covering `source`: a match that starts in buf[start:stop]
+    belongs to this window; buf also holds the byte before start and `reach` bytes after stop, so a
+    match that crosses into the next window is seen whole, with the bytes around it."""
+    if isinstance(source, bytes):
+        yield 0, source, 0, len(source)
+        return
+    with open(source, "rb") as fh:
+        base = 0
+        while True:
+            lo = max(0, base - 1)
+            fh.seek(lo)
+            buf = fh.read(base - lo + _WINDOW + reach)
+            if len(buf) <= base - lo:
+                return
+            yield lo, buf, base - lo, min(len(buf), base - lo + _WINDOW)
+            base += _WINDOW
 
 
 @functools.cache
