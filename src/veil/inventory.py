@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import secrets
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -274,6 +276,9 @@ def _build_unit(paths: list[Path]) -> Inventory:
     inv = Inventory()
     for path in paths:
         try:
+            if not S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read, /dev/zero never end
+                inv.unreadable.append((str(path), "not a regular file (FIFO, device, socket or folder)"))
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(path, stop_before_pixels=True)

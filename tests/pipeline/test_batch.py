@@ -51,8 +51,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 def veil(*args: str, env_extra: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"} | (env_extra or {})
-    return subprocess.run([sys.executable, "-m", "veil.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600, **kw)
+    kw.setdefault("timeout", 600)
+    return subprocess.run([sys.executable, "-m", "veil.cli", *args], capture_output=True, text=True, env=env, **kw)
 
 
 @pytest.mark.slow
@@ -607,3 +607,23 @@ def test_one_command_at_a_time_writes_to_an_output_folder(tmp_path):
         os.close(fd)
     assert veil("deid", str(src), str(out)).returncode == 0
     assert not part.exists() and len(tree_hashes(out)) == 6  # now a killed run's leftovers, cleaned
+
+
+def test_a_list_naming_a_fifo_or_a_device_quarantines_them_instead_of_hanging(tmp_path):
+    """A list file can name anything: a FIFO blocked its reader for ever and /dev/zero never ended.
+    Neither is opened; both are quarantined with the reason, and the real file is written."""
+    src = tmp_path / "in"
+    good = make_corpus(src, 1)[0]
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    listing = tmp_path / "inputs.lst"
+    listing.write_text(f"{fifo}\n/dev/zero\n{good}\n")
+    r = veil("deid", str(listing), str(tmp_path / "out"), "--json", timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["written"], doc["quarantined"]) == (1, 2)
+    rows = [json.loads(x) for x in (tmp_path / "out" / ".veil" / "quarantine.jsonl").read_text().splitlines()]
+    assert {r["source"]: r["reason"].startswith("not a regular file") for r in rows} == {str(fifo): True,
+                                                                                         "/dev/zero": True}
+    inv = veil("inventory", str(listing), "--json", timeout=120)
+    assert inv.returncode == 0 and json.loads(inv.stdout)["unreadable"] == 2

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -371,6 +372,13 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         return FileResult(src, "quarantined", reason=reason, rule=rule, input_hash=h)
 
     px: PixelPass | None = None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return quarantine(f"cannot read file: {exc.strerror or exc}", "read")
+    if not stat.S_ISREG(mode):  # a FIFO blocks its reader, /dev/zero never ends: neither is opened
+        return FileResult(src, "quarantined", reason="not a regular file (FIFO, device, socket or folder)",
+                          rule="read")
     try:
         if not dry_run and rawpath.eligible(plan):
             try:
