@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -243,23 +242,38 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
         return run(sources, output_dir, plan, keyed, on_result=advance, **kw)
 
 
-def _verify_with_progress(output_dir: Path, against: Path | None, pairs: dict[str, Path],
+def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path | None,
                           allow_private: tuple[str, ...], ocr: bool, workers: int, quiet: bool) -> ScanResult:
+    """Pair outputs with inputs (with the secret), read the inputs' identifiers, scan the outputs: each
+    pass over all cores, each with its own bar on a terminal."""
+    from functools import partial
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from veil.identity.keyed import Keyed
+    from veil.identity.secret import load_secret
+    from veil.pipeline.instance import keyed_file_hash
     from veil.pipeline.sources import walk
-    from veil.verify import verify_folder
+    from veil.verify import pair_by_manifest, verify_folder
 
-    def check(on_file: Callable[[str], None] | None = None) -> ScanResult:
+    in_files = (list(walk(against)) if against.is_dir() else [against]) if against is not None else []
+    try:
+        keyed = Keyed(load_secret(key_file)) if against is not None else None
+    except SecretError:
+        keyed = None  # no secret: identifiers are still searched, study dates cannot be paired
+    show = console.is_terminal and not quiet and not os.environ.get("CI")
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=not show) as prog:
+        pairs: dict[str, Path] = {}
+        if keyed is not None:
+            hashing = prog.add_task("pairing inputs", total=len(in_files))
+            pairs = pair_by_manifest(output_dir, in_files, partial(keyed_file_hash, keyed=keyed), workers,
+                                     on_file=lambda: prog.advance(hashing))
+        reading = prog.add_task("reading inputs", total=len(in_files), visible=against is not None)
+        scanning = prog.add_task("verifying outputs", total=sum(1 for _ in walk(output_dir)))  # all but OUT/.veil
         return verify_folder(output_dir, against, pairs=pairs, allow_private=allow_private, ocr=ocr,
-                             workers=workers, on_file=on_file)
-
-    if not console.is_terminal or quiet or os.environ.get("CI"):
-        return check()
-    with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as prog:
-        task = prog.add_task("verify", total=sum(1 for _ in walk(output_dir)))  # every file but OUT/.veil
-        return check(lambda _rel: prog.advance(task))
+                             workers=workers, on_input=lambda: prog.advance(reading),
+                             on_file=lambda _rel: prog.advance(scanning))
 
 
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -387,28 +401,14 @@ def verify(
       veil verify out/ --against incoming/ --workers 4
     """
     from collections import Counter
-    from functools import partial
-
-    from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
-    from veil.pipeline.instance import keyed_file_hash
-    from veil.pipeline.sources import walk
-    from veil.verify import pair_by_manifest
 
     if not output_dir.is_dir():
         _fail(f"{output_dir}: not a folder")
     if against is not None and not against.exists():
         _fail(f"{against}: no such file or folder")
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
-    pairs: dict[str, Path] = {}
-    if against is not None:
-        try:
-            keyed = Keyed(load_secret(key_file))
-            in_files = list(walk(against)) if against.is_dir() else [against]
-            pairs = pair_by_manifest(output_dir, in_files, partial(keyed_file_hash, keyed=keyed), n_workers)
-        except SecretError:
-            pass  # no secret: identifiers are still searched, study dates cannot be paired
-    result = _verify_with_progress(output_dir, against, pairs, tuple(allow_private or ()), ocr, n_workers, as_json)
+    result = _verify_with_progress(output_dir, against, key_file, tuple(allow_private or ()), ocr, n_workers,
+                                   as_json)
     if against is not None:  # the input is identifiable data: reading it is recorded
         _audit_access("verify", {"files": result.files, "findings": len(result.findings)}, output_dir)
     code = EXIT_OK if result.ok else EXIT_QUARANTINED

@@ -87,7 +87,14 @@ def test_workers_find_the_same_findings_in_the_same_order(tmp_path, corpus, outp
     (scanned / "zz-not-dicom.txt").write_bytes(b"Patient: Jane Q Public, MRN 12345678")
     pairs = {str(f.relative_to(corpus.root)): f for f in corpus.files}
     one = verify_folder(scanned, corpus.root, pairs=pairs, ocr=False, workers=1)
-    two = verify_folder(scanned, corpus.root, pairs=pairs, ocr=False, workers=2)
+    ticks = {"in": 0, "out": 0}
+
+    def tick(kind: str) -> None:
+        ticks[kind] += 1
+
+    two = verify_folder(scanned, corpus.root, pairs=pairs, ocr=False, workers=2,
+                        on_input=lambda: tick("in"), on_file=lambda _rel: tick("out"))
+    assert ticks == {"in": len(corpus.files), "out": two.files}  # what the progress bars count
     assert {"zz-cut.dcm", "zz-not-dicom.txt"} <= {f.file for f in one.findings}
     assert (two.files, two.unreadable, two.paired, two.notes) == (one.files, one.unreadable, one.paired, one.notes)
     assert two.findings == one.findings
@@ -95,7 +102,10 @@ def test_workers_find_the_same_findings_in_the_same_order(tmp_path, corpus, outp
     assert not missed, missed[:5]
     # pairing through the manifest: the same pairs when the inputs are hashed over workers
     file_hash = partial(keyed_file_hash, keyed=KEY)
-    assert pair_by_manifest(output, list(corpus.files), file_hash, 2) == _pairs(output, corpus)
+    hashed = []
+    assert pair_by_manifest(output, list(corpus.files), file_hash, 2, on_file=lambda: hashed.append(1)) == \
+        _pairs(output, corpus)
+    assert len(hashed) == len(corpus.files)
 
 
 def _text_elements(ds: Dataset, depth: int = 0, path=()):

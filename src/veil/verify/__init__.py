@@ -21,7 +21,7 @@ def _files(root: Path) -> list[Path]:
 
 
 def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[Path], str],
-                     workers: int = 1) -> dict[str, Path]:
+                     workers: int = 1, on_file: Callable[[], None] | None = None) -> dict[str, Path]:
     """Output (relative path) -> input file, through the manifest's keyed input hashes.
 
     The manifest never names inputs; with the project secret the keyed hash of each input file is
@@ -36,6 +36,8 @@ def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[
         for p, h in zip(files, hashes, strict=True):
             if h is not None:
                 by_hash.setdefault(h, p)
+            if on_file is not None:
+                on_file()
     pairs = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -101,6 +103,7 @@ def verify_folder(
     ocr: bool = True,
     on_file: Callable[[str], None] | None = None,
     workers: int = 1,
+    on_input: Callable[[], None] | None = None,
 ) -> ScanResult:
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
 
@@ -119,6 +122,8 @@ def verify_folder(
                 if n is not None:
                     needles.update(n)
                     per_input[p] = n.dates
+                if on_input is not None:
+                    on_input()
     scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
     pairs = pairs or {}
     if against is not None and not pairs:
