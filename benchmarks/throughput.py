@@ -13,6 +13,7 @@ Measured in one run, files in page cache (each corpus is read before each round)
 filled so that every tool's writes reclaim page cache as in a long run (--memory steady, see SteadyMemory):
   cp -r (I/O floor); pydicom read+write with no change (parse floor); Veil 1 worker and all workers;
   Veil with research-longitudinal (text cleaning, the general path), all workers, once;
+  veil verify --against on the research-longitudinal output of --verify-limit files, 1 and all workers, once;
   gdcmanon basic profile (C++, Debian libgdcm-tools); dicognito, pydicom/deid and dicom-anonymizer,
   installed from PyPI into the benchmark's own virtual environment (--peers-venv).
 Prints files/s, MB/s, peak RSS per process and the ratios the targets are stated in. On a shared virtual
@@ -302,7 +303,7 @@ def limited_copy(src: Path, dst: Path, n: int) -> Path:
 
 
 def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: Path, peer_limit: int,
-          repeat: int = 1, only: list[str] | None = None) -> list[Result]:
+          repeat: int = 1, only: list[str] | None = None, verify_limit: int = 300) -> list[Result]:
     corpora = {k: v for k, v in make_corpora(base, quick, big_gb).items() if not only or k in only}
     outputs = Outputs(base)
     work = outputs.path
@@ -360,6 +361,18 @@ def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: 
         # the profile most research releases use: text cleaning takes the general path (not a target; once)
         dt, rss = run_veil(corpus, outputs.fresh(), ncpu, "research-longitudinal")
         results.append(Result(f"veil research-longitudinal, {ncpu} workers", name, n, dt, mb, rss, "once"))
+        if verify_limit:  # the release gate: verify --against on a subset's output, 1 and all workers (once)
+            vin = limited_copy(corpus, base / f"{name}-subset-{verify_limit}", verify_limit)
+            vn, vmb = corpus_size(vin)
+            warm(vin)
+            vout = outputs.fresh()
+            run_veil(vin, vout, ncpu, "research-longitudinal")
+            for w in dict.fromkeys((1, ncpu)):
+                dt, rss, code = timed([sys.executable, "-m", "veil.cli", "verify", str(vout), "--against", str(vin),
+                                       "--workers", str(w), "--json"],
+                                      env=os.environ | {"VEIL_SECRET": SECRET, "CI": "1"})
+                results.append(Result(f"veil verify --against, {w} worker{'s' if w > 1 else ''}", name, vn, dt,
+                                      vmb, rss, f"once, on {vn} files" + ("" if code == 0 else f", exit {code}")))
         if peers_py is not None:
             sub = limited_copy(corpus, base / f"{name}-subset-{peer_limit}", peer_limit)
             sn, smb = corpus_size(sub)
@@ -411,6 +424,8 @@ def main() -> None:
     ap.add_argument("--big-gb", type=float, default=1.0, help="size of the multi-frame file (0 = none)")
     ap.add_argument("--peers-venv", type=Path, default=Path("/tmp/veil-bench-peers"))
     ap.add_argument("--peer-limit", type=int, default=1000, help="files given to the slow Python peers")
+    ap.add_argument("--verify-limit", type=int, default=300,
+                    help="files of each corpus verified against their input (0 = skip verify)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--repeat", type=int, default=3,
                     help="rounds of the fast tools (cp, pydicom, Veil, gdcmanon), best time kept; peers run once")
@@ -427,7 +442,8 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE=1 compiled ~70 modules from source in every timed run, ~0.15 s each time)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "veil")], check=True)
     with SteadyMemory(a.dir, a.reserve_gb) if a.memory == "steady" else contextlib.nullcontext():
-        results = bench(a.dir, a.quick, a.skip_peers, a.big_gb, a.peers_venv, a.peer_limit, a.repeat, a.only)
+        results = bench(a.dir, a.quick, a.skip_peers, a.big_gb, a.peers_venv, a.peer_limit, a.repeat, a.only,
+                        a.verify_limit)
     report(results)
     if a.json:
         a.json.write_text(json.dumps([r.__dict__ | {"files_s": r.files_s, "mb_s": r.mb_s} for r in results], indent=1))
