@@ -324,3 +324,36 @@ def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
         tracemalloc.stop()
     assert any(f.category == "identifier:raw" for f in found), found
     assert peak < 32 << 20, peak  # windows of 8 MB; the file is 48 MB
+
+
+def test_native_pixel_samples_are_not_searched_for_text_but_every_other_byte_is(tmp_path):
+    """Native Pixel Data holds sample values: a needle's bytes there are chance (and scanning them was
+    95% of verifying CT/MR). The same bytes in a private binary value or after the pixels are reported."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    name = b"Quixworth^Zebulon"
+    needles = Needles()
+    needles.add(name.decode(), "name")
+    scanner = Scanner(needles, ocr=False)
+
+    def scanned(private: bool) -> list:
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.PatientIdentityRemoved = "YES"
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored = 256, 256, 1, 16, 16
+        ds.HighBit, ds.PixelRepresentation, ds.PhotometricInterpretation = 15, 0, "MONOCHROME2"
+        ds.PixelData = (bytes(1000) + name + bytes(256 * 256 * 2))[:256 * 256 * 2]
+        if private:
+            ds.add_new(0x7FE10010, "LO", "RAWTEST")
+            ds.add_new(0x7FE11001, "OB", bytes(5000) + name + bytes(5001))
+        path = tmp_path / f"{private}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        return [f for f in scanner.scan_file(path, path.name) if f.category.startswith("identifier")]
+
+    assert scanned(private=False) == []
+    found = scanned(private=True)
+    assert len(found) == 1 and found[0].category == "identifier:raw", found
