@@ -290,11 +290,8 @@ def test_raw_scan_in_windows_finds_what_the_whole_file_scan_finds(tmp_path, corp
     assert {p: findings(p) for p in files} == whole
 
 
-def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
-    """A 48 MB multi-frame image with an identifier after its pixels: found, without holding the file
-    (a 1 GB file took 2 GB of RSS: its bytes and pydicom's copy of Pixel Data)."""
-    import tracemalloc
-
+def _marked_image(rows: int, cols: int, frames: int, pixels: bytes | None = None) -> Dataset:
+    """A de-identified-looking 16-bit image (PatientIdentityRemoved YES), native Pixel Data."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -304,10 +301,19 @@ def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.PatientIdentityRemoved = "YES"
-    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 512, 512, 96, 1
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = bytes(512 * 512 * 2 * 96)
+    ds.PixelData = pixels if pixels is not None else bytes(rows * cols * 2 * frames)
+    return ds
+
+
+def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
+    """A 48 MB multi-frame image with an identifier after its pixels: found, without holding the file
+    (a 1 GB file took 2 GB of RSS: its bytes and pydicom's copy of Pixel Data)."""
+    import tracemalloc
+
+    ds = _marked_image(512, 512, 96)
     ds.add_new(0x7FE10010, "LO", "RAWTEST")  # a private block after Pixel Data, its value binary and long:
     ds.add_new(0x7FE11001, "OB", bytes(5000) + b"Quixworth^Zebulon" + bytes(5000))  # only the raw scan reads it
     path = tmp_path / "big.dcm"
@@ -329,24 +335,13 @@ def test_a_big_file_is_verified_in_bounded_memory(tmp_path):
 def test_native_pixel_samples_are_not_searched_for_text_but_every_other_byte_is(tmp_path):
     """Native Pixel Data holds sample values: a needle's bytes there are chance (and scanning them was
     95% of verifying CT/MR). The same bytes in a private binary value or after the pixels are reported."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
     name = b"Quixworth^Zebulon"
     needles = Needles()
     needles.add(name.decode(), "name")
     scanner = Scanner(needles, ocr=False)
 
     def scanned(private: bool) -> list:
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.PatientIdentityRemoved = "YES"
-        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored = 256, 256, 1, 16, 16
-        ds.HighBit, ds.PixelRepresentation, ds.PhotometricInterpretation = 15, 0, "MONOCHROME2"
-        ds.PixelData = (bytes(1000) + name + bytes(256 * 256 * 2))[:256 * 256 * 2]
+        ds = _marked_image(256, 256, 1, (bytes(1000) + name + bytes(256 * 256 * 2))[:256 * 256 * 2])
         if private:
             ds.add_new(0x7FE10010, "LO", "RAWTEST")
             ds.add_new(0x7FE11001, "OB", bytes(5000) + name + bytes(5001))
