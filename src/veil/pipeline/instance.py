@@ -34,7 +34,6 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from veil.errors import InputError, OutputError
 from veil.header.engine import Outcome, deidentify, peek
@@ -67,11 +66,6 @@ class FileResult:
 _FATAL_WARNINGS = ("End of file reached", "truncat", "delimiter")
 
 
-#: Explicit VRs as encoded (PS3.5 Table 6.2-1), and those with a 4-byte length (PS3.5 7.1.2).
-_VRS = frozenset(v.value.encode() for v in VR if len(v.value) == 2)
-_VRS_LONG = frozenset(str(v).encode() for v in EXPLICIT_VR_LENGTH_32)
-
-
 def _may_be_bare_dataset(path: Path) -> bool:
     """Whether a file without preamble can be a dataset Veil could process, from its first 12 bytes.
 
@@ -92,8 +86,9 @@ def _may_be_bare_dataset(path: Path) -> bool:
         group = int.from_bytes(head[0:2], order)  # type: ignore[arg-type]
         if group > 0x0008 or group & 1:
             continue
-        if head[4:6] in _VRS:
-            length = int.from_bytes(head[8:12] if head[4:6] in _VRS_LONG else head[6:8], order)  # type: ignore[arg-type]
+        code = head[4:6]  # an explicit VR, with a 2- or 4-byte length (PS3.5 7.1.2): the raw parser's tables
+        if code in rawpath._SHORT or code in rawpath._LONG:
+            length = int.from_bytes(head[8:12] if code in rawpath._LONG else head[6:8], order)  # type: ignore[arg-type]
         else:
             length = int.from_bytes(head[4:8], order)  # type: ignore[arg-type]
         if length == 0xFFFFFFFF or length <= size:
