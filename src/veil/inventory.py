@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from veil.header.engine import decide
+from veil.pipeline.passthrough import read_head
 from veil.pipeline.pool import batches, ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
@@ -281,7 +282,7 @@ def _build_unit(paths: list[Path]) -> Inventory:
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
+                ds = read_head(path)
         except Exception as exc:
             inv.unreadable.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
             continue

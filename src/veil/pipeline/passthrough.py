@@ -36,6 +36,8 @@ CHUNK = 1 << 20
 #: Inputs up to this size are read with one read() and parsed from memory: the input hash and the pixel
 #: copy then come from the same bytes (one open, one read). Larger files stream in CHUNK pieces.
 SMALL = 4 << 20
+#: Values longer than this, in files over SMALL, are read from disk only if the policy keeps them.
+DEFER = 64 << 10
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
 
@@ -100,6 +102,144 @@ def locate_pixels(fh: io.BufferedIOBase, pos: int, size: int, implicit: bool, li
             raise InputError("truncated encapsulated Pixel Data fragment", "parse")
 
 
+_ZERO_HEADER = bytes(8)
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
+
+
+class _Unsure(Exception):
+    """The walk met something it does not follow: pydicom decides, as for any other file."""
+
+
+def first_zero_header(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool,
+                      top: bool = True) -> tuple[int, bool] | None:
+    """Where eight zero bytes stand in place of an element header, walking the element headers from
+    `pos` (values skipped; undefined-length sequences and their items entered) up to `end` or, at the top
+    level, Pixel Data. Returns (offset, at top level) or None.
+
+    Eight zero bytes are never an element (PS3.5 7.1): in explicit VR "\\0\\0" is no VR (PS3.5 6.2), and
+    (0000,0000) Command Group Length is a UL of 4 bytes - command elements have no place in a stored
+    dataset anyway (PS3.7 6.3). They mark a file pre-allocated and never filled, or a copy damaged by a
+    crash. pydicom reads such a run as one empty element per 8 bytes: a 200 MB run kept a worker busy for
+    minutes. This walk reads only element headers; anything it does not follow ends it (None).
+    """
+    tag_len = struct.Struct("<HHL" if little else ">HHL")
+    u16 = struct.Struct("<H" if little else ">H")
+    u32 = struct.Struct("<L" if little else ">L")
+
+    def header(at: int) -> bytes:
+        fh.seek(at)
+        return fh.read(12)
+
+    def elements(at: int, stop: int, level_top: bool, item: bool) -> int:
+        while at + 8 <= stop:
+            h = header(at)
+            if h[:8] == _ZERO_HEADER:
+                raise _Found(at, level_top)
+            group, elem, length = tag_len.unpack_from(h)
+            tag = group << 16 | elem
+            if tag == 0xFFFEE00D and item:
+                return at + 8
+            if group == 0xFFFE or (level_top and tag in PIXEL_TAGS):
+                raise _Unsure
+            vr = h[4:6]
+            if not implicit and vr.isalpha() and vr.isupper():  # else pydicom reads it as implicit VR
+                if vr in _LONG_VRS:
+                    if len(h) < 12:
+                        raise _Unsure
+                    length, vpos = u32.unpack_from(h, 8)[0], at + 12
+                else:
+                    length, vpos = u16.unpack_from(h, 6)[0], at + 8
+            else:
+                vpos = at + 8
+            at = sequence(vpos, stop) if length == 0xFFFFFFFF else vpos + length
+        if item or at != stop:
+            raise _Unsure
+        return at
+
+    def sequence(at: int, stop: int) -> int:
+        while at + 8 <= stop:
+            h = header(at)[:8]
+            if h == _ZERO_HEADER:
+                raise _Found(at, False)
+            group, elem, length = tag_len.unpack_from(h)
+            if (group, elem) == (0xFFFE, 0xE0DD):
+                return at + 8
+            if (group, elem) != (0xFFFE, 0xE000):
+                raise _Unsure
+            at = elements(at + 8, stop, False, True) if length == 0xFFFFFFFF else at + 8 + length
+        raise _Unsure
+
+    try:
+        elements(pos, end, top, False)
+    except _Found as found:
+        return found.at, found.top
+    except (_Unsure, RecursionError, struct.error):
+        return None
+    return None
+
+
+class _Found(Exception):
+    def __init__(self, at: int, top: bool) -> None:
+        self.at, self.top = at, top
+
+
+def all_zero(fh: io.BufferedIOBase, pos: int, end: int) -> bool:
+    """Whether bytes [pos, end) are all zero, read CHUNK bytes at a time."""
+    fh.seek(pos)
+    while pos < end:
+        chunk = fh.read(min(CHUNK, end - pos))
+        if not chunk:
+            break
+        if chunk.count(0) != len(chunk):
+            return False
+        pos += len(chunk)
+    return True
+
+
+def zero_padding_start(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool) -> int:
+    """`end`, or where zero padding after the last element begins; InputError for zero-filled bytes
+    anywhere else (see :func:`first_zero_header`). Padding is dropped: it holds nothing, and a writer that
+    padded its files (to a block size, or a pre-allocated file that the writer did fill) lost nothing."""
+    found = first_zero_header(fh, pos, end, implicit, little)
+    if found is None:
+        return end
+    at, top = found
+    if all_zero(fh, at, end):
+        if top:
+            return at
+        raise InputError(f"truncated DICOM: zero-filled from offset {at} to the end, inside a sequence", "parse")
+    raise InputError(f"damaged DICOM: zero-filled bytes where a data element should start (offset {at}), "
+                     "with data after them", "parse")
+
+
+def dataset_start(fh: io.BufferedIOBase) -> tuple[int, UID] | None:
+    """Offset of the dataset after the File Meta Information and its Transfer Syntax UID (PS3.10 7.1),
+    from the meta elements' own headers (explicit VR little endian, group 0002); None when not Part 10."""
+    fh.seek(0)
+    head = fh.read(132)
+    if head[128:132] != b"DICM":
+        return None
+    at, ts = 132, ""
+    while True:
+        h = fh.read(8)
+        if len(h) < 8 or h[:2] != b"\x02\x00":
+            return at, UID(ts)
+        vr = h[4:6]
+        if not (vr.isalpha() and vr.isupper()):
+            return None  # implicit VR meta (not conformant): pydicom's heuristics decide
+        if vr in _LONG_VRS:
+            more = fh.read(4)
+            if len(more) < 4:
+                return None
+            length, vpos = struct.unpack("<L", more)[0], at + 12
+        else:
+            length, vpos = struct.unpack("<H", h[6:8])[0], at + 8
+        if h[2:4] == b"\x10\x00" and length <= 64:
+            ts = fh.read(length).decode("ascii", "replace").strip("\x00 ")
+        at = vpos + length
+        fh.seek(at)
+
+
 @dataclass
 class SplitInstance:
     """A parsed instance whose pixel element stays in the input file until it is written."""
@@ -138,17 +278,47 @@ def _pixel_header(span: PixelSpan, ds: Dataset | None, implicit: bool, little: b
 def read_split(path: Path) -> SplitInstance:
     """Read all but the pixel element; raise InputError for anything that is not clean DICOM."""
     with open(path, "rb") as src:
-        size = os.fstat(src.fileno()).st_size
-        data = src.read() if size <= SMALL else None
-        if data is not None:
-            size = len(data)
-        return _read_split(io.BytesIO(data) if data is not None else src, path, size, data)
+        fh, size, data, defer = _prepared(src)
+        return _read_split(fh, path, size, data, defer)
 
 
-def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None) -> SplitInstance:
+def read_head(path: Path, *, force: bool = False) -> Dataset:
+    """The elements before Pixel Data, read as :func:`read_split` reads them (zero padding not parsed,
+    zero-filled damage an InputError, long values left on disk): for readers that only look (inventory,
+    verify's needles), so that no file costs them more time or memory than it costs deid."""
+    with open(path, "rb") as src:
+        fh, _, _, defer = _prepared(src)
+        return pydicom.dcmread(fh, stop_before_pixels=True, force=force, defer_size=DEFER if defer else None)
+
+
+def _prepared(src: io.BufferedReader) -> tuple[io.BufferedIOBase, int, bytes | None, bool]:
+    """(what to parse, its size, the whole input if it is small, whether values may stay on disk).
+
+    Small inputs are read with one read(). In a Part-10 file whose positions are the file's (not
+    deflated), zero padding is cut off before parsing and zero-filled damage raises InputError
+    (see :func:`first_zero_header`); values may stay on disk only in a file parsed from disk."""
+    size = os.fstat(src.fileno()).st_size
+    data = src.read() if size <= SMALL else None
+    if data is not None:
+        size = len(data)
+    fh: io.BufferedIOBase = io.BytesIO(data) if data is not None else src
+    start = dataset_start(fh)
+    plain = start is not None and start[1].is_transfer_syntax and not start[1].is_deflated
+    end = size
+    if plain and start is not None and (data is None or data.find(_ZERO_HEADER, start[0]) >= 0):
+        end = zero_padding_start(fh, start[0], size, start[1].is_implicit_VR, start[1].is_little_endian)
+    fh.seek(0)
+    if end < size:  # the padding starts before any Pixel Data: the elements are the first `end` bytes
+        fh = io.BytesIO(data[:end] if data is not None else src.read(end))
+    return fh, end, data, plain and fh is src
+
+
+def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None, defer: bool) -> SplitInstance:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        # values over DEFER stay on disk until the policy keeps one (a vendor's raw data in a private OB
+        # element can be hundreds of MB, and the basic profile removes it unread)
+        ds = pydicom.dcmread(fh, stop_before_pixels=True, defer_size=DEFER if defer else None)
         pos = fh.tell()
         implicit, little = ds.original_encoding
         if implicit is None:
@@ -157,14 +327,15 @@ def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None
         span = None
         if pos < size:
             span = locate_pixels(fh, pos, size, bool(implicit), bool(little))
-            if span.end < size:
+            end = zero_padding_start(fh, span.end, size, bool(implicit), bool(little)) if span.end < size else size
+            if span.end < end:
                 fh.seek(span.end)
-                tail = read_dataset(io.BytesIO(fh.read(size - span.end)), bool(implicit), bool(little))
-                check_lengths(tail, size - span.end)
+                tail = read_dataset(io.BytesIO(fh.read(end - span.end)), bool(implicit), bool(little))
+                check_lengths(tail, end - span.end)
                 for elem in tail:
                     ds.add(elem)
         deflated = ds.file_meta.get("TransferSyntaxUID", UID("")).is_deflated  # positions are the inflated stream's
-        check_lengths(ds, size if span is None and not deflated else None)
+        check_lengths(ds, size if span is None and not deflated else None, span.start if span else size)
     for w in caught:
         text = str(w.message)
         if any(k in text for k in ("End of file reached", "truncat", "delimiter")):
@@ -172,17 +343,22 @@ def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None
     return SplitInstance(ds, path, span, bool(implicit), bool(little), data=data)
 
 
-def check_lengths(ds: Dataset, end: int | None = None) -> None:
+def check_lengths(ds: Dataset, end: int | None = None, limit: int | None = None) -> None:
     """Raise InputError when the data were cut short inside an element (PS3.5 7.1.1).
 
     pydicom reads a file cut inside its last element without a warning: it keeps the value bytes that
     are there, and stops quietly when fewer than an element header's bytes are left. An element the
     policy removes would then hide the cut, so: every value must hold its declared length, and (`end`
-    given: nothing follows this dataset in the file) the last element must end exactly at `end`.
+    given: nothing follows this dataset in the file) the last element must end exactly at `end`. A value
+    left on disk (deferred) must end by `limit`, where this dataset's bytes end.
     """
     last = None
     for tag in ds.keys():  # noqa: SIM118 - raw elements, nothing decoded
         elem = last = ds.get_item(tag, keep_deferred=True)
+        if limit is not None and isinstance(elem, RawDataElement) and elem.value is None \
+                and elem.length not in (0, 0xFFFFFFFF) and elem.value_tell + elem.length > limit:
+            raise InputError(f"truncated DICOM: ({tag >> 16:04X},{tag & 0xFFFF:04X}) holds "
+                             f"{max(limit - elem.value_tell, 0)} of its {elem.length} bytes", "parse")
         if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes | bytearray) \
                 and elem.length != 0xFFFFFFFF and len(elem.value) < elem.length:
             raise InputError(f"truncated DICOM: ({tag >> 16:04X},{tag & 0xFFFF:04X}) holds {len(elem.value)} of its "

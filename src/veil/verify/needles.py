@@ -22,6 +22,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
+from veil.pipeline.passthrough import read_head
+
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
     "PatientID", "IssuerOfPatientID", "AccessionNumber", "StudyID", "RequestedProcedureID",
@@ -168,7 +170,7 @@ def _collect(ds: Dataset, n: Needles) -> None:
 
 
 def read_needles(path: Path) -> Needles:
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    ds = read_head(path, force=True)
     n = collect(ds)
     if getattr(ds, "file_meta", None) is not None:
         for elem in ds.file_meta:
