@@ -352,3 +352,28 @@ def test_native_pixel_samples_are_not_searched_for_text_but_every_other_byte_is(
     assert scanned(private=False) == []
     found = scanned(private=True)
     assert len(found) == 1 and found[0].category == "identifier:raw", found
+
+
+def test_files_that_are_not_well_formed_dicom_are_unreadable_and_still_searched(tmp_path, corpus, output):
+    """A cut output, a text file and random bytes in the output folder: each is reported "unreadable" with
+    its reason (a forced read called the text file "not-marked" and random bytes private elements), the
+    text file's copy of a patient's name is still found, and the well-formed outputs stay clean."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(output, out)
+    first = sorted(p for p in out.rglob("*.dcm") if ".veil" not in p.parts)[0]
+    name = str(pydicom.dcmread(sorted(corpus.files)[0]).PatientName).replace("^", " ")
+    (first.parent / "cut.dcm").write_bytes(first.read_bytes()[:-100])
+    (first.parent / "notes.dcm").write_text(f"called {name} back about the scan\n")
+    (out / "noise.bin").write_bytes(random.Random(7).randbytes(4096))
+    result = verify_folder(out, corpus.root, pairs=_pairs(out, corpus), ocr=False)
+    by_file: dict[str, list] = {}
+    for f in result.findings:
+        by_file.setdefault(Path(f.file).name, []).append(f)
+    assert set(by_file) == {"cut.dcm", "notes.dcm", "noise.bin"}, sorted(by_file)
+    assert result.unreadable == 3 and not result.ok
+    assert [(f.category, f.evidence) for f in by_file["noise.bin"]] == [
+        ("unreadable", "not DICOM: no DICM prefix at byte 128 and no dataset at byte 0")]
+    assert by_file["cut.dcm"][0].category == "unreadable" and "truncated" in by_file["cut.dcm"][0].evidence
+    assert {f.category for f in by_file["notes.dcm"]} == {"unreadable", "identifier:raw"}

@@ -88,7 +88,8 @@ def _scan_chunk(jobs: list[_Job]) -> tuple[list[tuple[list[Finding], bool]], lis
     out: list[tuple[list[Finding], bool]] = []
     for path, rel, dates in jobs:
         try:
-            out.append((scanner.scan_file(path, rel, set(dates)), False))
+            found = scanner.scan_file(path, rel, set(dates))
+            out.append((found, any(f.category == "unreadable" for f in found)))
         except Exception as exc:  # fail closed: what cannot be read cannot be shown to be clean
             out.append(([Finding(rel, "file", "unreadable", type(exc).__name__, "")], True))
     return out, sorted(scanner.notes)

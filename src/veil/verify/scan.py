@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,11 +267,29 @@ class Scanner:
         """Scan one file in memory that does not follow its size: values over _DEFER bytes stay on disk
         until a check needs them (binary ones never: the raw byte scan covers them), and a file over
         _WHOLE bytes is scanned raw in windows. A 1 GB multi-frame file took 2 GB of RSS."""
-        ds = pydicom.dcmread(path, force=True, defer_size=_DEFER)
-        source: bytes | Path = path if path.stat().st_size > _WHOLE else path.read_bytes()
+        size = path.stat().st_size
+        source: bytes | Path = path if size > _WHOLE else path.read_bytes()
+        ds, problem = _read(path, source, size)
+        if ds is None:
+            return self.scan_unreadable(source, rel, problem)
         found = self.scan(ds, source, rel, paired_dates or set())
         if self.ocr and _at_risk(ds):
             found += self.scan_pixels(ds, rel, path=path)
+        return found
+
+    def scan_unreadable(self, data: bytes | Path, rel: str, problem: str) -> list[Finding]:
+        """A file that is not well-formed DICOM is a finding of its own (what cannot be read cannot be shown
+        to be clean), and its bytes are still searched for the input's identifiers and its path checked:
+        a forced read used to report a text file as "not-marked" and random bytes as private elements."""
+        found = [Finding(rel, "file", "unreadable", problem, "")]
+        seen: set[str] = set()
+
+        def add(location: str, category: str, value: str) -> None:
+            found.append(Finding(rel, location, category, mask(value), value))
+            seen.add(fold(value))
+
+        self._check_raw(data, rel, [], {}, seen, add)
+        self._check_path(rel, add)
         return found
 
     def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 3, path: Path | None = None) -> list[Finding]:
@@ -494,6 +513,38 @@ class Scanner:
 _AT_RISK_MODALITIES = frozenset({"US", "IVUS", "SC", "OT", "XC", "DOC", "ES", "GM", "OP", "SM"})
 _AT_RISK_SOP = ("1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.", "1.2.840.10008.5.1.4.1.1.7",
                 "1.2.840.10008.5.1.4.1.1.77.1.")
+
+
+_FATAL_WARNINGS = ("End of file reached", "truncat", "delimiter")
+
+
+def _read(path: Path, data: bytes | Path, size: int) -> tuple[Dataset | None, str]:
+    """The dataset, or None and why the file is not well-formed DICOM: no DICM prefix (PS3.10 7.1; a bare
+    dataset that can be one is read as pydicom reads it), a parse error, or data cut inside an element."""
+    from veil.errors import InputError
+    from veil.pipeline.instance import _may_be_bare_dataset
+    from veil.pipeline.passthrough import check_lengths
+
+    if isinstance(data, bytes):
+        head = data[:132]
+    else:
+        with open(data, "rb") as fh:
+            head = fh.read(132)
+    part10 = head[128:132] == b"DICM"
+    if not part10 and not _may_be_bare_dataset(path):
+        return None, "not DICOM: no DICM prefix at byte 128 and no dataset at byte 0"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path, force=not part10, defer_size=_DEFER)
+            check_lengths(ds, size if part10 else None, size)
+        except InputError as exc:
+            return None, exc.reason
+        except Exception as exc:
+            return None, f"not readable as DICOM ({type(exc).__name__})"
+    if any(k in str(w.message) for w in caught for k in _FATAL_WARNINGS):
+        return None, "truncated or corrupt DICOM (the data end inside an element)"
+    return ds, ""
 
 
 def _at_risk(ds: Dataset) -> bool:
