@@ -87,3 +87,27 @@ def test_a_read_only_output_is_one_clear_error(tmp_path):
         assert r.returncode == EXIT_FATAL, said
         assert "Read-only file system" in said and "Traceback" not in said, said
         assert os.listdir(fs / "out") == []
+
+
+def test_an_archive_too_big_for_the_staging_folder_is_refused_before_anything_is_unpacked(tmp_path):
+    """4 MB of files in a zip of a few KB, a 1 MB temporary folder: the archive is reported with the room it
+    needs and TMPDIR to set, nothing is written to the temporary folder, and the run says so in its exit
+    code. (Unpacking used to fill the folder and end in ENOSPC.) With room, the same archive is processed."""
+    import zipfile
+
+    files = make_corpus(tmp_path / "in", 3)
+    arc = tmp_path / "study.zip"
+    with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in files:
+            zf.write(p, p.name)
+        zf.writestr("padding.bin", bytes(4 << 20))
+    assert arc.stat().st_size < 200_000
+    with small_fs(tmp_path / "tmp", "1m") as tmp:
+        r = veil("deid", str(arc), str(tmp_path / "out"), "--json", env_extra={"TMPDIR": str(tmp)})
+        assert list(tmp.iterdir()) == []
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 1, said
+    assert "cannot unpack archive" in said and "MB free" in said and "TMPDIR" in said, said
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    ok = veil("deid", str(arc), str(tmp_path / "out2"), env_extra={"TMPDIR": str(tmp_path)})
+    assert ok.returncode == 1 and len(list((tmp_path / "out2").rglob("*.dcm"))) == 3  # padding.bin: not DICOM

@@ -111,6 +111,7 @@ def unpack(archive: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(mode=0o700, parents=True)
     try:
+        _check_room(archive, dest)
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
@@ -134,6 +135,27 @@ def unpack(archive: Path) -> Path:
         raise
     marker.touch()
     return dest
+
+
+def unpacked_size(archive: Path) -> int:
+    """Bytes the archive's files take once unpacked, from its own index: zip's central directory
+    (extraction never writes more than a member's declared size) or the tar headers."""
+    if archive.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            return sum(i.file_size for i in zf.infolist() if not i.is_dir())
+    with tarfile.open(archive) as tf:
+        return sum(m.size for m in tf.getmembers() if m.isfile())
+
+
+def _check_room(archive: Path, dest: Path) -> None:
+    """Refuse before writing anything when the staging file system cannot hold the unpacked archive:
+    filling it part-way would only end in ENOSPC, with the reason less clear (and, for a zip bomb,
+    with the temporary folder full for every other program)."""
+    need = unpacked_size(archive)
+    free = shutil.disk_usage(dest).free
+    if need > free:
+        raise InputError(f"cannot unpack archive: its files take {need / 1e6:,.1f} MB and {dest.parent} has "
+                         f"{free / 1e6:,.1f} MB free (set TMPDIR to a larger file system)", "archive")
 
 
 def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
