@@ -27,7 +27,7 @@ from pydicom.multival import MultiValue
 
 from veil.header.engine import decide
 from veil.pipeline.passthrough import read_head
-from veil.pipeline.pool import batches, ordered
+from veil.pipeline.pool import WorkerDied, batches, ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
@@ -255,11 +255,23 @@ def build(files: Iterable[Path], plan: Plan, *, workers: int = 1,
     """
     key = secrets.token_bytes(16)
     inv = Inventory()
-    for unit, part in ordered(_build_unit, batches(files, UNIT_FILES), workers, _init_unit, (plan, key)):
+    for unit, part in ordered(_build_unit, batches(files, UNIT_FILES), workers, _init_unit, (plan, key), _rescue):
         inv.merge(part)
         if on_file is not None:
             for _ in unit:
                 on_file()
+    return inv
+
+
+def _rescue(paths: list[Path], alone: Callable[[list[Path]], Inventory]) -> Inventory:
+    """A unit in flight when a worker died: each file alone; one that kills its worker is unreadable."""
+    inv = Inventory()
+    for path in paths:
+        try:
+            inv.merge(alone([path]))
+        except WorkerDied:
+            inv.unreadable.append((str(path), "the process reading this file died (a crash in a native "
+                                              "library, or killed: out of memory?)"))
     return inv
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from veil.errors import VeilError
 
 U = TypeVar("U")
 A = TypeVar("A")
@@ -44,13 +47,88 @@ def windowed(pool: ProcessPoolExecutor, fn: Callable[[A], R], units: Iterable[U]
         yield done, fut.result()
 
 
+class WorkerDied(VeilError):
+    """A worker process died (a signal: a crash in a native decoder, the OOM killer) while running a unit."""
+
+    def __init__(self) -> None:
+        super().__init__("a worker process died (a crash in a native decoder, or killed: out of memory?)")
+
+
+def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn: Callable[[A], R],
+              units: Iterable[U], window: int, arg: Callable[[U], A],
+              rescue: Callable[[U, Callable[[A], R]], R]) -> Iterator[tuple[U, R]]:
+    """:func:`windowed` over ``make_pool(workers)``, going on when a worker process dies.
+
+    Python cannot catch a segmentation fault in a native decoder, and the OOM killer sends SIGKILL: the
+    pool is then broken and every unit in flight fails with it. Units that had finished keep their
+    results; each unfinished one goes to ``rescue(unit, alone)``, where ``alone(a)`` runs ``fn(a)`` in a
+    fresh one-worker pool and raises :class:`WorkerDied` if that worker dies too - so the caller can try
+    a unit's items one by one and tell the one that kills a worker from the ones a passing kill took
+    with it. Then a new pool takes the remaining units, in the same order.
+    """
+    isolated: list[ProcessPoolExecutor] = []
+
+    def alone(a: A) -> R:
+        if not isolated:
+            isolated.append(make_pool(1))
+        try:
+            return isolated[0].submit(fn, a).result()
+        except BrokenProcessPool:
+            isolated.pop().shutdown(wait=True, cancel_futures=True)
+            raise WorkerDied from None
+
+    pool = make_pool(workers)
+    pending: deque[tuple[U, Future[R]]] = deque()
+    source = iter(units)
+    try:
+        while True:
+            while len(pending) < window:
+                unit = next(source, _END)
+                if unit is _END:
+                    break
+                try:
+                    pending.append((unit, pool.submit(fn, arg(unit))))
+                except BrokenProcessPool:  # broke before this unit was taken: it is in flight too
+                    pending.append((unit, _broken()))
+            if not pending:
+                return
+            unit, fut = pending.popleft()
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True, cancel_futures=True)
+                for u, f in [(unit, fut), *pending]:
+                    yield u, (f.result() if f.done() and not f.cancelled() and f.exception() is None
+                              else rescue(u, alone))
+                pending.clear()
+                pool = make_pool(workers)
+                continue
+            yield unit, result
+    finally:
+        pool.shutdown(cancel_futures=True)
+        for p in isolated:
+            p.shutdown(cancel_futures=True)
+
+
+_END: Any = object()
+
+
+def _broken() -> Future[Any]:
+    fut: Future[Any] = Future()
+    fut.set_exception(BrokenProcessPool("the pool broke before this unit was submitted"))
+    return fut
+
+
 def ordered(fn: Callable[[U], R], units: Iterable[U], workers: int,
-            initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> Iterator[tuple[U, R]]:
+            initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+            rescue: Callable[[U, Callable[[U], R]], R] | None = None) -> Iterator[tuple[U, R]]:
     """(unit, fn(unit)) for every unit in order: in this process for one worker, else over a pool.
 
     `initializer(*initargs)` runs once per process (in this one too, for one worker): what every unit
     needs (a compiled index, a plan, keys) travels once per worker, not once per unit. `fn` and the
-    units must be picklable when `workers` > 1.
+    units must be picklable when `workers` > 1. A worker that dies is survived (see :func:`resilient`):
+    `rescue` gives the result of a unit that was in flight; without it, its unit is run again alone and
+    a second death raises :class:`WorkerDied`.
     """
     if workers <= 1:
         if initializer is not None:
@@ -58,8 +136,9 @@ def ordered(fn: Callable[[U], R], units: Iterable[U], workers: int,
         for unit in units:
             yield unit, fn(unit)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool:
-        try:
-            yield from windowed(pool, fn, units, workers * 4, lambda u: u)
-        finally:
-            pool.shutdown(cancel_futures=True)
+
+    def make_pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=n, initializer=initializer, initargs=initargs)
+
+    yield from resilient(make_pool, workers, fn, units, workers * 4, lambda u: u,
+                         rescue or (lambda u, alone: alone(u)))

@@ -23,8 +23,8 @@ from veil import __version__
 from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
-from veil.pipeline.instance import FileResult, output_failure, process_file
-from veil.pipeline.pool import batches, windowed
+from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
+from veil.pipeline.pool import WorkerDied, batches, resilient
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -173,6 +173,17 @@ def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed:
         rec["fired_ref"] = ref
     fh.write(json.dumps(rec) + "\n")
     fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
+
+
+def _crashed(path: Path, keyed: Keyed) -> FileResult:
+    """The quarantine line of a file whose worker process died while processing it, alone."""
+    try:
+        h = keyed_file_hash(path, keyed)
+    except OSError:
+        h = ""
+    return FileResult(str(path), "quarantined", input_hash=h, rule="crash",
+                      reason="the worker process died while processing this file, alone (a crash in a native "
+                             "decoder, or killed: out of memory?)")
 
 
 def series_key(path: str) -> str:
@@ -378,14 +389,29 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     units_iter = _units(todo(), by_series)
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
-    pool = None
+    crashed: list[str] = []  # inputs whose worker died while processing them alone
+    rescued: list[int] = []  # units in flight when a worker died
     if workers <= 1 or len(head) < 2:  # one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=context)
-        results = windowed(pool, _work_unit, work, workers * 4,
-                           lambda u: [(p, prev) for _, p, prev in u])
+        def make_pool(n: int) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=context)
+
+        def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, bool]]]
+                   ) -> list[tuple[FileResult, bool]]:
+            rescued.append(len(unit))
+            batch: list[tuple[FileResult, bool]] = []
+            for _, p, prev in unit:  # one by one, each in a fresh worker: only the file that kills one is out
+                try:
+                    batch += alone([(p, prev)])
+                except WorkerDied:
+                    crashed.append(p)
+                    batch.append((_crashed(Path(p), keyed), False))
+            return batch
+
+        results = resilient(make_pool, workers, _work_unit, work, workers * 4,
+                            lambda u: [(p, prev) for _, p, prev in u], rescue)
     try:
         for unit, batch in results:
             for (seq, _, _), (r, resumed) in zip(unit, batch, strict=True):
@@ -394,11 +420,14 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 if on_result is not None:
                     on_result(r)
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # the pool's (stops its workers also when the loop ended in an error)
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
         _journal_fired.clear()
+    if rescued and not dry_run:
+        clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)
     for source, reason, *rule in failed_sources:  # an archive that could not be unpacked, an unreadable folder
         store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
         summary.files_in += 1

@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from veil.pipeline.pool import batches, ordered
+from veil.pipeline.pool import WorkerDied, batches, ordered
 from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
@@ -32,7 +33,8 @@ def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[
     if not manifest.is_file():
         return {}
     by_hash: dict[str, Path] = {}
-    for files, hashes in ordered(partial(_hash_chunk, file_hash), batches(in_files, _CHUNK), workers):
+    for files, hashes in ordered(partial(_hash_chunk, file_hash), batches(in_files, _CHUNK), workers,
+                                 rescue=_hash_rescue):
         for p, h in zip(files, hashes, strict=True):
             if h is not None:
                 by_hash.setdefault(h, p)
@@ -95,6 +97,45 @@ def _scan_chunk(jobs: list[_Job]) -> tuple[list[tuple[list[Finding], bool]], lis
     return out, sorted(scanner.notes)
 
 
+R = TypeVar("R")
+
+_DIED = "the process scanning this file died (a crash in a native decoder, or killed: out of memory?)"
+
+
+def _scan_rescue(jobs: list[_Job], alone: Callable[[list[_Job]], tuple[list[tuple[list[Finding], bool]], list[str]]]
+                 ) -> tuple[list[tuple[list[Finding], bool]], list[str]]:
+    """A unit in flight when a worker died: each output alone; one that kills its worker is unreadable."""
+    out: list[tuple[list[Finding], bool]] = []
+    notes: set[str] = set()
+    for job in jobs:
+        try:
+            found, job_notes = alone([job])
+            out += found
+            notes.update(job_notes)
+        except WorkerDied:
+            out.append(([Finding(job[1], "file", "unreadable", _DIED, "")], True))
+    return out, sorted(notes)
+
+
+def _each_alone(items: list[Path], alone: Callable[[list[Path]], list[R | None]]) -> list[R | None]:
+    """A unit of inputs in flight when a worker died: each alone; one that kills its worker gives None."""
+    out: list[R | None] = []
+    for item in items:
+        try:
+            out += alone([item])
+        except WorkerDied:
+            out.append(None)
+    return out
+
+
+def _hash_rescue(items: list[Path], alone: Callable[[list[Path]], list[str | None]]) -> list[str | None]:
+    return _each_alone(items, alone)
+
+
+def _needles_rescue(items: list[Path], alone: Callable[[list[Path]], list[Needles | None]]) -> list[Needles | None]:
+    return _each_alone(items, alone)
+
+
 def verify_folder(
     out_root: Path,
     against: Path | None = None,
@@ -118,7 +159,7 @@ def verify_folder(
     per_input: dict[Path, set[str]] = {}
     if against is not None:
         inputs = _files(against) if against.is_dir() else [against]
-        for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers):
+        for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers, rescue=_needles_rescue):
             for p, n in zip(files, read, strict=True):
                 if n is not None:
                     needles.update(n)
@@ -137,7 +178,8 @@ def verify_folder(
             result.paired += 1
         jobs.append((path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()))
     notes: set[str] = set()
-    for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs, _CHUNK), workers, _init_scanner, (scanner,)):
+    for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs, _CHUNK), workers, _init_scanner, (scanner,),
+                                                        _scan_rescue):
         notes.update(unit_notes)
         for (_, rel, _), (found, unreadable) in zip(unit, scanned, strict=True):
             result.files += 1

@@ -1,0 +1,86 @@
+"""A worker process that dies (a crash in a native decoder, the OOM killer's SIGKILL) does not end the run.
+
+Python cannot catch a segmentation fault, and a dead worker breaks the whole pool: before, the run ended
+in a BrokenProcessPool traceback with exit code 1 - the code that means "some files quarantined" - and a
+file that crashes its worker would have crashed every resumed run too.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from veil.pipeline.pool import WorkerDied, resilient
+
+from .test_batch import SECRET, make_corpus, tree_hashes, veil
+
+
+def _unit_work(items: list[int]) -> list[int]:
+    """Squares; item 13 kills its process the way a native decoder's crash does."""
+    if 13 in items:
+        faulthandler.disable()  # pytest's handler would print this process's stack: the death is the point
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return [i * i for i in items]
+
+
+def _rescue(unit: list[int], alone) -> list[int]:
+    out = []
+    for i in unit:
+        try:
+            out += alone([i])
+        except WorkerDied:
+            out.append(-1)
+    return out
+
+
+def test_the_unit_whose_item_kills_its_worker_is_retried_item_by_item_and_the_pool_goes_on():
+    units = [list(range(i, i + 4)) for i in range(0, 40, 4)]  # 13 is in the fourth unit
+    got = list(resilient(lambda n: ProcessPoolExecutor(max_workers=n), 2, _unit_work, units, 8, lambda u: u,
+                         _rescue))
+    assert [u for u, _ in got] == units  # every unit, in order
+    flat = [r for _, rs in got for r in rs]
+    assert flat == [-1 if i == 13 else i * i for i in range(40)]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_changes_nothing_in_the_output(tmp_path):
+    """SIGKILL one of two workers part-way (as the OOM killer would): the run finishes with exit 0, its
+    output is byte-identical to a clean run's, and no temporary file of the dead worker is left."""
+    src = tmp_path / "in"
+    make_corpus(src, 1200)
+    ref = tmp_path / "ref"
+    assert veil("deid", str(src), str(ref), "--workers", "2").returncode == 0
+    out = tmp_path / "out"
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(src), str(out), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        workers = _children(proc.pid)
+        if len(workers) >= 2 and sum(1 for _ in out.rglob("*.dcm")) >= 100:
+            killed = workers[-1]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    _, stderr = proc.communicate(timeout=600)
+    assert killed is not None, "the run ended before a worker could be killed"
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert tree_hashes(out) == tree_hashes(ref)
+    assert not list(out.rglob(".veil-*.part"))
