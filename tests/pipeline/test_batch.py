@@ -627,3 +627,26 @@ def test_a_list_naming_a_fifo_or_a_device_quarantines_them_instead_of_hanging(tm
                                                                                          "/dev/zero": True}
     inv = veil("inventory", str(listing), "--json", timeout=120)
     assert inv.returncode == 0 and json.loads(inv.stdout)["unreadable"] == 2
+
+
+def test_symbolic_links_to_files_are_inputs_and_other_links_are_reported(tmp_path):
+    """A DataLad/git-annex dataset is symbolic links into the annex: each link to a file is processed like
+    the file (same output bytes); a link to a folder (here one back to the root: a loop if followed) and a
+    link whose annexed content is missing are quarantined with their reason, never silently left out."""
+    annex = tmp_path / "annex"
+    targets = make_corpus(annex, 3)
+    data = tmp_path / "dataset"
+    (data / "sub-01").mkdir(parents=True)
+    for i, t in enumerate(targets):
+        (data / "sub-01" / f"img{i}.dcm").symlink_to(t)
+    (data / "sub-01" / "missing.dcm").symlink_to(tmp_path / "annex" / "not-fetched.dcm")
+    (data / "sub-01" / "loop").symlink_to(data)
+    r = veil("deid", str(data), str(tmp_path / "out"), "--json")
+    assert r.returncode == 1, r.stderr
+    report = json.loads(r.stdout)
+    assert (report["files_in"], report["written"], report["quarantined"]) == (5, 3, 2)
+    reasons = {Path(q["source"]).name: q["reason"] for q in report["quarantine"]}
+    assert "target is missing" in reasons["missing.dcm"] and "not followed" in reasons["loop"]
+    assert veil("deid", str(annex), str(tmp_path / "ref")).returncode == 0
+    assert tree_hashes(tmp_path / "out") == tree_hashes(tmp_path / "ref")
+    assert all(p.is_symlink() for p in (data / "sub-01").iterdir())  # inputs untouched

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -70,10 +71,14 @@ class Sources:
 
 def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
     """Every regular file under `folder` in a stable order: a folder's files (sorted by name), then its
-    sub-folders (sorted). Symbolic links are neither followed nor listed; Veil's state folders skipped.
+    sub-folders (sorted). Veil's state folders are skipped.
 
-    File types come from the directory entries (scandir): no stat per file. A folder that cannot be
-    listed is added to `errors` as (folder, reason, "read"): its files are not silently left out.
+    A symbolic link to a file is listed under its own name (DataLad/git-annex datasets and symlink farms
+    are links to the archive's files: before, such a dataset gave zero files, silently). Links to folders
+    are not followed (a link to '..' or '/' would walk for ever or leave the input) and a link whose
+    target is missing (annexed content not fetched) is not a file: both are added to `errors` as
+    (path, reason, "read"), like a folder that cannot be listed, so nothing is silently left out.
+    File types come from the directory entries (scandir): a stat only for links.
     """
     try:
         with os.scandir(folder) as it:
@@ -85,6 +90,20 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iter
     for e in entries:
         if e.is_file(follow_symlinks=False):
             yield folder / e.name
+        elif e.is_symlink():
+            try:
+                target = os.stat(e.path)
+            except OSError:
+                if errors is not None:
+                    errors.append((e.path, "symbolic link whose target is missing (annexed content not fetched?)",
+                                   "read"))
+                continue
+            if stat.S_ISDIR(target.st_mode):
+                if errors is not None:
+                    errors.append((e.path, "symbolic link to a folder: not followed (give the folder itself as an "
+                                           "input)", "read"))
+                continue
+            yield folder / e.name  # a file, or something the reader refuses with its reason (FIFO, device)
     for e in entries:
         if e.is_dir(follow_symlinks=False) and e.name != STATE_DIR:
             yield from walk(folder / e.name, errors)
