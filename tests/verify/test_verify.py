@@ -377,3 +377,37 @@ def test_files_that_are_not_well_formed_dicom_are_unreadable_and_still_searched(
         ("unreadable", "not DICOM: no DICM prefix at byte 128 and no dataset at byte 0")]
     assert by_file["cut.dcm"][0].category == "unreadable" and "truncated" in by_file["cut.dcm"][0].evidence
     assert {f.category for f in by_file["notes.dcm"]} == {"unreadable", "identifier:raw"}
+
+
+@pytest.mark.slow
+def test_images_at_risk_share_tesseract_runs_and_give_each_file_its_own_findings(tmp_path):
+    """verify OCRs the images at risk of a unit of files in shared tesseract runs: each file's findings
+    are exactly those of scanning it alone (frames are not mixed up between files), with text and
+    text-free images interleaved and a file whose pixels cannot be decoded among them."""
+    from veil.pixels.testset import make
+    from veil.verify import _init_scanner, _scan_chunk
+    from veil.verify.needles import collect
+
+    needles = Needles()
+    jobs = []
+    for idx in range(8):
+        sample = make(idx, with_text=idx % 2 == 0)
+        if not sample.kind.startswith(("us", "sc")):
+            continue
+        needles.update(collect(sample.ds))
+        path = tmp_path / f"{idx}.dcm"
+        sample.ds.save_as(path, enforce_file_format=True)
+        jobs.append((path, path.name, frozenset()))
+    broken = tmp_path / "broken.dcm"
+    ds = pydicom.dcmread(jobs[0][0])
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]  # too short for its rows x columns
+    ds.save_as(broken, enforce_file_format=True)
+    jobs.insert(1, (broken, broken.name, frozenset()))
+    assert len(jobs) >= 4
+    scanner = Scanner(needles)
+    alone = [scanner.scan_file(p, rel, set(d)) for p, rel, d in jobs]
+    _init_scanner(Scanner(needles))
+    together, _ = _scan_chunk(jobs)
+    assert [found for found, _ in together] == alone
+    assert sum(1 for found in alone if any(f.category.startswith("pixels:") for f in found)) >= 2
+    assert any(f.category == "pixels-unreadable" for f in alone[1])

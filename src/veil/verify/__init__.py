@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from veil.pipeline.pool import WorkerDied, batches, ordered
 from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Finding", "ScanResult", "pair_by_manifest", "verify_folder"]
 
@@ -88,12 +91,17 @@ def _scan_chunk(jobs: list[_Job]) -> tuple[list[tuple[list[Finding], bool]], lis
     """Findings (and whether it was unreadable) per output, and the scanner's notes so far."""
     scanner = _scanner[0]
     out: list[tuple[list[Finding], bool]] = []
+    pending: list[tuple[list[Finding], str, list[np.ndarray]]] = []  # images at risk: OCR'd together below
     for path, rel, dates in jobs:
         try:
-            found = scanner.scan_file(path, rel, set(dates))
+            found = scanner.scan_file(path, rel, set(dates), ocr_later=pending)
             out.append((found, any(f.category == "unreadable" for f in found)))
         except Exception as exc:  # fail closed: what cannot be read cannot be shown to be clean
             out.append(([Finding(rel, "file", "unreadable", type(exc).__name__, "")], True))
+    if pending:
+        read = scanner.read_pixels([(rel, grays) for _, rel, grays in pending])
+        for (found, _, _), extra in zip(pending, read, strict=True):
+            found += extra  # the list `out` holds for that file
     return out, sorted(scanner.notes)
 
 

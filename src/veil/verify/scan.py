@@ -263,10 +263,14 @@ class Scanner:
         self.safe = safe_private if safe_private is not None else load_safe_private()
         self.allow_private = {c.strip().upper() for c in allow_private}
 
-    def scan_file(self, path: Path, rel: str, paired_dates: set[str] | None = None) -> list[Finding]:
+    def scan_file(self, path: Path, rel: str, paired_dates: set[str] | None = None,
+                  ocr_later: list[tuple[list[Finding], str, list[np.ndarray]]] | None = None) -> list[Finding]:
         """Scan one file in memory that does not follow its size: values over _DEFER bytes stay on disk
         until a check needs them (binary ones never: the raw byte scan covers them), and a file over
-        _WHOLE bytes is scanned raw in windows. A 1 GB multi-frame file took 2 GB of RSS."""
+        _WHOLE bytes is scanned raw in windows. A 1 GB multi-frame file took 2 GB of RSS.
+
+        With `ocr_later`, the frames of an image at risk are added to it (with this file's findings,
+        which :meth:`read_pixels`' findings then extend) so that many files share tesseract runs."""
         size = path.stat().st_size
         source: bytes | Path = path if size > _WHOLE else path.read_bytes()
         ds, problem = _read(path, source, size)
@@ -274,7 +278,13 @@ class Scanner:
             return self.scan_unreadable(source, rel, problem)
         found = self.scan(ds, source, rel, paired_dates or set())
         if self.ocr and _at_risk(ds):
-            found += self.scan_pixels(ds, rel, path=path)
+            if ocr_later is None:
+                found += self.scan_pixels(ds, rel, path=path)
+            else:
+                grays, bad = self.pixel_grays(ds, rel, path=path)
+                found += bad
+                if grays:
+                    ocr_later.append((found, rel, grays))
         return found
 
     def scan_unreadable(self, data: bytes | Path, rel: str, problem: str) -> list[Finding]:
@@ -296,25 +306,55 @@ class Scanner:
         """OCR the first frames of an image at risk of burned-in text (US, SC, screen captures ...) and
         look for the input's identifiers and PHI patterns in what it reads. Pixels that cannot be decoded
         are a finding: what cannot be read cannot be shown to be clean."""
+        grays, bad = self.pixel_grays(ds, rel, max_frames, path)
+        return bad if bad else self.read_pixels([(rel, grays)])[0]
+
+    def pixel_grays(self, ds: Dataset, rel: str, max_frames: int = 3, path: Path | None = None
+                    ) -> tuple[list[np.ndarray], list[Finding]]:
+        """The frames OCR reads (display grays of the first `max_frames`), or the finding that they cannot
+        be decoded (fail closed)."""
         from veil.errors import InputError
         from veil.pixels import ocr
 
-        found: list[Finding] = []
         try:
             frames = _frames(ds, max_frames, path)
             photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-            lines: dict[tuple[int, tuple[int, int, int, int]], list[str]] = {}
-            grays = (ocr.brightness(ocr.to_display(frame, photometric)) for frame in frames)
-            for i, read in enumerate(ocr.read_many(grays)):  # one tesseract run for every frame
-                for w in read:
-                    lines.setdefault((i, w.line), []).append(w.text)
+            return [ocr.brightness(ocr.to_display(frame, photometric)) for frame in frames], []
         except InputError as exc:
-            if exc.rule == "pixels-ocr-unavailable":
+            return [], [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", exc.reason[:40], "")]
+        except Exception as exc:
+            return [], [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", type(exc).__name__, "")]
+
+    def read_pixels(self, jobs: list[tuple[str, list[np.ndarray]]]) -> list[list[Finding]]:
+        """OCR findings of many files' frames, from one tesseract run per ocr.BATCH pages (starting
+        tesseract costs as much as reading a frame: one run per file doubled verify's time on images at
+        risk). A run that fails is redone file by file, so one file's failure stays its own."""
+        from veil.errors import InputError
+        from veil.pixels import ocr
+
+        try:
+            reads = ocr.read_many(g for _, grays in jobs for g in grays)
+        except Exception as exc:
+            if isinstance(exc, InputError) and exc.rule == "pixels-ocr-unavailable":
                 self.notes.add("OCR unavailable (install tesseract-ocr): pixels of images at risk not read")
-                return found
-            return [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", exc.reason[:40], "")]
-        except Exception as exc:  # undecodable: fail closed
-            return [Finding(rel, "(7FE0,0010) PixelData", "pixels-unreadable", type(exc).__name__, "")]
+                return [[] for _ in jobs]
+            if len(jobs) > 1:
+                return [self.read_pixels([job])[0] for job in jobs]
+            why = exc.reason[:40] if isinstance(exc, InputError) else type(exc).__name__
+            return [[Finding(jobs[0][0], "(7FE0,0010) PixelData", "pixels-unreadable", why, "")]]
+        out: list[list[Finding]] = []
+        at = 0
+        for rel, grays in jobs:
+            out.append(self._ocr_findings(rel, reads[at:at + len(grays)]))
+            at += len(grays)
+        return out
+
+    def _ocr_findings(self, rel: str, reads: list[list[Any]]) -> list[Finding]:
+        found: list[Finding] = []
+        lines: dict[tuple[int, tuple[int, int, int, int]], list[str]] = {}
+        for i, read in enumerate(reads):
+            for w in read:
+                lines.setdefault((i, w.line), []).append(w.text)
         for (i, _), words in sorted(lines.items()):
             text = " ".join(words)
             loc = f"(7FE0,0010) PixelData frame {i + 1} (OCR)"
