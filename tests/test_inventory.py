@@ -208,3 +208,22 @@ def test_raw_shapes_of_coded_numeric_and_date_values_are_pydicom_s(tmp_path):
             assert raw is not None and mask(str(raw)) == mask(str(value)), (p.name, tag, raw, value)
             checked += 1
     assert checked > 1000, checked
+
+
+def test_what_the_walk_cannot_take_is_listed_as_unreadable(tmp_path):
+    """A dangling link (annexed content not fetched) and a link to a folder are listed with their reason,
+    as deid quarantines them, not left out of the inventory's counts in silence."""
+    import json
+    import os
+    import sys
+
+    (tmp_path / "in").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "in" / "ct.dcm")
+    (tmp_path / "in" / "gone.dcm").symlink_to(tmp_path / "annex" / "missing.dcm")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    env = os.environ | {"CI": "1"}
+    r = subprocess.run([sys.executable, "-m", "veil.cli", "inventory", str(tmp_path / "in"), "--json"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert (report["files"], report["unreadable"]) == (1, 2)

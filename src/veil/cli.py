@@ -492,6 +492,9 @@ def inventory(
                 inv = build(sources.files, plan, workers=n_workers, on_file=lambda: prog.advance(task))
     finally:
         sources.cleanup()
+    # what the walk could not take (folders that cannot be listed, archives that cannot be unpacked,
+    # dangling links): listed, not silently left out
+    inv.unreadable += [(path, reason) for path, reason, _ in sources.errors]
     _audit_access("inventory", {"files": inv.files}, None)
     if html:
         write(inv, plan.policy.name, str(input_dir), html)
