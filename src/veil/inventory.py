@@ -27,7 +27,7 @@ from pydicom.multival import MultiValue
 
 from veil.header.engine import decide
 from veil.pipeline.passthrough import read_head
-from veil.pipeline.pool import WorkerDied, batches, ordered
+from veil.pipeline.pool import batches, each_alone, ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
@@ -266,13 +266,12 @@ def build(files: Iterable[Path], plan: Plan, *, workers: int = 1,
 def _rescue(paths: list[Path], alone: Callable[[list[Path]], Inventory]) -> Inventory:
     """A unit in flight when a worker died: each file alone; one that kills its worker is unreadable."""
     inv = Inventory()
-    for path in paths:
-        try:
-            inv.merge(alone([path]))
-        except WorkerDied:
-            inv.unreadable.append((str(path), "the process reading this file died (a crash in a native "
-                                              "library, or killed: out of memory?)"))
+    for part in each_alone(paths, alone, lambda p: Inventory(unreadable=[(str(p), _DIED)])):
+        inv.merge(part)
     return inv
+
+
+_DIED = "the process reading this file died (a crash in a native library, or killed: out of memory?)"
 
 
 _unit_context: list[tuple[Plan, bytes]] = []  # set once per process by _init_unit

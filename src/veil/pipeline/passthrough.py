@@ -39,6 +39,8 @@ SMALL = 4 << 20
 #: Values longer than this, in files over SMALL, are read from disk only if the policy keeps them.
 DEFER = 64 << 10
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+#: Explicit VRs with a 4-byte value length after 2 reserved bytes (PS3.5 7.1.2); the others have 2 bytes.
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def locate_pixels(fh: io.BufferedIOBase, pos: int, size: int, implicit: bool, li
         hdr = 8
     else:
         vr_text = vr.decode("ascii")
-        if vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"UC", b"UR", b"SQ", b"SV", b"UV"):
+        if vr in _LONG_VRS:
             if len(head) < 12:
                 raise InputError("truncated at Pixel Data element header", "parse")
             (length,) = struct.unpack(end_fmt + "L", head[8:12])
@@ -103,11 +105,17 @@ def locate_pixels(fh: io.BufferedIOBase, pos: int, size: int, implicit: bool, li
 
 
 _ZERO_HEADER = bytes(8)
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
 
 
 class _Unsure(Exception):
     """The walk met something it does not follow: pydicom decides, as for any other file."""
+
+
+class _Found(Exception):
+    """Eight zero bytes where an element header should be: at `at`, at the top level or not."""
+
+    def __init__(self, at: int, top: bool) -> None:
+        self.at, self.top = at, top
 
 
 def first_zero_header(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool,
@@ -176,11 +184,6 @@ def first_zero_header(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool,
     except (_Unsure, RecursionError, struct.error):
         return None
     return None
-
-
-class _Found(Exception):
-    def __init__(self, at: int, top: bool) -> None:
-        self.at, self.top = at, top
 
 
 def all_zero(fh: io.BufferedIOBase, pos: int, end: int) -> bool:

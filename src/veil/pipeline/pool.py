@@ -54,6 +54,21 @@ class WorkerDied(VeilError):
         super().__init__("a worker process died (a crash in a native decoder, or killed: out of memory?)")
 
 
+T = TypeVar("T")
+
+
+def each_alone(unit: list[T], alone: Callable[[list[T]], R], on_death: Callable[[T], R]) -> list[R]:
+    """A rescued unit's items run one by one (see :func:`resilient`): ``alone([item])`` for each, and
+    ``on_death(item)`` for an item whose worker dies even when it runs alone."""
+    out: list[R] = []
+    for item in unit:
+        try:
+            out.append(alone([item]))
+        except WorkerDied:
+            out.append(on_death(item))
+    return out
+
+
 def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn: Callable[[A], R],
               units: Iterable[U], window: int, arg: Callable[[U], A],
               rescue: Callable[[U, Callable[[A], R]], R]) -> Iterator[tuple[U, R]]:

@@ -24,7 +24,7 @@ from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
-from veil.pipeline.pool import WorkerDied, batches, resilient
+from veil.pipeline.pool import batches, each_alone, resilient
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -389,8 +389,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     units_iter = _units(todo(), by_series)
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
-    crashed: list[str] = []  # inputs whose worker died while processing them alone
-    rescued: list[int] = []  # units in flight when a worker died
+    rescued: list[int] = []  # sizes of the units in flight when a worker died
     if workers <= 1 or len(head) < 2:  # one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
@@ -400,15 +399,10 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
 
         def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, bool]]]
                    ) -> list[tuple[FileResult, bool]]:
-            rescued.append(len(unit))
-            batch: list[tuple[FileResult, bool]] = []
-            for _, p, prev in unit:  # one by one, each in a fresh worker: only the file that kills one is out
-                try:
-                    batch += alone([(p, prev)])
-                except WorkerDied:
-                    crashed.append(p)
-                    batch.append((_crashed(Path(p), keyed), False))
-            return batch
+            rescued.append(len(unit))  # one by one, each in a fresh worker: only a file that kills one is out
+            parts = each_alone([(p, prev) for _, p, prev in unit], alone,
+                               lambda item: [(_crashed(Path(item[0]), keyed), False)])
+            return [r for part in parts for r in part]
 
         results = resilient(make_pool, workers, _work_unit, work, workers * 4,
                             lambda u: [(p, prev) for _, p, prev in u], rescue)

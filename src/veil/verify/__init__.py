@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from veil.pipeline.pool import WorkerDied, batches, ordered
+from veil.pipeline.pool import batches, each_alone, ordered
 from veil.pipeline.sources import STATE_DIR
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
@@ -105,43 +105,26 @@ def _scan_chunk(jobs: list[_Job]) -> tuple[list[tuple[list[Finding], bool]], lis
     return out, sorted(scanner.notes)
 
 
-R = TypeVar("R")
-
 _DIED = "the process scanning this file died (a crash in a native decoder, or killed: out of memory?)"
 
 
 def _scan_rescue(jobs: list[_Job], alone: Callable[[list[_Job]], tuple[list[tuple[list[Finding], bool]], list[str]]]
                  ) -> tuple[list[tuple[list[Finding], bool]], list[str]]:
     """A unit in flight when a worker died: each output alone; one that kills its worker is unreadable."""
-    out: list[tuple[list[Finding], bool]] = []
-    notes: set[str] = set()
-    for job in jobs:
-        try:
-            found, job_notes = alone([job])
-            out += found
-            notes.update(job_notes)
-        except WorkerDied:
-            out.append(([Finding(job[1], "file", "unreadable", _DIED, "")], True))
-    return out, sorted(notes)
-
-
-def _each_alone(items: list[Path], alone: Callable[[list[Path]], list[R | None]]) -> list[R | None]:
-    """A unit of inputs in flight when a worker died: each alone; one that kills its worker gives None."""
-    out: list[R | None] = []
-    for item in items:
-        try:
-            out += alone([item])
-        except WorkerDied:
-            out.append(None)
-    return out
+    parts = each_alone(jobs, alone, lambda job: ([([Finding(job[1], "file", "unreadable", _DIED, "")], True)], []))
+    return [x for scanned, _ in parts for x in scanned], sorted({n for _, notes in parts for n in notes})
 
 
 def _hash_rescue(items: list[Path], alone: Callable[[list[Path]], list[str | None]]) -> list[str | None]:
-    return _each_alone(items, alone)
+    """Inputs in flight when a worker died: each alone; one that kills its worker is not paired."""
+    none: list[str | None] = [None]
+    return [h for part in each_alone(items, alone, lambda _: none) for h in part]
 
 
 def _needles_rescue(items: list[Path], alone: Callable[[list[Path]], list[Needles | None]]) -> list[Needles | None]:
-    return _each_alone(items, alone)
+    """Inputs in flight when a worker died: each alone; one that kills its worker gives no needles."""
+    none: list[Needles | None] = [None]
+    return [n for part in each_alone(items, alone, lambda _: none) for n in part]
 
 
 def verify_folder(
