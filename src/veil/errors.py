@@ -35,3 +35,21 @@ class OutputError(VeilError):
     would bury the cause in thousands of lines. The run stops; what it finished is journaled, so the
     same command resumes once the cause is fixed.
     """
+
+
+class Interrupted(BaseException):
+    """The command was asked to stop by a signal (Ctrl-C: SIGINT; a scheduler or ``timeout``: SIGTERM;
+    a closed terminal: SIGHUP).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (per-file
+    quarantine, report writers) swallows it; not a KeyboardInterrupt, so that click does not turn it
+    into a bare "Aborted!" with exit code 1. The CLI exits with 128 + the signal number, the shell's
+    convention for a process stopped by that signal.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.name}")

@@ -8,6 +8,9 @@ so whatever is built from them (reports, findings) does not depend on which work
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,6 +48,65 @@ def windowed(pool: ProcessPoolExecutor, fn: Callable[[A], R], units: Iterable[U]
     while pending:
         done, fut = pending.popleft()
         yield done, fut.result()
+
+
+def process_pool(workers: int, initializer: Callable[..., None] | None = None,
+                 initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
+    """A pool of `workers` processes that do not outlive this one, each set up by ``initializer(*initargs)``.
+
+    Why: a worker blocks on the pool's queue for ever when the main process is gone - it holds the
+    queue's write end itself, so it never reads end-of-file. A main process stopped by SIGTERM (a job
+    scheduler, ``timeout``) or SIGKILL (``kill -9``, the OOM killer) left its workers running, and they
+    held the output folder's lock (inherited), so the resume was refused until someone killed them by hand.
+    """
+    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_start,
+                               initargs=(os.getpid(), initializer, initargs))
+
+
+#: prctl(2) option: the signal a process receives when the thread that forked it exits (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """First thing in every worker: die with the main process, leave stopping to it, then set up.
+
+    SIGINT is ignored (Ctrl-C reaches the whole process group: the main process alone decides how the
+    run stops, and stops its workers); SIGTERM and SIGHUP get their default action back (the main
+    process's handlers were inherited by fork). PR_SET_PDEATHSIG has the kernel send SIGKILL when the
+    main process dies, however it dies. Under a start method that does not fork from the main process
+    (forkserver, spawn) the parent is another process and none of this applies.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if os.getppid() == parent:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: no parent-death signal
+            pass
+        if os.getppid() != parent:  # the main process died before the prctl took effect
+            os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers now: their units are abandoned (an interrupted or failed run).
+
+    Waiting for them, as ``shutdown`` does, would hold a Ctrl-C or a scheduler's SIGTERM for as long as
+    the biggest file in flight takes. What a killed worker leaves (a temporary ``.part`` file, half a
+    journal line) is what a kill -9 leaves, and the next run clears it. ``terminate_workers`` is
+    Python 3.14's; before it, the pool's own table of processes.
+    """
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone
+            proc.terminate()
 
 
 class WorkerDied(VeilError):
@@ -95,6 +157,7 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
     pool = make_pool(workers)
     pending: deque[tuple[U, Future[R]]] = deque()
     source = iter(units)
+    finished = False
     try:
         while True:
             while len(pending) < window:
@@ -106,6 +169,7 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
                 except BrokenProcessPool:  # broke before this unit was taken: it is in flight too
                     pending.append((unit, _broken()))
             if not pending:
+                finished = True
                 return
             unit, fut = pending.popleft()
             try:
@@ -120,6 +184,10 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
                 continue
             yield unit, result
     finally:
+        if not finished:  # interrupted, failed, or the caller stopped reading: nothing in flight is wanted
+            stop_workers(pool)
+            for p in isolated:
+                stop_workers(p)
         pool.shutdown(cancel_futures=True)
         for p in isolated:
             p.shutdown(cancel_futures=True)
@@ -153,7 +221,7 @@ def ordered(fn: Callable[[U], R], units: Iterable[U], workers: int,
         return
 
     def make_pool(n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, initializer=initializer, initargs=initargs)
+        return process_pool(n, initializer, initargs)
 
     yield from resilient(make_pool, workers, fn, units, workers * 4, lambda u: u,
                          rescue or (lambda u, alone: alone(u)))

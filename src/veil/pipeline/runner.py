@@ -24,7 +24,7 @@ from veil.errors import VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
-from veil.pipeline.pool import batches, each_alone, resilient
+from veil.pipeline.pool import batches, each_alone, process_pool, resilient
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -395,7 +395,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
         def make_pool(n: int) -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=context)
+            return process_pool(n, _init_worker, context)
 
         def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, bool]]]
                    ) -> list[tuple[FileResult, bool]]:
