@@ -142,6 +142,22 @@ def append(log_path: Path, entry: AuditEntry, *, user: str | None = None, now: d
     return record
 
 
+def check_appendable(log_path: Path, *, key: bytes | None = None) -> None:
+    """Raise the ``AuditError`` that :func:`append` would raise for `log_path` and `key`, without writing.
+
+    Why: a command that does its work first and records it last must ask before it starts - a log made
+    with another project secret (or damaged) would otherwise refuse the entry only after the outputs are
+    written, leaving work that no entry records.
+    """
+    log_path = Path(log_path)
+    if not log_path.exists():
+        return
+    with _locked(log_path, write=False) as fd:
+        last = _tail(fd, log_path)
+        if last is not None:
+            _check_tail(last, log_path, key)
+
+
 def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | None = None) -> VerifyResult:
     """Check every line's hash, ``seq`` and ``prev`` link; report each problem with its line number.
 

@@ -178,12 +178,22 @@ def deid(
     except (PolicyError, SecretError, VeilError) as exc:
         _fail(str(exc))
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    if not dry_run and _active_project() is None:  # this run's entry goes to OUT's own log: ask it first
+        from veil.audit import AuditError, check_appendable
+
+        try:
+            check_appendable(output_dir / ".veil" / "audit.jsonl", key=_audit_key(keyed))
+        except AuditError as exc:
+            _fail(f"{exc}. Nothing was written: a log made with another project secret means {output_dir} belongs "
+                  "to that secret - write to a new output folder")
     try:
         sources = collect(input_dir)
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
     try:
         summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json)
+    except SecretError as exc:  # the output folder belongs to another secret: nothing was written
+        _fail(str(exc))
     except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
         _fail(str(exc), EXIT_FATAL)
     except Interrupted:
@@ -195,7 +205,12 @@ def deid(
         sources.cleanup()  # archives unpacked for this run
     head = None
     if not dry_run:
-        head = _audit_run(output_dir, keyed, plan, summary, purpose)
+        from veil.audit import AuditError
+
+        try:
+            head = _audit_run(output_dir, keyed, plan, summary, purpose)
+        except AuditError as exc:  # changed under the run (checked before it): the outputs stand, unrecorded
+            _fail(f"the run finished ({summary.written} written) but its audit entry was refused: {exc}", EXIT_FATAL)
     if as_json:
         d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir),
                                      "audit_head": head}

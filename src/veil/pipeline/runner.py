@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from veil import __version__
-from veil.errors import VeilError
+from veil.errors import SecretError, VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
@@ -233,7 +233,37 @@ def _stamp(path: str) -> str:
 
 def _run_id(plan: Plan, keyed: Keyed) -> str:
     """What makes outputs differ: the policy and the secret (a keyed fingerprint, not the secret)."""
-    return f"{plan.policy_hash[:32]}:{keyed.hexdigest('fingerprint', '')[:16]}:{__version__}"
+    return f"{plan.policy_hash[:32]}:{_secret_fingerprint(keyed)}:{__version__}"
+
+
+def _secret_fingerprint(keyed: Keyed) -> str:
+    return keyed.hexdigest("fingerprint", "")[:16]
+
+
+def check_same_secret(out_dir: Path, keyed: Keyed) -> None:
+    """Refuse an output folder that holds outputs made with another project secret (SecretError).
+
+    Pseudonyms, UIDs, date shifts and output paths are all keyed: a second secret would put a second,
+    unrelated identity space in the same folder - a patient under two pseudonyms, a study under two UIDs
+    - and the folder's hash-chained audit log, keyed with the first secret, would refuse the run's entry
+    only after its outputs were written. Another *policy* with the same secret is fine: its outputs land
+    on the same paths and replace the earlier ones. Each journal file's first line names the secret's
+    keyed fingerprint (never the secret) in its run id.
+    """
+    folder = out_dir / STATE_DIR / "journal"
+    if not folder.is_dir():
+        return
+    mine = _secret_fingerprint(keyed)
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                theirs = json.loads(fh.readline())["run_id"].split(":")[1]
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            continue  # empty or cut by a kill: nothing to compare
+        if theirs != mine:
+            raise SecretError(f"{out_dir} holds outputs made with another project secret (its run journal was "
+                              "keyed differently): their pseudonyms, UIDs and dates would not match this run's. "
+                              f"Write to a new output folder, or use the secret {out_dir} was made with")
 
 
 def _journal_key(keyed: Keyed, source: str) -> str:
@@ -361,6 +391,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
 def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, workers: int, dry_run: bool,
          on_result: Callable[[FileResult], None] | None, failed_sources: Iterable[tuple[str, ...]],
          by_series: bool) -> RunSummary:
+    check_same_secret(out_dir, keyed)
     summary = RunSummary()
     store = summary.results
     run_id = _run_id(plan, keyed)
