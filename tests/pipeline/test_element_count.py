@@ -121,3 +121,44 @@ def test_element_bombs_are_quarantined_and_a_big_real_file_is_not(tmp_path):
     assert set(reasons) == {p.name for p in bombs}
     assert all(f"more than {MAX_ELEMENTS:,} data elements" in why for why in reasons.values())
     assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+
+def _deflated(body_extra: bytes) -> bytes:
+    """CT_small as Deflated Explicit VR Little Endian (PS3.5 A.5), `body_extra` appended to the dataset
+    before it is deflated (the appended elements' tags must follow Pixel Data's)."""
+    import zlib
+
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    bio = io.BytesIO()
+    ds.save_as(bio, enforce_file_format=True)
+    raw = bio.getvalue()
+    start = dataset_start(io.BytesIO(raw))
+    assert start is not None
+    body = zlib.decompress(raw[start[0]:], -zlib.MAX_WBITS) + body_extra
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return raw[:start[0]] + deflate.compress(body) + deflate.flush()
+
+
+def test_deflate_bombs_are_quarantined_before_pydicom_inflates_them(tmp_path):
+    """A deflated dataset is read whole: one that inflates past MAX_INFLATED (80 MB of zeros in a 0.1 MB
+    file) or to more than MAX_ELEMENTS elements is quarantined; an ordinary deflated file is written."""
+    from veil.pipeline.passthrough import MAX_INFLATED
+
+    src = tmp_path / "in"
+    src.mkdir()
+    zeros = MAX_INFLATED + (16 << 20)
+    (src / "inflates.dcm").write_bytes(_deflated(struct.pack("<HH2sHL", 0x7FE1, 0x1000, b"OB", 0, zeros)
+                                                 + bytes(zeros)))
+    (src / "elements.dcm").write_bytes(_deflated(_empty_elements(MAX_ELEMENTS + 1000, 0x7FE1)))
+    (src / "ordinary.dcm").write_bytes(_deflated(b""))
+    assert all(p.stat().st_size < SMALL for p in src.iterdir())
+    r = veil("deid", str(src), str(tmp_path / "out"), "--workers", "1", "--json")
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["written"] == 1
+    reasons = {Path(q["source"]).name: q["reason"] for q in summary["quarantine"]}
+    assert f"inflates to more than {MAX_INFLATED >> 20} MB" in reasons["inflates.dcm"]
+    assert f"more than {MAX_ELEMENTS:,} data elements in the deflated dataset" in reasons["elements.dcm"]
