@@ -146,6 +146,9 @@ def deid(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    file_timeout: Annotated[float, typer.Option(
+        "--file-timeout", help="Seconds one file may take before it is stopped and quarantined (0 = no limit; "
+        "with 2 or more workers).")] = 1800,
 ) -> None:
     """De-identify every DICOM file under INPUT_DIR into OUTPUT_DIR.
 
@@ -191,7 +194,7 @@ def deid(
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
     try:
-        summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json)
+        summary = _run_with_progress(sources, output_dir, plan, keyed, n_workers, dry_run, as_json, file_timeout)
     except SecretError as exc:  # the output folder belongs to another secret: nothing was written
         _fail(str(exc))
     except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
@@ -280,12 +283,14 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str) -> str:  # 
     return str(rec["hash"])
 
 
-def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet):  # type: ignore[no-untyped-def]
+def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet,  # type: ignore[no-untyped-def]
+                       file_timeout=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from veil.pipeline.runner import run
 
-    kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors}
+    kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors,
+          "file_timeout": file_timeout or None}
     show = console.is_terminal and not quiet and not os.environ.get("CI")
     if not show:
         return run(sources, output_dir, plan, keyed, **kw)

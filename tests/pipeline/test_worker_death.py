@@ -84,3 +84,59 @@ def test_a_worker_killed_mid_run_changes_nothing_in_the_output(tmp_path):
     assert "Traceback" not in stderr
     assert tree_hashes(out) == tree_hashes(ref)
     assert not list(out.rglob(".veil-*.part"))
+
+
+def _hangs_on_7(items: list[int]) -> list[int]:
+    if 7 in items:
+        time.sleep(120)  # a decoder looping on a crafted file
+    return [i * i for i in items]
+
+
+def test_a_unit_that_hangs_is_stopped_at_its_limit_and_only_the_hanging_item_is_lost():
+    from veil.pipeline.pool import WorkerTimedOut, each_alone, process_pool
+
+    def rescue(unit: list[int], alone) -> list[int]:
+        parts = each_alone(unit, alone, lambda i: [-1], lambda i, exc: [-int(exc.seconds)])
+        return [r for part in parts for r in part]
+
+    units = [list(range(i, i + 4)) for i in range(0, 24, 4)]  # 7 is in the second unit
+    t = time.monotonic()
+    got = list(resilient(process_pool, 2, _hangs_on_7, units, 8, lambda u: u, rescue, lambda a: 1.5 * len(a)))
+    assert time.monotonic() - t < 60  # not the 120 s of the hang
+    assert [u for u, _ in got] == units
+    assert [r for _, rs in got for r in rs] == [-1 if i == 7 else i * i for i in range(24)]  # -int(1.5) == -1
+    assert issubclass(WorkerTimedOut, Exception)
+
+
+@pytest.mark.slow
+def test_deid_quarantines_a_file_that_hangs_and_writes_the_rest(tmp_path, monkeypatch):
+    """No real file hangs Veil reproducibly, so the hang is made: process_file sleeps on one input (the
+    pool's workers are forked and inherit it). The pool, the stop, the rescue and the report are real."""
+    from veil.identity.keyed import Keyed
+    from veil.pipeline import runner
+    from veil.policy.model import load_policy
+    from veil.policy.plan import compile_plan
+
+    src = tmp_path / "in"
+    files = make_corpus(src, 40)
+    hang = files[21]
+    plan, keyed = compile_plan(load_policy("basic")), Keyed(SECRET.encode())
+    ref = tmp_path / "ref"
+    runner.run([f for f in files if f != hang], ref, plan, keyed, workers=2)
+    real = runner.process_file
+
+    def process_file(path, *args, **kw):  # type: ignore[no-untyped-def]
+        if path == hang:
+            time.sleep(300)
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(runner, "process_file", process_file)
+    out = tmp_path / "out"
+    t = time.monotonic()
+    summary = runner.run(files, out, plan, keyed, workers=2, file_timeout=2)
+    assert time.monotonic() - t < 120
+    assert summary.written == 39 and summary.quarantined == 1
+    (bad,) = list(summary.results.select("status = 'quarantined'"))
+    assert bad.source == str(hang) and bad.rule == "timeout" and "after 2 s" in bad.reason
+    assert tree_hashes(out) == tree_hashes(ref)
+    assert not list(out.rglob(".veil-*.part"))

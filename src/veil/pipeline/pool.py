@@ -116,16 +116,28 @@ class WorkerDied(VeilError):
         super().__init__("a worker process died (a crash in a native decoder, or killed: out of memory?)")
 
 
+class WorkerTimedOut(WorkerDied):
+    """A unit ran longer than its time limit; its worker was stopped (a file that hangs a decoder)."""
+
+    def __init__(self, seconds: float) -> None:
+        VeilError.__init__(self, f"still running after {seconds:g} s: stopped")
+        self.seconds = seconds
+
+
 T = TypeVar("T")
 
 
-def each_alone(unit: list[T], alone: Callable[[list[T]], R], on_death: Callable[[T], R]) -> list[R]:
-    """A rescued unit's items run one by one (see :func:`resilient`): ``alone([item])`` for each, and
-    ``on_death(item)`` for an item whose worker dies even when it runs alone."""
+def each_alone(unit: list[T], alone: Callable[[list[T]], R], on_death: Callable[[T], R],
+               on_timeout: Callable[[T, WorkerTimedOut], R] | None = None) -> list[R]:
+    """A rescued unit's items run one by one (see :func:`resilient`): ``alone([item])`` for each,
+    ``on_death(item)`` for an item whose worker dies even when it runs alone, and ``on_timeout(item,
+    exc)`` (when given; else ``on_death``) for one stopped at its time limit."""
     out: list[R] = []
     for item in unit:
         try:
             out.append(alone([item]))
+        except WorkerTimedOut as exc:
+            out.append(on_timeout(item, exc) if on_timeout is not None else on_death(item))
         except WorkerDied:
             out.append(on_death(item))
     return out
@@ -133,7 +145,8 @@ def each_alone(unit: list[T], alone: Callable[[list[T]], R], on_death: Callable[
 
 def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn: Callable[[A], R],
               units: Iterable[U], window: int, arg: Callable[[U], A],
-              rescue: Callable[[U, Callable[[A], R]], R]) -> Iterator[tuple[U, R]]:
+              rescue: Callable[[U, Callable[[A], R]], R],
+              limit: Callable[[A], float] | None = None) -> Iterator[tuple[U, R]]:
     """:func:`windowed` over ``make_pool(workers)``, going on when a worker process dies.
 
     Python cannot catch a segmentation fault in a native decoder, and the OOM killer sends SIGKILL: the
@@ -142,17 +155,29 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
     fresh one-worker pool and raises :class:`WorkerDied` if that worker dies too - so the caller can try
     a unit's items one by one and tell the one that kills a worker from the ones a passing kill took
     with it. Then a new pool takes the remaining units, in the same order.
+
+    `limit(a)`: seconds a unit may run. A hang cannot be caught inside the worker (a native decoder
+    looping, a parser on a pathological file), so the main process watches: the oldest unit in flight
+    is running by the time it is waited for (units are taken in order), and when it outlasts its limit
+    from then, the pool's workers are stopped and every unit in flight is rescued as after a death;
+    ``alone`` then raises :class:`WorkerTimedOut` for the item that hangs on its own.
     """
     isolated: list[ProcessPoolExecutor] = []
 
     def alone(a: A) -> R:
         if not isolated:
             isolated.append(make_pool(1))
+        seconds = None if limit is None else limit(a)
         try:
-            return isolated[0].submit(fn, a).result()
+            return isolated[0].submit(fn, a).result(timeout=seconds)
         except BrokenProcessPool:
             isolated.pop().shutdown(wait=True, cancel_futures=True)
             raise WorkerDied from None
+        except TimeoutError:
+            hung = isolated.pop()
+            stop_workers(hung)
+            hung.shutdown(wait=True, cancel_futures=True)
+            raise WorkerTimedOut(seconds or 0) from None
 
     pool = make_pool(workers)
     pending: deque[tuple[U, Future[R]]] = deque()
@@ -173,8 +198,10 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
                 return
             unit, fut = pending.popleft()
             try:
-                result = fut.result()
-            except BrokenProcessPool:
+                result = fut.result(timeout=None if limit is None else limit(arg(unit)))
+            except (BrokenProcessPool, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):  # a hang: stopped like a death, then rescued alike
+                    stop_workers(pool)
                 pool.shutdown(wait=True, cancel_futures=True)
                 for u, f in [(unit, fut), *pending]:
                     yield u, (f.result() if f.done() and not f.cancelled() and f.exception() is None

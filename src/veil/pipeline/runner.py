@@ -175,6 +175,17 @@ def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed:
     fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
 
 
+def _timed_out(path: Path, keyed: Keyed, seconds: float) -> FileResult:
+    """The quarantine line of a file still being processed, alone, after its time limit (its worker stopped)."""
+    try:
+        h = keyed_file_hash(path, keyed)
+    except OSError:
+        h = ""
+    return FileResult(str(path), "quarantined", input_hash=h, rule="timeout",
+                      reason=f"still being processed after {seconds:g} s, alone: stopped (a file that hangs a decoder "
+                             "or the parser; raise --file-timeout if such files are expected to take this long)")
+
+
 def _crashed(path: Path, keyed: Keyed) -> FileResult:
     """The quarantine line of a file whose worker process died while processing it, alone."""
     try:
@@ -348,16 +359,18 @@ def run(
     on_result: Callable[[FileResult], None] | None = None,
     failed_sources: Iterable[tuple[str, ...]] = (),
     by_series: bool = False,
+    file_timeout: float | None = None,
 ) -> RunSummary:
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
 
     Resumable: every finished file is journaled as it completes, and a re-run with the same policy and
     secret skips files whose output is already on disk with the journaled sha256. One run at a time
-    writes to an output folder (:func:`output_lock`).
+    writes to an output folder (:func:`output_lock`). `file_timeout`: seconds a file may take in a
+    worker process (workers > 1) before it is stopped and quarantined (rule ``timeout``).
     """
     with contextlib.nullcontext() if dry_run else output_lock(out_dir):
         return _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
-                    failed_sources=failed_sources, by_series=by_series)
+                    failed_sources=failed_sources, by_series=by_series, file_timeout=file_timeout)
 
 
 #: OUT/.veil/lock: flock'ed by the command writing to OUT for as long as it writes.
@@ -390,7 +403,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
 
 def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, workers: int, dry_run: bool,
          on_result: Callable[[FileResult], None] | None, failed_sources: Iterable[tuple[str, ...]],
-         by_series: bool) -> RunSummary:
+         by_series: bool, file_timeout: float | None = None) -> RunSummary:
     check_same_secret(out_dir, keyed)
     summary = RunSummary()
     store = summary.results
@@ -432,11 +445,13 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                    ) -> list[tuple[FileResult, bool]]:
             rescued.append(len(unit))  # one by one, each in a fresh worker: only a file that kills one is out
             parts = each_alone([(p, prev) for _, p, prev in unit], alone,
-                               lambda item: [(_crashed(Path(item[0]), keyed), False)])
+                               lambda item: [(_crashed(Path(item[0]), keyed), False)],
+                               lambda item, exc: [(_timed_out(Path(item[0]), keyed, exc.seconds), False)])
             return [r for part in parts for r in part]
 
+        limit = None if not file_timeout else (lambda items: file_timeout * len(items))
         results = resilient(make_pool, workers, _work_unit, work, workers * 4,
-                            lambda u: [(p, prev) for _, p, prev in u], rescue)
+                            lambda u: [(p, prev) for _, p, prev in u], rescue, limit)
     try:
         for unit, batch in results:
             for (seq, _, _), (r, resumed) in zip(unit, batch, strict=True):
