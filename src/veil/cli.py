@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -50,7 +50,7 @@ class _Veil(typer.Typer):
     journals closed), one line says what happened, and the exit code is 128 + the signal's number.
     """
 
-    def __call__(self, *args: object, **kwargs: object) -> object:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in STOP_SIGNALS:

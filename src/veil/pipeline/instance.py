@@ -127,9 +127,30 @@ def read_instance(path: Path) -> Dataset:
     if len(ds) == 0:
         raise InputError("empty dataset", "read")
     _check_native_pixel_length(ds)
+    _refuse_media_directory(ds)
     if "SOPInstanceUID" not in ds:
         raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
     return ds
+
+
+#: Media Storage Directory Storage (PS3.4 Annex F, PS3.10 7.2): the class of a DICOMDIR.
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def _refuse_media_directory(ds: Dataset) -> None:
+    """Refuse a DICOMDIR, saying it is one: every CD/DVD export has one, and "no SOPInstanceUID" did not
+    say why.
+
+    It indexes the files beside it by patient, study and series - names, IDs and dates in its directory
+    records, and the input's own file IDs (Referenced File ID, CS: a coded value the profile would keep,
+    though media paths often carry names) - so it is never written, with or without a SOPInstanceUID; a
+    de-identified folder needs none (a viewer that wants one can build it from the outputs: dcmmkdir).
+    """
+    meta = getattr(ds, "file_meta", None)
+    if (meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_DIRECTORY) \
+            or "DirectoryRecordSequence" in ds:
+        raise InputError("a DICOMDIR (media directory, PS3.10 7.2): an index of the files beside it that names "
+                         "their patients, not an image; never written (the output needs none)", "media-directory")
 
 
 def native_pixel_bits(get: Callable[[str, object], object]) -> int:
@@ -308,6 +329,7 @@ def _open(path: Path) -> SplitInstance:
     if inst is not None and inst.ds.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         if len(inst.ds) == 0:
             raise InputError("empty dataset", "read")
+        _refuse_media_directory(inst.ds)
         if "SOPInstanceUID" not in inst.ds:
             raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
         check_pixel_span(inst)

@@ -576,6 +576,9 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
     ts = UID(_uid_str(buf[ts_el[3]:ts_el[4]]) or "") if ts_el is not None else UID("")
     if not ts or not ts.is_transfer_syntax or not ts.is_little_endian or ts.is_deflated:
         return None
+    cls = meta.get(0x00020002)
+    if cls is not None and _uid_str(buf[cls[3]:cls[4]]) == instance.MEDIA_DIRECTORY:
+        return None  # a DICOMDIR: the general path refuses it with its reason
     implicit = ts.is_implicit_VR
     if implicit and pos + 6 <= len(buf) and (buf[pos + 4:pos + 6] in _SHORT or buf[pos + 4:pos + 6] in _LONG):
         return None  # explicit VR data under an implicit VR transfer syntax: pydicom's heuristics decide
