@@ -116,12 +116,28 @@ class NeedleIndex:
 
     def __init__(self, needles: Needles) -> None:
         self.needles = needles
-        keys = sorted(needles.values, key=len, reverse=True)
-        self.text = _alternation(keys)
+        self._keys = sorted(needles.values, key=len, reverse=True)
+        self._text: list[re.Pattern[str] | None] = []  # compiled on first use (see text)
         self._raw: dict[str, re.Pattern[bytes] | None] = {}
-        self._keys = keys
         #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
         self.longest_raw = 0
+
+    @property
+    def text(self) -> re.Pattern[str] | None:
+        """The needles over folded text, compiled where they are first used.
+
+        Why not when the index is built: verify builds it in the main process and its workers unpickle
+        it - a compiled pattern pickles as its source and is compiled again in each of them - so the main
+        process compiled a pattern it never used: with --against an archive of 200,000 files (240,000
+        needles, most of them instance UIDs) that was 20 s and ~0.5 GB before the first file was scanned.
+        """
+        if not self._text:
+            self._text.append(_alternation(self._keys))
+        return self._text[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
+        return self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
 
     def raw(self, encoding: str) -> re.Pattern[bytes] | None:
         if encoding not in self._raw:
