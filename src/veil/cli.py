@@ -147,8 +147,8 @@ def deid(
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
     file_timeout: Annotated[float, typer.Option(
-        "--file-timeout", help="Seconds one file may take before it is stopped and quarantined (0 = no limit; "
-        "with 2 or more workers).")] = 1800,
+        "--file-timeout", help="Seconds one file may take before it is stopped and quarantined (0 = no limit, "
+        "and with --workers 1 the files run in this process).")] = 1800,
 ) -> None:
     """De-identify every DICOM file under INPUT_DIR into OUTPUT_DIR.
 

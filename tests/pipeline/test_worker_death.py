@@ -109,7 +109,8 @@ def test_a_unit_that_hangs_is_stopped_at_its_limit_and_only_the_hanging_item_is_
 
 
 @pytest.mark.slow
-def test_deid_quarantines_a_file_that_hangs_and_writes_the_rest(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])  # one worker too: the limit needs a process to stop
+def test_deid_quarantines_a_file_that_hangs_and_writes_the_rest(tmp_path, monkeypatch, workers):
     """No real file hangs Veil reproducibly, so the hang is made: process_file sleeps on one input (the
     pool's workers are forked and inherit it). The pool, the stop, the rescue and the report are real."""
     from veil.identity.keyed import Keyed
@@ -133,7 +134,7 @@ def test_deid_quarantines_a_file_that_hangs_and_writes_the_rest(tmp_path, monkey
     monkeypatch.setattr(runner, "process_file", process_file)
     out = tmp_path / "out"
     t = time.monotonic()
-    summary = runner.run(files, out, plan, keyed, workers=2, file_timeout=2)
+    summary = runner.run(files, out, plan, keyed, workers=workers, file_timeout=2)
     assert time.monotonic() - t < 120
     assert summary.written == 39 and summary.quarantined == 1
     (bad,) = list(summary.results.select("status = 'quarantined'"))

@@ -366,7 +366,8 @@ def run(
     Resumable: every finished file is journaled as it completes, and a re-run with the same policy and
     secret skips files whose output is already on disk with the journaled sha256. One run at a time
     writes to an output folder (:func:`output_lock`). `file_timeout`: seconds a file may take in a
-    worker process (workers > 1) before it is stopped and quarantined (rule ``timeout``).
+    worker process before it is stopped and quarantined (rule ``timeout``); without it, one worker (or
+    one unit of work) runs in this process.
     """
     with contextlib.nullcontext() if dry_run else output_lock(out_dir):
         return _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
@@ -434,7 +435,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
-    if workers <= 1 or len(head) < 2:  # one unit: no pool to start
+    if not file_timeout and (workers <= 1 or len(head) < 2):  # one process, one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
@@ -450,6 +451,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             return [r for part in parts for r in part]
 
         limit = None if not file_timeout else (lambda items: file_timeout * len(items))
+        workers = max(1, workers)  # a time limit needs a process to stop: one worker is a pool of one
         results = resilient(make_pool, workers, _work_unit, work, workers * 4,
                             lambda u: [(p, prev) for _, p, prev in u], rescue, limit)
     try:
