@@ -7,6 +7,7 @@ configuration error (bad policy, missing secret, output inside input), 3 fatal e
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -199,8 +200,13 @@ def deid(
         _fail(str(exc))
     except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
         _fail(str(exc), EXIT_FATAL)
-    except Interrupted:
+    except Interrupted as exc:
         if not dry_run:
+            if exc.summary is not None:  # outputs were written: the run is recorded, as stopped
+                from veil.audit import AuditError
+
+                with contextlib.suppress(AuditError, OSError, VeilError):
+                    _audit_run(output_dir, keyed, plan, exc.summary, purpose, interrupted=exc.name)
             console.print(f"files finished so far are kept and journaled in {output_dir / '.veil'}: run the same "
                           "command again to resume", highlight=False)
         raise
@@ -262,8 +268,12 @@ def _audit_key(keyed) -> bytes:  # type: ignore[no-untyped-def]
     return keyed.digest("audit-chain", "")
 
 
-def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str) -> str:  # type: ignore[no-untyped-def]
-    """One hash-chained entry per run: who, when, command, purpose, policy hash, counts."""
+def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str,  # type: ignore[no-untyped-def]
+               interrupted: str | None = None) -> str:
+    """One hash-chained entry per run: who, when, command, purpose, policy hash, counts. A run stopped by
+    a signal is recorded too (`interrupted`: the signal's name): its outputs exist whether or not it is
+    ever resumed. Its counts are what the command had received when it stopped (results come back in
+    input order, so finished files behind a unit still running are on disk and journaled, not counted)."""
     from veil.audit import AuditEntry, append
 
     entry = AuditEntry(
@@ -273,7 +283,7 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str) -> str:  # 
         counts={"in": summary.files_in, "out": summary.written, "quarantined": summary.quarantined,
                 "duplicates": summary.duplicates, "resumed": summary.resumed},
         extra={"veil_version": __version__, "policy": plan.policy.name, "policy_version": plan.policy.version,
-               "table": plan.edition},
+               "table": plan.edition, **({"interrupted": interrupted} if interrupted else {})},
     )
     project = _active_project()
     if project is not None:  # the project's log once a project is active (one history per project)

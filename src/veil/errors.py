@@ -52,4 +52,6 @@ class Interrupted(BaseException):
 
         self.signum = signum
         self.name = signal.Signals(signum).name
+        #: what the interrupted work had done, when it can say (the runner's RunSummary so far)
+        self.summary: object = None
         super().__init__(f"interrupted by {self.name}")

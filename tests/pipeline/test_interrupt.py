@@ -100,6 +100,14 @@ def test_a_stopped_run_leaves_no_worker_behind_and_resumes_to_the_clean_output(
                 os.kill(pid, signal.SIGKILL)
     partial = sum(1 for _ in out.rglob("*.dcm"))
     assert 0 < partial < 400
+    log = out / ".veil" / "audit.jsonl"
+    if sig == signal.SIGKILL:
+        assert not log.exists()  # nothing can run after kill -9: the journal alone remembers
+    else:  # the stopped run is recorded with what it finished: its outputs exist, resumed or not
+        (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+        assert entry["extra"]["interrupted"] == sig.name
+        # results the command had received (in order: a unit still running holds back those after it)
+        assert entry["counts"]["out"] <= partial <= entry["counts"]["in"]
 
     r = veil("deid", str(src), str(out), "--workers", "2", *POLICY, "--json")
     assert r.returncode == 0, r.stderr  # before the fix: exit 3, the orphaned workers held OUT/.veil/lock
@@ -108,6 +116,9 @@ def test_a_stopped_run_leaves_no_worker_behind_and_resumes_to_the_clean_output(
     assert tree_hashes(out) == expected
     assert not list(out.rglob(".veil-*.part"))
     assert (out / ".veil" / "manifest.jsonl").read_text() == manifest
+    entries = [json.loads(line) for line in (out / ".veil" / "audit.jsonl").read_text().splitlines()]
+    assert len(entries) == (1 if sig == signal.SIGKILL else 2) and "interrupted" not in entries[-1]["extra"]
+    assert veil("audit", "verify", str(out)).returncode == 0
 
 
 def _slow_unit(unit: list[int]) -> list[int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from veil import __version__
-from veil.errors import SecretError, VeilError
+from veil.errors import Interrupted, SecretError, VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
@@ -461,6 +461,10 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 summary.resumed += resumed
                 if on_result is not None:
                     on_result(r)
+    except Interrupted as exc:  # what the run finished before it was stopped, for the audit entry
+        _count(summary)
+        exc.summary = summary
+        raise
     finally:
         close = getattr(results, "close", None)
         if close is not None:
@@ -475,10 +479,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         summary.files_in += 1
     if not dry_run:
         _settle_duplicates(summary, out_dir, context)
-    summary.written = store.count("status = 'ok'")
-    summary.dry_run = store.count("status = 'dry-run'")
-    summary.quarantined = store.count("status = 'quarantined'")
-    summary.duplicates = store.count("status = 'duplicate'")
+    _count(summary)
     _check_pseudonym_collisions(summary)
     summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
     if not dry_run:
@@ -486,6 +487,14 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             write_reports(out_dir, summary, plan)
             (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
     return summary
+
+
+def _count(summary: RunSummary) -> None:
+    store = summary.results
+    summary.written = store.count("status = 'ok'")
+    summary.dry_run = store.count("status = 'dry-run'")
+    summary.quarantined = store.count("status = 'quarantined'")
+    summary.duplicates = store.count("status = 'duplicate'")
 
 
 def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerContext) -> None:
