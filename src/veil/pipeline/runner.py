@@ -175,26 +175,20 @@ def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed:
     fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
 
 
-def _timed_out(path: Path, keyed: Keyed, seconds: float) -> FileResult:
-    """The quarantine line of a file still being processed, alone, after its time limit (its worker stopped)."""
+#: Why a file was lost with its worker, by rule: it killed the worker, or it was stopped at its time limit.
+_CRASHED = ("the worker process died while processing this file, alone (a crash in a native decoder, or killed: "
+            "out of memory?)")
+_TIMED_OUT = ("still being processed after {seconds:g} s, alone: stopped (a file that hangs a decoder or the parser; "
+              "raise --file-timeout if such files are expected to take this long)")
+
+
+def _lost(path: Path, keyed: Keyed, rule: str, reason: str) -> FileResult:
+    """The quarantine line of a file that was processed alone and lost its worker (rule crash/timeout)."""
     try:
         h = keyed_file_hash(path, keyed)
     except OSError:
         h = ""
-    return FileResult(str(path), "quarantined", input_hash=h, rule="timeout",
-                      reason=f"still being processed after {seconds:g} s, alone: stopped (a file that hangs a decoder "
-                             "or the parser; raise --file-timeout if such files are expected to take this long)")
-
-
-def _crashed(path: Path, keyed: Keyed) -> FileResult:
-    """The quarantine line of a file whose worker process died while processing it, alone."""
-    try:
-        h = keyed_file_hash(path, keyed)
-    except OSError:
-        h = ""
-    return FileResult(str(path), "quarantined", input_hash=h, rule="crash",
-                      reason="the worker process died while processing this file, alone (a crash in a native "
-                             "decoder, or killed: out of memory?)")
+    return FileResult(str(path), "quarantined", input_hash=h, rule=rule, reason=reason)
 
 
 def series_key(path: str) -> str:
@@ -446,8 +440,9 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                    ) -> list[tuple[FileResult, bool]]:
             rescued.append(len(unit))  # one by one, each in a fresh worker: only a file that kills one is out
             parts = each_alone([(p, prev) for _, p, prev in unit], alone,
-                               lambda item: [(_crashed(Path(item[0]), keyed), False)],
-                               lambda item, exc: [(_timed_out(Path(item[0]), keyed, exc.seconds), False)])
+                               lambda item: [(_lost(Path(item[0]), keyed, "crash", _CRASHED), False)],
+                               lambda item, exc: [(_lost(Path(item[0]), keyed, "timeout",
+                                                         _TIMED_OUT.format(seconds=exc.seconds)), False)])
             return [r for part in parts for r in part]
 
         limit = None if not file_timeout else (lambda items: file_timeout * len(items))
