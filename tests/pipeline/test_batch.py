@@ -650,3 +650,22 @@ def test_symbolic_links_to_files_are_inputs_and_other_links_are_reported(tmp_pat
     assert veil("deid", str(annex), str(tmp_path / "ref")).returncode == 0
     assert tree_hashes(tmp_path / "out") == tree_hashes(tmp_path / "ref")
     assert all(p.is_symlink() for p in (data / "sub-01").iterdir())  # inputs untouched
+
+
+def test_a_list_file_reads_files_and_folders_relative_to_the_current_folder(tmp_path):
+    """README: one file or folder per line, relative entries from the current folder (as `tar -T` and
+    `rsync --files-from` read theirs), blank lines and '#' comments skipped; a missing entry is quarantined."""
+    files = make_corpus(tmp_path / "in", 6, patients=2)
+    work = tmp_path / "work"
+    work.mkdir()
+    listing = tmp_path / "lists" / "inputs.lst"
+    listing.parent.mkdir()
+    folder = files[0].parent  # three files of patient 0 as a folder entry
+    listing.write_text(f"# export of 2026-12-06\n\n{os.path.relpath(files[1], work)}\n"
+                       f"{os.path.relpath(folder, work)}\n   \nmissing.dcm\n")
+    r = veil("deid", str(listing), str(tmp_path / "out"), "--json", cwd=work)
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["written"] == 4 and summary["files_in"] == 5  # files[1] + the folder's 3, and the missing one
+    (q,) = summary["quarantine"]
+    assert q["source"] == "missing.dcm" and "No such file" in q["reason"]
