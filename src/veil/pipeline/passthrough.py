@@ -208,21 +208,17 @@ def all_zero(fh: io.BufferedIOBase, pos: int, end: int) -> bool:
 MAX_ELEMENTS = SMALL // 8
 
 
-class _Stop(Exception):
-    """The count met something it does not follow: pydicom decides, as for any other file."""
-
-
 class _Enough(Exception):
     """The count is past its limit."""
 
 
 def check_element_count(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool,
-                        limit: int = MAX_ELEMENTS) -> None:
+                        limit: int = MAX_ELEMENTS, where: str = "") -> None:
     """Raise InputError when the dataset from `pos` to `end` holds more than `limit` data elements."""
     n = count_elements(fh, pos, end, implicit, little, limit)
     if n is not None and n > limit:
-        raise InputError(f"more than {limit:,} data elements: a crafted or damaged file (reading it would take "
-                         "gigabytes)", "parse")
+        raise InputError(f"more than {limit:,} data elements{where}: a crafted or damaged file (reading it would "
+                         "take gigabytes)", "parse")
 
 
 def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool,
@@ -233,8 +229,8 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
     Walks element headers only: values are skipped (Pixel Data too), sequences and their items entered
     whether their length is defined or not (PS3.5 7.5), as pydicom parses them - in explicit VR by the
     VR SQ (and UN of undefined length, PS3.5 6.2.2, or of a public SQ attribute), in implicit VR by the
-    data dictionary. Stops without
-    a verdict at anything it does not follow; pydicom then reads the file and reports what is wrong.
+    data dictionary. Stops without a verdict at anything it does not follow; pydicom then reads the file
+    and reports what is wrong.
     """
     from pydicom.datadict import dictionary_VR
 
@@ -259,13 +255,13 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
         while at + 8 <= stop:
             h = header(at)
             if top and h[:8] == _ZERO_HEADER:  # padding (cut) or damage (quarantined): zero_padding_start's
-                raise _Stop  # (inside a sequence pydicom reads each 8 zero bytes as an element: counted)
+                raise _Unsure  # (inside a sequence pydicom reads each 8 zero bytes as an element: counted)
             group, elem, length = tag_len.unpack_from(h)
             tag = group << 16 | elem
             if tag == 0xFFFEE00D and item:
                 return at + 8
             if group == 0xFFFE:
-                raise _Stop
+                raise _Unsure
             count += 1
             if count > limit:
                 raise _Enough
@@ -274,7 +270,7 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
             if not implicit and vr.isalpha() and vr.isupper():
                 if vr in _LONG_VRS:
                     if len(h) < 12:
-                        raise _Stop
+                        raise _Unsure
                     length, vpos = u32.unpack_from(h, 8)[0], at + 12
                     # UN: a sequence when undefined (PS3.5 6.2.2), or when the dictionary says SQ (pydicom)
                     sq = vr == b"SQ" or (vr == b"UN" and (length == 0xFFFFFFFF or (not group & 1 and is_sq(tag))))
@@ -287,12 +283,12 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
                 at = items(vpos, stop, None, tag not in PIXEL_TAGS)
             elif sq:
                 if vpos + length > stop:
-                    raise _Stop
+                    raise _Unsure
                 at = items(vpos, vpos + length, vpos + length, True)
             else:
                 at = vpos + length
         if item or at != stop:
-            raise _Stop
+            raise _Unsure
         return at
 
     def items(at: int, stop: int, defined_end: int | None, datasets: bool) -> int:
@@ -304,27 +300,27 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
             if (group, elem) == (0xFFFE, 0xE0DD) and defined_end is None:
                 return at + 8
             if (group, elem) != (0xFFFE, 0xE000):
-                raise _Stop
+                raise _Unsure
             count += 1
             if length == 0xFFFFFFFF:
                 if not datasets:
-                    raise _Stop
+                    raise _Unsure
                 at = elements(at + 8, stop, True)
             elif at + 8 + length > stop:
-                raise _Stop
+                raise _Unsure
             else:
                 if datasets:
                     elements(at + 8, at + 8 + length, False)
                 at += 8 + length
         if defined_end is not None and at == defined_end:
             return at
-        raise _Stop
+        raise _Unsure
 
     try:
         elements(pos, end, False, True)
     except _Enough:
         return count
-    except (_Stop, struct.error, RecursionError):
+    except (_Unsure, struct.error, RecursionError):
         return None
     return count
 
@@ -358,10 +354,7 @@ def check_deflated(fh: io.BufferedIOBase, pos: int) -> None:
         return
     view = io.BytesIO(bytes(inflated))
     del inflated
-    n = count_elements(view, 0, len(view.getbuffer()), False, True)
-    if n is not None and n > MAX_ELEMENTS:
-        raise InputError(f"more than {MAX_ELEMENTS:,} data elements in the deflated dataset: a crafted or damaged "
-                         "file (reading it would take gigabytes)", "parse")
+    check_element_count(view, 0, len(view.getbuffer()), False, True, where=" in the deflated dataset")
 
 
 def zero_padding_start(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool) -> int:
