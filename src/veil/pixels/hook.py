@@ -84,6 +84,37 @@ def _full_dataset(inst: Any) -> Dataset:
     return full
 
 
+def decoded_size(ds: Dataset) -> int | None:
+    """Bytes of the decoded Pixel Data, from Rows, Columns, Number of Frames, Samples per Pixel and Bits
+    Allocated (PS3.3 C.7.6.3); None when the header does not say (decoding then reports the problem)."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if min(rows, cols, frames, spp, bits) < 1:
+        return None
+    return rows * cols * frames * spp * -(-bits // 8)
+
+
+def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
+    """Refuse an image whose decoded frames exceed the policy's bound, before anything is decoded.
+
+    Why: the pass decodes every frame at once and holds several copies (about 7x the decoded size), so
+    a 1 GB cine would need ~7 GB in one worker; past the machine's memory the kernel kills a worker (or
+    another program) and the run is slowed by the retry. Quarantined with the figures and the setting.
+    """
+    size = decoded_size(ds)
+    if size is not None and size > limit_mb * 1_000_000:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        raise InputError(
+            f"pixel data too large for the pixel pass: {size / 1e6:,.0f} MB decoded ({frames} frame(s) of "
+            f"{ds.Rows}x{ds.Columns}); the policy allows {limit_mb:,} MB (pixels.max_decoded_mb) and the pass "
+            f"needs about 7 times the decoded size in memory", "pixels-too-large")
+
+
 def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
     """Clean Pixel Data / Clean Graphics for one pipeline instance (a ``SplitInstance``), or None.
 
@@ -107,6 +138,7 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
             if inst.pixels is None and "PixelData" not in ds:
                 object.__setattr__(ds, "_veil_pixels_examined", True)
                 return result
+            check_decoded_size(ds, policy.pixels.max_decoded_mb)
             try:
                 full = _full_dataset(inst)
             except Exception as exc:

@@ -97,6 +97,10 @@ class PixelSettings:
     overlays: str = "remove"
     verify: bool = True  # OCR the redacted image again before BurnedInAnnotation becomes NO
     min_confidence: int = 40  # tesseract word confidence (0-100) below which a word is ignored
+    #: Largest decoded Pixel Data (MB) the pass takes on; a bigger image is quarantined. The pass holds
+    #: the decoded frames several times over (display, redacted copy, verification reading): about 7x.
+    #: In the policy, not on the command line: which files are written must not depend on the machine.
+    max_decoded_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ class Policy:
         d.pop("source")
         if self.pixels == PixelSettings():  # policies written before the pixel pass keep their hash
             d.pop("pixels")
+        elif self.pixels.max_decoded_mb == PixelSettings.max_decoded_mb:  # nor those written before the bound
+            d["pixels"].pop("max_decoded_mb")
         return d
 
     def content_hash(self) -> str:
@@ -374,7 +380,7 @@ def _parse_pixels(p: _Problems, raw: Any, base_dir: Path | None) -> PixelSetting
                          ("icons", PIXEL_ICONS), ("overlays", PIXEL_OVERLAYS)):
         if raw.get(key, getattr(d, key)) not in allowed:
             p.add(("pixels", key), f"expected one of {', '.join(allowed)}, got {raw.get(key)!r}")
-    for key, lo, hi in (("margin", 0, 64), ("min_confidence", 0, 100)):
+    for key, lo, hi in (("margin", 0, 64), ("min_confidence", 0, 100), ("max_decoded_mb", 1, 1 << 20)):
         v = raw.get(key, getattr(d, key))
         if _expect(p, ("pixels", key), v, int, "an integer") and not lo <= v <= hi:
             p.add(("pixels", key), f"expected {lo}..{hi}, got {v}")
@@ -400,7 +406,8 @@ def _parse_pixels(p: _Problems, raw: Any, base_dir: Path | None) -> PixelSetting
                          margin=int(raw.get("margin", d.margin)), lossy=str(raw.get("lossy", d.lossy)),
                          icons=str(raw.get("icons", d.icons)), overlays=str(raw.get("overlays", d.overlays)),
                          verify=bool(raw.get("verify", d.verify)),
-                         min_confidence=int(raw.get("min_confidence", d.min_confidence)))
+                         min_confidence=int(raw.get("min_confidence", d.min_confidence)),
+                         max_decoded_mb=int(raw.get("max_decoded_mb", d.max_decoded_mb)))
 
 
 def _parse_override(p: _Problems, path: tuple[str | int, ...], o: Any) -> Override | None:
