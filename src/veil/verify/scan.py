@@ -112,11 +112,25 @@ class ScanResult:
 
 
 class NeedleIndex:
-    """All needles of the input compiled into one regex over folded text and one per raw encoding."""
+    """All needles of the input: UIDs and other digit-dot values as a set, the rest as one regex over folded
+    text and one per raw encoding.
+
+    Why two matchers: with ``--against`` an archive, most needles are instance UIDs (93 % of them on the
+    benchmark corpora), unique per file, so a regex of every needle grew with the number of input
+    *instances*: 240,000 needles took ~20 s to compile and ~1 GB in every worker. A digit-dot needle can
+    only be found on a run of digits and dots, split where the regex's boundaries allow (a dot, or a
+    character that is not a letter or digit), so each run is looked up piece by piece in a set instead:
+    the same matches (leftmost, longest first), no compile, a few dozen bytes per needle. The regex keeps
+    the needles that grow with patients (names, places, IDs and dates in written forms).
+    """
 
     def __init__(self, needles: Needles) -> None:
         self.needles = needles
-        self._keys = sorted(needles.values, key=len, reverse=True)
+        digits = {k for k in needles.values if _DIGIT_NEEDLE.fullmatch(k)}
+        self._keys = sorted((k for k in needles.values if k not in digits), key=len, reverse=True)
+        self._digits = frozenset(digits)
+        #: lengths of the digit needles, longest first (the pieces worth looking up)
+        self._digit_lens = tuple(sorted({len(k) for k in digits}, reverse=True))
         self._text: list[re.Pattern[str] | None] = []  # compiled on first use (see text)
         self._raw: dict[str, re.Pattern[bytes] | None] = {}
         #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
@@ -124,22 +138,112 @@ class NeedleIndex:
 
     @property
     def text(self) -> re.Pattern[str] | None:
-        """The needles over folded text, compiled where they are first used.
+        """The needles that are not digit-dot values, over folded text, compiled where they are first used.
 
         Why not when the index is built: verify builds it in the main process and its workers unpickle
         it - a compiled pattern pickles as its source and is compiled again in each of them - so the main
-        process compiled a pattern it never used: with --against an archive of 200,000 files (240,000
-        needles, most of them instance UIDs) that was 20 s and ~0.5 GB before the first file was scanned.
+        process compiled a pattern it never used.
         """
         if not self._text:
             self._text.append(_alternation(self._keys))
         return self._text[0]
 
+    def find(self, folded: str) -> list[tuple[int, int]]:
+        """Spans of every needle in `folded` text, on word boundaries, in order of their start."""
+        spans = [m.span() for m in self.text.finditer(folded)] if self.text is not None else []
+        if self._digits:
+            spans += self._digit_spans(folded, 0, len(folded))
+            spans.sort()
+        return spans
+
+    def _digit_spans(self, s: _S, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Digit needles starting in s[lo:hi], leftmost and longest first, not overlapping, where the
+        regex would find them: no letter or digit just before or after (a dot is a boundary)."""
+        found: list[tuple[int, int]] = []
+        if not self._digit_lens:
+            return found
+        text = isinstance(s, str)
+        table: frozenset[Any] = self._digits if text else self._digit_bytes()
+        shortest, longest = self._digit_lens[-1], self._digit_lens[0]
+        dot: Any = "." if text else b"."
+        n = len(s)
+        for m in self._runs(text).finditer(s, lo, min(n, hi + longest)):  # runs too short to hold one: skipped
+            rs, rend = m.span()
+            if rs >= hi:
+                break
+            run = m.group(0)
+            dots = []
+            i = run.find(dot)
+            while i != -1:
+                dots.append(rs + i)
+                i = run.find(dot, i + 1)
+            # a needle starts at the run's start after a boundary, or after a dot; it ends before a dot, or
+            # at the run's end when a boundary follows
+            starts = ([rs] if not _word_char(s[rs - 1:rs]) else []) + [d + 1 for d in dots]
+            ends = [d for d in dots if d > rs]
+            if not _word_char(s[rend:rend + 1]):
+                ends.append(rend)
+            at = rs
+            for p in starts:
+                if p < at or p >= hi or p >= rend or s[p:p + 1] == dot:
+                    continue  # inside the last match, past this window, or a dot
+                for q in reversed(ends):
+                    if q - p < shortest:
+                        break
+                    if q - p <= longest and s[p:q] in table:
+                        found.append((p, q))
+                        at = q
+                        break
+        return found
+
+    def _runs(self, text: bool) -> re.Pattern[Any]:
+        """Runs of digits and dots at least as long as the shortest digit needle."""
+        key = "_runs_text" if text else "_runs_bytes"
+        got: re.Pattern[Any] | None = self.__dict__.get(key)
+        if got is None:
+            src = f"[0-9.]{{{self._digit_lens[-1]},}}"
+            got = self.__dict__[key] = re.compile(src if text else src.encode())
+        return got
+
+    def _digit_bytes(self) -> frozenset[bytes]:
+        got: frozenset[bytes] | None = self.__dict__.get("_digit_ascii")
+        if got is None:
+            got = self.__dict__["_digit_ascii"] = frozenset(k.encode("ascii") for k in self._digits)
+        return got
+
+    def raw_digits(self, buf: bytes, start: int, stop: int, wide: bool) -> list[tuple[int, int, str]]:
+        """Digit needles in raw bytes, as (start, end, value): ASCII-compatible encodings (`wide` False,
+        on boundaries like the text) or UTF-16-LE (anywhere, like the raw regex of that encoding)."""
+        if not self._digits:
+            return []
+        if not wide:
+            return [(p, q, buf[p:q].decode("ascii")) for p, q in self._digit_spans(buf, start, stop)]
+        out = []
+        for m in _DIGIT_RUN_UTF16.finditer(buf, start):
+            if m.start() >= stop:
+                break
+            text = m.group(0).decode("utf-16-le")
+            at = 0
+            for i in range(len(text)):
+                if i < at or m.start() + 2 * i >= stop:
+                    continue
+                for length in self._digit_lens:
+                    piece = text[i:i + length]
+                    if len(piece) == length and piece in self._digits:
+                        out.append((m.start() + 2 * i, m.start() + 2 * (i + length), piece))
+                        at = i + length
+                        break
+        return out
+
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
-        return self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
+        state = self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
+        for cached in ("_digit_ascii", "_runs_text", "_runs_bytes"):
+            state.pop(cached, None)
+        return state
 
     def raw(self, encoding: str) -> re.Pattern[bytes] | None:
+        """The regex needles in `encoding` (raw_digits finds the digit ones)."""
         if encoding not in self._raw:
             parts: list[bytes] = []
             for k in self._keys:
@@ -151,7 +255,8 @@ class NeedleIndex:
                         parts.append(form.encode(encoding).lower())  # matched with re.I (ASCII case)
                     except (UnicodeEncodeError, LookupError):
                         continue
-            self.longest_raw = max([self.longest_raw, *map(len, parts)])
+            width = 2 if encoding == "utf-16-le" else 1
+            self.longest_raw = max([self.longest_raw, *map(len, parts), width * max(self._digit_lens, default=0)])
             pattern = _trie(sorted(set(parts))) if parts else None
             same = next((c for c in self._raw.values() if c is not None and c.pattern == pattern), None)
             self._raw[encoding] = same or (re.compile(pattern, re.I) if pattern is not None else None)
@@ -160,6 +265,28 @@ class NeedleIndex:
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
         return n.category if n else "identifier"
+
+
+#: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
+_DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
+
+
+def _digit_width(encoding: str) -> bool | None:
+    """How digits and dots are written in `encoding`: one ASCII byte each (False), UTF-16-LE (True), or
+    otherwise (None: the digit needles are not looked for in it)."""
+    try:
+        probe = "0123456789.".encode(encoding)
+    except (LookupError, UnicodeEncodeError):
+        return None
+    if probe == b"0123456789.":
+        return False
+    return True if probe == "0123456789.".encode("utf-16-le") else None
+
+
+def _word_char(c: str | bytes) -> bool:
+    """A letter or digit of ASCII: what the needle regex's lookarounds refuse next to a match."""
+    return c.isascii() and c.isalnum()
 
 
 def _alternation(keys: list[str]) -> re.Pattern[str] | None:
@@ -374,11 +501,12 @@ class Scanner:
         for (i, _), words in sorted(lines.items()):
             text = " ".join(words)
             loc = f"(7FE0,0010) PixelData frame {i + 1} (OCR)"
-            if self.index is not None and self.index.text is not None:
-                for m in self.index.text.finditer(fold(text)):
-                    if len(m.group(0)) >= 4:
-                        found.append(Finding(rel, loc, f"pixels:{self.index.category(m.group(0))}",
-                                             mask(m.group(0)), m.group(0)))
+            if self.index is not None:
+                folded = fold(text)
+                for a, b in self.index.find(folded):
+                    if b - a >= 4:
+                        hit = folded[a:b]
+                        found.append(Finding(rel, loc, f"pixels:{self.index.category(hit)}", mask(hit), hit))
             for cat, pat in _PATTERNS[:5]:
                 for m in pat.finditer(text):
                     found.append(Finding(rel, loc, f"pixels:{cat}", mask(m.group(0)), m.group(0)))
@@ -438,10 +566,10 @@ class Scanner:
             public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
             for text in texts:
                 f = fold(text)
-                if self.index is not None and self.index.text is not None and not coded:
-                    for m in self.index.text.finditer(f):
-                        add(loc, f"identifier:{self.index.category(m.group(0))}", text[m.start():m.end()]
-                            if len(f) == len(text) else m.group(0))
+                if self.index is not None and not coded:
+                    for a, b in self.index.find(f):
+                        add(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
+                            else f[a:b])
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
                         add(loc, "date-not-shifted", m.group(0))
@@ -499,16 +627,27 @@ class Scanner:
                    seen: set[str], add: _Add, skip: tuple[int, int] | None = None) -> None:
         encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
         patterns: list[tuple[str, re.Pattern[bytes]]] = []
+        widths: dict[bool, str] = {}  # digit needles: ASCII-compatible (False) or UTF-16-LE (True) -> encoding
         if self.index is not None:
             for enc in dict.fromkeys(encs):
                 pat = self.index.raw(enc)
+                width = _digit_width(enc)
+                if width is not None:
+                    widths.setdefault(width, enc)  # digits encode alike in all ASCII-compatible encodings
                 if pat is None or any(p is pat for _, p in patterns):
                     continue  # needles that encode alike (ASCII in UTF-8 and Latin-1): what it finds is seen
                 patterns.append((enc, pat))
         digits = [(f, re.compile(re.escape(f.encode()))) for f in dates if f.isdigit()]
-        if not patterns and not digits:
+        if not patterns and not widths and not digits:
             return
         reach = max([self.index.longest_raw if self.index is not None else 0, *(len(f) for f, _ in digits)]) + 1
+
+        def hit(offset: int, at: int, enc: str, text: str) -> None:
+            if fold(text) in seen or (" " not in text and fold(text) in _dictionary_words()):
+                return
+            seen.add(fold(text))
+            add(f"raw bytes @{offset + at} ({enc})", "identifier:raw", text)
+
         for offset, buf, start, stop in _windows(data, reach, skip):
             for enc, pat in patterns:
                 for m in pat.finditer(buf, start):
@@ -520,13 +659,13 @@ class Scanner:
                         text = m.group(0).decode("latin-1")
                     before = buf[m.start() - 1:m.start()] if m.start() else b""
                     after = buf[m.end():m.end() + 1]
-                    if enc != "utf-16-le" and ((before.isalnum() and before.isascii())
-                                               or (after.isalnum() and after.isascii())):
+                    if enc != "utf-16-le" and (_word_char(before) or _word_char(after)):
                         continue  # inside a longer word or number
-                    if fold(text) in seen or (" " not in text and fold(text) in _dictionary_words()):
-                        continue
-                    seen.add(fold(text))
-                    add(f"raw bytes @{offset + m.start()} ({enc})", "identifier:raw", text)
+                    hit(offset, m.start(), enc, text)
+            if self.index is not None:
+                for wide, enc in widths.items():
+                    for a, _b, text in self.index.raw_digits(buf, start, stop, wide):
+                        hit(offset, a, enc, text)
             for f, pat in digits:
                 for m in pat.finditer(buf, start):
                     if m.start() >= stop:
@@ -557,9 +696,10 @@ class Scanner:
         for part in parts:
             if not _PATH_OK.match(part):
                 add(f"path component {part!r}"[:40], "path", part)
-        if self.index is not None and self.index.text is not None:
-            for m in self.index.text.finditer(fold(rel)):
-                add("output path", "path", m.group(0))
+        if self.index is not None:
+            folded = fold(rel)
+            for a, b in self.index.find(folded):
+                add("output path", "path", folded[a:b])
         spaced = re.sub(r"[_/\\]", " ", rel)  # "Smith_MRN123456/..." -> words the patterns can see
         for cat, pat in _PATTERNS[:6]:
             for m in pat.finditer(spaced):
