@@ -40,7 +40,8 @@ dates:
 
 def _plans() -> dict[str, Plan]:
     return {"basic": compile_plan(load_policy("basic")),
-            "options": compile_plan(load_policy_text(OPTIONS_POLICY))}
+            "options": compile_plan(load_policy_text(OPTIONS_POLICY)),
+            "research-longitudinal": compile_plan(load_policy("research-longitudinal"))}
 
 
 def _general(path: Path, policy: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> instance.FileResult:
@@ -70,14 +71,14 @@ def _compare(path: Path, policy: str, tmp: Path, monkeypatch: pytest.MonkeyPatch
     return True
 
 
-@pytest.mark.parametrize("policy", ["basic", "options"])
+@pytest.mark.parametrize("policy", ["basic", "options", "research-longitudinal"])
 def test_raw_path_matches_general_path_on_pydicom_files(policy, tmp_path, monkeypatch):
     taken = sum(_compare(p, policy, tmp_path / str(i), monkeypatch) for i, p in enumerate(TEST_FILES))
     # most of pydicom's files are plain little endian Part-10: the raw path must take them, or it is dead
     assert taken >= 120, taken
 
 
-@pytest.mark.parametrize("policy", ["basic", "options"])
+@pytest.mark.parametrize("policy", ["basic", "options", "research-longitudinal"])
 def test_raw_path_matches_general_path_on_generated_corpus(policy, tmp_path, monkeypatch):
     corpus = generate_corpus(tmp_path / "in", patients=2, studies_per_patient=1, header_heavy=True)
     files = list(corpus.files)
@@ -104,6 +105,51 @@ def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     ds.save_as(path, enforce_file_format=True)
     assert path.stat().st_size > rawpath.SMALL
     assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
+
+
+@pytest.mark.parametrize(("charset", "name", "text"), [
+    (None, "Doe^Jane", "Follow-up for Jane Doe, MRN-77, seen 03/04/2019"),
+    ("ISO_IR 100", "Müller^Jürgen", "Kontrolle Jürgen Müller MRN-77 am 04.03.2019"),
+    ("ISO_IR 192", "Ωmega^Zoë", "Zoë Ωmega MRN-77 seen 2019-03-04"),
+])
+def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(charset, name, text, tmp_path,
+                                                                                monkeypatch):
+    """research-longitudinal on the raw path: dates shifted with their paired times (across midnight),
+    free text cleaned of the patient's own name, ID and dates, in the file's character set - byte for byte
+    the general path's output, and the identifiers gone from it."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, "MRN-77", "19610304"
+    ds.StudyDate, ds.StudyTime = "20190304", "233000"
+    ds.SeriesDate, ds.SeriesTime = "20190304", "000500.25"
+    ds.StudyDescription = text
+    ds.ImageComments = text
+    item = Dataset()
+    item.AccessionNumber = "ACC-991"
+    item.ReferencedStudySequence = []
+    ds.RequestAttributesSequence = [item]
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(128)
+    path = tmp_path / "text.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    out = next((tmp_path / "cmp" / "raw").rglob("*.dcm"))
+    written = pydicom.dcmread(out)
+    family, given = name.split("^")
+    data = out.read_bytes()
+    for value in (family, given, "MRN-77", "ACC-991"):
+        assert value not in str(written.StudyDescription) + str(written.get("ImageComments", ""))
+        assert value.encode("utf-8") not in data and value.encode("latin-1", "ignore") not in data
+    assert written.StudyDate != "20190304" and written.StudyTime != "233000"
 
 
 def test_file_meta_keeps_only_what_it_needs(tmp_path, monkeypatch):
@@ -154,16 +200,15 @@ def test_corrupted_inputs_are_declined_or_identical(tmp_path, monkeypatch):
     assert tried > 0  # flips in values leave well-formed files: those must still match
 
 
-def test_declines_when_policy_cleans_text_or_pixels():
-    for name in ("research-longitudinal",):
+def test_declines_when_policy_cleans_pixels_or_overlays():
+    """Text cleaning and date shifts are the engine's own _apply on the raw path; a pixel or overlay pass
+    needs the decoded image: the general path."""
+    for text in ('options: [clean_pixel_data]\n', 'options: [clean_graphics]\npixels: {overlays: clean}\n'):
+        plan = compile_plan(load_policy_text(f'name: px\nversion: "1"\nprofile: ps3.15-basic\n{text}'))
+        assert not rawpath.eligible(plan) and not rawpath.eligible(plan)  # memoised per plan: never flips
+    for name in ("basic", "research-longitudinal"):
         plan = compile_plan(load_policy(name))
-        assert not rawpath.eligible(plan)
-        assert not rawpath.eligible(plan)  # the answer is memoised per plan: the memo must not flip it
-    pixels = compile_plan(load_policy_text('name: px\nversion: "1"\nprofile: ps3.15-basic\n'
-                                           'options: [clean_pixel_data]\n'))
-    assert not rawpath.eligible(pixels) and not rawpath.eligible(pixels)
-    plan = compile_plan(load_policy("basic"))
-    assert rawpath.eligible(plan) and rawpath.eligible(plan)
+        assert rawpath.eligible(plan) and rawpath.eligible(plan)
 
 
 @pytest.mark.parametrize("value", ["YES", "yes", " YES", "Yes "])

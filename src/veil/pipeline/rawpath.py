@@ -3,7 +3,7 @@
 Why: on header-heavy archives (hundreds of attributes per file, tiny pixels) building pydicom's
 ``Dataset``/``RawDataElement``/``Tag`` objects, walking them and writing them back costs more than
 everything else together - more than a C++ tool spends on the whole file. Most instances are plain
-explicit or implicit VR little endian, and under a policy that does not clean text or pixels every
+explicit or implicit VR little endian, and under a policy that does not clean pixels almost every
 action on them is a decision by tag/VR/private creator (memoised per plan) followed by a copy, a drop or
 an ASCII rewrite of a value. This module does exactly that on the input bytes: a flat scan of the
 elements (PS3.5 7.1), sequences and items (PS3.5 7.5) by offset, the engine's own ``decide`` and raw
@@ -16,8 +16,13 @@ the file meta come from ``header.engine``, and the output is byte-identical to t
 Whatever is not the common case returns ``None`` *before anything is written*, and the general path
 handles the file (and quarantines it with its reason when it must): big endian, deflate, no preamble,
 an implicit VR element in an explicit VR file, undefined length outside SQ/Pixel Data, non-ASCII or
-multi-valued private creators, encapsulated documents, unsorted or repeated tags, truncation,
-any action other than keep/remove/empty/dummy/pseudonym/UID remap, text cleaning and pixel passes.
+multi-valued private creators, encapsulated documents, unsorted or repeated tags, truncation, pixel
+passes.
+
+What a raw edit cannot do - a date shifted (with its paired time), free text cleaned against the patient's
+own identifiers (PS3.15 E.3.4/E.3.5), a value in another character set - is done by the engine's own
+``_apply`` on a pydicom dataset of just that level's raw elements, and only those elements are decoded
+and re-encoded; the identifiers text is cleaned against are read the way the general path reads them.
 """
 
 from __future__ import annotations
@@ -27,14 +32,16 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
@@ -190,7 +197,8 @@ class _Walk:
     """One instance's walk: the engine's decisions and raw edits over `_El` records."""
 
     def __init__(self, buf: bytes, implicit: bool, plan: Plan, keyed: Keyed, family: tuple[str, ...],
-                 pseudonym: str, out: engine.Outcome) -> None:
+                 pseudonym: str, out: engine.Outcome, offset: timedelta = timedelta(0),
+                 top: list[_El] | None = None) -> None:
         self.buf = buf
         self.implicit = implicit
         self.plan = plan
@@ -198,6 +206,9 @@ class _Walk:
         self.family = family
         self.pseudonym = pseudonym
         self.out = out
+        self.offset = offset
+        self.top = top or []  # the instance's top-level elements: the known identifiers are read from them
+        self._ctx: engine._Ctx | None = None
         self.changed: dict[int, bytes | None] = {}  # top-level _WATCH tags rewritten (None: removed)
         #: memo of _step per (tag, VR as encoded, creator, scope), per plan and IOD family
         self.steps: dict[tuple[Any, ...], tuple[Any, ...]] = plan.encoded.setdefault(("steps", family), {})
@@ -241,6 +252,7 @@ class _Walk:
         kept_blocks: set[tuple[int, int]] = set()
         pieces: list[tuple[int, bytes]] = []
         creator_at: dict[int, int] = {}
+        deferred: list[tuple[int, _El, Any]] = []  # (index in pieces, element, action)
         for el in elems:
             tag = el[0]
             group = tag >> 16
@@ -298,14 +310,20 @@ class _Walk:
                 pieces.append((tag, self._sequence(el, inner)))
             else:
                 value = engine.raw_value(code, vr, el[1], buf[el[3]:el[4]], self.pseudonym, self.keyed)
-                if value is None:
-                    raise _Bail
+                if value is None:  # shift, clean, a non-ASCII value ...: the engine's own _apply, below
+                    if top and tag in _WATCH:
+                        raise _Bail
+                    deferred.append((len(pieces), el, act))
+                    pieces.append((tag, b""))
+                    continue
                 self.out.fire(tag, "U*" if code == "X/Z/U*" else code, act.rule)
                 pieces.append((tag, self._element(tag, el[1], value)))
                 if top and tag in _WATCH:
                     self.changed[tag] = value
             if group & 1:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+        if deferred:
+            pieces = self._apply_deferred(elems, pieces, deferred, scope, top, kept_blocks)
         gone = set()
         for (g, b) in creators:
             if (g, b) not in kept_blocks:
@@ -315,6 +333,102 @@ class _Walk:
         if gone:
             pieces = [p for i, p in enumerate(pieces) if i not in gone]
         return pieces
+
+    def _apply_deferred(self, elems: list[_El], pieces: list[tuple[int, bytes]], deferred: list[tuple[int, _El, Any]],
+                        scope: str, top: bool, kept_blocks: set[tuple[int, int]]) -> list[tuple[int, bytes]]:
+        """The elements no raw edit can do (dates shifted, text cleaned, values in another character set),
+        done by the engine's own ``_apply`` - as ``engine._walk`` does it, in tag order, with the paired
+        time of a date - on a pydicom dataset of this level's raw elements, then encoded for the output.
+
+        Anything else the engine would change on the way (a time paired with a date that was not kept as
+        read, a character set inside an item) is not the common case: the general path takes the file.
+        """
+        ds = _raw_dataset(self.buf, elems, self.implicit)
+        if not top:
+            if 0x00080005 in ds._dict:
+                raise _Bail  # an item's own character set
+            ds._parent_encoding = self._charsets()[0]  # as pydicom's reader decodes an item
+        before = dict(ds._dict)
+        handled: set[int] = set()
+        ctx = self.ctx()
+        at = {el[0]: i for i, el, _act in deferred}
+        for _i, el, act in deferred:
+            tag = el[0]
+            if tag in handled:
+                continue  # the time of a date shifted with it (engine._walk skips it too)
+            try:
+                elem = ds[tag]
+            except Exception as exc:  # undecodable value: remove (fail closed), as engine._walk
+                del ds[tag]
+                self.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
+                continue
+            engine._apply(ds, elem, act, ctx, scope, handled)
+        kept = {t: i for i, (t, _b) in enumerate(pieces) if t not in at}
+        span = {el[0]: slice(el[2], el[5]) for el in elems}
+        for tag in handled - at.keys():  # a paired time the walk kept as read: written shifted
+            index = kept.get(tag)
+            if index is None or pieces[index][1] != self.buf[span[tag]]:
+                raise _Bail
+            at[tag] = index
+        charset = self._charsets()[1]
+        for tag, raw in before.items():  # read on the way (the character set, a date's time): not changed
+            now = ds._dict.get(tag)
+            if tag not in at and now is not raw and (now is None or self._encode(now, charset) != self.buf[span[tag]]):
+                raise _Bail  # changed where the raw walk does not look
+        drop = set()
+        for tag, index in at.items():
+            if tag not in ds._dict:
+                drop.add(index)
+                continue
+            pieces[index] = (tag, self._encode(ds[tag], charset))
+            if tag >> 16 & 1:
+                kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
+        return [p for i, p in enumerate(pieces) if i not in drop]
+
+    def ctx(self) -> engine._Ctx:
+        """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
+        names, IDs and dates, found again in free text) read from the whole instance, once."""
+        if self._ctx is None:
+            from veil.text.clean import KnownIdentifiers, collect_identifiers
+
+            known = (collect_identifiers(self._top_dataset()) if engine._needs_known(self.plan)
+                     else KnownIdentifiers(()))
+            self._ctx = engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known,
+                                    self.out)
+        return self._ctx
+
+    def _top_dataset(self) -> Dataset:
+        """The top level as pydicom's reader gives it (read only: the known identifiers, the character set)."""
+        got: Dataset | None = self.__dict__.get("_top_ds")
+        if got is None:
+            got = self.__dict__["_top_ds"] = _raw_dataset(self.buf, self.top, self.implicit)
+        return got
+
+    def _charsets(self) -> tuple[Any, Any]:
+        """The instance's character set: as pydicom decodes its items (codec names) and as the writer
+        encodes every level (the Specific Character Set value, ``encode_dataset``'s argument)."""
+        got: tuple[Any, Any] | None = self.__dict__.get("_charset_pair")
+        if got is None:
+            ds = self._top_dataset()
+            got = self.__dict__["_charset_pair"] = (ds._character_set, ds.get("SpecificCharacterSet", "iso8859"))
+        return got
+
+    def _encode(self, elem: Any, charset: Any) -> bytes:
+        """One element as ``encode_dataset`` writes it at this level (a decoded one: pydicom's writer)."""
+        fp = DicomBytesIO()
+        fp.is_little_endian = True
+        fp.is_implicit_VR = self.implicit
+        try:
+            if (type(elem) is DataElement and elem.VR is not None and len(elem.VR) == 2 and elem.VR != "SQ"
+                    and elem.tag & 0xFFFF):  # (a group length is left to encode_dataset's rule)
+                write_data_element(fp, elem, charset)  # what encode_dataset does with it, without a Dataset
+            else:
+                one = Dataset()
+                one._dict[elem.tag] = elem
+                encode_dataset(fp, one, charset)
+        except Exception as exc:  # e.g. a cleaned value too long for its VR: the general path reports it
+            raise _Bail from exc
+        return bytes(fp.getvalue())
 
     def _element(self, tag: int, vr: str | None, value: bytes) -> bytes:
         head = element_header(tag, vr, len(value))
@@ -337,6 +451,20 @@ class _Walk:
         length = _UNDEFINED if undefined_seq else len(value)
         head = element_header(el[0], None if el[1] is None else "SQ", length) or b""
         return head + value + (_TAG_LEN.pack(0xFFFE, 0xE0DD, 0) if undefined_seq else b"")
+
+
+def _raw_dataset(buf: bytes, elems: list[_El], implicit: bool) -> Dataset:
+    """One dataset level as pydicom's reader leaves it: raw elements (sequences too, parsed when read)."""
+    ds = Dataset()
+    d = ds._dict
+    for el in elems:
+        tag = BaseTag(el[0])
+        value = buf[el[3]:el[4]]  # a sequence of undefined length: its items, without the delimiter
+        undefined = el[5] != el[4]
+        d[tag] = RawDataElement(tag, el[1], _UNDEFINED if undefined else len(value), value, el[3], implicit, True,
+                                True, undefined)
+    ds.set_original_encoding(implicit, True, None)
+    return ds
 
 
 def _drop_orphan_overlays(pieces: list[tuple[int, bytes]], out: engine.Outcome) -> list[tuple[int, bytes]]:
@@ -533,12 +661,12 @@ class RawResult:
 
 
 def eligible(plan: Plan) -> bool:
-    """Whether `plan` can take the raw path at all: no text cleaning, no pixel or overlay pass."""
+    """Whether `plan` can take the raw path at all: no pixel or overlay pass (they need the decoded image)."""
     known = plan.encoded.get(("eligible",))
     if known is not None:
         return bool(known)
     p = plan.policy
-    ok = (plan.description().isascii() and not engine._needs_known(plan) and not p.has("clean_pixel_data")
+    ok = (plan.description().isascii() and not p.has("clean_pixel_data")
           and not (p.has("clean_graphics") and p.pixels.overlays == "clean"))
     plan.encoded[("eligible",)] = ok
     return ok
@@ -621,15 +749,15 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
             peeked = peeked or _mini(buf, found, _PEEK, implicit)
             instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))  # raises with the reason
         if plain is not None:
-            out, pseudonym, _offset = engine.begin(None, plan, keyed, lambda kw, d: plain.get(kw, d))
+            out, pseudonym, offset = engine.begin(None, plan, keyed, lambda kw, d: plain.get(kw, d))
             family = engine.iod_family(plain.get("SOPClassUID", ""))
         else:
             assert peeked is not None
-            out, pseudonym, _offset = engine.begin(peeked, plan, keyed)
+            out, pseudonym, offset = engine.begin(peeked, plan, keyed)
             family = engine.iod_family(str(engine.peek(peeked, "SOPClassUID", "") or ""))
     except InputError:
         return None  # the general path quarantines it with its reason
-    walk = _Walk(buf, implicit, plan, keyed, family, pseudonym, out)
+    walk = _Walk(buf, implicit, plan, keyed, family, pseudonym, out, offset, elems)
     try:
         pieces = walk.level(elems, "", True)
     except _Bail:
