@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from tests.pixels.conftest import needs_tesseract
@@ -65,3 +71,60 @@ def test_reading_text_does_not_load_pandas():
             "words = ocr.read_many([np.full((64, 64), 200, np.uint8)]); print(sorted(sys.modules).count('pandas'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "0", done.stdout + done.stderr
+
+
+def _children(pid: int, name: str, arg: str = "") -> list[int]:
+    """Processes `name` whose parent is `pid` and whose command line holds `arg`."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{d}/comm") as fh:
+                    comm = fh.read().strip()
+                with open(f"/proc/{d}/cmdline", "rb") as fh:
+                    cmdline = fh.read().decode(errors="replace")
+            except OSError:
+                continue
+            if int(fields[1]) == pid and comm == name and arg in cmdline:
+                out.append(int(d))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_tesseract_dies_with_the_process_that_started_it():
+    """A worker killed mid-OCR (file timeout, scheduler, out of memory) takes its tesseract with it; it
+    used to keep reading its page (here one of ~10 s of noise) on a core the next worker needed."""
+    script = ("import numpy as np, sys; from veil.pixels import ocr\n"
+              "rng = np.random.default_rng(1)\n"
+              "pages = [rng.integers(0, 255, (5000, 5000), dtype=np.uint8)]\n"
+              "print('go', flush=True); ocr.read_many(pages)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"go"
+        deadline = time.monotonic() + 60
+        kids: list[int] = []
+        while not kids and time.monotonic() < deadline:
+            kids = _children(proc.pid, "tesseract", "pages.txt")  # the reading run, not a version check
+            time.sleep(0.1)
+        assert kids, "tesseract never started"
+        time.sleep(0.5)  # well into its page
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 3
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(k) for k in kids), "tesseract outlived the process that started it"
+    finally:
+        proc.kill()
+        for k in _children(proc.pid, "tesseract"):
+            os.kill(k, signal.SIGKILL)

@@ -9,6 +9,7 @@ so whatever is built from them (reports, findings) does not depend on which work
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 from collections import deque
@@ -80,16 +81,44 @@ def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if os.getppid() == parent:
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # not Linux: no parent-death signal
-            pass
-        if os.getppid() != parent:  # the main process died before the prctl took effect
-            os._exit(1)
+        die_with_parent(parent)
     if initializer is not None:
         initializer(*initargs)
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when the thread that forked it exits (PR_SET_PDEATHSIG).
+
+    For the pool's workers, and for the programs they start (see `children_die_with_this_process`).
+    `parent`: exit at once when the process that forked this one is already gone (it died before the
+    prctl took effect).
+    """
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def children_die_with_this_process() -> Callable[[], None]:
+    """A `preexec_fn` for subprocess: the child (tesseract) is killed when this process dies.
+
+    Why: a worker that is stopped (a file timeout, a scheduler's SIGTERM, an out-of-memory kill) would
+    otherwise leave its tesseract reading pages for minutes, holding a core the next worker needs. The
+    libc handle is looked up here, before the fork: the child only calls it (no import, no lock).
+    """
+    _prctl()
+    return die_with_parent
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not Linux: no parent-death signal
+        return None
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

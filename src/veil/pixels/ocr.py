@@ -164,6 +164,8 @@ def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
     Tesseract is run directly, not through pytesseract: importing pytesseract imports pandas when it is
     installed (the risk module's pycanon needs it), ~0.6 s and ~50 MB in every process that reads text.
     """
+    from veil.pipeline.pool import children_die_with_this_process
+
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     with tempfile.TemporaryDirectory(prefix="veil-ocr-") as tmp:
         names = []
@@ -177,7 +179,8 @@ def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
         base = os.path.join(tmp, "words")
         cmd = ["tesseract", listing, base, "-c", "tessedit_create_tsv=1", *shlex.split(TESSERACT_CONFIG)]
         try:
-            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False,
+                                  preexec_fn=children_die_with_this_process())
             if done.returncode:
                 said = " ".join(done.stderr.decode("utf-8", "replace").split())
                 raise InputError(f"OCR failed: tesseract exited {done.returncode}: {said[:300]}", "pixels-ocr-failed")
