@@ -10,6 +10,7 @@ import re
 import pydicom
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.verify.test_trie import _flat
 from tests.verify.test_verify import KEY
 
 from veil.pipeline.runner import iter_files, run
@@ -30,12 +31,6 @@ def _index(keys: list[str]) -> NeedleIndex:
     for k in keys:
         n.values.setdefault(k, Needle(k, "uid"))
     return NeedleIndex(n)
-
-
-def _flat(keys: list[str]) -> re.Pattern[str]:
-    """The single alternation of every needle that verify used before: longest first, on boundaries."""
-    alts = "|".join(re.escape(k) for k in sorted(set(keys), key=len, reverse=True))
-    return re.compile(r"(?<![A-Z0-9])(?:" + alts + r")(?![A-Z0-9])")
 
 
 @settings(max_examples=500, deadline=None)
