@@ -33,7 +33,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +347,7 @@ class _Walk:
         if not top:
             if 0x00080005 in ds._dict:
                 raise _Bail  # an item's own character set
-            ds._parent_encoding = self._charsets()[0]  # as pydicom's reader decodes an item
+            ds._parent_encoding = self._charsets[0]  # as pydicom's reader decodes an item
         before = dict(ds._dict)
         handled: set[int] = set()
         ctx = self.ctx()
@@ -370,7 +370,7 @@ class _Walk:
             if index is None or pieces[index][1] != self.buf[span[tag]]:
                 raise _Bail
             at[tag] = index
-        charset = self._charsets()[1]
+        charset = self._charsets[1]
         for tag, raw in before.items():  # read on the way (the character set, a date's time): not changed
             now = ds._dict.get(tag)
             if tag not in at and now is not raw and (now is None or self._encode(now, charset) != self.buf[span[tag]]):
@@ -391,27 +391,23 @@ class _Walk:
         if self._ctx is None:
             from veil.text.clean import KnownIdentifiers, collect_identifiers
 
-            known = (collect_identifiers(self._top_dataset()) if engine._needs_known(self.plan)
+            known = (collect_identifiers(self._top_dataset) if engine._needs_known(self.plan)
                      else KnownIdentifiers(()))
             self._ctx = engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known,
                                     self.out)
         return self._ctx
 
+    @cached_property
     def _top_dataset(self) -> Dataset:
         """The top level as pydicom's reader gives it (read only: the known identifiers, the character set)."""
-        got: Dataset | None = self.__dict__.get("_top_ds")
-        if got is None:
-            got = self.__dict__["_top_ds"] = _raw_dataset(self.buf, self.top, self.implicit)
-        return got
+        return _raw_dataset(self.buf, self.top, self.implicit)
 
+    @cached_property
     def _charsets(self) -> tuple[Any, Any]:
         """The instance's character set: as pydicom decodes its items (codec names) and as the writer
         encodes every level (the Specific Character Set value, ``encode_dataset``'s argument)."""
-        got: tuple[Any, Any] | None = self.__dict__.get("_charset_pair")
-        if got is None:
-            ds = self._top_dataset()
-            got = self.__dict__["_charset_pair"] = (ds._character_set, ds.get("SpecificCharacterSet", "iso8859"))
-        return got
+        ds = self._top_dataset
+        return ds._character_set, ds.get("SpecificCharacterSet", "iso8859")
 
     def _encode(self, elem: Any, charset: Any) -> bytes:
         """One element as ``encode_dataset`` writes it at this level (a decoded one: pydicom's writer)."""

@@ -163,7 +163,7 @@ class NeedleIndex:
         if not self._digit_lens:
             return found
         text = isinstance(s, str)
-        table: frozenset[Any] = self._digits if text else self._digit_bytes()
+        table: frozenset[Any] = self._digits if text else self._digit_bytes
         shortest, longest = self._digit_lens[-1], self._digit_lens[0]
         dot: Any = "." if text else b"."
         n = len(s)
@@ -205,11 +205,9 @@ class NeedleIndex:
             got = self.__dict__[key] = re.compile(src if text else src.encode())
         return got
 
+    @functools.cached_property
     def _digit_bytes(self) -> frozenset[bytes]:
-        got: frozenset[bytes] | None = self.__dict__.get("_digit_ascii")
-        if got is None:
-            got = self.__dict__["_digit_ascii"] = frozenset(k.encode("ascii") for k in self._digits)
-        return got
+        return frozenset(k.encode("ascii") for k in self._digits)
 
     def raw_digits(self, buf: bytes, start: int, stop: int, wide: bool) -> list[tuple[int, int, str]]:
         """Digit needles in raw bytes, as (start, end, value): ASCII-compatible encodings (`wide` False,
@@ -238,7 +236,7 @@ class NeedleIndex:
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
         state = self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
-        for cached in ("_digit_ascii", "_runs_text", "_runs_bytes"):
+        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes"):
             state.pop(cached, None)
         return state
 
