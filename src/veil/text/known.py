@@ -26,6 +26,7 @@ from datetime import date
 from functools import lru_cache
 
 from pydicom.datadict import DicomDictionary, keyword_for_tag, private_dictionary_VR
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
@@ -182,7 +183,13 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
             vr = _implicit_private_vr(ds, tag)
         if vr is not None and vr != "SQ" and not _wanted(vr, "" if tag >> 16 & 1 else _keyword(int(tag))):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
-        elem = ds[tag]
+        if type(held) is RawDataElement and vr != "SQ":
+            try:  # read, not stored: the dataset stays as read (the raw path re-encodes nothing it did not change)
+                elem = convert_raw_data_element(held, encoding=ds._character_set, ds=ds)
+            except Exception:
+                elem = ds[tag]  # as the engine's own read: pydicom raises or fixes it there
+        else:
+            elem = ds[tag]
         vr = elem.VR
         if vr == "SQ":
             for item in elem.value or []:
