@@ -15,7 +15,7 @@ filled so that every tool's writes reclaim page cache as in a long run (--memory
   read each file, hash it as the manifest does - BLAKE3 of the input, SHA-256 of the output - and write
   it atomically, nothing parsed: what any Python tool keeping Veil's manifest spends before it does any
   de-identification); Veil 1 worker and all workers;
-  Veil with research-longitudinal (text cleaning, the general path), all workers, once;
+  Veil with research-longitudinal (dates shifted, text cleaned), all workers, once;
   veil verify --against on the research-longitudinal output of --verify-limit files, 1 and all workers, once;
   gdcmanon basic profile (C++, Debian libgdcm-tools); dicognito, pydicom/deid and dicom-anonymizer,
   installed from PyPI into the benchmark's own virtual environment (--peers-venv).
@@ -415,7 +415,7 @@ def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: 
             results.append(Result(label, name, n, dt, mb, rss, note))
         if name == "big-file":
             continue
-        # the profile most research releases use: text cleaning takes the general path (not a target; once)
+        # the profile most research releases use: dates shifted, text cleaned (not a target; once)
         dt, rss, code = run_veil(corpus, outputs.fresh(), ncpu, "research-longitudinal")
         results.append(Result(f"veil research-longitudinal, {ncpu} workers", name, n, dt if not code else float("nan"),
                               mb, rss, failed(code) or "once"))
