@@ -152,6 +152,32 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
     assert written.StudyDate != "20190304" and written.StudyTime != "233000"
 
 
+def test_an_element_the_engine_removes_before_an_unused_private_block(tmp_path, monkeypatch):
+    """A date that cannot be shifted is removed by the engine (shift:unparseable) at the end of its level,
+    and a private block later in the level loses its last element: the creator goes, nothing else."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyDate = "2019X304"  # not a date: removed, never passed through
+    ds.add_new(0x00090010, "LO", "ACME 1.0")
+    ds.add_new(0x00091001, "LO", "operator Jane Doe")
+    ds.PatientName, ds.PatientID = "Doe^Jane", "MRN-77"
+    ds.Modality = "OT"
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(128)
+    path = tmp_path / "unparseable.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    assert "StudyDate" not in written and 0x00090010 not in written and "PatientName" in written
+
+
 def test_file_meta_keeps_only_what_it_needs(tmp_path, monkeypatch):
     """Presentation addresses (0002,0026-0028), AE titles and private meta name the sending site: gone,
     on both paths, each removal in the manifest's rules."""

@@ -322,9 +322,8 @@ class _Walk:
                     self.changed[tag] = value
             if group & 1:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
-        if deferred:
-            pieces = self._apply_deferred(elems, pieces, deferred, scope, top, kept_blocks)
-        gone = set()
+        # indexes into pieces: what the engine removed at the end of the level, then unused creators
+        gone = self._apply_deferred(elems, pieces, deferred, scope, top, kept_blocks) if deferred else set()
         for (g, b) in creators:
             if (g, b) not in kept_blocks:
                 ct = (g << 16) | b
@@ -335,10 +334,11 @@ class _Walk:
         return pieces
 
     def _apply_deferred(self, elems: list[_El], pieces: list[tuple[int, bytes]], deferred: list[tuple[int, _El, Any]],
-                        scope: str, top: bool, kept_blocks: set[tuple[int, int]]) -> list[tuple[int, bytes]]:
+                        scope: str, top: bool, kept_blocks: set[tuple[int, int]]) -> set[int]:
         """The elements no raw edit can do (dates shifted, text cleaned, values in another character set),
         done by the engine's own ``_apply`` - as ``engine._walk`` does it, in tag order, with the paired
-        time of a date - on a pydicom dataset of this level's raw elements, then encoded for the output.
+        time of a date - on a pydicom dataset of this level's raw elements, then encoded into `pieces`.
+        Returns the indexes of the elements the engine removed.
 
         Anything else the engine would change on the way (a time paired with a date that was not kept as
         read, a character set inside an item) is not the common case: the general path takes the file.
@@ -375,15 +375,15 @@ class _Walk:
             now = ds._dict.get(tag)
             if tag not in at and now is not raw and (now is None or self._encode(now, charset) != self.buf[span[tag]]):
                 raise _Bail  # changed where the raw walk does not look
-        drop = set()
+        removed = set()
         for tag, index in at.items():
             if tag not in ds._dict:
-                drop.add(index)
+                removed.add(index)
                 continue
             pieces[index] = (tag, self._encode(ds[tag], charset))
             if tag >> 16 & 1:
                 kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
-        return [p for i, p in enumerate(pieces) if i not in drop]
+        return removed  # indexes: the caller drops them with the unused creators (its indexes stay valid)
 
     def ctx(self) -> engine._Ctx:
         """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
