@@ -107,6 +107,22 @@ def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
 
 
+def _small_image() -> Dataset:
+    """An 8x8 secondary capture (explicit VR little endian) for a test to add its attributes to."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(128)
+    return ds
+
+
 @pytest.mark.parametrize(("charset", "name", "text"), [
     (None, "Doe^Jane", "Follow-up for Jane Doe, MRN-77, seen 03/04/2019"),
     ("ISO_IR 100", "Müller^Jürgen", "Kontrolle Jürgen Müller MRN-77 am 04.03.2019"),
@@ -117,12 +133,7 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
     """research-longitudinal on the raw path: dates shifted with their paired times (across midnight),
     free text cleaned of the patient's own name, ID and dates, in the file's character set - byte for byte
     the general path's output, and the identifiers gone from it."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds = _small_image()
     if charset:
         ds.SpecificCharacterSet = charset
     ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, "MRN-77", "19610304"
@@ -134,11 +145,6 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
     item.AccessionNumber = "ACC-991"
     item.ReferencedStudySequence = []
     ds.RequestAttributesSequence = [item]
-    ds.Rows = ds.Columns = 8
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = bytes(128)
     path = tmp_path / "text.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
@@ -155,22 +161,12 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
 def test_an_element_the_engine_removes_before_an_unused_private_block(tmp_path, monkeypatch):
     """A date that cannot be shifted is removed by the engine (shift:unparseable) at the end of its level,
     and a private block later in the level loses its last element: the creator goes, nothing else."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds = _small_image()
     ds.StudyDate = "2019X304"  # not a date: removed, never passed through
     ds.add_new(0x00090010, "LO", "ACME 1.0")
     ds.add_new(0x00091001, "LO", "operator Jane Doe")
     ds.PatientName, ds.PatientID = "Doe^Jane", "MRN-77"
     ds.Modality = "OT"
-    ds.Rows = ds.Columns = 8
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = bytes(128)
     path = tmp_path / "unparseable.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
