@@ -343,7 +343,7 @@ class _Walk:
         Anything else the engine would change on the way (a time paired with a date that was not kept as
         read, a character set inside an item) is not the common case: the general path takes the file.
         """
-        ds = _raw_dataset(self.buf, elems, self.implicit)
+        ds = _raw_dataset(self._top_raw if top else _raw_elements(self.buf, elems, self.implicit), self.implicit)
         if not top:
             if 0x00080005 in ds._dict:
                 raise _Bail  # an item's own character set
@@ -363,17 +363,20 @@ class _Walk:
                 self.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
                 continue
             engine._apply(ds, elem, act, ctx, scope, handled)
+        def as_read(tag: int) -> bytes:
+            el = next(e for e in elems if e[0] == tag)
+            return self.buf[el[2]:el[5]]
+
         kept = {t: i for i, (t, _b) in enumerate(pieces) if t not in at}
-        span = {el[0]: slice(el[2], el[5]) for el in elems}
         for tag in handled - at.keys():  # a paired time the walk kept as read: written shifted
             index = kept.get(tag)
-            if index is None or pieces[index][1] != self.buf[span[tag]]:
+            if index is None or pieces[index][1] != as_read(tag):
                 raise _Bail
             at[tag] = index
         charset = self._charsets[1]
         for tag, raw in before.items():  # read on the way (the character set, a date's time): not changed
             now = ds._dict.get(tag)
-            if tag not in at and now is not raw and (now is None or self._encode(now, charset) != self.buf[span[tag]]):
+            if tag not in at and now is not raw and (now is None or self._encode(now, charset) != as_read(tag)):
                 raise _Bail  # changed where the raw walk does not look
         removed = set()
         for tag, index in at.items():
@@ -398,9 +401,13 @@ class _Walk:
         return self._ctx
 
     @cached_property
+    def _top_raw(self) -> dict[BaseTag, RawDataElement]:
+        return _raw_elements(self.buf, self.top, self.implicit)
+
+    @cached_property
     def _top_dataset(self) -> Dataset:
         """The top level as pydicom's reader gives it (read only: the known identifiers, the character set)."""
-        return _raw_dataset(self.buf, self.top, self.implicit)
+        return _raw_dataset(self._top_raw, self.implicit)
 
     @cached_property
     def _charsets(self) -> tuple[Any, Any]:
@@ -449,16 +456,22 @@ class _Walk:
         return head + value + (_TAG_LEN.pack(0xFFFE, 0xE0DD, 0) if undefined_seq else b"")
 
 
-def _raw_dataset(buf: bytes, elems: list[_El], implicit: bool) -> Dataset:
-    """One dataset level as pydicom's reader leaves it: raw elements (sequences too, parsed when read)."""
-    ds = Dataset()
-    d = ds._dict
+def _raw_elements(buf: bytes, elems: list[_El], implicit: bool) -> dict[BaseTag, RawDataElement]:
+    """One dataset level's elements as pydicom's reader leaves them: raw (sequences too, parsed when read)."""
+    d = {}
     for el in elems:
         tag = BaseTag(el[0])
         value = buf[el[3]:el[4]]  # a sequence of undefined length: its items, without the delimiter
         undefined = el[5] != el[4]
         d[tag] = RawDataElement(tag, el[1], _UNDEFINED if undefined else len(value), value, el[3], implicit, True,
                                 True, undefined)
+    return d
+
+
+def _raw_dataset(raw: dict[BaseTag, RawDataElement], implicit: bool) -> Dataset:
+    """A dataset of `raw` elements (immutable: datasets built from the same ones do not share changes)."""
+    ds = Dataset()
+    ds._dict.update(raw)
     ds.set_original_encoding(implicit, True, None)
     return ds
 
