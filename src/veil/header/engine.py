@@ -482,13 +482,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
             continue
-        try:
-            elem = ds[tag]
-        except Exception as exc:  # undecodable value: remove (fail closed)
-            del ds[tag]
-            fire(tag, "X", f"undecodable:{type(exc).__name__}")
-            continue
-        _apply(ds, elem, act, ctx, scope, handled_times)
+        apply_element(ds, tag, act, ctx, scope, handled_times)
         if private and tag in ds:
             kept_blocks.add((group, (tag & 0xFFFF) >> 8))
     for (group, block) in creators:
@@ -552,6 +546,18 @@ def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx
     ds._dict[raw.tag] = raw._replace(value=data, length=len(data))
     ctx.out.fire(raw.tag, "U*" if act.code == "X/Z/U*" else act.code, act.rule)
     return True
+
+
+def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:
+    """Decode the element `tag` of `ds` and carry out `act` on it; a value pydicom cannot decode is removed
+    (fail closed). The walk's step for every element no raw edit can do, here and in the raw path."""
+    try:
+        elem = ds[tag]
+    except Exception as exc:  # undecodable value: remove (fail closed)
+        del ds[tag]
+        ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
+        return
+    _apply(ds, elem, act, ctx, scope, handled)
 
 
 def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:

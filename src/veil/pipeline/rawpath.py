@@ -197,8 +197,7 @@ class _Walk:
     """One instance's walk: the engine's decisions and raw edits over `_El` records."""
 
     def __init__(self, buf: bytes, implicit: bool, plan: Plan, keyed: Keyed, family: tuple[str, ...],
-                 pseudonym: str, out: engine.Outcome, offset: timedelta = timedelta(0),
-                 top: list[_El] | None = None) -> None:
+                 pseudonym: str, out: engine.Outcome, offset: timedelta, top: list[_El]) -> None:
         self.buf = buf
         self.implicit = implicit
         self.plan = plan
@@ -207,8 +206,7 @@ class _Walk:
         self.pseudonym = pseudonym
         self.out = out
         self.offset = offset
-        self.top = top or []  # the instance's top-level elements: the known identifiers are read from them
-        self._ctx: engine._Ctx | None = None
+        self.top = top  # the instance's top-level elements: the known identifiers are read from them
         self.changed: dict[int, bytes | None] = {}  # top-level _WATCH tags rewritten (None: removed)
         #: memo of _step per (tag, VR as encoded, creator, scope), per plan and IOD family
         self.steps: dict[tuple[Any, ...], tuple[Any, ...]] = plan.encoded.setdefault(("steps", family), {})
@@ -350,19 +348,11 @@ class _Walk:
             ds._parent_encoding = self._charsets[0]  # as pydicom's reader decodes an item
         before = dict(ds._dict)
         handled: set[int] = set()
-        ctx = self.ctx()
         at = {el[0]: i for i, el, _act in deferred}
         for _i, el, act in deferred:
-            tag = el[0]
-            if tag in handled:
-                continue  # the time of a date shifted with it (engine._walk skips it too)
-            try:
-                elem = ds[tag]
-            except Exception as exc:  # undecodable value: remove (fail closed), as engine._walk
-                del ds[tag]
-                self.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
-                continue
-            engine._apply(ds, elem, act, ctx, scope, handled)
+            if el[0] not in handled:  # else the time of a date shifted with it (engine._walk skips it too)
+                engine.apply_element(ds, el[0], act, self._ctx, scope, handled)
+
         def as_read(tag: int) -> bytes:
             el = next(e for e in elems if e[0] == tag)
             return self.buf[el[2]:el[5]]
@@ -388,17 +378,14 @@ class _Walk:
                 kept_blocks.add((tag >> 16, (tag & 0xFFFF) >> 8))
         return removed  # indexes: the caller drops them with the unused creators (its indexes stay valid)
 
-    def ctx(self) -> engine._Ctx:
+    @cached_property
+    def _ctx(self) -> engine._Ctx:
         """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
         names, IDs and dates, found again in free text) read from the whole instance, once."""
-        if self._ctx is None:
-            from veil.text.clean import KnownIdentifiers, collect_identifiers
+        from veil.text.clean import KnownIdentifiers, collect_identifiers
 
-            known = (collect_identifiers(self._top_dataset) if engine._needs_known(self.plan)
-                     else KnownIdentifiers(()))
-            self._ctx = engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known,
-                                    self.out)
-        return self._ctx
+        known = collect_identifiers(self._top_dataset) if engine._needs_known(self.plan) else KnownIdentifiers(())
+        return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out)
 
     @cached_property
     def _top_raw(self) -> dict[BaseTag, RawDataElement]:
@@ -417,21 +404,10 @@ class _Walk:
         return ds._character_set, ds.get("SpecificCharacterSet", "iso8859")
 
     def _encode(self, elem: Any, charset: Any) -> bytes:
-        """One element as ``encode_dataset`` writes it at this level (a decoded one: pydicom's writer)."""
-        fp = DicomBytesIO()
-        fp.is_little_endian = True
-        fp.is_implicit_VR = self.implicit
         try:
-            if (type(elem) is DataElement and elem.VR is not None and len(elem.VR) == 2 and elem.VR != "SQ"
-                    and elem.tag & 0xFFFF):  # (a group length is left to encode_dataset's rule)
-                write_data_element(fp, elem, charset)  # what encode_dataset does with it, without a Dataset
-            else:
-                one = Dataset()
-                one._dict[elem.tag] = elem
-                encode_dataset(fp, one, charset)
+            return _encode_one(elem, self.implicit, charset)
         except Exception as exc:  # e.g. a cleaned value too long for its VR: the general path reports it
             raise _Bail from exc
-        return bytes(fp.getvalue())
 
     def _element(self, tag: int, vr: str | None, value: bytes) -> bytes:
         head = element_header(tag, vr, len(value))
@@ -649,16 +625,23 @@ def _stamp(plan: Plan, implicit: bool, age: bytes | None, out: engine.Outcome) -
 
 
 def _encode_each(ds: Dataset, implicit: bool) -> list[tuple[int, bytes]]:
-    out = []
-    for elem in ds:
+    return [(int(elem.tag), _encode_one(elem, implicit)) for elem in ds]
+
+
+def _encode_one(elem: Any, implicit: bool, charset: Any = "iso8859") -> bytes:
+    """One element as ``encode_dataset`` writes it in a dataset whose character set is `charset` (a decoded
+    element: pydicom's writer, without building a Dataset around it)."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = implicit
+    if (type(elem) is DataElement and elem.VR is not None and len(elem.VR) == 2 and elem.VR != "SQ"
+            and elem.tag & 0xFFFF):  # (a group length is left to encode_dataset's rule)
+        write_data_element(fp, elem, charset)  # what encode_dataset does with it
+    else:
         one = Dataset()
-        one[elem.tag] = elem
-        fp = DicomBytesIO()
-        fp.is_little_endian = True
-        fp.is_implicit_VR = implicit
-        encode_dataset(fp, one)
-        out.append((int(elem.tag), fp.getvalue()))
-    return out
+        one._dict[elem.tag] = elem
+        encode_dataset(fp, one, charset)
+    return bytes(fp.getvalue())
 
 
 @dataclass(frozen=True)
