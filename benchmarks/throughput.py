@@ -152,8 +152,8 @@ def check_room(base: Path, corpora: dict[str, Path], repeat: int, filler: int) -
     print the time of tools that had stopped at the first ENOSPC."""
     need = max(0, filler)
     for name, corpus in corpora.items():
-        size = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
-        need += size * (3 * max(1, repeat) if name == "big-file" else 6 * max(1, repeat) + 3)
+        size = corpus_size(corpus)[1] * 1e6
+        need += int(size * (3 * max(1, repeat) if name == "big-file" else 6 * max(1, repeat) + 3))
     free = shutil.disk_usage(base).free
     if need > free:
         sys.exit(f"benchmark needs about {need / 2**30:.1f} GB free under {base} and has {free / 2**30:.1f} GB: "
