@@ -28,13 +28,14 @@ def evaluate(item: tuple[int, bool]) -> dict[str, object]:
     """Run the pass on one generated sample and score it against its answer key."""
     idx, with_text = item
     s = testset.make(idx, with_text)
+    before = codec.decode(s.ds).frames  # a decode of its own: the pass redacts its frames in place
     report, px, new = clean_pixels(s.ds, pixel_policy(ocr="all"))
     assert px is not None
     n, rows, cols = px.frames.shape[:3]
     m = redact.mask((rows, cols), [r.box for r in report.regions])
     covered = [bool(m[y0:y1, x0:x1].all()) for x0, y0, x1, y1 in s.phi_boxes]
     out = new if new is not None else px.frames
-    changed = out != px.frames
+    changed = out != before
     if changed.ndim == 4:
         changed = changed.any(axis=-1)
     return {"idx": idx, "text": with_text, "kind": s.kind, "status": report.status, "covered": covered,

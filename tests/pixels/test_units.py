@@ -133,3 +133,23 @@ def test_merge_joins_a_line_not_a_block_and_grow_stays_inside():
     assert (out[:, 1:3, 1:3] == 0).all() and out.sum() < frames.sum()
     assert (np.delete(out.reshape(2, -1), [6, 7, 11, 12], axis=1) ==
             np.delete(frames.reshape(2, -1), [6, 7, 11, 12], axis=1)).all()
+
+
+@pytest.mark.parametrize("shape, fill", [((3, 12, 10), 7), ((2, 12, 10, 3), (1, 2, 3))], ids=["mono", "rgb"])
+def test_blanking_in_place_writes_only_its_boxes_counts_and_undoes(shape, fill):
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 200, shape).astype(np.uint8)
+    frames[:, 0, 0, ...] = fill  # a pixel that already holds the fill does not count as changed
+    before = frames.copy()
+    boxes = [(0, 0, 4, 3), (2, 1, 6, 5), (8, 9, 10, 12)]  # overlapping boxes, one at the edge
+    b = redact.Blanking(frames, boxes, fill)
+    assert np.array_equal(frames, redact.apply(before, boxes, fill))  # the same as the copying fill
+    m = redact.mask(shape[1:3], boxes)
+    assert np.array_equal(frames[:, ~m], before[:, ~m])
+    diff = frames != before
+    assert b.changed() == int((diff.any(axis=-1) if diff.ndim == 4 else diff).sum()) > 0
+    second = [(0, 0, 6, 5)]  # the next round's boxes: not a superset of the first's
+    b.undo()
+    assert np.array_equal(frames, before)
+    redact.Blanking(frames, second, fill)
+    assert np.array_equal(frames, redact.apply(before, second, fill))

@@ -638,18 +638,56 @@ def _decode_all(ds: Dataset) -> None:
                 _decode_all(item)
 
 
+class _HashingWriter:
+    """A write-only file for pydicom's writer: small writes gathered to :data:`CHUNK`, large values (Pixel
+    Data) written and hashed from the caller's buffer. Why: writing whole into a BytesIO held the output
+    twice more (the buffer as it grew, then its value) on top of the dataset's own Pixel Data."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.hash = output_hasher()
+        self.pending = bytearray()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = len(data)
+        if n >= CHUNK:
+            self.flush()
+            self._out(memoryview(data))
+        else:
+            self.pending += data
+            if len(self.pending) >= CHUNK:
+                self.flush()
+        self.size += n
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Only where it already is: pydicom's writer needs the method, never a move (a move would fail)."""
+        if (whence, offset) not in ((os.SEEK_SET, self.size), (os.SEEK_CUR, 0), (os.SEEK_END, 0)):
+            raise io.UnsupportedOperation("the output is written front to back")
+        return self.size
+
+    def flush(self) -> None:
+        if self.pending:
+            self._out(memoryview(self.pending))
+            self.pending = bytearray()
+
+    def _out(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
 def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
-    buf = io.BytesIO()
     inst.ds.preamble = b"\x00" * 128  # never the input's (see _encode_head)
-    pydicom.dcmwrite(buf, inst.ds, enforce_file_format=True)
-    data = buf.getvalue()
-    view = memoryview(data)
-    while view:
-        n = os.write(fd_out, view)
-        view = view[n:]
-    out_hash = output_hasher()
-    out_hash.update(data)
-    return out_hash.hexdigest(), input_file_digest(inst.path)
+    out = _HashingWriter(fd_out)
+    pydicom.dcmwrite(out, inst.ds, enforce_file_format=True)  # type: ignore[arg-type]
+    out.flush()
+    return out.hash.hexdigest(), input_file_digest(inst.path)
 
 
 def new_temp(folder: Path | str) -> tuple[int, str]:

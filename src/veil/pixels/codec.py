@@ -21,8 +21,10 @@ stream become RGB, the colour space the decoder produced). Anything that cannot 
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -87,10 +89,15 @@ def transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian
 
 
-def decode(ds: Dataset) -> Pixels:
-    """All frames of `ds` as one array, in the stored colour space when the output can keep it."""
+def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None) -> Pixels:
+    """All frames of `ds` as one array, in the stored colour space when the output can keep it.
+
+    `source`: the file `ds` was read from without its Pixel Data. pydicom then reads the pixel bytes from
+    the file into the array frame by frame, where decoding from a dataset needs the whole encoded value
+    in memory beside the decoded frames (twice the memory for uncompressed data).
+    """
     ts = transfer_syntax(ds)
-    if "PixelData" not in ds:
+    if source is None and "PixelData" not in ds:
         raise InputError("no Pixel Data to clean (Float/Double Float Pixel Data are not supported)",
                          "pixels-undecodable")
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
@@ -101,7 +108,7 @@ def decode(ds: Dataset) -> Pixels:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = pixel_array(ds, as_rgb=as_rgb, raw=False)
+            arr = pixel_array(ds if source is None else source, as_rgb=as_rgb, raw=False)
     except Exception as exc:
         raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {exc}",
                          "pixels-undecodable") from exc

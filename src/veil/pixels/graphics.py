@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from veil.pixels import match, ocr, redact
-from veil.pixels.clean import _phi_regions
+from veil.pixels.clean import _phi_regions, legible_words
 from veil.policy.model import Policy
 
 #: Overlay Plane module elements restored after the header engine (structure + cleaned bitmap/text).
@@ -59,7 +59,8 @@ def clean_overlays(ds: Dataset, policy: Policy,
         grays = [g for g in ((f > 0).astype(np.uint8) * 255 for f in frames) if g.any()]
         for gray, words in zip(grays, ocr.read_many(grays, settings.min_confidence), strict=True):
             words_total += len(words)
-            found, _labels, _n, _phi = _phi_regions([(gray, words)], ids, settings.redact == "all-text", "overlay")
+            found, _labels, _n, _phi = _phi_regions([legible_words(gray, words)], ids, settings.redact == "all-text",
+                                                     "overlay")
             boxes += [r.box for r in found]
         rows, cols = frames.shape[1:3]
         boxes = redact.merge(redact.grow(b, settings.margin, rows, cols) for b in boxes)

@@ -10,15 +10,14 @@ writes the review record ``OUT/.veil/pixels/<input hash>.json`` (boxes and reaso
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -74,16 +73,6 @@ class PixelPass:
         os.replace(tmp, folder / f"{input_hash}.json")
 
 
-def _full_dataset(inst: Any) -> Dataset:
-    """The instance with its Pixel Data: the split read left the pixel element on disk."""
-    if inst.whole or inst.pixels is None:
-        return inst.ds
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        full = pydicom.dcmread(inst.path)
-    return full
-
-
 def decoded_size(ds: Dataset) -> int | None:
     """Bytes of the decoded Pixel Data, from Rows, Columns, Number of Frames, Samples per Pixel and Bits
     Allocated (PS3.3 C.7.6.3); None when the header does not say (decoding then reports the problem)."""
@@ -102,9 +91,10 @@ def decoded_size(ds: Dataset) -> int | None:
 def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
     """Refuse an image whose decoded frames exceed the policy's bound, before anything is decoded.
 
-    Why: the pass decodes every frame at once and holds several copies (about 7x the decoded size), so
-    a 1 GB cine would need ~7 GB in one worker; past the machine's memory the kernel kills a worker (or
-    another program) and the run is slowed by the retry. Quarantined with the figures and the setting.
+    Why: the pass decodes every frame at once. It holds the decoded frames and, while re-encoding, the
+    output's bytes: about twice the decoded size (it was 6-7x before the frames were redacted in place
+    and read for OCR one run at a time). Past the machine's memory the kernel kills a worker (or another
+    program) and the run is slowed by the retry. Quarantined with the figures and the setting.
     """
     size = decoded_size(ds)
     if size is not None and size > limit_mb * 1_000_000:
@@ -112,7 +102,7 @@ def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
         raise InputError(
             f"pixel data too large for the pixel pass: {size / 1e6:,.0f} MB decoded ({frames} frame(s) of "
             f"{ds.Rows}x{ds.Columns}); the policy allows {limit_mb:,} MB (pixels.max_decoded_mb) and the pass "
-            f"needs about 7 times the decoded size in memory", "pixels-too-large")
+            f"needs about twice the decoded size in memory", "pixels-too-large")
 
 
 def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
@@ -139,19 +129,17 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
                 object.__setattr__(ds, "_veil_pixels_examined", True)
                 return result
             check_decoded_size(ds, policy.pixels.max_decoded_mb)
-            try:
-                full = _full_dataset(inst)
-            except Exception as exc:
-                raise InputError(f"pixel data cannot be read: {type(exc).__name__}: {exc}",
-                                 "pixels-undecodable") from exc
-            report, px, new = clean_pixels(full, policy, decision, ids)
+            # a split read left Pixel Data in the file: pydicom reads it from there straight into the array
+            source = None if inst.whole or inst.pixels is None else (
+                io.BytesIO(inst.data) if inst.data is not None else inst.path)
+            report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source))
             report.overlays = result.report.overlays
             result.report = report
             if report.status == "quarantined":
                 return result
             if new is not None and px is not None:
-                if full is not ds:
-                    ds["PixelData"] = full["PixelData"]
+                # the input's encoded bytes go before the output's are made (encode sets value and VR)
+                ds["PixelData"] = DataElement(0x7FE00010, "OB", b"")
                 ts = codec.encode(ds, px, new, policy.pixels.lossy)
                 report.transfer_syntax_out = str(ts)
                 inst.whole, inst.pixels = True, None
@@ -164,7 +152,7 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
 
                 first = (new if new is not None else px.frames)[:1]
                 shown = codec.Pixels(first, px.photometric, px.transfer_syntax)
-                result.icon = graphics.icon_from(_display_frames(full, shown)[0])
+                result.icon = graphics.icon_from(_display_frames(ds, shown)[0])
             object.__setattr__(ds, "_veil_pixels_examined", True)
     except InputError as exc:
         result.error = exc
