@@ -61,12 +61,13 @@ def test_the_walk_counts_what_pydicom_parses_in_its_own_test_files():
     assert verdicts >= 60 and unsure <= 3
 
 
-def _empty_elements(n: int, group: int = 0x0009) -> bytes:
-    """`n` empty explicit VR LO elements in ascending private groups (no creator: unknown private)."""
+def _empty_elements(n: int, group: int = 0x0009, implicit: bool = False) -> bytes:
+    """`n` empty LO elements (explicit VR unless `implicit`) in ascending private groups (no creator:
+    unknown private)."""
     out = bytearray()
     while n > 0:
         for elem in range(0x1000, min(0x10000, 0x1000 + n)):
-            out += struct.pack("<HH2sH", group, elem, b"LO", 0)
+            out += struct.pack("<HHL", group, elem, 0) if implicit else struct.pack("<HH2sH", group, elem, b"LO", 0)
         n -= 0x10000 - 0x1000
         group += 2
     return bytes(out)
@@ -99,10 +100,60 @@ def _bombs(folder: Path) -> list[Path]:
     item = struct.pack("<HHL", 0xFFFE, 0xE000, 8 + len(body)) + bytes(8) + body
     hidden.write_bytes(raw[:at] + creator + struct.pack("<HH2sHL", 0x0029, 0x1001, b"SQ", 0, len(item)) + item
                        + raw[at:])
-    for p in (tail, defined, undefined, hidden):
+    private_sq = folder / "in-a-private-sequence-implicit-vr.dcm"
+    private_sq.write_bytes(_private_sequence(n, implicit=True))
+    un_sq = folder / "in-a-private-un-sequence.dcm"
+    un_sq.write_bytes(_private_sequence(n, implicit=False))
+    bombs = [tail, defined, undefined, hidden, private_sq, un_sq]
+    for p in bombs:
         assert p.stat().st_size > SMALL  # read from disk: the files the count protects
         pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])  # well-formed DICOM
-    return [tail, defined, undefined, hidden]
+    return bombs
+
+
+#: A private attribute whose creator's pydicom private dictionary entry says SQ.
+_PRIVATE_SQ_CREATOR, _PRIVATE_SQ = b"AGFA-AG_HPState ", 0x00711018
+
+
+def _private_sequence(n: int, implicit: bool) -> bytes:
+    """CT_small with a private sequence of defined length holding one item of `n` empty elements: in
+    implicit VR (pydicom knows it is a sequence from its private dictionary only), or in explicit VR as
+    UN (its items in implicit VR, PS3.5 6.2.2)."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    if implicit:
+        from pydicom.uid import ImplicitVRLittleEndian
+
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    base = io.BytesIO()
+    ds.save_as(base, enforce_file_format=True)
+    raw = base.getvalue()
+    at = raw.index(struct.pack("<HH", 0x7FE0, 0x0010))
+    body = _empty_elements(n, 0x0073, implicit=True)
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, len(body)) + body
+    if implicit:
+        creator = struct.pack("<HHL", 0x0071, 0x0010, len(_PRIVATE_SQ_CREATOR)) + _PRIVATE_SQ_CREATOR
+        element = struct.pack("<HHL", 0x0071, 0x1018, len(item))
+    else:
+        creator = struct.pack("<HH2sH", 0x0071, 0x0010, b"LO", len(_PRIVATE_SQ_CREATOR)) + _PRIVATE_SQ_CREATOR
+        element = struct.pack("<HH2sHL", 0x0071, 0x1018, b"UN", 0, len(item))
+    return raw[:at] + creator + element + item + raw[at:]
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit-vr", "explicit-vr-un"])
+def test_a_private_sequence_of_defined_length_is_counted_as_pydicom_parses_it(implicit):
+    """pydicom parses it as a sequence (its creator's private dictionary says SQ): the walk counted one
+    element, so a file of millions of elements inside one passed the count."""
+    data = _private_sequence(5, implicit)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert ds[_PRIVATE_SQ].VR == "SQ" and len(ds[_PRIVATE_SQ].value[0]) == 5
+    start = dataset_start(io.BytesIO(data))
+    assert start is not None
+    assert count_elements(io.BytesIO(data), start[0], len(data), implicit, True, 10**9) == _pydicom_count(ds)
+    # a creator pydicom does not know: the value stays bytes, one element in both counts
+    unknown = data.replace(_PRIVATE_SQ_CREATOR, b"ACME-NOT-KNOWN  ", 1)
+    ds = pydicom.dcmread(io.BytesIO(unknown))
+    assert ds[_PRIVATE_SQ].VR == "UN" and isinstance(ds[_PRIVATE_SQ].value, bytes)
+    assert count_elements(io.BytesIO(unknown), start[0], len(unknown), implicit, True, 10**9) == _pydicom_count(ds)
 
 
 @pytest.mark.slow

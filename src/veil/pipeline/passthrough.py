@@ -229,10 +229,14 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
     Walks element headers only: values are skipped (Pixel Data too), sequences and their items entered
     whether their length is defined or not (PS3.5 7.5), as pydicom parses them - in explicit VR by the
     VR SQ (and UN of undefined length, PS3.5 6.2.2, or of a public SQ attribute), in implicit VR by the
-    data dictionary. Stops without a verdict at anything it does not follow; pydicom then reads the file
-    and reports what is wrong.
+    data dictionary. A UN sequence's items are implicit VR little endian (PS3.5 6.2.2).
+
+    A private element in implicit VR (or explicit UN) is a sequence when its creator's entry in pydicom's
+    private dictionary says SQ, as pydicom parses it: the creators' values (short LO) are read for that.
+    Stops without a verdict at anything it does not follow; pydicom then reads the file and reports what
+    is wrong.
     """
-    from pydicom.datadict import dictionary_VR
+    from pydicom.datadict import dictionary_VR, private_dictionary_VR
 
     order = "<" if little else ">"
     tag_len = struct.Struct(order + "HHL")
@@ -250,8 +254,18 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
         except KeyError:
             return False
 
-    def elements(at: int, stop: int, item: bool, top: bool = False) -> int:
+    def private_is_sq(tag: int, creators: dict[int, str]) -> bool:
+        creator = creators.get((tag >> 16) << 8 | (tag >> 8) & 0xFF)  # (gggg,xxyy): block xx
+        if creator is None:
+            return False
+        try:
+            return private_dictionary_VR(tag, creator) == "SQ"
+        except KeyError:
+            return False
+
+    def elements(at: int, stop: int, item: bool, imp: bool, top: bool = False) -> int:
         nonlocal count
+        creators: dict[int, str] = {}  # group << 8 | block, of this dataset -> its private creator
         while at + 8 <= stop:
             h = header(at)
             if top and h[:8] == _ZERO_HEADER:  # padding (cut) or damage (quarantined): zero_padding_start's
@@ -266,32 +280,38 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
             if count > limit:
                 raise _Enough
             vr = h[4:6]
-            sq = False
-            if not implicit and vr.isalpha() and vr.isupper():
+            sq = inner = False
+            private = bool(group & 1) and elem >= 0x1000
+            if not imp and vr.isalpha() and vr.isupper():
                 if vr in _LONG_VRS:
                     if len(h) < 12:
                         raise _Unsure
                     length, vpos = u32.unpack_from(h, 8)[0], at + 12
                     # UN: a sequence when undefined (PS3.5 6.2.2), or when the dictionary says SQ (pydicom)
-                    sq = vr == b"SQ" or (vr == b"UN" and (length == 0xFFFFFFFF or (not group & 1 and is_sq(tag))))
+                    sq = vr == b"SQ" or (vr == b"UN" and (length == 0xFFFFFFFF or (
+                        is_sq(tag) if not group & 1 else private and private_is_sq(tag, creators))))
+                    inner = vr == b"UN"  # its items are implicit VR (PS3.5 6.2.2)
                 else:
                     length, vpos = u16.unpack_from(h, 6)[0], at + 8
             else:
                 vpos = at + 8
-                sq = length == 0xFFFFFFFF or (not group & 1 and is_sq(tag))
+                sq = length == 0xFFFFFFFF or (is_sq(tag) if not group & 1 else private and private_is_sq(tag, creators))
+            if group & 1 and 0x10 <= elem <= 0xFF and 0 < length <= 128:  # a private creator: its value
+                fh.seek(vpos)
+                creators[group << 8 | elem] = fh.read(length).decode("latin-1").strip(" \x00")
             if length == 0xFFFFFFFF:  # a sequence, or encapsulated Pixel Data's fragments
-                at = items(vpos, stop, None, tag not in PIXEL_TAGS)
+                at = items(vpos, stop, None, tag not in PIXEL_TAGS, inner or imp)
             elif sq:
                 if vpos + length > stop:
                     raise _Unsure
-                at = items(vpos, vpos + length, vpos + length, True)
+                at = items(vpos, vpos + length, vpos + length, True, inner or imp)
             else:
                 at = vpos + length
         if item or at != stop:
             raise _Unsure
         return at
 
-    def items(at: int, stop: int, defined_end: int | None, datasets: bool) -> int:
+    def items(at: int, stop: int, defined_end: int | None, datasets: bool, imp: bool) -> int:
         """Items up to the sequence delimiter (undefined length) or `defined_end`; an item holds a dataset
         (entered) or, in encapsulated Pixel Data, a fragment of compressed bytes (skipped)."""
         nonlocal count
@@ -305,19 +325,19 @@ def count_elements(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, li
             if length == 0xFFFFFFFF:
                 if not datasets:
                     raise _Unsure
-                at = elements(at + 8, stop, True)
+                at = elements(at + 8, stop, True, imp)
             elif at + 8 + length > stop:
                 raise _Unsure
             else:
                 if datasets:
-                    elements(at + 8, at + 8 + length, False)
+                    elements(at + 8, at + 8 + length, False, imp)
                 at += 8 + length
         if defined_end is not None and at == defined_end:
             return at
         raise _Unsure
 
     try:
-        elements(pos, end, False, True)
+        elements(pos, end, False, implicit, True)
     except _Enough:
         return count
     except (_Unsure, struct.error, RecursionError):
