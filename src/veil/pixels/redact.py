@@ -58,10 +58,15 @@ def _same_line(a: Box, b: Box) -> bool:
 def apply(frames: np.ndarray, boxes: Iterable[Box], fill: int | tuple[int, ...]) -> np.ndarray:
     """A copy of `frames` (frames, rows, cols[, samples]) with every box filled in every frame."""
     out = frames.copy()
+    fill_in_place(out, boxes, fill)
+    return out
+
+
+def fill_in_place(frames: np.ndarray, boxes: Iterable[Box], fill: int | tuple[int, ...]) -> None:
+    """Every box of every frame of `frames` (frames, rows, cols[, samples]) set to `fill`."""
     value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
     for x0, y0, x1, y1 in boxes:
-        out[:, y0:y1, x0:x1, ...] = value
-    return out
+        frames[:, y0:y1, x0:x1, ...] = value
 
 
 def mask(shape: tuple[int, int], boxes: Iterable[Box]) -> np.ndarray:
@@ -83,9 +88,7 @@ class Blanking:
         self.frames = frames
         self.area = mask((frames.shape[1], frames.shape[2]), boxes)
         self.kept = frames[:, self.area].copy()  # (frames, pixels[, samples]) of the input
-        value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
-        for x0, y0, x1, y1 in boxes:
-            frames[:, y0:y1, x0:x1, ...] = value
+        fill_in_place(frames, boxes, fill)
 
     def undo(self) -> None:
         self.frames[:, self.area] = self.kept
