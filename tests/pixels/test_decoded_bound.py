@@ -1,6 +1,6 @@
 """The pixel pass's memory: the bound (pixels.max_decoded_mb) quarantines an image whose decoded frames
 exceed it, with the figures, before anything is decoded, never into a worker that the kernel would kill;
-under the bound the same image is cleaned as before, holding about twice its decoded size."""
+under the bound the same image is cleaned as before, holding little more than its decoded frames."""
 
 from __future__ import annotations
 
@@ -93,12 +93,11 @@ def test_over_the_bound_is_quarantined_with_the_figures_and_under_it_is_cleaned(
 
 @needs_tesseract
 @pytest.mark.parametrize("idx", [1, 2], ids=["rgb-8-bit", "mono-16-bit"])
-def test_the_pass_holds_about_twice_the_decoded_size(tmp_path, idx):
-    """Frames redacted in place (only the blanked area's input values kept), read for OCR one run of
-    frames at a time, decoded from the file without its encoded bytes in memory, written without a
-    buffer of the whole output: the decoded frames and the output's bytes are what the pass holds.
-    Before, it held a redacted copy, display and brightness copies of every frame, the encoded input
-    and the output buffered twice: 6.3x (RGB) and 6.7x (16-bit) the decoded size, measured."""
+def test_the_pass_holds_little_more_than_the_decoded_frames(tmp_path, idx):
+    """Decoded frame by frame from the file into one array, redacted in place (only the blanked area's
+    input values kept), read for OCR one run of frames at a time, written by pydicom straight from the
+    frames (no bytes copy): the decoded frames are most of what the pass holds. Measured before: 6.0x
+    (RGB) and 5.1x (16-bit) the decoded size; with in-place redaction alone, 2.1x."""
     src = tmp_path / "in" / "cine.dcm"
     src.parent.mkdir()
     sample = _cine(src, 40, idx)
@@ -119,4 +118,4 @@ def test_the_pass_holds_about_twice_the_decoded_size(tmp_path, idx):
     frames = pydicom.dcmread(tmp_path / "out" / str(r.output)).pixel_array
     for x0, y0, x1, y1 in sample.phi_boxes:  # cleaned, not just cheap
         assert (frames[:, y0:y1, x0:x1] == frames[0, y0, x0]).all()
-    assert peak < 2.5 * decoded, f"peak {peak / 1e6:.1f} MB for {decoded / 1e6:.1f} MB decoded"
+    assert peak < 1.8 * decoded, f"peak {peak / 1e6:.1f} MB for {decoded / 1e6:.1f} MB decoded"

@@ -219,7 +219,7 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
     the input's values live on only in the file (decode it again to compare). Why: memory. A copy of the
     frames, and display and brightness copies of every frame, made the pass hold about 7 times the
     decoded size; it now holds the decoded frames, the blanked area's input values and one OCR run's
-    frames. `px`: the frames already decoded from `ds` (the caller could then drop the encoded bytes).
+    frames. `px`: the frames already decoded (the pipeline decodes them from the file, frame by frame).
 
     Raises :class:`InputError` for undecodable pixels or a missing OCR engine; a failed verification is
     reported as status ``quarantined`` (with reason) so the caller can still record the attempt.

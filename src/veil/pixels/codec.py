@@ -21,10 +21,12 @@ stream become RGB, the colour space the decoder produced). Anything that cannot 
 from __future__ import annotations
 
 import copy
+import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -92,9 +94,9 @@ def transfer_syntax(ds: Dataset) -> UID:
 def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None) -> Pixels:
     """All frames of `ds` as one array, in the stored colour space when the output can keep it.
 
-    `source`: the file `ds` was read from without its Pixel Data. pydicom then reads the pixel bytes from
-    the file into the array frame by frame, where decoding from a dataset needs the whole encoded value
-    in memory beside the decoded frames (twice the memory for uncompressed data).
+    `source`: the file `ds` was read from without its Pixel Data. pydicom then decodes it frame by frame
+    into one array made for all of them, where decoding from a dataset (or a file at once) holds the
+    whole encoded value beside the decoded frames (twice the memory for uncompressed data).
     """
     ts = transfer_syntax(ds)
     if source is None and "PixelData" not in ds:
@@ -103,25 +105,47 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     keep_space = ts in NATIVE or ts == RLELossless
     as_rgb = not keep_space or pi == "YBR_FULL_422"
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
     try:
-        from pydicom.pixels import pixel_array
+        from pydicom.pixels import iter_pixels, pixel_array
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = pixel_array(ds if source is None else source, as_rgb=as_rgb, raw=False)
+            if source is None:
+                arr = pixel_array(ds, as_rgb=as_rgb, raw=False)
+                if frames == 1:
+                    arr = arr[np.newaxis, ...]
+            else:
+                arr = _stack(iter_pixels(source, as_rgb=as_rgb, raw=False), frames)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {exc}",
                          "pixels-undecodable") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    if frames == 1:
-        arr = arr[np.newaxis, ...]
     if arr.ndim != (4 if spp > 1 else 3):
         raise InputError(f"unexpected decoded shape {arr.shape} for {frames} frame(s), {spp} sample(s)",
                          "pixels-undecodable")
     if spp == 3 and pi.startswith("YBR") and as_rgb:
         pi = "RGB"
     return Pixels(arr, pi, ts)
+
+
+def _stack(each: Iterator[np.ndarray], frames: int) -> np.ndarray:
+    """The `frames` frames of `each` in one array (frames first), made once the first frame shows its
+    shape and type; more or fewer frames than the header says is an error."""
+    arr: np.ndarray | None = None
+    n = 0
+    for frame in each:
+        if arr is None:
+            arr = np.empty((frames, *frame.shape), frame.dtype)
+        if n == frames:
+            raise InputError(f"more frames in Pixel Data than Number of Frames ({frames})", "pixels-undecodable")
+        arr[n] = frame
+        n += 1
+    if arr is None or n != frames:
+        raise InputError(f"{n} frame(s) decoded, Number of Frames says {frames}", "pixels-undecodable")
+    return arr
 
 
 def fill_value(ds: Dataset, px: Pixels) -> int | tuple[int, ...]:
@@ -147,7 +171,9 @@ def fill_value(ds: Dataset, px: Pixels) -> int | tuple[int, ...]:
     return (0, 0, 0)
 
 
-def _native_bytes(ds: Dataset, frames: np.ndarray) -> bytes:
+def _native_value(ds: Dataset, frames: np.ndarray) -> bytes | io.BufferedReader:
+    """Native Pixel Data of `frames`: a file-like view of the array (pydicom writes a buffered value
+    straight to the output), or bytes for 1-bit data (packed)."""
     bits = int(ds.BitsAllocated)
     arr = frames
     if int(ds.get("SamplesPerPixel", 1) or 1) > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1:
@@ -156,13 +182,49 @@ def _native_bytes(ds: Dataset, frames: np.ndarray) -> bytes:
         from pydicom.pixels.utils import pack_bits
 
         data = pack_bits(arr.astype(np.uint8).ravel(), pad=False)
-    else:
-        kind = "i" if int(ds.get("PixelRepresentation", 0) or 0) == 1 else "u"
-        if arr.dtype.kind == "f":
-            kind = "f"
-        dtype = np.dtype(f"<{kind}{bits // 8}")
-        data = np.ascontiguousarray(arr).astype(dtype, copy=False).tobytes()
-    return data + b"\x00" if len(data) % 2 else data
+        return data + b"\x00" if len(data) % 2 else data
+    kind = "i" if int(ds.get("PixelRepresentation", 0) or 0) == 1 else "u"
+    if arr.dtype.kind == "f":
+        kind = "f"
+    dtype = np.dtype(f"<{kind}{bits // 8}")
+    return io.BufferedReader(_ArrayFile(np.ascontiguousarray(arr).astype(dtype, copy=False)))
+
+
+class _ArrayFile(io.RawIOBase):
+    """The bytes of a C-contiguous array as a readable, seekable file, zero-padded to even length (PS3.5
+    7.1.1): the value pydicom writes Pixel Data from, chunk by chunk.
+
+    Why: a bytes copy of the frames doubled the memory of re-encoding a cine, and pydicom's writer copies
+    a bytes value once more (into its element buffer) before writing it; a buffered value it streams.
+    """
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self._view = memoryview(arr.data).cast("B")  # type: ignore[arg-type]
+        self._size = len(self._view) + len(self._view) % 2
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = max(0, min(len(out), self._size - self._pos))
+        have = max(0, min(n, len(self._view) - self._pos))
+        out[:have] = self._view[self._pos:self._pos + have]
+        out[have:n] = bytes(n - have)  # the padding byte
+        self._pos += n
+        return n
 
 
 def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "uncompressed") -> UID:
@@ -212,7 +274,7 @@ def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "unc
 def _set_native(ds: Dataset, frames: np.ndarray, ts: UID) -> None:
     if ts not in NATIVE:
         ts = ExplicitVRLittleEndian
-    ds.PixelData = _native_bytes(ds, frames)
+    ds.PixelData = _native_value(ds, frames)
     ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
     ds["PixelData"].is_undefined_length = False
     ds.file_meta.TransferSyntaxUID = ts

@@ -91,10 +91,11 @@ def decoded_size(ds: Dataset) -> int | None:
 def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
     """Refuse an image whose decoded frames exceed the policy's bound, before anything is decoded.
 
-    Why: the pass decodes every frame at once. It holds the decoded frames and, while re-encoding, the
-    output's bytes: about twice the decoded size (it was 6-7x before the frames were redacted in place
-    and read for OCR one run at a time). Past the machine's memory the kernel kills a worker (or another
-    program) and the run is slowed by the retry. Quarantined with the figures and the setting.
+    Why: the pass holds every decoded frame at once, plus the blanked area's input values and one OCR
+    run's frames: 1.2-1.6x the decoded size (6-7x before frames were decoded into one array, redacted in
+    place, read for OCR a run at a time and written without a bytes copy). Past the machine's memory the
+    kernel kills a worker (or another program) and the run is slowed by the retry. Quarantined with the
+    figures and the setting.
     """
     size = decoded_size(ds)
     if size is not None and size > limit_mb * 1_000_000:
@@ -102,7 +103,7 @@ def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
         raise InputError(
             f"pixel data too large for the pixel pass: {size / 1e6:,.0f} MB decoded ({frames} frame(s) of "
             f"{ds.Rows}x{ds.Columns}); the policy allows {limit_mb:,} MB (pixels.max_decoded_mb) and the pass "
-            f"needs about twice the decoded size in memory", "pixels-too-large")
+            f"holds every decoded frame in memory at once", "pixels-too-large")
 
 
 def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:

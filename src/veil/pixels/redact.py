@@ -94,6 +94,10 @@ class Blanking:
         self.frames[:, self.area] = self.kept
 
     def changed(self) -> int:
-        """Pixels (all samples counted once) whose value the fill changed, over every frame."""
-        diff = self.frames[:, self.area] != self.kept
-        return int((diff.any(axis=-1) if diff.ndim == 3 else diff).sum())
+        """Pixels (all samples counted once) whose value the fill changed, over every frame (compared a
+        frame at a time: the area of every frame at once is another copy of the kept values)."""
+        n = 0
+        for frame, kept in zip(self.frames, self.kept, strict=True):
+            diff = frame[self.area] != kept
+            n += int((diff.any(axis=-1) if diff.ndim == 2 else diff).sum())
+        return n
