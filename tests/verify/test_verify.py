@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -411,3 +412,27 @@ def test_images_at_risk_share_tesseract_runs_and_give_each_file_its_own_findings
     assert [found for found, _ in together] == alone
     assert sum(1 for found in alone if any(f.category.startswith("pixels:") for f in found)) >= 2
     assert any(f.category == "pixels-unreadable" for f in alone[1])
+
+
+def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path, output):
+    """verify walks outputs as deid walks inputs (lazily: never every path in memory). A link to a folder
+    is not followed (it could point outside or loop), so what it holds was not scanned: that is reported
+    "unreadable" and the output is not called clean, and a link to a file is scanned as a file."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(output, out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "note.txt").write_text("called the patient back\n")
+    (out / "linked-folder").symlink_to(elsewhere, target_is_directory=True)
+    one = sorted(p for p in out.rglob("*.dcm") if ".veil" not in p.parts)[0]
+    (out / "linked-file.dcm").symlink_to(one)
+    result = verify_folder(out, ocr=False)
+    unread = [f for f in result.findings if f.category == "unreadable"]
+    assert [(f.file, f.location) for f in unread] == [("linked-folder", "file")]
+    assert "symbolic link to a folder" in unread[0].evidence and not result.ok
+    clean = verify_folder(output, ocr=False)
+    assert result.files == clean.files + 2  # the linked file scanned, the linked folder counted as unread
+    assert [f for f in result.findings if f.file == "linked-file.dcm"] == [
+        replace(f, file="linked-file.dcm") for f in clean.findings if f.file == str(one.relative_to(out))]

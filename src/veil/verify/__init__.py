@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from veil.pipeline.pool import batches, each_alone, ordered
-from veil.pipeline.sources import STATE_DIR
+from veil.pipeline.sources import STATE_DIR, walk
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
 
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Finding", "ScanResult", "pair_by_manifest", "verify_folder"]
 
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and STATE_DIR not in p.relative_to(root).parts)
 
 
 def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[Path], str],
@@ -149,7 +145,7 @@ def verify_folder(
     needles = Needles()
     per_input: dict[Path, set[str]] = {}
     if against is not None:
-        inputs = _files(against) if against.is_dir() else [against]
+        inputs = walk(against) if against.is_dir() else iter([against])
         for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers, rescue=_needles_rescue):
             for p, n in zip(files, read, strict=True):
                 if n is not None:
@@ -161,16 +157,20 @@ def verify_folder(
     pairs = pairs or {}
     if against is not None and not pairs:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
-    jobs: list[_Job] = []
-    for path in _files(out_root):
-        rel = str(path.relative_to(out_root))
-        src = pairs.get(rel)
-        if src is not None:
-            result.paired += 1
-        jobs.append((path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()))
+    unlisted: list[tuple[str, str, str]] = []  # what the walk could not take: a folder, a link to one
+
+    def jobs() -> Iterator[_Job]:
+        """The outputs as the walk finds them (the walk deid reads with): never all paths in memory."""
+        for path in walk(out_root, unlisted):
+            rel = str(path.relative_to(out_root))
+            src = pairs.get(rel)
+            if src is not None:
+                result.paired += 1
+            yield path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()
+
     notes: set[str] = set()
-    for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs, _CHUNK), workers, _init_scanner, (scanner,),
-                                                        _scan_rescue):
+    for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs(), _CHUNK), workers, _init_scanner,
+                                                        (scanner,), _scan_rescue):
         notes.update(unit_notes)
         for (_, rel, _), (found, unreadable) in zip(unit, scanned, strict=True):
             result.files += 1
@@ -178,6 +178,10 @@ def verify_folder(
             result.findings += found
             if on_file is not None:
                 on_file(rel)
+    for where, reason, _rule in unlisted:  # fail closed: what was not scanned is not shown to be clean
+        result.files += 1
+        result.unreadable += 1
+        result.findings.append(Finding(str(Path(where).relative_to(out_root)), "file", "unreadable", reason, ""))
     result.notes += sorted(notes)
     if not ocr:
         result.notes.append("--no-ocr: burned-in text in pixels was not looked for")
