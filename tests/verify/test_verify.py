@@ -436,3 +436,8 @@ def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path
     assert result.files == clean.files + 2  # the linked file scanned, the linked folder counted as unread
     assert [f for f in result.findings if f.file == "linked-file.dcm"] == [
         replace(f, file="linked-file.dcm") for f in clean.findings if f.file == str(one.relative_to(out))]
+    inputs = tmp_path / "inputs"  # on the input side, identifiers not read are said, not silently missing
+    inputs.mkdir()
+    (inputs / "linked-folder").symlink_to(elsewhere, target_is_directory=True)
+    against = verify_folder(output, inputs, ocr=False)
+    assert any("1 input folder(s) or link(s) not read" in n and "linked-folder" in n for n in against.notes)

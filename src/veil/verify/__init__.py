@@ -144,8 +144,9 @@ def verify_folder(
     result = ScanResult()
     needles = Needles()
     per_input: dict[Path, set[str]] = {}
+    unread_inputs: list[tuple[str, str, str]] = []  # input folders (or links to them) the walk could not take
     if against is not None:
-        inputs = walk(against) if against.is_dir() else iter([against])
+        inputs = walk(against, unread_inputs) if against.is_dir() else iter([against])
         for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers, rescue=_needles_rescue):
             for p, n in zip(files, read, strict=True):
                 if n is not None:
@@ -154,6 +155,9 @@ def verify_folder(
                 if on_input is not None:
                     on_input()
     scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
+    if unread_inputs:
+        result.notes.append(f"{len(unread_inputs)} input folder(s) or link(s) not read (e.g. {unread_inputs[0][0]}: "
+                            f"{unread_inputs[0][1]}): their identifiers were not searched for")
     pairs = pairs or {}
     if against is not None and not pairs:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
