@@ -159,3 +159,24 @@ def test_decoding_from_the_file_frame_by_frame_equals_decoding_the_dataset(ts):
         got = codec.decode(head, path)
         assert got.frames.dtype == want.frames.dtype and got.photometric == want.photometric, path.name
         assert np.array_equal(got.frames, want.frames), path.name
+
+
+@pytest.mark.parametrize("name", ["emri_small.dcm", "emri_small_jpeg_2k_lossless.dcm"], ids=["native", "j2k"])
+def test_frames_beyond_the_declared_count_are_quarantined_not_left_unexamined(tmp_path, name):
+    """Ten frames stored, nine declared: the pass decodes by the header's count, so the tenth would never be
+    read for text - and an image left unchanged is written with its Pixel Data as read. Both quarantine."""
+    import hashlib
+
+    ds = pydicom.dcmread(get_testdata_file(name))
+    ds.NumberOfFrames = 9
+    src = tmp_path / "in" / "cine.dcm"
+    src.parent.mkdir()
+    ds.save_as(src, enforce_file_format=True)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    summary = run([src], tmp_path / "out", compile_plan(pixel_policy(ocr="all")), Keyed(b"s" * 32))
+    (r,) = summary.results
+    assert (r.status, r.rule) == ("quarantined", "pixels-undecodable"), r.reason
+    assert ("bytes more than the header's frames" if name == "emri_small.dcm"
+            else "more frames in Pixel Data than Number of Frames") in r.reason
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before

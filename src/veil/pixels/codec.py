@@ -20,13 +20,14 @@ stream become RGB, the colour space the decoder produced). Anything that cannot 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -116,8 +117,10 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
                 arr = pixel_array(ds, as_rgb=as_rgb, raw=False)
                 if frames == 1:
                     arr = arr[np.newaxis, ...]
-            else:
-                arr = _stack(iter_pixels(source, as_rgb=as_rgb, raw=False), frames)
+            else:  # closed here when _stack stops early: its clean-up seeks in `source`, still open now
+                each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
+                with contextlib.closing(each):
+                    arr = _stack(each, frames)
     except InputError:
         raise
     except Exception as exc:
