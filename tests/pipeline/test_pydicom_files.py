@@ -48,7 +48,8 @@ def test_whole_pydicom_test_folder(tmp_path, policy):
 
 def test_transfer_syntax_and_pixel_bytes_pass_through(tmp_path):
     plan = compile_plan(load_policy("basic"))
-    for name in ["JPEG2000.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm", "SC_rgb_jpeg.dcm"]:
+    for name in ["JPEG2000.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm", "SC_rgb_jpeg.dcm",
+                 "SC_ybr_full_422_uncompressed.dcm"]:  # native 4:2:2, two values per pixel: not "truncated"
         src = Path(get_testdata_file(name))
         summary = run([src], tmp_path / name, plan, Keyed(b"s" * 32))
         assert summary.written == 1, summary.results
@@ -56,3 +57,17 @@ def test_transfer_syntax_and_pixel_bytes_pass_through(tmp_path):
         ref = pydicom.dcmread(src)
         assert out.file_meta.TransferSyntaxUID == ref.file_meta.TransferSyntaxUID
         assert out.PixelData == ref.PixelData
+
+
+def test_native_422_pixel_data_shorter_than_its_header_is_still_truncated(tmp_path):
+    """Two values per pixel for YBR_FULL_422 is the rule, not a pass for any length: one row more in the
+    header than the Pixel Data holds is quarantined as truncated."""
+    ds = pydicom.dcmread(get_testdata_file("SC_ybr_full_422_uncompressed.dcm"))
+    ds.Rows += 1
+    src = tmp_path / "in" / "ybr.dcm"
+    src.parent.mkdir()
+    ds.save_as(src, enforce_file_format=True)
+    summary = run([src], tmp_path / "out", compile_plan(load_policy("basic")), Keyed(b"s" * 32))
+    (r,) = summary.results
+    assert (r.status, r.rule) == ("quarantined", "parse")
+    assert "truncated Pixel Data: 20000 bytes, expected 20200" in r.reason

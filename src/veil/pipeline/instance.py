@@ -157,8 +157,9 @@ def _refuse_media_directory(ds: Dataset) -> None:
 def native_pixel_bits(get: Callable[[str, object], object]) -> int:
     """Rows x Columns x frames x samples x BitsAllocated: the bits native Pixel Data must hold (PS3.5 8.1.1).
 
-    `get` reads a value by keyword: :func:`peek` (the elements stay raw for the encoder), or the raw
-    path's reader of plain values.
+    YBR_FULL_422 (and the retired YBR_PARTIAL_422) hold two values per pixel, not three: two Y share one
+    Cb and one Cr (PS3.3 C.7.6.3.1.2). `get` reads a value by keyword: :func:`peek` (the elements stay
+    raw for the encoder), or the raw path's reader of plain values.
     """
     try:
         frames = int(get("NumberOfFrames", 1) or 1)  # type: ignore[call-overload]
@@ -166,7 +167,12 @@ def native_pixel_bits(get: Callable[[str, object], object]) -> int:
             ("Rows", None), ("Columns", None), ("SamplesPerPixel", 1), ("BitsAllocated", None)))
     except (TypeError, ValueError):
         raise InputError("Pixel Data without valid Rows/Columns/BitsAllocated", "parse") from None
+    if samples == 3 and str(get("PhotometricInterpretation", "") or "").strip() in _SUBSAMPLED_422:
+        samples = 2
     return rows * cols * frames * samples * bits
+
+
+_SUBSAMPLED_422 = ("YBR_FULL_422", "YBR_PARTIAL_422")
 
 
 def _check_native_pixel_length(ds: Dataset) -> None:

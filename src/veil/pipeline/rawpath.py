@@ -76,8 +76,8 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 
 #: Attributes read (never decoded in the output) for identity, checks and the output path.
 _PEEK = frozenset({0x00080005, 0x00080016, 0x00080018, 0x00100010, 0x00100020, 0x00100021, 0x00100030,
-                   0x00101010, 0x0020000D, 0x0020000E, 0x00280002, 0x00280008, 0x00280010, 0x00280011,
-                   0x00280100, 0x00280301})
+                   0x00101010, 0x0020000D, 0x0020000E, 0x00280002, 0x00280004, 0x00280008, 0x00280010,
+                   0x00280011, 0x00280100, 0x00280301})
 _ENCAPSULATED = 0x00420011  # Encapsulated Document: the general path decides (quarantine or keep_if_clean)
 _SCAN = _PEEK | {_ENCAPSULATED}
 _OUT_UIDS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
