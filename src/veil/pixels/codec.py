@@ -106,21 +106,18 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     keep_space = ts in NATIVE or ts == RLELossless
     as_rgb = not keep_space or pi == "YBR_FULL_422"
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
     try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
         from pydicom.pixels import iter_pixels, pixel_array
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if source is None:
-                arr = pixel_array(ds, as_rgb=as_rgb, raw=False)
+            arr = None if source is None else _from_file(iter_pixels, source, as_rgb, frames)
+            if arr is None:
+                arr = pixel_array(ds if source is None else _read_whole(source), as_rgb=as_rgb, raw=False)
                 if frames == 1:
                     arr = arr[np.newaxis, ...]
-            else:  # closed here when _stack stops early: its clean-up seeks in `source`, still open now
-                each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
-                with contextlib.closing(each):
-                    arr = _stack(each, frames)
     except InputError:
         raise
     except Exception as exc:
@@ -132,6 +129,28 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     if spp == 3 and pi.startswith("YBR") and as_rgb:
         pi = "RGB"
     return Pixels(arr, pi, ts)
+
+
+def _from_file(iter_pixels: Any, source: str | os.PathLike[str] | BinaryIO, as_rgb: bool,
+               frames: int) -> np.ndarray | None:
+    """The frames decoded one by one from the file, or None when pydicom's reader of a file's pixel element
+    fails where its dataset reader does not (pydicom's own SC_rgb_jpeg.dcm): the caller reads it whole."""
+    each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
+    try:
+        with contextlib.closing(each):  # closed when _stack stops early: its clean-up seeks in `source`
+            return _stack(each, frames)
+    except InputError:
+        raise
+    except Exception:
+        return None
+
+
+def _read_whole(source: str | os.PathLike[str] | BinaryIO) -> Dataset:
+    from pydicom import dcmread
+
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return dcmread(source)
 
 
 def _stack(each: Iterator[np.ndarray], frames: int) -> np.ndarray:
