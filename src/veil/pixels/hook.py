@@ -91,11 +91,12 @@ def decoded_size(ds: Dataset) -> int | None:
 def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
     """Refuse an image whose decoded frames exceed the policy's bound, before anything is decoded.
 
-    Why: the pass holds every decoded frame at once, plus the blanked area's input values and one OCR
-    run's frames: 1.2-1.6x the decoded size (6-7x before frames were decoded into one array, redacted in
-    place, read for OCR a run at a time and written without a bytes copy). Past the machine's memory the
-    kernel kills a worker (or another program) and the run is slowed by the retry. Quarantined with the
-    figures and the setting.
+    Why: the pass holds every decoded frame at once, plus the blanked area's input values, one OCR run's
+    frames and, for a compressed output, the encoded frames: a worker's RSS grows 1.5-3x the decoded size
+    (``benchmarks/pixels_memory.py``; ~6x before frames were decoded into one array, redacted in place,
+    read for OCR a run at a time and written without a bytes copy). Past the machine's memory the kernel
+    kills a worker (or another program) and the run is slowed by the retry. Quarantined with the figures
+    and the setting.
     """
     size = decoded_size(ds)
     if size is not None and size > limit_mb * 1_000_000:

@@ -98,7 +98,7 @@ class PixelSettings:
     verify: bool = True  # OCR the redacted image again before BurnedInAnnotation becomes NO
     min_confidence: int = 40  # tesseract word confidence (0-100) below which a word is ignored
     #: Largest decoded Pixel Data (MB) the pass takes on; a bigger image is quarantined. The pass holds
-    #: every decoded frame at once (redacted in place, written from the array): about 1.2-1.6x.
+    #: every decoded frame at once (redacted in place, written from the array): RSS grows 1.5-3x it.
     #: In the policy, not on the command line: which files are written must not depend on the machine.
     max_decoded_mb: int = 1024
 
