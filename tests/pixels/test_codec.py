@@ -182,3 +182,27 @@ def test_frames_beyond_the_declared_count_are_quarantined_not_left_unexamined(tm
             else "more frames in Pixel Data than Number of Frames") in r.reason
     assert not list((tmp_path / "out").rglob("*.dcm"))
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+def test_float_pixel_data_is_refused_with_its_reason_not_decoded_from_the_file(tmp_path):
+    """Float Pixel Data (7FE0,0008) is not what the pass cleans or writes back: the split read leaves it in
+    the file, and decoding from there would have run the pass on it and written it back as Pixel Data."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.30", generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality, ds.BurnedInAnnotation = "Doe^Jane", "123", "OT", "YES"
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated = 1, "MONOCHROME2", 32
+    ds.FloatPixelData = np.arange(256, dtype="<f4").tobytes()
+    src = tmp_path / "in" / "float.dcm"
+    src.parent.mkdir()
+    ds.save_as(src, enforce_file_format=True)
+    summary = run([src], tmp_path / "out", compile_plan(pixel_policy()), Keyed(b"s" * 32))
+    (r,) = summary.results
+    assert (r.status, r.rule) == ("quarantined", "pixels-undecodable")
+    assert "Float/Double Float Pixel Data are not supported" in r.reason

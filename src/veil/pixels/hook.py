@@ -151,7 +151,8 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
                 return result
             check_decoded_size(ds, policy.pixels.max_decoded_mb)
             # a split read left Pixel Data in the file: pydicom reads it from there straight into the array
-            source = None if inst.whole or inst.pixels is None else (
+            # (Float/Double Float Pixel Data is not: decoding the dataset refuses it, with its reason)
+            source = None if inst.whole or inst.pixels is None or inst.pixels.tag != 0x7FE00010 else (
                 io.BytesIO(inst.data) if inst.data is not None else inst.path)
             if source is not None:
                 check_no_hidden_frames(inst)
