@@ -350,14 +350,24 @@ def _open(path: Path) -> SplitInstance:
     return SplitInstance(ds, path, None, bool(implicit), bool(little), whole=True)
 
 
-def check_pixel_span(inst: SplitInstance) -> None:
-    """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated."""
+def check_pixel_span(inst: SplitInstance, examined: bool = False) -> None:
+    """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated.
+
+    `examined` (the pixel pass): Pixel Data holding more than that, beyond one padding byte, is refused
+    too. Frames are decoded by the header's count, so bytes beyond it would never be examined, and an
+    image the pass leaves unchanged is written with its Pixel Data as read - the extra bytes included.
+    (Encapsulated: a frame more than declared fails the decode.)
+    """
     ds, span = inst.ds, inst.pixels
     if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
         return
     need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
     if span.value_length * 8 < need:
         raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
+    need = (need + 7) // 8
+    if examined and span.value_length > need + 1:
+        raise InputError(f"Pixel Data holds {span.value_length - need:,} bytes more than the header's frames "
+                         f"({need:,} bytes): they cannot be examined for burned-in text", "pixels-undecodable")
 
 
 def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int], ...]:

@@ -107,25 +107,6 @@ def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
             f"holds every decoded frame in memory at once", "pixels-too-large")
 
 
-def check_no_hidden_frames(inst: Any) -> None:
-    """Refuse native Pixel Data that holds more than its header declares (Rows x Columns x Number of
-    Frames x samples x bits, PS3.5 8.1.1, plus one padding byte).
-
-    Why: frames are decoded by the header's count, so bytes beyond it would never be examined, and an
-    image the pass leaves unchanged is written with its Pixel Data as read - the extra bytes included.
-    """
-    from veil.header.engine import peek
-    from veil.pipeline.instance import native_pixel_bits
-
-    span = inst.pixels
-    if span is None or span.value_length == 0xFFFFFFFF:
-        return  # encapsulated: a frame more than declared fails the decode (codec._stack)
-    need = (native_pixel_bits(lambda kw, d: peek(inst.ds, kw, d)) + 7) // 8
-    if span.value_length > need + 1:
-        raise InputError(f"Pixel Data holds {span.value_length - need:,} bytes more than the header's frames "
-                         f"({need:,} bytes): they cannot be examined for burned-in text", "pixels-undecodable")
-
-
 def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
     """Clean Pixel Data / Clean Graphics for one pipeline instance (a ``SplitInstance``), or None.
 
@@ -155,7 +136,9 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
             source = None if inst.whole or inst.pixels is None or inst.pixels.tag != 0x7FE00010 else (
                 io.BytesIO(inst.data) if inst.data is not None else inst.path)
             if source is not None:
-                check_no_hidden_frames(inst)
+                from veil.pipeline.instance import check_pixel_span
+
+                check_pixel_span(inst, examined=True)
             report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source))
             report.overlays = result.report.overlays
             result.report = report
