@@ -574,16 +574,9 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
         _decode_all(ds)  # implicit-encoded elements under an explicit transfer syntax: give them VRs
     ds.set_original_encoding(inst.implicit, inst.little, ds.original_character_set)
     buf = _encode_head(ds)
-    out_hash = output_hasher()
+    out = HashingWriter(fd_out)
+    emit = out.write
     in_hash = input_hasher()
-
-    def emit(data: bytes | memoryview) -> None:
-        out_hash.update(data)
-        view = memoryview(data)
-        while view:
-            n = os.write(fd_out, view)
-            view = view[n:]
-
     emit(buf.getvalue())
     if inst.data is not None:
         in_hash.update(inst.data)
@@ -602,11 +595,12 @@ def write_split(inst: SplitInstance, out_path: Path, fd_out: int) -> tuple[str, 
         tbuf.is_implicit_VR = inst.implicit
         write_dataset(tbuf, tail)
         emit(raw.getvalue())
-    return out_hash.hexdigest(), in_hash.hexdigest()
+    out.flush()
+    return out.hash.hexdigest(), in_hash.hexdigest()
 
 
 def stream_input(
-    inst: SplitInstance, pixel_header: bytes, in_hash: Hasher, emit: Callable[[bytes | memoryview], None]
+    inst: SplitInstance, pixel_header: bytes, in_hash: Hasher, emit: Callable[[bytes | memoryview], object]
 ) -> None:
     """Hash the whole input and copy its pixel element (`pixel_header`, then its value as read) to the
     output, CHUNK bytes at a time."""
@@ -658,10 +652,11 @@ def _decode_all(ds: Dataset) -> None:
                 _decode_all(item)
 
 
-class _HashingWriter:
-    """A write-only file for pydicom's writer: small writes gathered to :data:`CHUNK`, large values (Pixel
-    Data) written and hashed from the caller's buffer. Why: writing whole into a BytesIO held the output
-    twice more (the buffer as it grew, then its value) on top of the dataset's own Pixel Data."""
+class HashingWriter:
+    """An output written front to back and hashed as written (SHA-256, :func:`output_hasher`): small writes
+    gathered to :data:`CHUNK`, large ones (Pixel Data) written and hashed from the caller's buffer. It is
+    also a write-only file for pydicom's writer: writing whole into a BytesIO held the output twice more
+    (the buffer as it grew, then its value) on top of the dataset's own Pixel Data."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -704,7 +699,7 @@ class _HashingWriter:
 
 def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
     inst.ds.preamble = b"\x00" * 128  # never the input's (see _encode_head)
-    out = _HashingWriter(fd_out)
+    out = HashingWriter(fd_out)
     pydicom.dcmwrite(out, inst.ds, enforce_file_format=True)  # type: ignore[arg-type]
     out.flush()
     return out.hash.hexdigest(), input_file_digest(inst.path)

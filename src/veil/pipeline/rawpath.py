@@ -54,6 +54,7 @@ from veil.pipeline.fingerprint import input_hasher, output_hasher
 from veil.pipeline.passthrough import (
     PIXEL_TAGS,
     SMALL,
+    HashingWriter,
     PixelSpan,
     SplitInstance,
     _pixel_header,
@@ -784,8 +785,8 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
 
     def write(fd: int) -> tuple[str, str]:
         in_hash = input_hasher()
-        out_hash = output_hasher()
         if src is None:  # the whole input is in buf: one vectored write, no copy of the pixel bytes
+            out_hash = output_hasher()
             # header and trailer joined first (a few KB): one hash update each instead of one per element
             head = b"".join((*parts, pixel_head))
             whole: list[bytes | memoryview] = [head]
@@ -799,15 +800,13 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
             _writev_all(fd, whole)
             return out_hash.hexdigest(), in_hash.hexdigest()
 
-        def emit(data: bytes | memoryview) -> None:
-            out_hash.update(data)
-            _writev_all(fd, [data])
-
-        emit(b"".join(parts))
-        stream_input(SplitInstance(Dataset(), path, span, implicit, True), pixel_head, in_hash, emit)
+        out = HashingWriter(fd)
+        out.write(b"".join(parts))
+        stream_input(SplitInstance(Dataset(), path, span, implicit, True), pixel_head, in_hash, out.write)
         for part in after:
-            emit(part)
-        return out_hash.hexdigest(), in_hash.hexdigest()
+            out.write(part)
+        out.flush()
+        return out.hash.hexdigest(), in_hash.hexdigest()
 
     out_sha, in_sha = instance.write_atomic(os.path.join(out_root, rel), write, since)
     return RawResult(rel, out_sha, in_sha, out)
