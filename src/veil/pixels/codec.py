@@ -109,11 +109,11 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
-        from pydicom.pixels import iter_pixels, pixel_array
+        from pydicom.pixels import pixel_array
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = None if source is None else _from_file(iter_pixels, source, as_rgb, frames)
+            arr = None if source is None else _from_file(source, as_rgb, frames)
             if arr is None:
                 arr = pixel_array(ds if source is None else _read_whole(source), as_rgb=as_rgb, raw=False)
                 if frames == 1:
@@ -131,10 +131,11 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     return Pixels(arr, pi, ts)
 
 
-def _from_file(iter_pixels: Any, source: str | os.PathLike[str] | BinaryIO, as_rgb: bool,
-               frames: int) -> np.ndarray | None:
+def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: int) -> np.ndarray | None:
     """The frames decoded one by one from the file, or None when pydicom's reader of a file's pixel element
     fails where its dataset reader does not (pydicom's own SC_rgb_jpeg.dcm): the caller reads it whole."""
+    from pydicom.pixels import iter_pixels
+
     each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
     try:
         with contextlib.closing(each):  # closed when _stack stops early: its clean-up seeks in `source`
