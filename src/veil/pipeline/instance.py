@@ -42,6 +42,7 @@ from veil.identity.keyed import Keyed
 from veil.pipeline import rawpath
 from veil.pipeline.fingerprint import input_file_digest, sha256_file
 from veil.pipeline.passthrough import SplitInstance, check_lengths, new_temp, read_split, write_split
+from veil.pipeline.sources import STATE_DIR
 from veil.policy.plan import Plan
 
 if TYPE_CHECKING:
@@ -429,8 +430,11 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
                                   patient_hash=fast.outcome.patient_key_hash)
         inst = _open(path)
         from veil.pixels.hook import pixel_pass  # (numpy, Pillow: only loaded where the raw path is not taken)
+        from veil.pixels.spill import Spill
 
-        px = pixel_pass(inst, plan)  # Clean Pixel Data / Graphics; None keeps pixel bytes streamed untouched
+        # Clean Pixel Data / Graphics; None keeps pixel bytes streamed untouched. A cine too big to hold
+        # is decoded into a file beside the outputs (a dry run writes nothing: it holds it)
+        px = pixel_pass(inst, plan, None if dry_run else Spill(out_root / STATE_DIR))
         if px is not None:
             px.raise_if_quarantined()
         ts = inst.ds.file_meta.TransferSyntaxUID

@@ -21,7 +21,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from veil.errors import InputError
-from veil.pixels import codec, match, ocr, redact
+from veil.pixels import codec, match, ocr, redact, spill
 from veil.pixels.decide import Decision, decide, wants_ocr
 from veil.policy.model import Policy
 
@@ -66,14 +66,17 @@ class PixelReport:
 
 
 def _display_iter(ds: Dataset, frames: np.ndarray, photometric: str) -> Iterator[np.ndarray]:
-    """8-bit display values of each frame, one at a time (a cine's display copies are never all held)."""
+    """8-bit display values of each frame, one at a time (a cine's display copies are never all held; a
+    spilled frame's pages leave memory once its display copy is taken)."""
     for f in frames:
         lut = None
         if photometric == "PALETTE COLOR":
             from pydicom.pixels import apply_color_lut
 
             lut = apply_color_lut(f, ds)
-        yield ocr.to_display(f, photometric, lut)
+        shown = ocr.to_display(f, photometric, lut)
+        spill.release(f)
+        yield shown
 
 
 def _display_frames(ds: Dataset, px: codec.Pixels) -> list[np.ndarray]:

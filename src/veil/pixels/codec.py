@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import os
+import struct
+import tempfile
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import numpy as np
@@ -45,6 +49,8 @@ from pydicom.uid import (
 )
 
 from veil.errors import InputError
+from veil.pixels import spill as spilling
+from veil.pixels.spill import Spill
 
 #: Transfer syntaxes whose pixels have been through a lossy step, and the method code (CID 7013) to record.
 LOSSY_METHOD = {
@@ -92,12 +98,14 @@ def transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian
 
 
-def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None) -> Pixels:
+def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
+           spill: Spill | None = None) -> Pixels:
     """All frames of `ds` as one array, in the stored colour space when the output can keep it.
 
     `source`: the file `ds` was read from without its Pixel Data. pydicom then decodes it frame by frame
     into one array made for all of them, where decoding from a dataset (or a file at once) holds the
-    whole encoded value beside the decoded frames (twice the memory for uncompressed data).
+    whole encoded value beside the decoded frames (twice the memory for uncompressed data). `spill`:
+    where that array goes when it is too big to hold (:mod:`veil.pixels.spill`).
     """
     ts = transfer_syntax(ds)
     if source is None and "PixelData" not in ds:
@@ -113,7 +121,7 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = None if source is None else _from_file(source, as_rgb, frames)
+            arr = None if source is None else _from_file(source, as_rgb, frames, spill)
             if arr is None:
                 arr = pixel_array(ds if source is None else _read_whole(source), as_rgb=as_rgb, raw=False)
                 if frames == 1:
@@ -131,7 +139,8 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None)
     return Pixels(arr, pi, ts)
 
 
-def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: int) -> np.ndarray | None:
+def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: int,
+               spill: Spill | None = None) -> np.ndarray | None:
     """The frames decoded one by one from the file, or None when pydicom's reader of a file's pixel element
     fails where its dataset reader does not (pydicom's own SC_rgb_jpeg.dcm): the caller reads it whole."""
     from pydicom.pixels import iter_pixels
@@ -139,7 +148,7 @@ def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: 
     each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
     try:
         with contextlib.closing(each):  # closed when _stack stops early: its clean-up seeks in `source`
-            return _stack(each, frames)
+            return _stack(each, frames, spill)
     except InputError:
         raise
     except Exception:
@@ -154,17 +163,19 @@ def _read_whole(source: str | os.PathLike[str] | BinaryIO) -> Dataset:
     return dcmread(source)
 
 
-def _stack(each: Iterator[np.ndarray], frames: int) -> np.ndarray:
+def _stack(each: Iterator[np.ndarray], frames: int, spill: Spill | None = None) -> np.ndarray:
     """The `frames` frames of `each` in one array (frames first), made once the first frame shows its
-    shape and type; more or fewer frames than the header says is an error."""
+    shape and type; more or fewer frames than the header says is an error. A spilled array's frames
+    leave this process's memory as they are written."""
     arr: np.ndarray | None = None
     n = 0
     for frame in each:
         if arr is None:
-            arr = np.empty((frames, *frame.shape), frame.dtype)
+            arr = spilling.empty((frames, *frame.shape), frame.dtype, spill)
         if n == frames:
             raise InputError(f"more frames in Pixel Data than Number of Frames ({frames})", "pixels-undecodable")
         arr[n] = frame
+        spilling.release(arr[n])
         n += 1
     if arr is None or n != frames:
         raise InputError(f"{n} frame(s) decoded, Number of Frames says {frames}", "pixels-undecodable")
@@ -172,59 +183,75 @@ def _stack(each: Iterator[np.ndarray], frames: int) -> np.ndarray:
 
 
 def fill_value(ds: Dataset, px: Pixels) -> int | tuple[int, ...]:
-    """The darkest displayable value in the stored colour space: what a blanked box is filled with."""
+    """The darkest displayable value in the stored colour space: what a blanked box is filled with.
+
+    Taken a frame at a time: a reduction over every frame at once maps every page of a spilled array."""
     arr = px.frames
     pi = px.photometric
     if pi == "MONOCHROME1":
-        return int(arr.max())
+        return int(max(_each(arr, np.max)))
     if pi == "MONOCHROME2":
-        return int(arr.min())
+        return int(min(_each(arr, np.min)))
     if pi == "PALETTE COLOR":
         try:
             from pydicom.pixels import apply_color_lut
 
-            idx = np.unique(arr)
+            idx = functools.reduce(np.union1d, _each(arr, np.unique))
             rgb = apply_color_lut(idx, ds).reshape(-1, 3).astype(np.int64).sum(axis=1)
             return int(idx[int(np.argmin(rgb))])
         except Exception:
-            return int(arr.min())
+            return int(min(_each(arr, np.min)))
     if pi == "YBR_FULL":
         mid = 1 << (int(ds.get("BitsStored", 8)) - 1)
         return (0, mid, mid)
     return (0, 0, 0)
 
 
+def _each(frames: np.ndarray, fn: Callable[[np.ndarray], Any]) -> Iterator[Any]:
+    """``fn(frame)`` for each frame, each frame released after (:func:`veil.pixels.spill.release`)."""
+    for frame in frames:
+        yield fn(frame)
+        spilling.release(frame)
+
+
 def _native_value(ds: Dataset, frames: np.ndarray) -> bytes | io.BufferedReader:
-    """Native Pixel Data of `frames`: a file-like view of the array (pydicom writes a buffered value
+    """Native Pixel Data of `frames`: a file-like view of the frames (pydicom writes a buffered value
     straight to the output), or bytes for 1-bit data (packed)."""
     bits = int(ds.BitsAllocated)
-    arr = frames
-    if int(ds.get("SamplesPerPixel", 1) or 1) > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1:
-        arr = np.ascontiguousarray(np.moveaxis(arr, -1, 1))  # (frames, samples, rows, cols): colour-by-plane
+    by_plane = int(ds.get("SamplesPerPixel", 1) or 1) > 1 and int(ds.get("PlanarConfiguration", 0) or 0) == 1
     if bits == 1:
         from pydicom.pixels.utils import pack_bits
 
-        data = pack_bits(arr.astype(np.uint8).ravel(), pad=False)
+        arr = np.moveaxis(frames, -1, 1) if by_plane else frames
+        data = pack_bits(np.ascontiguousarray(arr).astype(np.uint8).ravel(), pad=False)
         return data + b"\x00" if len(data) % 2 else data
     kind = "i" if int(ds.get("PixelRepresentation", 0) or 0) == 1 else "u"
-    if arr.dtype.kind == "f":
+    if frames.dtype.kind == "f":
         kind = "f"
     dtype = np.dtype(f"<{kind}{bits // 8}")
-    return io.BufferedReader(_ArrayFile(np.ascontiguousarray(arr).astype(dtype, copy=False)))
+    return io.BufferedReader(_FramesFile(frames, dtype, by_plane))
 
 
-class _ArrayFile(io.RawIOBase):
-    """The bytes of a C-contiguous array as a readable, seekable file, zero-padded to even length (PS3.5
-    7.1.1): the value pydicom writes Pixel Data from, chunk by chunk.
+class _FramesFile(io.RawIOBase):
+    """The native bytes of `frames`, frame after frame, as a readable, seekable file, zero-padded to even
+    length (PS3.5 7.1.1): the value pydicom writes Pixel Data from, chunk by chunk.
+
+    Each frame is laid out as it is written: in `dtype`, colour-by-plane when `by_plane` (PS3.3
+    C.7.6.3.1.3, Planar Configuration 1). A frame already in that layout is read where it is; a spilled
+    frame's pages are dropped once read (:mod:`veil.pixels.spill`).
 
     Why: a bytes copy of the frames doubled the memory of re-encoding a cine, and pydicom's writer copies
-    a bytes value once more (into its element buffer) before writing it; a buffered value it streams.
+    a bytes value once more (into its element buffer) before writing it; a buffered value it streams. A
+    colour-by-plane copy of every frame at once was a third copy.
     """
 
-    def __init__(self, arr: np.ndarray) -> None:
-        self._view = memoryview(arr.data).cast("B")  # type: ignore[arg-type]
-        self._size = len(self._view) + len(self._view) % 2
+    def __init__(self, frames: np.ndarray, dtype: np.dtype[Any], by_plane: bool) -> None:
+        self._frames, self._dtype, self._by_plane = frames, dtype, by_plane
+        self._frame = int(frames[0].size) * dtype.itemsize if len(frames) else 0
+        total = self._frame * len(frames)
+        self._size = total + total % 2
         self._pos = 0
+        self._at: tuple[int, memoryview] | None = None  # the frame being read, laid out
 
     def readable(self) -> bool:
         return True
@@ -240,20 +267,48 @@ class _ArrayFile(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def _laid_out(self, i: int) -> memoryview:
+        if self._at is None or self._at[0] != i:
+            if self._at is not None:
+                spilling.release(self._frames[self._at[0]])
+            frame = self._frames[i]
+            if self._by_plane:
+                frame = np.moveaxis(frame, -1, 0)
+            out = np.ascontiguousarray(frame).astype(self._dtype, copy=False)
+            self._at = (i, memoryview(out.data).cast("B"))  # type: ignore[arg-type]
+        return self._at[1]
+
     def readinto(self, buffer: Any) -> int:
         out = memoryview(buffer).cast("B")
         n = max(0, min(len(out), self._size - self._pos))
-        have = max(0, min(n, len(self._view) - self._pos))
-        out[:have] = self._view[self._pos:self._pos + have]
-        out[have:n] = bytes(n - have)  # the padding byte
+        done = 0
+        while done < n:
+            i, off = divmod(self._pos + done, self._frame) if self._frame else (len(self._frames), 0)
+            if i >= len(self._frames):  # the padding byte
+                out[done:n] = bytes(n - done)
+                done = n
+                break
+            view = self._laid_out(i)
+            k = min(n - done, self._frame - off)
+            out[done:done + k] = view[off:off + k]
+            done += k
         self._pos += n
         return n
 
+    def close(self) -> None:
+        if self._at is not None:
+            spilling.release(self._frames[self._at[0]])
+            self._at = None
+        super().close()
 
-def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "uncompressed") -> UID:
+
+def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "uncompressed",
+           spill: Spill | None = None) -> UID:
     """Write `frames` into `ds` (PixelData + file meta transfer syntax) following the module's rules.
 
     Returns the output transfer syntax. `ds` keeps its UIDs (the header engine remaps them later).
+    Spilled frames (:mod:`veil.pixels.spill`) are encoded a frame at a time into a file in `spill`'s
+    folder, which becomes the Pixel Data value (:func:`_encapsulated`).
     """
     ts = px.transfer_syntax
     if px.photometric != str(ds.get("PhotometricInterpretation", px.photometric)):
@@ -277,8 +332,11 @@ def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "unc
                 trial = Dataset()
                 trial.update(ds)
                 trial.file_meta = copy.deepcopy(ds.file_meta)
-                trial.compress(UID(target), frames_out, generate_instance_uid=False)
-            ds.PixelData = trial.PixelData
+                value = (_encapsulated(trial, UID(target), frames, spill.folder)
+                         if spill is not None and spilling.spilled(frames) else None)
+                if value is None:
+                    trial.compress(UID(target), frames_out, generate_instance_uid=False)
+            ds.PixelData = trial.PixelData if value is None else value
             ds["PixelData"].VR = "OB"
             ds["PixelData"].is_undefined_length = True
             ds.PhotometricInterpretation = trial.PhotometricInterpretation
@@ -292,6 +350,53 @@ def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "unc
         ExplicitVRLittleEndian)
     _set_native(ds, frames, out_ts)
     return out_ts
+
+
+#: Item tag (FFFE,E000), little endian (PS3.5 A.4).
+_ITEM = b"\xfe\xff\x00\xe0"
+
+
+def _encapsulated(ds: Dataset, uid: UID, frames: np.ndarray, folder: Path) -> BinaryIO | None:
+    """The encapsulated Pixel Data of `frames` in `uid` as an unlinked file (a buffered value pydicom
+    writes from), the same bytes pydicom's ``compress`` makes: a Basic Offset Table, then one fragment per
+    frame (PS3.5 A.4). None when the offsets do not fit the Basic Offset Table (pydicom then adds an
+    Extended Offset Table, in memory).
+
+    Why: ``compress`` keeps every encoded frame in a list and joins them (twice the encoded size), and
+    reads every frame of a spilled array at once; here each frame leaves memory once it is encoded.
+    """
+    from pydicom.pixels import get_encoder
+    from pydicom.pixels.utils import as_pixel_options
+
+    encoder = get_encoder(uid)
+    if not encoder.is_available:
+        raise RuntimeError(f"no encoder for {uid.name} here")
+    n = frames.shape[0]
+    fh = tempfile.TemporaryFile(prefix=".veil-spill-", suffix=".part", dir=folder)  # noqa: SIM115 - returned
+    try:
+        fh.write(_ITEM + struct.pack("<I", 4 * n) + bytes(4 * n))
+        offsets: list[int] = []
+        pos = 0
+        one = as_pixel_options(ds) | {"number_of_frames": 1}  # a frame at a time: pydicom checks the
+        for i in range(n):  # values' range over the array it is given, which would map every frame at once
+            data = encoder.encode(frames[i], **one)
+            spilling.release(frames[i])
+            pad = len(data) % 2
+            offsets.append(pos)
+            fh.write(_ITEM + struct.pack("<I", len(data) + pad))
+            fh.write(data + b"\x00" * pad)
+            pos += 8 + len(data) + pad
+        if offsets[-1] > 0xFFFFFFFF:
+            fh.close()
+            return None
+        fh.seek(8)
+        fh.write(struct.pack(f"<{n}I", *offsets))
+        fh.flush()
+        fh.seek(0)
+        return fh
+    except BaseException:
+        fh.close()
+        raise
 
 
 def _set_native(ds: Dataset, frames: np.ndarray, ts: UID) -> None:

@@ -25,6 +25,7 @@ from veil.errors import InputError
 from veil.pixels import codec, graphics, match
 from veil.pixels.clean import PixelReport, clean_pixels
 from veil.pixels.decide import decide
+from veil.pixels.spill import Spill
 from veil.policy.plan import Plan
 
 RECORD_DIR = Path(".veil") / "pixels"
@@ -91,24 +92,26 @@ def decoded_size(ds: Dataset) -> int | None:
 def check_decoded_size(ds: Dataset, limit_mb: int) -> None:
     """Refuse an image whose decoded frames exceed the policy's bound, before anything is decoded.
 
-    Why: the pass holds every decoded frame at once, plus the blanked area's input values, one OCR run's
-    frames and, for a compressed output, the encoded frames: a worker's RSS grows 1.5-3x the decoded size
-    (``benchmarks/pixels_memory.py``; ~6x before frames were decoded into one array, redacted in place,
-    read for OCR a run at a time and written without a bytes copy). Past the machine's memory the kernel
-    kills a worker (or another program) and the run is slowed by the retry. Quarantined with the figures
-    and the setting.
+    Why: the pass works on every decoded frame at once. Frames over :data:`veil.pixels.spill.SPILL_ABOVE`
+    are decoded into a spill file on the output's disk, so a worker's memory stays flat
+    (``benchmarks/pixels_memory.py``), but the file takes disk space and the pass reads every frame two
+    or three times (OCR, redaction, verification); smaller ones are held (1.5-3x their size in RSS). The
+    bound keeps one image from taking a worker for hours or the output disk's room. Quarantined with the
+    figures and the setting.
     """
     size = decoded_size(ds)
     if size is not None and size > limit_mb * 1_000_000:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         raise InputError(
             f"pixel data too large for the pixel pass: {size / 1e6:,.0f} MB decoded ({frames} frame(s) of "
-            f"{ds.Rows}x{ds.Columns}); the policy allows {limit_mb:,} MB (pixels.max_decoded_mb) and the pass "
-            f"holds every decoded frame in memory at once", "pixels-too-large")
+            f"{ds.Rows}x{ds.Columns}); the policy allows {limit_mb:,} MB (pixels.max_decoded_mb), the size the "
+            f"pass may decode, spill to disk and read again for one image", "pixels-too-large")
 
 
-def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
+def pixel_pass(inst: Any, plan: Plan, spill: Spill | None = None) -> PixelPass | None:
     """Clean Pixel Data / Clean Graphics for one pipeline instance (a ``SplitInstance``), or None.
+
+    `spill`: where decoded frames too big to hold go (:mod:`veil.pixels.spill`); None holds them all.
 
     Never raises for the instance's own problems: they come back in ``PixelPass.error`` so that the
     pipeline can record the attempt before quarantining.
@@ -139,7 +142,7 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
                 from veil.pipeline.instance import check_pixel_span
 
                 check_pixel_span(inst, examined=True)
-            report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source))
+            report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source, spill))
             report.overlays = result.report.overlays
             result.report = report
             if report.status == "quarantined":
@@ -147,7 +150,7 @@ def pixel_pass(inst: Any, plan: Plan) -> PixelPass | None:
             if new is not None and px is not None:
                 # the input's encoded bytes go before the output's are made (encode sets value and VR)
                 ds["PixelData"] = DataElement(0x7FE00010, "OB", b"")
-                ts = codec.encode(ds, px, new, policy.pixels.lossy)
+                ts = codec.encode(ds, px, new, policy.pixels.lossy, spill)
                 report.transfer_syntax_out = str(ts)
                 inst.whole, inst.pixels = True, None
                 inst.implicit, inst.little = ts.is_implicit_VR, True

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from veil.pixels import spill
 from veil.pixels.ocr import Box
 
 
@@ -87,11 +88,18 @@ class Blanking:
     def __init__(self, frames: np.ndarray, boxes: list[Box], fill: int | tuple[int, ...]) -> None:
         self.frames = frames
         self.area = mask((frames.shape[1], frames.shape[2]), boxes)
-        self.kept = frames[:, self.area].copy()  # (frames, pixels[, samples]) of the input
-        fill_in_place(frames, boxes, fill)
+        self.kept = np.empty((frames.shape[0], int(self.area.sum()), *frames.shape[3:]), frames.dtype)
+        value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
+        for frame, kept in zip(frames, self.kept, strict=True):  # a frame at a time: see spill.release
+            kept[...] = frame[self.area]  # (pixels[, samples]) of the input
+            for x0, y0, x1, y1 in boxes:
+                frame[y0:y1, x0:x1, ...] = value
+            spill.release(frame)
 
     def undo(self) -> None:
-        self.frames[:, self.area] = self.kept
+        for frame, kept in zip(self.frames, self.kept, strict=True):
+            frame[self.area] = kept
+            spill.release(frame)
 
     def changed(self) -> int:
         """Pixels (all samples counted once) whose value the fill changed, over every frame (compared a
@@ -100,4 +108,5 @@ class Blanking:
         for frame, kept in zip(self.frames, self.kept, strict=True):
             diff = frame[self.area] != kept
             n += int((diff.any(axis=-1) if diff.ndim == 2 else diff).sum())
+            spill.release(frame)
         return n
