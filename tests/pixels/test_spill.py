@@ -93,7 +93,7 @@ def test_a_spilled_cine_is_written_as_the_held_one_is(tmp_path, monkeypatch, idx
     monkeypatch.setattr(spill, "empty", recording_empty)
     monkeypatch.setattr(spill, "Spill", lambda folder: real_spill(folder, above=0))
     spilled = run([src], tmp_path / "spilled", plan, keyed)
-    assert made == [True]  # the frames did go to a spill file
+    assert made == [True, True]  # the frames, then the blanked area's input values, went to spill files
 
     (a,), (b,) = held.results, spilled.results
     assert a.status == b.status == "ok", (a.reason, b.reason)
@@ -155,3 +155,23 @@ def test_a_worker_stays_flat_on_a_cine_bigger_than_the_spill_size(tmp_path, rle)
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["status"] == "ok", got["reason"]
     assert got["grew"] < 0.4 * decoded, f"peak RSS grew {got['grew'] / 1e6:.0f} MB for {decoded / 1e6:.0f} MB decoded"
+
+
+@needs_tesseract
+def test_a_dry_run_spills_outside_the_output_folder(tmp_path, monkeypatch):
+    src = tmp_path / "in" / "cine.dcm"
+    src.parent.mkdir()
+    _cine(src, 6, 1)
+    folders: list[str] = []
+    real_spill = spill.Spill
+
+    def recording_spill(folder):
+        folders.append(str(folder))
+        return real_spill(folder, above=0)
+
+    monkeypatch.setattr(spill, "Spill", recording_spill)
+    summary = run([src], tmp_path / "out", compile_plan(pixel_policy()), Keyed(b"k" * 32), dry_run=True)
+    (r,) = summary.results
+    assert r.status == "dry-run", r.reason
+    assert folders and not any(f.startswith(str(tmp_path / "out")) for f in folders)
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing there

@@ -19,6 +19,7 @@ import fcntl
 import os
 import re
 import stat
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -433,8 +434,8 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         from veil.pixels.spill import Spill
 
         # Clean Pixel Data / Graphics; None keeps pixel bytes streamed untouched. A cine too big to hold
-        # is decoded into a file beside the outputs (a dry run writes nothing: it holds it)
-        px = pixel_pass(inst, plan, None if dry_run else Spill(out_root / STATE_DIR))
+        # is decoded into an unlinked file beside the outputs (a dry run writes nothing there: the temp dir)
+        px = pixel_pass(inst, plan, Spill(Path(tempfile.gettempdir()) if dry_run else out_root / STATE_DIR))
         if px is not None:
             px.raise_if_quarantined()
         ts = inst.ds.file_meta.TransferSyntaxUID

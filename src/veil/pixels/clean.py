@@ -213,8 +213,8 @@ def _phi_regions(read: Iterable[Reading], ids: match.Identifiers, redact_all: bo
 
 
 def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
-                 ids: match.Identifiers | None = None,
-                 px: codec.Pixels | None = None) -> tuple[PixelReport, codec.Pixels | None, np.ndarray | None]:
+                 ids: match.Identifiers | None = None, px: codec.Pixels | None = None,
+                 spill_to: spill.Spill | None = None) -> tuple[PixelReport, codec.Pixels | None, np.ndarray | None]:
     """Run the pass on `ds` (header + Pixel Data, not yet de-identified).
 
     Returns the report, the decoded pixels and the redacted frames (None when nothing changed). The
@@ -223,6 +223,7 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
     frames, and display and brightness copies of every frame, made the pass hold about 7 times the
     decoded size; it now holds the decoded frames, the blanked area's input values and one OCR run's
     frames. `px`: the frames already decoded (the pipeline decodes them from the file, frame by frame).
+    `spill_to`: where the blanked area's input values go when they are too many to hold.
 
     Raises :class:`InputError` for undecodable pixels or a missing OCR engine; a failed verification is
     reported as status ``quarantined`` (with reason) so the caller can still record the attempt.
@@ -261,7 +262,7 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
         boxes = redact.merge(redact.grow(r.box, settings.margin, rows, cols) for r in regions)
         if blank is not None:
             blank.undo()  # each round blanks the input afresh: its boxes are not always a superset
-        blank = redact.Blanking(frames, boxes, fill) if boxes else None
+        blank = redact.Blanking(frames, boxes, fill, spill_to) if boxes else None
         if not settings.verify:
             break
         if blank is None:  # nothing blanked: the detection reading (if any) is the verification reading

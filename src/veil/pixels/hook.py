@@ -142,7 +142,7 @@ def pixel_pass(inst: Any, plan: Plan, spill: Spill | None = None) -> PixelPass |
                 from veil.pipeline.instance import check_pixel_span
 
                 check_pixel_span(inst, examined=True)
-            report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source, spill))
+            report, px, new = clean_pixels(ds, policy, decision, ids, codec.decode(ds, source, spill), spill)
             report.overlays = result.report.overlays
             result.report = report
             if report.status == "quarantined":

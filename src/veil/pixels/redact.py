@@ -83,23 +83,27 @@ class Blanking:
 
     Why in place: a copy of the frames (what :func:`apply` makes) doubles the pass's memory on a cine,
     where the blanked area is a few percent of each frame. Pixels outside the boxes are never written.
+    `spill_to`: where the kept values go when they are too many to hold (:mod:`veil.pixels.spill`).
     """
 
-    def __init__(self, frames: np.ndarray, boxes: list[Box], fill: int | tuple[int, ...]) -> None:
+    def __init__(self, frames: np.ndarray, boxes: list[Box], fill: int | tuple[int, ...],
+                 spill_to: spill.Spill | None = None) -> None:
         self.frames = frames
         self.area = mask((frames.shape[1], frames.shape[2]), boxes)
-        self.kept = np.empty((frames.shape[0], int(self.area.sum()), *frames.shape[3:]), frames.dtype)
+        self.kept = spill.empty((frames.shape[0], int(self.area.sum()), *frames.shape[3:]), frames.dtype, spill_to)
         value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
         for frame, kept in zip(frames, self.kept, strict=True):  # a frame at a time: see spill.release
             kept[...] = frame[self.area]  # (pixels[, samples]) of the input
             for x0, y0, x1, y1 in boxes:
                 frame[y0:y1, x0:x1, ...] = value
             spill.release(frame)
+            spill.release(kept)
 
     def undo(self) -> None:
         for frame, kept in zip(self.frames, self.kept, strict=True):
             frame[self.area] = kept
             spill.release(frame)
+            spill.release(kept)
 
     def changed(self) -> int:
         """Pixels (all samples counted once) whose value the fill changed, over every frame (compared a
@@ -109,4 +113,5 @@ class Blanking:
             diff = frame[self.area] != kept
             n += int((diff.any(axis=-1) if diff.ndim == 2 else diff).sum())
             spill.release(frame)
+            spill.release(kept)
         return n
