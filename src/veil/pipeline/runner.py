@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
 import json
 import os
+import pickle
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +27,7 @@ from veil.errors import Interrupted, SecretError, VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
-from veil.pipeline.pool import batches, each_alone, process_pool, resilient
+from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
 from veil.pipeline.results import ResultStore
 from veil.pipeline.sources import STATE_DIR, walk
 from veil.policy.plan import Plan
@@ -207,25 +210,76 @@ def series_key(path: str) -> str:
 UNIT_FILES = 16
 
 
-def units(paths: list[str], by_series: bool) -> list[list[str]]:
+def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]]:
     """Work units: runs of UNIT_FILES files, or (for operations that need a whole series, e.g. defacing)
     one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
-    return [[p for _, p, _ in u] for u in _units(((i, p, None) for i, p in enumerate(paths)), by_series)]
+    todo = ((i, p, None) for i, p in enumerate(paths))
+    return [[p for _, p, _ in u] for u in _units(todo, by_series, workers)]
 
 
 _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journaled
 
 
-def _units(todo: Iterable[_Todo], by_series: bool) -> Iterator[list[_Todo]]:
-    """Units of inputs, made while `todo` is read. Grouping by series has to see every file first (its
-    groups are held in memory); runs of UNIT_FILES hold one unit at a time."""
+def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator[list[_Todo]]:
+    """Units of inputs, made while `todo` is read: runs of UNIT_FILES (one unit held at a time), or one
+    unit per series (:func:`series_units`)."""
     if by_series:
-        groups: dict[str, list[_Todo]] = {}
-        for item in todo:
-            groups.setdefault(series_key(item[1]), []).append(item)
-        yield from groups.values()
+        yield from series_units(todo, workers)
         return
     yield from batches(todo, UNIT_FILES)
+
+
+#: Inputs per unit of work when series keys are read (one header each).
+SERIES_KEY_CHUNK = 64
+
+
+def series_units(todo: Iterable[_Todo], workers: int = 1,
+                 key: Callable[[str], str] = series_key) -> Iterator[list[_Todo]]:
+    """One unit per series (``key(path)``, SeriesInstanceUID), in order of each series' first input, its
+    inputs in input order: the same units whatever the number of workers.
+
+    No series is known complete before every input's header has been read. Why not a dict of series in
+    memory: an archive of millions of files held every path and journal record in the main process, and
+    its headers were read there one by one before any work started. The keys are read over `workers`
+    processes (`key` is picklable then), and the grouping is a table in a private temporary SQLite file
+    (as the run's results are, :class:`ResultStore`), sorted on disk: the main process holds one series
+    at a time. An input whose header kills its worker forms a unit of its own (its processing then
+    quarantines it).
+    """
+    db = sqlite3.connect("")  # deleted when closed
+    try:
+        db.execute("CREATE TABLE items (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, path TEXT NOT NULL, prev BLOB)")
+        keyed_units = ordered(functools.partial(_series_keys, key), batches(todo, SERIES_KEY_CHUNK), workers,
+                              rescue=_series_keys_rescue)
+        for items, keys in keyed_units:
+            db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)",
+                           [(seq, k, path, None if prev is None else pickle.dumps(prev))
+                            for (seq, path, prev), k in zip(items, keys, strict=True)])
+        db.execute("CREATE INDEX items_key ON items (key, seq)")
+        rows = db.execute("SELECT i.seq, i.path, i.prev, i.key FROM items i JOIN "
+                          "(SELECT key, MIN(seq) AS first FROM items GROUP BY key) g ON g.key = i.key "
+                          "ORDER BY g.first, i.seq")
+        unit: list[_Todo] = []
+        current: str | None = None
+        for seq, path, prev, k in rows:
+            if k != current and unit:
+                yield unit
+                unit = []
+            current = k
+            unit.append((seq, path, None if prev is None else pickle.loads(prev)))
+        if unit:
+            yield unit
+    finally:
+        db.close()
+
+
+def _series_keys(key: Callable[[str], str], items: list[_Todo]) -> list[str]:
+    return [key(path) for _, path, _ in items]
+
+
+def _series_keys_rescue(items: list[_Todo], alone: Callable[[list[_Todo]], list[str]]) -> list[str]:
+    """Inputs in flight when a worker died reading keys: each alone; one that kills a worker is its own unit."""
+    return [k for part in each_alone(items, alone, lambda item: [f"file:{item[1]}"]) for k in part]
 
 
 def _stamp(path: str) -> str:
@@ -425,7 +479,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             yield seq, p, store.recall(_journal_key(keyed, p)) if earlier_runs else None
 
     context = (plan, keyed, str(out_dir), dry_run, run_id, since)
-    units_iter = _units(todo(), by_series)
+    units_iter = _units(todo(), by_series, workers)
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
