@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from veil.pipeline.pool import usable_cores
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "YmVuY2htYXJrLXNlY3JldC1iZW5jaG1hcmstc2VjcmV0IQ=="
 PEERS = ("dicognito", "deid", "dicom-anonymizer")
@@ -373,7 +375,7 @@ def bench(base: Path, quick: bool, skip_peers: bool, big_gb: float, peers_venv: 
     outputs = Outputs(base)
     work = outputs.path
     results: list[Result] = []
-    ncpu = os.cpu_count() or 1
+    ncpu = usable_cores()  # what "--workers 0" starts
     peers_py = None if skip_peers else ensure_peers(peers_venv)
     cert = gdcm_cert(base) if shutil.which("gdcmanon") else None
     mid: dict[str, float | None] = {}  # the steady rate of the run just timed (veil, gdcmanon)

@@ -143,7 +143,7 @@ def deid(
     key_file: Annotated[
         Path | None, typer.Option(help="Project secret (default: $VEIL_SECRET, then .veil/secret.key).")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
@@ -181,7 +181,9 @@ def deid(
         check_paths(input_dir, output_dir)
     except (PolicyError, SecretError, VeilError) as exc:
         _fail(str(exc))
-    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    from veil.pipeline.pool import resolve_workers
+
+    n_workers = resolve_workers(workers)
     if not dry_run and _active_project() is None:  # this run's entry goes to OUT's own log: ask it first
         from veil.audit import AuditError, check_appendable
 
@@ -454,7 +456,7 @@ def verify(
     ] = None,
     limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json).")] = 30,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read text in pixels of images at risk.")] = True,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print every finding as JSON on stdout.")] = False,
 ) -> None:
     """Look for anything identifying left in OUTPUT_DIR, independently of the code that de-identified it.
@@ -482,7 +484,9 @@ def verify(
         _fail(f"{output_dir}: not a folder")
     if against is not None and not against.exists():
         _fail(f"{against}: no such file or folder")
-    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    from veil.pipeline.pool import resolve_workers
+
+    n_workers = resolve_workers(workers)
     result = _verify_with_progress(output_dir, against, key_file, tuple(allow_private or ()), ocr, n_workers,
                                    as_json)
     if against is not None:  # the input is identifiable data: reading it is recorded
@@ -522,7 +526,7 @@ def inventory(
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one row per attribute here.")] = None,
     parquet_out: Annotated[Path | None, typer.Option("--parquet", help="Same rows as Parquet.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """List every attribute in a corpus with counts, masked value shapes, a risk class and the policy's action.
@@ -550,7 +554,9 @@ def inventory(
         sources = collect(input_dir)
     except (PolicyError, VeilError) as exc:
         _fail(str(exc))
-    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    from veil.pipeline.pool import resolve_workers
+
+    n_workers = resolve_workers(workers)
     try:
         if not console.is_terminal or as_json or os.environ.get("CI"):
             inv = build(sources.files, plan, workers=n_workers)

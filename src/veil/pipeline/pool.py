@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
 from veil.errors import VeilError
@@ -23,6 +25,81 @@ from veil.errors import VeilError
 U = TypeVar("U")
 A = TypeVar("A")
 R = TypeVar("R")
+
+
+def resolve_workers(requested: int) -> int:
+    """`requested` worker processes, or for 0 (the default: all cores) one per usable core."""
+    return requested if requested > 0 else usable_cores()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity (``taskset``, cpusets), capped by a cgroup CPU quota
+    (``docker --cpus``, Kubernetes CPU limits, systemd ``CPUQuota``) rounded up.
+
+    Why: ``os.cpu_count()`` is the host's count. In a container limited to 2 CPUs on a 64-core host,
+    "all cores" started 64 workers: 64 times a worker's memory, time-sliced on 2 CPUs.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        n = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, math.ceil(quota))
+    return max(1, n)
+
+
+def cgroup_cpu_quota(proc: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs this process's cgroup quota allows (the smallest along its cgroup's path), or None without one.
+
+    cgroup v2: ``cpu.max`` ("max 100000", or "200000 100000" for 2 CPUs). v1: ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us`` (-1: none) in the ``cpu`` hierarchy. Inside a container the path
+    ``/proc/self/cgroup`` names may be the host's; the container's own cgroup is then the mount's root,
+    which is read too.
+    """
+    try:
+        lines = proc.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+    found: list[float] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2 (unified)
+            base, read = root, _v2_quota
+        elif "cpu" in controllers.split(","):
+            base = next((root / name for name in (controllers, "cpu", "cpu,cpuacct") if (root / name).is_dir()),
+                        root / "cpu")
+            read = _v1_quota
+        else:
+            continue
+        here = base / path.lstrip("/")
+        for folder in (here, *here.parents):
+            if folder == base.parent:
+                break
+            q = read(folder)
+            if q is not None:
+                found.append(q)
+    return min(found) if found else None
+
+
+def _v2_quota(folder: Path) -> float | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text(encoding="ascii").split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _v1_quota(folder: Path) -> float | None:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text(encoding="ascii"))
+        period = int((folder / "cpu.cfs_period_us").read_text(encoding="ascii"))
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
 
 
 def batches(items: Iterable[U], size: int) -> Iterator[list[U]]:

@@ -186,7 +186,7 @@ def release_create(
     reissue_of: Annotated[
         str | None, typer.Option(help="Release this one replaces (e.g. after withdrawing it for a policy bug).")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     project: ProjectOpt = None,
     limit: Annotated[int, typer.Option(help="Findings shown in the table (all are in --json and FINDINGS.json).")] = 20,
     as_json: JsonOpt = False,
@@ -212,7 +212,9 @@ def release_create(
     from veil.release.history import HistoryError
 
     proj = _open(project)
-    n_workers = workers if workers > 0 else (os.cpu_count() or 1)
+    from veil.pipeline.pool import resolve_workers
+
+    n_workers = resolve_workers(workers)
     try:
         outcome = create_release(proj, tier, inputs, purpose=purpose, workers=n_workers,
                                  reissue_of=_number(reissue_of) if reissue_of else None)
@@ -490,7 +492,7 @@ def release_check(
 def release_reproduce(
     release: Annotated[str, typer.Argument(help="Release number (7 or R0007).")],
     inputs: Annotated[Path, typer.Argument(help="The same input the release was made from.")],
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all cores).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -507,7 +509,9 @@ def release_reproduce(
     number = _number(release)
     proj = _open(project)
     try:
-        res = reproduce(proj, number, inputs, workers=workers if workers > 0 else (os.cpu_count() or 1))
+        from veil.pipeline.pool import resolve_workers
+
+        res = reproduce(proj, number, inputs, workers=resolve_workers(workers))
     except (ReleaseError, HistoryError) as exc:
         _fail(str(exc))
     finally:
