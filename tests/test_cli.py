@@ -80,3 +80,28 @@ def test_summary_lists_the_first_quarantined_files_and_counts_the_rest(tmp_path)
     assert "... and 3 more in" in r.stdout
     lines = (tmp_path / "out" / ".veil" / "quarantine.jsonl").read_text().splitlines()
     assert len(lines) == 23
+
+
+def test_summary_counts_add_up_and_say_how_long_the_run_took(tmp_path):
+    """Every input is written, a duplicate of a written instance, or quarantined; the table and --json
+    say so, with the run's time and rate."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), src / "a.dcm")
+    shutil.copy(get_testdata_file("CT_small.dcm"), src / "copy-of-a.dcm")
+    shutil.copy(get_testdata_file("MR_small.dcm"), src / "b.dcm")
+    (src / "junk.txt").write_text("not dicom")
+    env = {"VEIL_SECRET": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}
+    r = veil("deid", str(src), str(tmp_path / "out"), "--json", env=env)
+    assert r.returncode == 1, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["files_in"], d["written"], d["duplicates"], d["quarantined"]) == (4, 2, 1, 1)
+    assert d["files_in"] == d["written"] + d["duplicates"] + d["quarantined"]
+    assert d["seconds"] > 0 and d["files_per_second"] == pytest.approx(4 / d["seconds"], rel=0.05)
+    r = veil("deid", str(src), str(tmp_path / "out2"), env=env)
+    for row in ("files in", "written", "duplicates", "quarantined", "resumed", "patients", "seconds", "files/s"):
+        assert row in r.stdout, row

@@ -355,13 +355,20 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
 
 
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    t = Table(title=f"veil deid  policy={policy_name} ({policy_hash[:12]})")
-    t.add_column("files in", justify="right")
-    t.add_column("written", justify="right")
-    t.add_column("quarantined", justify="right")
-    t.add_column("patients", justify="right")
-    t.add_row(str(summary.files_in), str(summary.written or summary.dry_run), str(summary.quarantined),
-              str(summary.patients))
+    t = Table(title=f"veil deid  policy={policy_name} ({policy_hash[:12]})", show_header=False)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    rate = f"{summary.files_in / summary.seconds:,.0f}" if summary.seconds > 0 else "-"
+    for what, n in (("files in", f"{summary.files_in:,}"),
+                    ("would be written (dry run)" if summary.dry_run else "written",
+                     f"{summary.written or summary.dry_run:,}"),
+                    ("duplicates (instance already written)", f"{summary.duplicates:,}"),
+                    ("quarantined", f"{summary.quarantined:,}"),
+                    ("resumed (finished by an earlier run)", f"{summary.resumed:,}"),
+                    ("patients", f"{summary.patients:,}"),
+                    ("seconds", f"{summary.seconds:,.1f}"),
+                    ("files/s", rate)):
+        t.add_row(what, n)
     out.print(t)
     if summary.quarantined:  # the first 20 from the run's result store, not a pass over every result
         qt = Table(title="quarantined (not written)")

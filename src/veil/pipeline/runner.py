@@ -16,6 +16,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -42,6 +43,7 @@ class RunSummary:
     duplicates: int = 0
     resumed: int = 0
     patients: int = 0
+    seconds: float = 0.0  # wall time of the run (reading, de-identifying, writing, reports)
     #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
     results: ResultStore = field(default_factory=ResultStore)
 
@@ -417,9 +419,12 @@ def run(
     worker process before it is stopped and quarantined (rule ``timeout``); without it, one worker (or
     one unit of work) runs in this process.
     """
+    start = time.monotonic()
     with contextlib.nullcontext() if dry_run else output_lock(out_dir):
-        return _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
-                    failed_sources=failed_sources, by_series=by_series, file_timeout=file_timeout)
+        summary = _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
+                       failed_sources=failed_sources, by_series=by_series, file_timeout=file_timeout)
+    summary.seconds = time.monotonic() - start
+    return summary
 
 
 #: OUT/.veil/lock: flock'ed by the command writing to OUT for as long as it writes.
@@ -654,6 +659,7 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
     return {
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
-        "resumed": summary.resumed, "exit_code": summary.exit_code,
+        "resumed": summary.resumed, "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
+        "files_per_second": round(summary.files_in / summary.seconds, 1) if summary.seconds > 0 else None,
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
     }
