@@ -324,6 +324,7 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
                           allow_private: tuple[str, ...], ocr: bool, workers: int, quiet: bool) -> ScanResult:
     """Pair outputs with inputs (with the secret), read the inputs' identifiers, scan the outputs: each
     pass over all cores, each with its own bar on a terminal."""
+    from collections.abc import Iterator
     from functools import partial
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -334,21 +335,26 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
     from veil.pipeline.sources import walk
     from veil.verify import pair_by_manifest, verify_folder
 
-    in_files = (list(walk(against)) if against.is_dir() else [against]) if against is not None else []
+    def inputs() -> Iterator[Path]:  # walked again for each pass: never every path in memory
+        if against is not None:
+            yield from (walk(against) if against.is_dir() else [against])
+
     try:
         keyed = Keyed(load_secret(key_file)) if against is not None else None
     except SecretError:
         keyed = None  # no secret: identifiers are still searched, study dates cannot be paired
     show = console.is_terminal and not quiet and not os.environ.get("CI")
+    n_in = sum(1 for _ in inputs()) if show else None  # totals for the bars only
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not show) as prog:
-        pairs: dict[str, Path] = {}
+        pairs = None
         if keyed is not None:
-            hashing = prog.add_task("pairing inputs", total=len(in_files))
-            pairs = pair_by_manifest(output_dir, in_files, partial(keyed_file_hash, keyed=keyed), workers,
+            hashing = prog.add_task("pairing inputs", total=n_in)
+            pairs = pair_by_manifest(output_dir, inputs(), partial(keyed_file_hash, keyed=keyed), workers,
                                      on_file=lambda: prog.advance(hashing))
-        reading = prog.add_task("reading inputs", total=len(in_files), visible=against is not None)
-        scanning = prog.add_task("verifying outputs", total=sum(1 for _ in walk(output_dir)))  # all but OUT/.veil
+        reading = prog.add_task("reading inputs", total=n_in, visible=against is not None)
+        n_out = sum(1 for _ in walk(output_dir)) if show else None  # all but OUT/.veil
+        scanning = prog.add_task("verifying outputs", total=n_out)
         return verify_folder(output_dir, against, pairs=pairs, allow_private=allow_private, ocr=ocr,
                              workers=workers, on_input=lambda: prog.advance(reading),
                              on_file=lambda _rel: prog.advance(scanning))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,35 +17,88 @@ from veil.verify.scan import Finding, Scanner, ScanResult
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Finding", "ScanResult", "pair_by_manifest", "verify_folder"]
+__all__ = ["Finding", "Pairs", "ScanResult", "pair_by_manifest", "verify_folder"]
 
 
 
-def pair_by_manifest(out_root: Path, in_files: list[Path], file_hash: Callable[[Path], str],
-                     workers: int = 1, on_file: Callable[[], None] | None = None) -> dict[str, Path]:
+class Pairs(Mapping[str, Path]):
+    """Output (path relative to the output root) -> input file, in a private temporary SQLite file.
+
+    Why not a dict: an archive's release gate pairs a million outputs, and the pairs (with the input
+    hashes they were found by) held ~0.5 GB in the main process; here the main process holds SQLite's
+    page cache. Also where verify keeps each paired input's dates (:meth:`put_dates`).
+    """
+
+    def __init__(self, items: Iterable[tuple[str, Path]] = ()) -> None:
+        self._db = sqlite3.connect("")  # deleted when closed (with this object)
+        self._db.execute("CREATE TABLE pairs (output TEXT PRIMARY KEY, input TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE inputs (hash TEXT PRIMARY KEY, input TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE dates (input TEXT PRIMARY KEY, dates TEXT NOT NULL)")
+        self.update(items)
+
+    def update(self, items: Iterable[tuple[str, Path]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO pairs VALUES (?, ?)", ((o, str(i)) for o, i in items))
+
+    def __getitem__(self, output: str) -> Path:
+        row = self._db.execute("SELECT input FROM pairs WHERE output = ?", (output,)).fetchone()
+        if row is None:
+            raise KeyError(output)
+        return Path(row[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (o for (o,) in self._db.execute("SELECT output FROM pairs ORDER BY output"))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM pairs").fetchone()[0])
+
+    def __bool__(self) -> bool:  # without counting every pair
+        return self._db.execute("SELECT 1 FROM pairs LIMIT 1").fetchone() is not None
+
+    def put_dates(self, found: Iterable[tuple[Path, frozenset[str]]]) -> None:
+        """The dates each input holds (:class:`Needles`), for the per-patient date check of its outputs."""
+        self._db.executemany("INSERT OR REPLACE INTO dates VALUES (?, ?)",
+                             ((str(p), json.dumps(sorted(d))) for p, d in found))
+
+    def dates_of(self, output: str) -> frozenset[str] | None:
+        """The dates of the input `output` was made from (none known: empty), or None when it is not paired."""
+        row = self._db.execute("SELECT d.dates FROM pairs p LEFT JOIN dates d ON d.input = p.input "
+                               "WHERE p.output = ?", (output,)).fetchone()
+        if row is None:
+            return None
+        return frozenset(json.loads(row[0])) if row[0] is not None else frozenset()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def pair_by_manifest(out_root: Path, in_files: Iterable[Path], file_hash: Callable[[Path], str],
+                     workers: int = 1, on_file: Callable[[], None] | None = None) -> Pairs:
     """Output (relative path) -> input file, through the manifest's keyed input hashes.
 
     The manifest never names inputs; with the project secret the keyed hash of each input file is
     recomputed (`file_hash`, picklable when `workers` > 1) and matched, so only the secret holder can
-    pair them. Every input is read whole, so the inputs are hashed over `workers` processes.
+    pair them. Every input is read whole, so the inputs are hashed over `workers` processes. Inputs,
+    hashes and pairs go to a temporary SQLite file (:class:`Pairs`), and the manifest is read a line at
+    a time: the main process's memory does not grow with the archive.
     """
+    pairs = Pairs()
     manifest = out_root / STATE_DIR / "manifest.jsonl"
     if not manifest.is_file():
-        return {}
-    by_hash: dict[str, Path] = {}
+        return pairs
+    db = pairs._db
     for files, hashes in ordered(partial(_hash_chunk, file_hash), batches(in_files, _CHUNK), workers,
                                  rescue=_hash_rescue):
-        for p, h in zip(files, hashes, strict=True):
-            if h is not None:
-                by_hash.setdefault(h, p)
-            if on_file is not None:
+        # the first input with a hash is kept (inputs in walk order), as when they were a dict
+        db.executemany("INSERT OR IGNORE INTO inputs VALUES (?, ?)",
+                       [(h, str(p)) for p, h in zip(files, hashes, strict=True) if h is not None])
+        if on_file is not None:
+            for _ in files:
                 on_file()
-    pairs = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        src = by_hash.get(row.get("input_hash", ""))
-        if src is not None and row.get("output"):
-            pairs[row["output"]] = src
+    with open(manifest, encoding="utf-8") as fh:
+        rows = (json.loads(line) for line in fh if line.strip())
+        db.executemany("INSERT OR REPLACE INTO pairs SELECT ?, input FROM inputs WHERE hash = ?",
+                       ((r["output"], r.get("input_hash", "")) for r in rows if r.get("output")))
+    db.execute("DELETE FROM inputs")
     return pairs
 
 
@@ -127,7 +181,7 @@ def verify_folder(
     out_root: Path,
     against: Path | None = None,
     *,
-    pairs: dict[str, Path] | None = None,
+    pairs: Mapping[str, Path] | None = None,
     allow_private: tuple[str, ...] = (),
     ocr: bool = True,
     on_file: Callable[[str], None] | None = None,
@@ -137,29 +191,33 @@ def verify_folder(
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
 
     `pairs` (output relative path -> input file) enables the per-patient date check; without it, birth
-    dates are still searched everywhere but study dates cannot be told from shifted ones.
+    dates are still searched everywhere but study dates cannot be told from shifted ones. Each paired
+    input's dates are kept in `pairs` when it is a :class:`Pairs` (on disk), else in a temporary one.
     Inputs are read and outputs scanned over `workers` processes (each file is independent once the
     input's identifiers are known); findings come back in file order whatever the number of workers.
     """
     result = ScanResult()
     needles = Needles()
-    per_input: dict[Path, set[str]] = {}
+    paired = pairs if isinstance(pairs, Pairs) else Pairs((pairs or {}).items())
+    any_paired = bool(paired)
     unread_inputs: list[tuple[str, str, str]] = []  # input folders (or links to them) the walk could not take
     if against is not None:
         inputs = walk(against, unread_inputs) if against.is_dir() else iter([against])
         for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers, rescue=_needles_rescue):
-            for p, n in zip(files, read, strict=True):
+            dated = [(p, frozenset(n.dates)) for p, n in zip(files, read, strict=True) if n is not None]
+            for n in read:
                 if n is not None:
                     needles.update(n)
-                    per_input[p] = n.dates
-                if on_input is not None:
+            if any_paired:  # dates matter only for outputs paired with their input
+                paired.put_dates(dated)
+            if on_input is not None:
+                for _ in files:
                     on_input()
     scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
     if unread_inputs:
         result.notes.append(f"{len(unread_inputs)} input folder(s) or link(s) not read (e.g. {unread_inputs[0][0]}: "
                             f"{unread_inputs[0][1]}): their identifiers were not searched for")
-    pairs = pairs or {}
-    if against is not None and not pairs:
+    if against is not None and not any_paired:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
     unlisted: list[tuple[str, str, str]] = []  # what the walk could not take: a folder, a link to one
 
@@ -167,10 +225,10 @@ def verify_folder(
         """The outputs as the walk finds them (the walk deid reads with): never all paths in memory."""
         for path in walk(out_root, unlisted):
             rel = str(path.relative_to(out_root))
-            src = pairs.get(rel)
-            if src is not None:
+            dates = paired.dates_of(rel) if any_paired else None
+            if dates is not None:
                 result.paired += 1
-            yield path, rel, frozenset(per_input.get(src, ())) if src is not None else frozenset()
+            yield path, rel, dates or frozenset()
 
     notes: set[str] = set()
     for unit, (scanned, unit_notes) in ordered(_scan_chunk, batches(jobs(), _CHUNK), workers, _init_scanner,
