@@ -246,7 +246,7 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
     from veil.errors import PolicyError, SecretError
     from veil.pipeline.runner import check_paths, run
     from veil.pipeline.sources import collect, is_archive
-    from veil.verify import verify_folder
+    from veil.verify import Pairs, verify_folder
 
     if not purpose.strip():
         raise ReleaseError("a release needs a purpose (--purpose): it goes on the terms and into the audit log")
@@ -295,8 +295,11 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
             except Exception as exc:  # fail closed: the gate below measures whatever is on disk
                 generalised = {"applied": False, "error": f"{type(exc).__name__}: {exc}"}
                 reasons.append(f"generalisation to the tier's risk targets failed: {exc}")
-        ok = [r for r in summary.results if r.status == "ok" and r.output and (data / r.output).is_file()]
-        pairs = {str(r.output): Path(r.source) for r in ok}
+        # outputs still on disk (generalisation may withhold some), paired with their inputs: on disk, not
+        # a list of every result and a dict of every pair in this process (verify.Pairs)
+        pairs = Pairs((str(r.output), Path(r.source)) for r in summary.results.select("status = 'ok'")
+                      if r.output and (data / r.output).is_file())
+        published = len(pairs)
         against: Path | None = inputs
         if is_archive(inputs):
             against = sources.staging[0] if len(sources.staging) == 1 else None
@@ -320,10 +323,10 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
                 reasons.append(f"risk check {risk.status}: {risk.detail}")
         if reissue_of is not None and history.get(db, reissue_of).input_fingerprint not in ("", fingerprint):
             warnings.append(f"the inputs differ from those of {history.release_id(reissue_of)}")
-        withheld = summary.written - len(ok)
+        withheld = summary.written - published
         counts = {"files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
                   "duplicates": summary.duplicates, "patients": summary.patients, "withheld": withheld,
-                  "published": len(ok)}
+                  "published": published}
         findings = [f.as_dict() for f in result.findings]
         verify_d = {"ok": result.ok, "files": result.files, "paired": result.paired, "findings": len(result.findings),
                     "unreadable": result.unreadable, "notes": list(result.notes)}
