@@ -105,3 +105,27 @@ def test_summary_counts_add_up_and_say_how_long_the_run_took(tmp_path):
     r = veil("deid", str(src), str(tmp_path / "out2"), env=env)
     for row in ("files in", "written", "duplicates", "quarantined", "resumed", "patients", "seconds", "files/s"):
         assert row in r.stdout, row
+
+
+def test_the_progress_total_is_counted_beside_the_run():
+    """The bar's total comes from a walk in a thread (the run does not wait for it); a count below what
+    is already done (an archive counts once) never lowers the total."""
+    from rich.progress import Progress
+
+    from veil.cli import _count_in_background
+
+    with Progress(disable=True) as prog:
+        prog.add_task("another bar", total=None)  # the bar is found by its id, not its place
+        task = prog.add_task("deid", total=None)
+        prog.advance(task, 5)
+        _count_in_background(prog, [task], lambda: 12).join(5)
+        assert prog.tasks[1].total == 12
+        prog.update(task, total=None)
+        _count_in_background(prog, [task], lambda: 3).join(5)  # 5 already done
+        assert prog.tasks[1].total == 5
+
+        def broken() -> int:
+            raise OSError("gone")
+
+        _count_in_background(prog, [task], broken).join(5)  # no total, no exception
+        assert prog.tasks[1].total == 5

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -308,7 +309,8 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
         return run(sources, output_dir, plan, keyed, **kw)
     with Progress(TextColumn("de-identifying"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]} files/s"), TimeRemainingColumn(), console=console) as prog:
-        task = prog.add_task("deid", total=sources.count(), rate="-")  # an archive counts once until unpacked
+        task = prog.add_task("deid", total=None, rate="-")
+        _count_in_background(prog, [task], sources.count)  # an archive counts once until unpacked
 
         def advance(_r: object) -> None:
             prog.advance(task)
@@ -318,6 +320,23 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
             prog.update(task, rate=f"{speed:.0f}" if speed else "-")
 
         return run(sources, output_dir, plan, keyed, on_result=advance, **kw)
+
+
+def _count_in_background(prog: Any, tasks: list[Any], count: Callable[[], int]) -> threading.Thread:
+    """Set the bars' total once `count()` (a walk) returns, in a thread: the work starts at once. Why:
+    counting first walked the whole tree before the first file was read (minutes for an archive of
+    millions of files on a network share). A total is never set below what a bar has already done."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # a bar without a total is not worth failing a run for
+            n = count()
+            for task in tasks:
+                done = next(int(t.completed) for t in prog.tasks if t.id == task)
+                prog.update(task, total=max(n, done))
+
+    counter = threading.Thread(target=run, name="veil-count", daemon=True)
+    counter.start()
+    return counter
 
 
 def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path | None,
@@ -344,17 +363,18 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
     except SecretError:
         keyed = None  # no secret: identifiers are still searched, study dates cannot be paired
     show = console.is_terminal and not quiet and not os.environ.get("CI")
-    n_in = sum(1 for _ in inputs()) if show else None  # totals for the bars only
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not show) as prog:
         pairs = None
+        hashing = prog.add_task("pairing inputs", total=None, visible=keyed is not None)
+        reading = prog.add_task("reading inputs", total=None, visible=against is not None)
+        scanning = prog.add_task("verifying outputs", total=None)
+        if show:  # totals for the bars, counted beside the work (outputs: all but OUT/.veil)
+            _count_in_background(prog, [hashing, reading], lambda: sum(1 for _ in inputs()))
+            _count_in_background(prog, [scanning], lambda: sum(1 for _ in walk(output_dir)))
         if keyed is not None:
-            hashing = prog.add_task("pairing inputs", total=n_in)
             pairs = pair_by_manifest(output_dir, inputs(), partial(keyed_file_hash, keyed=keyed), workers,
                                      on_file=lambda: prog.advance(hashing))
-        reading = prog.add_task("reading inputs", total=n_in, visible=against is not None)
-        n_out = sum(1 for _ in walk(output_dir)) if show else None  # all but OUT/.veil
-        scanning = prog.add_task("verifying outputs", total=n_out)
         return verify_folder(output_dir, against, pairs=pairs, allow_private=allow_private, ocr=ocr,
                              workers=workers, on_input=lambda: prog.advance(reading),
                              on_file=lambda _rel: prog.advance(scanning))
