@@ -101,20 +101,25 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_tesseract_dies_with_the_process_that_started_it():
+def test_tesseract_dies_with_the_process_that_started_it_and_leaves_no_page(tmp_path):
     """A worker killed mid-OCR (file timeout, scheduler, out of memory) takes its tesseract with it; it
-    used to keep reading its page (here one of ~10 s of noise) on a core the next worker needed."""
+    used to keep reading its page (here one of ~10 s of noise) on a core the next worker needed. And the
+    pages (frames with their burned-in text) are unlinked files: a named temporary folder of them used to
+    stay in $TMPDIR after such a kill."""
     script = ("import numpy as np, sys; from veil.pixels import ocr\n"
               "rng = np.random.default_rng(1)\n"
               "pages = [rng.integers(0, 255, (5000, 5000), dtype=np.uint8)]\n"
               "print('go', flush=True); ocr.read_many(pages)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            env=os.environ | {"TMPDIR": str(scratch)})
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"go"
         deadline = time.monotonic() + 60
         kids: list[int] = []
         while not kids and time.monotonic() < deadline:
-            kids = _children(proc.pid, "tesseract", "pages.txt")  # the reading run, not a version check
+            kids = _children(proc.pid, "tesseract", "stdout")  # the reading run, not a version check
             time.sleep(0.1)
         assert kids, "tesseract never started"
         time.sleep(0.5)  # well into its page
@@ -124,6 +129,7 @@ def test_tesseract_dies_with_the_process_that_started_it():
         while any(_alive(k) for k in kids) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_alive(k) for k in kids), "tesseract outlived the process that started it"
+        assert list(scratch.iterdir()) == []  # no page, list or words left behind
     finally:
         proc.kill()
         for k in _children(proc.pid, "tesseract"):

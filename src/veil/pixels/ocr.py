@@ -16,6 +16,7 @@ paragraphs. Nothing is downloaded: the engine and its English model come from De
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shlex
@@ -163,31 +164,39 @@ def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
 
     Tesseract is run directly, not through pytesseract: importing pytesseract imports pandas when it is
     installed (the risk module's pycanon needs it), ~0.6 s and ~50 MB in every process that reads text.
+
+    The pages and the list are unlinked files (``O_TMPFILE``) that tesseract opens as
+    ``/proc/self/fd/N`` (inherited), and the words come back on its stdout. Why: the pages are the
+    frames with their burned-in names, and the words are that text. In a named temporary folder they
+    were left in ``$TMPDIR`` whenever a worker was killed mid-run (``--file-timeout``, the OOM killer, a
+    crash): identifiable data outside the output, never cleaned. An unlinked file goes with its last
+    descriptor, however the process ends.
     """
     from veil.pipeline.pool import children_die_with_this_process
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    with tempfile.TemporaryDirectory(prefix="veil-ocr-") as tmp:
-        names = []
-        for j, pil in enumerate(pictures):
-            name = os.path.join(tmp, f"{j}.png")
-            pil.save(name, compress_level=1)  # written and read once: speed over size
-            names.append(name)
-        listing = os.path.join(tmp, "pages.txt")
-        with open(listing, "w", encoding="utf-8") as fh:
-            fh.write("".join(f"{n}\n" for n in names))
-        base = os.path.join(tmp, "words")
-        cmd = ["tesseract", listing, base, "-c", "tessedit_create_tsv=1", *shlex.split(TESSERACT_CONFIG)]
+    with contextlib.ExitStack() as files:
+        fds = []
+        for pil in pictures:
+            page = files.enter_context(tempfile.TemporaryFile(prefix="veil-ocr-", suffix=".png"))
+            pil.save(page, format="PNG", compress_level=1)  # written and read once: speed over size
+            page.flush()
+            fds.append(page.fileno())
+        listing = files.enter_context(tempfile.TemporaryFile(prefix="veil-ocr-", suffix=".txt"))
+        listing.write("".join(f"/proc/self/fd/{fd}\n" for fd in fds).encode())
+        listing.flush()
+        fds.append(listing.fileno())
+        cmd = ["tesseract", f"/proc/self/fd/{listing.fileno()}", "stdout", "-c", "tessedit_create_tsv=1",
+               "-c", "tessedit_create_txt=0", *shlex.split(TESSERACT_CONFIG)]
         try:
-            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False,
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False, pass_fds=fds,
                                   preexec_fn=children_die_with_this_process())
-            if done.returncode:
-                said = " ".join(done.stderr.decode("utf-8", "replace").split())
-                raise InputError(f"OCR failed: tesseract exited {done.returncode}: {said[:300]}", "pixels-ocr-failed")
-            with open(base + ".tsv", encoding="utf-8") as fh:
-                return tsv_columns(fh.read())
         except OSError as exc:
             raise InputError(f"OCR failed: {type(exc).__name__}: {exc}", "pixels-ocr-failed") from exc
+        if done.returncode:
+            said = " ".join(done.stderr.decode("utf-8", "replace").split())
+            raise InputError(f"OCR failed: tesseract exited {done.returncode}: {said[:300]}", "pixels-ocr-failed")
+        return tsv_columns(done.stdout.decode("utf-8", "replace"))
 
 
 def tsv_columns(tsv: str) -> dict[str, list[Any]]:
