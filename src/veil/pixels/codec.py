@@ -26,12 +26,11 @@ import functools
 import io
 import os
 import struct
-import tempfile
 import warnings
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -336,7 +335,7 @@ def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "unc
                          if spill is not None and spilling.spilled(frames) else None)
                 if value is None:
                     trial.compress(UID(target), frames_out, generate_instance_uid=False)
-            ds.PixelData = trial.PixelData if value is None else value
+            ds.PixelData = trial.PixelData if value is None else value  # the file is closed with `ds`
             ds["PixelData"].VR = "OB"
             ds["PixelData"].is_undefined_length = True
             ds.PhotometricInterpretation = trial.PhotometricInterpretation
@@ -356,7 +355,7 @@ def encode(ds: Dataset, px: Pixels, frames: np.ndarray, lossy_choice: str = "unc
 _ITEM = b"\xfe\xff\x00\xe0"
 
 
-def _encapsulated(ds: Dataset, uid: UID, frames: np.ndarray, folder: Path) -> BinaryIO | None:
+def _encapsulated(ds: Dataset, uid: UID, frames: np.ndarray, folder: Path) -> IO[bytes] | None:
     """The encapsulated Pixel Data of `frames` in `uid` as an unlinked file (a buffered value pydicom
     writes from), the same bytes pydicom's ``compress`` makes: a Basic Offset Table, then one fragment per
     frame (PS3.5 A.4). None when the offsets do not fit the Basic Offset Table (pydicom then adds an
@@ -372,7 +371,7 @@ def _encapsulated(ds: Dataset, uid: UID, frames: np.ndarray, folder: Path) -> Bi
     if not encoder.is_available:
         raise RuntimeError(f"no encoder for {uid.name} here")
     n = frames.shape[0]
-    fh = tempfile.TemporaryFile(prefix=".veil-spill-", suffix=".part", dir=folder)  # noqa: SIM115 - returned
+    fh = spilling.unlinked_file(folder)
     try:
         fh.write(_ITEM + struct.pack("<I", 4 * n) + bytes(4 * n))
         offsets: list[int] = []

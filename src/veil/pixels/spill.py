@@ -21,7 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -49,13 +49,18 @@ def empty(shape: tuple[int, ...], dtype: Any, spill: Spill | None) -> np.ndarray
         return np.empty(shape, dt)
     try:
         spill.folder.mkdir(parents=True, exist_ok=True)
-        # unlinked (O_TMPFILE; else named and unlinked at once, as a run's leftovers are: .veil-*.part)
-        with tempfile.TemporaryFile(prefix=".veil-spill-", suffix=".part", dir=spill.folder) as fh:
+        with unlinked_file(spill.folder) as fh:
             os.posix_fallocate(fh.fileno(), 0, nbytes)
             mm = mmap.mmap(fh.fileno(), nbytes)  # MAP_SHARED: writes land in the file's pages
     except OSError:
         return np.empty(shape, dt)
     return np.frombuffer(mm, dt).reshape(shape)
+
+
+def unlinked_file(folder: Path) -> IO[bytes]:
+    """A new file in `folder` that no name points to (O_TMPFILE; where the file system lacks it, named
+    and unlinked at once, as a run's leftovers are named: ``.veil-*.part``): gone with its last user."""
+    return tempfile.TemporaryFile(prefix=".veil-spill-", suffix=".part", dir=folder)
 
 
 def spilled(arr: np.ndarray) -> bool:
