@@ -91,11 +91,9 @@ class Blanking:
         self.frames = frames
         self.area = mask((frames.shape[1], frames.shape[2]), boxes)
         self.kept = spill.empty((frames.shape[0], int(self.area.sum()), *frames.shape[3:]), frames.dtype, spill_to)
-        value = np.asarray(fill, dtype=frames.dtype) if isinstance(fill, tuple) else fill
-        for frame, kept in zip(frames, self.kept, strict=True):  # a frame at a time: see spill.release
+        for i, (frame, kept) in enumerate(zip(frames, self.kept, strict=True)):  # a frame at a time: see spill
             kept[...] = frame[self.area]  # (pixels[, samples]) of the input
-            for x0, y0, x1, y1 in boxes:
-                frame[y0:y1, x0:x1, ...] = value
+            fill_in_place(frames[i:i + 1], boxes, fill)
             spill.release(frame)
             spill.release(kept)
 

@@ -68,9 +68,9 @@ def spilled(arr: np.ndarray) -> bool:
     return _mapping(arr) is not None
 
 
-def release(arr: np.ndarray, start: int = 0, stop: int | None = None) -> None:
-    """Drop the pages of `arr`'s bytes [start, stop) from this process's memory (a no-op for an array in
-    memory). `arr` must be C-contiguous over that range.
+def release(arr: np.ndarray) -> None:
+    """Drop the pages of `arr`'s bytes from this process's memory (a no-op for an array in memory).
+    `arr` must be C-contiguous (a frame, or a run of rows of one).
 
     Safe whenever: the mapping is shared, so a dropped page keeps its data in the page cache (and on
     disk) and the next access maps it again (madvise(2), MADV_DONTNEED on a shared file mapping). Pages
@@ -80,9 +80,8 @@ def release(arr: np.ndarray, start: int = 0, stop: int | None = None) -> None:
     if found is None:
         return
     mm, base = found
-    stop = arr.nbytes if stop is None else stop
-    lo = arr.__array_interface__["data"][0] - base + start
-    hi = min(len(mm), lo + (stop - start))
+    lo = arr.__array_interface__["data"][0] - base
+    hi = min(len(mm), lo + arr.nbytes)
     lo -= lo % mmap.PAGESIZE
     if hi > lo:
         with contextlib.suppress(OSError, ValueError):  # advice only: a refusal costs memory, not data
