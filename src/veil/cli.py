@@ -384,7 +384,7 @@ def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path
     t = Table(title=f"veil deid  policy={policy_name} ({policy_hash[:12]})", show_header=False)
     t.add_column("what")
     t.add_column("count", justify="right")
-    rate = f"{summary.files_in / summary.seconds:,.0f}" if summary.seconds > 0 else "-"
+    rate = "-" if summary.files_per_second is None else f"{summary.files_per_second:,.0f}"
     for what, n in (("files in", f"{summary.files_in:,}"),
                     ("would be written (dry run)" if summary.dry_run else "written",
                      f"{summary.written or summary.dry_run:,}"),

@@ -48,6 +48,11 @@ class RunSummary:
     results: ResultStore = field(default_factory=ResultStore)
 
     @property
+    def files_per_second(self) -> float | None:
+        """Inputs per second of the run's wall time (None before the run has a time)."""
+        return self.files_in / self.seconds if self.seconds > 0 else None
+
+    @property
     def exit_code(self) -> int:
         """0 all good, 1 some files quarantined (scripts can tell partial success from failure)."""
         return 1 if self.quarantined else 0
@@ -660,6 +665,6 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
         "resumed": summary.resumed, "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
-        "files_per_second": round(summary.files_in / summary.seconds, 1) if summary.seconds > 0 else None,
+        "files_per_second": None if summary.files_per_second is None else round(summary.files_per_second, 1),
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
     }
