@@ -149,3 +149,64 @@ def test_units_abandoned_by_the_caller_do_not_hold_it_until_they_finish() -> Non
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [p for p in pids if _alive(p)]
+
+
+def _writing_unit(unit: list[str]) -> list[int]:
+    """Writes the start of an output the way every output is written, then waits: a big file in flight."""
+    from veil.pipeline import partfiles
+
+    if unit[1] == "quick":
+        return [os.getpid()]
+    fd, _ = partfiles.new(unit[0])
+    os.write(fd, b"half an output")
+    if unit[1] == "deaf":  # SIGTERM has no effect, as in a native decoder that never returns to Python
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+    return [os.getpid()]
+
+
+def _stop_in_flight(tmp_path: Path, mode: str) -> tuple[list[int], float]:
+    from veil.pipeline.pool import process_pool
+
+    pools = []
+
+    def make_pool(n: int):  # type: ignore[no-untyped-def]
+        pools.append(process_pool(n))
+        return pools[-1]
+
+    units = [[str(tmp_path), "quick"]] + [[str(tmp_path / f"out{i}"), mode] for i in range(2)]
+    results = resilient(make_pool, 2, _writing_unit, units, 8, lambda u: u, lambda u, alone: alone(u))
+    next(results)  # every unit is submitted by now
+    deadline = time.monotonic() + 20
+    while len(list(tmp_path.rglob("*.part"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(list(tmp_path.rglob(".veil-*.part"))) == 2  # both workers are writing
+    pids = [p.pid for p in pools[0]._processes.values()]
+    time.sleep(0.2)  # past the writes, into the wait
+    t = time.monotonic()
+    with pytest.raises(RuntimeError):
+        results.throw(RuntimeError("the output is full"))  # how a fatal error ends the caller's loop
+    return pids, time.monotonic() - t
+
+
+def test_workers_stopped_mid_write_remove_their_partial_files(tmp_path: Path) -> None:
+    """A run stopped by a fatal error (a full output), Ctrl-C or SIGTERM stops its workers; each removes
+    the ``.part`` file it was writing. Before, SIGTERM's default action left them in OUT until a next run
+    (CI saw one after a full-disk stop)."""
+    pids, took = _stop_in_flight(tmp_path, "listening")
+    assert not list(tmp_path.rglob("*.part"))
+    assert took < 10
+    assert not [p for p in pids if _alive(p)]
+
+
+def test_a_worker_that_does_not_answer_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    """One stuck where no Python handler runs is killed once the grace is over, so the stop still returns."""
+    from veil.pipeline.pool import STOP_GRACE
+
+    pids, took = _stop_in_flight(tmp_path, "deaf")
+    assert STOP_GRACE * 0.9 <= took < STOP_GRACE + 8
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in pids if _alive(p)]
+    assert len(list(tmp_path.rglob(".veil-*.part"))) == 2  # a kill -9's leftovers: the next run clears them

@@ -13,7 +13,6 @@ everything else, and anything the raw path declines, through pydicom here. Both 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -40,9 +39,9 @@ from pydicom.uid import (
 from veil.errors import InputError, OutputError
 from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
-from veil.pipeline import rawpath
+from veil.pipeline import partfiles, rawpath
 from veil.pipeline.fingerprint import input_file_digest, sha256_file
-from veil.pipeline.passthrough import SplitInstance, check_lengths, new_temp, read_split, write_split
+from veil.pipeline.passthrough import SplitInstance, check_lengths, read_split, write_split
 from veil.pipeline.sources import STATE_DIR
 from veil.policy.plan import Plan
 
@@ -293,7 +292,7 @@ def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
     A full, read-only or unwritable output raises :class:`OutputError` (see :func:`output_failure`)."""
     folder = os.path.dirname(path)
     try:
-        fd, tmp = new_temp(folder)
+        fd, tmp = partfiles.new(folder)
     except OSError as exc:
         err = output_failure(exc, folder, creating=True)
         if err is not None:
@@ -302,12 +301,10 @@ def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
     try:
         digests = write(fd)
         commit_atomic(fd, tmp, path, digests[0], since)
+        partfiles.done(tmp)
         return digests
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        partfiles.discard(fd, tmp)
         err = output_failure(exc, folder) if isinstance(exc, OSError) else None
         if err is not None:
             raise err from exc

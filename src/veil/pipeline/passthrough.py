@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 import warnings
 import zlib
@@ -703,20 +702,3 @@ def _write_whole(inst: SplitInstance, fd_out: int) -> tuple[str, str]:
     pydicom.dcmwrite(out, inst.ds, enforce_file_format=True)  # type: ignore[arg-type]
     out.flush()
     return out.hash.hexdigest(), input_file_digest(inst.path)
-
-
-def new_temp(folder: Path | str) -> tuple[int, str]:
-    """A new private file ``.veil-<random>.part`` in `folder` (made when missing): (fd, path).
-
-    The folder is created only when the open finds it missing: one system call per file where
-    ``mkdir(exist_ok) + mkstemp`` took two, and file creation is the costliest call of a small output.
-    """
-    for _ in range(100):
-        tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
-        try:
-            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600), tmp
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {folder}")

@@ -13,14 +13,17 @@ import functools
 import math
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, TypeVar
 
 from veil.errors import VeilError
+from veil.pipeline import partfiles
 
 U = TypeVar("U")
 A = TypeVar("A")
@@ -150,17 +153,30 @@ def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs
 
     SIGINT is ignored (Ctrl-C reaches the whole process group: the main process alone decides how the
     run stops, and stops its workers); SIGTERM and SIGHUP get their default action back (the main
-    process's handlers were inherited by fork). PR_SET_PDEATHSIG has the kernel send SIGKILL when the
+    process's handlers were inherited by fork), SIGTERM after removing what the worker was writing (see
+    :func:`_stop`). PR_SET_PDEATHSIG has the kernel send SIGKILL when the
     main process dies, however it dies. Under a start method that does not fork from the main process
     (forkserver, spawn) the parent is another process and none of this applies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if os.getppid() == parent:
         die_with_parent(parent)
     if initializer is not None:
         initializer(*initargs)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """A worker's SIGTERM: remove the ``.part`` files it is writing, then exit as SIGTERM's default would.
+
+    Why: the main process stops its workers when the output fills up, on Ctrl-C, on a scheduler's
+    SIGTERM and at a file's time limit; a worker killed outright left the file it was writing as a
+    ``.veil-*.part`` in OUT until the next run. ``os._exit``: nothing of the interrupted unit may run on
+    (its result is not wanted, and its half-written journal buffer must not be flushed).
+    """
+    partfiles.remove_live()
+    os._exit(128 + signum)
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -198,21 +214,31 @@ def _prctl() -> Callable[..., int] | None:
         return None
 
 
-def stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Terminate the pool's workers now: their units are abandoned (an interrupted or failed run).
+#: Seconds a stopped worker has to remove its ``.part`` files before it is killed outright.
+STOP_GRACE = 2.0
 
-    Waiting for them, as ``shutdown`` does, would hold a Ctrl-C or a scheduler's SIGTERM for as long as
-    the biggest file in flight takes. What a killed worker leaves (a temporary ``.part`` file, half a
-    journal line) is what a kill -9 leaves, and the next run clears it. ``terminate_workers`` is
-    Python 3.14's; before it, the pool's own table of processes.
+
+def stop_workers(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
+    """Stop the pool's workers now: their units are abandoned (an interrupted or failed run, a hang).
+
+    Waiting for their units, as ``shutdown`` does, would hold a Ctrl-C or a scheduler's SIGTERM for as
+    long as the biggest file in flight takes. Each worker gets SIGTERM and removes the temporary file it
+    is writing (:func:`_stop`); one that has not exited within `grace` seconds (stuck in a native
+    decoder, where no Python handler runs) is killed, and what it leaves (a ``.part`` file, half a
+    journal line) is what a kill -9 leaves: the run after a death, or the next run, clears it.
     """
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
+    running: dict[Any, Any] = {}  # by sentinel: readable once it has exited, whoever reaps it
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone
             proc.terminate()
+            running[proc.sentinel] = proc
+    deadline = time.monotonic() + grace
+    while running and (left := deadline - time.monotonic()) > 0:
+        for gone in wait(list(running), left):
+            running.pop(gone)
+    for proc in running.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            proc.kill()
 
 
 class WorkerDied(VeilError):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from veil.errors import InputError
+from veil.pipeline import partfiles
 from veil.pixels import codec, graphics, match
 from veil.pixels.clean import PixelReport, clean_pixels
 from veil.pixels.decide import decide
@@ -68,10 +67,7 @@ class PixelPass:
         rec = {"input_hash": input_hash, "output": output} | self.report.as_dict()
         if error is not None:
             rec |= {"status": "quarantined", "reason": error.reason, "rule": error.rule}
-        fd, tmp = tempfile.mkstemp(prefix=".veil-", suffix=".part", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(rec, fh, sort_keys=True)
-        os.replace(tmp, folder / f"{input_hash}.json")
+        partfiles.replace_with(folder / f"{input_hash}.json", json.dumps(rec, sort_keys=True).encode())
 
 
 def decoded_size(ds: Dataset) -> int | None:

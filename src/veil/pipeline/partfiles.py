@@ -1,0 +1,85 @@
+"""Temporary ``.veil-*.part`` files: how an output becomes atomic, and what a stopped worker removes.
+
+Every file a run writes into OUT is first written to a ``.veil-<random>.part`` file beside its final
+name, then renamed onto it (DESIGN.md: atomic writes), so a reader never sees half a file. While such a
+file exists its path is listed in this process (:func:`new` adds it, :func:`done` drops it), and a worker
+told to stop - SIGTERM from the main process, which stops its pool when the output fills up, on Ctrl-C,
+on a scheduler's SIGTERM, or when a file outlasts its time limit - removes what it was writing before it
+exits (:func:`remove_live`, from ``pool``'s handler). Only a SIGKILL leaves one behind; the next run, or
+the run itself after a worker's death, clears it (``runner.clean_partials``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+#: This process's ``.part`` files that exist now (or are being created). Per process, never shared:
+#: what a signal handler needs to clean up after a stop, nothing more.
+_LIVE: set[str] = set()
+
+
+def new(folder: Path | str) -> tuple[int, str]:
+    """A new private file ``.veil-<random>.part`` in `folder` (made when missing): (fd, path).
+
+    The folder is created only when the open finds it missing: one system call per file where
+    ``mkdir(exist_ok) + mkstemp`` took two, and file creation is the costliest call of a small output.
+    The path is listed before the file exists, so a stop between the two cannot leave it unlisted.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+        _LIVE.add(tmp)
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600), tmp
+        except FileNotFoundError:
+            _LIVE.discard(tmp)
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            _LIVE.discard(tmp)  # another process's: not ours to remove
+            continue
+        except BaseException:
+            _LIVE.discard(tmp)
+            raise
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def done(tmp: str) -> None:
+    """`tmp` was renamed into place or removed: no longer this process's to clean up."""
+    _LIVE.discard(tmp)
+
+
+def discard(fd: int, tmp: str) -> None:
+    """Close and remove a temporary file whose write failed (errors here would hide the first one)."""
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    _LIVE.discard(tmp)
+
+
+def remove_live() -> int:
+    """Remove every temporary file this process is writing; how many there were. For a stopping worker."""
+    n = 0
+    for tmp in list(_LIVE):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+            n += 1
+        _LIVE.discard(tmp)
+    return n
+
+
+def replace_with(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a whole new file or none (a full disk leaves no ``.part``)."""
+    fd, tmp = new(path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        done(tmp)
