@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,29 @@ def test_an_archive_too_big_for_the_staging_folder_is_refused_before_anything_is
     assert not list((tmp_path / "out").rglob("*.dcm"))
     ok = veil("deid", str(arc), str(tmp_path / "out2"), env_extra={"TMPDIR": str(tmp_path)})
     assert ok.returncode == 1 and len(list((tmp_path / "out2").rglob("*.dcm"))) == 3  # padding.bin: not DICOM
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is installed by .ci/run")
+def test_a_review_record_that_cannot_be_written_stops_the_run_and_blames_no_input(tmp_path):
+    """The pixel pass writes a review record after the output; a read-only (or full) record folder is
+    the output's problem: the run stops with one clear error. Before, the input was quarantined as an
+    'internal' error, and the run went on without a record of what was blanked."""
+    from tests.pixels.conftest import pixel_policy
+    from tests.pixels.test_decoded_bound import _cine
+
+    from veil.errors import OutputError
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.runner import run
+    from veil.pixels.hook import RECORD_DIR
+    from veil.policy.plan import compile_plan
+
+    src = tmp_path / "in" / "burned.dcm"
+    src.parent.mkdir()
+    _cine(src, 2)
+    out = tmp_path / "out"
+    with small_fs(out / RECORD_DIR, "1m") as records:
+        subprocess.run(["mount", "-o", "remount,ro", str(records)], check=True)
+        with pytest.raises(OutputError, match="Read-only file system"):
+            run([src], out, compile_plan(pixel_policy()), Keyed(b"k" * 32))
+    assert not (out / ".veil" / "quarantine.jsonl").exists()
+    assert not list(out.rglob("*.part"))

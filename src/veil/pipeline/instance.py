@@ -385,6 +385,19 @@ def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int
     return hit
 
 
+def _record(px: PixelPass, out_root: Path, output: str | None, input_hash: str,
+            error: InputError | None = None) -> None:
+    """The pixel pass's review record; a full or read-only output stops the run (:func:`output_failure`)
+    instead of being blamed on the input (an error after its output was written quarantined it)."""
+    try:
+        px.record(out_root, output, input_hash, error)
+    except OSError as exc:
+        err = output_failure(exc, out_root, creating=True)
+        if err is not None:
+            raise err from exc
+        raise
+
+
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
     return keyed.hexdigest("input-file", input_file_digest(path))[:32]
 
@@ -447,7 +460,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
                               pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
         out_sha, in_sha = _write(inst, out_root / rel, since)
         if px is not None:
-            px.record(out_root, str(rel), keyed.hexdigest("input-file", in_sha)[:32])
+            _record(px, out_root, str(rel), keyed.hexdigest("input-file", in_sha)[:32])
         return FileResult(src, "ok", str(rel), input_hash=keyed.hexdigest("input-file", in_sha)[:32],
                           output_sha256=out_sha, fired=fired,
                           pseudonym=outcome.patient_pseudonym, patient_hash=outcome.patient_key_hash)
@@ -455,7 +468,7 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         raise  # the run stops: not a fact about this file
     except InputError as exc:
         if px is not None and not dry_run:
-            px.record(out_root, None, keyed_file_hash(path, keyed), exc)
+            _record(px, out_root, None, keyed_file_hash(path, keyed), exc)
         return quarantine(exc.reason, exc.rule)
     except PermissionError as exc:
         return quarantine(f"cannot read file: {exc.strerror or exc}", "read")
