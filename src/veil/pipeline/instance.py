@@ -178,7 +178,7 @@ _SUBSAMPLED_422 = ("YBR_FULL_422", "YBR_PARTIAL_422")
 
 def _check_native_pixel_length(ds: Dataset) -> None:
     """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated."""
-    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2").is_compressed:
+    if "PixelData" not in ds or UID(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)).is_compressed:
         return
     need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
     have = len(ds.PixelData) * 8
@@ -321,9 +321,19 @@ def _write(inst: SplitInstance, path: Path, since: int | None) -> tuple[str, str
 
 
 def _open(path: Path) -> SplitInstance:
-    """Split read (pixel bytes left on disk); whole read for deflated or non-Part-10 files."""
+    """Split read (pixel bytes left on disk), also of a dataset without preamble and meta (as pydicom's
+    ``force=True`` reads it; a large one would otherwise be held whole); whole read for deflated files."""
     try:
-        inst = read_split(path)
+        try:
+            inst = read_split(path)
+        except InvalidDicomError:
+            if not _may_be_bare_dataset(path):
+                raise InputError("not a DICOM file (no preamble, and it does not begin with a DICOM element)",
+                                 "read") from None
+            inst = read_split(path, bare=True)
+            if "SOPClassUID" not in inst.ds and "SOPInstanceUID" not in inst.ds:
+                raise InputError("not a DICOM file (no preamble and no SOP Class/Instance UID)", "read") from None
+            inst.ds.file_meta.TransferSyntaxUID = UID(_transfer_syntax(inst.ds))
     except InputError:
         raise
     except InvalidDicomError:
@@ -340,7 +350,7 @@ def _open(path: Path) -> SplitInstance:
             raise InputError("no SOPInstanceUID: cannot name or reference the instance", "read")
         check_pixel_span(inst)
         return inst
-    ds = read_instance(path)  # deflated (must inflate everything) or no preamble/meta
+    ds = read_instance(path)  # deflated (must inflate everything)
     implicit, little = ds.original_encoding
     ts = UID(_transfer_syntax(ds))
     ds.file_meta.TransferSyntaxUID = ts

@@ -455,11 +455,16 @@ def _pixel_header(span: PixelSpan, ds: Dataset | None, implicit: bool, little: b
     return tag + vr.encode("ascii") + b"\x00\x00" + length
 
 
-def read_split(path: Path) -> SplitInstance:
-    """Read all but the pixel element; raise InputError for anything that is not clean DICOM."""
+def read_split(path: Path, *, bare: bool = False) -> SplitInstance:
+    """Read all but the pixel element; raise InputError for anything that is not clean DICOM.
+
+    `bare`: the file is a dataset without preamble and File Meta Information (pydicom guesses its
+    encoding, as for ``force=True``); its pixel bytes stream like a Part-10 file's, so a large one needs
+    no more memory than its header. Without `bare`, such a file raises pydicom's InvalidDicomError.
+    """
     with open(path, "rb") as src:
-        fh, size, data, defer = _prepared(src)
-        return _read_split(fh, path, size, data, defer)
+        fh, size, data, defer = _prepared(src, bare)
+        return _read_split(fh, path, size, data, defer, bare)
 
 
 def read_head(path: Path, *, force: bool = False) -> Dataset:
@@ -471,12 +476,13 @@ def read_head(path: Path, *, force: bool = False) -> Dataset:
         return pydicom.dcmread(fh, stop_before_pixels=True, force=force, defer_size=DEFER if defer else None)
 
 
-def _prepared(src: io.BufferedReader) -> tuple[io.BufferedIOBase, int, bytes | None, bool]:
+def _prepared(src: io.BufferedReader, bare: bool = False) -> tuple[io.BufferedIOBase, int, bytes | None, bool]:
     """(what to parse, its size, the whole input if it is small, whether values may stay on disk).
 
     Small inputs are read with one read(). In a Part-10 file whose positions are the file's (not
     deflated), zero padding is cut off before parsing and zero-filled damage raises InputError
-    (see :func:`first_zero_header`); values may stay on disk only in a file parsed from disk."""
+    (see :func:`first_zero_header`); values may stay on disk only in a file parsed from disk whose
+    positions are the file's (not deflated: a Part-10 file, or a `bare` dataset)."""
     size = os.fstat(src.fileno()).st_size
     data = src.read() if size <= SMALL else None
     if data is not None:
@@ -494,15 +500,16 @@ def _prepared(src: io.BufferedReader) -> tuple[io.BufferedIOBase, int, bytes | N
     fh.seek(0)
     if end < size:  # the padding starts before any Pixel Data: the elements are the first `end` bytes
         fh = io.BytesIO(data[:end] if data is not None else src.read(end))
-    return fh, end, data, plain and fh is src
+    return fh, end, data, (plain or (bare and start is None)) and fh is src
 
 
-def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None, defer: bool) -> SplitInstance:
+def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None, defer: bool,
+                bare: bool = False) -> SplitInstance:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # values over DEFER stay on disk until the policy keeps one (a vendor's raw data in a private OB
         # element can be hundreds of MB, and the basic profile removes it unread)
-        ds = pydicom.dcmread(fh, stop_before_pixels=True, defer_size=DEFER if defer else None)
+        ds = pydicom.dcmread(fh, stop_before_pixels=True, defer_size=DEFER if defer else None, force=bare)
         pos = fh.tell()
         implicit, little = ds.original_encoding
         if implicit is None:
@@ -518,7 +525,8 @@ def _read_split(fh: io.BufferedIOBase, path: Path, size: int, data: bytes | None
                 check_lengths(tail, end - span.end)
                 for elem in tail:
                     ds.add(elem)
-        deflated = ds.file_meta.get("TransferSyntaxUID", UID("")).is_deflated  # positions are the inflated stream's
+        ts = UID(ds.file_meta.get("TransferSyntaxUID", ""))  # none in a bare dataset
+        deflated = ts.is_transfer_syntax and ts.is_deflated  # positions are the inflated stream's
         check_lengths(ds, size if span is None and not deflated else None, span.start if span else size)
     for w in caught:
         text = str(w.message)

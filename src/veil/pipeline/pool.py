@@ -152,11 +152,11 @@ def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs
     """First thing in every worker: die with the main process, leave stopping to it, then set up.
 
     SIGINT is ignored (Ctrl-C reaches the whole process group: the main process alone decides how the
-    run stops, and stops its workers); SIGTERM and SIGHUP get their default action back (the main
-    process's handlers were inherited by fork), SIGTERM after removing what the worker was writing (see
-    :func:`_stop`). PR_SET_PDEATHSIG has the kernel send SIGKILL when the
-    main process dies, however it dies. Under a start method that does not fork from the main process
-    (forkserver, spawn) the parent is another process and none of this applies.
+    run stops, and stops its workers); SIGHUP gets its default action back (the main process's handlers
+    were inherited by fork); SIGTERM removes what the worker is writing, then exits (:func:`_stop`).
+    PR_SET_PDEATHSIG has the kernel send SIGKILL when the main process dies, however it dies. Under a
+    start method that does not fork from the main process (forkserver, spawn) the parent is another
+    process and none of this applies.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)

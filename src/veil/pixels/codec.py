@@ -120,9 +120,9 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = None if source is None else _from_file(source, as_rgb, frames, spill)
+            arr = None if source is None else _from_file(source, ts, as_rgb, frames, spill)
             if arr is None:
-                arr = pixel_array(ds if source is None else _read_whole(source), as_rgb=as_rgb, raw=False)
+                arr = pixel_array(ds if source is None else _read_whole(source, ts), as_rgb=as_rgb, raw=False)
                 if frames == 1:
                     arr = arr[np.newaxis, ...]
     except InputError:
@@ -138,13 +138,15 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
     return Pixels(arr, pi, ts)
 
 
-def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: int,
+def _from_file(source: str | os.PathLike[str] | BinaryIO, ts: UID, as_rgb: bool, frames: int,
                spill: Spill | None = None) -> np.ndarray | None:
     """The frames decoded one by one from the file, or None when pydicom's reader of a file's pixel element
-    fails where its dataset reader does not (pydicom's own SC_rgb_jpeg.dcm): the caller reads it whole."""
+    fails where its dataset reader does not (pydicom's own SC_rgb_jpeg.dcm): the caller reads it whole.
+    `ts`: the file's transfer syntax, which a dataset without File Meta Information does not state."""
     from pydicom.pixels import iter_pixels
 
-    each = cast("Generator[np.ndarray, None, None]", iter_pixels(source, as_rgb=as_rgb, raw=False))
+    each = cast("Generator[np.ndarray, None, None]",
+                iter_pixels(source, as_rgb=as_rgb, raw=False, transfer_syntax_uid=ts))
     try:
         with contextlib.closing(each):  # closed when _stack stops early: its clean-up seeks in `source`
             return _stack(each, frames, spill)
@@ -154,12 +156,17 @@ def _from_file(source: str | os.PathLike[str] | BinaryIO, as_rgb: bool, frames: 
         return None
 
 
-def _read_whole(source: str | os.PathLike[str] | BinaryIO) -> Dataset:
+def _read_whole(source: str | os.PathLike[str] | BinaryIO, ts: UID) -> Dataset:
+    """The whole file, also one without File Meta Information (a bare dataset: its `ts` is the one the
+    split read found)."""
     from pydicom import dcmread
 
     if hasattr(source, "seek"):
         source.seek(0)
-    return dcmread(source)
+    ds = dcmread(source, force=True)
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = ts
+    return ds
 
 
 def _stack(each: Iterator[np.ndarray], frames: int, spill: Spill | None = None) -> np.ndarray:
