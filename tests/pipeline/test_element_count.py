@@ -213,3 +213,29 @@ def test_deflate_bombs_are_quarantined_before_pydicom_inflates_them(tmp_path):
     reasons = {Path(q["source"]).name: q["reason"] for q in summary["quarantine"]}
     assert f"inflates to more than {MAX_INFLATED >> 20} MB" in reasons["inflates.dcm"]
     assert f"more than {MAX_ELEMENTS:,} data elements in the deflated dataset" in reasons["elements.dcm"]
+
+
+def test_element_bombs_without_preamble_and_meta_are_counted_too(tmp_path):
+    """The same bombs as bare datasets (no preamble, no File Meta Information), which are now read split
+    like Part-10 files: counted from their element headers in the encoding pydicom's forced read guesses,
+    and quarantined without being parsed."""
+    from veil.identity.keyed import Keyed
+    from veil.pipeline.passthrough import bare_encoding
+    from veil.pipeline.runner import run
+    from veil.policy.model import builtin_text, load_policy_text
+    from veil.policy.plan import compile_plan
+
+    bare = []
+    for p in _bombs(tmp_path / "part10")[:3]:  # explicit VR little endian
+        data = p.read_bytes()
+        start = dataset_start(io.BytesIO(data))
+        assert start is not None
+        q = tmp_path / "bare" / p.name
+        q.parent.mkdir(exist_ok=True)
+        q.write_bytes(data[start[0]:])
+        assert bare_encoding(io.BytesIO(q.read_bytes())) == (False, True)
+        bare.append(q)
+    summary = run(bare, tmp_path / "out", compile_plan(load_policy_text(builtin_text("basic"))), Keyed(b"k" * 32))
+    reasons = {Path(r.source).name: r.reason for r in summary.results}
+    assert len(reasons) == 3
+    assert all(f"more than {MAX_ELEMENTS:,} data elements" in why for why in reasons.values()), reasons

@@ -420,6 +420,22 @@ def dataset_start(fh: io.BufferedIOBase) -> tuple[int, UID] | None:
         fh.seek(at)
 
 
+def bare_encoding(fh: io.BufferedIOBase) -> tuple[bool, bool] | None:
+    """(implicit VR, little endian) of a dataset without File Meta Information, guessed from its first
+    element as pydicom's forced read guesses it: a group of 0000-0008 in one byte order, and an explicit VR
+    when the two bytes after the tag are upper-case letters (PS3.5 7.1). None: no such first element."""
+    fh.seek(0)
+    head = fh.read(8)
+    if len(head) < 8:
+        return None
+    for little in (True, False):
+        group = int.from_bytes(head[0:2], "little" if little else "big")
+        if group <= 0x0008 and not group & 1:
+            vr = head[4:6]
+            return not (vr.isalpha() and vr.isupper()), little
+    return None
+
+
 @dataclass
 class SplitInstance:
     """A parsed instance whose pixel element stays in the input file until it is written."""
@@ -470,9 +486,10 @@ def read_split(path: Path, *, bare: bool = False) -> SplitInstance:
 def read_head(path: Path, *, force: bool = False) -> Dataset:
     """The elements before Pixel Data, read as :func:`read_split` reads them (zero padding not parsed,
     zero-filled damage an InputError, long values left on disk): for readers that only look (inventory,
-    verify's needles), so that no file costs them more time or memory than it costs deid."""
+    verify's needles), so that no file costs them more time or memory than it costs deid. `force`: a
+    dataset without preamble and meta is read too, as ``read_split(bare=True)`` reads it."""
     with open(path, "rb") as src:
-        fh, _, _, defer = _prepared(src)
+        fh, _, _, defer = _prepared(src, force)
         return pydicom.dcmread(fh, stop_before_pixels=True, force=force, defer_size=DEFER if defer else None)
 
 
@@ -497,6 +514,8 @@ def _prepared(src: io.BufferedReader, bare: bool = False) -> tuple[io.BufferedIO
         end = zero_padding_start(fh, start[0], size, start[1].is_implicit_VR, start[1].is_little_endian)
     if plain and start is not None and data is None:  # read from disk: its element count is not bounded
         check_element_count(fh, start[0], end, start[1].is_implicit_VR, start[1].is_little_endian)
+    elif bare and start is None and data is None and (guess := bare_encoding(fh)) is not None:
+        check_element_count(fh, 0, size, *guess)  # a wrong guess stops the walk without a verdict
     fh.seek(0)
     if end < size:  # the padding starts before any Pixel Data: the elements are the first `end` bytes
         fh = io.BytesIO(data[:end] if data is not None else src.read(end))
