@@ -138,3 +138,21 @@ def test_a_review_record_that_cannot_be_written_stops_the_run_and_blames_no_inpu
             run([src], out, compile_plan(pixel_policy()), Keyed(b"k" * 32))
     assert not (out / ".veil" / "quarantine.jsonl").exists()
     assert not list(out.rglob("*.part"))
+
+
+def test_a_report_that_fills_the_disk_leaves_the_old_one_and_no_partial_file(tmp_path):
+    """The manifest is written last, one line per output: a disk that fills then (the run's very end)
+    must leave the previous manifest whole and no ``manifest.jsonl.part`` (hundreds of MB at archive
+    scale) behind."""
+    import errno
+
+    from veil.pipeline.runner import _write_lines
+
+    with small_fs(tmp_path / "state", "64k") as fs:
+        manifest = fs / "manifest.jsonl"
+        manifest.write_text('{"earlier": "run"}\n', encoding="utf-8")
+        with pytest.raises(OSError) as caught:
+            _write_lines(manifest, (json.dumps({"output": f"line {i}" * 4}) for i in range(20_000)))
+        assert caught.value.errno == errno.ENOSPC
+        assert manifest.read_text(encoding="utf-8") == '{"earlier": "run"}\n'
+        assert sorted(p.name for p in fs.iterdir()) == ["manifest.jsonl"]

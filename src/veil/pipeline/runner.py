@@ -651,13 +651,20 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """`path` replaced by `lines`, synced, or left as it was: a failure (a full disk at the end of a long
+    run, Ctrl-C) removes the temporary file, which a manifest of millions of lines makes hundreds of MB."""
+    tmp = path.with_name(path.name + ".part")  # created as open() creates (the umask's mode, not 0600)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def summary_dict(summary: RunSummary) -> dict[str, object]:
