@@ -68,3 +68,27 @@ def test_digest_is_hmac_sha256_for_any_secret_length(secret, domain, value):
     assert keyed.digest(domain, value) == expected  # the kept states are copied, never consumed
     clone = pickle.loads(pickle.dumps(keyed))
     assert clone == keyed and clone.digest(domain, value) == expected
+
+
+def test_a_key_file_that_cannot_be_written_whole_leaves_no_part_of_a_key(tmp_path):
+    """A full disk while a new key is written (project secret, custodian key): the old key file stays
+    as it was, and no temporary file holds part of a key. Real ENOSPC, on a tmpfs mounted full."""
+    import errno
+    import os
+
+    from tests.pipeline.test_output_full import small_fs
+
+    from veil.identity.secret import create_key_file
+    from veil.identity.vault import create_custodian_key_file
+
+    for make in (create_key_file, create_custodian_key_file):
+        with small_fs(tmp_path / make.__name__, "8k") as fs:
+            key = make(fs / "the.key")
+            before = key.read_bytes()
+            assert os.stat(key).st_mode & 0o777 == 0o600
+            (fs / "filler").write_bytes(b"\x01" * (4 << 10))  # the last page: no room for another key
+            with pytest.raises(OSError) as caught:
+                make(key, force=True)
+            assert caught.value.errno == errno.ENOSPC
+            assert key.read_bytes() == before
+            assert sorted(p.name for p in fs.iterdir()) == ["filler", "the.key"]

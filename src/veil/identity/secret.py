@@ -8,6 +8,7 @@ never written into outputs, logs or manifests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import stat
@@ -24,16 +25,29 @@ def create_key_file(path: Path, *, force: bool = False) -> Path:
     """Write 32 random bytes (base64) to `path` with mode 0600, atomically; refuse to overwrite."""
     if path.exists() and not force:
         raise SecretError(f"{path} already exists; a new secret would change every pseudonym (use --force)")
+    write_private_file(path, (base64.b64encode(secrets.token_bytes(32)).decode() + "\n").encode())
+    return path
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """`data` to `path`, mode 0600, atomically and synced: for keys (the project secret, the custodian
+    key, the signing key). A failure (a full disk, Ctrl-C) leaves `path` as it was and no temporary file
+    holding part of a key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        os.fchmod(fd, 0o600)  # a stale temporary file keeps its own mode through O_CREAT
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     os.chmod(path, 0o600)
-    return path
 
 
 def _decode(text: str, where: str) -> bytes:

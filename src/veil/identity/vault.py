@@ -35,7 +35,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import stat
 import uuid
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from veil.errors import VeilError
+from veil.identity.secret import write_private_file
 
 #: scrypt cost for custodian passphrases (OWASP 2023: N=2^17, r=8, p=1 ≈ 128 MiB, a few hundred ms).
 SCRYPT_N = 2**17
@@ -121,15 +121,7 @@ def create_custodian_key_file(path: Path, *, force: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise VaultError(f"{path} already exists; refusing to overwrite a custodian key")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(base64.b64encode(secrets.token_bytes(KEY_FILE_BYTES)).decode() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    os.chmod(path, 0o600)
+    write_private_file(path, (base64.b64encode(secrets.token_bytes(KEY_FILE_BYTES)).decode() + "\n").encode())
     return path
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 
 from veil.errors import VeilError
+from veil.identity.secret import write_private_file
 
 ALG = "ed25519"
 
@@ -33,15 +33,7 @@ def generate_keypair(private_path: Path, public_path: Path, *, force: bool = Fal
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = private_path.with_name(private_path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, private_path)
-    os.chmod(private_path, 0o600)
+    write_private_file(private_path, pem)
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     public_path.write_bytes(pub)
     return fingerprint(pub)
