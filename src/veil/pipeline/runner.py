@@ -621,7 +621,7 @@ def _check_pseudonym_collisions(summary: RunSummary) -> None:
 def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
     state = out_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(state / "quarantine.jsonl", (
+    write_jsonl(state / "quarantine.jsonl", (
         {"source": r.source, "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
         for r in summary.results.select("status = 'quarantined'")
     ))
@@ -646,7 +646,9 @@ def _manifest_lines(summary: RunSummary, plan: Plan) -> Iterator[str]:
                f'"rules": {rules}, "veil_version": {version}}}')
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
+def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
+    """`path` replaced by one sorted-key JSON object per line (the manifest's and reports' format),
+    atomically (see :func:`_write_lines`)."""
     _write_lines(path, (json.dumps(row, sort_keys=True) for row in rows))
 
 

@@ -379,6 +379,7 @@ def _manifest_policy_hashes(out_dir: Path) -> set[str]:
 def _update_manifest(out_dir: Path, gen: Generalisation, new_sha: dict[str, str], audit_head: str | None,
                      withheld: set[str]) -> None:
     """New sha256s and a ``risk`` note on rewritten lines; withheld lines move to ``withheld.jsonl``."""
+    from veil.pipeline.runner import write_jsonl
     path = out_dir / STATE_DIR / "manifest.jsonl"
     if not path.is_file():
         return
@@ -396,25 +397,10 @@ def _update_manifest(out_dir: Path, gen: Generalisation, new_sha: dict[str, str]
             row["output_sha256"] = new_sha[out]
             row["risk"] = note
         keep.append(row)
-    _write_jsonl(path, keep)
+    write_jsonl(path, keep)
     if gone:
         prev = []
         wpath = out_dir / STATE_DIR / "withheld.jsonl"
         if wpath.is_file():
             prev = [json.loads(x) for x in wpath.read_text(encoding="utf-8").splitlines() if x.strip()]
-        _write_jsonl(wpath, prev + gone)
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        write_jsonl(wpath, prev + gone)
