@@ -8,13 +8,13 @@ never written into outputs, logs or manifests.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import secrets
 import stat
 from pathlib import Path
 
 from veil.errors import SecretError
+from veil.pipeline.partfiles import replace_synced
 
 ENV_VAR = "VEIL_SECRET"
 DEFAULT_KEY_FILE = Path(".veil") / "secret.key"
@@ -33,21 +33,7 @@ def write_private_file(path: Path, data: bytes) -> None:
     """`data` to `path`, mode 0600, atomically and synced: for keys (the project secret, the custodian
     key, the signing key). A failure (a full disk, Ctrl-C) leaves `path` as it was and no temporary file
     holding part of a key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # a stale temporary file keeps its own mode through O_CREAT
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.chmod(path, 0o600)
+    replace_synced(path, [data], private=True)
 
 
 def _decode(text: str, where: str) -> bytes:

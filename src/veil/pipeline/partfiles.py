@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 #: This process's ``.part`` files that exist now (or are being created). Per process, never shared:
@@ -83,3 +84,26 @@ def replace_with(path: Path, data: bytes) -> None:
         raise
     finally:
         done(tmp)
+
+
+def replace_synced(path: Path, chunks: Iterable[bytes], *, private: bool = False) -> None:
+    """`path` replaced by `chunks`, synced before the rename, or left as it was: a failure (a full disk,
+    Ctrl-C) removes the temporary ``<name>.part``. For what must survive a crash whole: the manifest and
+    reports (the umask's mode, as ``open`` creates) and keys (`private`: mode 0600, also when a stale
+    temporary file had another)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    try:
+        if private:
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

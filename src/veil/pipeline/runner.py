@@ -26,6 +26,7 @@ from typing import TextIO
 from veil import __version__
 from veil.errors import Interrupted, SecretError, VeilError
 from veil.identity.keyed import Keyed
+from veil.pipeline import partfiles
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
 from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
@@ -653,20 +654,9 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:
-    """`path` replaced by `lines`, synced, or left as it was: a failure (a full disk at the end of a long
-    run, Ctrl-C) removes the temporary file, which a manifest of millions of lines makes hundreds of MB."""
-    tmp = path.with_name(path.name + ".part")  # created as open() creates (the umask's mode, not 0600)
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """`path` replaced by `lines` (see :func:`partfiles.replace_synced`): a failure at the end of a long
+    run leaves no temporary file, which a manifest of millions of lines makes hundreds of MB."""
+    partfiles.replace_synced(path, ((line + "\n").encode("utf-8") for line in lines))
 
 
 def summary_dict(summary: RunSummary) -> dict[str, object]:
