@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from veil.identity.keyed import Keyed
 from veil.pipeline import instance, rawpath
@@ -84,6 +84,46 @@ def test_raw_path_matches_general_path_on_generated_corpus(policy, tmp_path, mon
     files = list(corpus.files)
     taken = sum(_compare(p, policy, tmp_path / str(i), monkeypatch) for i, p in enumerate(files))
     assert taken == len(files), (taken, len(files))
+
+
+def test_known_identifiers_on_the_raw_path_are_those_the_general_path_reads(tmp_path, monkeypatch):
+    """The raw path builds the datasets it reads the patient's own identifiers from out of its own parse
+    (rawpath.known_dataset), sequences included, instead of pydicom's reader: the terms text is cleaned
+    against must be exactly those of the file read by pydicom, at every depth and in every character set."""
+    import veil.text.clean as clean
+
+    for implicit in (True, False):  # Latin-1 and UTF-8: items decode in their parent's character set
+        item = Dataset()
+        item.RequestedProcedureID, item.ScheduledPerformingPhysicianName = "RQ-553311", "Quillon^Ardith"
+        deeper = Dataset()
+        deeper.PatientName, deeper.AdmissionID = "Zébédée^Lourdes", "ADM99123"
+        item.OtherPatientIDsSequence = [deeper]
+        ds = _small_image()
+        ds.SpecificCharacterSet = "ISO_IR 100" if implicit else "ISO_IR 192"
+        ds.PatientName = "Lémieux^Zoë"
+        ds.StudyDate, ds.StudyDescription = "20240105", "follow-up for Quillon, ADM99123"  # the engine's C and D
+        ds.RequestAttributesSequence = [item]
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        ds.save_as(tmp_path / f"nested-{implicit}.dcm", enforce_file_format=True)
+    corpus = generate_corpus(tmp_path / "in", patients=2, studies_per_patient=1, header_heavy=True)
+    files = [*sorted(tmp_path.glob("nested-*.dcm")), *list(corpus.files)[:20], *TEST_FILES]
+    seen: list[object] = []
+    real = clean.collect_identifiers
+    monkeypatch.setattr(clean, "collect_identifiers", lambda ds: seen.append(real(ds)) or seen[-1])
+    plan = _plans()["research-longitudinal"]
+    compared = 0
+    for i, path in enumerate(files):
+        seen.clear()
+        if rawpath.process(path, plan, KEYED, tmp_path / "out" / str(i)) is None or not seen:
+            assert i >= 2, "the raw path declined a plain nested file, or cleaned it without its identifiers"
+            continue  # declined, or nothing to clean or shift
+        assert len(seen) == 1, path.name
+        assert seen[0] == real(pydicom.dcmread(path, force=True)), path.name
+        if i < 2:
+            terms = {t for t, _ in seen[0].terms}  # type: ignore[attr-defined]
+            assert {"RQ-553311", "QUILLON^ARDITH", "ZEBEDEE^LOURDES", "ADM99123", "LEMIEUX^ZOE"} <= terms
+        compared += 1
+    assert compared >= 120, compared
 
 
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):

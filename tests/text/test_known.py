@@ -136,3 +136,56 @@ def test_private_vr_without_conversion_equals_pydicoms_on_its_own_test_files():
                         assert vr == ds[t].VR, (path, hex(t))
                         checked += 1
     assert checked >= 400  # 482 private elements of many VRs (pydicom 3.0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.binary(max_size=40) | st.text(alphabet="AB 1^=\\\x00-.", max_size=30).map(str.encode),
+       vr=st.sampled_from(["PN", "LO", "SH", "CS", "UC", "DA", "ST", "LT"]),
+       charset=st.sampled_from(["", "ISO_IR 100", "ISO_IR 192", "ISO_IR 101", "item default"]))
+def test_the_ascii_shortcut_decodes_as_pydicom_does(raw, vr, charset):
+    """known.ascii_values skips pydicom's converter for plain ASCII: wherever it answers, the terms
+    collected must be those of pydicom's values (a difference would lose a term text cleaning relies on)."""
+    from pydicom.charset import convert_encodings
+    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+
+    from veil.text.known import _collect, _values, ascii_values
+
+    encodings = "iso8859" if charset == "item default" else convert_encodings(charset or None)
+    got = ascii_values(raw, vr, encodings)
+    if got is None:
+        assert not raw.isascii() or b"\x1b" in raw
+        return
+    elem = convert_raw_data_element(RawDataElement(0x00100010 if vr == "PN" else 0x00081030, vr, len(raw), raw,
+                                                   0, False, True), encoding=encodings)
+    for kw in ("PatientID", "InstitutionName", "StudyDate"):
+        ours: list[tuple[str, str]] = []
+        theirs: list[tuple[str, str]] = []
+        _collect(vr, kw, got, ours)
+        _collect(vr, kw, _values(elem), theirs)
+        assert ours == theirs
+    if vr != "PN":  # pydicom's PersonName also drops empty trailing groups ("A^B=" is "A^B"): no term differs
+        assert got == _values(elem)
+
+
+def test_collected_terms_do_not_depend_on_the_ascii_shortcut(monkeypatch):
+    """The same terms come out of a file read from disk (raw elements, shortcut) and of a dataset whose
+    elements pydicom has decoded (no shortcut), implicit and explicit VR, nested items included."""
+    from io import BytesIO
+
+    from pydicom import dcmread
+
+    ds = headers()
+    ds.InstitutionAddress = "12 Vexford Lane\\Northgate "
+    ds.OtherPatientIDs = ["ZZ-0042", "", "77-1234"]
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientBirthName = "Lémieux^Zoë"
+    for implicit in (True, False):
+        buf = BytesIO()
+        ds.save_as(buf, implicit_vr=implicit, little_endian=True)
+        raw = dcmread(BytesIO(buf.getvalue()), force=True)
+        decoded = dcmread(BytesIO(buf.getvalue()), force=True)
+        for elem in decoded.iterall():
+            _ = elem.value
+        assert collect_identifiers(raw).terms == collect_identifiers(decoded).terms
+        terms = {t for t, _ in collect_identifiers(raw).terms}
+        assert {"ZZ-0042", "77-1234", "RP77812", "VEXFORD", "LEMIEUX^ZOE", "QUIXWORTH^ZEBULON^AMES"} <= terms

@@ -385,7 +385,9 @@ class _Walk:
         names, IDs and dates, found again in free text) read from the whole instance, once."""
         from veil.text.clean import KnownIdentifiers, collect_identifiers
 
-        known = collect_identifiers(self._top_dataset) if engine._needs_known(self.plan) else KnownIdentifiers(())
+        known = KnownIdentifiers(())
+        if engine._needs_known(self.plan):
+            known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))
         return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out)
 
     @cached_property
@@ -443,6 +445,25 @@ def _raw_elements(buf: bytes, elems: list[_El], implicit: bool) -> dict[BaseTag,
         d[tag] = RawDataElement(tag, el[1], _UNDEFINED if undefined else len(value), value, el[3], implicit, True,
                                 True, undefined)
     return d
+
+
+def known_dataset(buf: bytes, elems: list[_El], implicit: bool, parent_encoding: str | list[str] | None = None
+                  ) -> Dataset:
+    """A dataset level as pydicom's reader gives it, whose sequences hold items built from the walk's own
+    parse (`elems`) instead of pydicom parsing every sequence again: the known identifiers are read from
+    every depth, and pydicom's sequence reader cost more than the whole walk. Items inherit their
+    parent's character set as pydicom's do (PS3.5 6.1.2.5.2)."""
+    ds = _raw_dataset(_raw_elements(buf, elems, implicit), implicit)
+    if parent_encoding is not None:
+        ds._parent_encoding = parent_encoding
+    encoding = None
+    for el in elems:
+        if el[6] is not None:
+            if encoding is None:
+                encoding = ds._character_set
+            items = [known_dataset(buf, item, implicit, encoding) for _, item in el[6]]
+            ds._dict[BaseTag(el[0])] = DataElement(el[0], "SQ", items)
+    return ds
 
 
 def _raw_dataset(raw: dict[BaseTag, RawDataElement], implicit: bool) -> Dataset:

@@ -173,16 +173,57 @@ def _implicit_private_vr(ds: Dataset, tag: int) -> str | None:
     return _private_dict_vr(tag, value.strip(" \x00"))
 
 
+#: VRs whose raw bytes, when plain ASCII in a single-byte or UTF-8 character set, decode the same by hand as
+#: by pydicom (checked against pydicom in tests/text/test_known.py); how pydicom splits and strips each.
+_SPLIT_VRS = frozenset({"LO", "SH", "UC"})  # each value stripped
+_STRIP_SPLIT_VRS = frozenset({"PN", "CS", "DA"})  # the whole value stripped, then split
+_WHOLE_VRS = frozenset({"ST", "LT"})
+_ASCII_SAFE = frozenset({"iso8859", "latin_1", "UTF8", "utf_8", "iso8859_2", "iso8859_3", "iso8859_4",
+                         "iso_ir_126", "iso_ir_127", "iso_ir_138", "iso_ir_144", "iso_ir_148", "iso_ir_166"})
+
+
+def ascii_values(raw: bytes, vr: str, encodings: str | list[str]) -> list[str] | None:
+    """The values pydicom would decode from `raw` (as :func:`_values` lists them), without pydicom's
+    converter and its per-element hooks and validation: most identifying values are short ASCII strings
+    and a header-heavy file has dozens. None when the bytes need pydicom (non-ASCII, ISO 2022 escapes,
+    a multi-byte or several character sets, another VR). `encodings` as pydicom's ``_character_set``
+    gives it: a list, or an item's inherited default as one name."""
+    if isinstance(encodings, str):
+        encodings = [encodings]
+    if len(encodings) != 1 or encodings[0] not in _ASCII_SAFE or not raw.isascii() or b"\x1b" in raw:
+        return None
+    if vr in _STRIP_SPLIT_VRS:
+        text = raw.rstrip(b"\x00 ").decode("ascii")
+        return text.split("\\") if text else []
+    if vr in _SPLIT_VRS:
+        values = [v.rstrip("\x00 ") for v in raw.decode("ascii").split("\\")]
+        return [] if values == [""] else values
+    if vr in _WHOLE_VRS:
+        text = raw.decode("ascii").rstrip("\x00 ")
+        return [text] if text else []
+    return None
+
+
 def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
+    encodings: str | list[str] | None = None
     for tag in list(ds.keys()):
         held = ds._dict.get(tag)
         vr = getattr(held, "VR", None)
-        if vr is None and not tag >> 16 & 1 and tag in DicomDictionary:  # implicit VR: as pydicom decodes it
+        private = tag >> 16 & 1
+        if vr is None and not private and tag in DicomDictionary:  # implicit VR: as pydicom decodes it
             vr = DicomDictionary[tag][0]
-        elif vr is None and tag >> 16 & 1:
+        elif vr is None and private:
             vr = _implicit_private_vr(ds, tag)
-        if vr is not None and vr != "SQ" and not _wanted(vr, "" if tag >> 16 & 1 else _keyword(int(tag))):
+        kw = "" if private else _keyword(int(tag))
+        if vr is not None and vr != "SQ" and not _wanted(vr, kw):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
+        if type(held) is RawDataElement and vr is not None and vr != "SQ" and isinstance(held.value, bytes):
+            if encodings is None:
+                encodings = ds._character_set
+            values = ascii_values(held.value, vr, encodings)
+            if values is not None:
+                _collect(vr, kw, values, out)
+                continue
         if type(held) is RawDataElement and vr != "SQ":
             try:  # read, not stored: the dataset stays as read (the raw path re-encodes nothing it did not change)
                 elem = convert_raw_data_element(held, encoding=ds._character_set, ds=ds)
@@ -190,25 +231,49 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
                 elem = ds[tag]  # as the engine's own read: pydicom raises or fixes it there
         else:
             elem = ds[tag]
-        vr = elem.VR
-        if vr == "SQ":
+        if elem.VR == "SQ":
             for item in elem.value or []:
                 _walk(item, out)
             continue
-        kw = elem.keyword
-        if vr == "PN":
-            for v in _values(elem):
-                add_name(v, out)
-        elif kw in _ID_SET:
-            for v in _values(elem):
-                add_id(v, out)
-        elif kw in _PLACE_SET:
-            for v in _values(elem):
-                add_place(v, out)
-        elif kw in _DATE_SET or (vr == "DA" and kw.startswith("Patient")):
-            for v in _values(elem):
-                for form in date_forms(v.strip()):
-                    out.append((form, DATE))
+        _collect(elem.VR, elem.keyword, _values(elem), out)
+
+
+def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) -> None:
+    if vr == "PN":
+        for v in values:
+            out.extend(_name_terms(v))
+    elif kw in _ID_SET:
+        for v in values:
+            out.extend(_id_terms(v))
+    elif kw in _PLACE_SET:
+        for v in values:
+            out.extend(_place_terms(v))
+    elif kw in _DATE_SET or (vr == "DA" and kw.startswith("Patient")):
+        for v in values:
+            for form in date_forms(v.strip()):
+                out.append((form, DATE))
+
+
+# A study's files repeat the same names, IDs and places: their terms are built once per value.
+@lru_cache(maxsize=8192)
+def _name_terms(value: str) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    add_name(value, out)
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def _id_terms(value: str) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    add_id(value, out)
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def _place_terms(value: str) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    add_place(value, out)
+    return tuple(out)
 
 
 def add_id(value: str, out: list[tuple[str, str]]) -> None:
