@@ -147,23 +147,68 @@ def test_basic_profile_empties_or_removes_dates_and_stamps_method():
 
 
 def test_longitudinal_shift_moves_date_and_time_as_one_instant():
+    """research-longitudinal shifts by whole days (time_of_day: keep): each date moves by the patient's
+    days, times of day stay, time zones are kept."""
     plan = compile_plan(load_policy("research-longitudinal"))
     ds = make_ds()
     deidentify(ds, plan, KEY)
     from veil.header.engine import patient_key
 
     off = KEY.date_offset(patient_key(make_ds()), -3650, -365)
+    assert off.seconds, "the keyed offset has a time part; the policy must drop it"
     from datetime import datetime
 
-    expected = datetime(2019, 3, 14, 23, 59, 30) + off
+    expected = datetime(2019, 3, 14, 23, 59, 30) + timedelta(days=off.days)
     assert ds.StudyDate == expected.strftime("%Y%m%d")
-    assert ds.StudyTime == expected.strftime("%H%M%S")
-    assert ds.AcquisitionDateTime.endswith("+0100")
-    acq = datetime(2019, 3, 14, 23, 59, 45, 123456) + off
+    assert ds.StudyTime == "235930"
+    acq = datetime(2019, 3, 14, 23, 59, 45, 123456) + timedelta(days=off.days)
     assert ds.AcquisitionDateTime == acq.strftime("%Y%m%d%H%M%S.%f") + "+0100"
     assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
     codes = {i.CodeValue for i in ds.DeidentificationMethodCodeSequence}
     assert codes == {"113100", "113107", "113108", "113105", "113104", "113103"}
+    # time_of_day: shift moves times too, a date with its time as one instant (across midnight)
+    ds = make_ds()
+    deidentify(ds, compile_plan(load_policy_text(
+        "name: t\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {time_of_day: shift}\n")), KEY)
+    expected = datetime(2019, 3, 14, 23, 59, 30) + off
+    assert (ds.StudyDate, ds.StudyTime) == (expected.strftime("%Y%m%d"), expected.strftime("%H%M%S"))
+    acq = datetime(2019, 3, 14, 23, 59, 45, 123456) + off
+    assert ds.AcquisitionDateTime == acq.strftime("%Y%m%d%H%M%S.%f") + "+0100"
+
+
+@pytest.mark.parametrize("policy", ["research-longitudinal", "site"])
+def test_one_study_date_is_the_same_in_every_file_whether_or_not_it_carries_its_time(policy):
+    """StudyTime is Type 2 and often empty in derived objects, DT values come at any precision: one
+    study's date must come out the same in each of its files, and intervals must stay exact (PS3.15 E.3.6).
+    A per-patient shift with a time-of-day part moves 23:59:30 over midnight in one file and not in the
+    file without the time: the study would have two dates."""
+    pol = load_policy("research-longitudinal") if policy == "research-longitudinal" else load_policy_text(
+        "name: s\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {offset_days: [-900, -30]}\n")
+    plan = compile_plan(pol)
+    seen: set[tuple[str, str]] = set()
+    for i in range(40):  # patients: about half of the time parts would carry 23:59:30 over midnight
+        outs = []
+        for time in ("235930", "", None):
+            ds = make_ds()
+            ds.PatientID = f"MRN{i:06d}"
+            if time is None:
+                del ds.StudyTime
+            else:
+                ds.StudyTime = time
+            ds.AcquisitionDateTime = "20190314235945" if time else "20190314"
+            ds.SeriesDate = "20190316"  # two days later, no time
+            deidentify(ds, plan, KEY)
+            outs.append((ds.StudyDate, ds.AcquisitionDateTime[:8], ds.SeriesDate))
+        assert len(set(outs)) == 1, outs
+        study, acq, series = outs[0]
+        assert study == acq and study != "20190314"
+        from datetime import date
+
+        gap = date(int(series[:4]), int(series[4:6]), int(series[6:])) - date(int(study[:4]), int(study[4:6]),
+                                                                              int(study[6:]))
+        assert gap.days == 2
+        seen.add(outs[0][:1])
+    assert len(seen) > 30  # patients are shifted differently
 
 
 def test_age_over_89_is_capped_and_sex_kept_with_patient_characteristics():

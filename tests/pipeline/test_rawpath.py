@@ -39,9 +39,13 @@ dates:
 
 
 def _plans() -> dict[str, Plan]:
+    longitudinal = (Path(__file__).parents[2] / "src/veil/policy/builtin/research-longitudinal.yaml").read_text()
+    assert "time_of_day: keep" in longitudinal
     return {"basic": compile_plan(load_policy("basic")),
             "options": compile_plan(load_policy_text(OPTIONS_POLICY)),
-            "research-longitudinal": compile_plan(load_policy("research-longitudinal"))}
+            "research-longitudinal": compile_plan(load_policy("research-longitudinal")),
+            "times-shifted": compile_plan(load_policy_text(longitudinal.replace("time_of_day: keep",
+                                                                                "time_of_day: shift")))}
 
 
 def _general(path: Path, policy: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> instance.FileResult:
@@ -163,14 +167,16 @@ def _small_image() -> Dataset:
     return ds
 
 
+@pytest.mark.parametrize("policy", ["research-longitudinal", "times-shifted"])
 @pytest.mark.parametrize(("charset", "name", "text"), [
     (None, "Doe^Jane", "Follow-up for Jane Doe, MRN-77, seen 03/04/2019"),
     ("ISO_IR 100", "Müller^Jürgen", "Kontrolle Jürgen Müller MRN-77 am 04.03.2019"),
     ("ISO_IR 192", "Ωmega^Zoë", "Zoë Ωmega MRN-77 seen 2019-03-04"),
 ])
-def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(charset, name, text, tmp_path,
+def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(charset, name, text, policy, tmp_path,
                                                                                 monkeypatch):
-    """research-longitudinal on the raw path: dates shifted with their paired times (across midnight),
+    """research-longitudinal on the raw path: dates shifted (with their paired times, across midnight, when
+    times of day move too),
     free text cleaned of the patient's own name, ID and dates, in the file's character set - byte for byte
     the general path's output, and the identifiers gone from it."""
     ds = _small_image()
@@ -187,7 +193,7 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
     ds.RequestAttributesSequence = [item]
     path = tmp_path / "text.dcm"
     ds.save_as(path, enforce_file_format=True)
-    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
     out = next((tmp_path / "cmp" / "raw").rglob("*.dcm"))
     written = pydicom.dcmread(out)
     family, given = name.split("^")
@@ -195,7 +201,8 @@ def test_text_cleaning_and_date_shifts_on_the_raw_path_match_the_general_path(ch
     for value in (family, given, "MRN-77", "ACC-991"):
         assert value not in str(written.StudyDescription) + str(written.get("ImageComments", ""))
         assert value.encode("utf-8") not in data and value.encode("latin-1", "ignore") not in data
-    assert written.StudyDate != "20190304" and written.StudyTime != "233000"
+    assert written.StudyDate != "20190304"
+    assert (written.StudyTime != "233000") == (policy == "times-shifted")
 
 
 def test_an_element_the_engine_removes_before_an_unused_private_block(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,10 @@ def test_batch_from_release_records_offsets_and_uids(tmp_path: Path, corpus) -> 
     ods = pydicom.dcmread(out, stop_before_pixels=True)
     pat = batch.entries[("patient", str(ods.PatientID))]
     off = keyed.date_offset(patient_key(ids), *plan.policy.dates.offset_days)
-    assert pat["patient_id"] == ids.PatientID and pat["date_offset"] == {"days": off.days, "seconds": off.seconds}
+    # the offset the output was shifted by (whole days under time_of_day: keep), not the keyed function's raw one
+    assert pat["patient_id"] == ids.PatientID and pat["date_offset"] == {"days": off.days, "seconds": 0}
+    moved = datetime.strptime(str(ods.StudyDate), "%Y%m%d") - datetime.strptime(str(ids.StudyDate), "%Y%m%d")
+    assert moved.days == off.days and ods.StudyTime == ids.StudyTime
     assert batch.entries[("instance", str(ods.SOPInstanceUID))]["sop_instance_uid"] == ids.SOPInstanceUID
     # basic policy: no date shift recorded
     basic = compile_plan(load_policy("basic"))

@@ -31,6 +31,7 @@ from veil.identity.keyed import Keyed
 from veil.policy.plan import TEMPORAL_VRS, TEXT_VRS, Action, Plan
 
 if TYPE_CHECKING:  # imported where text is cleaned: its name lists and patterns take a tenth of start-up
+    from veil.policy.model import Policy
     from veil.text.clean import KnownIdentifiers
 
 #: Dummy values valid for each VR (PS3.15 E.1-1 action D: "a non-zero length value that may be a dummy
@@ -212,8 +213,15 @@ def begin(ds: Dataset | None, plan: Plan, keyed: Keyed, get: Getter | None = Non
     out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
     out.patient_pseudonym = pseudonym
+    return out, pseudonym, date_shift(policy, keyed, key)
+
+
+def date_shift(policy: Policy, keyed: Keyed, key: str) -> timedelta:
+    """The patient's date offset as the policy applies it (PS3.15 E.3.6, Modified Dates): the keyed
+    offset's whole days, plus its seconds only under ``dates.time_of_day: shift`` (see DateSettings)."""
     lo, hi = policy.dates.offset_days
-    return out, pseudonym, keyed.date_offset(key, lo, hi)
+    offset = keyed.date_offset(key, lo, hi)
+    return offset if policy.dates.time_of_day == "shift" else timedelta(days=offset.days)
 
 
 def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:

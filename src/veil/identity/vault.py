@@ -433,13 +433,13 @@ def batch_from_outputs(pairs: Iterable[tuple[Path, Path]], *, keyed: Any, policy
     Nothing is recomputed where the output can say it: the pseudonym and the new UIDs are read from the
     output, the originals from the input, so the vault records exactly what was released. Only the date
     offset is recomputed (it is not in the output) with the same keyed function the engine used
-    (:meth:`veil.identity.keyed.Keyed.date_offset` of :func:`veil.header.engine.patient_key`), and only
+    (:func:`veil.header.engine.date_shift` of :func:`veil.header.engine.patient_key`), and only
     when the policy shifts dates. Values a policy kept unchanged (UIDs under Retain UIDs) are no
     pseudonyms and are not recorded.
     """
     import pydicom
 
-    from veil.header.engine import patient_key
+    from veil.header.engine import date_shift, patient_key
 
     batch = VaultBatch(release)
     shifts = bool(policy.has("retain_long_modified_dates") and policy.dates.mode == "shift")
@@ -458,8 +458,7 @@ def batch_from_outputs(pairs: Iterable[tuple[Path, Path]], *, keyed: Any, policy
                 "other_patient_ids": val(ids, "OtherPatientIDs"),
             }
             if shifts:
-                lo, hi = policy.dates.offset_days
-                off = keyed.date_offset(patient_key(ids), lo, hi)
+                off = date_shift(policy, keyed, patient_key(ids))
                 patient["date_offset"] = {"days": off.days, "seconds": off.seconds}
             batch.add("patient", pseudonym, patient)
         for kind, kw, field_name in (("study", "StudyInstanceUID", "study_instance_uid"),

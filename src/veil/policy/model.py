@@ -52,6 +52,7 @@ OVERRIDE_ACTIONS = {
 
 DATE_MODES = ("shift", "year")
 LONE_TIME_MODES = ("shift", "remove")
+TIME_OF_DAY_MODES = ("keep", "shift")
 
 _TAG_RE = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?$")
 
@@ -73,6 +74,11 @@ class DateSettings:
     offset_days: tuple[int, int] = (-3650, -365)
     lone_time: str = "shift"  # shift | remove
     age_cap: int | None = 90  # HIPAA Safe Harbor: ages over 89 become "090Y"
+    #: keep: the shift is whole days, so one event's date is the same in every file whether or not the
+    #: file also carries its time (StudyTime is Type 2, often empty) and intervals stay exact.
+    #: shift: times of day move too, by 0-86399 s per patient; a date whose time is absent then moves by
+    #: whole days only and can differ by one day from the same date shifted with its time.
+    time_of_day: str = "keep"  # keep | shift
 
 
 #: Settings of the pixel pass (Clean Pixel Data, PS3.15 E.3.1; Clean Graphics, E.3.3); see veil.pixels.
@@ -287,10 +293,10 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
 
     dates = DateSettings()
     raw_d = data.get("dates", {}) or {}
-    if _expect(p, ("dates",), raw_d, dict, "a mapping (mode, offset_days, lone_time, age_cap)"):
+    if _expect(p, ("dates",), raw_d, dict, "a mapping (mode, offset_days, lone_time, time_of_day, age_cap)"):
         for k in raw_d:
-            if k not in ("mode", "offset_days", "lone_time", "age_cap"):
-                p.add(("dates", k), "unknown key; expected mode, offset_days, lone_time or age_cap")
+            if k not in ("mode", "offset_days", "lone_time", "time_of_day", "age_cap"):
+                p.add(("dates", k), "unknown key; expected mode, offset_days, lone_time, time_of_day or age_cap")
         mode = raw_d.get("mode", dates.mode)
         if mode not in DATE_MODES:
             p.add(("dates", "mode"), f"expected one of {', '.join(DATE_MODES)}, got {mode!r} "
@@ -309,10 +315,13 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
         lone = raw_d.get("lone_time", dates.lone_time)
         if lone not in LONE_TIME_MODES:
             p.add(("dates", "lone_time"), f"expected one of {', '.join(LONE_TIME_MODES)}, got {lone!r}")
+        tod = raw_d.get("time_of_day", dates.time_of_day)
+        if tod not in TIME_OF_DAY_MODES:
+            p.add(("dates", "time_of_day"), f"expected one of {', '.join(TIME_OF_DAY_MODES)}, got {tod!r}")
         cap = raw_d.get("age_cap", dates.age_cap)
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 200):
             p.add(("dates", "age_cap"), f"expected an age in years (1..200) or null, got {cap!r}")
-        dates = DateSettings(str(mode), offs, str(lone), cap if isinstance(cap, int) else None)
+        dates = DateSettings(str(mode), offs, str(lone), cap if isinstance(cap, int) else None, str(tod))
 
     overrides: list[Override] = []
     raw_o = data.get("overrides", []) or []
