@@ -130,6 +130,58 @@ def test_known_identifiers_on_the_raw_path_are_those_the_general_path_reads(tmp_
     assert compared >= 120, compared
 
 
+def _explicit(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
+    import struct
+
+    value += b" " * (len(value) % 2)
+    return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_file_meta_and_stamp_attributes_inside_the_data_set_are_not_passed_through(policy, tmp_path, monkeypatch):
+    """Veil's stamp replaces De-identification Method & co. at the top level only; nested in an item they
+    are ordinary attributes (a code item holding a PatientName). Group 0002 elements belong to the file
+    meta (PS3.10 7.1): in the data set - nested, or at the top after a command-group element that stops
+    the meta reader - they are removed; written back after Veil's meta, readers took them for meta."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.sequence import Sequence
+
+    ds = _small_image()
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.99.777.9"
+    item.DeidentificationMethod = "ZZLEAKDEID1 ZZLEAKNAME"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "113100", "DCM", "x"
+    code.PatientName, code.OtherPatientIDs, code.PatientBirthDate = "ZZLEAKDEID2^ZZ", "ZZLEAKDEID3", "19530417"
+    item.DeidentificationMethodCodeSequence = Sequence([code])
+    item.add_new(0x00020016, "AE", "ZZLEAKAE02")
+    item.add_new(0x00020100, "UI", "1.2.826.0.1.3680043.99.777.55")
+    ds.ReferencedImageSequence = Sequence([item])
+    ds.save_as(tmp_path / "nested.dcm", enforce_file_format=True)
+    meta = DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    del ds.ReferencedImageSequence
+    write_dataset(body, ds)
+    extra = (_explicit(0x0000, 0x0002, b"UI", b"1.2.840.10008.5.1.4.1.1.2\x00")  # a command element stops the meta
+             + _explicit(0x0002, 0x0016, b"AE", b"ZZLKG2AE")
+             + _explicit(0x0002, 0x0100, b"UI", b"1.2.826.0.1.3680043.99.777.42\x00"))
+    (tmp_path / "body.dcm").write_bytes(b"\x00" * 128 + b"DICM" + meta.getvalue() + extra + body.getvalue())
+    needles = [b"ZZLEAK", b"ZZLKG2AE", b"99.777.42", b"99.777.55", b"19530417"]
+    for name in ("nested.dcm", "body.dcm"):
+        assert _compare(tmp_path / name, policy, tmp_path / "cmp" / name, monkeypatch), name
+        out = next((tmp_path / "cmp" / name / "raw").rglob("*.dcm"))
+        data = out.read_bytes()
+        assert not [n for n in needles if n in data], name
+        written = pydicom.dcmread(out)
+        assert "SourceApplicationEntityTitle" not in written.file_meta
+        assert not any(e.tag.group == 2 for e in written.iterall())
+
+
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
     ds = Dataset()

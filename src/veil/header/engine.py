@@ -235,7 +235,7 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
     document = _encapsulated_document(ds, ctx)
-    _walk(ds, ctx, scope="")
+    _walk(ds, ctx, scope="", top=True)
     if document is not None:
         ds[_ENCAPSULATED] = document
     _drop_orphan_overlays(ds, ctx)
@@ -448,8 +448,14 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
     return act
 
 
-def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
-    """Decide every element from its tag and VR first; convert a value only when it must be read."""
+def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
+    """Decide every element from its tag and VR first; convert a value only when it must be read.
+
+    Veil's stamp (PS3.15 E.3: Patient Identity Removed, De-identification Method and its codes,
+    Longitudinal Temporal Information Modified) replaces those attributes at the top level only; inside an
+    item they are ordinary attributes and decided like any other. File Meta Information (group 0002,
+    PS3.10 7.1) has no place in a data set: met there, at any depth, it is removed - written back after
+    the new file meta, a reader would take it for part of the meta."""
     creators = _private_creators(ds)
     kept_blocks: set[tuple[int, int]] = set()
     handled_times: set[int] = set()
@@ -460,7 +466,11 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str) -> None:
     for tag in list(raw_elems):
         # keys are BaseTag (an int): deleting by BaseTag skips pydicom's tag normalisation
         group = tag >> 16
-        if tag in _DEID_TAGS or group == 0x0002 or tag in handled_times:
+        if (top and tag in _DEID_TAGS) or tag in handled_times:
+            continue
+        if group == 0x0002:
+            del raw_elems[tag]
+            fire(tag, "X", "meta-in-dataset")
             continue
         private = bool(group & 1)
         vr = _vr_of(raw_elems[tag], tag)

@@ -267,9 +267,10 @@ class _Walk:
                     continue
                 creator = creators.get((group, low >> 8))
             else:
-                if tag in engine._DEID_TAGS or group == 0x0002:  # kept as read (the stamp replaces them at top)
-                    if el[6] is not None and not top:
-                        raise _Bail
+                if group == 0x0002:  # file meta inside the data set: removed (engine._walk)
+                    fired[(tag, "X", "meta-in-dataset")] = fired.get((tag, "X", "meta-in-dataset"), 0) + 1
+                    continue
+                if top and tag in engine._DEID_TAGS:  # kept as read: the stamp replaces them
                     pieces.append((tag, buf[el[2]:el[5]]))
                     continue
                 creator = None
