@@ -182,6 +182,39 @@ def test_file_meta_and_stamp_attributes_inside_the_data_set_are_not_passed_throu
         assert not any(e.tag.group == 2 for e in written.iterall())
 
 
+@pytest.mark.parametrize("policy", ["basic", "options", "research-longitudinal"])
+def test_values_written_with_a_vr_that_hides_their_text_are_removed(policy, tmp_path, monkeypatch):
+    """An attribute the table does not list is judged by its VR: written as OB, a description (LO) or a
+    code sequence would pass as "not text", and a name typed into Instance Number (IS) as a number. Fail
+    closed: a public attribute in a VR its dictionary entry does not allow, an IS/DS value that is not a
+    number, and a safe private text attribute written as bytes are removed (or emptied where required)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    ds = _small_image()
+    ds.add_new(0x00081032, "OB", b"ZZLEAKNAME^ZZGIVEN ZZ123456")  # ProcedureCodeSequence (SQ)
+    ds.add_new(0x00700081, "OB", b"Patient ZZLKWVR6")  # ContentDescription (LO)
+    ds.SliceThickness = "1.25"  # a real number stays
+    ds.add_new(0x00190010, "LO", "GEMS_ACQU_01")
+    ds.add_new(0x0019109E, "OB", b"ZZLKPRIVNAME ZZGIVEN")  # safe private text (LO) written as bytes
+    ds.add_new(0x00191023, "DS", "12.5")  # Table Speed: safe, a number
+    for tag, vr, value in ((0x00200013, "IS", b"ZZLKIS1234"),  # Instance Number, Type 2 in General Image
+                           (0x00180088, "DS", b"ZZLKDS")):  # Spacing Between Slices (pydicom refuses to make them)
+        ds._dict[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True)
+    for implicit in (False,):  # implicit VR files carry no VR to lie with
+        path = tmp_path / f"wrong-vr-{implicit}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        assert _compare(path, policy, tmp_path / f"cmp-{implicit}", monkeypatch)
+        out = next((tmp_path / f"cmp-{implicit}" / "raw").rglob("*.dcm"))
+        data = out.read_bytes()
+        assert not [n for n in (b"ZZLEAK", b"ZZLKWVR6", b"ZZLKIS", b"ZZLKDS", b"ZZLKPRIV") if n in data]
+        written = pydicom.dcmread(out)
+        assert written.SliceThickness == 1.25
+        assert written.get("InstanceNumber") in (None, "")  # removed, or emptied where an IOD requires it
+        if policy == "options":  # retain_safe_private keeps the real number
+            assert written[0x00191023].value == 12.5
+
+
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
     ds = Dataset()

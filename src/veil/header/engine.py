@@ -272,6 +272,7 @@ def _needs_known(plan: Plan) -> bool:
 
 _ENCAPSULATED = 0x00420011  # Encapsulated Document (PDF, CDA, STL ...)
 _CLEANABLE_PRIVATE_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC"})
+_TEXT_PRIVATE_VRS = _CLEANABLE_PRIVATE_VRS | {"PN"}
 
 
 def _cleans_text(plan: Plan) -> bool:
@@ -384,6 +385,48 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
     return Action("K", "fallback:non-text")
 
 
+@cache
+def _public_vrs(tag: int) -> frozenset[str]:
+    """The VRs the data dictionary allows a public attribute ("US or SS" ...); UN always (PS3.5 6.2.2).
+    Every VR for a tag the dictionary does not know (its fallback is decided elsewhere)."""
+    try:
+        return frozenset(dictionary_VR(tag).split(" or ")) | {"UN"}
+    except KeyError:
+        return _ALL_VRS
+
+
+_ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
+                      "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
+                      "UT", "UV"})
+_NUMBER = re.compile(rb"[0-9+\-.eE \x00\\]*")
+
+
+def numeric_string_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...]) -> Action | None:
+    """For an IS/DS value kept by a fallback or a private dictionary: None when its bytes are the digits,
+    signs, points, exponents and spaces its VR allows (PS3.5 Table 6.2-1), else the action that removes
+    it (emptied or dummy where an IOD requires the attribute). Kept unread, a name typed into Instance
+    Number would pass as "not text"."""
+    if vr not in ("IS", "DS") or not (act.rule.startswith("fallback:") or act.rule.startswith("private:")):
+        return None
+    if _NUMBER.fullmatch(value):
+        return None
+    code = "X"
+    if not tag >> 16 & 1 and tag in _required_tags():
+        code = resolve_conditional("X/Z/D", keyword_for_tag(tag), family)
+    return Action(code, "fallback:invalid-number")
+
+
+def _number_bytes(elem: DataElement | RawDataElement) -> bytes:
+    value = elem.value
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return str(value).encode("latin-1", "replace")
+    return "\\".join(str(v) for v in value).encode("latin-1", "replace")
+
+
 def _dictionary_vr(tag: int, creator: str | None, plan: Plan) -> str | None:
     """The VR the safe-private dictionary in force gives a private element, if it knows it."""
     if creator is None or plan.private is None:
@@ -429,8 +472,11 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
     private = bool(tag >> 16 & 1)
     if private:
         act = private_action(tag, creator, plan)
-        text_vr = _dictionary_vr(tag, creator, plan) if vr == "UN" else vr
-        if act.code == "K" and text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
+        known_vr = _dictionary_vr(tag, creator, plan)
+        text_vr = known_vr if vr == "UN" else vr
+        if act.code == "K" and known_vr in _TEXT_PRIVATE_VRS and vr not in TEXT_VRS and vr != "UN":
+            act = Action("X", f"{act.rule}:vr-mismatch")  # safe text written as bytes: it cannot be cleaned
+        elif act.code == "K" and text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
             # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
             # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
             act = Action("C", f"{act.rule}+clean")
@@ -438,6 +484,9 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
         act = Action("X", "command-group")
     else:
         act = plan.lookup(tag) or fallback_action(tag, vr, plan, scope)
+        if act.code == "K" and act.rule.startswith("fallback:") and vr not in _public_vrs(tag):
+            # judged by the VR the file wrote: a description written as OB would be kept as "not text"
+            act = Action("X", "fallback:vr-mismatch")
     code = act.code
     if "/" in code and code != "X/Z/U*":
         code = resolve_conditional(code, keyword_for_tag(tag), family)
@@ -491,6 +540,14 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
+        if code == "K" and vr in ("IS", "DS"):
+            bad = numeric_string_action(tag, vr, act, _number_bytes(raw_elems[tag]), family)
+            if bad is not None:
+                act, code = bad, bad.code
+                if code == "X":
+                    del raw_elems[tag]
+                    fire(tag, "X", act.rule)
+                    continue
         if code == "K" and vr != "SQ":  # kept as read: no need to decode it (and not listed)
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))

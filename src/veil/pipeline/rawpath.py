@@ -214,7 +214,8 @@ class _Walk:
 
     def _step(self, tag: int, raw_vr: str | None, creator: str | None, scope: str) -> tuple[Any, ...]:
         """What to do with an element, from what `level` memoises it by: (0,) keep as read,
-        (1, fired key) remove, (2, VR, action) anything else. The engine's VR rule and ``decide``."""
+        (1, fired key) remove, (2, VR, action) anything else, (3, VR, action) keep a number if it is one.
+        The engine's VR rule and ``decide``."""
         private = bool(tag >> 16 & 1)
         if raw_vr and (raw_vr != "UN" or private):
             vr = raw_vr
@@ -234,6 +235,8 @@ class _Walk:
             return (1, (tag, "X", act.rule))
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
+        if code == "K" and vr in ("IS", "DS"):
+            return (3, vr, act)  # kept only if its bytes are a number (engine.numeric_string_action)
         if code == "K" and vr != "SQ":
             return (0,)
         return (2, vr, act)
@@ -279,6 +282,14 @@ class _Walk:
             if step is None:
                 step = steps[key] = self._step(tag, el[1], creator, scope)
             kind = step[0]
+            if kind == 3:
+                bad = engine.numeric_string_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family)
+                if bad is None:
+                    kind = 0
+                elif bad.code == "X":
+                    step, kind = (1, (tag, "X", bad.rule)), 1
+                else:
+                    step, kind = (2, step[1], bad), 2
             if kind == 1:
                 fk = step[1]
                 fired[fk] = fired.get(fk, 0) + 1
