@@ -215,6 +215,43 @@ def test_values_written_with_a_vr_that_hides_their_text_are_removed(policy, tmp_
             assert written[0x00191023].value == 12.5
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_overlay_embedded_in_pixel_data_is_refused_and_orphan_graphics_go_whole(policy, tmp_path, monkeypatch):
+    """The retired embedded overlay (60xx,0100 = 16, 60xx,0102 = 15, no 60xx,3000) keeps its bits above
+    High Bit of every pixel: copying Pixel Data byte for byte after dropping the descriptors passed a name
+    drawn there (every policy, verify blind to it). It is refused with its reason. A plane or a retired curve
+    whose data element is gone is removed whole - its label too - and the instance is written."""
+    import numpy as np
+
+    ds = _small_image()
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.Rows, ds.Columns = 16, 12, 11, 8, 8
+    pixels = np.full((8, 8), 100, dtype="<u2")
+    pixels[2:5, 1:7] |= 1 << 15  # the overlay's "text"
+    ds.PixelData = pixels.tobytes()
+    ds.add_new(0x60000010, "US", 8)
+    ds.add_new(0x60000011, "US", 8)
+    ds.add_new(0x60000040, "CS", "G")
+    ds.add_new(0x60000050, "SS", [1, 1])
+    ds.add_new(0x60000100, "US", 16)
+    ds.add_new(0x60000102, "US", 15)
+    embedded = tmp_path / "embedded.dcm"
+    ds.save_as(embedded, enforce_file_format=True)
+    assert rawpath.process(embedded, _plans()[policy], KEYED, tmp_path / "raw") is None
+    result = _general(embedded, policy, tmp_path / "general", monkeypatch)
+    assert result.status == "quarantined" and result.rule == "overlay-embedded", result.reason
+    assert not any(p.is_file() for p in (tmp_path / "general").rglob("*.dcm"))
+
+    ds.PixelData = np.full((8, 8), 100, dtype="<u2").tobytes()
+    ds[0x60000100].value, ds[0x60000102].value = 1, 0  # a separate plane whose Overlay Data is absent
+    ds.add_new(0x50000005, "US", 2)  # a retired curve: dimensions, label, no Curve Data
+    ds.add_new(0x50002500, "LO", "ZZCURVE Quimby")
+    plain = tmp_path / "orphans.dcm"
+    ds.save_as(plain, enforce_file_format=True)
+    assert _compare(plain, policy, tmp_path / "cmp", monkeypatch)
+    written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    assert not [e for e in written if e.tag.group in (0x5000, 0x6000)]
+
+
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
     ds = Dataset()

@@ -244,21 +244,53 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     return out
 
 
+def _graphics_group(g: int) -> bool:
+    """An Overlay Plane (60xx, PS3.3 C.9.2) or retired Curve (50xx, PS3.3-2004 C.10.2) repeating group."""
+    return (0x6000 <= g <= 0x601E or 0x5000 <= g <= 0x501E) and g % 2 == 0
+
+
+def embedded_overlay(bits_allocated: int | None, bit_position: int | None) -> bool:
+    """Overlay Bits Allocated > 1 or Overlay Bit Position > 0 (60xx,0100/0102): the retired form whose
+    overlay bits live in the unused high bits of Pixel Data (PS3.5 8.1.2 of 2004), not in Overlay Data."""
+    return (bits_allocated not in (None, 1)) or (bit_position not in (None, 0))
+
+
 def _drop_orphan_overlays(ds: Dataset, ctx: _Ctx) -> None:
-    """An overlay plane whose Overlay Data (60xx,3000) was removed (PS3.15 E.1-1: X unless Clean
-    Graphics) is removed whole: its Rows/Columns/Type/Origin alone would leave a Type 1 attribute missing
-    in the Overlay Plane module (PS3.3 C.9.2) and a viewer would draw nothing from them anyway."""
+    """An overlay plane (or retired curve) whose data element (60xx,3000 / 50xx,3000) was removed (PS3.15
+    E.1-1: X unless Clean Graphics) is removed whole: its Rows/Columns/Type/Origin or labels alone would
+    leave a Type 1 attribute missing in the Overlay Plane module (PS3.3 C.9.2), a viewer would draw nothing
+    from them, and a label may still name the patient.
+
+    An overlay embedded in Pixel Data has no Overlay Data at all: its bits sit above High Bit of every
+    pixel, where the patient's name drawn in it survives a byte copy of Pixel Data once the descriptors
+    that reveal it are gone. Fail closed: the instance is refused with its reason."""
     groups: dict[int, list[int]] = {}
     for tag in list(ds.keys()):
         g = tag >> 16
-        if 0x6000 <= g <= 0x601E and g % 2 == 0:
+        if _graphics_group(g):
             groups.setdefault(g, []).append(int(tag))
     for g, tags in groups.items():
         if (g << 16) | 0x3000 in tags:
             continue
+        if g >= 0x6000:
+            bits = ds.get((g << 16) | 0x0100)
+            position = ds.get((g << 16) | 0x0102)
+            if embedded_overlay(_us(bits), _us(position)):
+                raise InputError(f"overlay plane {g:04X} is embedded in the high bits of Pixel Data (Overlay Bit "
+                                 f"Position {_us(position)}): the bits would pass through unseen", "overlay-embedded")
         for t in tags:
             del ds[t]
             ctx.out.fire(t, "X", "overlay:plane-without-data")
+
+
+def _us(elem: DataElement | None) -> int | None:
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes):  # not decoded (UN, or raw): little endian US
+        return int.from_bytes(value[:2], "little") if len(value) >= 2 else None
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return -1  # not a number: treated as embedded (fail closed)
 
 
 def _needs_known(plan: Plan) -> bool:

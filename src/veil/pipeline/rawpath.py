@@ -487,11 +487,17 @@ def _raw_dataset(raw: dict[BaseTag, RawDataElement], implicit: bool) -> Dataset:
 
 
 def _drop_orphan_overlays(pieces: list[tuple[int, bytes]], out: engine.Outcome) -> list[tuple[int, bytes]]:
-    """engine._drop_orphan_overlays on the walked top level: a plane without Overlay Data goes whole."""
-    groups = {t >> 16 for t, _ in pieces if 0x6000 <= t >> 16 <= 0x601E and not t >> 16 & 1}
+    """engine._drop_orphan_overlays on the walked top level: a plane without its data goes whole; an
+    overlay that may be embedded in Pixel Data is left to the engine (which refuses it)."""
+    groups = {t >> 16 for t, _ in pieces if engine._graphics_group(t >> 16)}
     if not groups:
         return pieces
     orphans = {g for g in groups if not any(t == (g << 16) | 0x3000 for t, _ in pieces)}
+    for t, b in pieces:
+        if t >> 16 in orphans and t >> 16 >= 0x6000 and t & 0xFFFF in (0x0100, 0x0102):
+            value = int.from_bytes(b[8:10], "little") if len(b) == 10 else -1  # one US after its 8-byte header
+            if value != (1 if t & 0xFFFF == 0x0100 else 0):
+                raise _Bail  # possibly embedded in Pixel Data: the engine refuses it
     kept = []
     for t, b in pieces:
         if t >> 16 in orphans:
@@ -785,10 +791,9 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
         return None  # the general path quarantines it with its reason
     walk = _Walk(buf, implicit, plan, keyed, family, pseudonym, out, offset, elems)
     try:
-        pieces = walk.level(elems, "", True)
+        pieces = _drop_orphan_overlays(walk.level(elems, "", True), out)
     except _Bail:
         return None
-    pieces = _drop_orphan_overlays(pieces, out)
     changed = walk.changed
     age = None
     written = {el[0]: changed.get(el[0], buf[el[3]:el[4]]) for el in found}  # top-level values as written
