@@ -186,3 +186,40 @@ def test_policy_rejects_an_unknown_encapsulated_documents_value():
 
     with pytest.raises(PolicyError, match="encapsulated_documents"):
         load_policy_text("name: k\nversion: '1'\nencapsulated_documents: keep\n")
+
+
+@pytest.mark.parametrize(("charset", "pn", "description", "cleaned", "secrets"), [
+    (["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎=やまだ^たろう", "山田太郎さん CT 頭部", "[NAME]さん CT 頭部",
+     ["山田", "太郎", "やまだ", "たろう"]),
+    ("GB18030", "Wang^XiaoDong=王^小东=", "王小东 头部CT", "[NAME] 头部CT", ["王", "小东"]),
+    ("ISO_IR 192", "Hong^Gildong=洪^吉洞=홍^길동", "홍길동 환자 頭部 洪吉洞", "[NAME] 환자 頭部 [NAME]",
+     ["홍", "길동", "洪", "吉洞"]),
+    ("ISO_IR 192", "Yamada^Tarou=山田^太郎=やまだ^たろう", "CT山田", "CT[NAME]", ["山田"]),
+])
+def test_cjk_names_in_descriptions_are_removed_in_the_files_own_character_set(charset, pn, description, cleaned,
+                                                                              secrets):
+    ds = _base(ComprehensiveSRStorage)
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = pn
+    ds.StudyDescription = description
+    ds.SeriesDescription = secrets[0]  # a family name of one or two characters on its own
+    read = pydicom.dcmread(BytesIO(_bytes_of(ds)))  # as read from disk: raw elements in the file's encoding
+    deidentify(read, compile_plan(load_policy("research-longitudinal")), KEY)
+    out = pydicom.dcmread(BytesIO(_bytes_of(read)))
+    assert out.StudyDescription == cleaned
+    assert out.SeriesDescription == "[NAME]"
+    for secret in secrets:
+        assert secret not in out.StudyDescription and secret not in str(out.get("PatientName", ""))
+
+
+def test_a_patients_name_after_ligatures_and_sharp_s_is_removed_whole():
+    ds = _base(ComprehensiveSRStorage)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Straußberger^Jürgen"
+    ds.StudyDescription = "ﬃﬃﬃﬃﬃ straußberger ok"  # lower case: only the known-identifier matcher finds it
+    ds.SeriesDescription = "maße straße größe, fuß: straussberger"
+    read = pydicom.dcmread(BytesIO(_bytes_of(ds)))
+    deidentify(read, compile_plan(load_policy("research-longitudinal")), KEY)
+    out = pydicom.dcmread(BytesIO(_bytes_of(read)))
+    assert out.StudyDescription == "ﬃﬃﬃﬃﬃ [NAME] ok"
+    assert out.SeriesDescription == "maße straße größe, fuß: [NAME]"

@@ -189,3 +189,51 @@ def test_collected_terms_do_not_depend_on_the_ascii_shortcut(monkeypatch):
         assert collect_identifiers(raw).terms == collect_identifiers(decoded).terms
         terms = {t for t, _ in collect_identifiers(raw).terms}
         assert {"ZZ-0042", "77-1234", "RP77812", "VEXFORD", "LEMIEUX^ZOE", "QUIXWORTH^ZEBULON^AMES"} <= terms
+
+
+def _name_known(pn: str):  # type: ignore[no-untyped-def]
+    ds = Dataset()
+    ds.PatientName = pn
+    return collect_identifiers(ds)
+
+
+@pytest.mark.parametrize(("pn", "text", "expected"), [
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "山田", "[NAME]"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "太郎", "[NAME]"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "山田太郎さん CT 頭部", "[NAME]さん CT 頭部"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "CT頭部 山田 太郎様", "CT頭部 [NAME]様"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "患者山田・太郎、頭部", "患者[NAME]、頭部"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "やまだたろうさん", "[NAME]さん"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "雨だろう", "雨だろう"),  # "だろう" is not "たろう": voicing kept
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "YAMADA TAROU CT", "[NAME] CT"),
+    ("Wang^XiaoDong=王^小东=", "王", "[NAME]"),
+    ("Wang^XiaoDong=王^小东=", "王小东 头部CT", "[NAME] 头部CT"),
+    ("Wang^XiaoDong=王^小东=", "CT王小东", "CT[NAME]"),
+    ("Wang^XiaoDong=王^小东=", "小东", "[NAME]"),
+    ("Hong^Gildong=洪^吉洞=홍^길동", "홍길동 환자 CT", "[NAME] 환자 CT"),
+    ("Hong^Gildong=洪^吉洞=홍^길동", "洪吉洞", "[NAME]"),
+])
+def test_cjk_names_of_one_or_two_characters_are_removed(pn, text, expected):
+    assert clean_text(text, _name_known(pn), names=False)[0] == expected
+
+
+def test_cjk_name_groups_give_parts_and_run_together_forms_but_no_initials():
+    terms = dict(_name_known("Yamada^Tarou=山田^太郎=やまだ^たろう").terms)
+    assert {"山田", "太郎", "山田太郎", "山田 太郎", "やまだ", "たろう"} <= set(terms)
+    assert not any(t in terms for t in ("太. 山田", "山田 太", "太.山.", "た. やまだ"))
+
+
+def test_hangul_syllables_are_not_split_into_jamo():
+    """A one-syllable family name must not match inside other syllables (이 in 있, 일)."""
+    assert fold("홍길동") == "홍길동"
+    known = _name_known("Lee^Minsu=李^敏洙=이^민수")
+    assert clean_text("있음 일부", known, names=False)[0] == "있음 일부"
+    assert clean_text("이민수 환자", known, names=False)[0] == "[NAME] 환자"
+
+
+def test_latin_name_parts_still_need_three_letters_and_no_cjk_rule_leaks_into_latin():
+    known = _name_known("Li^Bo")
+    assert clean_text("scan of LI region, BO", known, names=False)[0] == "scan of LI region, BO"
+    assert clean_text("Bo Li follow-up", known, names=False)[0] == "[NAME] follow-up"
+    assert {t for t, _ in known.terms} == {"LI, B.", "LI, BO", "B. LI", "BO LI", "LI BO", "LI^BO", "B LI", "B.L.",
+                                           "LI B"}

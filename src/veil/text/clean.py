@@ -19,27 +19,33 @@ pure function of its inputs: deterministic, and safe to run in any worker.
 
 from __future__ import annotations
 
-from veil.text.known import KnownIdentifiers, collect_identifiers, find_known, fold
+from veil.text.known import KnownIdentifiers, collect_identifiers, find_known, fold, fold_map
 from veil.text.names import find_names
 from veil.text.patterns import find_patterns, shift_date_text
 from veil.text.spans import AGE, DATE, Span, merge
 
-__all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold"]
+__all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
 
 
 def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = True) -> list[Span]:
     """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection."""
     spans: list[Span] = []
     if known is not None and known.terms:
-        folded = fold(value)
-        if len(folded) == len(value):
-            spans += find_known(folded, known)
-        else:  # folding changed the length (ligatures): match the NFC-upper text instead
-            spans += find_known(value.upper(), known)
+        spans += _find_known(value, known)
     spans += find_patterns(value)
     if names:
         spans += find_names(value)
     return merge(spans)
+
+
+def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
+    """Known identifiers, matched on the folded text and reported in offsets of `value`. Folding may change
+    the length ('ß' is 'SS', 'ﬃ' is 'FFI', a decomposed accent goes): each folded span is mapped back to
+    the original characters it comes from, a partly covered character wholly included."""
+    if value.isascii():
+        return find_known(value.upper(), known)
+    folded, starts, ends = fold_map(value)
+    return [Span(starts[s.start], ends[s.end - 1], s.label) for s in find_known(folded, known) if s.end > s.start]
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,

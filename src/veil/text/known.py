@@ -68,14 +68,76 @@ _GENERIC = frozenset([
 ])
 
 _SEP = r"[\s\-_./,#:^]*"
+_CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
 
 def fold(text: str) -> str:
-    """Upper-case, accents removed: 'Zoë' and 'ZOE' match. Keeps length for Latin text."""
+    """Upper-case, accents removed: 'Zoë' and 'ZOE' match. The length may change ('ß' is 'SS', 'ﬃ' is
+    'FFI'): :func:`fold_map` also says which characters of `text` each folded character comes from."""
     if text.isascii():
         return text.upper()
-    nfkd = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in nfkd if not unicodedata.combining(c)).upper()
+    return fold_map(text)[0]
+
+
+#: Kana voicing marks: "だ" is not "た" (nor "だろう" "たろう"), so they are kept, not dropped as accents.
+_VOICING = "\u3099\u309a"
+
+
+@lru_cache(maxsize=8192)
+def _fold_char(c: str) -> str:
+    """One character folded: compatibility decomposition (ligatures, full-width forms), combining marks
+    dropped except kana voicing, upper-cased. A Hangul syllable stays whole: decomposed into jamo, a
+    one-syllable name would match inside other syllables."""
+    if "\uac00" <= c <= "\ud7a3":
+        return c
+    kept = "".join(x for x in unicodedata.normalize("NFKD", c) if x in _VOICING or not unicodedata.combining(x))
+    if len(kept) > 1 and (_VOICING[0] in kept or _VOICING[1] in kept):
+        kept = unicodedata.normalize("NFC", kept)
+    return kept.upper()
+
+
+def fold_map(text: str) -> tuple[str, list[int], list[int]]:
+    """``(folded, starts, ends)``: :func:`fold` of `text`, folded character by character, and for each folded
+    character ``i`` the characters ``text[starts[i]:ends[i]]`` it comes from. A span of the folded text maps
+    back to ``text[starts[a]:ends[b - 1]]``: a span that covers part of an expanded character ('ß' -> 'SS')
+    covers all of it, and combining marks dropped after a character belong to it."""
+    out: list[str] = []
+    starts: list[int] = []
+    for i, c in enumerate(text):
+        for ch in c.upper() if c < "\x80" else _fold_char(c):
+            if ch in _VOICING and out:  # a separate voicing mark ("ｶﾞ", "か\u3099") joins its kana
+                composed = unicodedata.normalize("NFC", out[-1] + ch)
+                if len(composed) == 1:
+                    out[-1] = composed
+                    continue
+            out.append(ch)
+            starts.append(i)
+    ends = [0] * len(starts)
+    nxt = len(text)
+    for k in range(len(starts) - 1, -1, -1):
+        if k + 1 < len(starts) and starts[k + 1] != starts[k]:
+            nxt = starts[k + 1]
+        ends[k] = nxt
+    return "".join(out), starts, ends
+
+
+#: Scripts written without spaces between words, where one or two characters make a name: CJK ideographs,
+#: kana, Hangul (and the marks and iteration signs used inside names: "々", "ー").
+_CJK_RANGES = ((0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3029), (0x3031, 0x3035),
+               (0x3038, 0x303C), (0x3040, 0x30FF), (0x3100, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+               (0xA960, 0xA97F), (0xAC00, 0xD7FF), (0xF900, 0xFAFF), (0xFF66, 0xFFDC), (0x20000, 0x3FFFF))
+#: Of those, the characters that are a name on their own: ideographs ("王") and Hangul syllables ("홍");
+#: a single kana is a syllable of any word.
+_SYLLABLE_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
+
+
+def _in(c: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    o = ord(c)
+    return any(lo <= o <= hi for lo, hi in ranges)
+
+
+def _has_cjk(text: str) -> bool:
+    return not text.isascii() and any(_in(c, _CJK_RANGES) for c in text)
 
 
 @dataclass(frozen=True)
@@ -322,6 +384,9 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
         if not parts:
             continue
         out.append((group.strip("^ "), NAME))
+        if _has_cjk(group):
+            _add_cjk_name(comps, parts, out)
+            continue
         words: list[str] = []
         for p in parts[:3]:  # family, given, middle (prefix/suffix like "Dr", "Jr" are not names)
             words += [w for w in re.split(r"[\s,]+", p) if w]
@@ -350,6 +415,22 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
                 out.append((f"{gi}.{family[0]}.", NAME))
 
 
+def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]) -> None:
+    """An ideographic or phonetic name group ("山田^太郎", "王^小东", "홍^길동"). One or two characters make a
+    family or given name there, and text runs the parts together ("山田太郎さん"): each part is a term
+    whatever its length (Latin words in the group keep the 3-letter minimum), and family and given run
+    together, with or without a space, in either order. No initials: a first character is not one."""
+    for p in parts[:3]:
+        words = [w for w in re.split(r"[\s,\u3000\u3001\u30fb]+", p) if w]
+        for w in ([p] if len(words) > 1 else []) + words:
+            if _has_cjk(w) or (len(w.strip(".")) >= 3 and not _clinical_word(w.strip("."))):
+                out.append((w, NAME))
+    family, given = comps[0], comps[1] if len(comps) > 1 else ""
+    if family and given:
+        out += [(family + given, NAME), (f"{family} {given}", NAME), (given + family, NAME),
+                (f"{given} {family}", NAME)]
+
+
 def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
     """Every identifying value in `ds` (names, IDs, places, dates in many written forms), for text cleaning."""
     raw: list[tuple[str, str]] = []
@@ -359,9 +440,11 @@ def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
 
 @lru_cache(maxsize=65536)
 def _term_key(text: str) -> str | None:
-    """A term as matched (folded, stripped); None when it has fewer than two word characters."""
+    """A term as matched (folded, stripped); None when it has fewer than two word characters (one
+    ideograph or Hangul syllable is enough: "王")."""
     key = fold(text).strip()
-    return key if len(_NON_WORD.sub("", key)) >= 2 else None
+    word = _NON_WORD.sub("", key)
+    return key if len(word) >= 2 or (len(word) == 1 and _in(word, _SYLLABLE_RANGES)) else None
 
 
 _NON_WORD = re.compile(r"\W")
@@ -389,6 +472,8 @@ def _term_regex(term: str, label: str) -> str:
         body = r"[\s\-_./()#:]{0,2}".join(re.escape(c) for c in chars.lstrip("0") or chars)
         leading_zeros = chars.startswith("0") or chars[:1].isdigit()
         return r"0*" + body if leading_zeros else body
+    if _has_cjk(term):  # "山田 太郎", "山田・太郎", "山田太郎": one-character runs are not initials
+        return _CJK_SEP.join(re.escape(r) for r in runs)
     if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
         return r"\.\s*".join(re.escape(r) for r in runs) + r"\."
     return _SEP.join(re.escape(r) for r in runs)
@@ -403,9 +488,17 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     if not terms:
         return None, None, {}
     by_label: dict[str, list[str]] = {}
+    cjk: dict[str, list[tuple[int, str]]] = {}
     trunc: dict[str, list[str]] = {}
     for term, label in terms:
-        by_label.setdefault(label, []).append(_term_regex(term, label))
+        if _has_cjk(term):
+            # CJK text has no spaces between words: no word boundary around a CJK end of the term
+            letters = [c for c in term if not _NON_WORD.match(c)] or [term[0]]
+            before = "" if _has_cjk(letters[0]) else r"(?<![A-Z0-9])"
+            after = "" if _has_cjk(letters[-1]) else r"(?![A-Z0-9])"
+            cjk.setdefault(label, []).append((-len(letters), before + _term_regex(term, label) + after))
+        else:
+            by_label.setdefault(label, []).append(_term_regex(term, label))
         compact = re.sub(r"\W", "", term)
         if label in (NAME, ID, PLACE) and len(compact) >= 6:
             # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
@@ -420,7 +513,13 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         g = f"k{i}"
         groups[g] = label
         parts.append(f"(?P<{g}>{'|'.join(alts)})")
-    full = re.compile(r"(?<![A-Z0-9])(?:" + "|".join(parts) + r")(?![A-Z0-9])")
+    alternatives = [r"(?<![A-Z0-9])(?:" + "|".join(parts) + r")(?![A-Z0-9])"] if parts else []
+    for i, (label, calts) in enumerate(sorted(cjk.items())):
+        g = f"c{i}"
+        groups[g] = label
+        # longest first: without boundaries the first alternative that matches is taken ("山田" of "山田太郎")
+        alternatives.append(f"(?P<{g}>{'|'.join(rx for _n, rx in sorted(calts, key=lambda a: a[0]))})")
+    full = re.compile("|".join(alternatives))
     tparts = []
     for i, (label, alts) in enumerate(sorted(trunc.items())):
         g = f"t{i}"
