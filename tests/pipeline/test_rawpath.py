@@ -252,6 +252,37 @@ def test_an_overlay_embedded_in_pixel_data_is_refused_and_orphan_graphics_go_who
     assert not [e for e in written if e.tag.group in (0x5000, 0x6000)]
 
 
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100"])
+def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifiers(charset, tmp_path, monkeypatch):
+    """Code Meaning, Window Explanation & co. are kept as coded, technical text - but a name or ID of the
+    patient typed into them was kept too, even where every other text was cleaned of it. Under a policy
+    that cleans text only the known identifiers are replaced there (no pattern or name detection: a
+    disease named after a person stays), on the raw path exactly as on the general path."""
+    from pydicom.sequence import Sequence
+
+    ds = _small_image()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.PatientName, ds.PatientID = "Quimbyzz^Haroldine" if not charset else "Müllerzz^Jürgen", "ZZ123456"
+    family = str(ds.PatientName).split("^")[0]
+    ds.WindowCenterWidthExplanation = f"{family} window"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "ZZ123456", "99LOCAL", f"CT for {family}"
+    clean = Dataset()
+    clean.CodeValue, clean.CodingSchemeDesignator, clean.CodeMeaning = "26929004", "SCT", "Alzheimer disease"
+    ds.ProcedureCodeSequence = Sequence([code, clean])
+    ds.Manufacturer = "ACME"
+    path = tmp_path / "allow.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    assert written.WindowCenterWidthExplanation == "[NAME] window"
+    first, second = written.ProcedureCodeSequence
+    assert (first.CodeValue, first.CodeMeaning) == ("[ID]", "CT for [NAME]")
+    assert (second.CodeValue, second.CodeMeaning) == ("26929004", "Alzheimer disease")
+    assert written.Manufacturer == "ACME"
+
+
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
     ds = Dataset()

@@ -293,6 +293,22 @@ def _us(elem: DataElement | None) -> int | None:
         return -1  # not a number: treated as embedded (fail closed)
 
 
+#: The rule of an allow-listed text attribute under a policy that cleans text: only the patient's own
+#: identifiers found in it are replaced (no pattern or name detection: "Alzheimer disease" stays), and
+#: nothing is recorded when there is none.
+ALLOWLIST_KNOWN = "allowlist:standard-text+known"
+
+
+def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
+    """Whether an ASCII raw value (backslash-separated values) holds one of the known identifiers; None
+    when it is not ASCII (decoded by its character set first)."""
+    if not value.isascii():
+        return None
+    from veil.text.known import find_known
+
+    return any(find_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
+
+
 def _needs_known(plan: Plan) -> bool:
     """Whether text will be cleaned (PS3.15 E.3.4/E.3.5 or a C action): then header values are collected
     first, so that the patient's own name, IDs and dates are found again inside free text."""
@@ -390,7 +406,9 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
     if vr == "SQ":
         return Action("K", "fallback:sequence")
     if tag in plan.safe_text:
-        return Action("K", "allowlist:standard-text")
+        # coded and technical text, kept - but not the patient's own name or ID typed into it (a Code
+        # Meaning "CT for <name>"): where the policy cleans text, the known identifiers are looked for
+        return Action("C", ALLOWLIST_KNOWN) if _needs_known(plan) else Action("K", "allowlist:standard-text")
     keyword = keyword_for_tag(tag)
     if not keyword or vr == "UN":
         return Action("X", "fallback:unknown-public")
@@ -667,12 +685,31 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
     _apply(ds, elem, act, ctx, scope, handled)
 
 
+def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
+    """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none."""
+    from veil.text.clean import clean_text
+
+    if elem.VR not in TEXT_VRS or not ctx.known:
+        return False
+    vals = _values(elem)
+    cleaned = [clean_text(v, ctx.known, names=False, patterns=False)[0] for v in vals]
+    if cleaned == vals:
+        return False
+    limit = _MAX_LEN.get(elem.VR)
+    _put(elem, [c[:limit] if limit else c for c in cleaned], b" ")
+    return True
+
+
 def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:
     tag = int(elem.tag)
     code = act.code
     if "/" in code:
         code = "U*" if code == "X/Z/U*" else resolve_conditional(code, elem.keyword, ctx.family)
     vr = elem.VR
+    if act.rule == ALLOWLIST_KNOWN:
+        if _clean_known(elem, ctx):
+            ctx.out.fire(tag, code, act.rule)
+        return
     ctx.out.fire(tag, code, act.rule)
     if code == "K":
         if vr == "SQ":

@@ -303,6 +303,9 @@ class _Walk:
                 continue
             vr, act = step[1], step[2]
             code = act.code
+            if act.rule == engine.ALLOWLIST_KNOWN and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False:
+                pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
+                continue  # the engine decides on the decoded value)
             if vr == "SQ":
                 if el[6] is None:
                     raise _Bail

@@ -27,12 +27,15 @@ from veil.text.spans import AGE, DATE, Span, merge
 __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
 
 
-def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = True) -> list[Span]:
-    """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection."""
+def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = True,
+           patterns: bool = True) -> list[Span]:
+    """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection,
+    `patterns=False` the patterns (dates, IDs, phones ...): only the patient's own identifiers are looked for."""
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _find_known(value, known)
-    spans += find_patterns(value)
+    if patterns:
+        spans += find_patterns(value)
     if names:
         spans += find_names(value)
     return merge(spans)
@@ -49,12 +52,13 @@ def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,
-               names: bool = True) -> tuple[str, int]:
+               names: bool = True, patterns: bool = True) -> tuple[str, int]:
     """Return `value` with identifying spans replaced, and how many spans were replaced.
 
     ``shift_days``: move unambiguous dates by this many days instead of replacing them by ``[DATE]``.
+    ``names``/``patterns``: as :func:`detect`.
     """
-    spans = detect(value, known, names=names)
+    spans = detect(value, known, names=names, patterns=patterns)
     if not spans:
         return value, 0
     parts: list[str] = []
