@@ -317,3 +317,22 @@ def test_unparseable_date_is_removed_not_passed_through():
     ds.StudyDate = "14/03/2019"  # not a DA
     deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
     assert "StudyDate" not in ds
+
+
+def test_multiplex_group_label_is_free_text_not_a_device_term():
+    """Waveform Multiplex Group Label (003A,0020) is set by the device in principle and typed in practice
+    ("QUIMBY HAROLD RHYTHM"): not allow-listed, so removed under basic and cleaned under Clean Descriptors."""
+    from pydicom.uid import generate_uid
+
+    for policy, expected in (("basic", None), ("research-longitudinal", "[NAME] RHYTHM")):
+        ds = make_ds()
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG
+        ds.PatientName = "Quimby^Harold"
+        group = Dataset()
+        group.MultiplexGroupLabel = "QUIMBY HAROLD RHYTHM"
+        group.WaveformOriginality = "ORIGINAL"
+        ds.WaveformSequence = Sequence([group])
+        ds.SOPInstanceUID = generate_uid()
+        deidentify(ds, compile_plan(load_policy(policy)), KEY)
+        label = ds.WaveformSequence[0].get("MultiplexGroupLabel")
+        assert (label or None) == expected, (policy, label)

@@ -35,6 +35,9 @@ def test_dates_in_many_formats(text, span):
     ("call (617) 555-0123 x234", "(617) 555-0123 x234", "PHONE"),
     ("tel +44 20 7946 0958", "+44 20 7946 0958", "PHONE"),
     ("pager 4321", "4321", "PHONE"),
+    ("Pt called back on 555-0143, ST elevation", "555-0143", "PHONE"),  # a local number, no area code
+    ("contacted at 555 0143", "555 0143", "PHONE"),
+    ("reach family at 5550143", "5550143", "PHONE"),
     ("mail a.b@example.org", "a.b@example.org", "EMAIL"),
     ("see https://portal.example.org/x?id=1", "https://portal.example.org/x?id=1", "URL"),
     ("lives 123 Main Street, Apt 4B", "123 Main Street, Apt 4B", "ADDRESS"),
@@ -48,6 +51,11 @@ def test_dates_in_many_formats(text, span):
 ])
 def test_identifier_shapes(text, span, label):
     assert (span, label) in found(text)
+
+
+@pytest.mark.parametrize("text", ["series on 120 slices", "Called at 10 mins", "contrast on 100-150 ms"])
+def test_call_words_do_not_make_numbers_phones(text):
+    assert not [s for s in found(text) if s[1] == "PHONE"]
 
 
 @pytest.mark.parametrize("text,age", [("93 yo F", "93"), ("age: 95", "95"), ("a 102-year-old man", "102"),

@@ -84,7 +84,9 @@ _SPEC: tuple[tuple[str, str], ...] = (
     # --- patterns that start with a label word
     ("date_ctx", r"(?i:\b(?:on|dated?|dos|dob|d\.o\.b\.?|born|seen|since|until|from|of)\s*:?\s+)"
                  r"(?P<xd>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/])"),
-    ("phone_label", r"(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile)\s*[:#]?\s*)"
+    ("phone_label", r"(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile"
+                    r"|(?:call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?)(?:\s+(?:back|him|her|pt|patient|family))?"
+                    r"\s+(?:on|at))\s*[:#]?\s*)"
                     r"[\d][\d\s().-]{2,14}\d(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"),
     ("address_label", r"(?i:\bp\.?\s?o\.?\s+box\s+\d+)"),
     ("zip_label", r"(?i:\b(?:zip|zip\s*code|postal\s+code|post\s*code)\s*:?\s*)[\w-]{5,10}"),
@@ -120,7 +122,8 @@ _DIGITS = _group("ip", "date_iso", "date_compact", "date_num", "date_nmy", "ssn"
                  prefix=r"(?=[\d(+])")
 _LABELS = _group("date_ctx", "phone_label", "address_label", "zip_label", "age_label", "id_label")
 _LABEL_HINT = re.compile(r"\b(?:on|dated?|dos|dob|d\.o\.b|born|seen|since|until|from|of|ext|extension|pager|pgr|bleep|"
-                         r"beeper|fax|tel|phone|ph|cell|mobile|p\.?\s?o|zip|postal|post\s*code|ages?|aged|" + _ID_LABEL
+                         r"beeper|fax|tel|phone|ph|cell|mobile|call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?|p\.?\s?o|zip|postal|"
+                         r"post\s*code|ages?|aged|" + _ID_LABEL
                          + r")\b", re.IGNORECASE)
 _ALNUM = _group("address_csz", "address_post", "id_alnum")
 _ALNUM_HINT = re.compile(r"[A-Za-z]-?\d|\b(?:" + _STATES + r")\.?\s+\d{5}")
