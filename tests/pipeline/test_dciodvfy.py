@@ -75,3 +75,50 @@ def test_generated_corpus_gains_no_dciodvfy_errors(tmp_path, policy):
         src = by_sop[out.stem]
         new = dciodvfy_errors(out) - dciodvfy_errors(src)
         assert new == set(), (src.name, new)
+
+
+def _ecg(path: Path) -> Path:
+    """A 12-lead ECG (Waveform IODs: Waveform Identification makes Content Date/Time and Acquisition
+    DateTime Type 1, Waveform Annotation's Unformatted Text Value Type 1C)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.9.1.1", generate_uid()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "QUIMBY^HAROLD", "MRN4471932", "19610304", "M"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "ECG"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID, ds.ReferringPhysicianName = (
+        "20230314", "101500", "ACC1", "1", "")
+    ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = 1, 1, "ACME"
+    ds.ContentDate, ds.ContentTime, ds.AcquisitionDateTime = "20230314", "101900", "20230314101500"
+    group = Dataset()
+    group.WaveformOriginality, group.NumberOfWaveformChannels, group.NumberOfWaveformSamples = "ORIGINAL", 1, 4
+    group.SamplingFrequency, group.MultiplexGroupLabel = 500, "RHYTHM"
+    channel = Dataset()
+    channel.ChannelLabel, channel.WaveformBitsStored, channel.ChannelSensitivity = "Lead II", 16, 1
+    source = Dataset()
+    source.CodeValue, source.CodingSchemeDesignator, source.CodeMeaning = "2:2", "MDC", "Lead II"
+    channel.ChannelSourceSequence = Sequence([source])
+    group.ChannelDefinitionSequence = Sequence([channel])
+    group.WaveformBitsAllocated, group.WaveformSampleInterpretation = 16, "SS"
+    group.WaveformData = b"\x01\x00\x02\x00\x03\x00\x04\x00"
+    ds.WaveformSequence = Sequence([group])
+    note = Dataset()
+    note.UnformattedTextValue, note.ReferencedWaveformChannels, note.AnnotationGroupNumber = "ST elevation", [1, 1], 1
+    ds.WaveformAnnotationSequence = Sequence([note])
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_no_new_dciodvfy_errors_on_a_waveform(tmp_path, policy):
+    """basic emptied the Type 1 Content Date/Time and removed Acquisition DateTime and the annotation
+    text of an ECG: the waveform family of IODs now gets dummies there."""
+    src = _ecg(tmp_path / "ecg.dcm")
+    summary = run([src], tmp_path / "out", compile_plan(load_policy(policy)), Keyed(b"c" * 32))
+    assert summary.written == 1, summary.results
+    out = tmp_path / "out" / summary.results[0].output
+    assert dciodvfy_errors(out) - dciodvfy_errors(src) == set()

@@ -80,6 +80,8 @@ def iod_family(sop_class_uid: str) -> tuple[str, ...]:
         fams.append("enhanced")
     if name.startswith("VL ") or "Ophthalmic" in name:
         fams.append("vl")
+    if "Waveform" in name:
+        fams.append("waveform")
     return (*fams, "*")
 
 
