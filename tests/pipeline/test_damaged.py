@@ -151,3 +151,62 @@ def test_inventory_reads_damaged_and_padded_files_as_deid_does(tmp_path):
     assert inv.files == 1
     assert [(p, "zero-filled" in why) for p, why in inv.unreadable] == [(str(damaged), True)]
     assert any("COMPRESSEDSAMPLES" in k.upper() for k in read_needles(padded).values)
+
+
+def _explicit(tag: int, vr: bytes, value: bytes) -> bytes:
+    if vr in (b"SQ", b"OB", b"UN", b"UT"):
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_sequences_nested_too_deep_are_quarantined_not_cut(tmp_path, policy):
+    """10,000 nested defined-length sequences: pydicom's decoder hit its recursion limit, the engine took
+    that for one undecodable value and wrote the file with the tree cut at ~240 levels."""
+    body = _explicit(0x00100010, b"PN", b"Doe^John")
+    for _ in range(10_000):
+        item = struct.pack("<HHL", 0xFFFE, 0xE000, len(body)) + body
+        body = _explicit(0x00081115, b"SQ", item)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    head = io.BytesIO()
+    del ds.PixelData
+    ds.save_as(head, enforce_file_format=True)
+    raw = head.getvalue()
+    at = raw.find(b"\x08\x00\x15\x11")  # CT_small has no (0008,1115): insert it in tag order
+    assert at == -1
+    cut = raw.find(b"\x08\x00\x30\x10")  # Study Description (0008,1030) sorts before (0008,1115)
+    end = cut + 8 + struct.unpack_from("<H", raw, cut + 6)[0]
+    path = tmp_path / "deep.dcm"
+    path.write_bytes(raw[:end] + body + raw[end:])
+    result = run(path, policy, tmp_path / "out")
+    assert result.status == "quarantined" and result.rule == "parse", (result.status, result.reason)
+    assert "nested too deeply" in result.reason
+    assert not outputs(tmp_path / "out")
+
+
+def test_directory_records_in_an_instance_are_removed(tmp_path):
+    """File-set ID and Referenced File IDs (group 0004) belong to a DICOMDIR; in an image they name the
+    files of a media set ("DOE_JOHN/..."): removed, under every policy."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.add_new(0x00041130, "CS", "ZZLEAKNAME_1953")
+    item = pydicom.Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = ds.SOPClassUID, "1.2.3.4"
+    item.add_new(0x00041500, "CS", ["ZZLEAKNAME", "ZZ123456", "IMG00001"])
+    ds.ReferencedImageSequence = [item]
+    path = tmp_path / "dir.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    for policy in POLICIES:
+        result = run(path, policy, tmp_path / policy)
+        assert result.status == "ok", result.reason
+        data = (tmp_path / policy / result.output).read_bytes()
+        assert b"ZZLEAKNAME" not in data and b"ZZ123456" not in data, policy
+
+
+def test_an_unknown_transfer_syntax_is_quarantined_with_a_reason_about_the_file(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = "1.2.3.4.5.6"
+    path = tmp_path / "ts.dcm"
+    ds.save_as(path)
+    result = run(path, "basic", tmp_path / "out")
+    assert result.status == "quarantined" and result.rule == "read", (result.rule, result.reason)
+    assert "Transfer Syntax UID" in result.reason

@@ -534,6 +534,8 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
             act = Action("C", f"{act.rule}+clean")
     elif tag >> 16 == 0x0000:
         act = Action("X", "command-group")
+    elif tag >> 16 == 0x0004:  # directory records (PS3.3 F.3): a File-set ID or Referenced File ID names files
+        act = Action("X", "directory-in-instance")  # ("DOE_JOHN/IMG1"); no composite IOD holds them
     else:
         act = plan.lookup(tag) or fallback_action(tag, vr, plan, scope)
         if act.code == "K" and act.rule.startswith("fallback:") and vr not in _public_vrs(tag):
@@ -680,6 +682,8 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
     (fail closed). The walk's step for every element no raw edit can do, here and in the raw path."""
     try:
         elem = ds[tag]
+    except RecursionError as exc:  # not one bad value: cutting the tree there would write part of it
+        raise InputError("sequences nested too deeply to de-identify", "parse") from exc
     except Exception as exc:  # undecodable value: remove (fail closed)
         del ds[tag]
         ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")

@@ -18,6 +18,7 @@ import fcntl
 import os
 import re
 import stat
+import struct
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -483,4 +484,20 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
     except PermissionError as exc:
         return quarantine(f"cannot read file: {exc.strerror or exc}", "read")
     except Exception as exc:  # anything unexpected: quarantine the file, keep the batch going
-        return quarantine(f"{type(exc).__name__}: {exc}", "internal")
+        return quarantine(*_describe(exc))
+
+
+def _describe(exc: Exception) -> tuple[str, str]:
+    """(reason, rule) of an exception no check foresaw: what pydicom's own errors say about the file, in
+    the file's terms where they are recognisable; otherwise "internal" with the exception as is."""
+    text = f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    if isinstance(exc, ValueError) and "transfer syntax" in message.lower():
+        return f"the Transfer Syntax UID is not one Veil can read ({text})", "read"
+    if isinstance(exc, NotImplementedError) and "Value Representation" in message:
+        return f"an element has no valid VR, or a delimiter stands where an element should ({text})", "parse"
+    if type(exc).__name__ == "BytesLengthException" or isinstance(exc, struct.error):
+        return f"a value's length does not fit its VR ({text})", "parse"
+    if isinstance(exc, RecursionError):
+        return "sequences nested too deeply to de-identify", "parse"
+    return text, "internal"
