@@ -336,3 +336,23 @@ def test_multiplex_group_label_is_free_text_not_a_device_term():
         deidentify(ds, compile_plan(load_policy(policy)), KEY)
         label = ds.WaveformSequence[0].get("MultiplexGroupLabel")
         assert (label or None) == expected, (policy, label)
+
+
+@pytest.mark.parametrize("key", ["issuer_and_id", "id"])
+def test_the_patient_key_decides_whether_an_issuer_present_in_some_files_splits_a_patient(key):
+    """The modality fills Issuer of Patient ID, a PACS-made SR does not: with the issuer in the key the
+    two files become two pseudo-patients with two date shifts (the default, for archives that merge ID
+    spaces); pseudonyms.patient_key: id keeps one patient."""
+    plan = compile_plan(load_policy_text(
+        "name: k\nversion: '1'\noptions: [retain_long_modified_dates]\n"
+        f"pseudonyms: {{patient_key: {key}}}\n"))
+    with_issuer, without = make_ds(), make_ds()
+    with_issuer.IssuerOfPatientID = "SPRINGFIELD"
+    deidentify(with_issuer, plan, KEY)
+    deidentify(without, plan, KEY)
+    same = (with_issuer.PatientID == without.PatientID, with_issuer.StudyDate == without.StudyDate)
+    assert same == ((True, True) if key == "id" else (False, False))
+    other = make_ds()
+    other.PatientID = "MRN00000001"  # another patient stays another patient
+    deidentify(other, plan, KEY)
+    assert other.PatientID != without.PatientID

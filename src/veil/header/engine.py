@@ -162,20 +162,21 @@ class _Ctx:
 Getter = Callable[[str, object], object]
 
 
-def patient_key(ds: Dataset | None, get: Getter | None = None) -> str:
+def patient_key(ds: Dataset | None, get: Getter | None = None, *, issuer: bool = True) -> str:
     """The original patient identity the keyed functions are derived from.
 
-    Issuer + PatientID when there is an ID; otherwise name + birth date, so files without an ID still
-    group by person. Raises when nothing identifies the patient: such a file cannot be made consistent.
+    Issuer + PatientID when there is an ID (PatientID alone with ``issuer=False``, the policy's
+    ``pseudonyms.patient_key: id``); otherwise name + birth date, so files without an ID still group by
+    person, and an anonymous input's study.
     """
     if get is None:
         assert ds is not None
         def get(kw: str, default: object) -> object:
             return peek(ds, kw, default)
     pid = str(get("PatientID", "") or "").strip()
-    issuer = str(get("IssuerOfPatientID", "") or "").strip()
+    issuer_id = str(get("IssuerOfPatientID", "") or "").strip() if issuer else ""
     if pid:
-        return f"id:{issuer}\x00{pid}"
+        return f"id:{issuer_id}\x00{pid}"
     name = str(get("PatientName", "") or "").strip()
     birth = str(get("PatientBirthDate", "") or "").strip()
     if name:
@@ -211,7 +212,7 @@ def begin(ds: Dataset | None, plan: Plan, keyed: Keyed, get: Getter | None = Non
         if ds is None:
             raise InputError("Clean Pixel Data needs the dataset the pixel pass marked", "pixels")
         check_cleaned(ds, policy)
-    key = patient_key(ds, get)
+    key = patient_key(ds, get, issuer=policy.pseudonyms.patient_key == "issuer_and_id")
     out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
     out.patient_pseudonym = pseudonym

@@ -458,7 +458,8 @@ def batch_from_outputs(pairs: Iterable[tuple[Path, Path]], *, keyed: Any, policy
                 "other_patient_ids": val(ids, "OtherPatientIDs"),
             }
             if shifts:
-                off = date_shift(policy, keyed, patient_key(ids))
+                key = patient_key(ids, issuer=policy.pseudonyms.patient_key == "issuer_and_id")
+                off = date_shift(policy, keyed, key)
                 patient["date_offset"] = {"days": off.days, "seconds": off.seconds}
             batch.add("patient", pseudonym, patient)
         for kind, kw, field_name in (("study", "StudyInstanceUID", "study_instance_uid"),

@@ -53,6 +53,7 @@ OVERRIDE_ACTIONS = {
 DATE_MODES = ("shift", "year")
 LONE_TIME_MODES = ("shift", "remove")
 TIME_OF_DAY_MODES = ("keep", "shift")
+PATIENT_KEYS = ("issuer_and_id", "id")
 
 _TAG_RE = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?$")
 
@@ -64,6 +65,11 @@ class PseudonymSettings:
     prefix: str = "VEIL"
     length: int = 10
     patient_name: str = "pseudonym"  # pseudonym | empty
+    #: What tells patients apart. issuer_and_id: Issuer of Patient ID + Patient ID, for archives that
+    #: merge ID spaces (the same number at two hospitals is two people). id: Patient ID alone, for one ID
+    #: space, where the issuer is filled in by some devices only (a PACS-made SR or a derived series without
+    #: it would otherwise start a second pseudo-patient with another date shift).
+    patient_key: str = "issuer_and_id"  # issuer_and_id | id
 
 
 @dataclass(frozen=True)
@@ -272,10 +278,10 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
 
     pseudo = PseudonymSettings()
     raw_ps = data.get("pseudonyms", {}) or {}
-    if _expect(p, ("pseudonyms",), raw_ps, dict, "a mapping (prefix, length, patient_name)"):
+    if _expect(p, ("pseudonyms",), raw_ps, dict, "a mapping (prefix, length, patient_name, patient_key)"):
         for k in raw_ps:
-            if k not in ("prefix", "length", "patient_name"):
-                p.add(("pseudonyms", k), "unknown key; expected prefix, length or patient_name")
+            if k not in ("prefix", "length", "patient_name", "patient_key"):
+                p.add(("pseudonyms", k), "unknown key; expected prefix, length, patient_name or patient_key")
         prefix = raw_ps.get("prefix", pseudo.prefix)
         length = raw_ps.get("length", pseudo.length)
         pname = raw_ps.get("patient_name", pseudo.patient_name)
@@ -289,7 +295,11 @@ def policy_from_mapping(data: Any, *, source: str = "<memory>", root: yaml.Node 
             p.add(("pseudonyms", "patient_name"), f"expected 'pseudonym' or 'empty', got {pname!r}")
         if isinstance(prefix, str) and isinstance(length, int) and len(prefix) + length > 64:
             p.add(("pseudonyms",), "prefix + length must fit in 64 characters (LO)")
-        pseudo = PseudonymSettings(str(prefix), int(length) if isinstance(length, int) else 10, str(pname))
+        pkey = raw_ps.get("patient_key", pseudo.patient_key)
+        if pkey not in PATIENT_KEYS:
+            p.add(("pseudonyms", "patient_key"), f"expected one of {', '.join(PATIENT_KEYS)}, got {pkey!r}")
+        pseudo = PseudonymSettings(str(prefix), int(length) if isinstance(length, int) else 10, str(pname),
+                                   str(pkey))
 
     dates = DateSettings()
     raw_d = data.get("dates", {}) or {}
