@@ -441,3 +441,32 @@ def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path
     (inputs / "linked-folder").symlink_to(elsewhere, target_is_directory=True)
     against = verify_folder(output, inputs, ocr=False)
     assert any("1 input folder(s) or link(s) not read" in n and "linked-folder" in n for n in against.notes)
+
+
+@pytest.mark.parametrize("charset", ["ISO_IR 192", "\\ISO 2022 IR 87"])
+def test_ideographic_names_left_in_the_output_are_found(tmp_path, charset):
+    """Japanese and Chinese names are one to three characters and run into the text around them
+    ("山田太郎さん"): verify's name needles took only parts of three letters or more, so it saw nothing."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def image(description: str) -> Dataset:
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+        ds.SpecificCharacterSet = charset
+        ds.StudyDescription = description
+        return ds
+
+    src = image("CT")
+    src.PatientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    src.save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    scanner = Scanner(read_needles(tmp_path / "in.dcm"))
+    for text, leaks in (("山田太郎さん CT 頭部", True), ("[NAME]さん CT 頭部", False), ("CT 太郎", True)):
+        out = image(text)
+        out.save_as(tmp_path / "out.dcm", enforce_file_format=True)
+        data = (tmp_path / "out.dcm").read_bytes()
+        findings = scanner.scan(pydicom.dcmread(tmp_path / "out.dcm"), data, "out.dcm", set())
+        names = [f for f in findings if f.category == "identifier:name"]
+        assert bool(names) == leaks, (text, findings)

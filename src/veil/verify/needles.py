@@ -79,7 +79,7 @@ class Needles:
         elif digits == len(f.replace(" ", "").replace("-", "")):
             if digits < 5:  # short numbers are everywhere (instance numbers, sizes)
                 return
-        elif len(f) < 3:
+        elif len(f) < (2 if _cjk(f) else 3):  # two ideographs make a family name ("山田")
             return
         self.values.setdefault(f, Needle(v, category))
 
@@ -109,9 +109,20 @@ def _values(elem: pydicom.DataElement) -> list[str]:
     return [str(v)] if str(v) else []
 
 
+def _cjk(text: str) -> bool:
+    """Ideographs, kana or Hangul: scripts written without spaces, where names are one to three characters."""
+    return any(0x3040 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7A3 or 0xF900 <= ord(c) <= 0xFAFF for c in text)
+
+
 def _add_name(n: Needles, pn: str) -> None:
     for group in pn.split("="):
         parts = [p.strip() for p in group.split("^") if p.strip()]
+        if _cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
+            for p in parts:
+                n.add(p, "name")
+            if len(parts) >= 2:
+                n.add(parts[0] + parts[1], "name")
+            continue
         for p in parts:
             for w in re.split(r"[\s,]+", p):
                 if len(w) >= 3:
