@@ -470,3 +470,24 @@ def test_ideographic_names_left_in_the_output_are_found(tmp_path, charset):
         findings = scanner.scan(pydicom.dcmread(tmp_path / "out.dcm"), data, "out.dcm", set())
         names = [f for f in findings if f.category == "identifier:name"]
         assert bool(names) == leaks, (text, findings)
+
+
+def test_file_meta_beyond_the_plain_elements_is_reported(tmp_path):
+    """A Source AE title or private information in the file meta, or any group 0002 element inside the
+    data set, names the site: reported whether or not the input's values are at hand."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.PatientIdentityRemoved = "YES"
+    ds.save_as(tmp_path / "plain.dcm", enforce_file_format=True)
+    ds.file_meta.SourceApplicationEntityTitle = "PACS_STMARYS"
+    ds.save_as(tmp_path / "meta.dcm", enforce_file_format=True)
+    scanner = Scanner(Needles())
+    for name, expected in (("plain.dcm", False), ("meta.dcm", True)):
+        data = (tmp_path / name).read_bytes()
+        findings = scanner.scan(pydicom.dcmread(tmp_path / name), data, name, set())
+        assert any(f.category == "file-meta" for f in findings) == expected, (name, findings)

@@ -539,6 +539,9 @@ class Scanner:
             if tag.is_private:
                 self._check_private(loc, elem, parent, creators_cache, add)
             group = tag.group
+            if group == 0x0002 and (not loc.startswith("file meta ") or tag not in _META_PLAIN):
+                add(loc, "file-meta", "file meta element outside the file meta group" if not loc.startswith(
+                    "file meta ") else "file meta element beyond version, SOP, transfer syntax, implementation")
             if 0x6000 <= group <= 0x601E and tag.element == 0x3000:
                 add(loc, "overlay", "overlay bitmap")
             if 0x5000 <= group <= 0x501E and group % 2 == 0:
@@ -810,6 +813,12 @@ def _windows(source: bytes | Path, reach: int,
     finally:
         if fh is not None:
             fh.close()
+
+
+#: File Meta Information that names nothing (PS3.10 7.1): group length, version, media SOP class/instance,
+#: transfer syntax, implementation UID and version. Source/sending/receiving AE titles, presentation
+#: addresses and private information (0002,0016-0102) name the site or its network.
+_META_PLAIN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 
 
 def _native_pixels(ds: Dataset) -> tuple[int, int] | None:
