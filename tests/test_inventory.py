@@ -135,6 +135,8 @@ def test_inventory_action_is_what_the_engine_does(policy):
         if tag in fired:
             assert stat.action == fired[tag], (key, stat.action, fired[tag])
             checked += 1
+        elif stat.action == "C" and int(tag, 16) in plan.safe_text:
+            pass  # allow-listed text, checked for the patient's identifiers: kept as read when it has none
         else:
             assert stat.action == "K", (key, stat.action)  # not listed by the engine: kept as read
     assert checked >= 10
