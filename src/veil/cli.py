@@ -14,10 +14,11 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -157,7 +158,9 @@ def deid(
     Output paths are built from de-identified identifiers only
     (<pseudo-patient>/<study-uid>/<series-uid>/<instance-uid>.dcm). Files that cannot be de-identified
     safely are listed in OUTPUT_DIR/.veil/quarantine.jsonl with a reason and never written; every
-    written file has a line in OUTPUT_DIR/.veil/manifest.jsonl. INPUT_DIR is never modified.
+    written file has a line in OUTPUT_DIR/.veil/manifest.jsonl. INPUT_DIR is never modified. On a
+    re-run, outputs of earlier runs that no input of this run makes (input removed, or quarantined now)
+    are removed, so OUTPUT_DIR holds what the manifest lists; one edited since is kept and reported (exit 1).
 
     Exit codes: 0 all written, 1 some files quarantined, 2 usage/config error, 3 fatal error,
     130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP (run the same command again to resume).
@@ -168,6 +171,23 @@ def deid(
 
       veil deid study/ out/ --policy site.yaml --purpose "IRB-2026-114 export" --json
     """
+    try:
+        _deid(input_dir, output_dir, policy, key_file, workers, dry_run, purpose, as_json, file_timeout)
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except Exception as exc:  # a failure nothing above foresaw: fatal (3), never 1 ("some quarantined")
+        if os.environ.get("VEIL_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        resume = "" if dry_run else (f" Files finished so far are kept and journaled in {output_dir / '.veil'}: fix "
+                                     "the cause and run the same command again to resume.")
+        _fail(f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}.{resume} (VEIL_DEBUG=1 prints "
+              "the traceback)", EXIT_FATAL)
+
+
+def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None, workers: int, dry_run: bool,
+          purpose: str, as_json: bool, file_timeout: float) -> None:
     from veil.identity.keyed import Keyed
     from veil.identity.secret import load_secret
     from veil.pipeline.runner import check_paths, summary_dict
@@ -182,6 +202,8 @@ def deid(
         check_paths(input_dir, output_dir)
     except (PolicyError, SecretError, VeilError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. a path that cannot be looked at
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     from veil.pipeline.pool import resolve_workers
 
     n_workers = resolve_workers(workers)
@@ -193,8 +215,8 @@ def deid(
         except AuditError as exc:
             _fail(f"{exc}. Nothing was written: a log made with another project secret means {output_dir} belongs "
                   "to that secret - write to a new output folder")
-    try:
-        sources = collect(input_dir)
+    try:  # staging folders named after the output (a re-run resumes); a dry run's are its own
+        sources = collect(input_dir, None if dry_run else output_dir)
     except VeilError as exc:
         _fail(str(exc), EXIT_FATAL)
     try:
@@ -208,7 +230,7 @@ def deid(
             if exc.summary is not None:  # outputs were written: the run is recorded, as stopped
                 from veil.audit import AuditError
 
-                with contextlib.suppress(AuditError, OSError, VeilError):
+                with contextlib.suppress(AuditError, OSError, VeilError), _stop_signals_held():
                     _audit_run(output_dir, keyed, plan, exc.summary, purpose, interrupted=exc.name)
             console.print(f"files finished so far are kept and journaled in {output_dir / '.veil'}: run the same "
                           "command again to resume", highlight=False)
@@ -220,7 +242,8 @@ def deid(
         from veil.audit import AuditError
 
         try:
-            head = _audit_run(output_dir, keyed, plan, summary, purpose)
+            with _stop_signals_held():  # a stop now waits for the entry: the outputs are recorded, whole
+                head = _audit_run(output_dir, keyed, plan, summary, purpose)
         except AuditError as exc:  # changed under the run (checked before it): the outputs stand, unrecorded
             _fail(f"the run finished ({summary.written} written) but its audit entry was refused: {exc}", EXIT_FATAL)
     if as_json:
@@ -231,7 +254,29 @@ def deid(
         _print_summary(summary, pol.name, plan.policy_hash, output_dir)
         if head:
             out.print(f"audit: {output_dir / '.veil' / 'audit.jsonl'} head {head} (keep it to detect truncation)")
+    if summary.stale_removed:
+        console.print(f"removed {summary.stale_removed:,} output(s) of earlier runs that no input of this run made "
+                      "(input removed, or quarantined now)", highlight=False)
+    if summary.stale_kept:
+        console.print(f"[bold red]warning:[/] {len(summary.stale_kept):,} file(s) in {output_dir} are earlier outputs "
+                      "that no input of this run made, kept because their bytes are not what Veil wrote (edited?) or "
+                      "they could not be removed: no report lists them - review or remove them before a release, "
+                      f"e.g. {output_dir / summary.stale_kept[0]}", highlight=False)
     raise typer.Exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Generator[None, None, None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is done (an audit entry is appended whole), then
+    stop the command as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _active_project():  # type: ignore[no-untyped-def]
@@ -303,7 +348,7 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
     from veil.pipeline.runner import run
 
     kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors,
-          "file_timeout": file_timeout or None}
+          "file_timeout": file_timeout or None, "cleanup": sources.cleanup}
     show = console.is_terminal and not quiet and not os.environ.get("CI")
     if not show:
         return run(sources, output_dir, plan, keyed, **kw)

@@ -14,7 +14,9 @@ import itertools
 import json
 import os
 import pickle
+import re
 import sqlite3
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +33,7 @@ from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
 from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
 from veil.pipeline.results import ResultStore
-from veil.pipeline.sources import STATE_DIR, walk
+from veil.pipeline.sources import STATE_DIR, is_list_file, list_entries, walk
 from veil.policy.plan import Plan
 
 
@@ -45,6 +47,12 @@ class RunSummary:
     resumed: int = 0
     patients: int = 0
     seconds: float = 0.0  # wall time of the run (reading, de-identifying, writing, reports)
+    #: outputs of earlier runs into OUT that no input of this run made (its input removed, or quarantined
+    #: now): removed, so that OUT holds what the manifest lists (see :func:`remove_stale_outputs`)
+    stale_removed: int = 0
+    #: such outputs whose bytes are not what Veil wrote there (edited since), or that could not be removed:
+    #: kept, listed (paths relative to OUT), exit code 1
+    stale_kept: list[str] = field(default_factory=list)
     #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
     results: ResultStore = field(default_factory=ResultStore)
 
@@ -55,18 +63,52 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all good, 1 some files quarantined (scripts can tell partial success from failure)."""
-        return 1 if self.quarantined else 0
+        """0 all good, 1 some files quarantined, or an earlier output no report accounts for was kept
+        (scripts can tell partial success from failure)."""
+        return 1 if self.quarantined or self.stale_kept else 0
 
 
 def check_paths(in_dir: Path, out_dir: Path) -> None:
-    """Refuse an output inside the input (or the reverse): Veil never writes where it reads."""
+    """Refuse an output inside the input (or the reverse): Veil never writes where it reads. For a list
+    file, every folder and file it names is an input. Also refused: an output that exists and is not a
+    folder (or under a file), and a list file that cannot be read."""
     src = in_dir.resolve()
     dst = out_dir.resolve()
     if not src.exists():
         raise VeilError(f"input {in_dir} does not exist")
-    if dst == src or dst.is_relative_to(src) or (src.is_dir() and src.is_relative_to(dst)):
+    for folder in (dst, *dst.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise VeilError(f"output {out_dir} exists and is not a folder" if folder == dst else
+                                f"output {out_dir} cannot be made: {folder} exists and is not a folder")
+            break
+    if dst == src or dst.is_relative_to(src) or src.is_relative_to(dst):
         raise VeilError(f"output {out_dir} must not be inside the input {in_dir} (nor the input inside it)")
+    if is_list_file(in_dir):
+        try:
+            _check_listed(in_dir, out_dir, dst)
+        except OSError as exc:
+            raise VeilError(f"cannot read the list file {in_dir}: {exc.strerror or exc}") from None
+
+
+def _check_listed(in_dir: Path, out_dir: Path, dst: Path) -> None:
+    """No folder a list file names may hold the output (the walk would read Veil's own outputs, and
+    write where it reads), and no folder or file it names may be inside the output. One stat per line
+    (the folder of each line is resolved once)."""
+    parents: dict[str, Path] = {}
+    for entry in list_entries(in_dir):
+        parent = str(entry.parent)
+        where = parents.get(parent)
+        if where is None:
+            if len(parents) > 4096:
+                parents.clear()
+            where = parents[parent] = entry.parent.resolve()
+        path = where / entry.name
+        if os.path.islink(path) or os.path.isdir(path):
+            path = path.resolve()
+        if path == dst or path.is_relative_to(dst) or (dst.is_relative_to(path) and os.path.isdir(path)):
+            raise VeilError(f"output {out_dir} must not be inside an input that {in_dir} lists ({entry}), nor "
+                            "that input inside it")
 
 
 def iter_files(in_dir: Path) -> Iterator[Path]:
@@ -344,6 +386,13 @@ def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, File
     A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
     on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
     """
+    for rid, key, stamp, result in _journal_all(out_dir):
+        if rid == run_id:
+            yield key, stamp, result
+
+
+def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
+    """(run id, journal key, input stamp, result) of every line of every earlier run's journal."""
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
@@ -355,14 +404,13 @@ def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, File
                         defined[rec.pop("fired_id")] = rec["fired"] = tuple(tuple(x) for x in rec["fired"])
                     elif "fired_ref" in rec:
                         rec["fired"] = defined[rec.pop("fired_ref")]
-                    if rec.pop("run_id") != run_id:
-                        continue
+                    rid = rec.pop("run_id")
                     stamp = rec.pop("stamp")
                     key = rec.pop("key")
                     result = FileResult(source="", **rec)
                 except (ValueError, KeyError, TypeError):
                     continue
-                yield key, stamp, result
+                yield str(rid), key, stamp, result
 
 
 def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
@@ -416,6 +464,7 @@ def run(
     failed_sources: Iterable[tuple[str, ...]] = (),
     by_series: bool = False,
     file_timeout: float | None = None,
+    cleanup: Callable[[], None] | None = None,
 ) -> RunSummary:
     """De-identify `files` into `out_dir`; write quarantine report and manifest under OUT/.veil/.
 
@@ -423,12 +472,21 @@ def run(
     secret skips files whose output is already on disk with the journaled sha256. One run at a time
     writes to an output folder (:func:`output_lock`). `file_timeout`: seconds a file may take in a
     worker process before it is stopped and quarantined (rule ``timeout``); without it, one worker (or
-    one unit of work) runs in this process.
+    one unit of work) runs in this process. `cleanup` (the sources' staging folders, named after OUT) is
+    called when the run ends, however it ends, while OUT is still held: the next run on OUT never finds
+    a folder this one is removing.
+
+    Outputs an earlier run wrote in OUT that this run does not (their input removed, or quarantined now)
+    are removed at the end (:func:`remove_stale_outputs`), so that OUT holds what its manifest lists.
     """
     start = time.monotonic()
     with contextlib.nullcontext() if dry_run else output_lock(out_dir):
-        summary = _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
-                       failed_sources=failed_sources, by_series=by_series, file_timeout=file_timeout)
+        try:
+            summary = _run(files, out_dir, plan, keyed, workers=workers, dry_run=dry_run, on_result=on_result,
+                           failed_sources=failed_sources, by_series=by_series, file_timeout=file_timeout)
+        finally:
+            if cleanup is not None:
+                cleanup()
     summary.seconds = time.monotonic() - start
     return summary
 
@@ -469,11 +527,15 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     store = summary.results
     run_id = _run_id(plan, keyed)
     earlier_runs = 0
+    written_before = _EarlierOutputs()
     if not dry_run:
         clean_partials(out_dir)
-        for key, stamp, earlier in journal_records(out_dir, run_id):
-            store.remember(key, stamp, earlier)
-            earlier_runs += 1
+        for rid, key, stamp, earlier in _journal_all(out_dir):
+            written_before.add(earlier)
+            if rid == run_id:
+                store.remember(key, stamp, earlier)
+                earlier_runs += 1
+        written_before.add_manifest(out_dir)
         with _writing_state(out_dir):
             (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
             (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
@@ -532,21 +594,148 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
         _journal_fired.clear()
-    if rescued and not dry_run:
-        clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)
-    for source, reason, *rule in failed_sources:  # an archive that could not be unpacked, an unreadable folder
-        store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
-        summary.files_in += 1
-    if not dry_run:
-        _settle_duplicates(summary, out_dir, context)
-    _count(summary)
-    _check_pseudonym_collisions(summary)
-    summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
-    if not dry_run:
-        with _writing_state(out_dir):
-            write_reports(out_dir, summary, plan)
-            (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
+    try:  # a stop from here on (settling, reports) is recorded like one during the loop: outputs exist
+        if rescued and not dry_run:
+            clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)
+        for source, reason, *rule in failed_sources:  # an archive that could not be unpacked, an unreadable folder
+            store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
+            summary.files_in += 1
+        if not dry_run:
+            _settle_duplicates(summary, out_dir, context)
+        _count(summary)
+        _check_pseudonym_collisions(summary)
+        summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
+        if not dry_run:
+            with _writing_state(out_dir):
+                remove_stale_outputs(out_dir, summary, written_before)
+                write_reports(out_dir, summary, plan)
+                (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
+    except Interrupted as exc:
+        if exc.summary is None:
+            _count(summary)
+            exc.summary = summary
+        raise
+    finally:
+        written_before.close()
     return summary
+
+
+class _EarlierOutputs:
+    """Outputs earlier runs wrote in OUT, by Veil's own records (every journal line, a killed run's too,
+    and the last manifest, which ``veil risk --apply`` rewrites): output path -> the sha256s it was written
+    with. On disk (a private temporary SQLite file, like the run's results), read before the run writes."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, str]] = []
+
+    def add(self, r: FileResult) -> None:
+        if r.status == "ok" and r.output and r.output_sha256:
+            self._add(r.output, r.output_sha256)
+
+    def _add(self, output: str, sha: str) -> None:
+        self._pending.append((output, sha))
+        if len(self._pending) >= 4096:
+            self._flush()
+
+    def add_manifest(self, out_dir: Path) -> None:
+        with contextlib.suppress(OSError), open(out_dir / STATE_DIR / "manifest.jsonl", "rb") as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    row = json.loads(line)
+                    output, sha = row.get("output"), row.get("output_sha256")
+                    if isinstance(output, str) and isinstance(sha, str) and output and sha:
+                        self._add(output, sha)
+
+    def _flush(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect("")  # deleted when closed
+            self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                                   "CREATE TABLE earlier (output TEXT, sha TEXT, PRIMARY KEY (output, sha)) "
+                                   "WITHOUT ROWID; CREATE TABLE current (output TEXT PRIMARY KEY) WITHOUT ROWID")
+        if self._pending:
+            self._db.executemany("INSERT OR IGNORE INTO earlier VALUES (?, ?)", self._pending)
+            self._pending.clear()
+        return self._db
+
+    def __bool__(self) -> bool:
+        return self._db is not None or bool(self._pending)
+
+    def stale(self, current: Iterable[str]) -> Iterator[tuple[str, set[str]]]:
+        """(output, its sha256s) of every earlier output not in `current` (this run's outputs)."""
+        db = self._flush()
+        for chunk in batches(((o,) for o in current), 4096):
+            db.executemany("INSERT OR IGNORE INTO current VALUES (?)", chunk)
+        rows = db.execute("SELECT output, group_concat(sha, ' ') FROM earlier WHERE output NOT IN "
+                          "(SELECT output FROM current) GROUP BY output ORDER BY output")
+        while page := rows.fetchmany(512):
+            for output, shas in page:
+                yield str(output), set(str(shas).split())
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+#: What an output's path looks like (instance.relpath): a pseudonym and three UIDs (or "unknown").
+_OUTPUT_PATH = re.compile(r"[A-Za-z0-9_-]{1,64}(?:/(?:[0-9]+(?:\.[0-9]+)*|unknown)){2}/(?:[0-9]+(?:\.[0-9]+)*|unknown)"
+                          r"\.dcm")
+
+
+def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOutputs) -> None:
+    """Remove the outputs earlier runs wrote in OUT that this run did not make (their input was removed
+    or renamed, or is quarantined now): a re-run's manifest lists this run's outputs only, and a release
+    of OUT would otherwise ship files that no report accounts for.
+
+    Only Veil's own files go: a path of an output's form that Veil's records (journal, last manifest)
+    list, under OUT itself (no link on the way), a regular file whose sha256 is one Veil wrote there. One
+    that has other bytes now (edited by someone), or that cannot be removed, is kept and listed in
+    ``summary.stale_kept`` (exit code 1). Folders left empty are removed too."""
+    if not earlier:
+        return
+    root = os.path.realpath(out_dir)
+    current = _ok_outputs(summary)
+    for rel, shas in earlier.stale(current):
+        if not _OUTPUT_PATH.fullmatch(rel):
+            continue
+        path = os.path.join(root, rel)
+        if os.path.realpath(path) != path:
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue  # gone already
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if _sha256_or_none(Path(path)) not in shas:
+            summary.stale_kept.append(rel)
+            continue
+        try:
+            os.unlink(path)
+        except OSError:  # an immutable file, a read-only folder: it stays, reported as such
+            summary.stale_kept.append(rel)
+            continue
+        summary.stale_removed += 1
+        folder = os.path.dirname(path)
+        while folder != root and folder.startswith(root + os.sep):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            folder = os.path.dirname(folder)
+
+
+def _ok_outputs(summary: RunSummary) -> Iterator[str]:
+    """This run's outputs, read from the results in pages by input number (never all in memory)."""
+    last = -1
+    while True:
+        rows = summary.results.query("SELECT seq, output FROM results WHERE seq > ? AND status = 'ok' AND output IS "
+                                     "NOT NULL ORDER BY seq LIMIT 4096", (last,))
+        if not rows:
+            return
+        yield from (str(output) for _, output in rows)
+        last = int(rows[-1][0])  # type: ignore[call-overload]
 
 
 def _count(summary: RunSummary) -> None:
@@ -663,7 +852,8 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
     return {
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
-        "resumed": summary.resumed, "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
+        "resumed": summary.resumed, "stale_removed": summary.stale_removed, "stale_kept": summary.stale_kept,
+        "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
         "files_per_second": None if summary.files_per_second is None else round(summary.files_per_second, 1),
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
     }

@@ -1,28 +1,52 @@
 """Where instances come from: a folder (recursive), a single file, a list file, or zip/tar archives.
 
-Archives are unpacked into a staging folder outside the output whose name is derived from the archive
-(path, size, mtime), so a re-run after an interruption finds the same staged files and resumes. Members
-that would escape the staging folder (absolute paths, '..', links) are refused: extraction is the
-classic way an untrusted archive writes where it should not.
+Every input is either yielded (the runner writes or quarantines it) or reported in ``Sources.errors``
+(quarantined with its reason): nothing met on the way is silently left out - not a FIFO, socket or device
+node, not a folder named ``.veil`` inside an input, not an archive member whose name another member has.
+
+Archives are unpacked into a staging folder in ``$TMPDIR``. For a run that writes an output folder, its name
+is derived from the user, the archive (real path, size, mtime) *and the output folder*: a re-run after a
+kill finds the same staged files (same paths, so the journal resumes them), and no two runs share one (one
+command at a time writes to an output folder: its lock). The folder is made mode 0700, and one that exists
+already is reused only when it is this user's, a folder (not a link), private (no group or other bits) and
+its completion marker names this archive (size, mtime and a hash of its member list); anything else is
+never trusted: it is removed when it is this user's, else a private folder of a random name is used.
+Without an output folder (a dry run, an inventory, a release) every run unpacks into a private folder of
+its own. Members that would escape the staging folder (absolute paths, '..', links, devices) refuse the
+whole archive: extraction is the classic way an untrusted archive writes where it should not.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import hashlib
+import json
+import lzma
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from veil.errors import InputError, VeilError
 
 STATE_DIR = ".veil"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+LIST_SUFFIXES = (".lst", ".list")
+#: Staging folders in $TMPDIR are named ``veil-staging-<key>``.
+STAGING_PREFIX = "veil-staging-"
+#: Inside a staging folder: the archive's files, and the marker written once all of them are there.
+_FILES, _MARKER = "files", "complete"
+#: The reason a FIFO, socket or device node is quarantined (the same as the reader's, instance.process_file).
+NOT_REGULAR = "not a regular file (FIFO, device, socket or folder)"
 
 
 def is_archive(path: Path) -> bool:
@@ -30,16 +54,29 @@ def is_archive(path: Path) -> bool:
     return name.endswith(ARCHIVE_SUFFIXES) and path.is_file()  # the name first: no stat per DICOM file
 
 
+def is_list_file(path: Path) -> bool:
+    """A list file by its name (``.lst``, ``.list``, ``*.files.txt``); a folder of that name is a folder."""
+    name = path.name.lower()
+    return (name.endswith(LIST_SUFFIXES) or name.endswith(".files.txt")) and not path.is_dir()
+
+
 @dataclass
 class Sources:
     """The files of one run, found while they are read: a walk, never a list, so the runner's memory does
     not follow the number of files. Archives are unpacked when the walk meets them; their staging folders
-    (to remove once the run has finished) and the archives that failed are collected on the way."""
+    (to remove once the run has finished: :meth:`cleanup`) and what could not be read are collected on the
+    way. `out_dir`: the output folder of the run, which names its staging folders so that a re-run resumes
+    (None: each archive in a private folder of its own, for commands that write no output folder)."""
 
     spec: Path
+    out_dir: Path | None = None
+    #: the folders the archives' files were unpacked to
     staging: list[Path] = field(default_factory=list)
-    #: (source, reason, rule) for archives that could not be unpacked and folders that could not be listed
+    #: (source, reason, rule) for archives that could not be unpacked, folders that could not be listed and
+    #: entries that are not files (FIFOs, sockets, devices)
     errors: list[tuple[str, str, str]] = field(default_factory=list)
+    #: staging folders this run made or took over: removed by cleanup() (also one that is half unpacked)
+    owned: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def files(self) -> Iterator[Path]:
@@ -51,33 +88,40 @@ class Sources:
                 yield p
                 continue
             try:
-                staged = unpack(p)
+                staged = unpack(p, self.out_dir, self.owned)
             except InputError as exc:
                 if (str(p), exc.reason, "archive") not in self.errors:
                     self.errors.append((str(p), exc.reason, "archive"))
                 continue
             if staged not in self.staging:
                 self.staging.append(staged)
-            yield from (f for f in walk(staged, self.errors) if f.name != ".veil-complete")
+            yield from walk(staged, self.errors, state_dir=False)  # a member named .veil is a member
 
     def count(self) -> int:
         """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""
         return sum(1 for _ in _entries(self.spec))
 
     def cleanup(self) -> None:
-        for d in self.staging:
-            shutil.rmtree(d, ignore_errors=True)
+        """Remove the staging folders of this run (idempotent)."""
+        while self.owned:
+            shutil.rmtree(self.owned.pop(), ignore_errors=True)
+        self.staging.clear()
 
 
-def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
+def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, state_dir: bool = True) -> Iterator[Path]:
     """Every regular file under `folder` in a stable order: a folder's files (sorted by name), then its
-    sub-folders (sorted). Veil's state folders are skipped.
+    sub-folders (sorted).
+
+    `state_dir`: `folder` is an output folder, whose own state folder (``folder/.veil``) is not walked. A
+    folder named ``.veil`` anywhere else is walked like any other (an input's: ``veil deid`` walks its
+    inputs with ``state_dir=False``).
 
     A symbolic link to a file is listed under its own name (DataLad/git-annex datasets and symlink farms
     are links to the archive's files: before, such a dataset gave zero files, silently). Links to folders
-    are not followed (a link to '..' or '/' would walk for ever or leave the input) and a link whose
-    target is missing (annexed content not fetched) is not a file: both are added to `errors` as
-    (path, reason, "read"), like a folder that cannot be listed, so nothing is silently left out.
+    are not followed (a link to '..' or '/' would walk for ever or leave the input), a link whose target is
+    missing (annexed content not fetched) is not a file, and neither is a FIFO, a socket or a device node
+    (reading one blocks or never ends): all are added to `errors` as (path, reason, "read"), like a folder
+    that cannot be listed, so nothing is silently left out.
     File types come from the directory entries (scandir): a stat only for links.
     """
     try:
@@ -87,6 +131,7 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iter
         if errors is not None:
             errors.append((str(folder), f"cannot list folder: {exc.strerror or exc}", "read"))
         return
+    subfolders = []
     for e in entries:
         if e.is_file(follow_symlinks=False):
             yield folder / e.name
@@ -104,100 +149,294 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None) -> Iter
                                            "input)", "read"))
                 continue
             yield folder / e.name  # a file, or something the reader refuses with its reason (FIFO, device)
-    for e in entries:
-        if e.is_dir(follow_symlinks=False) and e.name != STATE_DIR:
-            yield from walk(folder / e.name, errors)
+        elif e.is_dir(follow_symlinks=False):
+            if not (state_dir and e.name == STATE_DIR):
+                subfolders.append(e.name)
+        elif errors is not None:  # a FIFO, socket or device node (or an entry gone since it was listed)
+            errors.append((e.path, NOT_REGULAR, "read"))
+    for name in subfolders:
+        yield from walk(folder / name, errors, state_dir=False)
 
 
-def _staging_dir(archive: Path) -> Path:
-    st = archive.stat()
-    ident = f"{archive.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}".encode("utf-8", "surrogatepass")
-    key = hashlib.sha256(ident).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"veil-staging-{key}"
+# -- archives ----------------------------------------------------------------------------------------------
+
+#: One member to stage: its path in the archive (normalised parts), mtime (s, or None) and a reader.
+_Member = tuple[tuple[str, ...], float | None, Callable[[], IO[bytes]]]
+
+
+def _member_parts(name: str) -> tuple[str, ...] | None:
+    """The path of a member as folder names (``.``, empty parts dropped), or None when it would escape
+    the staging folder (absolute, '..') or names nothing."""
+    if name.startswith("/") or "\x00" in name:
+        return None
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if not parts or ".." in parts or Path(name).is_absolute():
+        return None
+    return parts
 
 
 def _safe_member(name: str) -> bool:
-    p = Path(name)
-    return not p.is_absolute() and ".." not in p.parts and name.strip() != ""
+    return _member_parts(name) is not None and name.strip() != ""
 
 
-def unpack(archive: Path) -> Path:
-    """Unpack `archive` (once; a complete staging folder is reused) and return the staging folder."""
-    dest = _staging_dir(archive)
-    marker = dest / ".veil-complete"
-    if marker.exists():
-        return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(mode=0o700, parents=True)
+def _zip_time(info: zipfile.ZipInfo) -> float | None:
     try:
-        _check_room(archive, dest)
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    if info.is_dir():
-                        continue
-                    if not _safe_member(info.filename):
-                        raise InputError(f"archive member escapes the archive: {info.filename!r}", "archive")
-                    zf.extract(info, dest)
-        else:
-            with tarfile.open(archive) as tf:
-                for m in tf.getmembers():
-                    if not (m.isfile() or m.isdir()) or not _safe_member(m.name):
-                        raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}",
-                                         "archive")
-                tf.extractall(dest, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise InputError(f"cannot unpack archive: {exc}", "archive") from exc
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
+    """The archive's file members (refusing any that would escape, or a link, device or FIFO), the bytes
+    they take once unpacked (from the archive's own index: zip's central directory, where extraction
+    never writes more than a member's declared size, or the tar headers) and a hash of the member list."""
+    h = hashlib.sha256()
+    out: list[_Member] = []
+    need = 0
+    if archive.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                h.update(json.dumps([info.filename, info.file_size, info.CRC, info.compress_type, info.flag_bits,
+                                     info.date_time]).encode() + b"\n")
+                if info.is_dir():
+                    continue
+                parts = _member_parts(info.filename)
+                if parts is None or not info.filename.strip():
+                    raise InputError(f"archive member escapes the archive: {info.filename!r}", "archive")
+                need += info.file_size
+
+                def open_member(info: zipfile.ZipInfo = info) -> IO[bytes]:
+                    return zf.open(info)  # an encrypted member, or one of an unknown method, raises here
+
+                out.append((parts, _zip_time(info), open_member))
+            yield out, need, h.hexdigest()
+        return
+    with tarfile.open(archive) as tf:
+        for m in tf.getmembers():
+            h.update(json.dumps([m.name, m.size, m.type.decode("latin-1"), m.mtime, m.mode],
+                                ensure_ascii=True).encode() + b"\n")
+            parts = _member_parts(m.name)
+            if not (m.isfile() or m.isdir()) or parts is None or not m.name.strip():
+                raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}", "archive")
+            if m.isdir():
+                continue
+            need += m.size
+
+            def reader(m: tarfile.TarInfo = m) -> IO[bytes]:
+                fh = tf.extractfile(m)
+                if fh is None:  # not a file after all
+                    raise InputError(f"archive member refused (not a file): {m.name!r}", "archive")
+                return fh
+
+            out.append((parts, float(m.mtime), reader))
+        yield out, need, h.hexdigest()
+
+
+def _placed(members: list[_Member]) -> list[_Member]:
+    """Each member at a path of its own. Archives may hold two members of one name (a zip appended to, a
+    tar of two folders): unpacking the second over the first lost it, silently. A member whose path is
+    taken (by a file, or by a folder another member needs, or one that needs a folder where a file is) is
+    staged under ``duplicate-<n>/`` (a top-level name no member has) with its own path below it."""
+    tops = {parts[0] for parts, _, _ in members}
+    files: set[tuple[str, ...]] = set()
+    folders: set[tuple[str, ...]] = set()
+
+    def taken(p: tuple[str, ...]) -> bool:
+        return p in files or p in folders or any(p[:i] in files for i in range(1, len(p)))
+
+    out: list[_Member] = []
+    for parts, mtime, read in members:
+        p, n = parts, 1
+        while taken(p):
+            n += 1
+            top = f"duplicate-{n}"
+            while top in tops:
+                top += "~"
+            p = (top, *parts)
+        files.add(p)
+        folders.update(p[:i] for i in range(1, len(p)))
+        out.append((p, mtime, read))
+    return out
+
+
+def _staging_dir(archive: Path, out_dir: Path) -> Path:
+    """The staging folder of `archive` for a run writing `out_dir` by this user: the same for the same
+    command (a re-run resumes), another for another output folder or another user."""
+    st = archive.stat()
+    ident = "\x00".join((str(os.getuid()), str(archive.resolve()), str(st.st_size), str(st.st_mtime_ns),
+                         str(out_dir.resolve())))
+    key = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"{STAGING_PREFIX}{key}"
+
+
+def _is_private(st: os.stat_result) -> bool:
+    """A folder (not a link) of this user's that no one else may enter or write."""
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def _complete(dest: Path, identity: dict[str, object]) -> bool:
+    """`dest` holds this archive, unpacked whole by this user: it is this user's and private (so only this
+    user wrote in it), and its marker, written after the last member, names this archive."""
+    try:
+        if not (_is_private(os.lstat(dest)) and _is_private(os.lstat(dest / _FILES))):
+            return False
+        fd = os.open(dest / _MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            return bool(json.loads(fh.read(1 << 16)) == identity)
+    except (OSError, ValueError):
+        return False
+
+
+def _new_staging(dest: Path | None) -> Path:
+    """An empty private folder for unpacking: `dest` (what was there removed when it is this user's; a
+    folder or link of another user's is never used), else one of a random name."""
+    if dest is not None:
+        with contextlib.suppress(OSError):
+            st = os.lstat(dest)
+            if st.st_uid == os.getuid():  # an unpack that was cut short, a changed archive, a folder made public
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(dest, ignore_errors=True)
+                else:
+                    os.unlink(dest)
+        try:
+            os.mkdir(dest, 0o700)
+            os.chmod(dest, 0o700)
+            return dest
+        except OSError:  # another user's folder (or what could not be removed): not ours to trust
+            pass
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+
+
+def unpack(archive: Path, out_dir: Path | None = None, owned: list[Path] | None = None) -> Path:
+    """Unpack `archive` and return the folder of its files.
+
+    With `out_dir` (the run's output folder) the staging folder is named after the archive, the output
+    folder and the user, and a complete one is reused (a re-run after a kill); without, it is a new
+    private folder. The staging folder (the parent of the returned one) is added to `owned` as soon as it
+    exists, so that the caller removes it even when the unpack is cut short (Ctrl-C). Any failure - a
+    corrupt, truncated, encrypted or unsupported member, a full temporary folder - raises InputError
+    (rule ``archive``) with nothing left unpacked.
+    """
+    try:
+        return _unpack(archive, out_dir, owned if owned is not None else [])
     except InputError:
-        shutil.rmtree(dest, ignore_errors=True)
         raise
-    marker.touch()
-    return dest
+    except Exception as exc:
+        raise InputError(f"cannot unpack archive: {_describe(exc)}", "archive") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, RuntimeError) and "encrypted" in text:
+        return "encrypted (password protected): not read"
+    if isinstance(exc, NotImplementedError):
+        return f"compression method not supported ({text})"
+    if isinstance(exc, (zlib.error, lzma.LZMAError)):
+        return f"corrupt compressed data ({text})"
+    if isinstance(exc, (zipfile.BadZipFile, tarfile.TarError, EOFError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
+    st = archive.stat()
+    with _members(archive) as (members, need, digest):
+        identity: dict[str, object] = {"archive": os.fsencode(archive.resolve()).hex(), "size": st.st_size,
+                                       "mtime_ns": st.st_mtime_ns, "members": digest}
+        dest = None if out_dir is None else _staging_dir(archive, out_dir)
+        if dest is not None and _complete(dest, identity):
+            if dest not in owned:
+                owned.append(dest)
+            return dest / _FILES
+        _check_room(need, Path(tempfile.gettempdir()))
+        dest = _new_staging(dest)
+        owned.append(dest)
+        try:
+            root = dest / _FILES
+            os.mkdir(root, 0o700)
+            for parts, mtime, read in _placed(members):
+                try:
+                    _extract(root, parts, mtime, read)
+                except Exception as exc:
+                    if isinstance(exc, InputError) or (isinstance(exc, OSError) and exc.filename):
+                        raise
+                    raise InputError(f"cannot unpack archive: member {'/'.join(parts)!r}: {_describe(exc)}",
+                                     "archive") from exc
+            with open(dest / _MARKER, "w", encoding="utf-8") as fh:
+                json.dump(identity, fh)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return root
+
+
+def _extract(root: Path, parts: tuple[str, ...], mtime: float | None, read: Callable[[], IO[bytes]]) -> None:
+    """One member, as a new private file (never over another: O_EXCL, no link followed)."""
+    target = root.joinpath(*parts)
+    if len(parts) > 1:
+        os.makedirs(target.parent, mode=0o700, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh, read() as src:
+        shutil.copyfileobj(src, fh, 1 << 20)
+    if mtime is not None:  # the archive's own time: a re-unpack gives the same stamps, so a resume reuses
+        with contextlib.suppress(OSError, OverflowError, ValueError):
+            os.utime(target, (mtime, mtime))
 
 
 def unpacked_size(archive: Path) -> int:
     """Bytes the archive's files take once unpacked, from its own index: zip's central directory
     (extraction never writes more than a member's declared size) or the tar headers."""
-    if archive.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            return sum(i.file_size for i in zf.infolist() if not i.is_dir())
-    with tarfile.open(archive) as tf:
-        return sum(m.size for m in tf.getmembers() if m.isfile())
+    with _members(archive) as (_, need, _):
+        return need
 
 
-def _check_room(archive: Path, dest: Path) -> None:
+def _check_room(need: int, folder: Path) -> None:
     """Refuse before writing anything when the staging file system cannot hold the unpacked archive:
     filling it part-way would only end in ENOSPC, with the reason less clear (and, for a zip bomb,
     with the temporary folder full for every other program)."""
-    need = unpacked_size(archive)
-    free = shutil.disk_usage(dest).free
+    free = shutil.disk_usage(folder).free
     if need > free:
-        raise InputError(f"cannot unpack archive: its files take {need / 1e6:,.1f} MB and {dest.parent} has "
+        raise InputError(f"cannot unpack archive: its files take {need / 1e6:,.1f} MB and {folder} has "
                          f"{free / 1e6:,.1f} MB free (set TMPDIR to a larger file system)", "archive")
+
+
+# -- list files ----------------------------------------------------------------------------------------------
+
+def list_entries(spec: Path) -> Iterator[Path]:
+    """The paths a list file names: one per line, relative ones from the current folder, blank lines and
+    ``#`` comments skipped. Lines are bytes decoded as the OS decodes file names (os.fsdecode): a name
+    that is not UTF-8 (an old Latin-1 archive) names its file, byte for byte."""
+    with open(spec, "rb") as fh:
+        for n, raw in enumerate(fh):
+            if n == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            line = raw.strip()
+            if line and not line.startswith(b"#"):
+                yield Path(os.fsdecode(line))
 
 
 def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
     if spec.is_dir():
-        yield from walk(spec, errors)
-    elif spec.suffix.lower() in (".lst", ".list") or spec.name.lower().endswith(".files.txt"):
-        with open(spec, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    p = Path(line)
-                    if p.is_dir():
-                        yield from walk(p, errors)
-                    else:
-                        yield p
+        yield from walk(spec, errors, state_dir=False)
+    elif is_list_file(spec):
+        for p in list_entries(spec):
+            if p.is_dir():
+                yield from walk(p, errors, state_dir=False)
+            else:
+                yield p
     else:
         yield spec
 
 
-def collect(spec: Path) -> Sources:
+def collect(spec: Path, out_dir: Path | None = None) -> Sources:
     """Resolve an input argument into files: folder, archive, list file (`.lst`/`.txt` of paths) or file.
 
-    Nothing is listed here: iterate the result (once per run) to walk it."""
+    `out_dir`: the folder the run writes (names the archives' staging folders, so that a re-run resumes);
+    None for a command that writes none, or a dry run. Nothing is listed here: iterate the result (once
+    per run) to walk it."""
     if not spec.exists():
         raise VeilError(f"input {spec} does not exist")
-    return Sources(spec)
+    return Sources(spec, out_dir)

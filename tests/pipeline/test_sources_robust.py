@@ -1,0 +1,347 @@
+"""Every input is written or quarantined with a reason, whatever the archive or folder holds, and an
+archive's staging folder is this run's own.
+
+Before: two runs on one archive shared (and deleted) one staging folder in $TMPDIR, a folder planted there
+under the predictable name was processed in place of the archive, an encrypted or corrupt zip member
+killed the whole run with a traceback, and FIFOs, sockets, device nodes, a second archive member of the
+same name, members under '.veil' and input folders named '.veil' vanished without a report line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from veil.pipeline.sources import Sources, collect, walk
+
+from .test_batch import SECRET, make_corpus, tree_hashes, veil
+
+
+def _zip(path: Path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def _quarantine(out: Path) -> list[dict[str, str]]:
+    path = out / ".veil" / "quarantine.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _staging_left(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("veil-staging-*"))
+
+
+# -- 1. each run its own staging folder --------------------------------------------------------------------
+
+def test_two_runs_on_one_archive_never_share_or_remove_each_others_staging(tmp_path):
+    """Run A reads half of an archive; run B (another output folder) unpacks, reads and cleans up the same
+    archive; A still reads every file (before, B re-unpacked A's folder under it and its cleanup removed
+    it: A lost files without a trace and exited 0)."""
+    files = make_corpus(tmp_path / "in", 30)
+    arc = _zip(tmp_path / "study.zip", [(f.name, f.read_bytes()) for f in files])
+    a = collect(arc, tmp_path / "outA")
+    b = collect(arc, tmp_path / "outB")
+    it = iter(a)
+    first = [next(it) for _ in range(15)]
+    got_b = list(b)
+    assert len(got_b) == 30 and a.staging[0] != b.staging[0]
+    b.cleanup()
+    assert not b.staging and all(p.exists() for p in first)
+    rest = list(it)
+    assert len(first) + len(rest) == 30 and all(p.read_bytes() for p in rest)
+    a.cleanup()
+    assert not first[0].exists()
+
+
+def test_concurrent_runs_on_one_archive_each_write_every_file(tmp_path):
+    files = make_corpus(tmp_path / "in", 300)
+    arc = _zip(tmp_path / "study.zip", [(f"s/{f.name}", f.read_bytes()) for f in files], zipfile.ZIP_DEFLATED)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1", "TMPDIR": str(tmp)}
+    runs = []
+    for name in ("outA", "outB", "outC"):
+        runs.append(subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(arc), str(tmp_path / name),
+                                      "--workers", "1", "--json"], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+        time.sleep(0.3)
+    for p in runs:
+        so, se = p.communicate(timeout=600)
+        assert p.returncode == 0, se
+        doc = json.loads(so)
+        assert (doc["files_in"], doc["written"]) == (300, 300)
+    assert _staging_left(tmp) == []
+
+
+# -- 2. a staging folder is trusted only when it is this user's, private and complete for this archive ------
+
+def _planted(tmp: Path, arc: Path, out: Path, uid: int, mode: int) -> Path:
+    """A staging folder under the name the run will look for, complete with a marker that names the
+    archive as the run would, holding another patient's files instead of the archive's."""
+    from veil.pipeline.sources import _members, _staging_dir
+
+    dest = tmp / _staging_dir(arc, out).name
+    (dest / "files").mkdir(parents=True)
+    make_corpus(dest / "files" / "planted", 3, patients=1)
+    st = arc.stat()
+    with _members(arc) as (_, _, digest):
+        identity = {"archive": os.fsencode(arc.resolve()).hex(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                    "members": digest}
+    (dest / "complete").write_text(json.dumps(identity))
+    (dest / ".veil-complete").write_text("")
+    for p in [dest, *dest.rglob("*")]:
+        os.chown(p, uid, uid)
+    os.chmod(dest, mode)
+    return dest
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting another user's folder needs root")
+@pytest.mark.parametrize(("uid", "mode"), [(65534, 0o777), (65534, 0o700), (0, 0o777)],
+                         ids=["other-user-public", "other-user-private", "own-but-public"])
+def test_a_staging_folder_this_run_did_not_make_is_never_trusted(tmp_path, uid, mode):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(mode=0o1777)
+    os.chmod(tmp, 0o1777)
+    files = make_corpus(tmp_path / "in", 1)
+    arc = _zip(tmp_path / "study.zip", [("real.dcm", files[0].read_bytes())])
+    out = tmp_path / "out"
+    planted = _planted(tmp, arc, out, uid, mode)
+    r = veil("deid", str(arc), str(out), "--json", env_extra={"TMPDIR": str(tmp)})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["files_in"], doc["written"]) == (1, 1)  # the archive's one member, nothing planted
+    assert tree_hashes(out) == tree_hashes(_clean_run(tmp_path, files[0]))
+    if uid != 0:  # another user's folder is left alone (not ours to remove), and was not used
+        assert len(list((planted / "files").rglob("*.dcm"))) == 3
+    assert [p for p in _staging_left(tmp) if p != planted] == []
+
+
+def _clean_run(tmp_path: Path, f: Path) -> Path:
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "real.dcm").write_bytes(f.read_bytes())
+    assert veil("deid", str(single), str(tmp_path / "ref")).returncode == 0
+    return tmp_path / "ref"
+
+
+def test_staging_is_private_and_reused_only_for_the_same_archive(tmp_path):
+    """Made mode 0700; a complete folder is reused (a resume after kill finds its files at the same
+    paths); one whose marker does not name the archive (rewritten with the same size and mtime, other
+    members) is unpacked again."""
+    files = make_corpus(tmp_path / "in", 2)
+    one, two = (f.read_bytes() for f in files)
+    assert len(one) == len(two)
+    arc = _zip(tmp_path / "study.zip", [("a.dcm", one)])
+    out = tmp_path / "out"
+    s = collect(arc, out)
+    staged = list(s)
+    dest = staged[0].parent.parent
+    st = os.lstat(dest)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+    again = collect(arc, out)
+    assert list(again) == staged and os.stat(staged[0]).st_ino == os.stat(again.staging[0] / "a.dcm").st_ino
+    mtime = arc.stat().st_mtime_ns
+    _zip(arc, [("b.dcm", two)])  # same size, other member, same mtime
+    os.utime(arc, ns=(mtime, mtime))
+    third = collect(arc, out)
+    assert [p.name for p in third] == ["b.dcm"]
+    assert third.staging[0].joinpath("b.dcm").read_bytes() == two
+    for x in (s, again, third):
+        x.cleanup()
+    assert not dest.exists()
+
+
+@pytest.mark.slow
+def test_kill_minus_9_during_an_archive_run_resumes_from_the_same_staging(tmp_path):
+    files = make_corpus(tmp_path / "in", 400)
+    arc = _zip(tmp_path / "study.zip", [(f"{f.parent.name}/{f.name}", f.read_bytes()) for f in files])
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1", "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli", "deid", str(arc), str(out), "--workers", "2",
+                             "--policy", "research-longitudinal"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and sum(1 for _ in out.rglob("*.dcm")) < 40:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run must be killed part-way"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # its workers see the parent gone and exit
+    assert len(_staging_left(tmp)) == 1  # a kill leaves it: the resume finds it
+    r = veil("deid", str(arc), str(out), "--workers", "2", "--policy", "research-longitudinal", "--json",
+             env_extra={"TMPDIR": str(tmp)})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["files_in"] == 400 and doc["resumed"] >= 30  # the same staged paths: journaled files reused
+    assert _staging_left(tmp) == []
+    clean = veil("deid", str(arc), str(tmp_path / "clean"), "--workers", "2", "--policy", "research-longitudinal")
+    assert clean.returncode == 0
+    assert tree_hashes(out) == tree_hashes(tmp_path / "clean")
+    assert (out / ".veil" / "manifest.jsonl").read_bytes() == (tmp_path / "clean" / ".veil" / "manifest.jsonl"
+                                                               ).read_bytes()
+
+
+# -- 3. a member that cannot be read quarantines its archive; the run goes on -------------------------------
+
+def _patched(path: Path, local: int, central: int, value: bytes) -> None:
+    """Overwrite bytes of the (single) member's local header and central directory entry."""
+    b = bytearray(path.read_bytes())
+    i = b.rfind(b"PK\x03\x04")
+    b[i + local:i + local + len(value)] = value
+    i = b.rfind(b"PK\x01\x02")
+    b[i + central:i + central + len(value)] = value
+    path.write_bytes(bytes(b))
+
+
+def _corrupt_data(path: Path) -> None:
+    b = bytearray(path.read_bytes())
+    i = b.rfind(b"PK\x03\x04")
+    start = i + 30 + int.from_bytes(b[i + 26:i + 28], "little") + int.from_bytes(b[i + 28:i + 30], "little")
+    b[start:start + 64] = b"\xff" * 64  # deflate block type 3: invalid
+    path.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("damage", ["encrypted", "unsupported-method", "corrupt-deflate"])
+def test_an_unreadable_zip_member_quarantines_the_archive_and_the_run_goes_on(tmp_path, damage):
+    src = tmp_path / "in"
+    files = make_corpus(src, 4)
+    arc = src / "m.zip"
+    with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("first.dcm", files[0].read_bytes())
+        zf.writestr("second.dcm", files[1].read_bytes())
+    if damage == "encrypted":
+        b = bytearray(arc.read_bytes())
+        i = b.rfind(b"PK\x03\x04")
+        b[i + 6] |= 1
+        i = b.rfind(b"PK\x01\x02")
+        b[i + 8] |= 1
+        arc.write_bytes(bytes(b))
+    elif damage == "unsupported-method":
+        _patched(arc, 8, 10, (99).to_bytes(2, "little"))
+    else:
+        _corrupt_data(arc)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    r = veil("deid", str(src), str(tmp_path / "out"), "--json", env_extra={"TMPDIR": str(tmp)})
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["files_in"], doc["written"], doc["quarantined"]) == (5, 4, 1)
+    (q,) = _quarantine(tmp_path / "out")
+    assert q["source"] == str(arc) and q["rule"] == "archive"
+    assert "cannot unpack archive" in q["reason"] and "second.dcm" in q["reason"], q
+    assert not (tmp_path / "out" / ".veil" / "run-in-progress").exists()
+    assert _staging_left(tmp) == []  # nothing half unpacked (patient data) left behind
+
+
+# -- 4. FIFOs, sockets and devices in a folder are quarantined ----------------------------------------------
+
+def test_fifos_sockets_and_devices_in_a_folder_are_quarantined_not_skipped(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 1)
+    os.mkfifo(src / "fifo.dcm")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.dcm"))
+    special = {"fifo.dcm", "sock.dcm"}
+    try:
+        os.mknod(src / "zero.dcm", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+        special.add("zero.dcm")
+    except PermissionError:
+        pass
+    try:
+        r = veil("deid", str(src), str(tmp_path / "out"), "--json", timeout=120)
+    finally:
+        sock.close()
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["files_in"], doc["written"], doc["quarantined"]) == (1 + len(special), 1, len(special))
+    rows = _quarantine(tmp_path / "out")
+    assert {Path(q["source"]).name: (q["rule"], q["reason"]) for q in rows} == {
+        n: ("read", "not a regular file (FIFO, device, socket or folder)") for n in special}
+
+
+# -- 5. nothing is left out for its name ---------------------------------------------------------------------
+
+def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_archive_members_of_one_name_are_all_staged(tmp_path, kind):
+    """A zip appended to, or a tar of two folders, can hold two members of one name: the second was
+    unpacked over the first (one input lost, exit 0). Each is now staged at a path of its own; a member
+    that needs a folder where another is a file is staged too."""
+    files = make_corpus(tmp_path / "in", 4)
+    data = [f.read_bytes() for f in files]
+    members = [("x.dcm", data[0]), ("x.dcm", data[1]), ("./x.dcm", data[2]), ("x.dcm/y.dcm", data[3])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile: "Duplicate name"
+        arc = (_zip if kind == "zip" else _tar)(tmp_path / f"dup.{kind}", members)
+    s = collect(arc, tmp_path / "o")
+    staged = list(s)
+    assert sorted(p.read_bytes() for p in staged) == sorted(data)
+    s.cleanup()
+    r = veil("deid", str(arc), str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["files_in"], doc["written"]) == (4, 4)
+
+
+def test_members_and_folders_named_like_veils_state_are_inputs(tmp_path):
+    """'.veil' is skipped only as an output's own state folder: an archive member under '.veil/', one named
+    '.veil-complete' and an input sub-folder named '.veil' (an earlier export copied in) are inputs."""
+    files = make_corpus(tmp_path / "in", 3)
+    data = [f.read_bytes() for f in files]
+    arc = _zip(tmp_path / "a.zip", [("a.dcm", data[0]), (".veil/b.dcm", data[1]), ("sub/.veil-complete", data[2])])
+    r = veil("deid", str(arc), str(tmp_path / "out-zip"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert (json.loads(r.stdout)["files_in"], json.loads(r.stdout)["written"]) == (3, 3)
+    folder = tmp_path / "folder"
+    for rel, d in (("a.dcm", data[0]), ("p1/.veil/b.dcm", data[1]), (".veil/c.dcm", data[2])):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(d)
+    r = veil("deid", str(folder), str(tmp_path / "out-folder"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert (json.loads(r.stdout)["files_in"], json.loads(r.stdout)["written"]) == (3, 3)
+    # an output folder's own state (what verify and risk walk) is still not part of it
+    out = tmp_path / "out-folder"
+    walked = list(walk(out))
+    assert walked and all(".veil" not in p.relative_to(out).parts for p in walked)
+    assert (folder / "p1" / ".veil" / "b.dcm") in list(walk(folder))
+
+
+def test_a_list_file_may_name_files_that_are_not_utf8(tmp_path):
+    src = tmp_path / "in"
+    good = make_corpus(src, 1)[0]
+    latin = os.fsdecode(bytes(tmp_path / "in") + b"/M\xfcller.dcm")
+    os.rename(good, latin)
+    listing = tmp_path / "inputs.lst"
+    listing.write_bytes(b"\xef\xbb\xbf# inputs\n" + os.fsencode(latin) + b"\n" + bytes(tmp_path) + b"/gone\xff.dcm\n")
+    assert [os.fsencode(p) for p in Sources(listing)] == [os.fsencode(latin), bytes(tmp_path) + b"/gone\xff.dcm"]
+    r = veil("deid", str(listing), str(tmp_path / "out"), "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["files_in"], doc["written"], doc["quarantined"]) == (2, 1, 1)
+    assert "Traceback" not in r.stderr
