@@ -257,6 +257,11 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     if summary.stale_removed:
         console.print(f"removed {summary.stale_removed:,} output(s) of earlier runs that no input of this run made "
                       "(input removed, or quarantined now)", highlight=False)
+    if summary.studies_split:
+        console.print(f"[bold yellow]warning:[/] {summary.studies_split:,} study(ies) came out under more than one "
+                      "pseudo-patient, each with its own date shift: their files disagree on the patient (Issuer of "
+                      "Patient ID in some files only? then pseudonyms.patient_key: id) - e.g. output study "
+                      f"{summary.split_example}", highlight=False)
     if summary.stale_kept:
         console.print(f"[bold red]warning:[/] {len(summary.stale_kept):,} file(s) in {output_dir} are earlier outputs "
                       "that no input of this run made, kept because their bytes are not what Veil wrote (edited?) or "

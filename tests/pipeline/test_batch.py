@@ -669,3 +669,26 @@ def test_a_list_file_reads_files_and_folders_relative_to_the_current_folder(tmp_
     assert summary["written"] == 4 and summary["files_in"] == 5  # files[1] + the folder's 3, and the missing one
     (q,) = summary["quarantine"]
     assert q["source"] == "missing.dcm" and "No such file" in q["reason"]
+
+
+def test_a_study_split_across_pseudo_patients_is_reported(tmp_path):
+    """The modality fills Issuer of Patient ID, the PACS-made files of the same study do not: by default
+    they become two pseudo-patients with two date shifts. The run says so (JSON and a warning), and
+    pseudonyms.patient_key: id keeps them together."""
+    files = make_corpus(tmp_path / "in", 4, patients=2)
+    for path in files[:2]:  # one file of each patient with the issuer, one without
+        ds = pydicom.dcmread(path)
+        ds.IssuerOfPatientID = "SPRINGFIELD"
+        ds.save_as(path, enforce_file_format=True)
+    (tmp_path / "id.yaml").write_text("name: id\nversion: '1'\noptions: [retain_long_modified_dates]\n"
+                                      "pseudonyms: {patient_key: id}\n")
+    for policy, split in (("research-longitudinal", 2), (str(tmp_path / "id.yaml"), 0)):
+        out = tmp_path / f"out-{split}"
+        r = veil("deid", str(tmp_path / "in"), str(out), "--policy", policy, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["studies_split"] == split
+        assert ("pseudo-patient" in r.stderr) == bool(split), r.stderr
+        studies = {p.parent.parent.name: set() for p in out.rglob("*.dcm")}
+        for p in out.rglob("*.dcm"):
+            studies[p.parent.parent.name].add(p.parent.parent.parent.name)
+        assert sum(len(v) > 1 for v in studies.values()) == split

@@ -53,6 +53,10 @@ class RunSummary:
     #: such outputs whose bytes are not what Veil wrote there (edited since), or that could not be removed:
     #: kept, listed (paths relative to OUT), exit code 1
     stale_kept: list[str] = field(default_factory=list)
+    #: output studies written under more than one pseudo-patient (the same study's files carry different
+    #: patient identifiers: an issuer present in some files only, a corrected ID), and one of them
+    studies_split: int = 0
+    split_example: str = ""
     #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
     results: ResultStore = field(default_factory=ResultStore)
 
@@ -604,6 +608,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             _settle_duplicates(summary, out_dir, context)
         _count(summary)
         _check_pseudonym_collisions(summary)
+        _check_split_studies(summary)
         summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
         if not dry_run:
             with _writing_state(out_dir):
@@ -808,6 +813,20 @@ def _check_pseudonym_collisions(summary: RunSummary) -> None:
         raise VeilError(f"pseudonym collision: two patients map to {hit[0][0]}; raise pseudonyms.length in the policy")
 
 
+def _check_split_studies(summary: RunSummary) -> None:
+    """A study whose files came out under two pseudo-patients has two date shifts and two identities in
+    the release: its files disagree on who the patient is (Issuer of Patient ID filled in by some devices
+    only, an ID corrected after the scan). Counted and named, not refused: which file is right is for
+    the data steward (``pseudonyms.patient_key: id`` when only the issuer differs)."""
+    rows = summary.results.query(
+        "SELECT study, COUNT(DISTINCT pseudonym) FROM (SELECT pseudonym, substr(rest, 1, instr(rest, '/') - 1) "
+        "AS study FROM (SELECT pseudonym, substr(output, instr(output, '/') + 1) AS rest FROM results WHERE "
+        "status = 'ok' AND output IS NOT NULL AND pseudonym != '')) WHERE study NOT IN ('', 'unknown') "
+        "GROUP BY study HAVING COUNT(DISTINCT pseudonym) > 1 ORDER BY study")
+    summary.studies_split = len(rows)
+    summary.split_example = str(rows[0][0]) if rows else ""
+
+
 def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
     state = out_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
@@ -853,6 +872,7 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
         "resumed": summary.resumed, "stale_removed": summary.stale_removed, "stale_kept": summary.stale_kept,
+        "studies_split": summary.studies_split,
         "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
         "files_per_second": None if summary.files_per_second is None else round(summary.files_per_second, 1),
         "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
