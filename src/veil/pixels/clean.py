@@ -157,6 +157,12 @@ def _ocr_frames(displays: Iterable[np.ndarray], min_conf: float, only: np.ndarra
 #: A word that matches no PHI is blanked (redact: all-text) only when it is read with this confidence and
 #: its box looks like glyphs on a flat background; speckle that tesseract reads as "Ss" or "wad" does not.
 TEXT_CONFIDENCE = 55.0
+#: A word read turned (standing text along an edge, :func:`veil.pixels.ocr.pages`) is taken for text only
+#: when read this surely and at least this long: the turned edge bands also hold upright text read
+#: sideways and speckle where the image reaches the edge, which tesseract reads as short words ("al",
+#: "-NE", "oat") with up to ~90 confidence. A turned word that matches PHI is blanked whatever it reads.
+TURNED_CONFIDENCE = 80.0
+TURNED_MIN_CHARS = 3
 TEXT_MIDTONES = 0.3
 TEXT_STROKES = 0.45
 
@@ -182,8 +188,11 @@ def looks_like_text(gray: np.ndarray, box: ocr.Box) -> bool:
 
 def legible_words(gray: np.ndarray, words: list[ocr.Word]) -> Reading:
     """`words` each with whether it is legible text: read with :data:`TEXT_CONFIDENCE` and glyph-like on
-    `gray` (:func:`looks_like_text`). Judged when read, so the frame need not be kept for later."""
-    return [(w, w.conf >= TEXT_CONFIDENCE and looks_like_text(gray, w.box)) for w in words]
+    `gray` (:func:`looks_like_text`); a word read turned needs more (:data:`TURNED_CONFIDENCE`). Judged
+    when read, so the frame need not be kept for later."""
+    return [(w, w.conf >= TEXT_CONFIDENCE and looks_like_text(gray, w.box)
+             and (not w.turned or (w.conf >= TURNED_CONFIDENCE
+                                   and sum(c.isalnum() for c in w.text) >= TURNED_MIN_CHARS))) for w in words]
 
 
 def _phi_regions(read: Iterable[Reading], ids: match.Identifiers, redact_all: bool,
@@ -206,9 +215,10 @@ def _phi_regions(read: Iterable[Reading], ids: match.Identifiers, redact_all: bo
             elif not (redact_all and legible):
                 continue
             src = f"{prefix}:{lab.split(':')[-1] if lab else 'text'}"
-            if (w.box, src) not in done:
-                done.add((w.box, src))
-                regions.append(Region(w.box, src))
+            for box in ocr.pieces(w):  # a standing word in pieces: see ocr.pieces
+                if (box, src) not in done:
+                    done.add((box, src))
+                    regions.append(Region(box, src))
     return regions, labels, n_words, n_phi
 
 

@@ -4,10 +4,17 @@ Tesseract is trained on dark print on light paper; burned-in annotations are lig
 green) text on a dark, noisy image. Each frame is therefore (1) brought to 8-bit display values - a
 window from the 0.5th percentile to the maximum for monochrome (MONOCHROME1 inverted, PS3.3 C.7.6.3.1.2),
 the palette applied for PALETTE COLOR, the brightest channel for colour so coloured text is as bright as
-white text - (2) upscaled so 10 px glyphs reach the ~20 px tesseract reads best, and (3) read twice:
-thresholded at 55 % of the maximum (annotation is the brightest thing in the frame, speckle mostly is
-not) and as an inverted grey image (tesseract's own Otsu binarisation, for grey text on grey bars).
-Words from both readings are pooled; boxes are returned in the frame's own pixel coordinates.
+white text - (2) upscaled so 10 px glyphs reach the ~20 px tesseract reads best, and (3) read as several
+pages: thresholded at 55 % of the maximum (annotation is the brightest thing in the frame, speckle
+mostly is not); as an inverted grey image (tesseract's own Otsu binarisation, for grey text on grey
+bars); when the frame has any, its label boxes of the other polarity alone, text dark on white
+(:func:`label_boxes`: a light patient banner with dark text in a dark image, a dark bar with light text
+in a light one) - tesseract reads dark glyphs on a light page, and such a box is a dark blob with glyph
+holes in the thresholded reading and a dark blob in a white page in the inverted one, read in neither
+(nor in the grey image as it is: the dark frame around the box is then the blob); and (4) the outer
+:data:`EDGE` of the columns on each side again, turned upright both ways (90 and 270 degrees), for
+labels written standing along the left and right edges (tesseract reads upright lines only).
+Words from every page are pooled; boxes are returned in the frame's own pixel coordinates.
 
 Page segmentation mode 11 (sparse text) suits overlays: short words scattered over the frame, no
 paragraphs. Nothing is downloaded: the engine and its English model come from Debian's
@@ -43,12 +50,33 @@ FLOOR = 0.0
 
 @dataclass(frozen=True)
 class Word:
-    """One word OCR read: its text, confidence (0-100), box, and the line it belongs to."""
+    """One word OCR read: its text, confidence (0-100), box, the line it belongs to, and whether it was
+    read turned (standing text, read from an edge band turned upright: :func:`pages`)."""
 
     text: str
     conf: float
     box: Box
-    line: tuple[int, int, int, int]  # (reading, block, paragraph, line): words of one line share it
+    line: tuple[int, int, int, int]  # (page, block, paragraph, line): words of one line share it
+    turned: bool = False
+
+
+def pieces(word: Word) -> list[Box]:
+    """The boxes that blank `word`: its box, or for a word read turned, that box cut into pieces about as
+    tall as it is wide.
+
+    Why: the redaction (:func:`veil.pixels.redact.grow` and ``merge``) is made for upright text. It widens
+    a box by a third of its height (the ink of a word's first and last glyph) and joins boxes that share
+    a height band: a standing word's box is its length tall, so it was widened by a third of its length
+    (blanking image far beside a narrow edge label) and joined every line it stood beside into a block.
+    Square pieces are widened by a third of a glyph; the word's ends got that allowance when it was read.
+    """
+    x0, y0, x1, y1 = word.box
+    side = max(1, x1 - x0)
+    if not word.turned or y1 - y0 <= side:
+        return [word.box]
+    n = round((y1 - y0) / side)
+    cuts = [y0 + (y1 - y0) * i // n for i in range(n + 1)]
+    return [(x0, a, x1, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 @cache
@@ -92,7 +120,8 @@ def brightness(display: np.ndarray) -> np.ndarray:
 
 
 def readings(gray: np.ndarray) -> list[np.ndarray]:
-    """The images tesseract reads: dark text on white, thresholded (without lone speckle dots) and plain."""
+    """The images tesseract reads: dark text on white, thresholded (without lone speckle dots) and plain,
+    and the frame's label boxes of the other polarity (:func:`label_boxes`) when it has any."""
     top = int(gray.max())
     if top == 0:
         return []
@@ -100,8 +129,218 @@ def readings(gray: np.ndarray) -> list[np.ndarray]:
     p = np.pad(bright, 1)
     alone = ~(p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:])
     binary = np.where(bright & ~alone, 0, 255).astype(np.uint8)  # isolated bright dots (speckle) dropped
-    inverted = (255 - gray) if gray.mean() < 128 else gray
-    return [binary, inverted.astype(np.uint8)]
+    dark = gray.mean() < 128
+    inverted = (255 - gray) if dark else gray
+    out = [binary, inverted.astype(np.uint8)]
+    boxes = label_boxes(gray, dark_text=dark)
+    if boxes is not None:
+        out.append(boxes)
+    return out
+
+
+#: Label boxes (:func:`label_boxes`): a box is filled with one value, give or take _FLAT (lossy codecs,
+#: resampling); its text differs from the fill by _CONTRAST at least; of the fill levels the histogram
+#: shows as peaks, the _LEVELS largest are examined.
+_FLAT = 3
+_CONTRAST = 40
+_LEVELS = 4
+#: A box is mostly its fill (the text on it a minority), and holds some text.
+_BOX_FILL = 0.55
+_BOX_INK = (0.004, 0.4)
+_BOX_MIN_AREA = 240  # px: the smallest box a line of 10 px text fits in
+
+
+def _spread(mask: np.ndarray, r: int) -> np.ndarray:
+    """`mask` dilated by a (2r+1)-square (outside the frame counts as False): rows, then columns."""
+    out = mask.copy()
+    for axis in (0, 1):
+        src = out.copy()
+        a, b = (out, src) if axis == 0 else (out.T, src.T)
+        for d in range(1, r + 1):
+            a[d:] |= b[:-d]
+            a[:-d] |= b[d:]
+    return out
+
+
+def _close(mask: np.ndarray, r: int) -> np.ndarray:
+    """Morphological closing (holes and gaps narrower than 2r+1 filled); the frame's edge does not erode."""
+    return ~_spread(~_spread(mask, r), r)
+
+
+def _open(mask: np.ndarray, r: int) -> np.ndarray:
+    """Morphological opening: parts thinner than 2r+1 removed."""
+    return _spread(~_spread(~mask, r), r)
+
+
+def _components(grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of a small boolean grid: labels 1..n (0 outside), and n."""
+    rows, cols = grid.shape
+    cells = grid.tolist()
+    lab = [[0] * cols for _ in range(rows)]
+    n = 0
+    for y0, x0 in zip(*np.nonzero(grid), strict=True):
+        if lab[y0][x0]:
+            continue
+        n += 1
+        lab[y0][x0] = n
+        stack = [(int(y0), int(x0))]
+        while stack:
+            y, x = stack.pop()
+            for ny in range(max(0, y - 1), min(rows, y + 2)):
+                row, out = cells[ny], lab[ny]
+                for nx in range(max(0, x - 1), min(cols, x + 2)):
+                    if row[nx] and not out[nx]:
+                        out[nx] = n
+                        stack.append((ny, nx))
+    return np.array(lab, np.int32).reshape(rows, cols), n
+
+
+def _fill_levels(gray: np.ndarray, dark_text: bool) -> list[int]:
+    """Grey levels the histogram shows as peaks (flat fills), largest first, with room for text of the
+    wanted polarity (darker than the fill for `dark_text`, lighter otherwise)."""
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.int64)
+    band = np.convolve(hist, np.ones(2 * _FLAT + 1, np.int64), "same")  # pixels within _FLAT of each level
+    side = np.pad(band, 2 * _FLAT + 4)
+    around = np.maximum(side[:256], side[-256:])  # the bands 2 * _FLAT + 4 levels below and above
+    least = max(_BOX_MIN_AREA, gray.size // 1000)
+    levels = [v for v in np.argsort(-band, kind="stable").tolist()
+              if band[v] >= least and band[v] >= 3 * around[v]
+              and band[v] == band[max(0, v - _FLAT):v + _FLAT + 1].max()
+              and (v >= 2 * _CONTRAST if dark_text else v <= 255 - 2 * _CONTRAST)]
+    out: list[int] = []
+    for v in levels:
+        v = max(0, v - _FLAT) + int(hist[max(0, v - _FLAT):v + _FLAT + 1].argmax())  # the peak itself
+        if all(abs(v - o) > 2 * _FLAT for o in out):
+            out.append(v)
+        if len(out) == _LEVELS:
+            break
+    return out
+
+
+def label_boxes(gray: np.ndarray, dark_text: bool) -> np.ndarray | None:
+    """A page of the frame's label boxes alone, their text dark on white, white around; None without any.
+
+    A label box (a patient banner, a caption bar) is a rectangle filled with one grey level, mostly fill
+    with some text of another level on it. Only boxes whose text has the polarity the inverted reading
+    does not read are kept: `dark_text` (the frame is dark, so it is read inverted) keeps dark text on a
+    lighter fill, otherwise light text on a darker one. Tesseract reads such a box only with the frame
+    around it blank: inside a dark frame a light box is read as a dark blob (or, inverted, a hole) and
+    its text not at all.
+
+    Found as: the pixels of a histogram peak (a fill, :func:`_fill_levels`), closed (the glyphs become part
+    of the region) and opened (thin lines and text strokes of that level dropped), split into connected
+    parts; the bounding rectangle of a part is a box when it is mostly fill (:data:`_BOX_FILL`) and
+    :data:`_BOX_INK` of it is text of the wanted polarity. The whole rectangle is shown, so glyphs that
+    closing did not fill (wide ones, ringing of a lossy codec around them) are read too.
+    """
+    rows, cols = gray.shape
+    r = 3  # closes glyph strokes (and gaps between glyphs) up to 7 px wide
+    f = max(4, -(-max(rows, cols) // 256))  # grid cell for the connected parts
+    th, tw = -(-rows // f), -(-cols // f)
+    page = np.full(gray.shape, 255, np.uint8)
+    found = False
+    g = gray.astype(np.int32)
+    for level in _fill_levels(gray, dark_text):
+        fill = np.abs(g - level) <= _FLAT
+        pad = np.zeros((th * f, tw * f), bool)
+        pad[:rows, :cols] = fill
+        if not (pad.reshape(th, f, tw, f).mean(axis=(1, 3)) >= _BOX_FILL).any():
+            continue  # nowhere mostly this level: no box of it
+        body = _open(_close(fill, r), 2)
+        pad[:rows, :cols] = body
+        grid, n = _components(pad.reshape(th, f, tw, f).any(axis=(1, 3)))
+        if not n:
+            continue
+        ys, xs = np.nonzero(grid)
+        ids = grid[ys, xs]
+        lo_y, lo_x = np.full(n + 1, th), np.full(n + 1, tw)
+        hi_y, hi_x = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
+        np.minimum.at(lo_y, ids, ys)
+        np.minimum.at(lo_x, ids, xs)
+        np.maximum.at(hi_y, ids, ys)
+        np.maximum.at(hi_x, ids, xs)
+        for c in np.nonzero(np.bincount(ids, minlength=n + 1) * f * f >= _BOX_MIN_AREA)[0].tolist():
+            cy, cx = slice(int(lo_y[c]), int(hi_y[c]) + 1), slice(int(lo_x[c]), int(hi_x[c]) + 1)
+            mine = np.repeat(np.repeat(grid[cy, cx] == c, f, axis=0), f, axis=1)
+            y0, x0 = cy.start * f, cx.start * f
+            sub = body[y0:y0 + mine.shape[0], x0:x0 + mine.shape[1]]
+            sub = sub & mine[:sub.shape[0], :sub.shape[1]]
+            rr, cc = np.nonzero(sub.any(axis=1))[0], np.nonzero(sub.any(axis=0))[0]
+            box = (slice(y0 + int(rr[0]), y0 + int(rr[-1]) + 1), slice(x0 + int(cc[0]), x0 + int(cc[-1]) + 1))
+            v = g[box]
+            area = v.size
+            ink = (v <= level - _CONTRAST) if dark_text else (v >= level + _CONTRAST)
+            n_ink = int(ink.sum())
+            if (area < _BOX_MIN_AREA or int(fill[box].sum()) < _BOX_FILL * area
+                    or not max(12, _BOX_INK[0] * area) <= n_ink <= _BOX_INK[1] * area):
+                continue
+            found = True
+            if dark_text:  # the fill -> 255, the darkest text -> 0
+                lo = int(v[ink].min())
+                page[box] = np.clip((v - lo) * 255 // max(1, level - lo), 0, 255).astype(np.uint8)
+            else:
+                hi = int(v[ink].max())
+                page[box] = np.clip((hi - v) * 255 // max(1, hi - level), 0, 255).astype(np.uint8)
+    return page if found else None
+
+
+#: Text turned 90 degrees (vertical labels along the left and right edges) is read from the outer EDGE of
+#: the columns on each side, turned upright both ways; bands narrower than _EDGE_MIN px are not read.
+EDGE = 0.15
+_EDGE_MIN = 8
+
+
+@dataclass(frozen=True)
+class Page:
+    """One image tesseract reads for a frame, and where it lies in that frame: columns x0.. x0 + width of
+    the frame (the whole frame: x0 0 and width cols), turned by ``np.rot90(cut, turn)`` (turn 1: counter-
+    clockwise, -1: clockwise, 0: upright), then upscaled by `scale`."""
+
+    image: np.ndarray  # before upscaling
+    smooth: bool  # upscaled by LANCZOS (grey readings), or NEAREST (the binary reading)
+    x0: int
+    turn: int
+    scale: int
+
+    def to_frame(self, x: int, y: int, w: int, h: int) -> Box:
+        """A box tesseract gave on the upscaled page (left, top, width, height) in frame pixels."""
+        s = self.scale
+        ph, pw = self.image.shape
+        x0, y0, x1, y1 = x // s, y // s, min(pw, -(-(x + w) // s)), min(ph, -(-(y + h) // s))
+        if self.turn == 1:  # page row i is cut column (width - 1 - i), page column j is frame row j
+            x0, y0, x1, y1 = ph - y1, x0, ph - y0, x1
+        elif self.turn == -1:  # page row i is cut column i, page column j is frame row (rows - 1 - j)
+            x0, y0, x1, y1 = y0, pw - x1, y1, pw - x0
+        return x0 + self.x0, y0, x1 + self.x0, y1
+
+    def word_box(self, x: int, y: int, w: int, h: int) -> Box:
+        """:meth:`to_frame`; a word read turned gets a third of its width (a glyph height) added at both
+        ends, the allowance :func:`veil.pixels.redact.grow` gives an upright word's first and last glyph
+        at its sides (it widens a box by a third of its height, across a standing word instead)."""
+        x0, y0, x1, y1 = self.to_frame(x, y, w, h)
+        if self.turn:
+            side = (x1 - x0) // 3
+            y0, y1 = max(0, y0 - side), min(self.image.shape[1], y1 + side)
+        return x0, y0, x1, y1
+
+
+def pages(gray: np.ndarray) -> list[Page]:
+    """Every page tesseract reads for `gray`: the :func:`readings` of the whole frame, then of its left and
+    right :data:`EDGE` bands turned upright both ways (a band of one value is not read)."""
+    rows, cols = gray.shape
+    s = scale_for(rows, cols)
+    full = readings(gray)
+    out = [Page(img, k > 0, 0, 0, s) for k, img in enumerate(full)]
+    w = round(cols * EDGE)
+    if w < _EDGE_MIN:
+        return out
+    for k, img in enumerate(full):
+        for x0 in dict.fromkeys((0, max(0, cols - w))):
+            cut = img[:, x0:x0 + w]
+            if cut.min() == cut.max():
+                continue
+            out += [Page(np.ascontiguousarray(np.rot90(cut, turn)), k > 0, x0, turn, s) for turn in (-1, 1)]
+    return out
 
 
 def scale_for(rows: int, cols: int) -> int:
@@ -122,40 +361,38 @@ def read_many(grays: Iterable[np.ndarray], min_conf: float = 40.0) -> list[list[
     """:func:`read_words` of each image in `grays`, from one tesseract run per :data:`BATCH` pages.
 
     Why: starting tesseract and loading its LSTM model costs ~0.15 s, as much as reading a 512x640 frame,
-    and every frame is read twice. Tesseract reads a list file of images as the pages of one document,
-    each page on its own (the LSTM engine keeps nothing from one page to the next; the tests check the
-    words are the same as from one run per image), so one run reads every reading of many frames.
-    `grays` is consumed lazily: at most one batch of upscaled readings is in memory.
+    and every frame is read as several pages (:func:`pages`). Tesseract reads a list file of images as
+    the pages of one document, each page on its own (the LSTM engine keeps nothing from one page to the
+    next; the tests check the words are the same as from one run per image), so one run reads every page
+    of many frames. `grays` is consumed lazily: at most one batch of upscaled pages is in memory.
     """
     engine_version()
     out: list[list[Word]] = []
 
-    def pages() -> Iterator[tuple[int, int, int, tuple[int, int], Image.Image]]:
+    def each() -> Iterator[tuple[int, int, Page, Image.Image]]:
         for i, gray in enumerate(grays):
             out.append([])
-            rows, cols = gray.shape
-            s = scale_for(rows, cols)
-            for k, img in enumerate(readings(gray)):
-                pil = Image.fromarray(img)
-                if s > 1:
-                    pil = pil.resize((cols * s, rows * s),
-                                     Image.Resampling.LANCZOS if k else Image.Resampling.NEAREST)
-                yield i, k, s, (rows, cols), pil
+            for k, page in enumerate(pages(gray)):
+                pil = Image.fromarray(page.image)
+                if page.scale > 1:
+                    ph, pw = page.image.shape
+                    pil = pil.resize((pw * page.scale, ph * page.scale),
+                                     Image.Resampling.LANCZOS if page.smooth else Image.Resampling.NEAREST)
+                yield i, k, page, pil
 
-    stream = pages()
+    stream = each()
     while batch := list(itertools.islice(stream, BATCH)):
         data = _run(pil for *_, pil in batch)
         for n, text_, conf_, *geom in zip(data["page_num"], data["text"], data["conf"], data["left"], data["top"],
                                           data["width"], data["height"], data["block_num"], data["par_num"],
                                           data["line_num"], strict=True):
-            i, k, s, (rows, cols), _ = batch[int(n) - 1]
+            i, k, page, _ = batch[int(n) - 1]
             text = str(text_).strip()
             conf = float(conf_)
             if not text or conf < min(min_conf, FLOOR) or not any(c.isalnum() for c in text):
                 continue
             x, y, w, h, block, par, line = (int(v) for v in geom)
-            box = (x // s, y // s, min(cols, -(-(x + w) // s)), min(rows, -(-(y + h) // s)))
-            out[i].append(Word(text, conf, box, (k, block, par, line)))
+            out[i].append(Word(text, conf, page.word_box(x, y, w, h), (k, block, par, line), page.turn != 0))
     return out
 
 
