@@ -252,12 +252,15 @@ def test_an_overlay_embedded_in_pixel_data_is_refused_and_orphan_graphics_go_who
     assert not [e for e in written if e.tag.group in (0x5000, 0x6000)]
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 @pytest.mark.parametrize("charset", [None, "ISO_IR 100"])
-def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifiers(charset, tmp_path, monkeypatch):
+def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifiers(charset, policy, tmp_path,
+                                                                                   monkeypatch):
     """Code Meaning, Window Explanation & co. are kept as coded, technical text - but a name or ID of the
-    patient typed into them was kept too, even where every other text was cleaned of it. Under a policy
-    that cleans text only the known identifiers are replaced there (no pattern or name detection: a
-    disease named after a person stays), on the raw path exactly as on the general path."""
+    patient typed into them was kept too, even where every other text was cleaned of it. Only the known
+    identifiers are replaced there (no pattern or name detection: a disease named after a person stays):
+    all of them under a policy that cleans text, the top-level name and ID under basic - on the raw path
+    exactly as on the general path."""
     from pydicom.sequence import Sequence
 
     ds = _small_image()
@@ -274,7 +277,7 @@ def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifier
     ds.Manufacturer = "ACME"
     path = tmp_path / "allow.dcm"
     ds.save_as(path, enforce_file_format=True)
-    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
     written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
     assert written.WindowCenterWidthExplanation == "[NAME] window"
     first, second = written.ProcedureCodeSequence

@@ -233,9 +233,10 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
     """
     out, pseudonym, offset = begin(ds, plan, keyed)
-    from veil.text.clean import KnownIdentifiers, collect_identifiers
+    from veil.text.clean import collect_identifiers
+    from veil.text.known import core_identifiers
 
-    known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else KnownIdentifiers(())
+    known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else core_identifiers(ds)
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
     document = _encapsulated_document(ds, ctx)
     _walk(ds, ctx, scope="", top=True)
@@ -296,9 +297,9 @@ def _us(elem: DataElement | None) -> int | None:
         return -1  # not a number: treated as embedded (fail closed)
 
 
-#: The rule of an allow-listed text attribute under a policy that cleans text: only the patient's own
-#: identifiers found in it are replaced (no pattern or name detection: "Alzheimer disease" stays), and
-#: nothing is recorded when there is none.
+#: The rule of an allow-listed text attribute: only the patient's own identifiers found in it are
+#: replaced (no pattern or name detection: "Alzheimer disease" stays), and nothing is recorded when there
+#: is none. All of them where the policy cleans text, the top-level name and ID otherwise (core_identifiers).
 ALLOWLIST_KNOWN = "allowlist:standard-text+known"
 
 
@@ -307,18 +308,25 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     when it is not ASCII (decoded by its character set first)."""
     if not value.isascii():
         return None
-    from veil.text.known import find_known
+    if not known.terms:
+        return False
+    from veil.text.known import has_known
 
-    return any(find_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
+    if b"\\" not in value:
+        return has_known(value.decode("ascii").upper(), known)
+    return any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
 
 
 def _needs_known(plan: Plan) -> bool:
     """Whether text will be cleaned (PS3.15 E.3.4/E.3.5 or a C action): then header values are collected
     first, so that the patient's own name, IDs and dates are found again inside free text."""
-    p = plan.policy
-    return any(p.has(o) for o in ("clean_descriptors", "clean_structured_content", "clean_graphics")) or any(
-        a.code == "C" for a in plan.public.values()
-    )
+    needs = plan.encoded.get(("needs-known",))
+    if needs is None:
+        p = plan.policy
+        needs = plan.encoded[("needs-known",)] = any(
+            p.has(o) for o in ("clean_descriptors", "clean_structured_content", "clean_graphics")) or any(
+            a.code == "C" for a in plan.public.values())
+    return bool(needs)
 
 
 _ENCAPSULATED = 0x00420011  # Encapsulated Document (PDF, CDA, STL ...)
@@ -410,8 +418,8 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
         return Action("K", "fallback:sequence")
     if tag in plan.safe_text:
         # coded and technical text, kept - but not the patient's own name or ID typed into it (a Code
-        # Meaning "CT for <name>"): where the policy cleans text, the known identifiers are looked for
-        return Action("C", ALLOWLIST_KNOWN) if _needs_known(plan) else Action("K", "allowlist:standard-text")
+        # Meaning "CT for <name>"): the known identifiers are looked for
+        return Action("C", ALLOWLIST_KNOWN)
     keyword = keyword_for_tag(tag)
     if not keyword or vr == "UN":
         return Action("X", "fallback:unknown-public")

@@ -431,6 +431,55 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
                 (f"{given} {family}", NAME)]
 
 
+#: The top-level attributes core_identifiers reads: Patient's Name, Patient ID, Other Patient IDs.
+CORE_TAGS = (0x00100010, 0x00100020, 0x00101000)
+
+
+def core_identifiers(ds: Dataset) -> KnownIdentifiers:
+    """The patient's own name and ID at the top level, in the forms they are written: what allow-listed
+    coded text is checked against under a policy that does not clean text (collecting every identifier
+    of the instance would cost such a policy more than the rest of its work)."""
+    items: list[tuple[int, bytes]] = []
+    for tag in CORE_TAGS:
+        held = ds._dict.get(BaseTag(tag))
+        if held is None:
+            continue
+        value = held.value if type(held) is RawDataElement else None
+        if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or held.VR not in (
+                None, "PN" if tag == 0x00100010 else "LO"):
+            return _core_decoded(ds)
+        items.append((tag, value))
+    return core_from_ascii(tuple(items))
+
+
+@lru_cache(maxsize=4096)
+def core_from_ascii(items: tuple[tuple[int, bytes], ...]) -> KnownIdentifiers:
+    """core_identifiers of (tag, raw ASCII value) pairs (memoised: a study's files repeat them). Plain
+    ASCII decodes the same in every character set pydicom knows (no escape sequences)."""
+    raw: list[tuple[str, str]] = []
+    for tag, value in items:
+        name = tag == 0x00100010
+        for v in ascii_values(value, "PN" if name else "LO", "iso8859") or []:
+            raw.extend(_name_terms(v) if name else _id_terms(v))
+    return known_from_terms(raw)
+
+
+def _core_decoded(ds: Dataset) -> KnownIdentifiers:
+    raw: list[tuple[str, str]] = []
+    for tag in CORE_TAGS:
+        held = ds._dict.get(BaseTag(tag))
+        if held is None:
+            continue
+        try:
+            elem = convert_raw_data_element(held, encoding=ds._character_set, ds=ds) if type(
+                held) is RawDataElement else held
+        except Exception:
+            continue  # not decodable: the header rules remove it; nothing to look for
+        for v in _values(elem):
+            raw.extend(_name_terms(v) if tag == 0x00100010 else _id_terms(v))
+    return known_from_terms(raw)
+
+
 def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
     """Every identifying value in `ds` (names, IDs, places, dates in many written forms), for text cleaning."""
     raw: list[tuple[str, str]] = []
@@ -528,6 +577,14 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         tparts.append(f"(?P<{g}>{'|'.join(uniq)})")
     tail = re.compile(r"(?<![A-Z0-9])(?:" + "|".join(tparts) + r")\s*$") if tparts else None
     return full, tail, groups
+
+
+def has_known(folded: str, known: KnownIdentifiers) -> bool:
+    """Whether :func:`find_known` would find anything in `folded` (one search, no spans built)."""
+    if not known.terms:
+        return False
+    full, tail, _groups = _compiled(known.terms)
+    return bool((full is not None and full.search(folded)) or (tail is not None and tail.search(folded)))
 
 
 def find_known(folded: str, known: KnownIdentifiers) -> list[Span]:
