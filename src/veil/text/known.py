@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
-from veil.text.vocabulary import lexicon
+from veil.text.vocabulary import clinical_vocabulary, lexicon
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _MONTHS_FULL = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
@@ -359,7 +359,7 @@ def add_place(value: str, out: list[tuple[str, str]]) -> None:
     if len(s) < 3:
         return
     out.append((s, PLACE))
-    vocab = lexicon().vocabulary
+    vocab = clinical_vocabulary()
     for w in re.split(r"[\s,;^/()-]+", s):
         w = w.strip(".'")
         up = fold(w)
@@ -371,9 +371,11 @@ def _clinical_word(word: str) -> bool:
     """A name part that is also an ordinary clinical English word ("Head", "Hand") is not matched on its
     own: "CT HEAD" of patient Head stays readable (the full name forms are still matched). A clinical
     term that is not English ("Bravo", a sequence name) is matched: it is more likely the name."""
-    lex = lexicon()
     up = fold(word)
-    return up in lex.vocabulary and (up in lex.english or up in lex.ambiguous)
+    if up not in clinical_vocabulary():
+        return False
+    lex = lexicon()
+    return up in lex.english or up in lex.ambiguous
 
 
 def add_name(pn: str, out: list[tuple[str, str]]) -> None:
@@ -552,7 +554,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         if label in (NAME, ID, PLACE) and len(compact) >= 6:
             # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
             # at least half of it, and never a clinical word ("HEAD" of "HEADLEY")
-            vocab = lexicon().vocabulary
+            vocab = clinical_vocabulary()
             for n in range(max(4, (len(compact) + 1) // 2), len(compact)):
                 if compact[:n] not in vocab:
                     trunc.setdefault(label, []).append(re.escape(compact[:n]))
