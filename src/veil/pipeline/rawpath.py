@@ -404,16 +404,19 @@ class _Walk:
         if engine._needs_known(self.plan):
             known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))
         else:  # the top-level name and ID: from their bytes when plain ASCII, as core_identifiers reads them
-            core = []
+            core, charset = [], []
             for el in self.top:  # in tag order
                 if el[0] > CORE_TAGS[-1]:
                     break
                 if el[0] in CORE_TAGS:
                     core.append(el)
+                elif el[0] == 0x00080005:
+                    charset.append(el)
             items = tuple((el[0], self.buf[el[3]:el[4]]) for el in core)
             plain = all(v.isascii() and b"\x1b" not in v for _, v in items) and all(
                 el[1] in (None, "PN" if el[0] == 0x00100010 else "LO") for el in core)
-            known = core_from_ascii(items) if plain else core_identifiers(self._top_dataset)
+            known = core_from_ascii(items) if plain else core_identifiers(
+                _raw_dataset(_raw_elements(self.buf, charset + core, self.implicit), self.implicit))
         return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out)
 
     @cached_property
