@@ -302,3 +302,30 @@ def test_a_clean_pdf_is_read_whole_and_kept():
     out = deidentify(ds, compile_plan(load_policy_text(KEEP)), KEY)
     assert ds.EncapsulatedDocument == doc + b"\x00" * (len(doc) % 2)
     assert any(rule == "encapsulated_documents=keep_if_clean" for _t, _a, rule, _n in out.rules())
+
+
+def _cda_with(body: bytes, attrs: bytes = b'mediaType="application/pdf" representation="B64"') -> bytes:
+    import base64
+
+    return (b'<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><component><nonXMLBody><text '
+            + attrs + b">" + base64.encodebytes(body) + b"</text></nonXMLBody></component></ClinicalDocument>")
+
+
+def test_a_pdf_embedded_in_a_cda_is_read_not_taken_for_base64_text():
+    """A CDA whose body is a base64 PDF (nonXMLBody, HL7 ED representation B64): the PDF's text is what
+    the document shows; its base64 was read as text, where nothing could be found."""
+    text = extract_text(_cda_with(_doc(_stream(b"BT /F1 12 Tf 72 720 Td (" + LEAK + b") Tj ET"))), "text/xml")
+    assert "QUIXWORTH ZEBULON" in text and "0048213977" in text
+    clean = extract_text(_cda_with(_doc(_stream(CLEAN))), "text/xml")
+    assert "lungs are clear" in clean and "JVBER" not in clean
+
+
+@pytest.mark.parametrize("attrs,reason", [
+    (b'mediaType="application/pdf" representation="B64" compression="DF"', "compressed"),
+    (b'mediaType="image/jpeg" representation="B64"', "image/jpeg"),
+])
+def test_embedded_content_that_cannot_be_read_is_refused(attrs, reason):
+    with pytest.raises(ExtractionError, match=reason):
+        extract_text(_cda_with(b"\xff\xd8\xff\xe0 not text", attrs), "text/xml")
+    with pytest.raises(ExtractionError, match="base64"):
+        extract_text(b'<a><text representation="B64">not base64 !!</text></a>', "text/xml")

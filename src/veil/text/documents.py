@@ -19,6 +19,8 @@ read itself - makes extraction fail, and the instance is quarantined.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import contextlib
 import html
@@ -40,14 +42,14 @@ class ExtractionError(InputError):
         super().__init__(f"encapsulated document: {reason}", "encapsulated-document:unreadable")
 
 
-def extract_text(data: bytes, mime: str) -> str:
+def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
     """All text of an encapsulated document, for checking. Raises :class:`ExtractionError`."""
     mime = (mime or "").strip().lower()
     data = data.rstrip(b"\x00")  # DICOM pads OB values to even length
     if mime == "application/pdf" or data.startswith(b"%PDF"):
         return pdf_text(data)
     if mime in ("text/xml", "application/xml", "application/hl7-cda+xml") or data.lstrip().startswith(b"<"):
-        return xml_text(data)
+        return xml_text(data, depth)
     if mime.startswith("text/"):
         try:
             return data.decode("utf-8")
@@ -58,8 +60,10 @@ def extract_text(data: bytes, mime: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ XML
 
-def xml_text(data: bytes) -> str:
-    """Text and attribute values of an XML document (HL7 CDA keeps identifiers in attributes)."""
+def xml_text(data: bytes, depth: int = 0) -> str:
+    """Text and attribute values of an XML document (HL7 CDA keeps identifiers in attributes). Content
+    embedded as base64 (an HL7 ED value with representation="B64": a CDA's nonXMLBody PDF) is decoded and
+    its own text read; what cannot be (compressed, an unknown media type, too deep) is refused."""
     head = data[:4096].upper()
     if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
         raise ExtractionError("XML with a DTD or entities is refused")
@@ -70,11 +74,29 @@ def xml_text(data: bytes) -> str:
     parts: list[str] = []
     for el in root.iter():
         parts += [str(v) for v in el.attrib.values()]
-        if el.text and el.text.strip():
+        if str(el.attrib.get("representation", "")).upper() == "B64":
+            parts.append(_embedded_text(el, depth))
+        elif el.text and el.text.strip():
             parts.append(el.text.strip())
         if el.tail and el.tail.strip():
             parts.append(el.tail.strip())
     return "\n".join(parts)
+
+
+def _embedded_text(el: ElementTree.Element, depth: int) -> str:
+    """The text of an ED value encoded in base64 (HL7 V3 data types: representation B64, mediaType)."""
+    if depth >= 2:
+        raise ExtractionError("documents embedded in embedded documents are refused")
+    if el.attrib.get("compression"):
+        raise ExtractionError(f"compressed embedded content ({el.attrib['compression']}) is refused")
+    try:
+        payload = base64.b64decode("".join((el.text or "").split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ExtractionError(f"embedded base64 content does not decode: {exc}") from exc
+    media = str(el.attrib.get("mediaType", "") or "")
+    if not media and not payload.startswith((b"%PDF", b"<")):
+        raise ExtractionError("embedded content without a media type")
+    return extract_text(payload, media, depth + 1)
 
 
 # ------------------------------------------------------------------------------------------------ PDF
