@@ -94,7 +94,7 @@ def test_known_identifiers_on_the_raw_path_are_those_the_general_path_reads(tmp_
     """The raw path builds the datasets it reads the patient's own identifiers from out of its own parse
     (rawpath.known_dataset), sequences included, instead of pydicom's reader: the terms text is cleaned
     against must be exactly those of the file read by pydicom, at every depth and in every character set."""
-    import veil.text.clean as clean
+    import veil.text.known as known
 
     for implicit in (True, False):  # Latin-1 and UTF-8: items decode in their parent's character set
         item = Dataset()
@@ -112,8 +112,8 @@ def test_known_identifiers_on_the_raw_path_are_those_the_general_path_reads(tmp_
     corpus = generate_corpus(tmp_path / "in", patients=2, studies_per_patient=1, header_heavy=True)
     files = [*sorted(tmp_path.glob("nested-*.dcm")), *list(corpus.files)[:20], *TEST_FILES]
     seen: list[object] = []
-    real = clean.collect_identifiers
-    monkeypatch.setattr(clean, "collect_identifiers", lambda ds: seen.append(real(ds)) or seen[-1])
+    real = known.collect_identifiers
+    monkeypatch.setattr(known, "collect_identifiers", lambda ds: seen.append(real(ds)) or seen[-1])
     plan = _plans()["research-longitudinal"]
     compared = 0
     for i, path in enumerate(files):

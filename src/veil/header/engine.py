@@ -233,8 +233,7 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     Raises :class:`InputError` when the instance cannot be de-identified safely (it is quarantined).
     """
     out, pseudonym, offset = begin(ds, plan, keyed)
-    from veil.text.clean import collect_identifiers
-    from veil.text.known import core_identifiers
+    from veil.text.known import collect_identifiers, core_identifiers
 
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else core_identifiers(ds)
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)

@@ -398,8 +398,7 @@ class _Walk:
     def _ctx(self) -> engine._Ctx:
         """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
         names, IDs and dates, found again in free text) read from the whole instance, once."""
-        from veil.text.clean import collect_identifiers
-        from veil.text.known import CORE_TAGS, core_from_ascii, core_identifiers
+        from veil.text.known import CORE_TAGS, collect_identifiers, core_from_ascii, core_identifiers
 
         if engine._needs_known(self.plan):
             known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))

@@ -7,6 +7,18 @@ without headers), :mod:`~veil.text.vocabulary` (the clinical allow-list and offl
 :mod:`~veil.text.labelled` (the labelled evaluation set and its scoring).
 """
 
-from veil.text.clean import KnownIdentifiers, clean_text, collect_identifiers, detect
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect"]
+
+
+def __getattr__(name: str) -> Any:
+    """The package's names, imported when first used (PEP 562): a worker that only checks coded text for
+    the patient's name and ID (veil.text.known) does not compile the patterns and name lists."""
+    if name in __all__:
+        from veil.text import clean
+
+        return getattr(clean, name)
+    raise AttributeError(f"module 'veil.text' has no attribute {name!r}")
