@@ -113,6 +113,9 @@ def test_a_large_private_value_the_policy_removes_is_never_read(tmp_path):
     path = tmp_path / "vendor.dcm"
     path.write_bytes(big_private(48 << 20, 0))
     plan = compile_plan(load_policy("research-longitudinal"))  # the general path
+    small = tmp_path / "small.dcm"  # first the once-per-process loads (name lists, patterns), not measured
+    small.write_bytes(big_private(4096, 0))
+    assert process_file(small, plan, KEYED, tmp_path / "warm").status == "ok"
     tracemalloc.start()
     try:
         r = process_file(path, plan, KEYED, tmp_path / "out")
