@@ -334,7 +334,8 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str,  # type: ig
         purpose=purpose,
         policy_hash=plan.policy_hash,
         counts={"in": summary.files_in, "out": summary.written, "quarantined": summary.quarantined,
-                "duplicates": summary.duplicates, "resumed": summary.resumed},
+                "duplicates": summary.duplicates, "resumed": summary.resumed,
+                **({"stale_removed": summary.stale_removed} if summary.stale_removed else {})},
         extra={"veil_version": __version__, "policy": plan.policy.name, "policy_version": plan.policy.version,
                "table": plan.edition, **({"interrupted": interrupted} if interrupted else {})},
     )

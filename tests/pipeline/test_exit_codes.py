@@ -50,18 +50,34 @@ def test_an_output_that_is_a_file_is_a_usage_error(tmp_path):
 
 
 def test_an_unexpected_error_is_fatal_with_one_line_not_exit_1(tmp_path):
-    """OUT/.veil is a file: nothing Veil foresees (no ENOSPC, EROFS, EACCES): exit 3, one line, no
-    traceback (VEIL_DEBUG=1 prints it)."""
+    """Nothing Veil foresees (here a bug planted in the report writer): exit 3, one line, no traceback
+    (VEIL_DEBUG=1 prints it). OUT/.veil being a file is foreseen: the output error with its cause."""
     make_corpus(tmp_path / "in", 2)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / ".veil").write_text("not a folder")
-    r = veil("deid", str(tmp_path / "in"), str(out))
+    planted = textwrap.dedent(f"""
+        import sys
+        import veil.pipeline.runner as runner
+        def boom(*args, **kwargs):
+            raise RuntimeError("planted")
+        runner.write_reports = boom
+        from veil.cli import app
+        sys.argv = ["veil", "deid", {str(tmp_path / "in")!r}, {str(out)!r}]
+        app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", planted], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 3, r.stderr
     said = _one_line_error(r)
-    assert "unexpected error" in said and "FileExistsError" in said, said
-    debug = veil("deid", str(tmp_path / "in"), str(out), env_extra={"VEIL_DEBUG": "1"})
+    assert "unexpected error" in said and "RuntimeError" in said, said
+    debug = subprocess.run([sys.executable, "-c", planted], capture_output=True, text=True, timeout=300,
+                           env=env | {"VEIL_DEBUG": "1"})
     assert debug.returncode == 3 and "Traceback" in debug.stderr
+    other = tmp_path / "out2"
+    other.mkdir()
+    (other / ".veil").write_text("not a folder")
+    r = veil("deid", str(tmp_path / "in"), str(other))
+    assert r.returncode == 3, r.stderr
+    assert "cannot write the output" in _one_line_error(r)
 
 
 def test_a_list_file_with_a_line_that_is_not_utf8_is_read(tmp_path):
@@ -126,6 +142,7 @@ def test_outputs_of_inputs_removed_or_now_quarantined_are_removed_on_a_rerun(tmp
     doc = json.loads(r.stdout)
     assert (doc["written"], doc["quarantined"], doc["stale_removed"], doc["stale_kept"]) == (1, 1, 2, [])
     assert _dcm(out) == _manifest_outputs(out) and len(_dcm(out)) == 1
+    assert json.loads((out / ".veil" / "audit.jsonl").read_text().splitlines()[-1])["counts"]["stale_removed"] == 2
     assert mine.read_text() == "the operator's own file"
     left = {p.relative_to(out) for p in out.rglob("*") if p.is_dir() and ".veil" not in p.relative_to(out).parts}
     assert all(any(q.is_file() for q in (out / d).rglob("*")) for d in left)  # no empty folders left
@@ -228,3 +245,25 @@ def test_the_runner_attaches_what_it_did_to_a_stop_after_its_loop(tmp_path):
         run(files, tmp_path / "out", compile_plan(load_policy("basic")), Keyed(b"k" * 32), failed_sources=failed())
     summary = caught.value.summary
     assert summary is not None and summary.written == 3
+
+
+def test_a_file_where_an_output_folder_must_go_stops_the_run_with_its_cause(tmp_path):
+    """A file standing where a pseudo-patient's folder is made (ENOTDIR/EEXIST) is about the output, not
+    the input: the run stops with the output error and its cause (exit 3), nothing is quarantined, and
+    the same command resumes once the file is moved away."""
+    import shutil
+
+    make_corpus(tmp_path / "in", 2, patients=1)
+    out = tmp_path / "out"
+    assert veil("deid", str(tmp_path / "in"), str(out)).returncode == 0
+    patient = next(p for p in out.iterdir() if p.name != ".veil")
+    shutil.rmtree(patient)
+    patient.write_text("someone's file")
+    r = veil("deid", str(tmp_path / "in"), str(out))
+    assert r.returncode == 3, r.stderr
+    assert "cannot write the output" in _one_line_error(r)
+    assert not (out / ".veil" / "quarantine.jsonl").exists() or not (out / ".veil" / "quarantine.jsonl").read_text()
+    assert patient.read_text() == "someone's file"
+    patient.unlink()
+    assert veil("deid", str(tmp_path / "in"), str(out)).returncode == 0
+    assert len(_dcm(out)) == 2

@@ -271,6 +271,9 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
 #: Failures of the output location, never of one input: a write or a create cannot fail this way
 #: because of what a file holds (reads of an input never give them).
 _OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
+#: ... and, where a file or folder is being made in the output: no permission, or a file standing where an
+#: output folder must be (ENOTDIR, EEXIST)
+_CREATE_FAILURES = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST})
 
 
 def output_failure(exc: OSError, where: Path | str, *, creating: bool = False) -> OutputError | None:
@@ -279,7 +282,7 @@ def output_failure(exc: OSError, where: Path | str, *, creating: bool = False) -
     `creating`: `exc` came from creating a file or folder in the output, where a permission error is
     the output's too (an unreadable input fails earlier, when it is opened).
     """
-    if exc.errno in _OUTPUT_FAILURES or (creating and exc.errno in (errno.EACCES, errno.EPERM)):
+    if exc.errno in _OUTPUT_FAILURES or (creating and exc.errno in _CREATE_FAILURES):
         return OutputError(f"cannot write the output: {exc.strerror or exc} (in {where}). Files finished so far "
                            "are kept and journaled: fix this and run the same command again to resume")
     return None
