@@ -398,24 +398,18 @@ class _Walk:
     def _ctx(self) -> engine._Ctx:
         """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
         names, IDs and dates, found again in free text) read from the whole instance, once."""
-        from veil.text.known import CORE_TAGS, collect_identifiers, core_from_ascii, core_identifiers
+        from veil.text.known import CORE_TAGS, collect_identifiers, core_identifiers
 
         if engine._needs_known(self.plan):
             known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))
-        else:  # the top-level name and ID: from their bytes when plain ASCII, as core_identifiers reads them
-            core, charset = [], []
+        else:  # the top-level name and ID, read from a dataset of just them and the character set
+            core = []
             for el in self.top:  # in tag order
                 if el[0] > CORE_TAGS[-1]:
                     break
-                if el[0] in CORE_TAGS:
+                if el[0] in CORE_TAGS or el[0] == 0x00080005:
                     core.append(el)
-                elif el[0] == 0x00080005:
-                    charset.append(el)
-            items = tuple((el[0], self.buf[el[3]:el[4]]) for el in core)
-            plain = all(v.isascii() and b"\x1b" not in v for _, v in items) and all(
-                el[1] in (None, "PN" if el[0] == 0x00100010 else "LO") for el in core)
-            known = core_from_ascii(items) if plain else core_identifiers(
-                _raw_dataset(_raw_elements(self.buf, charset + core, self.implicit), self.implicit))
+            known = core_identifiers(_raw_dataset(_raw_elements(self.buf, core, self.implicit), self.implicit))
         return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out)
 
     @cached_property

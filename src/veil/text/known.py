@@ -460,9 +460,7 @@ def core_from_ascii(items: tuple[tuple[int, bytes], ...]) -> KnownIdentifiers:
     ASCII decodes the same in every character set pydicom knows (no escape sequences)."""
     raw: list[tuple[str, str]] = []
     for tag, value in items:
-        name = tag == 0x00100010
-        for v in ascii_values(value, "PN" if name else "LO", "iso8859") or []:
-            raw.extend(_name_terms(v) if name else _id_terms(v))
+        _core_terms(tag, ascii_values(value, "PN" if tag == 0x00100010 else "LO", "iso8859") or [], raw)
     return known_from_terms(raw)
 
 
@@ -477,9 +475,13 @@ def _core_decoded(ds: Dataset) -> KnownIdentifiers:
                 held) is RawDataElement else held
         except Exception:
             continue  # not decodable: the header rules remove it; nothing to look for
-        for v in _values(elem):
-            raw.extend(_name_terms(v) if tag == 0x00100010 else _id_terms(v))
+        _core_terms(tag, _values(elem), raw)
     return known_from_terms(raw)
+
+
+def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None:
+    for v in values:
+        out.extend(_name_terms(v) if tag == 0x00100010 else _id_terms(v))
 
 
 def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
