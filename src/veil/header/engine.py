@@ -448,16 +448,13 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
 @cache
 def _public_vrs(tag: int) -> frozenset[str]:
     """The VRs the data dictionary allows a public attribute ("US or SS" ...); UN always (PS3.5 6.2.2).
-    Every VR for a tag the dictionary does not know (its fallback is decided elsewhere)."""
+    Empty for a tag the dictionary does not know (its fallback removes it before this is asked)."""
     try:
         return frozenset(dictionary_VR(tag).split(" or ")) | {"UN"}
     except KeyError:
-        return _ALL_VRS
+        return frozenset()
 
 
-_ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
-                      "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
-                      "UT", "UV"})
 _NUMBER = re.compile(rb"[0-9+\-.eE \x00\\]*")
 
 
