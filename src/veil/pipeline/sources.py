@@ -166,17 +166,13 @@ _Member = tuple[tuple[str, ...], float | None, Callable[[], IO[bytes]]]
 
 def _member_parts(name: str) -> tuple[str, ...] | None:
     """The path of a member as folder names (``.``, empty parts dropped), or None when it would escape
-    the staging folder (absolute, '..') or names nothing."""
-    if name.startswith("/") or "\x00" in name:
+    the staging folder (absolute, '..') or names nothing (blank)."""
+    if name.startswith("/") or "\x00" in name or not name.strip():
         return None
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if not parts or ".." in parts or Path(name).is_absolute():
         return None
     return parts
-
-
-def _safe_member(name: str) -> bool:
-    return _member_parts(name) is not None and name.strip() != ""
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float | None:
@@ -202,7 +198,7 @@ def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
                 if info.is_dir():
                     continue
                 parts = _member_parts(info.filename)
-                if parts is None or not info.filename.strip():
+                if parts is None:
                     raise InputError(f"archive member escapes the archive: {info.filename!r}", "archive")
                 need += info.file_size
 
@@ -217,7 +213,7 @@ def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
             h.update(json.dumps([m.name, m.size, m.type.decode("latin-1"), m.mtime, m.mode],
                                 ensure_ascii=True).encode() + b"\n")
             parts = _member_parts(m.name)
-            if not (m.isfile() or m.isdir()) or parts is None or not m.name.strip():
+            if not (m.isfile() or m.isdir()) or parts is None:
                 raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}", "archive")
             if m.isdir():
                 continue
@@ -384,13 +380,6 @@ def _extract(root: Path, parts: tuple[str, ...], mtime: float | None, read: Call
     if mtime is not None:  # the archive's own time: a re-unpack gives the same stamps, so a resume reuses
         with contextlib.suppress(OSError, OverflowError, ValueError):
             os.utime(target, (mtime, mtime))
-
-
-def unpacked_size(archive: Path) -> int:
-    """Bytes the archive's files take once unpacked, from its own index: zip's central directory
-    (extraction never writes more than a member's declared size) or the tar headers."""
-    with _members(archive) as (_, need, _):
-        return need
 
 
 def _check_room(need: int, folder: Path) -> None:
