@@ -409,7 +409,9 @@ def test_the_runner_holds_nothing_per_file(tmp_path, workers):
     plan = compile_plan(load_policy("basic"))
     keyed = Keyed(b"m" * 32)
     files = list(collect(tmp_path / "in"))
-    run(files[:40], tmp_path / "warm", plan, keyed, workers=workers)  # caches of the plan filled
+    # caches of the plan filled, and the per-patient ones (the matcher of each patient's name and ID,
+    # bounded LRU caches): the files are in patient order, the 1,500 add four patients to the 300's
+    run(files[:40] + files[::300], tmp_path / "warm", plan, keyed, workers=workers)
     held = []
     for n in (300, 1500):
         src.write_text("".join(f"{f}\n" for f in files[:n]))
