@@ -286,6 +286,56 @@ def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifier
     assert written.Manufacturer == "ACME"
 
 
+@pytest.mark.parametrize("policy", ["basic", "options", "research-longitudinal"])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_a_code_string_that_spells_the_patients_name_or_id_is_not_kept(implicit, policy, tmp_path, monkeypatch):
+    """CS is "not text" to the profile and was kept unread - but capitals, digits and underscores spell a
+    surname or an MRN as well as a body part. A kept Code String holding the patient's own name or ID is
+    removed (a dummy where the IOD requires it: Modality); one whose match is a clinical word stays (a
+    patient called Head keeps Body Part Examined HEAD); the raw path writes what the general path writes."""
+    from pydicom.dataelem import DataElement
+
+    ds = _small_image()
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.PatientName, ds.PatientID = "Quimbyzz^Head", "ZZ123456"
+    ds.Modality = "OT"
+    ds.BodyPartExamined = "QUIMBYZZ"
+    ds.ImageType = ["DERIVED", "SECONDARY", "ZZ123456"]
+    ds.PatientPosition = "HFS"
+    ds.ScanOptions = "HEAD_NECK"
+    ds.ConversionType = "WSD"
+    ds.add(DataElement(0x00091010, "LO", "ZZ SITE"))  # a private CS of a block no dictionary knows: removed
+    ds.add(DataElement(0x00091001, "CS", "QUIMBYZZ"))
+    path = tmp_path / "cs.dcm"
+    ds.save_as(path, enforce_file_format=True, implicit_vr=implicit)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
+    raw = next((tmp_path / "cmp" / "raw").rglob("*.dcm")).read_bytes()
+    assert b"QUIMBYZZ" not in raw and b"ZZ123456" not in raw
+    written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    assert "BodyPartExamined" not in written  # Type 3 in this IOD: removed
+    assert written.ImageType == ["DERIVED", "SECONDARY"]  # only the value that names the patient goes
+    assert written.ScanOptions == "HEAD_NECK" and written.PatientPosition == "HFS"
+    assert written.ConversionType == "WSD" and written.Modality == "OT"
+    fired = rawpath.process(path, _plans()[policy], KEYED, tmp_path / "again").outcome.rules()
+    assert {(f[0], f[1], f[2]) for f in fired if f[2] == "code-string:known-identifier"} == {
+        ("00180015", "X", "code-string:known-identifier"), ("00080008", "C", "code-string:known-identifier")}
+
+
+def test_a_required_code_string_that_names_the_patient_becomes_a_dummy(tmp_path, monkeypatch):
+    """Modality is Type 1: a Modality that is the patient's surname gets the CS dummy, not an empty value."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Quimbyzz^Haroldine", "ZZ123456"
+    ds.Modality, ds.ConversionType = "QUIMBYZZ", "WSD"
+    path = tmp_path / "mod.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, "basic", tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason
+    written = pydicom.dcmread(tmp_path / "out" / result.output)
+    assert written.Modality == "ANON"
+    assert b"QUIMBYZZ" not in (tmp_path / "out" / result.output).read_bytes()
+
+
 def test_large_file_streams_and_matches(tmp_path, monkeypatch):
     """Over the read-at-once size the pixel bytes stream in chunks; trailing elements still de-identified."""
     ds = Dataset()

@@ -316,6 +316,37 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     return any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
 
 
+#: The rule of a kept Code String that holds one of the patient's own identifiers: removed (emptied or
+#: a dummy where the IOD requires it). CS is "not text" to the profile, but its repertoire (capitals,
+#: digits, space, underscore; PS3.5 Table 6.2-1) spells a surname or an MRN as well as "HEAD".
+CS_KNOWN = "code-string:known-identifier"
+
+
+def code_string_named(value: str, known: KnownIdentifiers) -> bool:
+    """Whether one Code String value holds one of the known identifiers as anything but a clinical word.
+
+    A word of the clinical vocabulary is not taken for a name where it is the whole of what matched: a
+    patient called Head keeps Body Part Examined "HEAD" and "HEAD_NECK" - the value says what was imaged,
+    and it would say it for anyone. "SMITH_PROTOCOL" for a patient called Smith does not stay.
+    """
+    if not known.terms:
+        return False
+    from veil.text.known import find_known, fold
+    from veil.text.vocabulary import clinical_vocabulary
+
+    folded = fold(value)
+    return any(folded[s.start:s.end].strip() not in clinical_vocabulary() for s in find_known(folded, known))
+
+
+def code_string_raw_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
+    """Whether an ASCII raw Code String has a value :func:`code_string_named` finds (no decode: one
+    search when nothing is there); None when it is not ASCII (decoded by its character set first)."""
+    hit = known_hit(value, known)
+    if not hit:
+        return hit
+    return any(code_string_named(v, known) for v in value.decode("ascii").rstrip("\x00 ").split("\\"))
+
+
 def _needs_known(plan: Plan) -> bool:
     """Whether text will be cleaned (PS3.15 E.3.4/E.3.5 or a C action): then header values are collected
     first, so that the patient's own name, IDs and dates are found again inside free text."""
@@ -607,6 +638,14 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                     del raw_elems[tag]
                     fire(tag, "X", act.rule)
                     continue
+        if code == "K" and vr == "CS":
+            raw = raw_elems[tag]
+            value = raw.value if type(raw) is RawDataElement else None
+            if not isinstance(value, bytes) or code_string_raw_hit(value, ctx.known) is not False:
+                apply_element(ds, tag, act, ctx, scope, handled_times)  # read, and removed if it names
+                if private and tag in ds:
+                    kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+                continue
         if code == "K" and vr != "SQ":  # kept as read: no need to decode it (and not listed)
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -721,6 +760,20 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         if _clean_known(elem, ctx):
             ctx.out.fire(tag, code, act.rule)
         return
+    if code == "K" and vr == "CS" and ctx.known:
+        vals = _values(elem)
+        kept = [v for v in vals if not code_string_named(v, ctx.known)]
+        if kept and len(kept) < len(vals):  # only the values that name the patient go ("DERIVED" stays)
+            _put(elem, kept, b" ")
+            ctx.out.fire(tag, "C", CS_KNOWN)
+            return
+        if not kept and vals:
+            act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
+            code = act.code
+            if code == "X":
+                del ds[tag]
+                ctx.out.fire(tag, code, act.rule)
+                return
     ctx.out.fire(tag, code, act.rule)
     if code == "K":
         if vr == "SQ":

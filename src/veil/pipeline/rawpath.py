@@ -214,7 +214,8 @@ class _Walk:
 
     def _step(self, tag: int, raw_vr: str | None, creator: str | None, scope: str) -> tuple[Any, ...]:
         """What to do with an element, from what `level` memoises it by: (0,) keep as read,
-        (1, fired key) remove, (2, VR, action) anything else, (3, VR, action) keep a number if it is one.
+        (1, fired key) remove, (2, VR, action) anything else, (3, VR, action) keep a number if it is one,
+        (4, VR, action) keep a Code String unless it holds a known identifier.
         The engine's VR rule and ``decide``."""
         private = bool(tag >> 16 & 1)
         if raw_vr and (raw_vr != "UN" or private):
@@ -237,6 +238,8 @@ class _Walk:
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
         if code == "K" and vr in ("IS", "DS"):
             return (3, vr, act)  # kept only if its bytes are a number (engine.numeric_string_action)
+        if code == "K" and vr == "CS":
+            return (4, vr, act)  # kept unless it holds a known identifier (engine.CS_KNOWN)
         if code == "K" and vr != "SQ":
             return (0,)
         return (2, vr, act)
@@ -290,6 +293,16 @@ class _Walk:
                     step, kind = (1, (tag, "X", bad.rule)), 1
                 else:
                     step, kind = (2, step[1], bad), 2
+            if kind == 4:
+                hit = engine.code_string_raw_hit(buf[el[3]:el[4]], self._ctx.known)
+                if hit is False:
+                    kind = 0
+                elif top and tag in _WATCH:
+                    raise _Bail
+                else:  # the engine reads it (its character set) and removes it if it names the patient
+                    deferred.append((len(pieces), el, step[2]))
+                    pieces.append((tag, b""))
+                    continue
             if kind == 1:
                 fk = step[1]
                 fired[fk] = fired.get(fk, 0) + 1
