@@ -639,8 +639,8 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                     fire(tag, "X", act.rule)
                     continue
         if code == "K" and vr == "CS":
-            raw = raw_elems[tag]
-            value = raw.value if type(raw) is RawDataElement else None
+            held = raw_elems[tag]
+            value = held.value if type(held) is RawDataElement else None
             if not isinstance(value, bytes) or code_string_raw_hit(value, ctx.known) is not False:
                 apply_element(ds, tag, act, ctx, scope, handled_times)  # read, and removed if it names
                 if private and tag in ds:
