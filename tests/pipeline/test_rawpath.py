@@ -253,7 +253,7 @@ def test_an_overlay_embedded_in_pixel_data_is_refused_and_orphan_graphics_go_who
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
-@pytest.mark.parametrize("charset", [None, "ISO_IR 100"])
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO 2022 IR 87"])
 def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifiers(charset, policy, tmp_path,
                                                                                    monkeypatch):
     """Code Meaning, Window Explanation & co. are kept as coded, technical text - but a name or ID of the
@@ -264,9 +264,10 @@ def test_allow_listed_text_keeps_its_meaning_but_not_the_patients_own_identifier
     from pydicom.sequence import Sequence
 
     ds = _small_image()
-    if charset:
-        ds.SpecificCharacterSet = charset
-    ds.PatientName, ds.PatientID = "Quimbyzz^Haroldine" if not charset else "Müllerzz^Jürgen", "ZZ123456"
+    names = {None: "Quimbyzz^Haroldine", "ISO_IR 100": "Müllerzz^Jürgen", "ISO 2022 IR 87": "山田^太郎"}
+    if charset:  # ISO 2022: 7-bit escape sequences, ASCII bytes that are not ASCII text (red team, round 2)
+        ds.SpecificCharacterSet = charset if "2022" not in charset else ["", charset]
+    ds.PatientName, ds.PatientID = names[charset], "ZZ123456"
     family = str(ds.PatientName).split("^")[0]
     ds.WindowCenterWidthExplanation = f"{family} window"
     code = Dataset()
@@ -314,12 +315,38 @@ def test_a_code_string_that_spells_the_patients_name_or_id_is_not_kept(implicit,
     assert b"QUIMBYZZ" not in raw and b"ZZ123456" not in raw
     written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
     assert "BodyPartExamined" not in written  # Type 3 in this IOD: removed
-    assert written.ImageType == ["DERIVED", "SECONDARY"]  # only the value that names the patient goes
+    assert written.ImageType == "ANON"  # Type 1 in CT/MR: a dummy, whole (its values mean by position)
     assert written.ScanOptions == "HEAD_NECK" and written.PatientPosition == "HFS"
     assert written.ConversionType == "WSD" and written.Modality == "OT"
     fired = rawpath.process(path, _plans()[policy], KEYED, tmp_path / "again").outcome.rules()
     assert {(f[0], f[1], f[2]) for f in fired if f[2] == "code-string:known-identifier"} == {
-        ("00180015", "X", "code-string:known-identifier"), ("00080008", "C", "code-string:known-identifier")}
+        ("00180015", "X", "code-string:known-identifier"), ("00080008", "D", "code-string:known-identifier")}
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_code_strings_that_are_terms_stay_whatever_the_patient_or_institution_is_called(policy, tmp_path,
+                                                                                        monkeypatch):
+    """Defined terms are words: a patient called Original, Code or Axial, an institution called "Primary
+    Children's Hospital", keep Image Type ORIGINAL\\PRIMARY\\AXIAL and the SR Value Type CODE (the red team
+    found both removed, which broke CT and SR instances). Only the patient's own name and IDs are looked
+    for, and a match that is a word of the data dictionary or the clinical vocabulary is a term."""
+    from pydicom.sequence import Sequence
+
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Original^Code^Axial", "ZZ123456"
+    ds.InstitutionName = "Primary Children's Hospital"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ConversionType = "WSD"
+    item = Dataset()
+    item.ValueType, item.RelationshipType = "CODE", "CONTAINS"
+    ds.ContentSequence = Sequence([item])
+    path = tmp_path / "terms.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
+    written = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    assert written.ImageType == ["ORIGINAL", "PRIMARY", "AXIAL"]
+    assert written.ContentSequence[0].ValueType == "CODE"
+    assert written.ContentSequence[0].RelationshipType == "CONTAINS"
 
 
 def test_a_required_code_string_that_names_the_patient_becomes_a_dummy(tmp_path, monkeypatch):

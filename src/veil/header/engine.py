@@ -155,6 +155,8 @@ class _Ctx:
     pseudonym: str
     known: KnownIdentifiers
     out: Outcome
+    #: the patient's own top-level name and IDs (what a Code String is checked against: CS_KNOWN)
+    core: KnownIdentifiers
 
 
 #: Reads one attribute's value by keyword (with a default): :func:`peek` on a dataset, or the raw path's
@@ -235,8 +237,10 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     out, pseudonym, offset = begin(ds, plan, keyed)
     from veil.text.known import collect_identifiers, core_identifiers
 
-    known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else core_identifiers(ds)
-    ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out)
+    core = core_identifiers(ds)
+    known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else core
+    ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out,
+               core)
     document = _encapsulated_document(ds, ctx)
     _walk(ds, ctx, scope="", top=True)
     if document is not None:
@@ -304,8 +308,8 @@ ALLOWLIST_KNOWN = "allowlist:standard-text+known"
 
 def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     """Whether an ASCII raw value (backslash-separated values) holds one of the known identifiers; None
-    when it is not ASCII (decoded by its character set first)."""
-    if not value.isascii():
+    when it is not plain ASCII (decoded by its character set first: ISO 2022 escapes are 7-bit too)."""
+    if not value.isascii() or b"\x1b" in value:
         return None
     if not known.terms:
         return False
@@ -316,35 +320,51 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     return any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
 
 
-#: The rule of a kept Code String that holds one of the patient's own identifiers: removed (emptied or
-#: a dummy where the IOD requires it). CS is "not text" to the profile, but its repertoire (capitals,
-#: digits, space, underscore; PS3.5 Table 6.2-1) spells a surname or an MRN as well as "HEAD".
+#: The rule of a kept Code String that holds the patient's own name or ID: removed (emptied or a dummy
+#: where the IOD requires it). CS is "not text" to the profile, but its repertoire (capitals, digits,
+#: space, underscore; PS3.5 Table 6.2-1) spells a surname or an MRN as well as "HEAD".
 CS_KNOWN = "code-string:known-identifier"
 
 
-def code_string_named(value: str, known: KnownIdentifiers) -> bool:
-    """Whether one Code String value holds one of the known identifiers as anything but a clinical word.
+def code_string_named(value: str, core: KnownIdentifiers) -> bool:
+    """Whether one Code String value holds the patient's own name or ID as anything but a term.
 
-    A word of the clinical vocabulary is not taken for a name where it is the whole of what matched: a
-    patient called Head keeps Body Part Examined "HEAD" and "HEAD_NECK" - the value says what was imaged,
-    and it would say it for anyone. "SMITH_PROTOCOL" for a patient called Smith does not stay.
+    `core` is the top-level name and IDs only: a word of the institution's name ("PRIMARY" of "Primary
+    Children's Hospital") is no reason to touch a Code String. A match that is wholly a word of the
+    clinical vocabulary or of the DICOM data dictionary's attribute names is a term, not the name: a
+    patient called Head keeps Body Part Examined "HEAD_NECK", one called Original keeps Image Type
+    "ORIGINAL" and one called Code keeps the SR Value Type "CODE" - such values say the same for anyone.
     """
-    if not known.terms:
+    if not core.terms:
         return False
     from veil.text.known import find_known, fold
-    from veil.text.vocabulary import clinical_vocabulary
 
     folded = fold(value)
-    return any(folded[s.start:s.end].strip() not in clinical_vocabulary() for s in find_known(folded, known))
+    return any(not _is_term(folded[s.start:s.end].strip()) for s in find_known(folded, core))
 
 
-def code_string_raw_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
+def _is_term(word: str) -> bool:
+    from veil.text.vocabulary import clinical_vocabulary
+
+    return word in clinical_vocabulary() or word in _dictionary_words()
+
+
+@cache
+def _dictionary_words() -> frozenset[str]:
+    """Upper-case words of the data dictionary's attribute names ("ORIGINAL", "PRIMARY", "CODE", "TEXT",
+    "IMAGE" ...): the vocabulary DICOM's defined terms are made of."""
+    from pydicom.datadict import DicomDictionary
+
+    return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{2,}", entry[2]))
+
+
+def code_string_raw_hit(value: bytes, core: KnownIdentifiers) -> bool | None:
     """Whether an ASCII raw Code String has a value :func:`code_string_named` finds (no decode: one
     search when nothing is there); None when it is not ASCII (decoded by its character set first)."""
-    hit = known_hit(value, known)
+    hit = known_hit(value, core)
     if not hit:
         return hit
-    return any(code_string_named(v, known) for v in value.decode("ascii").rstrip("\x00 ").split("\\"))
+    return any(code_string_named(v, core) for v in value.decode("ascii").rstrip("\x00 ").split("\\"))
 
 
 def _needs_known(plan: Plan) -> bool:
@@ -641,7 +661,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         if code == "K" and vr == "CS":
             held = raw_elems[tag]
             value = held.value if type(held) is RawDataElement else None
-            if not isinstance(value, bytes) or code_string_raw_hit(value, ctx.known) is not False:
+            if not isinstance(value, bytes) or code_string_raw_hit(value, ctx.core) is not False:
                 apply_element(ds, tag, act, ctx, scope, handled_times)  # read, and removed if it names
                 if private and tag in ds:
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -760,20 +780,14 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         if _clean_known(elem, ctx):
             ctx.out.fire(tag, code, act.rule)
         return
-    if code == "K" and vr == "CS" and ctx.known:
-        vals = _values(elem)
-        kept = [v for v in vals if not code_string_named(v, ctx.known)]
-        if kept and len(kept) < len(vals):  # only the values that name the patient go ("DERIVED" stays)
-            _put(elem, kept, b" ")
-            ctx.out.fire(tag, "C", CS_KNOWN)
+    if code == "K" and vr == "CS" and any(code_string_named(v, ctx.core) for v in _values(elem)):
+        # the whole value goes: Image Type's values mean something by their position
+        act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
+        code = act.code
+        if code == "X":
+            del ds[tag]
+            ctx.out.fire(tag, code, act.rule)
             return
-        if not kept and vals:
-            act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
-            code = act.code
-            if code == "X":
-                del ds[tag]
-                ctx.out.fire(tag, code, act.rule)
-                return
     ctx.out.fire(tag, code, act.rule)
     if code == "K":
         if vr == "SQ":

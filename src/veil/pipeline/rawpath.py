@@ -294,7 +294,7 @@ class _Walk:
                 else:
                     step, kind = (2, step[1], bad), 2
             if kind == 4:
-                hit = engine.code_string_raw_hit(buf[el[3]:el[4]], self._ctx.known)
+                hit = engine.code_string_raw_hit(buf[el[3]:el[4]], self._ctx.core)
                 if hit is False:
                     kind = 0
                 elif top and tag in _WATCH:
@@ -413,17 +413,19 @@ class _Walk:
         names, IDs and dates, found again in free text) read from the whole instance, once."""
         from veil.text.known import CORE_TAGS, collect_identifiers, core_identifiers
 
+        # the top-level name and ID, read from a dataset of just them and the character set
+        core_elems = []
+        for el in self.top:  # in tag order
+            if el[0] > CORE_TAGS[-1]:
+                break
+            if el[0] in CORE_TAGS or el[0] == 0x00080005:
+                core_elems.append(el)
+        core = core_identifiers(_raw_dataset(_raw_elements(self.buf, core_elems, self.implicit), self.implicit))
         if engine._needs_known(self.plan):
             known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))
-        else:  # the top-level name and ID, read from a dataset of just them and the character set
-            core = []
-            for el in self.top:  # in tag order
-                if el[0] > CORE_TAGS[-1]:
-                    break
-                if el[0] in CORE_TAGS or el[0] == 0x00080005:
-                    core.append(el)
-            known = core_identifiers(_raw_dataset(_raw_elements(self.buf, core, self.implicit), self.implicit))
-        return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out)
+        else:
+            known = core
+        return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out, core)
 
     @cached_property
     def _top_raw(self) -> dict[BaseTag, RawDataElement]:
