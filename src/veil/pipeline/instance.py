@@ -238,9 +238,12 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     folder, identical bytes are a no-op and different bytes keep the smaller sha256, so the result does
     not depend on which worker finished first.
     The loser raises :class:`InputError` (rule ``duplicate-instance``) and is quarantined.
-    A file last written before `since` (the run's start, on the output file system's clock) is not a
-    competitor but an earlier run's output this run did not reuse (cut short by a crash, damaged, or
-    made from an input that has changed): it is replaced.
+    A file whose inode last changed before `since` (the run's start, on the output file system's clock) is
+    not a competitor but an earlier run's output this run did not reuse (cut short by a crash, damaged, or
+    made from an input that has changed): it is replaced. The ctime, not the mtime: an output folder
+    restored from a host whose clock ran ahead, or touched, has mtimes in the future, and its outputs were
+    taken for this run's duplicates (quarantined, then removed as stale); link() sets the ctime, which
+    nobody can set.
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
@@ -253,7 +256,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     dfd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
-        if os.path.exists(path) and (since is None or os.stat(path).st_mtime_ns >= since):
+        if os.path.exists(path) and (since is None or os.stat(path).st_ctime_ns >= since):
             existing = sha256_file(Path(path))
             if existing == digest:
                 os.unlink(tmp)

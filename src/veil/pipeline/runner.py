@@ -337,11 +337,16 @@ def _series_keys_rescue(items: list[_Todo], alone: Callable[[list[_Todo]], list[
 
 
 def _stamp(path: str) -> str:
+    """What says an input is the file an earlier run journaled: size, mtime, and the inode and its ctime.
+
+    Size and mtime alone took a corrected file for the old one (``cp -p``, ``rsync -t`` and ``tar x`` set
+    the old mtime, and a series' files share their size): its earlier output was reused, another
+    patient's. The ctime changes with any write, rename or replacement and cannot be set back."""
     try:
         st = os.stat(path)
     except OSError:
         return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def _run_id(plan: Plan, keyed: Keyed) -> str:
@@ -418,7 +423,7 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
 
 
 def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
-    """The journaled result, when the input is unchanged (size, mtime) and its output is on disk with
+    """The journaled result, when the input is unchanged (:func:`_stamp`) and its output is on disk with
     the journaled sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing)."""
     if prev is None or prev[0] != stamp or prev[1].status != "ok" or not prev[1].output:
         return None
@@ -429,11 +434,11 @@ def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) ->
 
 
 def _run_start(out_dir: Path) -> int:
-    """This run's start on the output file system's own clock (the mtime of a file written now): outputs
-    older than it are earlier runs', which this run replaces unless it reuses them (commit_atomic)."""
+    """This run's start on the output file system's own clock (the ctime of a file made now): outputs
+    changed before it are earlier runs', which this run replaces unless it reuses them (commit_atomic)."""
     fd, name = tempfile.mkstemp(prefix=".veil-run-start-", suffix=".part", dir=out_dir / STATE_DIR)
     try:
-        return os.fstat(fd).st_mtime_ns
+        return os.fstat(fd).st_ctime_ns
     finally:
         os.close(fd)
         os.unlink(name)  # nothing is left behind: a release of OUT stays byte-reproducible

@@ -261,7 +261,7 @@ def _staging_dir(archive: Path, out_dir: Path) -> Path:
     command (a re-run resumes), another for another output folder or another user."""
     st = archive.stat()
     ident = "\x00".join((str(os.getuid()), str(archive.resolve()), str(st.st_size), str(st.st_mtime_ns),
-                         str(out_dir.resolve())))
+                         str(st.st_ctime_ns), str(st.st_ino), str(out_dir.resolve())))
     key = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return Path(tempfile.gettempdir()) / f"{STAGING_PREFIX}{key}"
 
@@ -341,7 +341,8 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
     st = archive.stat()
     with _members(archive) as (members, need, digest):
         identity: dict[str, object] = {"archive": os.fsencode(archive.resolve()).hex(), "size": st.st_size,
-                                       "mtime_ns": st.st_mtime_ns, "members": digest}
+                                       "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+                                       "members": digest}
         dest = None if out_dir is None else _staging_dir(archive, out_dir)
         if dest is not None and _complete(dest, identity):
             if dest not in owned:
