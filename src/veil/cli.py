@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -99,9 +100,23 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
+class _Failed(typer.Exit):
+    """A command's failure, with the message it printed (``--json`` prints it on stdout too)."""
+
+    def __init__(self, msg: str, code: int) -> None:
+        super().__init__(code)
+        self.message = msg
+
+
 def _fail(msg: str, code: int = EXIT_USAGE) -> None:
     console.print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(code)
+    raise _Failed(msg, code)
+
+
+def _json_failure(message: str, code: int, summary: dict[str, object] | None = None) -> None:
+    """The one JSON object ``--json`` promises on stdout, for a run that ended in an error or a stop: a
+    script that parses stdout gets the exit code and the reason instead of nothing."""
+    out.print_json(ensure_ascii=True, json=json.dumps((summary or {}) | {"error": message, "exit_code": code}))
 
 
 @app.callback(invoke_without_command=True)
@@ -148,7 +163,8 @@ def deid(
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (0 = all usable cores).")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")] = False,
     purpose: Annotated[str, typer.Option(help="Why this run happens (recorded in the audit log).")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (on an error or a stop: "
+                                          "its 'error' and 'exit_code', with the counts so far).")] = False,
     file_timeout: Annotated[float, typer.Option(
         "--file-timeout", help="Seconds one file may take before it is stopped and quarantined (0 = no limit, "
         "and with --workers 1 the files run in this process).")] = 1800,
@@ -172,18 +188,30 @@ def deid(
       veil deid study/ out/ --policy site.yaml --purpose "IRB-2026-114 export" --json
     """
     try:
-        _deid(input_dir, output_dir, policy, key_file, workers, dry_run, purpose, as_json, file_timeout)
-    except (typer.Exit, typer.Abort, click.ClickException):
-        raise
-    except Exception as exc:  # a failure nothing above foresaw: fatal (3), never 1 ("some quarantined")
-        if os.environ.get("VEIL_DEBUG"):
-            import traceback
+        try:
+            _deid(input_dir, output_dir, policy, key_file, workers, dry_run, purpose, as_json, file_timeout)
+        except (typer.Exit, typer.Abort, click.ClickException, Interrupted):
+            raise
+        except Exception as exc:  # a failure nothing above foresaw: fatal (3), never 1 ("some quarantined")
+            if os.environ.get("VEIL_DEBUG"):
+                import traceback
 
-            traceback.print_exc()
-        resume = "" if dry_run else (f" Files finished so far are kept and journaled in {output_dir / '.veil'}: fix "
-                                     "the cause and run the same command again to resume.")
-        _fail(f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}.{resume} (VEIL_DEBUG=1 prints "
-              "the traceback)", EXIT_FATAL)
+                traceback.print_exc()
+            resume = "" if dry_run else (f" Files finished so far are kept and journaled in {output_dir / '.veil'}: "
+                                         "fix the cause and run the same command again to resume.")
+            _fail(f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}.{resume} (VEIL_DEBUG=1 "
+                  "prints the traceback)", EXIT_FATAL)
+    except _Failed as exc:
+        if as_json:
+            _json_failure(exc.message, exc.exit_code)
+        raise
+    except Interrupted as exc:
+        if as_json:
+            from veil.pipeline.runner import summary_dict
+
+            done = summary_dict(exc.summary) if exc.summary is not None else None
+            _json_failure(f"stopped by {exc.name}: run the same command again to resume", 128 + exc.signum, done)
+        raise
 
 
 def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None, workers: int, dry_run: bool,
@@ -195,6 +223,8 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
 
+    if file_timeout != 0 and not (math.isfinite(file_timeout) and file_timeout > 0):
+        _fail(f"--file-timeout must be 0 (no limit) or a positive number of seconds, not {file_timeout:g}")
     try:
         pol = load_policy(policy)
         plan = compile_plan(pol)

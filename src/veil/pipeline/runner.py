@@ -422,6 +422,13 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
                 yield str(rid), key, stamp, result
 
 
+#: Quarantine rules of an input stopped from outside (its time limit, its worker's death), not for what it
+#: holds: an earlier run's output of the unchanged input is still good (reused, never removed as stale). The
+#: reuse check itself runs inside the timed unit, so a short --file-timeout or a loaded machine stopped it
+#: too, and every earlier output was then removed as stale.
+_STOPPED = frozenset({"timeout", "crash"})
+
+
 def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
     """The journaled result, when the input is unchanged (:func:`_stamp`) and its output is on disk with
     the journaled sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing)."""
@@ -587,7 +594,11 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                             lambda u: [(p, prev) for _, p, prev in u], rescue, limit)
     try:
         for unit, batch in results:
-            for (seq, _, _), (r, resumed) in zip(unit, batch, strict=True):
+            for (seq, p, prev), (r, resumed) in zip(unit, batch, strict=True):
+                if r.rule in _STOPPED and prev is not None and not dry_run:
+                    earlier = _reusable(prev, _stamp(p), out_dir)
+                    if earlier is not None:  # done before, unchanged: a stop now is no reason to lose it
+                        r, resumed = replace(earlier, source=p), True
                 store.put(seq, r)
                 summary.resumed += resumed
                 if on_result is not None:

@@ -1,0 +1,81 @@
+"""`veil deid --json` gives a script one JSON object on stdout whatever happens, and a time limit never
+costs earlier outputs.
+
+Red team (round 2): with --json, nothing reached stdout on exit 2, 3, 130 or 143; `--file-timeout -5` and
+`nan` were accepted (every file quarantined, tracebacks on stderr); and one run with a limit too short for
+any file (or a loaded machine) removed every earlier output as stale - the check that reuses an unchanged
+input's output runs inside the timed unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .test_batch import SECRET, make_corpus, tree_hashes, veil
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf", "-0.001"])
+def test_a_time_limit_that_is_not_a_positive_number_is_a_usage_error(value, tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 2)
+    r = veil("deid", str(src), str(tmp_path / "out"), "--file-timeout", value, "--json")
+    assert r.returncode == 2, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 2 and "--file-timeout" in doc["error"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_errors_are_one_json_object_on_stdout(tmp_path):
+    r = veil("deid", str(tmp_path / "missing"), str(tmp_path / "out"), "--json")
+    assert r.returncode == 2
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 2 and doc["error"]
+    (tmp_path / "in").mkdir()
+    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out"), "--json", "--policy", "no-such-policy")
+    assert r.returncode == 2 and json.loads(r.stdout)["exit_code"] == 2
+
+
+def test_a_stopped_run_says_so_in_json_with_what_it_finished(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 5)
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import veil.pipeline.runner as runner
+        real = runner.write_reports
+        def stopped(*a, **k):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*a, **k)
+        runner.write_reports = stopped
+        from veil.cli import app
+        sys.argv = ["veil", *sys.argv[1:]]
+        app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 143 and "SIGTERM" in doc["error"]
+    assert doc["written"] == 5
+
+
+@pytest.mark.slow
+def test_files_stopped_by_their_time_limit_keep_their_earlier_outputs(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 4, patients=2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "2").returncode == 0
+    before = tree_hashes(out)
+    r = veil("deid", str(src), str(out), "--workers", "2", "--file-timeout", "0.000001", "--json")
+    doc = json.loads(r.stdout)
+    assert (doc["stale_removed"], doc["resumed"], doc["quarantined"]) == (0, 4, 0), doc
+    assert r.returncode == 0, r.stderr
+    assert tree_hashes(out) == before
+    assert veil("audit", "verify", str(out)).returncode == 0
