@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from veil.audit import GENESIS, AuditEntry, AuditError, anchor, append, read_entries, verify
+from veil.audit import GENESIS, AuditEntry, AuditError, anchor, append, check_appendable, read_entries, verify
 
 KEY = b"k" * 32
 
@@ -79,6 +79,10 @@ def test_user_defaults_to_the_os_user_and_time_to_now(tmp_path):
     assert isinstance(e["user"], str) and e["user"]
     ts = datetime.fromisoformat(e["ts"])
     assert ts.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - ts) < timedelta(minutes=1)
+
+
+def _head(log: Path) -> Path:
+    return log.with_name(log.name + ".head")
 
 
 def test_empty_log_verifies_and_a_missing_log_does_not(tmp_path):
@@ -182,7 +186,9 @@ def test_rewritten_plain_chain_passes_plain_verify_but_not_keyed_verify(tmp_path
     recs = read_entries(log)
     recs[1]["counts"]["quarantined"] = 0
     _write(log, _rechain(recs))
-    assert verify(log).ok  # a plain chain only proves internal consistency
+    assert not verify(log).ok  # the head file beside the log names a hash the rewrite changed ...
+    _head(log).unlink()
+    assert verify(log).ok  # ... rewritten (or removed) with it: a plain chain only proves internal consistency
     res = verify(log, key=KEY)
     assert not res.ok
     assert all("not keyed (alg sha256) although a key was given" in p for p in res.problems)
@@ -197,6 +203,7 @@ def test_rewritten_keyed_chain_fails_keyed_verify(tmp_path, attacker_key):
     assert all(r["alg"] == "hmac-sha256" and r["hash"] == _digest(r, KEY) for r in recs)
     recs[1]["counts"]["quarantined"] = 0
     _write(log, _rechain(recs, attacker_key))
+    _head(log).unlink()  # the attacker removes the head file too
     assert verify(log).ok is (attacker_key is None)  # without the key, a downgraded rewrite still looks fine
     res = verify(log, key=KEY)
     assert not res.ok and res.entries == 3
@@ -229,7 +236,9 @@ def test_truncated_tail_is_detected_only_with_an_anchor(tmp_path):
     append(log, _entry(9))  # later runs do not invalidate an older anchor
     assert verify(log, expected_head=head).ok
     _write(log, _lines(log)[:2])  # drop the anchored entry and everything after it
-    assert verify(log).ok  # a shorter chain is still a valid chain: the documented limit
+    assert not verify(log).ok  # the head file beside the log still names the last entry ...
+    _head(log).unlink()
+    assert verify(log).ok  # ... removed with it, a shorter chain is still a valid chain: the documented limit
     res = verify(log, expected_head=head)
     assert not res.ok and res.entries == 2
     assert res.problems == (f"anchor {head} is not in the chain (entries at or before it were removed, "
@@ -241,6 +250,7 @@ def test_anchor_catches_a_rewritten_plain_chain(tmp_path):
     head = anchor(log)
     first, second = read_entries(log)
     _write(log, _rechain([first, {**second, "purpose": "forged"}]))
+    _head(log).unlink()
     assert verify(log).ok and not verify(log, expected_head=head).ok
 
 
@@ -364,3 +374,52 @@ def test_concurrent_appenders_keep_one_valid_chain(tmp_path):
     assert [r["seq"] for r in recs] == list(range(1, 101))
     expected = sorted(10 + w * 1000 + i for w in range(4) for i in range(25))
     assert sorted(r["counts"]["in"] for r in recs) == expected  # no run lost or written twice
+
+
+# -- the head file: resets and rollbacks without an anchor written down (red team, round 2) ---------------
+
+@pytest.mark.parametrize("how", ["emptied", "removed", "older-copy", "last-line-dropped"])
+def test_a_reset_or_rolled_back_log_fails_verify_and_refuses_appends(tmp_path, how):
+    """Before: an emptied log verified ("0 entries"), a removed one was started again by the next run (a
+    fresh chain that verified), and an older copy put back or a cut-off last line passed too."""
+    log = _log(tmp_path, 2, key=KEY)
+    older = log.read_bytes()
+    append(log, _entry(5), key=KEY)
+    if how == "emptied":
+        log.write_bytes(b"")
+    elif how == "removed":
+        log.unlink()
+    elif how == "older-copy":
+        log.write_bytes(older)
+    else:
+        _write(log, _lines(log)[:-1])
+    res = verify(log, key=KEY)
+    assert not res.ok
+    assert "removed" in res.problems[0] or "not in the chain" in res.problems[0], res.problems
+    with pytest.raises(AuditError):
+        check_appendable(log, key=KEY)
+    with pytest.raises(AuditError):
+        append(log, _entry(6), key=KEY)
+
+
+def test_damage_in_the_middle_refuses_appends_not_only_damage_at_the_end(tmp_path):
+    log = _log(tmp_path, 3, key=KEY)
+    lines = _lines(log)
+    rec = json.loads(lines[1])
+    rec["purpose"] = "edited"
+    lines[1] = json.dumps(rec)
+    _write(log, lines)
+    with pytest.raises(AuditError, match="HMAC mismatch"):
+        check_appendable(log, key=KEY)
+    with pytest.raises(AuditError, match="HMAC mismatch"):
+        append(log, _entry(6), key=KEY)
+    assert len(_lines(log)) == 3
+
+
+def test_a_log_and_head_file_moved_aside_together_start_a_new_chain(tmp_path):
+    log = _log(tmp_path, 2, key=KEY)
+    log.rename(log.with_name("old.jsonl"))
+    _head(log).rename(log.with_name("old.jsonl.head"))
+    rec = append(log, _entry(7), key=KEY)
+    assert rec["seq"] == 1 and verify(log, key=KEY).ok
+    assert verify(log.with_name("old.jsonl"), key=KEY).ok  # the evidence still verifies on its own

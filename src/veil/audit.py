@@ -14,10 +14,16 @@ What the chain can and cannot prove:
   line on; a plain chain only proves internal consistency. Pass the project secret as ``key`` to chain
   with HMAC-SHA256 instead: without the secret nobody can produce valid hashes, and verifying a keyed log
   with a missing or wrong key fails rather than passing silently.
-- **Truncation of trailing entries.** Dropping the last lines leaves a valid, shorter chain; nothing in
-  the file can tell. :func:`anchor` returns the current head hash, which run summaries print so it can be
-  written down elsewhere (ticket, e-mail, lab book); ``verify(log, expected_head=...)`` then requires that
-  entry to still be in the chain. An anchor also catches a full rewrite of a plain chain up to that point.
+- **Truncation, emptying, removal, rollback.** Dropping the last lines, emptying the file or putting an
+  older copy back leaves a valid chain; nothing in the file itself can tell. Each append therefore
+  replaces a head file beside the log (``audit.jsonl.head``: the last entry's seq and hash), and
+  :func:`verify` and appends require that entry to be in the chain - a log removed or emptied while its
+  head file says otherwise is refused too. Whoever replaces both files together is not caught by that:
+  :func:`anchor` returns the current head hash, which run summaries print so it can be written down
+  elsewhere (ticket, e-mail, lab book); ``verify(log, expected_head=...)`` then requires that entry to
+  still be in the chain. An anchor also catches a full rewrite of a plain chain up to that point.
+- **Damage anywhere** refuses appends (the whole chain is checked first, not only its last line): a new
+  entry must not bury an edit under a valid-looking link.
 
 Lines are written in a readable field order; only the canonical form (sorted keys, no spaces,
 ``ensure_ascii=False``, UTF-8) is hashed, so an independent checker needs nothing but ``json`` and
@@ -53,7 +59,8 @@ HMAC_SHA256 = "hmac-sha256"
 _FIELDS = ("seq", "ts", "user", "host", "command", "purpose", "policy_hash", "counts", "extra", "alg", "prev",
            "hash")
 _TAIL_BLOCK = 8192
-_REFUSE = "refusing to append. Run verify, keep the log as evidence and start a new one"
+_REFUSE = ("refusing to append. Run verify, keep the log as evidence and start a new one (move the log and its "
+           ".head file aside together)")
 
 
 class AuditError(VeilError):
@@ -107,9 +114,9 @@ def append(log_path: Path, entry: AuditEntry, *, user: str | None = None, now: d
            key: bytes | None = None) -> dict[str, Any]:
     """Append one entry for a run and return it as written (with ``seq``, ``prev`` and ``hash``).
 
-    Refuses (``AuditError``) to extend a log whose last line is incomplete, unparseable or fails its own
-    hash check, or whose chain type differs from ``key`` (keyed vs plain): appending would bury the damage
-    under a valid-looking link. Only the tail is checked here; :func:`verify` checks the whole chain.
+    Refuses (``AuditError``) to extend a log that :func:`verify` would fail (a line edited, removed or
+    reordered anywhere, a head file whose entry is gone) or whose chain type differs from ``key`` (keyed
+    vs plain): appending would bury the damage under a valid-looking link.
     """
     alg = _alg_for(key)
     body: dict[str, Any] = {
@@ -129,17 +136,60 @@ def append(log_path: Path, entry: AuditEntry, *, user: str | None = None, now: d
     with _locked(log_path, write=True) as fd:
         last = _tail(fd, log_path)
         if last is None:
+            if _read_head(log_path) is not None:
+                raise AuditError(f"{log_path} is empty but its head file records entries: the log was emptied; "
+                                 f"{_REFUSE}")
             seq, prev = 1, GENESIS
         else:
             _check_tail(last, log_path, key)
+            _refuse_broken(_read_all(fd), log_path, key)
             seq, prev = last["seq"] + 1, last["hash"]
         record = {"seq": seq, **body, "prev": prev}
         record["hash"] = entry_hash(record, key)
         _write_all(fd, json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n")
         os.fsync(fd)
+        _write_head(log_path, seq, record["hash"])
     if created:
         _fsync_dir(log_path.parent)
     return record
+
+
+def _head_path(log_path: Path) -> Path:
+    return log_path.with_name(log_path.name + ".head")
+
+
+def _write_head(log_path: Path, seq: int, digest: str) -> None:
+    """Beside the log, the seq and hash of its last entry (replaced atomically after each append).
+
+    Why: a chain cannot tell that its newest entries were cut off, that it was emptied, or that an older
+    copy was put back - each leaves a valid chain. The head file is an anchor kept without anyone writing
+    it down: :func:`verify` requires its entry to be in the chain. Whoever removes or rolls back both
+    files together is not caught by it; an anchor written down elsewhere (``expected_head``) is the answer
+    to that, and a keyed chain still cannot be extended without the secret.
+    """
+    path = _head_path(log_path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"seq": seq, "hash": digest}) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_head(log_path: Path) -> tuple[int, str] | None:
+    """(seq, hash) from the log's head file; None without one (a log older than head files)."""
+    path = _head_path(log_path)
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        rec = json.loads(raw)
+        seq, digest = rec["seq"], rec["hash"]
+        if type(seq) is not int or not isinstance(digest, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"{path}: not a head file (edited?)") from None
+    return seq, digest
 
 
 def check_appendable(log_path: Path, *, key: bytes | None = None) -> None:
@@ -151,11 +201,23 @@ def check_appendable(log_path: Path, *, key: bytes | None = None) -> None:
     """
     log_path = Path(log_path)
     if not log_path.exists():
+        if _read_head(log_path) is not None:
+            raise AuditError(f"{log_path} is gone but its head file records entries: the log was removed; restore it, "
+                             "or write to a new output folder")
         return
     with _locked(log_path, write=False) as fd:
         last = _tail(fd, log_path)
         if last is not None:
             _check_tail(last, log_path, key)
+        _refuse_broken(_read_all(fd), log_path, key)
+
+
+def _refuse_broken(data: bytes, log_path: Path, key: bytes | None) -> None:
+    """Refuse to extend a chain with damage anywhere (not only in its last line), or one cut short."""
+    res = _check_chain(data, log_path, key, None)
+    if not res.ok:
+        raise AuditError(f"{log_path}: {res.problems[0]}" + (f" (+{len(res.problems) - 1} more)" if
+                                                            len(res.problems) > 1 else "") + f"; {_REFUSE}")
 
 
 def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | None = None) -> VerifyResult:
@@ -170,9 +232,16 @@ def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | Non
         _alg_for(key)
     log_path = Path(log_path)
     if not log_path.exists():
-        return VerifyResult(False, 0, (f"no audit log at {log_path}",))
+        recorded = _read_head(log_path)
+        also = f" (its head file records {recorded[0]} entries: the log was removed)" if recorded else ""
+        return VerifyResult(False, 0, (f"no audit log at {log_path}{also}",))
     with _locked(log_path, write=False) as fd:
         data = _read_all(fd)
+    return _check_chain(data, log_path, key, expected_head)
+
+
+def _check_chain(data: bytes, log_path: Path, key: bytes | None, expected_head: str | None) -> VerifyResult:
+    """:func:`verify` on the log's bytes, and against the head file :func:`append` keeps beside it."""
     problems: list[str] = []
     hashes: set[str] = set()
     entries = keyed = hmac_failures = 0
@@ -232,6 +301,15 @@ def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | Non
     if expected_head is not None and expected_head != GENESIS and expected_head not in hashes:
         problems.append(f"anchor {expected_head} is not in the chain (entries at or before it were removed, "
                         "or the log was rewritten)")
+    try:
+        recorded = _read_head(log_path)
+    except AuditError as exc:
+        problems.append(str(exc))
+    else:
+        if recorded is not None and recorded[1] not in hashes:
+            problems.append(f"entry {recorded[0]} (head {recorded[1][:16]}...), the last one appended according to "
+                            f"{_head_path(log_path).name}, is not in the chain: entries removed from the end, or an "
+                            "older copy of the log restored")
     return VerifyResult(not problems, entries, tuple(problems), head)
 
 

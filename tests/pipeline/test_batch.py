@@ -385,7 +385,9 @@ def test_every_run_is_audited_and_tampering_is_detected(tmp_path):
     log.write_text(edited + "\n" + lines[1] + "\n")  # edit a count
     bad = veil("audit", "verify", str(out), "--json")
     assert bad.returncode == 1 and json.loads(bad.stdout)["problems"]
-    log.write_text(lines[0] + "\n")  # drop the newest entry: only the written-down head reveals it
+    log.write_text(lines[0] + "\n")  # drop the newest entry: the head file beside the log reveals it ...
+    assert veil("audit", "verify", str(out)).returncode == 1
+    (out / ".veil" / "audit.jsonl.head").unlink()  # ... dropped with it, only the written-down head does
     assert veil("audit", "verify", str(out)).returncode == 0
     assert veil("audit", "verify", str(out), "--expected-head", head).returncode == 1
 

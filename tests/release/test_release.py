@@ -252,6 +252,7 @@ def test_same_input_policy_secret_same_bytes_across_projects_sharing_the_secret(
     b = make_project(tmp_path / "b")
     (b.root / ".veil" / "secret.key").write_bytes((a.root / ".veil" / "secret.key").read_bytes())
     (b.root / ".veil" / "audit.jsonl").unlink()  # keyed with b's old secret: start a new chain
+    (b.root / ".veil" / "audit.jsonl.head").unlink()  # (its head file goes with it)
     create_release(b, "strict", corpus.root, purpose="burn a number")  # b's next release gets another number
     ra = create_release(a, "open", corpus.root, purpose="a")
     rb = create_release(b, "open", corpus.root, purpose="b")

@@ -47,7 +47,8 @@ FINDINGS = "FINDINGS.json"
 #: Run state left in OUT/.veil that must not be published: the quarantine report names input paths (which
 #: can hold names and IDs), the journal is resume state, and a risk generalisation leaves its own audit
 #: entry and the withheld (suppressed) records there; the lock file is the writer's.
-_PRIVATE_STATE = ("quarantine.jsonl", "journal", "audit.jsonl", "withheld", "withheld.jsonl", "lock")
+_PRIVATE_STATE = ("quarantine.jsonl", "journal", "audit.jsonl", "audit.jsonl.head", "withheld", "withheld.jsonl",
+                  "lock")
 
 
 class ReleaseError(VeilError):
