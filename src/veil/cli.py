@@ -207,9 +207,9 @@ def deid(
         raise
     except Interrupted as exc:
         if as_json:
-            from veil.pipeline.runner import summary_dict
+            from veil.pipeline.runner import RunSummary, summary_dict
 
-            done = summary_dict(exc.summary) if exc.summary is not None else None
+            done = summary_dict(exc.summary) if isinstance(exc.summary, RunSummary) else None
             _json_failure(f"stopped by {exc.name}: run the same command again to resume", 128 + exc.signum, done)
         raise
 
@@ -483,7 +483,7 @@ def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path
         qt.add_column("rule")
         qt.add_column("reason")
         for r in itertools.islice(summary.results.select("status = 'quarantined'"), 20):
-            qt.add_row(r.source, r.rule, r.reason)
+            qt.add_row(summary.describe(r.source), r.rule, r.reason)
         out.print(qt)
         if summary.quarantined > 20:
             out.print(f"... and {summary.quarantined - 20} more in {output_dir / '.veil' / 'quarantine.jsonl'}")

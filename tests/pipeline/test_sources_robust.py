@@ -345,3 +345,18 @@ def test_a_list_file_may_name_files_that_are_not_utf8(tmp_path):
     doc = json.loads(r.stdout)
     assert (doc["files_in"], doc["written"], doc["quarantined"]) == (2, 1, 1)
     assert "Traceback" not in r.stderr
+
+
+def test_a_quarantined_archive_member_is_named_by_its_archive_and_member_path(tmp_path):
+    """Red team (round 2): quarantine lines named members by the staging folder they were read from
+    ($TMPDIR/veil-staging-.../files/a/corrupt.dcm), which is removed when the run ends: nobody could tell
+    which archive or member it was."""
+    files = make_corpus(tmp_path / "in", 2)
+    arc = _zip(tmp_path / "study.zip", [("a/good.dcm", files[0].read_bytes()), ("a/corrupt.dcm", b"DICM" * 10)])
+    out = tmp_path / "out"
+    r = veil("deid", str(arc), str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    want = f"{arc}!a/corrupt.dcm"
+    assert [q["source"] for q in _quarantine(out)] == [want]
+    assert [q["source"] for q in json.loads(r.stdout)["quarantine"]] == [want]
+    assert "veil-staging-" not in (out / ".veil" / "quarantine.jsonl").read_text()

@@ -59,6 +59,9 @@ class RunSummary:
     split_example: str = ""
     #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
     results: ResultStore = field(default_factory=ResultStore)
+    #: a result's source as reports name it: an archive member as "archive!member", not by the staging
+    #: folder it was read from (gone when the run ends) - see Sources.describe
+    describe: Callable[[str], str] = field(default=str, repr=False)
 
     @property
     def files_per_second(self) -> float | None:
@@ -540,6 +543,9 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
          by_series: bool, file_timeout: float | None = None) -> RunSummary:
     check_same_secret(out_dir, keyed)
     summary = RunSummary()
+    describe = getattr(files, "describe", None)
+    if describe is not None:
+        summary.describe = describe
     store = summary.results
     run_id = _run_id(plan, keyed)
     earlier_runs = 0
@@ -596,9 +602,9 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         for unit, batch in results:
             for (seq, p, prev), (r, resumed) in zip(unit, batch, strict=True):
                 if r.rule in _STOPPED and prev is not None and not dry_run:
-                    earlier = _reusable(prev, _stamp(p), out_dir)
-                    if earlier is not None:  # done before, unchanged: a stop now is no reason to lose it
-                        r, resumed = replace(earlier, source=p), True
+                    done = _reusable(prev, _stamp(p), out_dir)
+                    if done is not None:  # done before, unchanged: a stop now is no reason to lose it
+                        r, resumed = replace(done, source=p), True
                 store.put(seq, r)
                 summary.resumed += resumed
                 if on_result is not None:
@@ -847,7 +853,7 @@ def write_reports(out_dir: Path, summary: RunSummary, plan: Plan) -> None:
     state = out_dir / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     write_jsonl(state / "quarantine.jsonl", (
-        {"source": r.source, "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
+        {"source": summary.describe(r.source), "reason": r.reason, "rule": r.rule, "input_hash": r.input_hash}
         for r in summary.results.select("status = 'quarantined'")
     ))
     _write_lines(state / "manifest.jsonl", _manifest_lines(summary, plan))
@@ -891,5 +897,6 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "studies_split": summary.studies_split,
         "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
         "files_per_second": None if summary.files_per_second is None else round(summary.files_per_second, 1),
-        "quarantine": [asdict(r) | {"fired": None} for r in summary.results.select("status = 'quarantined'")],
+        "quarantine": [asdict(r) | {"fired": None, "source": summary.describe(r.source)}
+                       for r in summary.results.select("status = 'quarantined'")],
     }

@@ -77,6 +77,8 @@ class Sources:
     errors: list[tuple[str, str, str]] = field(default_factory=list)
     #: staging folders this run made or took over: removed by cleanup() (also one that is half unpacked)
     owned: list[Path] = field(default_factory=list, repr=False)
+    #: the archive each staging folder's files came from
+    origins: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def files(self) -> Iterator[Path]:
@@ -95,7 +97,17 @@ class Sources:
                 continue
             if staged not in self.staging:
                 self.staging.append(staged)
+            self.origins[str(staged)] = str(p)
             yield from walk(staged, self.errors, state_dir=False)  # a member named .veil is a member
+
+    def describe(self, source: str) -> str:
+        """`source` as a report names it: a file unpacked from an archive as ``archive!member/path`` (its
+        staging folder is removed when the run ends: a quarantine line naming it could not be followed
+        up); any other path as it is."""
+        for staged, archive in self.origins.items():
+            if source.startswith(staged + os.sep):
+                return f"{archive}!{source[len(staged) + 1:]}"
+        return source
 
     def count(self) -> int:
         """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""
