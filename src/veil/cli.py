@@ -42,6 +42,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _raise_interrupted(signum: int, _frame: object) -> None:
+    from veil.pipeline import partfiles
+
+    if partfiles.defer(lambda: _raise(signum)):
+        return  # an output is being committed in this process (one worker): stop once it is journaled
+    raise Interrupted(signum)
+
+
+def _raise(signum: int) -> None:
     raise Interrupted(signum)
 
 

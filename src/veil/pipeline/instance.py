@@ -247,6 +247,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
+    partfiles.hold()  # the caller journals the result, then releases (a stop meanwhile waits for that)
     try:  # common case, no lock: link() is atomic and fails if the instance is already there
         os.link(tmp, path)
         os.unlink(tmp)

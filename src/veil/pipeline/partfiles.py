@@ -14,12 +14,40 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 #: This process's ``.part`` files that exist now (or are being created). Per process, never shared:
 #: what a signal handler needs to clean up after a stop, nothing more.
 _LIVE: set[str] = set()
+
+
+#: A stop that arrived while an output was being committed: run once the commit is recorded (see hold).
+_HELD: list[Callable[[], None] | None] = []
+
+
+def hold() -> None:
+    """From here until :func:`release`, a stop waits: an output is being renamed into place and its journal
+    line is not written yet. A worker stopped in between (SIGTERM: a file's time limit, Ctrl-C, a full
+    disk, a scheduler) left an output in OUT that no journal line or manifest lists - the red team found 2
+    of 60 after one stop, and a run that then lost the input never removed them."""
+    _HELD[:] = [None]
+
+
+def defer(stop: Callable[[], None]) -> bool:
+    """For a stop signal's handler: True when `stop` is kept for :func:`release` (a commit is under way)."""
+    if not _HELD:
+        return False
+    _HELD[0] = stop
+    return True
+
+
+def release() -> None:
+    """The commit is recorded: a stop that came meanwhile happens now."""
+    pending = _HELD[0] if _HELD else None
+    _HELD.clear()
+    if pending is not None:
+        pending()
 
 
 def new(folder: Path | str) -> tuple[int, str]:

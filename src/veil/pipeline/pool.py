@@ -175,6 +175,12 @@ def _stop(signum: int, frame: object) -> None:
     ``.veil-*.part`` in OUT until the next run. ``os._exit``: nothing of the interrupted unit may run on
     (its result is not wanted, and its half-written journal buffer must not be flushed).
     """
+    if partfiles.defer(lambda: _exit_stopped(signum)):
+        return  # an output is being committed: the stop comes once its journal line is written
+    _exit_stopped(signum)
+
+
+def _exit_stopped(signum: int) -> None:
     partfiles.remove_live()
     os._exit(128 + signum)
 

@@ -175,9 +175,12 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
         if earlier is not None:
             out.append((replace(earlier, source=p), True))
             continue
-        r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
-        if not dry:
-            _journal_append(root, r, run_id, stamp, keyed)
+        try:
+            r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
+            if not dry:
+                _journal_append(root, r, run_id, stamp, keyed)
+        finally:
+            partfiles.release()  # the output and its journal line are both there: a stop may come now
         out.append((r, False))
     return out
 
@@ -797,7 +800,10 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerConte
         if _sha256_or_none(out_dir / output) == r.output_sha256:
             disk[output] = r.output_sha256
         else:  # commit_atomic keeps it over the newer file
-            process_file(Path(r.source), plan, keyed, out_dir, since=since)
+            try:
+                process_file(Path(r.source), plan, keyed, out_dir, since=since)
+            finally:
+                partfiles.release()
     winners: set[str] = set()
     for seq, r in rows:
         assert r.output is not None
