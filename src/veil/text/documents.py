@@ -30,7 +30,6 @@ import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
-from xml.etree import ElementTree
 
 from veil.errors import InputError
 
@@ -61,39 +60,124 @@ def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
 # ------------------------------------------------------------------------------------------------ XML
 
 def xml_text(data: bytes, depth: int = 0) -> str:
-    """Text and attribute values of an XML document (HL7 CDA keeps identifiers in attributes). Content
-    embedded as base64 (an HL7 ED value with representation="B64": a CDA's nonXMLBody PDF) is decoded and
-    its own text read; what cannot be (compressed, an unknown media type, too deep) is refused."""
-    head = data[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise ExtractionError("XML with a DTD or entities is refused")
-    try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as exc:
-        raise ExtractionError(f"XML does not parse: {exc}") from exc
+    """Every piece of text of an XML document, in document order, one or more lines each: attribute
+    values (HL7 CDA keeps identifiers in attributes), character data and CDATA sections, comments,
+    processing instructions, element and attribute names, and namespace names but the well-known ones
+    (:data:`_KNOWN_NAMESPACES`). Content embedded as base64 (an HL7 ED value with representation="B64": a
+    CDA's nonXMLBody PDF) is decoded and its own text read; what cannot be (compressed, an unknown media
+    type, too deep) is refused.
+
+    Why expat's events and not a tree: ElementTree drops comments and processing instructions, so a CDA
+    with the patient's name, MRN and birth date in ``<!-- -->`` or ``<?xml-stylesheet?>`` was judged
+    clean on its visible text and kept byte for byte. Every event expat reports is read; markup no
+    handler takes reaches the default handler and is read as text too, so nothing is skipped silently.
+
+    Names (elements, attributes, processing-instruction targets) are schema vocabulary written in
+    camelCase ("legalAuthenticator", "dataEnterer"), which the name detector takes for people; they are
+    read as lower-case words ("legal authenticator"), where the patient's own identifiers are still
+    found (they are matched without regard to case) but vocabulary is not a name.
+
+    A document type declaration is refused wherever it is and whatever the encoding (UTF-16 too): its
+    entities would be expanded into the text (a "billion laughs" bomb, or text that exists only once
+    expanded) and its defaults would add attributes; nothing of it is expanded - expat stops at the
+    declaration's start, before any entity is read.
+    """
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()  # no namespace processing: names keep their prefixes, xmlns is an attribute
+    parser.buffer_text = True
     parts: list[str] = []
-    for el in root.iter():
-        parts += [str(v) for v in el.attrib.values()]
-        if str(el.attrib.get("representation", "")).upper() == "B64":
-            parts.append(_embedded_text(el, depth))
-        elif el.text and el.text.strip():
-            parts.append(el.text.strip())
-        if el.tail and el.tail.strip():
-            parts.append(el.tail.strip())
-    return "\n".join(parts)
+    #: per open element: whether it holds base64 (HL7 ED representation B64), its attributes, its text
+    stack: list[tuple[bool, dict[str, str], list[str]]] = []
+    loose: list[str] = []  # character data between tags, flushed at each tag
+
+    def flush() -> None:
+        if loose:
+            parts.append("".join(loose).strip())
+            loose.clear()
+
+    def refuse(*_: object) -> Any:
+        raise ExtractionError("XML with a DTD or entities is refused")
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        flush()
+        parts.append(_xml_name(name))
+        for k, v in attrs.items():
+            parts.append(_xml_name(k))
+            if not ((k == "xmlns" or k.startswith("xmlns:")) and v in _KNOWN_NAMESPACES):
+                parts.append(v)
+        stack.append((str(attrs.get("representation", "")).upper() == "B64", attrs, []))
+
+    def end(_name: str) -> None:
+        b64, attrs, text = stack.pop()
+        if b64:
+            parts.append(_embedded_text(attrs, "".join(text), depth))
+        else:
+            flush()
+
+    def chars(text: str) -> None:
+        if stack and stack[-1][0]:
+            stack[-1][2].append(text)
+        else:
+            loose.append(text)
+
+    def comment(text: str) -> None:
+        flush()
+        parts.append(text)
+
+    def pi(target: str, text: str) -> None:
+        flush()
+        parts.extend((_xml_name(target), text))
+
+    def other(text: str) -> None:  # markup no handler above took (expat calls this for nothing we expect)
+        flush()
+        parts.append(text)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.NotationDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.SkippedEntityHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    parser.CommentHandler = comment
+    parser.ProcessingInstructionHandler = pi
+    parser.DefaultHandler = other
+    parser.XmlDeclHandler = lambda *_: None  # version, encoding, standalone: no text of the document
+    parser.StartCdataSectionHandler = parser.EndCdataSectionHandler = lambda: None  # its text: chars()
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ExtractionError(f"XML does not parse: {exc}") from exc
+    flush()
+    return "\n".join(p for p in (x.strip() for x in parts) if p)
 
 
-def _embedded_text(el: ElementTree.Element, depth: int) -> str:
+#: Namespace names every CDA declares (HL7 CDA R2, its SDTC extensions, XML Schema instance, XHTML): not
+#: read as text (http://www.w3.org/... is a URL to the pattern detector, and every CDA would be refused).
+#: Any other namespace name is read like any other value.
+_KNOWN_NAMESPACES = frozenset({"urn:hl7-org:v3", "urn:hl7-org:sdtc", "http://www.w3.org/2001/XMLSchema-instance",
+                               "http://www.w3.org/1999/xhtml", "http://www.w3.org/XML/1998/namespace"})
+
+
+def _xml_name(name: str) -> str:
+    """An XML name as lower-case words: "sdtc:deceasedInd" -> "sdtc deceased ind" (see :func:`xml_text`)."""
+    return " ".join(re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).replace(":", " ").split()).lower()
+
+
+def _embedded_text(attrs: dict[str, str], text: str, depth: int) -> str:
     """The text of an ED value encoded in base64 (HL7 V3 data types: representation B64, mediaType)."""
     if depth >= 2:
         raise ExtractionError("documents embedded in embedded documents are refused")
-    if el.attrib.get("compression"):
-        raise ExtractionError(f"compressed embedded content ({el.attrib['compression']}) is refused")
+    if attrs.get("compression"):
+        raise ExtractionError(f"compressed embedded content ({attrs['compression']}) is refused")
     try:
-        payload = base64.b64decode("".join((el.text or "").split()), validate=True)
+        payload = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ExtractionError(f"embedded base64 content does not decode: {exc}") from exc
-    media = str(el.attrib.get("mediaType", "") or "")
+    media = str(attrs.get("mediaType", "") or "")
     if not media and not payload.startswith((b"%PDF", b"<")):
         raise ExtractionError("embedded content without a media type")
     return extract_text(payload, media, depth + 1)
@@ -580,17 +664,21 @@ def _text_string(raw: bytes) -> list[str]:
 
 
 def _xml_lines(body: bytes) -> list[str]:
-    """Text and attribute values of XML (XMP metadata), leniently: it need not parse."""
+    """Text of XML (XMP metadata), leniently: it need not parse. Attribute values, the text between
+    tags and CDATA sections, and whole, every comment and every tag (processing instructions and
+    declarations too): a comment or a ``<?...?>`` holds text a reader can see, and was dropped."""
     if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
         text = body.decode("utf-16", "replace")
     else:
         text = body.decode("utf-8", "replace")
     text = re.sub(r"<!\[CDATA\[([\s\S]*?)\]\]>", lambda m: html.escape(m.group(1)), text)
-    text = re.sub(r"<!--[\s\S]*?-->", " ", text)
-    out = [v for tag in re.findall(r"<[^>]*>", text)
-           for pair in re.findall(r"""=\s*(?:"([^"]*)"|'([^']*)')""", tag) for v in pair if v]
+    out = re.findall(r"<!--([\s\S]*?)(?:-->|$)", text)
+    text = re.sub(r"<!--[\s\S]*?(?:-->|$)", " ", text)
+    tags = re.findall(r"<([^>]*)>", text)
+    out += [v for tag in tags for pair in re.findall(r"""=\s*(?:"([^"]*)"|'([^']*)')""", tag) for v in pair if v]
+    out += tags
     out += re.split(r"<[^>]*>", text)
-    return [html.unescape(s).strip() for s in out if s.strip()]
+    return [line.strip() for s in out for line in html.unescape(s).splitlines() if line.strip()]
 
 
 def _shown_text(raw: bytes) -> list[str]:

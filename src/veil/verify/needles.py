@@ -41,6 +41,9 @@ PLACE_KEYWORDS = frozenset({
 })
 CONTACT_KEYWORDS = frozenset({"PatientTelephoneNumbers", "PersonTelephoneNumbers", "PatientTelecomInformation",
                               "PersonAddress"})
+#: Attributes that name the equipment (kept by every profile): their values are collected as what the
+#: input's devices call themselves, not searched for (see veil.verify.scan.Scanner._excused_hit).
+EQUIPMENT_KEYWORDS = frozenset({"Manufacturer", "ManufacturerModelName"})
 DATE_KEYWORDS = frozenset({"PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
                            "InstanceCreationDate", "PerformedProcedureStepStartDate"})
 #: Words that occur in names but would match ordinary text (titles, suffixes, our own dummies).
@@ -66,6 +69,7 @@ class Needles:
 
     values: dict[str, Needle] = field(default_factory=dict)  # folded -> needle
     dates: set[str] = field(default_factory=set)  # YYYYMMDD of this file (birth and study dates)
+    makers: set[str] = field(default_factory=set)  # folded Manufacturer and Model Name values of the input
 
     def add(self, value: str, category: str) -> None:
         v = value.strip()
@@ -86,6 +90,7 @@ class Needles:
     def update(self, other: Needles) -> None:
         for k, n in other.values.items():
             self.values.setdefault(k, n)
+        self.makers |= other.makers
 
 
 def date_forms(da: str) -> list[str]:
@@ -152,7 +157,8 @@ def _wanted(tag: int, raw_vr: str | None) -> bool:
     if vr in ("SQ", "PN", "UI"):
         return True
     kw = keyword_for_tag(tag)
-    return kw in DATE_KEYWORDS or kw in ID_KEYWORDS or kw in PLACE_KEYWORDS or kw in CONTACT_KEYWORDS
+    return (kw in DATE_KEYWORDS or kw in ID_KEYWORDS or kw in PLACE_KEYWORDS or kw in CONTACT_KEYWORDS
+            or kw in EQUIPMENT_KEYWORDS)
 
 
 def _collect(ds: Dataset, n: Needles) -> None:
@@ -191,6 +197,8 @@ def _collect(ds: Dataset, n: Needles) -> None:
         elif kw in PLACE_KEYWORDS:
             for v in vals:
                 n.add(v, "place")
+        elif kw in EQUIPMENT_KEYWORDS:
+            n.makers.update(fold(v).strip() for v in vals)
         elif kw in CONTACT_KEYWORDS:
             for v in vals:
                 n.add(v, "contact")
