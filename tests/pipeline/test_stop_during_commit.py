@@ -62,3 +62,35 @@ def test_a_stop_just_after_an_output_is_renamed_still_journals_it(workers, timeo
     assert again.returncode == 0, again.stderr
     manifest = {json.loads(x)["output"] for x in (out / ".veil" / "manifest.jsonl").read_text().splitlines()}
     assert _dcm(out) == manifest and len(manifest) == 4
+
+
+def test_a_stopped_runs_audit_entry_counts_what_its_workers_wrote(tmp_path):
+    """Results come back in input order: with the first unit held up, the other worker's finished files
+    are on disk and journaled but never reached the main process, and the audit entry of a stop said
+    fewer written than OUT holds (red team: 'out: 32' with 60 on disk, 'out: 0' with 30)."""
+    src = tmp_path / "in"
+    make_corpus(src, 64, patients=4)
+    out = tmp_path / "out"
+    script = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        import veil.pipeline.runner as runner
+        real = runner.process_file
+        def slow_first(path, *a, **k):
+            if path.name == "img00000.dcm":
+                time.sleep(6)  # holds unit 0: nothing after it is received in order
+            return real(path, *a, **k)
+        runner.process_file = slow_first
+        threading.Timer(4, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        from veil.cli import app
+        sys.argv = ["veil", *sys.argv[1:]]
+        app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--workers", "2"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    on_disk = len(_dcm(out))
+    assert on_disk >= 16, "the other worker had finished whole units"
+    entry = json.loads((out / ".veil" / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["extra"]["interrupted"] == "SIGTERM"
+    assert entry["counts"]["out"] == on_disk

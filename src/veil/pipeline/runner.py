@@ -390,6 +390,36 @@ def check_same_secret(out_dir: Path, keyed: Keyed) -> None:
                               f"Write to a new output folder, or use the secret {out_dir} was made with")
 
 
+def _journal_sizes(out_dir: Path) -> dict[str, int]:
+    """Each journal file's size now: what a run appends is what lies beyond (see _count_journaled)."""
+    folder = out_dir / STATE_DIR / "journal"
+    return {p.name: p.stat().st_size for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
+
+
+def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary) -> None:
+    """A stopped run's counts from what its workers journaled, not only from the results that reached
+    this process: results come back in input order, so files finished behind a unit still running are
+    on disk and journaled but were never received (an audit entry said 32 written with 60 on disk).
+    Written = journaled as ok during this run + reused from earlier runs (not journaled again)."""
+    folder = out_dir / STATE_DIR / "journal"
+    ok = quarantined = 0
+    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(before.get(path.name, 0))
+                for line in fh:
+                    try:
+                        status = json.loads(line).get("status")
+                    except (ValueError, AttributeError):
+                        continue  # a line cut by the stop
+                    ok += status == "ok"
+                    quarantined += status == "quarantined"
+        except OSError:
+            continue
+    summary.written = max(summary.written, ok + summary.resumed)
+    summary.quarantined = max(summary.quarantined, quarantined)
+
+
 def _journal_key(keyed: Keyed, source: str) -> str:
     """Input paths can hold names and IDs: the journal keys files by a keyed hash of the path."""
     return keyed.hexdigest("journal-path", source)[:32]
@@ -561,12 +591,14 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 store.remember(key, stamp, earlier)
                 earlier_runs += 1
         written_before.add_manifest(out_dir)
+        journaled_before = _journal_sizes(out_dir)
         with _writing_state(out_dir):
             (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
             (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
             since = _run_start(out_dir)
     else:
         since = 0
+        journaled_before = {}
 
     def todo() -> Iterator[_Todo]:
         """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
@@ -581,6 +613,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
+    stopped = False
     if not file_timeout and (workers <= 1 or len(head) < 2):  # one process, one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
@@ -615,6 +648,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     except Interrupted as exc:  # what the run finished before it was stopped, for the audit entry
         _count(summary)
         exc.summary = summary
+        stopped = True
         raise
     finally:
         close = getattr(results, "close", None)
@@ -623,6 +657,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
             _journals.popitem()[1].close()
         _journal_fired.clear()
+        if stopped and not dry_run:
+            _count_journaled(out_dir, journaled_before, summary)
     try:  # a stop from here on (settling, reports) is recorded like one during the loop: outputs exist
         if rescued and not dry_run:
             clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)
