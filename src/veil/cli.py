@@ -284,6 +284,10 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
                 head = _audit_run(output_dir, keyed, plan, summary, purpose)
         except AuditError as exc:  # changed under the run (checked before it): the outputs stand, unrecorded
             _fail(f"the run finished ({summary.written} written) but its audit entry was refused: {exc}", EXIT_FATAL)
+        except OSError as exc:  # a full disk, a read-only folder: the outputs stand, unrecorded
+            _fail(f"the run finished ({summary.written} written) but its audit entry could not be written "
+                  f"({exc.strerror or exc}): fix that and run the same command again - it reuses every output "
+                  "and records the run", EXIT_FATAL)
     if as_json:
         d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir),
                                      "audit_head": head}

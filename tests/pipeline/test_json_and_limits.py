@@ -79,3 +79,31 @@ def test_files_stopped_by_their_time_limit_keep_their_earlier_outputs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert tree_hashes(out) == before
     assert veil("audit", "verify", str(out)).returncode == 0
+
+
+def test_an_audit_entry_that_cannot_be_written_is_named_and_the_rerun_records_the_run(tmp_path):
+    """A full disk at the audit append ended in "unexpected error: OSError" (red team): the run's outputs
+    stand, so the message says so and how to get the entry (the same command again)."""
+    src = tmp_path / "in"
+    make_corpus(src, 3)
+    out = tmp_path / "out"
+    script = textwrap.dedent("""
+        import errno, os, sys
+        import veil.audit as audit
+        def full(*a, **k):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        audit.append = full
+        from veil.cli import app
+        sys.argv = ["veil", *sys.argv[1:]]
+        app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--json"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3
+    doc = json.loads(r.stdout)
+    assert "audit entry could not be written" in doc["error"] and "No space left" in doc["error"]
+    assert "unexpected" not in doc["error"]
+    again = veil("deid", str(src), str(out), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["resumed"] == 3
+    assert veil("audit", "verify", str(out)).returncode == 0
