@@ -62,3 +62,51 @@ def test_the_lists_ship_with_the_package_and_are_consistent():
 def test_unknown_capitalised_word_in_mixed_text_is_a_name_but_acronyms_are_not():
     assert clean_text("CT chest for Quixworth")[0] == "CT chest for [NAME]"
     assert clean_text("CT chest FOR review")[0] == "CT chest FOR review"
+
+
+@pytest.mark.parametrize("text", [
+    "Gleason 7", "Gleason 4+3=7", "Fazekas 2", "Fisher grade 4", "Glasgow coma", "Barrett esophagus", "Morton neuroma",
+    "Chiari malformation", "Osgood-Schlatter", "Dandy-Walker", "Graves thyroid uptake", "Breslow depth",
+    "Schatzki ring", "Kerley B lines", "Takayasu arteritis", "Sister Mary Joseph nodule", "Wernicke area",
+    "Brodie abscess",
+    "Keytruda", "Humira", "Herceptin", "Avastin", "Lasix", "Pembrolizumab", "nivolumab", "Xarelto", "Eliquis",
+    "Stop Xarelto and Eliquis before biopsy", "Recommend PSMA PET with Pylarify or Illuccix", "DaTSCAN Ioflupane",
+    "Herz", "Becken", "Kopf^Routine", "Abdomen^Liver", "abdomen^liver", "Torax con contraste", "RITMO SINUSALE",
+    "ECG NORMALE", "Fibrillazione atriale", "Rythme sinusal", "Schaedel nativ", "Wirbelsaeule LWS", "MEDCOM RESAMPLED",
+    "PhoenixZIPReport",
+])
+def test_eponyms_drugs_and_non_english_descriptors_are_not_names(text):
+    assert clean_text(text) == (text, 0)
+
+
+@pytest.mark.parametrize("text,name", [
+    ("Gleason 7, reviewed by Dr Quimby", "Quimby"),
+    ("Fazekas 2; seen by Dr Fazekas", "Fazekas"),
+    ("Dr Fisher called", "Fisher"),
+    ("discussed with Gleason", "Gleason"),
+    ("Keytruda started by Dr Okafor", "Okafor"),
+    ("Barrett esophagus, reviewed by Dr. Barrett", "Barrett"),
+    ("Herz: discussed with Dr Herz", "Herz"),
+    ("Mrs Head called re results", "Head"),
+    ("Mr Ng reports pain", "Ng"),
+    ("Hand^Tom", "Hand^Tom"),
+    ("SMITH^JOHN", "SMITH^JOHN"),
+])
+def test_a_name_next_to_eponyms_drugs_and_clinical_words_is_still_found(text, name):
+    assert name in names(text)
+
+
+@pytest.mark.parametrize("text", ["MR HEAD W/O", "DR HAND 2 VIEWS", "Ms lesion", "CT chest Head"])
+def test_a_clinical_word_after_a_modality_that_spells_a_title_stays(text):
+    assert find_names(text) == []
+
+
+def test_the_eponym_list_leaves_out_first_names_common_surnames_and_english_words():
+    """Such words stay names on their own ("Fisher", "Barrett"): the noun after them makes the eponym."""
+    from importlib import resources
+
+    lex = lexicon()
+    ranked = [ln.strip() for ln in resources.files("veil.text").joinpath("data/surnames.txt").read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    assert len(lex.eponyms) > 300
+    assert not lex.eponyms & (lex.first | set(ranked[:1000]) | lex.english | lex.ambiguous)

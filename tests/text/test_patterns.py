@@ -95,3 +95,21 @@ def test_clean_text_shifts_dates_or_uses_a_placeholder():
     text = "CT 2019-03-14, prior 03/04/2018"
     assert clean_text(text, shift_days=-10) == ("CT 2019-03-04, prior [DATE]", 2)
     assert clean_text(text) == ("CT [DATE], prior [DATE]", 2)
+
+
+@pytest.mark.parametrize("text,span", [
+    ("Call 867-5309 with results.", "867-5309"),
+    ("If no answer call 867 5309.", "867 5309"),
+    ("called back 8675309 today", "8675309"),
+    ("phone: 030/1234567", "030/1234567"),
+    ("Tel 030/1234567", "030/1234567"),
+    ("030/1234567", "030/1234567"),
+])
+def test_a_phone_number_right_after_call_or_with_an_area_code_slash_is_found_whole(text, span):
+    assert (span, "PHONE") in found(text)
+    assert span not in clean_text(text)[0]
+
+
+@pytest.mark.parametrize("text", ["call 2 nurses", "Call 911", "called at 14:30", "FOV 250/256", "CT 250/1234"])
+def test_calling_words_near_short_numbers_are_not_phones(text):
+    assert not any(label == "PHONE" for _s, label in found(text))

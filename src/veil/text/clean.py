@@ -19,7 +19,7 @@ pure function of its inputs: deterministic, and safe to run in any worker.
 
 from __future__ import annotations
 
-from veil.text.known import KnownIdentifiers, collect_identifiers, find_known, fold, fold_map
+from veil.text.known import KnownIdentifiers, collect_identifiers, find_cued, find_known, fold, fold_map
 from veil.text.names import find_names
 from veil.text.patterns import find_patterns, shift_date_text
 from veil.text.spans import AGE, DATE, Span, merge
@@ -29,8 +29,9 @@ __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "f
 
 def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = True,
            patterns: bool = True) -> list[Span]:
-    """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection,
-    `patterns=False` the patterns (dates, IDs, phones ...): only the patient's own identifiers are looked for."""
+    """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection
+    (and the patient's own name parts found by their context, :func:`find_cued`), `patterns=False` the
+    patterns (dates, IDs, phones ...): only the patient's own identifiers are looked for."""
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _find_known(value, known)
@@ -38,6 +39,8 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = T
         spans += find_patterns(value)
     if names:
         spans += find_names(value)
+        if known is not None and known.cued:
+            spans += find_cued(value, known)
     return merge(spans)
 
 

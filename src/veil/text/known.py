@@ -67,6 +67,9 @@ _GENERIC = frozenset([
     "BUILDING", "BLDG", "ROOM", "SCANNER", "STATION", "UNIT", "WARD",
 ])
 
+#: The label of a name part found only after a title or cue (:func:`find_cued`); never a span's label.
+CUED = "NAME/cued"
+
 _SEP = r"[\s\-_./,#:^]*"
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
@@ -150,9 +153,11 @@ class KnownIdentifiers:
 
     terms: tuple[tuple[str, str], ...]
     _key: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    #: name parts matched only where the context says they are a person (:func:`find_cued`), upper-case
+    cued: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.terms)
+        return bool(self.terms or self.cued)
 
 
 @lru_cache(maxsize=4096)
@@ -398,6 +403,8 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
             bare = w.strip(".")
             if len(bare) >= 3 and not _clinical_word(bare):
                 out.append((bare, NAME))
+            elif len(bare) >= 2 and bare.isalpha():
+                out.append((bare, CUED))  # "Ng", "Do", "Head": only as "Mrs Ng", "Pt Head", "Dear Do"
             if "-" in bare or "'" in bare:
                 for piece in re.split(r"[-']", bare):
                     if len(piece) >= 3 and not _clinical_word(piece):
@@ -409,6 +416,9 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
                 out += [(f"{given} {family}", NAME), (f"{family} {given}", NAME), (f"{family}, {given}", NAME),
                         (f"{gi}. {family}", NAME), (f"{gi} {family}", NAME), (f"{family}, {gi}.", NAME),
                         (f"{family} {gi}", NAME)]
+                first = given.split()[0]
+                if first != given:  # "Ng^Kim Hoa" is written "Kim Ng" too
+                    out += [(f"{first} {family}", NAME), (f"{family} {first}", NAME), (f"{family}, {first}", NAME)]
                 if len(comps) > 2 and comps[2]:
                     out.append((f"{given} {comps[2]} {family}", NAME))
                     out.append((f"{given} {comps[2][0]}. {family}", NAME))
@@ -506,27 +516,43 @@ _NON_WORD = re.compile(r"\W")
 def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
     """Build :class:`KnownIdentifiers` from (text, label) pairs (labels NAME/ID/DATE/PLACE)."""
     seen: dict[str, str] = {}
+    cued: set[str] = set()
     for text, label in raw:
+        if label == CUED:
+            cued.add(text.upper())
+            continue
         key = _term_key(text)
         if key is not None and key not in seen:
             seen[key] = label.strip("[]")
     terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
-    return KnownIdentifiers(terms)
+    return KnownIdentifiers(terms, cued=tuple(sorted(c for c in cued if fold(c) not in seen)))
+
+
+#: Characters of a term that are neither word characters, spaces nor ASCII punctuation: U+FFFD, '¶', the
+#: '⁄' of a folded '¼' ... what a declared character set that does not match the bytes decodes a name to
+#: ("Zq\ufffdxw\ufffdrth", "ZqÃ¼xwÃ¶rth"). The header value and the text decode to the same characters.
+_SYMBOL = re.compile(r"[^\x00-\x7F\w\s]")
 
 
 def _term_regex(term: str, label: str) -> str:
-    """Regex for one folded term: any separators between its characters' runs, optional leading zeros."""
+    """Regex for one folded term: any separators between its characters' runs, optional leading zeros.
+    The term's own symbols (:data:`_SYMBOL`) count as separators for it: "ZQA1⁄4XWA¶RTH" is found
+    as written, as the runs ZQA, 1, 4, XWA, RTH are not otherwise joined by a separator."""
     runs = re.findall(r"[A-Z]+|\d+|[^\W_]+", term)
     if not runs:
         return re.escape(term)
     if label == ID:
-        # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go
+        # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go - but
+        # only while 4 characters remain (as add_id's zero-stripped form): "00001" is not "1"
         chars = "".join(runs)
-        body = r"[\s\-_./()#:]{0,2}".join(re.escape(c) for c in chars.lstrip("0") or chars)
-        leading_zeros = chars.startswith("0") or chars[:1].isdigit()
-        return r"0*" + body if leading_zeros else body
+        stripped = chars.lstrip("0")
+        body = r"[\s\-_./()#:]{0,2}".join(re.escape(c) for c in (stripped if len(stripped) >= 4 else chars))
+        return r"0*" + body if chars[:1].isdigit() else body
     if _has_cjk(term):  # "山田 太郎", "山田・太郎", "山田太郎": one-character runs are not initials
         return _CJK_SEP.join(re.escape(r) for r in runs)
+    symbols = "".join(sorted(set(_SYMBOL.findall(term)))) if not term.isascii() else ""
+    if symbols:
+        return f"[\\s\\-_./,#:^{re.escape(symbols)}]*".join(re.escape(r) for r in runs)
     if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
         return r"\.\s*".join(re.escape(r) for r in runs) + r"\."
     return _SEP.join(re.escape(r) for r in runs)
@@ -555,10 +581,11 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         compact = re.sub(r"\W", "", term)
         if label in (NAME, ID, PLACE) and len(compact) >= 6:
             # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
-            # at least half of it, and never a clinical word ("HEAD" of "HEADLEY")
+            # at least half of it, and never a clinical or DICOM word ("HEAD" of "HEADLEY", "NAME" of "NAME TEXT")
             vocab = clinical_vocabulary()
+            words = dicom_words()
             for n in range(max(4, (len(compact) + 1) // 2), len(compact)):
-                if compact[:n] not in vocab:
+                if compact[:n] not in vocab and compact[:n] not in words:
                     trunc.setdefault(label, []).append(re.escape(compact[:n]))
     groups = {}
     parts = []
@@ -609,3 +636,60 @@ def find_known(folded: str, known: KnownIdentifiers) -> list[Span]:
                 end -= 1
             out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
     return out
+
+
+#: Words before a name part that say it is the person: titles and salutations in any case, and the
+#: ones that are also imaging words ("MR HEAD", "DR HAND", "PT" for prothrombin time) only as written in
+#: running text ("Mr", "Dr", "Pt", "patient").
+_CUE_WORD = (r"(?:(?i:MRS|MISS|MX|DEAR|MME|MADAME|HERR|FRAU|SRA|SENORA)"
+             r"|Mr|Dr|Ms|Prof|Pt|pt|Patient|patient)")
+
+
+@lru_cache(maxsize=512)
+def _cued_regex(cued: tuple[str, ...]) -> re.Pattern[str]:
+    # the part starts with a capital as written ("Pt Head reports", not "pt head CT"); not "Patient Head First"
+    alts = "|".join(re.escape(p[0]) + "(?i:" + re.escape(p[1:]) + ")" for p in sorted(cued, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?<!\d\s){_CUE_WORD}(?:[.:]\s*|\s+)(?:{_CUE_WORD}\.?\s+)?"
+                      rf"(?P<n>{alts})(?!\w)(?!\s+(?i:first|feet)\b)")
+
+
+def find_cued(value: str, known: KnownIdentifiers) -> list[Span]:
+    """NAME spans of the patient's own short or clinical-word name parts ("Ng", "Do", "Head") where a
+    title or cue right before says they are the person: "Mrs Head called", "Pt Ng reports", "Dear Do,".
+    On their own such parts are not looked for ("CT chest head", "NG tube", "do not"). Run on the
+    value as written (case says "Mr Head" from "MR HEAD"), as name detection, not in allow-listed text."""
+    if not known.cued:
+        return []
+    return [Span(m.start("n"), m.end("n"), NAME) for m in _cued_regex(known.cued).finditer(value)]
+
+
+#: Single words that are DICOM's own vocabulary: the words of the data dictionary's attribute names.
+@lru_cache(maxsize=1)
+def dicom_words() -> frozenset[str]:
+    """Upper-case words of the data dictionary's attribute names ("NAME", "TEXT", "CODE", "IMAGE" ...)."""
+    return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{2,}", entry[2]))
+
+
+@lru_cache(maxsize=512)
+def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    vocab = clinical_vocabulary()
+    words = dicom_words()
+    out = []
+    for term, label in terms:
+        single = re.search(r"[\s\-_./,#:^]", term) is None
+        if single and label == PLACE:
+            continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
+        if single and label == NAME and (term in vocab or term in words):
+            continue  # a name part that is a term ("NAME", "TEXT", "OB"): its full-name forms still count
+        out.append((term, label))
+    return tuple(out)
+
+
+def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
+    """The identifiers allow-listed technical text (Manufacturer, Code Meaning, Beam Name ...) is checked
+    for: names, IDs, dates and whole multi-word place values. Not a single word of the institution's
+    name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
+    a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
+    a name): such words in coded text say the same thing for every patient."""
+    terms = _technical(known.terms)
+    return known if len(terms) == len(known.terms) else KnownIdentifiers(terms)

@@ -82,6 +82,12 @@ _EPONYM_HEADS = frozenset([
     "CRITERIA", "DEFORMITY", "SARCOMA", "LYMPHOMA", "NODE", "TUMOR", "TUMOUR", "TEST", "MANEUVER", "MANOEUVRE",
     "LINE", "LINES", "CANAL", "DUCT", "SPACE", "POUCH", "FASCIA", "FORAMEN", "ANGLE", "TRIANGLE", "HERNIA", "ULCER",
     "DIVERTICULUM", "OPERATION", "REFLEX", "PHENOMENON", "ARTERY", "GANGLION",
+    # grading and classification ("Fisher grade 4"), and the nouns eponyms of common surnames name
+    "GRADE", "GRADING", "SCALE", "STAGE", "STAGING", "CLASS", "TYPE", "INDEX", "COMA", "NODULE", "NODULES", "AREA",
+    "RING", "DEPTH", "ANOMALY", "MALFORMATION", "NEUROMA", "ESOPHAGUS", "OESOPHAGUS", "ABSCESS", "ARTERITIS",
+    "THYROIDITIS", "GRANULOMATOSIS", "OPHTHALMOPATHY", "ORBITOPATHY", "CONTRACTURE", "METAPLASIA", "BODY",
+    "BODIES", "CATHETER", "DRAIN", "FILTER", "SHUNT", "VIEW", "VIEWS", "PROJECTION", "POSITION", "DISORDER",
+    "DYSTROPHY", "NEURALGIA", "TRIAD", "EFFECT", "ENCEPHALOPATHY", "THYROID",
 ])
 _PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
 _STRONG_PLACE_CUES = frozenset([
@@ -129,7 +135,12 @@ class _Tok:
 _MEDICAL_ENDINGS = ("ITIS", "OSIS", "IASIS", "MEGALY", "PENIA", "EMIA", "AEMIA", "ALGIA", "OPATHY", "ECTOMY", "OTOMY",
                     "OSTOMY", "PLASTY", "GRAPHY", "GRAM", "SCOPY", "OMA", "OMAS", "ULAR", "EAL", "IAL", "ICAL",
                     "ENSE", "OID", "ITIC", "OTIC", "EMIC", "ECTASIS", "PLASIA", "TROPHY", "RRHAGE", "RRHEA", "CELE",
-                    "STOMY", "LYSIS", "PATHY", "GENIC", "ATIC", "ACIC", "INAL", "ORAL", "ERAL", "ENAL", "ISCAL")
+                    "STOMY", "LYSIS", "PATHY", "GENIC", "ATIC", "ACIC", "INAL", "ORAL", "ERAL", "ENAL", "ISCAL",
+                    # generic drug stems (WHO INN): monoclonal antibodies, kinase inhibitors, ...
+                    "MAB", "TINIB", "CIB", "OLOL", "PRIL", "SARTAN", "STATIN", "AZOLE", "CILLIN", "MYCIN",
+                    "FLOXACIN", "PARIN", "XABAN", "GATRAN", "PLATIN", "TAXEL", "DIPINE", "GLIPTIN", "GLIFLOZIN",
+                    "GLUTIDE", "PRAZOLE", "TIDINE", "CYCLINE", "AZEPAM", "AZOLAM", "CLOVIR", "BUVIR", "LUTAMIDE",
+                    "RELIN", "DRONATE", "TEPLASE", "IOXAGLATE")
 
 
 def _looks_like_name(b: str) -> bool:
@@ -161,7 +172,7 @@ def _unknown(t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
 def _is_namey(t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
     """Is `t` a name on its own (rule 3)?"""
     b = t.bare
-    if not t.cap or b in _FUNCTION or b in _TITLES or b in lex.vocabulary:
+    if not t.cap or b in _FUNCTION or b in _TITLES or b in lex.vocabulary or lex.eponym(b):
         return False
     return _listed(b, lex) or _unknown(t, lex, allcaps)
 
@@ -181,6 +192,27 @@ def _after_cue(t: _Tok, lex: Lexicon, allcaps: bool, *, first: bool) -> bool:
     return (allcaps or not t.word.isupper()) and b not in lex.english and b not in _CUES
 
 
+def _honorific_name(title: _Tok, t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
+    """A name written right after an honorific in running text ("Mrs Head", "Mr Ng", "Dr Fisher") is
+    a name even when it is also a clinical word: the title as well as the name Title-case, in mixed-case
+    text ("MR HEAD", "DR HAND", "MS lesion" stay), the word a listed surname, first name or eponym."""
+    if allcaps or title.word.isupper() or not title.word[0].isupper() or not t.word[0].isupper() or t.word.isupper():
+        return False
+    b = t.bare
+    return b not in _FUNCTION and (b in lex.surnames or b in lex.first or b in lex.eponyms)
+
+
+def _clinical_caret(value: str, lex: Lexicon) -> bool:
+    """A caret-separated value whose words are all clinical or plain English words is a Siemens-style
+    descriptor ("Abdomen^Liver", "Kopf^Routine"), not a DICOM person name."""
+    for w in _TOKEN.findall(value):
+        b = _bare(w)
+        if not (b in lex.vocabulary or b in _FUNCTION or (
+                b in lex.english and b not in lex.first and b not in lex.surnames and b not in lex.ambiguous)):
+            return False
+    return True
+
+
 _KEEP_DOT = _TITLES | {"ST", "STE", "JR", "SR", "PROF", "REV", "CAPT", "SGT", "M.D", "PH.D", "D.O", "R.N"}
 _TRIGGERS = _TITLES | _CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES | {"ST", "SAINT", "STE"}
 
@@ -191,7 +223,7 @@ def _boring(text: str, lex: Lexicon) -> bool:
         return False
     for w in _TOKEN.findall(text):
         b = _bare(w)
-        if b in _TRIGGERS or not (b in lex.vocabulary or b in lex.english or b in _FUNCTION):
+        if b in _TRIGGERS or not (b in lex.vocabulary or b in lex.english or b in _FUNCTION or lex.eponym(b)):
             return False
     return True
 
@@ -255,18 +287,22 @@ def find_names(text: str) -> list[Span]:
             j += 1
         if j >= n or not _joins(gap(j - 1, j).replace(":", "").replace(".", "")):
             continue
-        if _after_cue(toks[j], lex, allcaps, first=is_title) and not _eponym(j) and (
+        cued = _after_cue(toks[j], lex, allcaps, first=is_title) and (
             is_title or toks[j].initial or _is_namey(toks[j], lex, allcaps) or lex.unknown(toks[j].bare)
             or toks[j].bare in lex.first or toks[j].bare in lex.surnames
-        ):
+        )
+        if (cued or (is_title and j == i + 1 and _honorific_name(t, toks[j], lex, allcaps))) and not _eponym(j):
             k = grow(j)
+            if k < n and toks[k].cap and _joins(gap(k - 1, k)) and _eponym(k):
+                continue  # "Sister Mary Joseph nodule"
             if not all(toks[x].initial for x in range(j, k)):
                 start = j
                 while start > i + 1 and toks[start - 1].bare in _PARTICLES:
                     start -= 1
                 take(start, k - 1, NAME)
     for m in re.finditer(r"[^\W\d_][\w'’ -]*\^[^\W\d_][\w'’ -]*(?:\^[\w'’. -]*)*", text):
-        out.append(Span(m.start(), m.end(), NAME))
+        if not _clinical_caret(m.group(), lex):
+            out.append(Span(m.start(), m.end(), NAME))
 
     # 2. suffixes: "J. Smith, MD", "Okafor RN"
     for i in range(1, n):
@@ -321,6 +357,8 @@ def find_names(text: str) -> list[Span]:
             hi += 1
         while lo - 1 >= 0 and not taken[lo - 1] and _neighbour(lo, lo - 1, toks, lex, allcaps, text):
             lo -= 1
+        if hi + 1 < n and _neighbour(hi, hi + 1, toks, lex, allcaps, text) and _eponym(hi + 1):
+            continue  # "Mary Joseph nodule"
         take(lo, hi, NAME)
     # in mixed-case text a capitalised first name followed by a capitalised surname is a name even when
     # both are English words ("Grace Hill")
@@ -351,7 +389,7 @@ def _neighbour(a: int, b: int, toks: list[_Tok], lex: Lexicon, allcaps: bool, te
     if not _joins(text[toks[lo].end:toks[hi].start]):
         return False
     t = toks[b]
-    if not t.cap or t.bare in _FUNCTION or t.bare in lex.vocabulary or t.bare in _TITLES:
+    if not t.cap or t.bare in _FUNCTION or t.bare in lex.vocabulary or t.bare in _TITLES or lex.eponym(t.bare):
         return t.bare in _PARTICLES and b < a  # "DE OLIVEIRA"
     if t.initial or t.bare in _PARTICLES:
         return True
@@ -406,6 +444,6 @@ def _city(toks: list[_Tok], i: int, text: str, lex: Lexicon) -> tuple[int, int] 
         return None
     cue_before = i > 0 and toks[i - 1].bare in _PLACE_CUES
     state_after = i + 1 < n and toks[i + 1].bare in _STATES and text[t.end:toks[i + 1].start].strip() in (",", "")
-    if b in lex.ambiguous or b in lex.first or b in lex.surnames:
+    if b in lex.ambiguous or b in lex.first or b in lex.surnames or b in lex.eponyms:
         return (i, i) if cue_before or state_after else None
     return i, i

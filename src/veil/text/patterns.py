@@ -69,7 +69,7 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("ssn", r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])"),
     ("phone", r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"
               r"|(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,5}(?!\d)"
-              r"|(?<![\w])0\d{2,4}[\s-]\d{3,4}[\s-]?\d{3,4}(?!\d)"
+              r"|(?<![\w])0\d{2,4}[\s/-]\d{3,4}[\s-]?\d{3,4}(?!\d)"
               r"|(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\d.])"),
     ("address", rf"(?-i:\b\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+|North\s+|South\s+|East\s+|West\s+)?"
                 rf"(?:[A-Z][A-Za-z'.-]*\s+){{1,4}}{_STREET}(?!\w))"
@@ -87,7 +87,11 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("phone_label", r"(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile"
                     r"|(?:call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?)(?:\s+(?:back|him|her|pt|patient|family))?"
                     r"\s+(?:on|at))\s*[:#]?\s*)"
-                    r"[\d][\d\s().-]{2,14}\d(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"),
+                    r"[\d][\d\s()./-]{2,14}\d(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"),
+    # "Call 867-5309": a 7-digit local number right after a verb of calling, without "on"/"at"
+    ("phone_call", r"(?i:\b(?:call(?:ed|ing)?|ring|phone|text|page|reach(?:ed|able)?|contact(?:ed)?)"
+                   r"(?:\s+(?:back|him|her|pt|patient|family))?\s*:?\s+)"
+                   r"(?:\(?\d{2,5}\)?[\s./-]?)?\d{3}[\s.-]?\d{4}(?!\d)"),
     ("address_label", r"(?i:\bp\.?\s?o\.?\s+box\s+\d+)"),
     ("zip_label", r"(?i:\b(?:zip|zip\s*code|postal\s+code|post\s*code)\s*:?\s*)[\w-]{5,10}"),
     ("age_label", r"(?i:\b(?:age[ds]?|aged)\s*:?\s*)(?P<ag2>9\d|1[0-2]\d)(?!\d)"),
@@ -103,7 +107,7 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("date_my", rf"\b(?P<mm>{_MON})\.?[\s,./-]*(?P<my>{_Y4}|'\d\d)\b"),
 )
 
-_LABEL_OF = {"email": EMAIL, "url": URL, "ip": ID, "ssn": ID, "phone": PHONE, "phone_label": PHONE,
+_LABEL_OF = {"email": EMAIL, "url": URL, "ip": ID, "ssn": ID, "phone": PHONE, "phone_label": PHONE, "phone_call": PHONE,
              "address": ADDRESS, "address_label": ADDRESS, "zip_label": ADDRESS, "address_csz": ADDRESS,
              "address_post": ADDRESS, "age": AGE, "age_label": AGE, "id_label": ID, "id": ID, "id_alnum": ID}
 _SPEC_MAP = dict(_SPEC)
@@ -120,9 +124,9 @@ _WEB = _group("url")
 _WEB_HINT = re.compile(r"://|www\.|\.(?:com|org|net|edu|gov|io|info|health|uk)\b", re.IGNORECASE)
 _DIGITS = _group("ip", "date_iso", "date_compact", "date_num", "date_nmy", "ssn", "phone", "address", "age", "id",
                  prefix=r"(?=[\d(+])")
-_LABELS = _group("date_ctx", "phone_label", "address_label", "zip_label", "age_label", "id_label")
+_LABELS = _group("date_ctx", "phone_label", "phone_call", "address_label", "zip_label", "age_label", "id_label")
 _LABEL_HINT = re.compile(r"\b(?:on|dated?|dos|dob|d\.o\.b|born|seen|since|until|from|of|ext|extension|pager|pgr|bleep|"
-                         r"beeper|fax|tel|phone|ph|cell|mobile|call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?|p\.?\s?o|zip|postal|"
+                         r"beeper|fax|tel|phone|ph|cell|mobile|call(?:ed|ing)?|ring|text|page|reach(?:ed|able)?|contact(?:ed)?|p\.?\s?o|zip|postal|"
                          r"post\s*code|ages?|aged|" + _ID_LABEL
                          + r")\b", re.IGNORECASE)
 _ALNUM = _group("address_csz", "address_post", "id_alnum")
@@ -171,7 +175,7 @@ def _scan(rx: re.Pattern[str], text: str, out: list[Span]) -> None:
         elif kind == "zip_label":
             val = re.search(r"[\w-]{5,10}$", m.group())
             out.append(Span(m.start() + (val.start() if val else 0), m.end(), ADDRESS))
-        elif kind == "phone_label":
+        elif kind in ("phone_label", "phone_call"):
             val = re.search(r"\d", m.group())
             assert val is not None
             out.append(Span(m.start() + val.start(), m.end(), PHONE))

@@ -2,9 +2,11 @@
 
 PS3.15 E.3.4/E.3.5 want descriptors cleaned so that they keep their meaning: "CT CHEST W/O CONTRAST",
 "T1 MPRAGE SAG" and "L knee" must survive even though "Chest", "Sag" or "Knee" can be surnames. The
-allow-list (``data/vocabulary.txt``) is Veil's own; the name lists are derived from public-domain US
-Census 1990 name files and GeoNames city names (see :mod:`veil.text._build_lists` for provenance and
-licences). Everything ships inside the package: nothing is downloaded at run time.
+allow-list (``data/vocabulary.txt``, drug names ``data/drugs.txt``, German/French/Spanish/Italian
+descriptor and ECG words ``data/descriptors_intl.txt``) and the eponyms (``data/eponyms.txt``) are Veil's
+own; the name lists are derived from public-domain US Census 1990 name files and GeoNames city names (see
+:mod:`veil.text._build_lists` for provenance and licences). Everything ships inside the package: nothing
+is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ class Lexicon:
     multi_places: dict[str, tuple[tuple[str, ...], ...]]  # first word -> multi-word city names (as words)
     ambiguous: frozenset[str]  # names that are also ordinary English words ("May", "Brown", "Reading")
     english: frozenset[str]  # other English words: a capitalised word in none of these sets is "unknown"
+    eponyms: frozenset[str] = frozenset()  # "GLEASON", "FAZEKAS": not a name on their own, still after a title
 
     def unknown(self, word: str) -> bool:
         """True for an alphabetic word in no list (not English, not clinical, not a known name/place)."""
         return not (word in self.english or word in self.vocabulary or word in self.first or word in self.surnames
-                    or word in self.places or word in self.ambiguous)
+                    or word in self.places or word in self.ambiguous or word in self.eponyms)
+
+    def eponym(self, word: str) -> bool:
+        """An eponym ("GLEASON"), or a hyphenated one ("OSGOOD-SCHLATTER")."""
+        return word in self.eponyms or ("-" in word and all(p in self.eponyms for p in word.split("-")))
 
 
 @cache
@@ -42,10 +49,14 @@ def clinical_vocabulary() -> frozenset[str]:
     """The medical/imaging allow-list alone (a few ms): what the known-identifier terms need, without
     the name, place and English lists (~70 ms) a worker that never detects names need not load."""
     vocab: set[str] = set(_lines("medical_terms.txt"))
-    for line in _lines("vocabulary.txt"):
-        for w in line.split("#", 1)[0].split():
-            vocab.add(w.upper())
+    for name in ("vocabulary.txt", "drugs.txt", "descriptors_intl.txt"):
+        vocab |= _words(name)
     return frozenset(vocab)
+
+
+def _words(name: str) -> set[str]:
+    """Upper-case words of a word-list file (several words a line, '#' comments)."""
+    return {w.upper() for line in _lines(name) for w in line.split("#", 1)[0].split()}
 
 
 @cache
@@ -67,6 +78,7 @@ def lexicon() -> Lexicon:
         multi_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
         ambiguous=frozenset(_lines("ambiguous.txt")),
         english=frozenset(_lines("english.txt")),
+        eponyms=frozenset(_words("eponyms.txt")),
     )
 
 
