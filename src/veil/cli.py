@@ -301,9 +301,14 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
                       "(input removed, or quarantined now)", highlight=False)
     if summary.studies_split:
         console.print(f"[bold yellow]warning:[/] {summary.studies_split:,} study(ies) came out under more than one "
-                      "pseudo-patient, each with its own date shift: their files disagree on the patient (Issuer of "
-                      "Patient ID in some files only? then pseudonyms.patient_key: id) - e.g. output study "
-                      f"{summary.split_example}", highlight=False)
+                      "pseudo-patient, each with its own date shift: their files disagree on the patient (a Patient "
+                      "ID corrected after the scan? Issuer of Patient ID in some files only under patient_key: "
+                      f"issuer_and_id?) - e.g. output study {summary.split_example}", highlight=False)
+    if summary.issuers_merged:
+        console.print(f"[bold yellow]warning:[/] {summary.issuers_merged:,} pseudo-patient(s) gather files with "
+                      "two different Issuers of Patient ID: the same Patient ID in two ID spaces may be two people "
+                      "(set pseudonyms.patient_key: issuer_and_id if your archive merges hospitals) - e.g. "
+                      f"{summary.merged_example}", highlight=False)
     if summary.stale_kept:
         console.print(f"[bold red]warning:[/] {len(summary.stale_kept):,} file(s) in {output_dir} are earlier outputs "
                       "that no input of this run made, kept because their bytes are not what Veil wrote (edited?) or "

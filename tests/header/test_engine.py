@@ -319,12 +319,13 @@ def test_unparseable_date_is_removed_not_passed_through():
     assert "StudyDate" not in ds
 
 
-def test_multiplex_group_label_is_free_text_not_a_device_term():
-    """Waveform Multiplex Group Label (003A,0020) is set by the device in principle and typed in practice
-    ("QUIMBY HAROLD RHYTHM"): not allow-listed, so removed under basic and cleaned under Clean Descriptors."""
+def test_multiplex_group_label_keeps_its_meaning_but_not_the_patients_name():
+    """Waveform Multiplex Group Label (003A,0020) is set by the device in principle ("RHYTHM") and typed in
+    practice ("QUIMBY HAROLD RHYTHM"): kept as a label under basic with the patient's own name replaced,
+    cleaned under Clean Descriptors."""
     from pydicom.uid import generate_uid
 
-    for policy, expected in (("basic", None), ("research-longitudinal", "[NAME] RHYTHM")):
+    for policy, expected in (("basic", "[NAME] RHYTHM"), ("research-longitudinal", "[NAME] RHYTHM")):
         ds = make_ds()
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG
         ds.PatientName = "Quimby^Harold"
@@ -356,3 +357,136 @@ def test_the_patient_key_decides_whether_an_issuer_present_in_some_files_splits_
     other.PatientID = "MRN00000001"  # another patient stays another patient
     deidentify(other, plan, KEY)
     assert other.PatientID != without.PatientID
+
+
+@pytest.mark.parametrize("sop_class,family_type", [
+    ("1.2.840.10008.5.1.4.1.1.2.1", 1),  # Enhanced CT: Multi-frame Functional Groups, Type 1
+    ("1.2.840.10008.5.1.4.1.1.66.4", 1),  # Segmentation
+    ("1.2.840.10008.5.1.4.1.1.88.11", 1),  # Basic Text SR: SR Document General, Type 1
+    ("1.2.840.10008.5.1.4.1.1.9.1.1", 1),  # 12-lead ECG: Waveform Identification, Type 1
+    (CTImageStorage, 2),  # CT Image: General Image, Type 2C
+])
+def test_year_mode_gives_a_required_time_a_dummy_and_empties_the_rest(sop_class, family_type):
+    """dates.mode: year drops times of day, but a Type 1 time (Content Time of an enhanced image, SEG, SR
+    or waveform; an SR TIME item's Time, Type 1C) must keep a value: "000000", which says nothing either."""
+    pol = load_policy_text("name: y\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {mode: year}\n")
+    ds = make_ds()
+    ds.SOPClassUID = sop_class
+    ds.ContentDate, ds.ContentTime = "20190314", "101010"
+    item = Dataset()
+    item.ValueType, item.Time = "TIME", "101112"
+    ds.ContentSequence = Sequence([item])
+    deidentify(ds, compile_plan(pol), KEY)
+    assert ds.ContentDate == "20190101"
+    assert (ds.ContentTime or "") == ("000000" if family_type == 1 else "")
+    time = ds.ContentSequence[0].get("Time") if "ContentSequence" in ds else None
+    if sop_class == "1.2.840.10008.5.1.4.1.1.88.11":
+        assert time == "000000"
+    assert time in (None, "", "000000")  # never the time of day
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_person_identification_code_sequence_content_gets_dummies_not_the_allow_list(policy):
+    """Person Identification Code Sequence (0040,1101) is D in Table E.1-1: every value in it is replaced,
+    the Code Value and Code Meaning too, though elsewhere they are coded text kept by the allow-list (a
+    badge number and a person's name are no code)."""
+    ds = make_ds()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "EMP-448812", "L"
+    code.CodeMeaning = "Dr Harriet Quenby (radiographer badge 448812)"
+    operator = Dataset()
+    operator.PersonIdentificationCodeSequence = Sequence([code])
+    ds.OperatorIdentificationSequence = Sequence([operator])
+    ds.PersonIdentificationCodeSequence = Sequence([copy.deepcopy(code)])
+    deidentify(ds, compile_plan(load_policy(policy)), KEY)
+    text = all_text(ds)
+    assert "448812" not in text and "Quenby" not in text
+    if "PersonIdentificationCodeSequence" in ds and len(ds.PersonIdentificationCodeSequence):
+        assert ds.PersonIdentificationCodeSequence[0].CodeValue == "ANONYMIZED"
+
+
+def test_age_over_89_in_a_sequence_item_is_capped_too():
+    """The age cap (HIPAA 164.514(b)(2)(i)(C): all ages over 89) holds at every depth: an age kept in an
+    item says as much as the top-level one."""
+    ds = make_ds()
+    ds.ReferencedImageSequence[0].PatientAge = "095Y"
+    young = copy.deepcopy(ds.ReferencedImageSequence[0])
+    young.PatientAge = "120M"  # 10 years: not capped
+    ds.ReferencedImageSequence.append(young)
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    assert ds.PatientAge == "090Y"
+    assert ds.ReferencedImageSequence[0].PatientAge == "090Y"
+    assert ds.ReferencedImageSequence[1].PatientAge == "120M"
+
+
+@pytest.mark.parametrize("policy", ["research-longitudinal", "year"])
+def test_a_date_that_is_the_birth_date_gets_the_birth_dates_action_not_a_shift(policy):
+    """Patient's Birth Date is emptied (E.1-1 Z), but the same date in an SR DATE item was shifted by the
+    patient's offset like any other date: shifted study date minus shifted birth date is the exact age in
+    days. Wherever the birth date is, it gets the birth date's own action (a dummy where the IOD requires
+    a value); other dates still move."""
+    pol = (load_policy("research-longitudinal") if policy != "year" else load_policy_text(
+        "name: y\nversion: '1'\noptions: [retain_long_modified_dates]\ndates: {mode: year}\n"))
+    ds = make_ds()
+    ds.SOPClassUID = ComprehensiveSRStorage
+    birth, other = Dataset(), Dataset()
+    birth.ValueType, birth.Date = "DATE", "19610304"
+    other.ValueType, other.Date = "DATE", "20180615"
+    born = Dataset()
+    born.ValueType, born.DateTime = "DATETIME", "19610304083000"
+    ds.ContentSequence = Sequence([birth, other, born])
+    ds.add_new(0x00189919, "DT", "19610304")  # a DT outside E.1-1 (fallback shift)
+    deidentify(ds, compile_plan(pol), KEY)
+    assert not ds.get("PatientBirthDate")
+    items = ds.ContentSequence
+    assert items[0].Date == "19000101"  # Type 1C in the DATE item: the dummy
+    assert items[2].DateTime == "19000101000000"
+    assert items[1].Date not in ("20180615", "19000101", "")  # moved (or generalised to its year)
+    assert ds.get((0x0018, 0x9919)) is None or ds[0x00189919].value in ("", None)
+
+
+def test_timezone_offset_is_kept_as_an_offset_not_cleaned_as_text():
+    """Timezone Offset From UTC (0008,0201) is C under Modified Dates: the free-text cleaner read "+0100" as
+    a phone number. A valid offset (PS3.3 C.12.1.1.8) is kept; anything else is removed."""
+    plan = compile_plan(load_policy("research-longitudinal"))
+    for value, expected in (("+0100", "+0100"), ("-0530", "-0530"), ("+1400", "+1400"),
+                            ("call 5550143", None), ("+2500", None)):
+        ds = make_ds()
+        ds.TimezoneOffsetFromUTC = value
+        deidentify(ds, plan, KEY)
+        assert ds.get("TimezoneOffsetFromUTC") == expected, value
+
+
+@pytest.mark.parametrize("keyword,value,sop_class", [
+    ("LUTLabel", "RCBF", "1.2.840.10008.5.1.4.1.1.2.1"),
+    ("StackID", "1", "1.2.840.10008.5.1.4.1.1.2.1"),
+    ("PlateType", "ST-V", "1.2.840.10008.5.1.4.1.1.1"),
+    ("CollimatorGridName", "GRID 1", "1.2.840.10008.5.1.4.1.1.1"),
+    ("SegmentLabel", "Liver", "1.2.840.10008.5.1.4.1.1.66.4"),
+    ("MultiplexGroupLabel", "RHYTHM", "1.2.840.10008.5.1.4.1.1.9.1.1"),
+])
+def test_technical_labels_an_iod_requires_or_research_needs_are_kept_without_the_patients_name(keyword, value,
+                                                                                                 sop_class):
+    """Text outside Table E.1-1 is removed under basic (fail closed), but a LUT Label (Type 1), a Stack ID
+    (without which In-Stack Position Number is invalid), a Plate Type, a Segment Label "Liver" (Type 1: it
+    became "ANONYMIZED") or a Multiplex Group Label are technical labels: kept, with the patient's own name
+    replaced where it was typed into one."""
+    plan = compile_plan(load_policy("basic"))
+    for text, expected in ((value, value), (f"{value} Quixworth", f"{value} [NAME]")):
+        ds = make_ds()
+        ds.SOPClassUID = sop_class
+        item = Dataset()
+        setattr(item, keyword, text)
+        ds.add_new(0x00400275, "SQ", Sequence([item]))  # inside an item, where they live
+        setattr(ds, keyword, text)
+        deidentify(ds, plan, KEY)
+        assert ds.get(keyword) == expected, (keyword, ds.get(keyword))
+
+
+def test_typed_labels_are_cleaned_where_descriptors_are_cleaned():
+    """Segment and Multiplex Group Labels are typed by people in practice: under Clean Descriptors they are
+    cleaned like other typed text (not only of the instance's own identifiers)."""
+    plan = compile_plan(load_policy("research-longitudinal"))
+    assert not {0x00620005, 0x003A0020} & plan.safe_text
+    assert {0x00409210, 0x00209056} <= plan.safe_text  # LUT Label, Stack ID: device-set
+    assert {0x00620005, 0x003A0020} <= compile_plan(load_policy("basic")).safe_text

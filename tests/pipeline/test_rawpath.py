@@ -542,3 +542,58 @@ def test_an_unforeseen_error_in_the_raw_path_hands_the_file_to_the_general_path(
     assert (r.output, r.output_sha256, r.fired) == (expected.output, expected.output_sha256, expected.fired)
     assert (out / r.output).read_bytes() == (tmp_path / "general" / expected.output).read_bytes()
     assert [p.name for p in out.rglob("*") if p.is_file()] == [Path(r.output).name]  # no temporary left
+
+
+def _red_team_round_two(implicit: bool) -> Dataset:
+    """One instance holding what the second red team found kept: safe-listed private values that are not
+    what their entries describe, a nested age over 89, the birth date in an SR DATE item, a person's
+    badge in Person Identification Code Sequence, and a Timezone Offset From UTC."""
+    ds = _small_image()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Zqleakname^Zqfirst", "ZQ-MRN-99812", "19470312"
+    ds.StudyDate, ds.PatientAge, ds.TimezoneOffsetFromUTC = "20210405", "074Y", "+0100"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3"
+    ref.PatientAge = "095Y"
+    ds.ReferencedImageSequence = [ref]
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "EMP-448812", "L", "Dr Zqquenby (badge 448812)"
+    ds.PersonIdentificationCodeSequence = [code]
+    born, later = Dataset(), Dataset()
+    born.ValueType, born.Date = "DATE", "19470312"
+    later.ValueType, later.Date = "DATE", "20200101"
+    ds.ContentSequence = [born, later]
+    ds.add_new(0x00190010, "LO", "GEMS_ACQU_01")
+    ds.add_new(0x0019109E, "LO", "FSE ZQLEAKNAME^ZQFIRST")  # safe text holding the patient's name
+    ds.add_new(0x70530010, "LO", "Philips PET Private Group")
+    ds.add_new(0x70531000, "UT", "Patient Zqleakname born 1947-03-12")  # safe DS written as text
+    ds.add_new(0x70531009, "DS", "0.000123")  # safe DS: a number
+    ds.add_new(0x20010010, "LO", "Philips Imaging DD 001")
+    ds.add_new(0x20011001, "FL", 1.5)  # safe FL: kept
+    ds.add_new(0x20011004, "CS", "ZQLEAKNAME")  # safe CS holding the name
+    return ds
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("policy", ["basic", "options", "research-longitudinal"])
+def test_second_red_team_findings_are_fixed_alike_on_both_paths(implicit, policy, tmp_path, monkeypatch):
+    """Both paths remove safe private values that are not what their E.3.10-1 entries describe (judged by
+    their bytes when an implicit VR file gives them no VR), replace the patient's name in safe private
+    text, cap a nested age, give a date that is the birth date the birth date's action, replace Person
+    Identification Code Sequence's content by dummies, and keep a valid Timezone Offset - byte for byte."""
+    path = tmp_path / f"rt2-{implicit}.dcm"
+    _red_team_round_two(implicit).save_as(path, enforce_file_format=True)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
+    data = next((tmp_path / "cmp" / "raw").rglob("*.dcm")).read_bytes()
+    assert not [n for n in (b"ZQLEAKNAME", b"Zqleakname", b"ZQ-MRN", b"448812", b"Zqquenby", b"19470312", b"095Y")
+                if n in data], policy
+    out = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    if policy == "research-longitudinal":
+        assert out.TimezoneOffsetFromUTC == "+0100"
+        assert out.ReferencedImageSequence[0].PatientAge == "090Y"
+        assert not out.ContentSequence[0].get("Date")  # the birth date: emptied (Type 3 here), not shifted
+        assert out.ContentSequence[1].Date not in ("", "20200101")  # other dates move
+    if policy == "options":  # retain_safe_private
+        kept = out[0x70531009].value
+        assert (kept.decode() if isinstance(kept, bytes) else str(kept)).strip("\x00 ") == "0.000123"
+        assert 0x70531000 not in out and 0x20011004 not in out and 0x20011001 in out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import zlib
 from io import BytesIO
 
@@ -117,15 +116,26 @@ def test_cleaning_is_deterministic():
 
 
 def test_safe_private_text_is_cleaned_when_a_cleaning_option_is_on():
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    ds.PatientName = "Quixworth^Zebulon"
-    ds.add_new(0x0019109E, "LO", "FSE for Quixworth")  # GEMS_ACQU_01 Internal Pulse Sequence Name: E.3.10-1
-    plain = copy.deepcopy(ds)
-    opts = "options: [retain_safe_private, clean_descriptors]"
-    deidentify(ds, compile_plan(load_policy_text(f"name: s\nversion: '1'\n{opts}\n")), KEY)
+    def ct(text: str) -> Dataset:
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.PatientName = "Quixworth^Zebulon"
+        ds.add_new(0x0019109E, "LO", text)  # GEMS_ACQU_01 Internal Pulse Sequence Name: E.3.10-1
+        return ds
+
+    cleaning = compile_plan(load_policy_text(
+        "name: s\nversion: '1'\noptions: [retain_safe_private, clean_descriptors]\n"))
+    safe_only = compile_plan(load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private]\n"))
+    ds = ct("FSE for Quixworth")
+    deidentify(ds, cleaning, KEY)
     assert ds[0x0019109E].value == "FSE for [NAME]"
-    deidentify(plain, compile_plan(load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private]\n")), KEY)
-    assert plain[0x0019109E].value == "FSE for Quixworth"  # kept as is: no cleaning option asked for
+    # without a cleaning option, safe private text is checked like allow-listed public text: the patient's
+    # own name goes (red team, round 2: it was kept), another name stays (no name detection asked for)
+    ds = ct("FSE for Quixworth")
+    deidentify(ds, safe_only, KEY)
+    assert ds[0x0019109E].value == "FSE for [NAME]"
+    ds = ct("FSE for Dr Zebbington")
+    deidentify(ds, safe_only, KEY)
+    assert ds[0x0019109E].value == "FSE for Dr Zebbington"
 
 
 def _pdf(text: bytes, *, compress: bool = True) -> bytes:
@@ -223,3 +233,25 @@ def test_a_patients_name_after_ligatures_and_sharp_s_is_removed_whole():
     out = pydicom.dcmread(BytesIO(_bytes_of(read)))
     assert out.StudyDescription == "ﬃﬃﬃﬃﬃ [NAME] ok"
     assert out.SeriesDescription == "maße straße größe, fuß: [NAME]"
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_allow_listed_technical_text_keeps_institution_words_and_dicom_terms(policy):
+    """Manufacturer, Code Meaning, Beam Name ... are checked for the patient's names and IDs, not for one
+    word of the institution's name, a name part that is a DICOM term, or an ID's digits cut to one."""
+    ds = _base(ComprehensiveSRStorage)
+    ds.InstitutionName = "Sutter Health Systems"
+    ds.PatientID = "id00001"
+    ds.OperatorsName = "Name^Text"
+    ds.Manufacturer = "GE MEDICAL SYSTEMS"
+    ds.ManufacturerModelName = "Field 1"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121008", "DCM", "Recording Observer's Name"
+    named = Dataset()
+    named.CodeValue, named.CodingSchemeDesignator, named.CodeMeaning = "X1", "L", "CT Quixworth"
+    ds.ProcedureCodeSequence = Sequence([code, named])
+    deidentify(ds, compile_plan(load_policy(policy)), KEY)
+    assert ds.Manufacturer == "GE MEDICAL SYSTEMS"
+    assert ds.ManufacturerModelName == "Field 1"
+    assert ds.ProcedureCodeSequence[0].CodeMeaning == "Recording Observer's Name"
+    assert ds.ProcedureCodeSequence[1].CodeMeaning == "CT [NAME]"  # the patient's own name still goes

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -157,6 +157,8 @@ class _Ctx:
     out: Outcome
     #: the patient's own top-level name and IDs (what a Code String is checked against: CS_KNOWN)
     core: KnownIdentifiers
+    #: the patient's original top-level Patient's Birth Date, if it is a date (see ``birth_date``)
+    birth: date | None = None
 
 
 #: Reads one attribute's value by keyword (with a default): :func:`peek` on a dataset, or the raw path's
@@ -164,12 +166,12 @@ class _Ctx:
 Getter = Callable[[str, object], object]
 
 
-def patient_key(ds: Dataset | None, get: Getter | None = None, *, issuer: bool = True) -> str:
+def patient_key(ds: Dataset | None, get: Getter | None = None, *, issuer: bool = False) -> str:
     """The original patient identity the keyed functions are derived from.
 
-    Issuer + PatientID when there is an ID (PatientID alone with ``issuer=False``, the policy's
-    ``pseudonyms.patient_key: id``); otherwise name + birth date, so files without an ID still group by
-    person, and an anonymous input's study.
+    PatientID when there is one (Issuer + PatientID with ``issuer=True``, the policy's
+    ``pseudonyms.patient_key: issuer_and_id``); otherwise name + birth date, so files without an ID still
+    group by person, and an anonymous input's study.
     """
     if get is None:
         assert ds is not None
@@ -215,7 +217,11 @@ def begin(ds: Dataset | None, plan: Plan, keyed: Keyed, get: Getter | None = Non
             raise InputError("Clean Pixel Data needs the dataset the pixel pass marked", "pixels")
         check_cleaned(ds, policy)
     key = patient_key(ds, get, issuer=policy.pseudonyms.patient_key == "issuer_and_id")
-    out.patient_key_hash = keyed.hexdigest("patient-key", key)[:16]
+    issuer = str(get("IssuerOfPatientID", "") or "").strip()
+    # "<patient key>:<issuer>", each keyed: a collision is two keys under one pseudonym, a merge of ID
+    # spaces two issuers (runner._check_pseudonym_collisions); never an original value
+    out.patient_key_hash = (keyed.hexdigest("patient-key", key)[:16] + ":"
+                            + (keyed.hexdigest("patient-issuer", issuer)[:8] if issuer else ""))
     pseudonym = keyed.pseudonym(key, prefix=policy.pseudonyms.prefix, length=policy.pseudonyms.length)
     out.patient_pseudonym = pseudonym
     return out, pseudonym, date_shift(policy, keyed, key)
@@ -240,7 +246,7 @@ def deidentify(ds: Dataset, plan: Plan, keyed: Keyed) -> Outcome:
     core = core_identifiers(ds)
     known = collect_identifiers(ds) if _needs_known(plan) or _ENCAPSULATED in ds else core
     ctx = _Ctx(plan, keyed, iod_family(str(peek(ds, "SOPClassUID", "") or "")), offset, pseudonym, known, out,
-               core)
+               core, birth_date(str(peek(ds, "PatientBirthDate", "") or "")))
     document = _encapsulated_document(ds, ctx)
     _walk(ds, ctx, scope="", top=True)
     if document is not None:
@@ -344,18 +350,12 @@ def code_string_named(value: str, core: KnownIdentifiers) -> bool:
 
 
 def _is_term(word: str) -> bool:
+    """A word of the clinical vocabulary or of the data dictionary's attribute names ("ORIGINAL",
+    "PRIMARY", "CODE", "TEXT" ...: the vocabulary DICOM's defined terms are made of)."""
+    from veil.text.known import dicom_words
     from veil.text.vocabulary import clinical_vocabulary
 
-    return word in clinical_vocabulary() or word in _dictionary_words()
-
-
-@cache
-def _dictionary_words() -> frozenset[str]:
-    """Upper-case words of the data dictionary's attribute names ("ORIGINAL", "PRIMARY", "CODE", "TEXT",
-    "IMAGE" ...): the vocabulary DICOM's defined terms are made of."""
-    from pydicom.datadict import DicomDictionary
-
-    return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{2,}", entry[2]))
+    return word in clinical_vocabulary() or word in dicom_words()
 
 
 def code_string_raw_hit(value: bytes, core: KnownIdentifiers) -> bool | None:
@@ -466,18 +466,21 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
         return Action("X", "fallback:group-length")
     if vr == "SQ":
         return Action("K", "fallback:sequence")
+    # The scope comes first: a Code Value or Code Meaning is coded text anywhere else, but inside a
+    # sequence Table E.1-1 replaces by dummies (Person Identification Code Sequence, D: a badge number and a
+    # person's name as a code) or cleans, the sequence's action covers every value in it
+    keyword = keyword_for_tag(tag)
+    if not keyword or vr == "UN":
+        return Action("X", "fallback:unknown-public")
+    if vr in TEXT_VRS and scope == "C":
+        return Action("D" if vr == "PN" else "C", "fallback:text-in-cleaned-content")
+    if vr in TEXT_VRS and scope == "D":
+        return Action("D", "fallback:text-in-dummy-content")
     if tag in plan.safe_text:
         # coded and technical text, kept - but not the patient's own name or ID typed into it (a Code
         # Meaning "CT for <name>"): the known identifiers are looked for
         return Action("C", ALLOWLIST_KNOWN)
-    keyword = keyword_for_tag(tag)
-    if not keyword or vr == "UN":
-        return Action("X", "fallback:unknown-public")
     if vr in TEXT_VRS:
-        if scope == "C":
-            return Action("D" if vr == "PN" else "C", "fallback:text-in-cleaned-content")
-        if scope == "D":
-            return Action("D", "fallback:text-in-dummy-content")
         if plan.policy.unknown_text == "keep":
             return Action("K", "policy:unknown_text=keep")
         if plan.policy.has("clean_descriptors"):
@@ -507,21 +510,42 @@ def _public_vrs(tag: int) -> frozenset[str]:
 
 
 _NUMBER = re.compile(rb"[0-9+\-.eE \x00\\]*")
+#: The Code String repertoire (PS3.5 Table 6.2-1: capitals, digits, space, underscore), backslash-separated.
+_CODE_STRING = re.compile(rb"[A-Z0-9 _\\]*\x00?")
+#: Bytes per value of the binary VRs (PS3.5 Table 6.2-1): a value of another length is not of that VR.
+_BINARY_SIZE = {"AT": 4, "FL": 4, "FD": 8, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "OW": 2, "SL": 4, "SS": 2, "SV": 8,
+                "UL": 4, "US": 2, "UV": 8}
+#: VRs whose kept values ``value_action`` reads: numbers as strings; and, for a private element without a
+#: VR of its own judged by its dictionary's VR, binary numbers and Code Strings.
+CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE})
 
 
-def numeric_string_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...]) -> Action | None:
-    """For an IS/DS value kept by a fallback or a private dictionary: None when its bytes are the digits,
-    signs, points, exponents and spaces its VR allows (PS3.5 Table 6.2-1), else the action that removes
-    it (emptied or dummy where an IOD requires the attribute). Kept unread, a name typed into Instance
-    Number would pass as "not text"."""
-    if vr not in ("IS", "DS") or not (act.rule.startswith("fallback:") or act.rule.startswith("private:")):
+def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
+                 core: KnownIdentifiers | None = None) -> Action | None:
+    """For a value kept by a fallback or a private dictionary, read as `vr` (see ``value_vr``): None when its
+    bytes are what that VR allows (PS3.5 Table 6.2-1) - for IS/DS the digits, signs, points, exponents and
+    spaces; for a binary VR a whole number of values; for a Code String its repertoire and, with `core`,
+    none of the patient's own name or ID (CS_KNOWN) - else the action that removes it (emptied or dummy
+    where an IOD requires the attribute). Kept unread, a name typed into Instance Number, or a sentence
+    at a private tag the safe-private dictionary calls a number, would pass as "not text"."""
+    if vr not in CHECKED_VRS or not (act.rule.startswith("fallback:") or act.rule.startswith("private:")):
         return None
-    if _NUMBER.fullmatch(value):
-        return None
+    if vr in ("IS", "DS"):
+        if _NUMBER.fullmatch(value):
+            return None
+        rule = "fallback:invalid-number"
+    elif vr == "CS":
+        if core is None or (_CODE_STRING.fullmatch(value) and code_string_raw_hit(value, core) is False):
+            return None
+        rule = f"private:not-{vr}"
+    else:
+        if len(value) % _BINARY_SIZE[vr] == 0:
+            return None
+        rule = f"private:not-{vr}"
     code = "X"
     if not tag >> 16 & 1 and tag in _required_tags():
         code = resolve_conditional("X/Z/D", keyword_for_tag(tag), family)
-    return Action(code, "fallback:invalid-number")
+    return Action(code, rule)
 
 
 def _number_bytes(elem: DataElement | RawDataElement) -> bytes:
@@ -570,6 +594,66 @@ def private_action(tag: int, creator: str | None, plan: Plan) -> Action:
     return Action("X", "E.1-1 basic:private")
 
 
+#: VRs of the same kind: a safe private attribute written with another VR of its kind is read the same way
+#: (numbers as numbers, text checked as text); with any other VR its value is not what the dictionary
+#: vouches for.
+_VR_KINDS: tuple[frozenset[str], ...] = (
+    frozenset({"IS", "DS"}),
+    frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN"}),
+    frozenset({"FL", "FD", "SL", "SS", "UL", "US", "SV", "UV"}),
+)
+
+
+#: VRs whose value may hold what no safe-private dictionary entry of another VR vouches for: text, dates,
+#: a whole data set. Numbers and codes written with another VR are read as what they are (value_action, the
+#: Code String check); a binary value is not text (third-party dictionaries' VRs are often wrong there).
+_HIDING_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "AE", "UR", "AS", "DA", "DT", "TM", "SQ"})
+
+
+def _vr_fits(vr: str, known_vr: str) -> bool:
+    """Whether a value written as `vr` is what a dictionary entry of `known_vr` ("OW/OB" ...) holds."""
+    allowed = known_vr.split("/")
+    return vr in allowed or any(vr in kind and not kind.isdisjoint(allowed) for kind in _VR_KINDS)
+
+
+def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan) -> Action:
+    """A private element a safe-private dictionary keeps (PS3.15 E.3.10), checked against what it vouches for.
+
+    The dictionary makes an attribute safe for the value it describes - a number, a code, a label - not for
+    whatever a device wrote at that tag. So: written as text, a date or a sequence where the dictionary says
+    otherwise (an SUV factor, DS, written as UT holding a sentence; a whole data set written as a sequence at
+    a DS tag), or such a value written as anything else (text as OB, which cannot be cleaned), it is
+    removed. Without a VR of its own (implicit VR, or UN: PS3.5 6.2.2) it is judged as the dictionary's VR:
+    a number or code by its bytes (``value_action``: removed when they are not of that VR), a sequence,
+    whose items cannot be walked in bytes, removed. Text is cleaned where the policy cleans text
+    (E.3.4/E.3.5), and otherwise checked for the patient's own identifiers like allow-listed public text
+    (ALLOWLIST_KNOWN): safe to retain as a label, not as the patient's name typed into it.
+    """
+    if known_vr is not None and known_vr[:2].isalpha():
+        if vr == "UN" and known_vr == "SQ":
+            return Action("X", f"{act.rule}:sequence-without-vr")
+        hiding = vr in _HIDING_VRS or not _HIDING_VRS.isdisjoint(known_vr.split("/"))
+        if vr != "UN" and hiding and not _vr_fits(vr, known_vr):
+            return Action("X", f"{act.rule}:vr-mismatch")
+    text_vr = known_vr if vr == "UN" else vr
+    if text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
+        # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
+        # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
+        return Action("C", f"{act.rule}+clean")
+    if text_vr in _TEXT_PRIVATE_VRS:
+        return Action("C", ALLOWLIST_KNOWN)
+    return act
+
+
+def value_vr(tag: int, vr: str, creator: str | None, plan: Plan) -> str:
+    """The VR a kept element's bytes are judged by: its own, or for a private element without one (implicit
+    VR, UN) the VR of the safe-private dictionary entry that keeps it."""
+    if vr != "UN" or not tag >> 16 & 1:
+        return vr
+    known = _dictionary_vr(tag, creator, plan)
+    return known if known is not None and len(known) == 2 and known.isalpha() else vr
+
+
 def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str, ...], plan: Plan) -> Action:
     """The action for one element, from its tag, VR, private creator, scope and IOD family alone.
 
@@ -580,14 +664,8 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
     private = bool(tag >> 16 & 1)
     if private:
         act = private_action(tag, creator, plan)
-        known_vr = _dictionary_vr(tag, creator, plan)
-        text_vr = known_vr if vr == "UN" else vr
-        if act.code == "K" and known_vr in _TEXT_PRIVATE_VRS and vr not in TEXT_VRS and vr != "UN":
-            act = Action("X", f"{act.rule}:vr-mismatch")  # safe text written as bytes: it cannot be cleaned
-        elif act.code == "K" and text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
-            # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
-            # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
-            act = Action("C", f"{act.rule}+clean")
+        if act.code == "K" and act.rule.startswith("private:") and act.rule != "private:creator":
+            act = _safe_private_action(act, vr, _dictionary_vr(tag, creator, plan), plan)
     elif tag >> 16 == 0x0000:
         act = Action("X", "command-group")
     elif tag >> 16 == 0x0004:  # directory records (PS3.3 F.3): a File-set ID or Referenced File ID names files
@@ -650,8 +728,10 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and vr in ("IS", "DS"):
-            bad = numeric_string_action(tag, vr, act, _number_bytes(raw_elems[tag]), family)
+        if code == "K" and (vr in ("IS", "DS") or (private and vr == "UN")):
+            checked = value_vr(tag, vr, creator, ctx.plan)
+            bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag]), family,
+                               ctx.core if vr == "UN" else None)
             if bad is not None:
                 act, code = bad, bad.code
                 if code == "X":
@@ -661,11 +741,18 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         if code == "K" and vr == "CS":
             held = raw_elems[tag]
             value = held.value if type(held) is RawDataElement else None
-            if not isinstance(value, bytes) or code_string_raw_hit(value, ctx.core) is not False:
+            if isinstance(value, bytes):
+                hit = code_string_raw_hit(value, ctx.core)
+            else:  # decoded already: its values as they are
+                hit = any(code_string_named(v, ctx.core) for v in _values(held))  # type: ignore[arg-type]
+            if hit is not False:
                 apply_element(ds, tag, act, ctx, scope, handled_times)  # read, and removed if it names
                 if private and tag in ds:
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
                 continue
+        if code == "K" and tag == _PATIENT_AGE and not top and ctx.plan.policy.dates.age_cap is not None:
+            apply_element(ds, tag, act, ctx, scope, handled_times)  # capped as at the top level (_apply)
+            continue
         if code == "K" and vr != "SQ":  # kept as read: no need to decode it (and not listed)
             if private:
                 kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -756,18 +843,36 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
 
 
 def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
-    """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none."""
+    """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none.
+    Technical text is checked for names, IDs, dates and whole place values only, not for single words of
+    the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
+    stays at "Sutter Health Systems"."""
     from veil.text.clean import clean_text
+    from veil.text.known import technical_identifiers
 
     if elem.VR not in TEXT_VRS or not ctx.known:
         return False
+    known = technical_identifiers(ctx.known)
     vals = _values(elem)
-    cleaned = [clean_text(v, ctx.known, names=False, patterns=False)[0] for v in vals]
+    cleaned = [clean_text(v, known, names=False, patterns=False)[0] for v in vals]
     if cleaned == vals:
         return False
     limit = _MAX_LEN.get(elem.VR)
     _put(elem, [c[:limit] if limit else c for c in cleaned], b" ")
     return True
+
+
+def _names_known(ds: Dataset, elem: DataElement, ctx: _Ctx) -> bool:
+    """Whether a value held as bytes, decoded by the data set's character set, holds a known identifier."""
+    from pydicom.charset import decode_bytes
+
+    from veil.text.known import fold, has_known
+
+    value = elem.value
+    if not isinstance(value, bytes):
+        return any(has_known(fold(v), ctx.known) for v in _values(elem))
+    text = decode_bytes(value, ds._character_set, {0x5C})
+    return any(has_known(fold(v.strip(" \x00")), ctx.known) for v in text.split("\\"))
 
 
 def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:
@@ -777,10 +882,17 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         code = "U*" if code == "X/Z/U*" else resolve_conditional(code, elem.keyword, ctx.family)
     vr = elem.VR
     if act.rule == ALLOWLIST_KNOWN:
+        if vr not in TEXT_VRS and tag >> 16 & 1:  # safe private text without a VR of its own (implicit VR,
+            if _names_known(ds, elem, ctx):  # UN) cannot be rewritten as text: it goes when it names
+                del ds[tag]
+                ctx.out.fire(tag, "X", f"{act.rule}:untyped")
+            return
         if _clean_known(elem, ctx):
             ctx.out.fire(tag, code, act.rule)
         return
-    if code == "K" and vr == "CS" and any(code_string_named(v, ctx.core) for v in _values(elem)):
+    if code == "K" and vr == "CS":
+        if not any(code_string_named(v, ctx.core) for v in _values(elem)):
+            return  # kept as read, and not listed (as the walk keeps it when its bytes say so)
         # the whole value goes: Image Type's values mean something by their position
         act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
         code = act.code
@@ -792,6 +904,8 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
     if code == "K":
         if vr == "SQ":
             _recurse(elem, ctx, scope)
+        elif tag == _PATIENT_AGE:
+            cap_age(ds, ctx.plan, ctx.out)  # in an item (Referenced Patient, Source Patient ...) as at the top
         return
     if code == "X":
         del ds[tag]
@@ -883,6 +997,48 @@ def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
 
 
 _TIME_PARTNER = re.compile(r"Date(?!.*Date)")
+_BIRTH_DATE = 0x00100030
+
+
+def birth_date(value: str) -> date | None:
+    """The patient's birth date as read from Patient's Birth Date, or None when it is not one date."""
+    try:
+        return dates.parse_da(value.strip(" \x00"))
+    except dates.DateError:
+        return None
+
+
+def _is_birth_date(value: str, vr: str, birth: date) -> bool:
+    """Whether a DA value, or the date of a DT value, is the patient's birth date."""
+    try:
+        return dates.parse_da(value if vr == "DA" else value.strip()[:8]) == birth
+    except dates.DateError:
+        return False
+
+
+def _birth_date_action(ds: Dataset, elem: DataElement, vals: list[str], ctx: _Ctx) -> bool:
+    """A date that is the patient's birth date, wherever it is (an SR DATE item, a date outside Table E.1-1),
+    gets Patient's Birth Date's own action under the policy instead of a shift: shifted, shifted study
+    date minus shifted birth date is the exact age in days, which emptying Patient's Birth Date (E.1-1 Z)
+    was to hide. Z or X become a dummy where the IOD requires a value. True when it was done here."""
+    birth = ctx.birth
+    if birth is None or elem.VR not in ("DA", "DT") or not any(_is_birth_date(v, elem.VR, birth) for v in vals):
+        return False
+    act = ctx.plan.lookup(_BIRTH_DATE)
+    code = act.code if act is not None else "X"
+    if code in ("S", "Y"):  # the policy moves the birth date too: like any date
+        return False
+    if code not in ("K", "D"):
+        code = resolve_conditional("Z/D" if code == "Z" else "X/Z/D", elem.keyword, ctx.family)
+    tag = int(elem.tag)
+    ctx.out.fire(tag, code, "birth-date")
+    if code == "X":
+        del ds[tag]
+    elif code == "Z":
+        elem.value = None
+    elif code == "D":
+        _set(elem, DUMMY[elem.VR])
+    return True
 
 
 def _temporal(ds: Dataset, elem: DataElement, code: str, ctx: _Ctx, handled: set[int]) -> None:
@@ -891,13 +1047,18 @@ def _temporal(ds: Dataset, elem: DataElement, code: str, ctx: _Ctx, handled: set
     tag = int(elem.tag)
     try:
         vals = _values(elem)
-        if not vals:
+        if not vals or _birth_date_action(ds, elem, vals, ctx):
             return
         if code == "Y":
-            if vr == "TM":
-                elem.value = None
-            else:
+            if vr != "TM":
                 _put(elem, [dates.year_only(v, vr) for v in vals])
+            elif resolve_conditional("Z/D", elem.keyword, ctx.family) == "D":
+                # a time of day without its day once dates are years: emptied - but a Type 1 time (Content
+                # Time of an enhanced image, SEG, SR or waveform, an SR TIME item's Time) must have a value
+                # (PS3.3 C.7.6.16, C.17.2, C.17.3, C.10.8): the dummy, which says nothing either
+                _set(elem, DUMMY["TM"])
+            else:
+                elem.value = None
             return
         off = ctx.offset
         if vr == "DA":
@@ -939,12 +1100,24 @@ def _partner_time(ds: Dataset, elem: DataElement) -> DataElement | None:
     return partner if partner.VR == "TM" else None
 
 
+_TIMEZONE_OFFSET = 0x00080201
+#: Timezone Offset From UTC: "&ZZXX", & = + or -, -1200 to +1400 (PS3.3 C.12.1.1.8).
+_UTC_OFFSET = re.compile(r"[+-](?:0\d|1[0-4])[0-5]\d")
+
+
 def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None:
     """PS3.15 C: keep the meaning, remove what identifies."""
     from veil.text.clean import clean_text
 
     vr = elem.VR
     tag = int(elem.tag)
+    if tag == _TIMEZONE_OFFSET:
+        # a technical value ("+0100", PS3.3 C.12.1.1.8), not text: the free-text cleaner would read its
+        # digits as a phone number. Kept when it is an offset; anything else goes.
+        if not _UTC_OFFSET.fullmatch("\\".join(_values(elem))):
+            del ds[tag]
+            ctx.out.fire(tag, "X", "clean:not-a-utc-offset")
+        return
     if vr == "SQ":
         _recurse(elem, ctx, "C")
     elif vr in TEMPORAL_VRS:
@@ -999,8 +1172,14 @@ def stamp_elements(plan: Plan) -> Dataset:
     return ds
 
 
+_PATIENT_AGE = 0x00101010
+
+
 def cap_age(ds: Dataset, plan: Plan, out: Outcome) -> None:
-    """Patient's Age above the policy's cap becomes the cap (e.g. 90Y+, HIPAA Safe Harbor); unparseable: X."""
+    """Patient's Age above the policy's cap becomes the cap (e.g. 90Y+, HIPAA Safe Harbor); unparseable: X.
+
+    At every depth: a kept age in a sequence item (an item copied from another instance, a Referenced
+    Image's attributes) says as much as the top-level one (HIPAA 164.514(b)(2)(i)(C): all ages over 89)."""
     p = plan.policy
     if "PatientAge" in ds and p.dates.age_cap is not None and ds.PatientAge:
         try:

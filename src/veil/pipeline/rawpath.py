@@ -214,8 +214,9 @@ class _Walk:
 
     def _step(self, tag: int, raw_vr: str | None, creator: str | None, scope: str) -> tuple[Any, ...]:
         """What to do with an element, from what `level` memoises it by: (0,) keep as read,
-        (1, fired key) remove, (2, VR, action) anything else, (3, VR, action) keep a number if it is one,
-        (4, VR, action) keep a Code String unless it holds a known identifier.
+        (1, fired key) remove, (2, VR, action) anything else, (3, VR, action) keep a value if its bytes are of that VR,
+        (4, VR, action) keep a Code String unless it holds a known identifier, (5, VR, action) keep a Patient's Age
+        capped (in an item; the stamp caps the top level's).
         The engine's VR rule and ``decide``."""
         private = bool(tag >> 16 & 1)
         if raw_vr and (raw_vr != "UN" or private):
@@ -236,10 +237,14 @@ class _Walk:
             return (1, (tag, "X", act.rule))
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
-        if code == "K" and vr in ("IS", "DS"):
-            return (3, vr, act)  # kept only if its bytes are a number (engine.numeric_string_action)
+        if code == "K" and (vr in ("IS", "DS") or (private and vr == "UN")):
+            checked = engine.value_vr(tag, vr, creator, self.plan)
+            if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
+                return (3, checked, act)
         if code == "K" and vr == "CS":
             return (4, vr, act)  # kept unless it holds a known identifier (engine.CS_KNOWN)
+        if code == "K" and tag == _AGE and self.plan.policy.dates.age_cap is not None:
+            return (5, vr, act)  # in an item: capped by the engine; at the top level: by the stamp
         if code == "K" and vr != "SQ":
             return (0,)
         return (2, vr, act)
@@ -286,13 +291,21 @@ class _Walk:
                 step = steps[key] = self._step(tag, el[1], creator, scope)
             kind = step[0]
             if kind == 3:
-                bad = engine.numeric_string_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family)
+                bad = engine.value_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family,
+                                          self._ctx.core if step[1] == "CS" else None)
                 if bad is None:
                     kind = 0
                 elif bad.code == "X":
                     step, kind = (1, (tag, "X", bad.rule)), 1
                 else:
                     step, kind = (2, step[1], bad), 2
+            if kind == 5:
+                if top:
+                    kind = 0
+                else:
+                    deferred.append((len(pieces), el, step[2]))
+                    pieces.append((tag, b""))
+                    continue
             if kind == 4:
                 hit = engine.code_string_raw_hit(buf[el[3]:el[4]], self._ctx.core)
                 if hit is False:
@@ -318,7 +331,9 @@ class _Walk:
             code = act.code
             if act.rule == engine.ALLOWLIST_KNOWN and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False:
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
-                continue  # the engine decides on the decoded value)
+                if group & 1:  # the engine decides on the decoded value); safe private text keeps its block
+                    kept_blocks.add((group, (tag & 0xFFFF) >> 8))
+                continue
             if vr == "SQ":
                 if el[6] is None:
                     raise _Bail
@@ -425,7 +440,9 @@ class _Walk:
             known = collect_identifiers(known_dataset(self.buf, self.top, self.implicit))
         else:
             known = core
-        return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out, core)
+        birth = next((self.buf[el[3]:el[4]] for el in self.top if el[0] == 0x00100030), b"")
+        return engine._Ctx(self.plan, self.keyed, self.family, self.offset, self.pseudonym, known, self.out, core,
+                           engine.birth_date(birth.decode("latin-1")))
 
     @cached_property
     def _top_raw(self) -> dict[BaseTag, RawDataElement]:

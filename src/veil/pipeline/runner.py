@@ -57,6 +57,10 @@ class RunSummary:
     #: patient identifiers: an issuer present in some files only, a corrected ID), and one of them
     studies_split: int = 0
     split_example: str = ""
+    #: pseudo-patients whose files carry two different Issuers of Patient ID (under patient_key: id, the
+    #: same Patient ID of two ID spaces: perhaps two people), and one of them
+    issuers_merged: int = 0
+    merged_example: str = ""
     #: every file's result in input order, on disk (see pipeline.results): memory does not follow the run
     results: ResultStore = field(default_factory=ResultStore)
     #: a result's source as reports name it: an archive member as "archive!member", not by the staging
@@ -872,16 +876,21 @@ def _check_pseudonym_collisions(summary: RunSummary) -> None:
     With the default 10 symbols (50 bits) the chance is ~1e-15 per pair, but it is checked, not assumed.
     """
     hit = summary.results.query("SELECT pseudonym FROM results WHERE pseudonym != '' GROUP BY pseudonym "
-                                "HAVING COUNT(DISTINCT patient_hash) > 1 LIMIT 1")
+                                "HAVING COUNT(DISTINCT substr(patient_hash, 1, 16)) > 1 LIMIT 1")
     if hit:
         raise VeilError(f"pseudonym collision: two patients map to {hit[0][0]}; raise pseudonyms.length in the policy")
+    merged = summary.results.query(
+        "SELECT pseudonym FROM results WHERE pseudonym != '' AND length(patient_hash) > 17 GROUP BY pseudonym "
+        "HAVING COUNT(DISTINCT substr(patient_hash, 18)) > 1 ORDER BY pseudonym")
+    summary.issuers_merged = len(merged)
+    summary.merged_example = str(merged[0][0]) if merged else ""
 
 
 def _check_split_studies(summary: RunSummary) -> None:
     """A study whose files came out under two pseudo-patients has two date shifts and two identities in
     the release: its files disagree on who the patient is (Issuer of Patient ID filled in by some devices
-    only, an ID corrected after the scan). Counted and named, not refused: which file is right is for
-    the data steward (``pseudonyms.patient_key: id`` when only the issuer differs)."""
+    only under ``patient_key: issuer_and_id``, an ID corrected after the scan). Counted and named, not
+    refused: which file is right is for the data steward."""
     rows = summary.results.query(
         "SELECT study, COUNT(DISTINCT pseudonym) FROM (SELECT pseudonym, substr(rest, 1, instr(rest, '/') - 1) "
         "AS study FROM (SELECT pseudonym, substr(output, instr(output, '/') + 1) AS rest FROM results WHERE "
@@ -936,7 +945,7 @@ def summary_dict(summary: RunSummary) -> dict[str, object]:
         "files_in": summary.files_in, "written": summary.written, "quarantined": summary.quarantined,
         "dry_run": summary.dry_run, "duplicates": summary.duplicates, "patients": summary.patients,
         "resumed": summary.resumed, "stale_removed": summary.stale_removed, "stale_kept": summary.stale_kept,
-        "studies_split": summary.studies_split,
+        "studies_split": summary.studies_split, "issuers_merged": summary.issuers_merged,
         "exit_code": summary.exit_code, "seconds": round(summary.seconds, 3),
         "files_per_second": None if summary.files_per_second is None else round(summary.files_per_second, 1),
         "quarantine": [asdict(r) | {"fired": None, "source": summary.describe(r.source)}

@@ -65,11 +65,12 @@ class PseudonymSettings:
     prefix: str = "VEIL"
     length: int = 10
     patient_name: str = "pseudonym"  # pseudonym | empty
-    #: What tells patients apart. issuer_and_id: Issuer of Patient ID + Patient ID, for archives that
-    #: merge ID spaces (the same number at two hospitals is two people). id: Patient ID alone, for one ID
-    #: space, where the issuer is filled in by some devices only (a PACS-made SR or a derived series without
-    #: it would otherwise start a second pseudo-patient with another date shift).
-    patient_key: str = "issuer_and_id"  # issuer_and_id | id
+    #: What tells patients apart. id (the default): Patient ID alone - the issuer is filled in by some
+    #: devices only (a PACS-made SR, a derived series), and keyed on it one study came out under two
+    #: pseudo-patients with two date shifts. A run warns when one pseudo-patient gathers files with two
+    #: different issuers (runner: issuers_merged). issuer_and_id: Issuer of Patient ID + Patient ID, for
+    #: archives that merge ID spaces (the same number at two hospitals is two people).
+    patient_key: str = "id"  # id | issuer_and_id
 
 
 @dataclass(frozen=True)

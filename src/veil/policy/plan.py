@@ -113,16 +113,22 @@ def _override_action(ov: Override) -> Action:
     return Action(ov.action, "override", ov.value)
 
 
-def _load_safe_text() -> frozenset[int]:
+def _load_safe_text(typed: bool = True) -> frozenset[int]:
+    """The curated allow-list of standard text attributes; without the ones marked "typed" (labels people
+    type in practice) when `typed` is False - a policy that cleans descriptors (E.3.5) cleans those."""
     text = resources.files("veil.policy").joinpath("data/safe_text_attributes.txt").read_text(encoding="utf-8")
     tags = set()
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            tag = tag_for_keyword(line)
+            keyword, _, mark = line.partition("\t")
+            if mark.strip() not in ("", "typed"):
+                raise ValueError(f"safe_text_attributes.txt: unknown mark {mark!r} of {keyword!r}")
+            tag = tag_for_keyword(keyword.strip())
             if tag is None:
-                raise ValueError(f"safe_text_attributes.txt: unknown keyword {line!r}")
-            tags.add(tag)
+                raise ValueError(f"safe_text_attributes.txt: unknown keyword {keyword!r}")
+            if typed or not mark.strip():
+                tags.add(tag)
     return frozenset(tags)
 
 
@@ -166,7 +172,8 @@ def compile_plan(policy: Policy) -> Plan:
         elif ov.tag is not None:
             public[ov.tag] = _override_action(ov)
 
-    safe_text = _load_safe_text() if policy.text_allowlist == "standard" else frozenset()
+    safe_text = (_load_safe_text(typed=not policy.has("clean_descriptors")) if policy.text_allowlist == "standard"
+                 else frozenset())
     codes = [CID_7050[policy.profile], *(CID_7050[o] for o in policy.options if o in CID_7050)]
     h = policy.content_hash()
     if private is not None:
