@@ -357,23 +357,31 @@ def check_deflated(fh: io.BufferedIOBase, pos: int) -> None:
     Inflates once, at most MAX_INFLATED + 1 bytes, before pydicom does; a stream zlib cannot inflate is
     left to pydicom, which reports it.
     """
+    try:
+        inflated = inflate_limited(fh, pos)
+    except (zlib.error, EOFError):
+        return
+    check_element_count(io.BytesIO(inflated), 0, len(inflated), False, True, where=" in the deflated dataset")
+
+
+def inflate_limited(fh: io.BufferedIOBase, pos: int) -> bytes:
+    """The deflated dataset at `pos` (PS3.5 A.5: raw deflate, RFC 1951) inflated, at most MAX_INFLATED
+    bytes read into memory: InputError beyond that (a deflate bomb), zlib.error for a stream that cannot
+    be inflated, EOFError for one that ends before its last block (truncated)."""
     fh.seek(pos)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     inflated = bytearray()
     data = fh.read(CHUNK)
-    try:
-        while data and not inflater.eof:
-            inflated += inflater.decompress(data, MAX_INFLATED + 1 - len(inflated))
-            if len(inflated) > MAX_INFLATED:
-                raise InputError(f"deflated dataset inflates to more than {MAX_INFLATED >> 20} MB (a deflate bomb, or "
-                                 "an object too big to read whole): re-encode it uncompressed (e.g. dcmconv "
-                                 "+te) and run again", "parse")
-            data = inflater.unconsumed_tail or fh.read(CHUNK)
-    except zlib.error:
-        return
-    view = io.BytesIO(bytes(inflated))
-    del inflated
-    check_element_count(view, 0, len(view.getbuffer()), False, True, where=" in the deflated dataset")
+    while data and not inflater.eof:
+        inflated += inflater.decompress(data, MAX_INFLATED + 1 - len(inflated))
+        if len(inflated) > MAX_INFLATED:
+            raise InputError(f"deflated dataset inflates to more than {MAX_INFLATED >> 20} MB (a deflate bomb, or "
+                             "an object too big to read whole): re-encode it uncompressed (e.g. dcmconv "
+                             "+te) and run again", "parse")
+        data = inflater.unconsumed_tail or fh.read(CHUNK)
+    if not inflater.eof:
+        raise EOFError("the deflate stream ends early")
+    return bytes(inflated)
 
 
 def zero_padding_start(fh: io.BufferedIOBase, pos: int, end: int, implicit: bool, little: bool) -> int:

@@ -888,30 +888,22 @@ def _inflate(data: bytes | Path) -> tuple[bytes | None, str]:
     import zlib
 
     from veil.errors import InputError
-    from veil.pipeline.passthrough import CHUNK, MAX_INFLATED, check_element_count, dataset_start
+    from veil.pipeline.passthrough import MAX_INFLATED, check_element_count, dataset_start, inflate_limited
 
     fh: io.BufferedIOBase = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")  # noqa: SIM115
     try:
         start = dataset_start(fh)
         if start is None or not start[1].is_transfer_syntax or not start[1].is_deflated:
             return None, ""
-        fh.seek(start[0])
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        out = bytearray()
-        chunk = fh.read(CHUNK)
-        try:
-            while chunk and not inflater.eof:
-                out += inflater.decompress(chunk, MAX_INFLATED + 1 - len(out))
-                if len(out) > MAX_INFLATED:
-                    return None, f"deflated data set inflates to more than {MAX_INFLATED >> 20} MB"
-                chunk = inflater.unconsumed_tail or fh.read(CHUNK)
-        except zlib.error as exc:
-            return None, f"deflated data set cannot be inflated ({exc})"
-        if not inflater.eof:
-            return None, "deflated data set ends before its deflate stream does (truncated)"
+        inflated = inflate_limited(fh, start[0])
+    except InputError:
+        return None, f"deflated data set inflates to more than {MAX_INFLATED >> 20} MB"
+    except zlib.error as exc:
+        return None, f"deflated data set cannot be inflated ({exc})"
+    except EOFError:
+        return None, "deflated data set ends before its deflate stream does (truncated)"
     finally:
         fh.close()
-    inflated = bytes(out)
     try:
         check_element_count(io.BytesIO(inflated), 0, len(inflated), False, True, where=" in the deflated data set")
     except InputError as exc:
