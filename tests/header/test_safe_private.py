@@ -169,3 +169,28 @@ def test_safe_private_numbers_without_a_vr_are_judged_by_their_length(tmp_path):
         deidentify(inst.ds, plan, KEY)
         assert (0x20011001 in inst.ds) is kept
         assert (0x20010010 in inst.ds) is kept  # an emptied block loses its creator
+
+
+def test_safe_private_bytes_that_hold_the_patients_own_name_or_id_are_removed(tmp_path):
+    """A safe OB entry (Philips Imaging DD 097 (2001,xx2F) Volume Mask Data) keeps bytes Veil cannot read -
+    but the patient's own name or ID written into them as ASCII went out verbatim (red team, round 2),
+    explicit and implicit VR. Binary that does not spell them stays."""
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from veil.pipeline.instance import _open
+
+    plan = compile_plan(load_policy_text("name: s\nversion: '1'\noptions: [retain_safe_private]\n"))
+    for implicit in (False, True):
+        for value, kept in ((b"ZQLEAKNAME^ZQFIRST ZQ-MRN-99812\x00", False), (b"\x01\x02\xff\x00" * 8, True),
+                            (b"\x00\x00ZQ-MRN-99812\x80\x81", False)):
+            ds = _ct()
+            ds.PatientName, ds.PatientID = "Zqleakname^Zqfirst", "ZQ-MRN-99812"
+            ds.add_new(0x20010010, "LO", "Philips Imaging DD 097")
+            ds.add_new(0x2001102F, "OB", value)
+            path = tmp_path / f"ob-{implicit}-{kept}.dcm"
+            if implicit:
+                ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+            ds.save_as(path, implicit_vr=implicit, little_endian=True)
+            inst = _open(path)
+            deidentify(inst.ds, plan, KEY)
+            assert (0x2001102F in inst.ds) is kept, (implicit, value)

@@ -597,3 +597,21 @@ def test_second_red_team_findings_are_fixed_alike_on_both_paths(implicit, policy
         kept = out[0x70531009].value
         assert (kept.decode() if isinstance(kept, bytes) else str(kept)).strip("\x00 ") == "0.000123"
         assert 0x70531000 not in out and 0x20011004 not in out and 0x20011001 in out
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_safe_private_bytes_holding_the_patients_id_go_on_both_paths(implicit, tmp_path, monkeypatch):
+    """Retain Safe Private: an opaque safe entry (OB) spelling the patient's own name or ID is removed by
+    the raw path exactly as by the general path; one that does not is kept as read."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Quimbyzz^Haroldine", "ZZ123456"
+    ds.add_new(0x20010010, "LO", "Philips Imaging DD 097")
+    ds.add_new(0x2001102F, "OB", b"\x00\x01ZZ123456\x80\x81")
+    ds.add_new(0x20011030, "OB", b"\x00\x01\x02\x03")
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = tmp_path / "ob.dcm"
+    ds.save_as(path, enforce_file_format=True, implicit_vr=implicit)
+    assert _compare(path, "options", tmp_path / "cmp", monkeypatch)
+    raw = next((tmp_path / "cmp" / "raw").rglob("*.dcm")).read_bytes()
+    assert b"ZZ123456" not in raw

@@ -515,9 +515,13 @@ _CODE_STRING = re.compile(rb"[A-Z0-9 _\\]*\x00?")
 #: Bytes per value of the binary VRs (PS3.5 Table 6.2-1): a value of another length is not of that VR.
 _BINARY_SIZE = {"AT": 4, "FL": 4, "FD": 8, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "OW": 2, "SL": 4, "SS": 2, "SV": 8,
                 "UL": 4, "US": 2, "UV": 8}
+#: VRs whose bytes mean nothing to Veil: a private OB or UN value a safe-private dictionary keeps.
+_OPAQUE = frozenset({"OB", "UN"})
 #: VRs whose kept values ``value_action`` reads: numbers as strings; and, for a private element without a
-#: VR of its own judged by its dictionary's VR, binary numbers and Code Strings.
-CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE})
+#: VR of its own judged by its dictionary's VR, binary numbers and Code Strings; opaque private bytes.
+CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE, *_OPAQUE})
+#: Bytes that are not printable ASCII, as spaces: the ASCII runs of an opaque value, searched as text.
+_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x20 for b in range(256))
 
 
 def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
@@ -538,6 +542,10 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         if core is None or (_CODE_STRING.fullmatch(value) and code_string_raw_hit(value, core) is False):
             return None
         rule = f"private:not-{vr}"
+    elif vr in _OPAQUE:  # kept as bytes by a safe-private entry: but not the patient's own name or ID in them
+        if core is None or known_hit(value.translate(_PRINTABLE), core) is not True:
+            return None
+        rule = "private:bytes-hold-identifier"
     else:
         if len(value) % _BINARY_SIZE[vr] == 0:
             return None
@@ -728,10 +736,10 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and (vr in ("IS", "DS") or (private and vr == "UN")):
+        if code == "K" and (vr in ("IS", "DS") or (private and vr in _OPAQUE)):
             checked = value_vr(tag, vr, creator, ctx.plan)
             bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag]), family,
-                               ctx.core if vr == "UN" else None)
+                               ctx.core if vr in _OPAQUE else None)
             if bad is not None:
                 act, code = bad, bad.code
                 if code == "X":

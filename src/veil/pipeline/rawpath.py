@@ -237,7 +237,7 @@ class _Walk:
             return (1, (tag, "X", act.rule))
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
-        if code == "K" and (vr in ("IS", "DS") or (private and vr == "UN")):
+        if code == "K" and (vr in ("IS", "DS") or (private and vr in ("UN", "OB"))):
             checked = engine.value_vr(tag, vr, creator, self.plan)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
@@ -292,7 +292,7 @@ class _Walk:
             kind = step[0]
             if kind == 3:
                 bad = engine.value_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family,
-                                          self._ctx.core if step[1] == "CS" else None)
+                                          self._ctx.core if step[1] in ("CS", "OB", "UN") else None)
                 if bad is None:
                     kind = 0
                 elif bad.code == "X":
