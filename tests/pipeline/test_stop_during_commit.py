@@ -94,3 +94,46 @@ def test_a_stopped_runs_audit_entry_counts_what_its_workers_wrote(tmp_path):
     entry = json.loads((out / ".veil" / "audit.jsonl").read_text().splitlines()[-1])
     assert entry["extra"]["interrupted"] == "SIGTERM"
     assert entry["counts"]["out"] == on_disk
+
+
+def test_an_output_a_killed_run_never_journaled_goes_when_its_input_does(tmp_path):
+    """kill -9 between an output's rename and its journal line (no handler runs): the output is in no
+    record. When its input is then withdrawn, the next run finds it (OUT is walked after a run that did not
+    finish) and removes it; a file at an output path that Veil did not write stays."""
+    src = tmp_path / "in"
+    files = make_corpus(src, 6, patients=2)
+    out = tmp_path / "out"
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import veil.pipeline.runner as runner
+        real, calls = runner._journal_append, [0]
+        def die_third(*a, **k):
+            calls[0] += 1
+            if calls[0] == 3:
+                os.kill(os.getpid(), signal.SIGKILL)  # the third output is in place, its line never written
+            return real(*a, **k)
+        runner._journal_append = die_third
+        from veil.cli import app
+        sys.argv = ["veil", *sys.argv[1:]]
+        app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--workers", "1",
+                        "--file-timeout", "0"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == -signal.SIGKILL
+    assert len(_dcm(out)) == 3
+    # which patient's output is the unjournaled one: withdraw that patient
+    journal = [json.loads(x) for p in (out / ".veil" / "journal").glob("*.jsonl") for x in p.read_text().splitlines()]
+    orphan = (_dcm(out) - {j["output"] for j in journal if j.get("output")}).pop()
+    foreign = out / orphan.split("/")[0] / "1.2.3" / "4.5.6" / "7.8.9.dcm"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"\0" * 128 + b"DICM" + b"not Veil's")
+    patient = files[0].parent
+    for f in list(src.rglob("*.dcm")):
+        if f.parent.name == patient.name:
+            f.unlink()
+    again = veil("deid", str(src), str(out), "--workers", "1", "--json")
+    assert again.returncode == 0, again.stderr
+    manifest = {json.loads(x)["output"] for x in (out / ".veil" / "manifest.jsonl").read_text().splitlines()}
+    assert _dcm(out) - {str(foreign.relative_to(out))} == manifest
+    assert foreign.exists()

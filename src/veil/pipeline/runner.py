@@ -596,13 +596,19 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 earlier_runs += 1
         written_before.add_manifest(out_dir)
         journaled_before = _journal_sizes(out_dir)
+        try:  # a run that did not finish left its mark: when it started
+            killed_start: int | None = (out_dir / STATE_DIR / IN_PROGRESS).stat().st_mtime_ns
+        except OSError:
+            killed_start = None
         with _writing_state(out_dir):
             (out_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-            (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
+            if killed_start is None:  # kept otherwise: its time is the first unfinished run's start
+                (out_dir / STATE_DIR / IN_PROGRESS).write_text(run_id + "\n", encoding="utf-8")
             since = _run_start(out_dir)
     else:
         since = 0
         journaled_before = {}
+        killed_start = None
 
     def todo() -> Iterator[_Todo]:
         """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
@@ -677,7 +683,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         summary.patients = store.count("pseudonym != ''", distinct="pseudonym")
         if not dry_run:
             with _writing_state(out_dir):
-                remove_stale_outputs(out_dir, summary, written_before)
+                remove_stale_outputs(out_dir, summary, written_before,
+                                     None if killed_start is None else (killed_start, since))
                 write_reports(out_dir, summary, plan)
                 (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
     except Interrupted as exc:
@@ -742,6 +749,12 @@ class _EarlierOutputs:
             for output, shas in page:
                 yield str(output), set(str(shas).split())
 
+    def listed(self, output: str) -> bool:
+        """Whether `output` is an earlier output in Veil's records or one of this run's (after :meth:`stale`)."""
+        db = self._flush()
+        return db.execute("SELECT 1 FROM earlier WHERE output = ? UNION ALL SELECT 1 FROM current WHERE output = ? "
+                          "LIMIT 1", (output, output)).fetchone() is not None
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -753,7 +766,8 @@ _OUTPUT_PATH = re.compile(r"[A-Za-z0-9_-]{1,64}(?:/(?:[0-9]+(?:\.[0-9]+)*|unknow
                           r"\.dcm")
 
 
-def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOutputs) -> None:
+def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOutputs,
+                         killed: tuple[int, int] | None = None) -> None:
     """Remove the outputs earlier runs wrote in OUT that this run did not make (their input was removed
     or renamed, or is quarantined now): a re-run's manifest lists this run's outputs only, and a release
     of OUT would otherwise ship files that no report accounts for.
@@ -761,8 +775,14 @@ def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOu
     Only Veil's own files go: a path of an output's form that Veil's records (journal, last manifest)
     list, under OUT itself (no link on the way), a regular file whose sha256 is one Veil wrote there. One
     that has other bytes now (edited by someone), or that cannot be removed, is kept and listed in
-    ``summary.stale_kept`` (exit code 1). Folders left empty are removed too."""
-    if not earlier:
+    ``summary.stale_kept`` (exit code 1). Folders left empty are removed too.
+
+    `killed` (after a run that did not finish: when it started, when this one did): that run may have
+    renamed an output into place and died before journaling it (kill -9 in between), and such an output
+    is in no record. OUT is walked for them (only then: a walk of millions of files costs minutes):
+    a file at an output's path that no record lists, changed while that run ran, and written by Veil
+    (its file meta names Veil's implementation) is removed like a stale output."""
+    if not earlier and killed is None:
         return
     root = os.path.realpath(out_dir)
     current = _ok_outputs(summary)
@@ -787,13 +807,52 @@ def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOu
             summary.stale_kept.append(rel)
             continue
         summary.stale_removed += 1
-        folder = os.path.dirname(path)
-        while folder != root and folder.startswith(root + os.sep):
+        _remove_empty_folders(os.path.dirname(path), root)
+    if killed is not None:
+        for rel in _unrecorded_outputs(root, earlier, *killed):
             try:
-                os.rmdir(folder)
+                os.unlink(os.path.join(root, rel))
             except OSError:
-                break
-            folder = os.path.dirname(folder)
+                summary.stale_kept.append(rel)
+                continue
+            summary.stale_removed += 1
+            _remove_empty_folders(os.path.dirname(os.path.join(root, rel)), root)
+
+
+def _remove_empty_folders(folder: str, root: str) -> None:
+    while folder != root and folder.startswith(root + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+        folder = os.path.dirname(folder)
+
+
+def _unrecorded_outputs(root: str, earlier: _EarlierOutputs, start: int, until: int) -> Iterator[str]:
+    """Outputs a killed run (started at `start`, on OUT's clock) renamed into place without a journal line:
+    under OUT (not its state folder), of an output's path, in no record and not this run's, changed in
+    [start, until), and Veil's (its implementation UID in the file meta)."""
+    from veil.header.engine import VEIL_IMPLEMENTATION_UID
+
+    mark = VEIL_IMPLEMENTATION_UID.encode("ascii")
+    for folder, dirs, files in os.walk(root):
+        if folder == root:
+            dirs[:] = [d for d in dirs if d != STATE_DIR]
+        for name in files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            if not _OUTPUT_PATH.fullmatch(rel) or earlier.listed(rel):
+                continue
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode) or not start <= st.st_ctime_ns < until:
+                    continue
+                with open(path, "rb") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                continue
+            if head[128:132] == b"DICM" and mark in head:
+                yield rel
 
 
 def _ok_outputs(summary: RunSummary) -> Iterator[str]:
