@@ -360,3 +360,20 @@ def test_a_quarantined_archive_member_is_named_by_its_archive_and_member_path(tm
     assert [q["source"] for q in _quarantine(out)] == [want]
     assert [q["source"] for q in json.loads(r.stdout)["quarantine"]] == [want]
     assert "veil-staging-" not in (out / ".veil" / "quarantine.jsonl").read_text()
+
+
+def test_a_link_to_a_file_in_the_output_folder_is_reported_not_read_again(tmp_path):
+    """Red team (round 2): a symbolic link inside IN to an output in OUT was read as an input, and its
+    output de-identified again into OUT. Now it is reported with its reason; other links are inputs."""
+    src = tmp_path / "in"
+    make_corpus(src, 2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out)).returncode == 0
+    written = next(out.rglob("*.dcm"))
+    (src / "loop.dcm").symlink_to(written)
+    r = veil("deid", str(src), str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["written"] == 2 and doc["quarantined"] == 1
+    assert "output folder" in _quarantine(out)[0]["reason"]
+    assert len(list(out.rglob("*.dcm"))) == 2

@@ -85,7 +85,8 @@ class Sources:
         return iter(self)
 
     def __iter__(self) -> Iterator[Path]:
-        for p in _entries(self.spec, self.errors):
+        into = None if self.out_dir is None else os.path.realpath(self.out_dir)
+        for p in _entries(self.spec, self.errors, into):
             if not is_archive(p):
                 yield p
                 continue
@@ -120,7 +121,8 @@ class Sources:
         self.staging.clear()
 
 
-def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, state_dir: bool = True) -> Iterator[Path]:
+def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, state_dir: bool = True,
+         into: str | None = None) -> Iterator[Path]:
     """Every regular file under `folder` in a stable order: a folder's files (sorted by name), then its
     sub-folders (sorted).
 
@@ -133,7 +135,8 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, stat
     are not followed (a link to '..' or '/' would walk for ever or leave the input), a link whose target is
     missing (annexed content not fetched) is not a file, and neither is a FIFO, a socket or a device node
     (reading one blocks or never ends): all are added to `errors` as (path, reason, "read"), like a folder
-    that cannot be listed, so nothing is silently left out.
+    that cannot be listed, so nothing is silently left out. `into`: the run's output folder (resolved); a
+    link to a file in it is reported, not read (an output would be de-identified again, into OUT itself).
     File types come from the directory entries (scandir): a stat only for links.
     """
     try:
@@ -160,6 +163,11 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, stat
                     errors.append((e.path, "symbolic link to a folder: not followed (give the folder itself as an "
                                            "input)", "read"))
                 continue
+            if into is not None and os.path.realpath(e.path).startswith(into + os.sep):
+                if errors is not None:
+                    errors.append((e.path, "symbolic link to a file in the output folder: not read (an output "
+                                           "would be de-identified again)", "read"))
+                continue
             yield folder / e.name  # a file, or something the reader refuses with its reason (FIFO, device)
         elif e.is_dir(follow_symlinks=False):
             if not (state_dir and e.name == STATE_DIR):
@@ -167,7 +175,7 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, stat
         elif errors is not None:  # a FIFO, socket or device node (or an entry gone since it was listed)
             errors.append((e.path, NOT_REGULAR, "read"))
     for name in subfolders:
-        yield from walk(folder / name, errors, state_dir=False)
+        yield from walk(folder / name, errors, state_dir=False, into=into)
 
 
 # -- archives ----------------------------------------------------------------------------------------------
@@ -420,13 +428,13 @@ def list_entries(spec: Path) -> Iterator[Path]:
                 yield Path(os.fsdecode(line))
 
 
-def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None) -> Iterator[Path]:
+def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None, into: str | None = None) -> Iterator[Path]:
     if spec.is_dir():
-        yield from walk(spec, errors, state_dir=False)
+        yield from walk(spec, errors, state_dir=False, into=into)
     elif is_list_file(spec):
         for p in list_entries(spec):
             if p.is_dir():
-                yield from walk(p, errors, state_dir=False)
+                yield from walk(p, errors, state_dir=False, into=into)
             else:
                 yield p
     else:
