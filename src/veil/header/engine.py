@@ -326,6 +326,17 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     return any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
 
 
+#: Specific Character Set: a Code String never checked for identifiers (removing it garbles every
+#: kept non-ASCII value, and "ISO_IR 100" is no patient's ID).
+_CHARSET = 0x00080005
+
+
+#: Sequences whose items identify a person by a code (PS3.15 E.1-1: D): Person Identification Code
+#: Sequence, Verifying Observer Identification Code Sequence. Their Code Value / Code Meaning are a badge
+#: number and a name, not vocabulary: dummies, not the allow-list (fallback_action scope "P").
+PERSON_SEQUENCES = frozenset({0x00401101, 0x0040A088})
+
+
 #: The rule of a kept Code String that holds the patient's own name or ID: removed (emptied or a dummy
 #: where the IOD requires it). CS is "not text" to the profile, but its repertoire (capitals, digits,
 #: space, underscore; PS3.5 Table 6.2-1) spells a surname or an MRN as well as "HEAD".
@@ -346,7 +357,10 @@ def code_string_named(value: str, core: KnownIdentifiers) -> bool:
     from veil.text.known import find_known, fold
 
     folded = fold(value)
-    return any(not _is_term(folded[s.start:s.end].strip()) for s in find_known(folded, core))
+    # whole terms only (no "cut at the VR's length" prefix: NORM of Siemens' ORIGINAL\PRIMARY\M\ND\NORM is
+    # not Norman), and a number needs 5 digits to be an ID here (ID "100" is not ISO_IR 100)
+    return any(not _is_term(hit) and not (hit.isdigit() and len(hit) < 5)
+               for hit in (folded[s.start:s.end].strip() for s in find_known(folded, core, truncated=False)))
 
 
 def _is_term(word: str) -> bool:
@@ -356,6 +370,21 @@ def _is_term(word: str) -> bool:
     from veil.text.vocabulary import clinical_vocabulary
 
     return word in clinical_vocabulary() or word in dicom_words()
+
+
+def _opaque_named(printable: bytes, core: KnownIdentifiers) -> bool:
+    """Whether the printable runs of an opaque value spell the patient's own name or ID. A number needs 6
+    digits here: parameter blobs are full of numbers ("<FrameRate>12.34" is not ID 1234)."""
+    if known_hit(printable, core) is not True:
+        return False
+    from veil.text.known import find_known
+
+    text = printable.decode("ascii").upper()
+    for s in find_known(text, core, truncated=False):
+        hit = re.sub(r"\W", "", text[s.start:s.end])
+        if not hit.isdigit() or len(hit) >= 6:
+            return True
+    return False
 
 
 def code_string_raw_hit(value: bytes, core: KnownIdentifiers) -> bool | None:
@@ -460,26 +489,29 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
     """Action for a public attribute that neither Table E.1-1 nor the policy names (fail closed by VR).
 
     `scope` is "C" inside content being cleaned (Clean Structured Content), "D" inside content replaced
-    by dummies, "" elsewhere.
+    by dummies, "P" inside a sequence that identifies a person (PERSON_SEQUENCES), "" elsewhere.
     """
     if tag & 0xFFFF == 0x0000:
         return Action("X", "fallback:group-length")
     if vr == "SQ":
         return Action("K", "fallback:sequence")
-    # The scope comes first: a Code Value or Code Meaning is coded text anywhere else, but inside a
-    # sequence Table E.1-1 replaces by dummies (Person Identification Code Sequence, D: a badge number and a
-    # person's name as a code) or cleans, the sequence's action covers every value in it
     keyword = keyword_for_tag(tag)
     if not keyword or vr == "UN":
         return Action("X", "fallback:unknown-public")
+    if vr in TEXT_VRS and scope == "P":
+        # a code that names a person (a badge number, "Dr Harriet Quenby" as a Code Meaning): every value
+        # gets its dummy, the allow-list of coded text does not apply here
+        return Action("D", "fallback:text-in-person-code")
+    if tag in plan.safe_text:
+        # coded and technical text, kept - but not the patient's own name or ID typed into it (a Code
+        # Meaning "CT for <name>"): the known identifiers are looked for. Also inside content that is
+        # cleaned or replaced by dummies (an SR's Content Sequence, D under basic): its concept names,
+        # codes and units are what the report means (made dummies, a measurement report lost every one)
+        return Action("C", ALLOWLIST_KNOWN)
     if vr in TEXT_VRS and scope == "C":
         return Action("D" if vr == "PN" else "C", "fallback:text-in-cleaned-content")
     if vr in TEXT_VRS and scope == "D":
         return Action("D", "fallback:text-in-dummy-content")
-    if tag in plan.safe_text:
-        # coded and technical text, kept - but not the patient's own name or ID typed into it (a Code
-        # Meaning "CT for <name>"): the known identifiers are looked for
-        return Action("C", ALLOWLIST_KNOWN)
     if vr in TEXT_VRS:
         if plan.policy.unknown_text == "keep":
             return Action("K", "policy:unknown_text=keep")
@@ -520,8 +552,9 @@ _OPAQUE = frozenset({"OB", "UN"})
 #: VRs whose kept values ``value_action`` reads: numbers as strings; and, for a private element without a
 #: VR of its own judged by its dictionary's VR, binary numbers and Code Strings; opaque private bytes.
 CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE, *_OPAQUE})
-#: Bytes that are not printable ASCII, as spaces: the ASCII runs of an opaque value, searched as text.
-_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x20 for b in range(256))
+#: Bytes that are not printable ASCII, as NULs: the ASCII runs of an opaque value, searched as text (a NUL
+#: is no separator inside an identifier: digits on either side of binary bytes are not joined into an ID).
+_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0 for b in range(256))
 
 
 def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
@@ -543,7 +576,7 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
             return None
         rule = f"private:not-{vr}"
     elif vr in _OPAQUE:  # kept as bytes by a safe-private entry: but not the patient's own name or ID in them
-        if core is None or known_hit(value.translate(_PRINTABLE), core) is not True:
+        if core is None or not _opaque_named(value.translate(_PRINTABLE), core):
             return None
         rule = "private:bytes-hold-identifier"
     else:
@@ -746,7 +779,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                     del raw_elems[tag]
                     fire(tag, "X", act.rule)
                     continue
-        if code == "K" and vr == "CS":
+        if code == "K" and vr == "CS" and tag != _CHARSET:
             held = raw_elems[tag]
             value = held.value if type(held) is RawDataElement else None
             if isinstance(value, bytes):
@@ -855,14 +888,20 @@ def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
     Technical text is checked for names, IDs, dates and whole place values only, not for single words of
     the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
     stays at "Sutter Health Systems"."""
+    from veil.policy.plan import typed_text
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
 
-    if elem.VR not in TEXT_VRS or not ctx.known:
+    if elem.VR not in TEXT_VRS:
         return False
-    known = technical_identifiers(ctx.known)
     vals = _values(elem)
-    cleaned = [clean_text(v, known, names=False, patterns=False)[0] for v in vals]
+    if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
+        cleaned = [clean_text(v, ctx.known)[0] for v in vals]
+    elif not ctx.known:
+        return False
+    else:
+        known = technical_identifiers(ctx.known)
+        cleaned = [clean_text(v, known, names=False, patterns=False)[0] for v in vals]
     if cleaned == vals:
         return False
     limit = _MAX_LEN.get(elem.VR)
@@ -899,9 +938,14 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
             ctx.out.fire(tag, code, act.rule)
         return
     if code == "K" and vr == "CS":
-        if not any(code_string_named(v, ctx.core) for v in _values(elem)):
+        vals = _values(elem)
+        named = [code_string_named(v, ctx.core) for v in vals]
+        if not any(named):
             return  # kept as read, and not listed (as the walk keeps it when its bytes say so)
-        # the whole value goes: Image Type's values mean something by their position
+        if len(vals) > 1:  # each value means something by its position (Image Type): only that one is a dummy
+            _put(elem, [str(DUMMY["CS"]) if n else v for v, n in zip(vals, named, strict=True)], b" ")
+            ctx.out.fire(tag, "D", CS_KNOWN)
+            return
         act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
         code = act.code
         if code == "X":
@@ -926,7 +970,7 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         return
     if code == "D":
         if vr == "SQ":
-            _recurse(elem, ctx, "D")
+            _recurse(elem, ctx, "P" if tag in PERSON_SEQUENCES else "D")
         else:
             _set(elem, DUMMY.get(vr, ""))
         return
@@ -1024,19 +1068,28 @@ def _is_birth_date(value: str, vr: str, birth: date) -> bool:
         return False
 
 
+#: The values of SR content items (PS3.3 C.17.3: DATE, DATETIME): where a birth date is written as content.
+_CONTENT_DATES = frozenset({0x0040A121, 0x0040A120})
+
+
 def _birth_date_action(ds: Dataset, elem: DataElement, vals: list[str], ctx: _Ctx) -> bool:
-    """A date that is the patient's birth date, wherever it is (an SR DATE item, a date outside Table E.1-1),
-    gets Patient's Birth Date's own action under the policy instead of a shift: shifted, shifted study
-    date minus shifted birth date is the exact age in days, which emptying Patient's Birth Date (E.1-1 Z)
-    was to hide. Z or X become a dummy where the IOD requires a value. True when it was done here."""
+    """An SR content date (DATE/DATETIME item) that is the patient's birth date gets Patient's Birth Date's
+    own action under the policy instead of a shift: shifted, shifted study date minus shifted birth date is
+    the exact age in days, which emptying Patient's Birth Date (E.1-1 Z) was to hide. Z or X become a dummy
+    where the IOD requires a value. True when it was done here.
+
+    Only content dates: a newborn's Study, Series and Acquisition Dates equal the birth date too, and
+    emptying them hid nothing (Patient's Age 000D stays) while a neonatal cohort lost every date. A
+    birth date the policy keeps or shifts leaves such a date to its own action."""
     birth = ctx.birth
-    if birth is None or elem.VR not in ("DA", "DT") or not any(_is_birth_date(v, elem.VR, birth) for v in vals):
+    if (birth is None or int(elem.tag) not in _CONTENT_DATES or elem.VR not in ("DA", "DT")
+            or not any(_is_birth_date(v, elem.VR, birth) for v in vals)):
         return False
     act = ctx.plan.lookup(_BIRTH_DATE)
     code = act.code if act is not None else "X"
-    if code in ("S", "Y"):  # the policy moves the birth date too: like any date
-        return False
-    if code not in ("K", "D"):
+    if code in ("S", "Y", "K"):  # the policy moves the birth date too, or keeps it: like any date (kept
+        return False  # unshifted beside shifted dates, it would give the patient's offset away)
+    if code != "D":
         code = resolve_conditional("Z/D" if code == "Z" else "X/Z/D", elem.keyword, ctx.family)
     tag = int(elem.tag)
     ctx.out.fire(tag, code, "birth-date")

@@ -61,7 +61,7 @@ from veil.pipeline.passthrough import (
     locate_pixels,
     stream_input,
 )
-from veil.policy.plan import Plan
+from veil.policy.plan import Plan, typed_text
 
 #: The first bytes read of an input larger than SMALL: its header must end (at Pixel Data) within them.
 HEAD = 1 << 20
@@ -241,7 +241,7 @@ class _Walk:
             checked = engine.value_vr(tag, vr, creator, self.plan)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
-        if code == "K" and vr == "CS":
+        if code == "K" and vr == "CS" and tag != 0x00080005:  # Specific Character Set: never (engine._CHARSET)
             return (4, vr, act)  # kept unless it holds a known identifier (engine.CS_KNOWN)
         if code == "K" and tag == _AGE and self.plan.policy.dates.age_cap is not None:
             return (5, vr, act)  # in an item: capped by the engine; at the top level: by the stamp
@@ -329,7 +329,8 @@ class _Walk:
                 continue
             vr, act = step[1], step[2]
             code = act.code
-            if act.rule == engine.ALLOWLIST_KNOWN and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False:
+            if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text
+                    and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False):
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
                 if group & 1:  # the engine decides on the decoded value); safe private text keeps its block
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -345,7 +346,8 @@ class _Walk:
                     self.out.fire(tag, code, act.rule)
                     pieces.append((tag, self._sequence((*el[:6], []), scope)))
                     continue
-                inner = {"K": scope, "U": scope, "U*": scope, "D": "D", "C": "C"}.get(code)
+                inner = {"K": scope, "U": scope, "U*": scope, "D": "P" if tag in engine.PERSON_SEQUENCES else "D",
+                         "C": "C"}.get(code)
                 if inner is None:
                     raise _Bail
                 self.out.fire(tag, code, act.rule)

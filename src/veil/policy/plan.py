@@ -8,6 +8,7 @@ then the site's overrides, then Veil's fail-closed defaults for what the table d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -130,6 +131,13 @@ def _load_safe_text(typed: bool = True) -> frozenset[int]:
             if typed or not mark.strip():
                 tags.add(tag)
     return frozenset(tags)
+
+
+@functools.cache
+def typed_text() -> frozenset[int]:
+    """The allow-listed labels marked "typed" (Segment Label, Multiplex Group Label): kept as labels, but
+    read for names and patterns like free text (engine._clean_known), not only for the patient's own."""
+    return _load_safe_text() - _load_safe_text(typed=False)
 
 
 def compile_plan(policy: Policy) -> Plan:

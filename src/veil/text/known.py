@@ -618,11 +618,14 @@ def has_known(folded: str, known: KnownIdentifiers) -> bool:
     return bool((full is not None and full.search(folded)) or (tail is not None and tail.search(folded)))
 
 
-def find_known(folded: str, known: KnownIdentifiers) -> list[Span]:
-    """Spans of the folded value where a known identifier (or its truncated form at the end) occurs."""
+def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) -> list[Span]:
+    """Spans of the folded value where a known identifier (or, with `truncated`, its truncated form at the
+    end: a value cut at its VR's maximum length) occurs."""
     if not known.terms:
         return []
     full, tail, groups = _compiled(known.terms)
+    if not truncated:
+        tail = None
     out: list[Span] = []
     if full is not None:
         for m in full.finditer(folded):
