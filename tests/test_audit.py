@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import multiprocessing
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -423,3 +424,29 @@ def test_a_log_and_head_file_moved_aside_together_start_a_new_chain(tmp_path):
     rec = append(log, _entry(7), key=KEY)
     assert rec["seq"] == 1 and verify(log, key=KEY).ok
     assert verify(log.with_name("old.jsonl"), key=KEY).ok  # the evidence still verifies on its own
+
+
+def test_the_head_file_is_readable_by_whoever_may_read_the_log(tmp_path):
+    """Red team review: the head file was re-created with the writer's umask (0600), so an auditor given
+    read access to the log could no longer verify it."""
+    log = _log(tmp_path, 1, key=KEY)
+    os.chmod(log, 0o644)
+    append(log, _entry(2), key=KEY)
+    assert _head(log).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_head_file_that_cannot_be_written_does_not_fail_the_append(tmp_path, monkeypatch):
+    """The entry is in the log once it is written; a head file that cannot be replaced (a full disk) only
+    lags behind, which verify accepts (its entry is still in the chain). Before, the command reported the
+    entry as not written and advised a re-run, which recorded the run twice."""
+    import veil.audit as audit
+
+    log = _log(tmp_path, 1, key=KEY)
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit, "_write_head", full)
+    rec = append(log, _entry(2), key=KEY)
+    assert rec["seq"] == 2 and len(_lines(log)) == 2
+    assert verify(log, key=KEY).ok

@@ -33,6 +33,7 @@ machine, not across NFS clients) and ``fsync`` before returning.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import hashlib
@@ -148,7 +149,8 @@ def append(log_path: Path, entry: AuditEntry, *, user: str | None = None, now: d
         record["hash"] = entry_hash(record, key)
         _write_all(fd, json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n")
         os.fsync(fd)
-        _write_head(log_path, seq, record["hash"])
+        with contextlib.suppress(OSError):  # best effort: the entry is written; a head left behind only lags
+            _write_head(log_path, seq, record["hash"])
     if created:
         _fsync_dir(log_path.parent)
     return record
@@ -169,8 +171,15 @@ def _write_head(log_path: Path, seq: int, digest: str) -> None:
     """
     path = _head_path(log_path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"seq": seq, "hash": digest}) + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, os.stat(log_path).st_mode & 0o777)  # readable by whoever may read the log (auditors)
+        _write_all(fd, (json.dumps({"seq": seq, "hash": digest}) + "\n").encode("utf-8"))
+        os.fsync(fd)  # a crash leaves the old head or the new one, never an empty file that refuses every run
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _read_head(log_path: Path) -> tuple[int, str] | None:
@@ -214,7 +223,7 @@ def check_appendable(log_path: Path, *, key: bytes | None = None) -> None:
 
 def _refuse_broken(data: bytes, log_path: Path, key: bytes | None) -> None:
     """Refuse to extend a chain with damage anywhere (not only in its last line), or one cut short."""
-    res = _check_chain(data, log_path, key, None)
+    res = _check_chain(data, log_path, key, None, _read_head(log_path))
     if not res.ok:
         raise AuditError(f"{log_path}: {res.problems[0]}" + (f" (+{len(res.problems) - 1} more)" if
                                                             len(res.problems) > 1 else "") + f"; {_REFUSE}")
@@ -235,13 +244,20 @@ def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | Non
         recorded = _read_head(log_path)
         also = f" (its head file records {recorded[0]} entries: the log was removed)" if recorded else ""
         return VerifyResult(False, 0, (f"no audit log at {log_path}{also}",))
-    with _locked(log_path, write=False) as fd:
-        data = _read_all(fd)
-    return _check_chain(data, log_path, key, expected_head)
+    with _locked(log_path, write=False) as fd:  # the head file too, under the lock: an append in between
+        data = _read_all(fd)  # would otherwise pass for a log cut short
+        head_file: tuple[int, str] | AuditError | None
+        try:
+            head_file = _read_head(log_path)
+        except AuditError as exc:
+            head_file = exc
+    return _check_chain(data, log_path, key, expected_head, head_file)
 
 
-def _check_chain(data: bytes, log_path: Path, key: bytes | None, expected_head: str | None) -> VerifyResult:
-    """:func:`verify` on the log's bytes, and against the head file :func:`append` keeps beside it."""
+def _check_chain(data: bytes, log_path: Path, key: bytes | None, expected_head: str | None,
+                 recorded: tuple[int, str] | AuditError | None) -> VerifyResult:
+    """:func:`verify` on the log's bytes, and against `recorded`, the head file :func:`append` keeps beside
+    it (read under the same lock)."""
     problems: list[str] = []
     hashes: set[str] = set()
     entries = keyed = hmac_failures = 0
@@ -301,15 +317,12 @@ def _check_chain(data: bytes, log_path: Path, key: bytes | None, expected_head: 
     if expected_head is not None and expected_head != GENESIS and expected_head not in hashes:
         problems.append(f"anchor {expected_head} is not in the chain (entries at or before it were removed, "
                         "or the log was rewritten)")
-    try:
-        recorded = _read_head(log_path)
-    except AuditError as exc:
-        problems.append(str(exc))
-    else:
-        if recorded is not None and recorded[1] not in hashes:
-            problems.append(f"entry {recorded[0]} (head {recorded[1][:16]}...), the last one appended according to "
-                            f"{_head_path(log_path).name}, is not in the chain: entries removed from the end, or an "
-                            "older copy of the log restored")
+    if isinstance(recorded, AuditError):
+        problems.append(str(recorded))
+    elif recorded is not None and recorded[1] not in hashes:
+        problems.append(f"entry {recorded[0]} (head {recorded[1][:16]}...), the last one appended according to "
+                        f"{_head_path(log_path).name}, is not in the chain: entries removed from the end, or an "
+                        "older copy of the log restored")
     return VerifyResult(not problems, entries, tuple(problems), head)
 
 

@@ -677,17 +677,17 @@ def test_a_list_file_reads_files_and_folders_relative_to_the_current_folder(tmp_
 
 def test_a_study_split_across_pseudo_patients_is_reported(tmp_path):
     """The modality fills Issuer of Patient ID, the PACS-made files of the same study do not. Keyed on the
-    issuer (patient_key: issuer_and_id) they become two pseudo-patients with two date shifts, and the run
-    says so (JSON and a warning); by default (patient_key: id, red team round 2: the split was the default)
-    they stay one patient."""
+    issuer (patient_key: issuer_and_id, the default: pseudonyms stay what earlier versions made) they
+    become two pseudo-patients with two date shifts, and the run says so (JSON and a warning);
+    patient_key: id keeps them one patient."""
     files = make_corpus(tmp_path / "in", 4, patients=2)
     for path in files[:2]:  # one file of each patient with the issuer, one without
         ds = pydicom.dcmread(path)
         ds.IssuerOfPatientID = "SPRINGFIELD"
         ds.save_as(path, enforce_file_format=True)
-    (tmp_path / "issuer.yaml").write_text("name: issuer\nversion: '1'\noptions: [retain_long_modified_dates]\n"
-                                          "pseudonyms: {patient_key: issuer_and_id}\n")
-    for policy, split in (("research-longitudinal", 0), (str(tmp_path / "issuer.yaml"), 2)):
+    (tmp_path / "id.yaml").write_text("name: id\nversion: '1'\noptions: [retain_long_modified_dates]\n"
+                                      "pseudonyms: {patient_key: id}\n")
+    for policy, split in (("research-longitudinal", 2), (str(tmp_path / "id.yaml"), 0)):
         out = tmp_path / f"out-{split}"
         r = veil("deid", str(tmp_path / "in"), str(out), "--policy", policy, "--json")
         assert r.returncode == 0, r.stderr
@@ -704,14 +704,16 @@ def test_a_study_split_across_pseudo_patients_is_reported(tmp_path):
 
 def test_one_pseudo_patient_with_two_issuers_is_reported(tmp_path):
     """Under patient_key: id the same Patient ID from two ID spaces becomes one pseudo-patient: the run
-    names it (it may be two people) without any original value."""
+    names it (it may be two people) without any original value; spellings of one issuer are one issuer."""
     files = make_corpus(tmp_path / "in", 4, patients=2)
-    for path, issuer in zip(files, ["HOSP_A", "HOSP_B", "HOSP_A", ""], strict=True):
+    policy = tmp_path / "id.yaml"
+    policy.write_text("name: id\nversion: '1'\npseudonyms: {patient_key: id}\n")
+    for path, issuer in zip(files, ["HOSP_A", "HOSP_B", "hosp_a ", ""], strict=True):
         ds = pydicom.dcmread(path)
         if issuer:
             ds.IssuerOfPatientID = issuer
         ds.save_as(path, enforce_file_format=True)
-    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out"), "--json")
+    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out"), "--json", "--policy", str(policy))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     # patient 0 (files 0, 2): HOSP_A twice; patient 1 (files 1, 3): HOSP_B and none - neither is two issuers
@@ -719,7 +721,7 @@ def test_one_pseudo_patient_with_two_issuers_is_reported(tmp_path):
     ds = pydicom.dcmread(files[2])
     ds.IssuerOfPatientID = "HOSP_C"
     ds.save_as(files[2], enforce_file_format=True)
-    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out2"), "--json")
+    r = veil("deid", str(tmp_path / "in"), str(tmp_path / "out2"), "--json", "--policy", str(policy))
     doc = json.loads(r.stdout)
     assert doc["issuers_merged"] == 1 and "two different Issuers" in r.stderr
     assert "HOSP" not in r.stdout + r.stderr

@@ -90,3 +90,23 @@ def test_an_archive_rebuilt_with_the_same_size_times_and_member_list_is_unpacked
     fresh = tmp_path / "fresh"
     assert veil("deid", str(arc), str(fresh), "--workers", "1", env_extra=env).returncode == 0
     assert tree_hashes(out) == tree_hashes(fresh) != first
+
+
+def test_an_archive_run_again_reuses_every_output(tmp_path):
+    """Members are unpacked again for each run (the staging folder goes when a run ends), with new inodes
+    and ctimes: their stamp is size and mtime, the staging folder's name carries the archive's identity.
+    Review of 7bfaf51: a zip of 300 files reused 0 on the same command again (300 before)."""
+    import zipfile
+
+    files = make_corpus(tmp_path / "in", 6, patients=2)
+    arc = tmp_path / "study.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        for f in files:
+            zf.write(f, f.name)
+    env = {"TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "out"
+    assert veil("deid", str(arc), str(out), env_extra=env).returncode == 0
+    r = veil("deid", str(arc), str(out), "--json", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["resumed"] == 6

@@ -166,12 +166,12 @@ class _Ctx:
 Getter = Callable[[str, object], object]
 
 
-def patient_key(ds: Dataset | None, get: Getter | None = None, *, issuer: bool = False) -> str:
+def patient_key(ds: Dataset | None, get: Getter | None = None, *, issuer: bool = True) -> str:
     """The original patient identity the keyed functions are derived from.
 
-    PatientID when there is one (Issuer + PatientID with ``issuer=True``, the policy's
-    ``pseudonyms.patient_key: issuer_and_id``); otherwise name + birth date, so files without an ID still
-    group by person, and an anonymous input's study.
+    Issuer + PatientID when there is an ID (PatientID alone with ``issuer=False``, the policy's
+    ``pseudonyms.patient_key: id``); otherwise name + birth date, so files without an ID still group by
+    person, and an anonymous input's study.
     """
     if get is None:
         assert ds is not None
@@ -217,7 +217,7 @@ def begin(ds: Dataset | None, plan: Plan, keyed: Keyed, get: Getter | None = Non
             raise InputError("Clean Pixel Data needs the dataset the pixel pass marked", "pixels")
         check_cleaned(ds, policy)
     key = patient_key(ds, get, issuer=policy.pseudonyms.patient_key == "issuer_and_id")
-    issuer = str(get("IssuerOfPatientID", "") or "").strip()
+    issuer = " ".join(str(get("IssuerOfPatientID", "") or "").upper().split())  # "hosp  a" is "HOSP A"
     # "<patient key>:<issuer>", each keyed: a collision is two keys under one pseudonym, a merge of ID
     # spaces two issuers (runner._check_pseudonym_collisions); never an original value
     out.patient_key_hash = (keyed.hexdigest("patient-key", key)[:16] + ":"

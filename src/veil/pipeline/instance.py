@@ -247,13 +247,15 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     os.close(fd)
-    partfiles.hold()  # the caller journals the result, then releases (a stop meanwhile waits for that)
+    # from the rename on, a stop waits until the caller has journaled the result (partfiles.hold): never
+    # while waiting for the folder's lock or hashing a duplicate, only around the rename itself
+    partfiles.hold()
     try:  # common case, no lock: link() is atomic and fails if the instance is already there
         os.link(tmp, path)
         os.unlink(tmp)
         return
     except OSError:  # exists already, or a file system without hard links: the locked path decides
-        pass
+        partfiles.release()  # nothing is in place yet: a stop that came meanwhile stops now
     dfd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
@@ -267,6 +269,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
                     "duplicate SOPInstanceUID: another input with different content is kept for this instance",
                     "duplicate-instance",
                 )
+        partfiles.hold()
         os.replace(tmp, path)
     finally:
         os.close(dfd)

@@ -31,7 +31,8 @@ def hold() -> None:
     line is not written yet. A worker stopped in between (SIGTERM: a file's time limit, Ctrl-C, a full
     disk, a scheduler) left an output in OUT that no journal line or manifest lists - the red team found 2
     of 60 after one stop, and a run that then lost the input never removed them."""
-    _HELD[:] = [None]
+    if not _HELD:  # a stop already deferred by an outer hold stays deferred
+        _HELD.append(None)
 
 
 def defer(stop: Callable[[], None]) -> bool:
@@ -44,8 +45,7 @@ def defer(stop: Callable[[], None]) -> bool:
 
 def release() -> None:
     """The commit is recorded: a stop that came meanwhile happens now."""
-    pending = _HELD[0] if _HELD else None
-    _HELD.clear()
+    pending = _HELD.pop() if _HELD else None  # one step: a signal after it finds no hold and stops at once
     if pending is not None:
         pending()
 

@@ -33,7 +33,7 @@ from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, keyed_file_hash, output_failure, process_file
 from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
 from veil.pipeline.results import ResultStore
-from veil.pipeline.sources import STATE_DIR, is_list_file, list_entries, walk
+from veil.pipeline.sources import STAGING_PREFIX, STATE_DIR, is_list_file, list_entries, walk
 from veil.policy.plan import Plan
 
 
@@ -356,7 +356,13 @@ def _stamp(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return ""
+    if _STAGED in path:  # an archive member: its staging folder is named after the archive's identity
+        return f"{st.st_size}:{st.st_mtime_ns}"  # (size, times, inode), and a re-unpack makes new inodes
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+
+
+#: In the path of an archive member unpacked for a run (sources.STAGING_PREFIX under $TMPDIR).
+_STAGED = os.sep + STAGING_PREFIX
 
 
 def _run_id(plan: Plan, keyed: Keyed) -> str:
@@ -406,22 +412,22 @@ def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary)
     on disk and journaled but were never received (an audit entry said 32 written with 60 on disk).
     Written = journaled as ok during this run + reused from earlier runs (not journaled again)."""
     folder = out_dir / STATE_DIR / "journal"
-    ok = quarantined = 0
+    last: dict[str, str] = {}  # journal key -> its last status (a unit rescued after a death runs again)
     for path in folder.glob("*.jsonl") if folder.is_dir() else []:
         try:
             with open(path, "rb") as fh:
                 fh.seek(before.get(path.name, 0))
                 for line in fh:
                     try:
-                        status = json.loads(line).get("status")
-                    except (ValueError, AttributeError):
+                        rec = json.loads(line)
+                        last[rec["key"]] = rec["status"]
+                    except (ValueError, AttributeError, KeyError, TypeError):
                         continue  # a line cut by the stop
-                    ok += status == "ok"
-                    quarantined += status == "quarantined"
         except OSError:
             continue
+    ok = sum(status == "ok" for status in last.values())
     summary.written = max(summary.written, ok + summary.resumed)
-    summary.quarantined = max(summary.quarantined, quarantined)
+    summary.quarantined = max(summary.quarantined, sum(status == "quarantined" for status in last.values()))
 
 
 def _journal_key(keyed: Keyed, source: str) -> str:

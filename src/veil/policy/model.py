@@ -65,12 +65,14 @@ class PseudonymSettings:
     prefix: str = "VEIL"
     length: int = 10
     patient_name: str = "pseudonym"  # pseudonym | empty
-    #: What tells patients apart. id (the default): Patient ID alone - the issuer is filled in by some
-    #: devices only (a PACS-made SR, a derived series), and keyed on it one study came out under two
-    #: pseudo-patients with two date shifts. A run warns when one pseudo-patient gathers files with two
-    #: different issuers (runner: issuers_merged). issuer_and_id: Issuer of Patient ID + Patient ID, for
-    #: archives that merge ID spaces (the same number at two hospitals is two people).
-    patient_key: str = "id"  # id | issuer_and_id
+    #: What tells patients apart. issuer_and_id (the default): Issuer of Patient ID + Patient ID, for
+    #: archives that merge ID spaces (the same number at two hospitals is two people); a run warns when a
+    #: study comes out under two pseudo-patients (runner: studies_split: the issuer in some files only).
+    #: id: Patient ID alone, for one ID space where only some devices fill the issuer in (a PACS-made SR, a
+    #: derived series); a run then warns when one pseudo-patient gathers two different issuers
+    #: (issuers_merged). The default stays: changing it would give every patient with an issuer a new
+    #: pseudonym and date shift, breaking linkage with earlier releases.
+    patient_key: str = "issuer_and_id"  # issuer_and_id | id
 
 
 @dataclass(frozen=True)
