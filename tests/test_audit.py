@@ -450,3 +450,12 @@ def test_a_head_file_that_cannot_be_written_does_not_fail_the_append(tmp_path, m
     rec = append(log, _entry(2), key=KEY)
     assert rec["seq"] == 2 and len(_lines(log)) == 2
     assert verify(log, key=KEY).ok
+
+
+def test_an_empty_head_file_is_no_head_file(tmp_path):
+    """A crash can leave a replaced file empty on some file systems: that must not refuse every later run
+    (an empty head says no more than a missing one; the written-down anchor covers both)."""
+    log = _log(tmp_path, 2, key=KEY)
+    _head(log).write_bytes(b"")
+    assert verify(log, key=KEY).ok
+    assert append(log, _entry(3), key=KEY)["seq"] == 3

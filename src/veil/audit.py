@@ -191,6 +191,8 @@ def _read_head(log_path: Path) -> tuple[int, str] | None:
         return None
     except OSError as exc:
         raise AuditError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not raw:  # what a crash on a file system without ordered data can leave: as good as no head file
+        return None  # (which anyone could also make by removing it: the written-down anchor covers both)
     try:
         rec = json.loads(raw)
         seq, digest = rec["seq"], rec["hash"]
