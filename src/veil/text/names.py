@@ -32,7 +32,13 @@ A word is part of a person name when:
    capitalised in mixed-case text, anywhere in all-capitals text;
 4. it neighbours such a word: initials, particles ("van der", "de"), other names, unknown words.
 
-An eponym ("Graves disease", "Baker's cyst") is not a name. Places: multi-word city names, facility
+An eponym ("Graves disease", "Baker's cyst") is not a name: a surname with an eponym head noun after it.
+The words of ``data/eponyms.txt`` ("Fazekas", "Crohn") are not names on their own, but are after a title or
+cue (1), before a reporting verb ("Fazekas called") and in a list with another name ("Smith and Fazekas");
+the few common surnames kept there ("Gleason", "Parkinson") are names unless the text shows the eponym: a
+head noun or a grade right after them ("Gleason 7") or a short clinical descriptor ("Parkinson DaTscan").
+Foreign descriptor words and drug names that are also surnames ("Kiefer", "Testa") are clinical in such a
+descriptor only ("CT Kiefer", not "Herrn Kiefer", "Dott. Testa"). Places: multi-word city names, facility
 names ("St Mary's", "Mercy General Hospital"), city names that are not English words, and any
 capitalised words after "lives in", "transferred from" ...; ambiguous city names ("Reading") need
 such a cue or a state abbreviation after them.
@@ -41,9 +47,10 @@ such a cue or a state abbreviation after them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from veil.text.spans import NAME, PLACE, Span
-from veil.text.vocabulary import Lexicon, lexicon
+from veil.text.vocabulary import Lexicon, descriptor_lexicon, lexicon
 
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?")
 
@@ -51,7 +58,12 @@ _TITLES = frozenset([
     "DR", "DRS", "DOCTOR", "MR", "MRS", "MS", "MISS", "MX", "PROF", "PROFESSOR", "SIR", "DAME", "LADY", "LORD",
     "NURSE", "SISTER", "MADAM", "MADAME", "MME", "MLLE", "HERR", "FRAU", "SRA", "SENOR", "SENORA", "REV", "FATHER",
     "CAPT", "SGT",
+    # German, French, Italian and Spanish forms ("Herrn Kiefer", "Dott. Testa", "Sig.ra Gamba", "Dra. Ruiz")
+    "HERRN", "FRL", "MONSIEUR", "MADEMOISELLE", "DOTT", "DOTTORE", "DOTTORESSA", "SIG", "SIGNORA", "SIGNOR",
+    "SIGNORE", "SIGNORINA", "SIGG", "DRA", "SRTA",
 ])
+#: What an abbreviated Italian title is finished with: "Sig.ra", "Dott.ssa", "Sig.na".
+_TITLE_ENDINGS = frozenset(["ra", "na", "ssa", "ri"])
 #: Words after which capitalised non-clinical words are a name: roles, reporting verbs, labels.
 _CUES = frozenset([
     "PATIENT", "PT", "PATIENTS", "NAME", "BY", "PER", "REF", "REFERRING", "REFERRER", "REFERRED", "ATTENDING",
@@ -60,7 +72,14 @@ _CUES = frozenset([
     "REVIEWED", "CC", "ATTN", "CONTACT", "CALL", "CALLED", "PAGE", "PAGED", "INFORMED", "NOTIFIED", "DISCUSSED",
     "SPOKE", "SON", "DAUGHTER", "WIFE", "HUSBAND", "MOTHER", "FATHER", "BROTHER", "SISTER", "SPOUSE", "PARTNER",
     "GUARDIAN", "NOK", "CARER", "FRIEND", "D/W", "AUTHOR", "OBSERVER", "OPERATOR", "OPERATORS", "READER", "READ",
-    "INTERPRETED", "SCRIBE", "FOR",
+    "INTERPRETED", "SCRIBE", "FOR", "COPY", "COPIED",
+])
+#: Reporting verbs after which a capitalised word is a name even when it is an eponym or a foreign descriptor
+#: word: "Fazekas called", "Kiefer agrees".
+_POST_CUES = frozenset([
+    "CALLED", "PHONED", "AGREES", "AGREED", "CONCURS", "CONCURRED", "SAYS", "SAID", "NOTIFIED", "INFORMED",
+    "CONFIRMED", "CONFIRMS", "REQUESTED", "REQUESTS", "RECOMMENDS", "RECOMMENDED", "REVIEWED", "DICTATED", "SIGNED",
+    "APPROVED", "WROTE",
 ])
 _GLUE = frozenset({"WITH", "TO", "BY", "OF", "FOR"})
 _SUFFIXES = frozenset([
@@ -87,7 +106,8 @@ _EPONYM_HEADS = frozenset([
     "RING", "DEPTH", "ANOMALY", "MALFORMATION", "NEUROMA", "ESOPHAGUS", "OESOPHAGUS", "ABSCESS", "ARTERITIS",
     "THYROIDITIS", "GRANULOMATOSIS", "OPHTHALMOPATHY", "ORBITOPATHY", "CONTRACTURE", "METAPLASIA", "BODY",
     "BODIES", "CATHETER", "DRAIN", "FILTER", "SHUNT", "VIEW", "VIEWS", "PROJECTION", "POSITION", "DISORDER",
-    "DYSTROPHY", "NEURALGIA", "TRIAD", "EFFECT", "ENCEPHALOPATHY", "THYROID",
+    "DYSTROPHY", "NEURALGIA", "TRIAD", "EFFECT", "ENCEPHALOPATHY", "THYROID", "GANGRENE", "PLEXUS", "MURMUR",
+    "PULSE", "MYOTOMY", "CURVE", "TUBERCLE", "PATTERN", "TUBE", "SUMP", "DEHISCENCE",
 ])
 _PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
 _STRONG_PLACE_CUES = frozenset([
@@ -108,6 +128,7 @@ _FUNCTION = frozenset([
 _VOWELS = frozenset("AEIOUYÀÁÂÃÄÅÆÈÉÊËÌÍÎÏÒÓÔÕÖØÙÚÛÜÝ")
 
 
+@lru_cache(maxsize=1 << 16)
 def _bare(word: str) -> str:
     """Upper-case word without a trailing period or possessive."""
     w = word.upper().rstrip(".")
@@ -121,13 +142,23 @@ class _Tok:
     __slots__ = ("bare", "cap", "end", "initial", "start", "word")
 
     def __init__(self, m: re.Match[str], allcaps: bool) -> None:
-        self.start, self.end, self.word = m.start(), m.end(), m.group()
-        self.bare = _bare(self.word)
-        if self.word.endswith(".") and len(self.bare) > 1 and self.bare not in _KEEP_DOT:
-            self.end -= 1  # a sentence-final period separates words ("St Mary's. No acute ...")
-            self.word = self.word[:-1]
-        self.cap = allcaps or self.word[0].isupper()
-        self.initial = len(self.bare) == 1 and self.word[0].isupper()
+        self.start, self.end = m.span()
+        self.word, self.bare, cut, upper, self.initial = _shape(m.group())
+        self.end -= cut
+        self.cap = allcaps or upper
+
+
+@lru_cache(maxsize=1 << 16)
+def _shape(word: str) -> tuple[str, str, int, bool, bool]:
+    """A token's word, bare form, characters cut at its end, capitalised, an initial: the same for every
+    occurrence of the word, so computed once."""
+    bare = _bare(word)
+    cut = 0
+    if word.endswith(".") and len(bare) > 1 and bare not in _KEEP_DOT:
+        cut = 1  # a sentence-final period separates words ("St Mary's. No acute ...")
+        word = word[:-1]
+    upper = word[0].isupper()
+    return word, bare, cut, upper, len(bare) == 1 and upper
 
 
 #: Endings of medical words (inflammation, enlargement, procedures, adjectives of anatomy) that names
@@ -195,11 +226,12 @@ def _after_cue(t: _Tok, lex: Lexicon, allcaps: bool, *, first: bool) -> bool:
 def _honorific_name(title: _Tok, t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
     """A name written right after an honorific in running text ("Mrs Head", "Mr Ng", "Dr Fisher") is
     a name even when it is also a clinical word: the title as well as the name Title-case, in mixed-case
-    text ("MR HEAD", "DR HAND", "MS lesion" stay), the word a listed surname, first name or eponym."""
+    text ("MR HEAD", "DR HAND", "MS lesion" stay), the word a listed surname, first name, eponym or foreign
+    descriptor word ("Herrn Kiefer", "Dra. Cabeza")."""
     if allcaps or title.word.isupper() or not title.word[0].isupper() or not t.word[0].isupper() or t.word.isupper():
         return False
     b = t.bare
-    return b not in _FUNCTION and (b in lex.surnames or b in lex.first or b in lex.eponyms)
+    return b not in _FUNCTION and (b in lex.surnames or b in lex.first or b in lex.eponyms or b in lex.foreign)
 
 
 def _clinical_caret(value: str, lex: Lexicon) -> bool:
@@ -214,11 +246,43 @@ def _clinical_caret(value: str, lex: Lexicon) -> bool:
 
 
 _KEEP_DOT = _TITLES | {"ST", "STE", "JR", "SR", "PROF", "REV", "CAPT", "SGT", "M.D", "PH.D", "D.O", "R.N"}
-_TRIGGERS = _TITLES | _CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES | {"ST", "SAINT", "STE"}
+_TRIGGERS = (_TITLES | _CUES | _POST_CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES
+             | {"ST", "SAINT", "STE"})
+
+
+#: A grade or number right after an eponym: "Gleason 7", "Gleason 4+3=7", "Salter II", "Dukes C", "Hess 3".
+_GRADE = re.compile(r" ?(?:\d|(?:I{1,3}|IV|VI{0,3}|[A-D])(?![\w'’]))")
+
+
+#: Function words of German/French/Spanish/Italian descriptors ("Testa e collo", "Cuello y torax").
+_FOREIGN_FUNCTION = frozenset([
+    "E", "Y", "ET", "O", "U", "DI", "DEL", "DELLA", "DE", "DES", "DU", "LA", "LE", "LES", "IL", "LO", "EL", "LOS",
+    "LAS", "DER", "DIE", "DAS", "DEM", "DEN", "UND", "AL", "A",
+])
+
+
+def _descriptor(toks: list[_Tok], lex: Lexicon) -> bool:
+    """A short clinical descriptor, not a sentence about people ("CT Kiefer", "Kopf^Routine", "Parkinson
+    DaTscan", "Cerebro sin contraste"): at most 8 words, at least one of them clinical, the others clinical,
+    eponyms or function words, and no title, cue or reporting verb."""
+    if len(toks) > 8:
+        return False
+    clinical = False
+    for t in toks:
+        b = t.bare
+        if b in _TITLES or b in _CUES or b in _POST_CUES or t.word == "M.":
+            return False
+        if b in lex.vocabulary or b in lex.descriptor_words or b in _EPONYM_HEADS:
+            clinical = True
+        elif not (b in _FUNCTION or b in _FOREIGN_FUNCTION or b in lex.eponyms or lex.eponym(b)):
+            return False
+    return clinical
 
 
 def _boring(text: str, lex: Lexicon) -> bool:
-    """Fast path: every word is clinical, English or a function word, and none is a cue (most descriptors)."""
+    """Fast path: every word is clinical, English, a function word or an eponym that is not a common surname,
+    and none is a cue (most descriptors). A foreign descriptor word that is also a surname ("Kiefer") takes the
+    slow path: it is clinical only in a descriptor (:func:`_descriptor`)."""
     if "^" in text:
         return False
     for w in _TOKEN.findall(text):
@@ -237,14 +301,23 @@ def find_names(text: str) -> list[Span]:
     toks = [_Tok(m, allcaps) for m in _TOKEN.finditer(text)]
     if not toks:
         return []
+    # a foreign descriptor word that is also a surname is clinical in a descriptor only ("CT Kiefer", not
+    # "Herrn Kiefer"); an eponym that is a common surname is a name unless the text shows the eponym
+    desc = False
+    if not lex.contextual.isdisjoint([t.bare for t in toks]):
+        desc = _descriptor(toks, lex)
+        if desc:
+            lex = descriptor_lexicon()
     out: list[Span] = []
     n = len(toks)
     taken = [False] * n
+    named = [False] * n
 
     def take(i: int, j: int, label: str) -> None:
         out.append(Span(toks[i].start, _end(toks[j]), label))
         for k in range(i, j + 1):
             taken[k] = True
+            named[k] = label == NAME
 
     def gap(i: int, j: int) -> str:
         return text[toks[i].end:toks[j].start]
@@ -271,15 +344,45 @@ def find_names(text: str) -> list[Span]:
     def _eponym(k: int) -> bool:
         return k + 1 < n and toks[k + 1].bare in _EPONYM_HEADS and _joins(gap(k, k + 1))
 
+    def _graded(k: int) -> bool:
+        """An eponym word with its grade or number right after it ("Gleason 7", "Hess 3")."""
+        return toks[k].bare in lex.eponyms and _GRADE.match(text, toks[k].end) is not None
+
+    def _shown(k: int) -> bool:
+        """Does the text show that this eponym which is a common surname ("Gleason") is the eponym?"""
+        return desc or _eponym(k) or _graded(k)
+
+    def _capital(t: _Tok) -> bool:
+        return allcaps or (t.word[0].isupper() and not t.word.isupper())
+
+    def _listed_with(k: int) -> bool:
+        """Is toks[k] next to a name in a list: "Smith, X", "Smith and X", "X & Smith"?"""
+        for d in (-1, 1):
+            a = k + d
+            if not 0 <= a < n:
+                continue
+            g = gap(min(a, k), max(a, k)).strip()
+            if named[a] and g in (",", "&", "/"):
+                return True
+            c = k + 2 * d
+            if (toks[a].bare in ("AND", "OR") and 0 <= c < n and named[c] and gap(min(a, c), max(a, c)) == " "
+                    and gap(min(a, k), max(a, k)) == " "):
+                return True
+        return False
+
     # 1. cue + capitalised words (titles, roles); DICOM caret names
     for i, t in enumerate(toks):
         b = t.bare
-        is_title = b in _TITLES and (t.word[0].isupper() or allcaps)
+        is_title = (b in _TITLES and (t.word[0].isupper() or allcaps)) or (
+            t.word == "M." and not allcaps and (i == 0 or not toks[i - 1].initial)  # French "M. Testa", not "J. M."
+            and i + 1 < n and not toks[i + 1].initial)
         is_cue = b in _CUES and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare))
         if not (is_title or is_cue) or i + 1 >= n:
             continue
         j = i + 1
-        if is_cue and toks[j].bare in _GLUE and _joins(gap(i, j)):
+        if is_title and toks[j].word in _TITLE_ENDINGS and toks[j].start == t.end:
+            j += 1  # "Sig.ra", "Dott.ssa"
+        if j < n and is_cue and toks[j].bare in _GLUE and _joins(gap(i, j)):
             j += 1
         if j < n and toks[j].bare in _TITLES:
             j += 1
@@ -291,14 +394,18 @@ def find_names(text: str) -> list[Span]:
             is_title or toks[j].initial or _is_namey(toks[j], lex, allcaps) or lex.unknown(toks[j].bare)
             or toks[j].bare in lex.first or toks[j].bare in lex.surnames
         )
-        if (cued or (is_title and j == i + 1 and _honorific_name(t, toks[j], lex, allcaps))) and not _eponym(j):
+        if (cued or (is_title and j == i + 1 and _honorific_name(t, toks[j], lex, allcaps))) and not _eponym(j) and (
+            is_title or not _graded(j)  # "graded by Gleason 7"
+        ):
             k = grow(j)
-            if k < n and toks[k].cap and _joins(gap(k - 1, k)) and _eponym(k):
-                continue  # "Sister Mary Joseph nodule"
+            if k < n and toks[k].cap and _joins(gap(k - 1, k)) and "," not in gap(k - 1, k) and _eponym(k):
+                continue  # "Sister Mary Joseph nodule", not "Dr Gleason, Gleason score 7"
             if not all(toks[x].initial for x in range(j, k)):
                 start = j
                 while start > i + 1 and toks[start - 1].bare in _PARTICLES:
                     start -= 1
+                if t.word == "M.":
+                    start = i  # the initial of a first name as well
                 take(start, k - 1, NAME)
     for m in re.finditer(r"[^\W\d_][\w'’ -]*\^[^\W\d_][\w'’ -]*(?:\^[\w'’. -]*)*", text):
         if not _clinical_caret(m.group(), lex):
@@ -309,6 +416,8 @@ def find_names(text: str) -> list[Span]:
         if toks[i].bare in _SUFFIXES and toks[i].word[:1].isupper():
             if toks[i].bare in ("DO", "SR", "NP") and not gap(i - 1, i).startswith(","):
                 continue
+            if toks[i].bare == "III" and toks[i - 1].bare in lex.eponyms:
+                continue  # "Crowe III dysplasia"
             k = i - 1
             while k >= 0 and i - k <= 3 and _after_cue(toks[k], lex, allcaps, first=(k == i - 1)):
                 if k < i - 1 and not _joins(gap(k, k + 1)):
@@ -349,6 +458,8 @@ def find_names(text: str) -> list[Span]:
     for i, t in enumerate(toks):
         if taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i):
             continue
+        if t.bare in lex.surname_eponyms and _shown(i):
+            continue  # "Gleason 7", "Parkinson DaTscan"; not "Gleason called"
         if not allcaps and i > 0 and not toks[i].word[0].isupper():
             continue
         lo, hi = i, i
@@ -357,7 +468,8 @@ def find_names(text: str) -> list[Span]:
             hi += 1
         while lo - 1 >= 0 and not taken[lo - 1] and _neighbour(lo, lo - 1, toks, lex, allcaps, text):
             lo -= 1
-        if hi + 1 < n and _neighbour(hi, hi + 1, toks, lex, allcaps, text) and _eponym(hi + 1):
+        if (hi + 1 < n and _neighbour(hi, hi + 1, toks, lex, allcaps, text) and "," not in gap(hi, hi + 1)
+                and _eponym(hi + 1)):
             continue  # "Mary Joseph nodule"
         take(lo, hi, NAME)
     # in mixed-case text a capitalised first name followed by a capitalised surname is a name even when
@@ -370,6 +482,18 @@ def find_names(text: str) -> list[Span]:
                     and (tb.bare in lex.surnames or tb.bare in lex.first) and tb.bare not in lex.vocabulary
                     and ta.bare not in lex.vocabulary and not _eponym(i + 1)):
                 take(i, i + 1, NAME)
+
+    # 5. an eponym or a foreign descriptor word is a name before a reporting verb ("Fazekas called", "Kiefer
+    # agrees") and in a list with another name ("Smith and Fazekas", "Friedman, Crohn"), unless the text
+    # shows the eponym ("Smith and Gleason score 7")
+    for i, t in enumerate(toks):
+        b = t.bare
+        if taken[i] or not (b in lex.eponyms or b in lex.descriptor_words or ("-" in b and lex.eponym(b))):
+            continue
+        if not _capital(t) or b in _TITLES or b in _CUES or b in _FUNCTION or _eponym(i) or _graded(i):
+            continue
+        if (i + 1 < n and toks[i + 1].bare in _POST_CUES and gap(i, i + 1) == " ") or _listed_with(i):
+            take(i, i, NAME)
     return out
 
 
@@ -440,7 +564,7 @@ def _city(toks: list[_Tok], i: int, text: str, lex: Lexicon) -> tuple[int, int] 
             if all(w in lex.vocabulary or w in lex.english or w in lex.ambiguous for w in words):
                 continue  # "Long Beach" in "LONG BEACH" all-caps text is still ambiguous: needs a cue
             return i, i + k - 1
-    if b not in lex.places or b in lex.vocabulary or b in _FUNCTION or len(b) < 3:
+    if b not in lex.places or b in lex.vocabulary or b in _FUNCTION or b in _TITLES or len(b) < 3:
         return None
     cue_before = i > 0 and toks[i - 1].bare in _PLACE_CUES
     state_after = i + 1 < n and toks[i + 1].bare in _STATES and text[t.end:toks[i + 1].start].strip() in (",", "")

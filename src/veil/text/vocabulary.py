@@ -11,7 +11,7 @@ is downloaded at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -32,7 +32,15 @@ class Lexicon:
     multi_places: dict[str, tuple[tuple[str, ...], ...]]  # first word -> multi-word city names (as words)
     ambiguous: frozenset[str]  # names that are also ordinary English words ("May", "Brown", "Reading")
     english: frozenset[str]  # other English words: a capitalised word in none of these sets is "unknown"
-    eponyms: frozenset[str] = frozenset()  # "GLEASON", "FAZEKAS": not a name on their own, still after a title
+    eponyms: frozenset[str] = frozenset()  # "GLEASON", "FAZEKAS": every word of data/eponyms.txt
+    #: eponyms that are also common surnames ("GLEASON", "PARKINSON"): a name unless the text shows the eponym
+    #: (a head noun or a number after it, a clinical descriptor), see :mod:`veil.text.names`
+    surname_eponyms: frozenset[str] = frozenset()
+    #: foreign descriptor words and drug names that are also surnames ("KIEFER", "TESTA", "HERZ"): clinical
+    #: in a short descriptor only ("CT Kiefer"), not in :attr:`vocabulary` ("Herrn Kiefer", "Dott. Testa")
+    descriptor_words: frozenset[str] = frozenset()
+    foreign: frozenset[str] = frozenset()  # every German/French/Spanish/Italian descriptor word: a name after a title
+    contextual: frozenset[str] = frozenset()  # descriptor_words | surname_eponyms: words that need the context
 
     def unknown(self, word: str) -> bool:
         """True for an alphabetic word in no list (not English, not clinical, not a known name/place)."""
@@ -40,28 +48,48 @@ class Lexicon:
                     or word in self.places or word in self.ambiguous or word in self.eponyms)
 
     def eponym(self, word: str) -> bool:
-        """An eponym ("GLEASON"), or a hyphenated one ("OSGOOD-SCHLATTER")."""
-        return word in self.eponyms or ("-" in word and all(p in self.eponyms for p in word.split("-")))
+        """An eponym that is not a name on its own ("FAZEKAS", not the surname "GLEASON"), or a hyphenated
+        one ("OSGOOD-SCHLATTER", "CHURG-STRAUSS")."""
+        if word in self.eponyms:
+            return word not in self.surname_eponyms
+        return "-" in word and all(p in self.eponyms for p in word.split("-"))
 
 
 @cache
 def clinical_vocabulary() -> frozenset[str]:
     """The medical/imaging allow-list alone (a few ms): what the known-identifier terms need, without
     the name, place and English lists (~70 ms) a worker that never detects names need not load."""
-    vocab: set[str] = set(_lines("medical_terms.txt"))
-    for name in ("vocabulary.txt", "drugs.txt", "descriptors_intl.txt"):
-        vocab |= _words(name)
-    return frozenset(vocab)
+    return _own_vocabulary() | _words("drugs.txt") | _words("descriptors_intl.txt")
 
 
-def _words(name: str) -> set[str]:
+@cache
+def _own_vocabulary() -> frozenset[str]:
+    """Medical terms and Veil's imaging allow-list: clinical wherever they are written."""
+    return frozenset(_lines("medical_terms.txt")) | _words("vocabulary.txt")
+
+
+#: An eponym among this many most frequent surnames is a name unless the text shows the eponym.
+COMMON_SURNAMES = 5000
+
+
+@cache
+def _words(name: str) -> frozenset[str]:
     """Upper-case words of a word-list file (several words a line, '#' comments)."""
-    return {w.upper() for line in _lines(name) for w in line.split("#", 1)[0].split()}
+    return frozenset(w.upper() for line in _lines(name) for w in line.split("#", 1)[0].split())
 
 
 @cache
 def lexicon() -> Lexicon:
-    vocab = clinical_vocabulary()
+    ranked = _lines("surnames.txt")
+    surnames = frozenset(ranked)
+    first = frozenset(_lines("first_names.txt"))
+    # a drug or foreign descriptor word that is also a person's name ("Kiefer", "Testa", "Tice") is clinical
+    # only in a descriptor; a word Veil's own lists also hold ("COLON", "MAIN") stays clinical
+    descriptor_words = (clinical_vocabulary() - _own_vocabulary()) & (surnames | first)
+    eponyms = _words("eponyms.txt")
+    surname_eponyms = eponyms & frozenset(ranked[:COMMON_SURNAMES])
+    # nor is an eponym that is a common surname ("PARKINSON", "CUSHING" of medical_terms.txt): names.py decides
+    vocab = clinical_vocabulary() - descriptor_words - surname_eponyms
     places: set[str] = set()
     multi: dict[str, set[tuple[str, ...]]] = {}
     for p in _lines("places.txt"):
@@ -72,14 +100,25 @@ def lexicon() -> Lexicon:
             multi.setdefault(words[0], set()).add(words)
     return Lexicon(
         vocabulary=vocab,
-        first=frozenset(_lines("first_names.txt")),
-        surnames=frozenset(_lines("surnames.txt")),
+        first=first,
+        surnames=surnames,
         places=frozenset(places),
         multi_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
         ambiguous=frozenset(_lines("ambiguous.txt")),
         english=frozenset(_lines("english.txt")),
-        eponyms=frozenset(_words("eponyms.txt")),
+        eponyms=eponyms,
+        surname_eponyms=surname_eponyms,
+        descriptor_words=descriptor_words,
+        foreign=_words("descriptors_intl.txt"),
+        contextual=descriptor_words | surname_eponyms,
     )
+
+
+@cache
+def descriptor_lexicon() -> Lexicon:
+    """:func:`lexicon` for a short clinical descriptor: its foreign descriptor words are vocabulary."""
+    lex = lexicon()
+    return replace(lex, vocabulary=lex.vocabulary | lex.descriptor_words)
 
 
 def is_clinical(word: str) -> bool:
