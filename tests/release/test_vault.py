@@ -174,3 +174,17 @@ def test_batch_from_release_records_offsets_and_uids(tmp_path: Path, corpus) -> 
     basic = compile_plan(load_policy("basic"))
     b2 = batch_from_outputs(pairs[:1], keyed=keyed, policy=basic.policy, release=8)
     assert "date_offset" not in next(v for (k, _), v in b2.entries.items() if k == "patient")
+
+
+def test_one_pseudonym_with_two_issuers_keeps_both_in_the_vault():
+    """Under patient_key: id one Patient ID of two hospitals is one pseudonym; the vault kept the first
+    file's issuer and name only (review), so a custodian re-identifying the second hospital's files would
+    name the wrong person without a warning. Conflicting values are all kept, under 'conflicts'."""
+    b = VaultBatch(1)
+    b.add("patient", "VEILAAAA", {"patient_id": "123456", "issuer": "HOSP_A", "patient_name": "Doe^Jane"})
+    b.add("patient", "VEILAAAA", {"patient_id": "123456", "issuer": "HOSP_B", "patient_name": "Roe^Rita",
+                                  "birth_date": "19700101"})
+    b.add("patient", "VEILAAAA", {"patient_id": "123456", "issuer": "HOSP_A", "patient_name": "Doe^Jane"})
+    rec = b.entries[("patient", "VEILAAAA")]
+    assert rec["patient_id"] == "123456" and rec["birth_date"] == "19700101"
+    assert rec["conflicts"] == {"issuer": ["HOSP_A", "HOSP_B"], "patient_name": ["Doe^Jane", "Roe^Rita"]}

@@ -189,7 +189,14 @@ class VaultBatch:
         if prev is not None and prev != rec:
             merged = dict(prev)
             for k, v in rec.items():  # e.g. a patient seen with and without a birth date
-                merged.setdefault(k, v)
+                if k == "conflicts":
+                    continue
+                old = merged.setdefault(k, v)
+                if old != v:  # one pseudonym, two values (patient_key: id over two issuers: maybe two people):
+                    # both kept, never the first alone - a custodian must see that the files disagree
+                    seen = merged.setdefault("conflicts", {}).setdefault(k, [old])
+                    if v not in seen:
+                        seen.append(v)
             rec = merged
         self.entries[(kind, pseudonym)] = rec
 
