@@ -615,3 +615,21 @@ def test_safe_private_bytes_holding_the_patients_id_go_on_both_paths(implicit, t
     assert _compare(path, "options", tmp_path / "cmp", monkeypatch)
     raw = next((tmp_path / "cmp" / "raw").rglob("*.dcm")).read_bytes()
     assert b"ZZ123456" not in raw
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_a_safe_private_number_written_as_text_is_kept_when_it_is_a_number(implicit, tmp_path, monkeypatch):
+    """Philips writes its MR Series Flip Angle (2001,xx23; dictionary DS) as LO "90": a number, kept (it was
+    removed as a VR mismatch); a sentence at the same tag is not a number and goes, on both paths."""
+    for value, kept in (("90", True), ("Patient Quimbyzz MRN ZZ123456", False)):
+        ds = _small_image()
+        ds.PatientName, ds.PatientID = "Quimbyzz^Haroldine", "ZZ123456"
+        ds.add_new(0x20010010, "LO", "Philips Imaging DD 001")
+        ds.add_new(0x20011023, "LO", value)
+        if implicit:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        path = tmp_path / f"flip-{kept}.dcm"
+        ds.save_as(path, enforce_file_format=True, implicit_vr=implicit)
+        assert _compare(path, "options", tmp_path / f"cmp-{kept}", monkeypatch)
+        out = pydicom.dcmread(next((tmp_path / f"cmp-{kept}" / "raw").rglob("*.dcm")))
+        assert (0x20011023 in out) is kept, value

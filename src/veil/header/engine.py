@@ -657,6 +657,10 @@ def _vr_fits(vr: str, known_vr: str) -> bool:
     return vr in allowed or any(vr in kind and not kind.isdisjoint(allowed) for kind in _VR_KINDS)
 
 
+#: The rule suffix of a safe private number (IS/DS entry) written with a text VR: judged as the number.
+NUMBER_AS_TEXT = ":number-as-text"
+
+
 def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan) -> Action:
     """A private element a safe-private dictionary keeps (PS3.15 E.3.10), checked against what it vouches for.
 
@@ -673,6 +677,10 @@ def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan)
     if known_vr is not None and known_vr[:2].isalpha():
         if vr == "UN" and known_vr == "SQ":
             return Action("X", f"{act.rule}:sequence-without-vr")
+        if known_vr in ("IS", "DS") and vr in _CLEANABLE_PRIVATE_VRS:
+            # a number written as text (Philips' Flip Angle as LO "90"): kept if its bytes are a number
+            # (value_action), removed otherwise - a sentence at a DS tag is still not a number
+            return Action("K", f"{act.rule}{NUMBER_AS_TEXT}")
         hiding = vr in _HIDING_VRS or not _HIDING_VRS.isdisjoint(known_vr.split("/"))
         if vr != "UN" and hiding and not _vr_fits(vr, known_vr):
             return Action("X", f"{act.rule}:vr-mismatch")
@@ -686,9 +694,12 @@ def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan)
     return act
 
 
-def value_vr(tag: int, vr: str, creator: str | None, plan: Plan) -> str:
+def value_vr(tag: int, vr: str, creator: str | None, plan: Plan, rule: str = "") -> str:
     """The VR a kept element's bytes are judged by: its own, or for a private element without one (implicit
-    VR, UN) the VR of the safe-private dictionary entry that keeps it."""
+    VR, UN) or a number written as text (`rule` NUMBER_AS_TEXT) the VR of the safe-private dictionary entry
+    that keeps it."""
+    if rule.endswith(NUMBER_AS_TEXT):
+        return _dictionary_vr(tag, creator, plan) or vr
     if vr != "UN" or not tag >> 16 & 1:
         return vr
     known = _dictionary_vr(tag, creator, plan)
@@ -769,8 +780,8 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and (vr in ("IS", "DS") or (private and vr in _OPAQUE)):
-            checked = value_vr(tag, vr, creator, ctx.plan)
+        if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))):
+            checked = value_vr(tag, vr, creator, ctx.plan, act.rule)
             bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag]), family,
                                ctx.core if vr in _OPAQUE else None)
             if bad is not None:

@@ -237,8 +237,9 @@ class _Walk:
             return (1, (tag, "X", act.rule))
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
-        if code == "K" and (vr in ("IS", "DS") or (private and vr in ("UN", "OB"))):
-            checked = engine.value_vr(tag, vr, creator, self.plan)
+        if code == "K" and (vr in ("IS", "DS") or (private and (vr in ("UN", "OB")
+                                                               or act.rule.endswith(engine.NUMBER_AS_TEXT)))):
+            checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
         if code == "K" and vr == "CS" and tag != 0x00080005:  # Specific Character Set: never (engine._CHARSET)
