@@ -15,15 +15,19 @@ import tarfile
 import time
 
 import pydicom
+import pytest
 
 from .test_batch import make_corpus, tree_hashes, veil
 
 
-def test_an_input_replaced_with_the_same_size_and_mtime_is_processed_again(tmp_path):
+@pytest.mark.parametrize("folder", ["in", "veil-staging-export"])
+def test_an_input_replaced_with_the_same_size_and_mtime_is_processed_again(folder, tmp_path):
+    """(A folder whose name looks like Veil's staging folders is an input folder like any other: third
+    review, the staged-member stamp was chosen by a substring of the path.)"""
     files = make_corpus(tmp_path / "corpus", 2, patients=2)
     a, b = (pydicom.dcmread(f) for f in files)
     assert a.PatientID != b.PatientID and files[0].stat().st_size == files[1].stat().st_size
-    src = tmp_path / "in"
+    src = tmp_path / folder
     src.mkdir()
     target = src / "a.dcm"
     target.write_bytes(files[0].read_bytes())

@@ -179,3 +179,61 @@ def test_opaque_private_numbers_are_not_a_short_id(tmp_path, monkeypatch):
         assert result is not None
         out = pydicom.dcmread(tmp_path / f"out-{len(value)}" / result.rel)
         assert (0x2001102F in out) is kept, value
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_coded_text_in_content_is_read_for_names(policy, tmp_path, monkeypatch):
+    """Third review: with the allow-list before the content scope, a local code's meaning naming another
+    person ('Dr Harriet Quenby') or the patient by a surname that is also a word ('Mrs White') went out
+    verbatim. Inside content (D/C scope) coded text keeps its concepts and is read for names."""
+    ds = _small_image()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
+    ds.Modality, ds.ValueType = "SR", "CONTAINER"
+    ds.PatientName, ds.PatientID = "White^Amy", "ZZ123456"
+    item = Dataset()
+    item.RelationshipType, item.ValueType = "CONTAINS", "CODE"
+    item.ConceptNameCodeSequence = Sequence([_code("121071", "DCM", "Finding")])
+    item.ConceptCodeSequence = Sequence([_code("L-1", "99LOCAL", "Requested by Mrs White"),
+                                         _code("L-2", "99LOCAL", "Reviewed by Dr Harriet Quenby"),
+                                         _code("39607008", "SCT", "Lung")])
+    ds.ContentSequence = Sequence([item])
+    path = tmp_path / "sr.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
+    out = _written(tmp_path).ContentSequence[0]
+    meanings = [c.CodeMeaning for c in out.ConceptCodeSequence]
+    assert meanings[0] == "Requested by Mrs [NAME]" and "Quenby" not in meanings[1] and meanings[2] == "Lung"
+    assert out.ConceptNameCodeSequence[0].CodeMeaning == "Finding"
+
+
+def test_a_label_cut_at_its_length_never_ends_in_half_a_placeholder(tmp_path, monkeypatch):
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Doe^John", "ZZ123456"
+    group = Dataset()
+    group.MultiplexGroupLabel = "Contoured by Jane Roe"
+    ds.WaveformSequence = Sequence([group])
+    path = tmp_path / "w.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "basic", tmp_path / "cmp", monkeypatch)
+    label = _written(tmp_path).WaveformSequence[0].MultiplexGroupLabel
+    assert "Roe" not in label and (label.endswith("]") or "[" not in label) and len(label) <= 16
+
+
+def test_an_observation_datetime_that_is_the_birth_date_is_not_shifted(tmp_path, monkeypatch):
+    """Third review: an SR item's Observation DateTime (0040,A032) equal to the birth date was shifted
+    (shifted study date minus it = the exact age in days); it gets the birth date's action like the
+    item's Date/DateTime value."""
+    ds = _small_image()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"
+    ds.Modality, ds.ValueType = "SR", "CONTAINER"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^John", "ZZ123456", "19671005"
+    ds.StudyDate = "20190716"
+    item = Dataset()
+    item.RelationshipType, item.ValueType = "CONTAINS", "TEXT"
+    item.ConceptNameCodeSequence = Sequence([_code("121071", "DCM", "Finding")])
+    item.TextValue, item.ObservationDateTime = "normal", "19671005000000"
+    ds.ContentSequence = Sequence([item])
+    path = tmp_path / "sr.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _compare(path, "research-longitudinal", tmp_path / "cmp", monkeypatch)
+    assert _written(tmp_path).ContentSequence[0].get("ObservationDateTime", "") in ("", "19000101000000")

@@ -894,11 +894,13 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
     _apply(ds, elem, act, ctx, scope, handled)
 
 
-def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
+def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "") -> bool:
     """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none.
     Technical text is checked for names, IDs, dates and whole place values only, not for single words of
     the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
-    stays at "Sutter Health Systems"."""
+    stays at "Sutter Health Systems". Coded text inside content Table E.1-1 replaces or cleans (`scope` D
+    or C: an SR's Content Sequence) keeps its concepts but is read for names too, against every known
+    identifier: a local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby"."""
     from veil.policy.plan import typed_text
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
@@ -908,6 +910,8 @@ def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
     vals = _values(elem)
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
+    elif scope in ("C", "D"):  # names, not patterns: a code value "39607008" is no phone number
+        cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
     elif not ctx.known:
         return False
     else:
@@ -916,8 +920,18 @@ def _clean_known(elem: DataElement, ctx: _Ctx) -> bool:
     if cleaned == vals:
         return False
     limit = _MAX_LEN.get(elem.VR)
-    _put(elem, [c[:limit] if limit else c for c in cleaned], b" ")
+    _put(elem, [_cut(c, limit) if limit else c for c in cleaned], b" ")
     return True
+
+
+def _cut(value: str, limit: int) -> str:
+    """`value` within its VR's length, never ending in half a placeholder ("Contoured by [NA")."""
+    if len(value) <= limit:
+        return value
+    cut = value[:limit]
+    if cut.rfind("[") > cut.rfind("]"):
+        cut = cut[:cut.rfind("[")].rstrip()
+    return cut
 
 
 def _names_known(ds: Dataset, elem: DataElement, ctx: _Ctx) -> bool:
@@ -945,7 +959,7 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
                 del ds[tag]
                 ctx.out.fire(tag, "X", f"{act.rule}:untyped")
             return
-        if _clean_known(elem, ctx):
+        if _clean_known(elem, ctx, scope):
             ctx.out.fire(tag, code, act.rule)
         return
     if code == "K" and vr == "CS":
@@ -1079,8 +1093,9 @@ def _is_birth_date(value: str, vr: str, birth: date) -> bool:
         return False
 
 
-#: The values of SR content items (PS3.3 C.17.3: DATE, DATETIME): where a birth date is written as content.
-_CONTENT_DATES = frozenset({0x0040A121, 0x0040A120})
+#: The values of SR content items (PS3.3 C.17.3: DATE, DATETIME) and an item's Observation DateTime: where
+#: a birth date is written as content.
+_CONTENT_DATES = frozenset({0x0040A121, 0x0040A120, 0x0040A032})
 
 
 def _birth_date_action(ds: Dataset, elem: DataElement, vals: list[str], ctx: _Ctx) -> bool:

@@ -330,7 +330,8 @@ class _Walk:
                 continue
             vr, act = step[1], step[2]
             code = act.code
-            if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text
+            if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text,
+                    and scope not in ("C", "D")  # coded text in content for names (engine._clean_known)
                     and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False):
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
                 if group & 1:  # the engine decides on the decoded value); safe private text keeps its block

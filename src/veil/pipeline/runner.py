@@ -356,13 +356,16 @@ def _stamp(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return ""
-    if _STAGED in path:  # an archive member: its staging folder is named after the archive's identity
-        return f"{st.st_size}:{st.st_mtime_ns}"  # (size, times, inode), and a re-unpack makes new inodes
+    if path.startswith(_staging_root()):  # an archive member: its staging folder is named after the
+        return f"{st.st_size}:{st.st_mtime_ns}"  # archive's identity (size, times, inode); a re-unpack makes new inodes
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
-#: In the path of an archive member unpacked for a run (sources.STAGING_PREFIX under $TMPDIR).
-_STAGED = os.sep + STAGING_PREFIX
+@functools.cache
+def _staging_root() -> str:
+    """Where archive members are unpacked for a run ($TMPDIR/veil-staging-*: sources._staging_dir). Not any
+    path holding that name: an input folder called 'veil-staging-export' is an input folder."""
+    return os.path.join(tempfile.gettempdir(), STAGING_PREFIX)
 
 
 def _run_id(plan: Plan, keyed: Keyed) -> str:
