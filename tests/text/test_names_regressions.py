@@ -99,3 +99,39 @@ def test_common_surnames_are_not_vocabulary_nor_eponyms_on_their_own():
     assert {"GLEASON", "PARKINSON"} <= lex.surname_eponyms and "PARKINSON" not in lex.vocabulary
     assert {"KIEFER", "TESTA", "GAMBA", "KOPF", "HERZ", "TICE"} <= lex.descriptor_words
     assert COMMON_SURNAMES == 5000
+
+
+# review3 F2: clinical phrases that 08b4418 replaced with [NAME] (a head noun BED/CATEGORY, a possessive or
+# sub-graded grade "Dukes' C"/"Graf IIa", a head noun shared by coordinated eponyms, a drug word before a
+# clinical word, a known eponym pair "Greulich and Pyle"); all fail on 08b4418
+@pytest.mark.parametrize("text", [
+    "Whipple bed without recurrence.",
+    "Dukes' C carcinoma of the sigmoid.",
+    "Graf IIa right hip, alpha angle 55 degrees.",
+    "Rutherford category 3 claudication.",
+    "Differential includes Cushing and Addison disease.",
+    "Continue Xarelto; hold metformin; started on Tice BCG.",
+    "Bone age by Greulich and Pyle is 12 years.",
+    "Post-Whipple anatomy with afferent loop.",
+])
+def test_eponym_phrases_of_review3_are_kept(text):
+    assert clean_text(text, _known()) == (text, 0)
+
+
+# ... and a person's name next to the same phrases is still removed
+@pytest.mark.parametrize("text,expected", [
+    ("Whipple bed reviewed by Dr Quimby", "Whipple bed reviewed by Dr [NAME]"),
+    ("Dukes' C carcinoma, discussed with Kaplan", "Dukes' C carcinoma, discussed with [NAME]"),
+    ("Graf IIa right hip, Graf called", "Graf IIa right hip, [NAME] called"),
+    ("Rutherford category 3; Rutherford called", "Rutherford category 3; [NAME] called"),
+    ("Cushing and Addison disease, discussed with Friedman and Kaplan",
+     "Cushing and Addison disease, discussed with [NAME] and [NAME]"),
+    ("Started on Tice BCG by Dr Tice", "Started on Tice BCG by Dr [NAME]"),
+    ("Bone age by Greulich and Pyle, reviewed by Dr Pyle", "Bone age by Greulich and Pyle, reviewed by Dr [NAME]"),
+    ("Seen by Smith and Pyle today", "Seen by [NAME] and [NAME] today"),
+    ("Drs Greulich and Pyle reviewed", "Drs [NAME] and [NAME] reviewed"),
+    ("Seen by Fazekas & Chiari today", "Seen by [NAME] & [NAME] today"),
+    ("Tice called", "[NAME] called"),
+])
+def test_a_name_next_to_the_review3_eponym_phrases_is_removed(text, expected):
+    assert clean_text(text, _known())[0] == expected

@@ -108,6 +108,8 @@ _EPONYM_HEADS = frozenset([
     "BODIES", "CATHETER", "DRAIN", "FILTER", "SHUNT", "VIEW", "VIEWS", "PROJECTION", "POSITION", "DISORDER",
     "DYSTROPHY", "NEURALGIA", "TRIAD", "EFFECT", "ENCEPHALOPATHY", "THYROID", "GANGRENE", "PLEXUS", "MURMUR",
     "PULSE", "MYOTOMY", "CURVE", "TUBERCLE", "PATTERN", "TUBE", "SUMP", "DEHISCENCE",
+    # "Whipple bed", "Rutherford category 3"
+    "BED", "CATEGORY",
 ])
 _PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
 _STRONG_PLACE_CUES = frozenset([
@@ -250,8 +252,9 @@ _TRIGGERS = (_TITLES | _CUES | _POST_CUES | _STRONG_PLACE_CUES | _FACILITY | _SU
              | {"ST", "SAINT", "STE"})
 
 
-#: A grade or number right after an eponym: "Gleason 7", "Gleason 4+3=7", "Salter II", "Dukes C", "Hess 3".
-_GRADE = re.compile(r" ?(?:\d|(?:I{1,3}|IV|VI{0,3}|[A-D])(?![\w'’]))")
+#: A grade or number right after an eponym: "Gleason 7", "Gleason 4+3=7", "Salter II", "Dukes C", "Hess 3",
+#: "Dukes' C", "Graf IIa", "Fontaine IIb".
+_GRADE = re.compile(r"['’]? ?(?:\d|(?:I{1,3}[a-c]?|IV[a-c]?|VI{0,3}|[A-D])(?![\w'’]))")
 
 
 #: Function words of German/French/Spanish/Italian descriptors ("Testa e collo", "Cuello y torax").
@@ -341,8 +344,41 @@ def find_names(text: str) -> list[Span]:
             break
         return k
 
-    def _eponym(k: int) -> bool:
+    def _head(k: int) -> bool:
         return k + 1 < n and toks[k + 1].bare in _EPONYM_HEADS and _joins(gap(k, k + 1))
+
+    def _partner(k: int, d: int) -> int | None:
+        """The eponym coordinated with toks[k] ("Cushing and Addison", "Greulich & Pyle") on side d, if any."""
+        if toks[k].bare not in lex.eponyms:
+            return None
+        a, c = k + d, k + 2 * d
+        if 0 <= a < n and toks[a].bare == "AND" and 0 <= c < n:
+            if gap(min(a, k), max(a, k)) != " " or gap(min(a, c), max(a, c)) != " ":
+                return None
+        elif 0 <= a < n and gap(min(a, k), max(a, k)) == " & ":
+            c = a
+        else:
+            return None
+        first = min(k, c)
+        if not (toks[c].bare in lex.eponyms or _head(c)) or (first > 0 and toks[first - 1].bare in _TITLES):
+            return None  # "Drs Greulich and Pyle"
+        return c
+
+    def _eponym(k: int) -> bool:
+        """Is toks[k] an eponym by its head noun ("Addison disease"), a head noun after the eponym it is
+        coordinated with ("Cushing and Addison disease"), or a known eponym pair ("Greulich and Pyle")?"""
+        if _head(k):
+            return True
+        after = _partner(k, 1)
+        if after is not None and (_head(after) or (toks[k].bare, toks[after].bare) in lex.eponym_pairs):
+            return True
+        before = _partner(k, -1)
+        return before is not None and (toks[before].bare, toks[k].bare) in lex.eponym_pairs
+
+    def _drug(k: int) -> bool:
+        """A drug word that is also a name before another drug or clinical word ("Tice BCG")."""
+        return (toks[k].bare in lex.drug_words and k + 1 < n and gap(k, k + 1) == " "
+                and toks[k + 1].bare in lex.vocabulary)
 
     def _graded(k: int) -> bool:
         """An eponym word with its grade or number right after it ("Gleason 7", "Hess 3")."""
@@ -456,7 +492,7 @@ def find_names(text: str) -> list[Span]:
 
     # 4. names from the lists and unknown words, grown over neighbouring name words
     for i, t in enumerate(toks):
-        if taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i):
+        if taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i) or _drug(i):
             continue
         if t.bare in lex.surname_eponyms and _shown(i):
             continue  # "Gleason 7", "Parkinson DaTscan"; not "Gleason called"
@@ -490,7 +526,8 @@ def find_names(text: str) -> list[Span]:
         b = t.bare
         if taken[i] or not (b in lex.eponyms or b in lex.descriptor_words or ("-" in b and lex.eponym(b))):
             continue
-        if not _capital(t) or b in _TITLES or b in _CUES or b in _FUNCTION or _eponym(i) or _graded(i):
+        if (not _capital(t) or b in _TITLES or b in _CUES or b in _FUNCTION or _eponym(i) or _graded(i)
+                or _drug(i)):
             continue
         if (i + 1 < n and toks[i + 1].bare in _POST_CUES and gap(i, i + 1) == " ") or _listed_with(i):
             take(i, i, NAME)

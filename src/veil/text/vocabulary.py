@@ -41,6 +41,11 @@ class Lexicon:
     descriptor_words: frozenset[str] = frozenset()
     foreign: frozenset[str] = frozenset()  # every German/French/Spanish/Italian descriptor word: a name after a title
     contextual: frozenset[str] = frozenset()  # descriptor_words | surname_eponyms: words that need the context
+    #: descriptor_words from data/drugs.txt ("TICE"): clinical before another drug or clinical word ("Tice BCG")
+    drug_words: frozenset[str] = frozenset()
+    #: eponym pairs of the two-word hyphenated eponyms ("GREULICH-PYLE"): also one eponym when written
+    #: "Greulich and Pyle", see :mod:`veil.text.names`
+    eponym_pairs: frozenset[tuple[str, str]] = frozenset()
 
     def unknown(self, word: str) -> bool:
         """True for an alphabetic word in no list (not English, not clinical, not a known name/place)."""
@@ -49,10 +54,15 @@ class Lexicon:
 
     def eponym(self, word: str) -> bool:
         """An eponym that is not a name on its own ("FAZEKAS", not the surname "GLEASON"), or a hyphenated
-        one ("OSGOOD-SCHLATTER", "CHURG-STRAUSS")."""
+        one ("OSGOOD-SCHLATTER", "CHURG-STRAUSS", "POST-WHIPPLE")."""
         if word in self.eponyms:
             return word not in self.surname_eponyms
-        return "-" in word and all(p in self.eponyms for p in word.split("-"))
+        parts = [p for p in word.split("-") if p not in _EPONYM_PREFIXES]
+        return "-" in word and bool(parts) and all(p in self.eponyms for p in parts)
+
+
+#: Prefixes of a hyphenated eponym: "post-Whipple anatomy", "pre-Whipple".
+_EPONYM_PREFIXES = frozenset(["POST", "PRE"])
 
 
 @cache
@@ -111,6 +121,10 @@ def lexicon() -> Lexicon:
         descriptor_words=descriptor_words,
         foreign=_words("descriptors_intl.txt"),
         contextual=descriptor_words | surname_eponyms,
+        drug_words=descriptor_words & _words("drugs.txt"),
+        eponym_pairs=frozenset(
+            (a, b) for a, b in (tuple(e.split("-")) for e in eponyms if e.count("-") == 1) if a and b
+        ),
     )
 
 
