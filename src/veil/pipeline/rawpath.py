@@ -242,7 +242,7 @@ class _Walk:
             checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
-        if code == "K" and vr == "CS" and tag != 0x00080005:  # Specific Character Set: never (engine._CHARSET)
+        if code == "K" and vr == "CS" and tag != engine._CHARSET:  # Specific Character Set: never checked
             return (4, vr, act)  # kept unless it holds a known identifier (engine.CS_KNOWN)
         if code == "K" and tag == _AGE and self.plan.policy.dates.age_cap is not None:
             return (5, vr, act)  # in an item: capped by the engine; at the top level: by the stamp
