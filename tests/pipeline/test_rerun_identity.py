@@ -114,3 +114,85 @@ def test_an_archive_run_again_reuses_every_output(tmp_path):
     r = veil("deid", str(arc), str(out), "--json", env_extra=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["resumed"] == 6
+
+
+def _resumed(r) -> int:
+    assert r.returncode == 0, r.stdout + r.stderr
+    return int(json.loads(r.stdout)["resumed"])
+
+
+@pytest.mark.parametrize("change", ["chmod", "touch", "copy"])
+def test_inputs_whose_stamp_changed_but_not_their_bytes_are_reused(change, tmp_path):
+    """The stamp holds the inode and its ctime (7bfaf51): a ``chmod -R`` of the archive, a ``touch`` or a
+    copy to another disk made the next run redo every file. At the same size the bytes decide (keyed hash)."""
+    src = tmp_path / "in"
+    files = make_corpus(src, 6, patients=2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "2").returncode == 0
+    first = tree_hashes(out)
+    time.sleep(0.01)
+    if change == "chmod":
+        for f in files:
+            f.chmod(0o640)
+    elif change == "touch":
+        for f in files:
+            os.utime(f)
+    else:  # moved aside and copied back: new inodes, ctimes and mtimes
+        for f in files:
+            f.rename(f.with_suffix(".bak"))
+            f.write_bytes(f.with_suffix(".bak").read_bytes())
+            f.with_suffix(".bak").unlink()
+    assert _resumed(veil("deid", str(src), str(out), "--workers", "2", "--json")) == 6
+    assert tree_hashes(out) == first
+    # the reuse was journaled under the new stamp: the next run reuses without reading an input ...
+    assert _resumed(veil("deid", str(src), str(out), "--workers", "2", "--json")) == 6
+    # ... and a file whose bytes did change at the same size is still redone
+    a, b = files[0], files[1]
+    same_size = [f for f in files[1:] if f.stat().st_size == a.stat().st_size and f.read_bytes() != a.read_bytes()]
+    if same_size:
+        b = same_size[0]
+        a.write_bytes(b.read_bytes())
+        r = veil("deid", str(src), str(out), "--workers", "2", "--json")
+        assert r.returncode in (0, 1), r.stderr  # the copy is a duplicate instance: quarantined
+        assert json.loads(r.stdout)["resumed"] == 5
+    assert veil("audit", "verify", str(out)).returncode == 0
+
+
+def test_a_stamp_of_an_older_veil_is_judged_by_the_bytes(tmp_path):
+    """Journals written before stamps had inode and ctime ("size:mtime") matched nothing after an upgrade."""
+    src = tmp_path / "in"
+    make_corpus(src, 4, patients=2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "1").returncode == 0
+    first = tree_hashes(out)
+    for journal in (out / ".veil" / "journal").glob("*.jsonl"):
+        lines = []
+        for line in journal.read_text().splitlines():
+            rec = json.loads(line)
+            if "stamp" in rec:
+                rec["stamp"] = ":".join(rec["stamp"].split(":")[:2])
+                rec.pop("t", None)
+            lines.append(json.dumps(rec))
+        journal.write_text("\n".join(lines) + "\n")
+    assert _resumed(veil("deid", str(src), str(out), "--workers", "1", "--json")) == 4
+    assert tree_hashes(out) == first
+
+
+def test_the_later_runs_journal_line_counts_whatever_the_file_order(tmp_path):
+    """Journal files are per process and read in name order; the line of an older run in a file whose
+    name sorts later stood for an input a later run had redone, so every run after redid it again."""
+    src = tmp_path / "in"
+    files = make_corpus(src, 2, patients=2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "1").returncode == 0
+    journal = out / ".veil" / "journal"
+    (old,) = journal.glob("*.jsonl")
+    old.rename(journal / "99999999.jsonl")  # the first run's file now sorts last
+    time.sleep(0.01)
+    ds = pydicom.dcmread(files[0])
+    ds.StudyDescription = "CHANGED AFTER THE FIRST RUN"  # a changed input, the same instance
+    ds.save_as(files[0])
+    r = veil("deid", str(src), str(out), "--workers", "1", "--json")
+    assert _resumed(r) == 1
+    assert sorted(journal.glob("*.jsonl"))[-1].name == "99999999.jsonl"
+    assert _resumed(veil("deid", str(src), str(out), "--workers", "1", "--json")) == 2

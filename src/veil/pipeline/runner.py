@@ -175,14 +175,17 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
     root = Path(out_root)
     for p, prev in items:
         stamp = _stamp(p)
-        earlier = _reusable(prev, stamp, root)
+        earlier = _reusable(prev, p, stamp, root, keyed)
         if earlier is not None:
-            out.append((replace(earlier, source=p), True))
+            earlier = replace(earlier, source=p)
+            if prev is not None and prev[0] != stamp and not dry:  # same bytes, new stamp: the next run
+                _journal_append(root, earlier, run_id, stamp, keyed, since, reused=True)  # needs no re-read
+            out.append((earlier, True))
             continue
         try:
             r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
             if not dry:
-                _journal_append(root, r, run_id, stamp, keyed)
+                _journal_append(root, r, run_id, stamp, keyed, since)
         finally:
             partfiles.release()  # the output and its journal line are both there: a stop may come now
         out.append((r, False))
@@ -214,17 +217,23 @@ def _writing_state(out_dir: Path | str) -> Iterator[None]:
         raise err from exc
 
 
-def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
+def _journal_append(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed, since: int,
+                    reused: bool = False) -> None:
     with _writing_state(out_dir):
-        _journal_write(out_dir, r, run_id, stamp, keyed)
+        _journal_write(out_dir, r, run_id, stamp, keyed, since, reused)
 
 
-def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed) -> None:
+def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed: Keyed, since: int,
+                   reused: bool = False) -> None:
     """One line per result. A rule list already written to this journal file is referred to by its
     number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
-    reader (journal_records) always meets the definition first, even in a file cut short by a kill."""
+    reader (journal_records) always meets the definition first, even in a file cut short by a kill.
+    "t" is the run's start (OUT's clock): of two lines for one input, the later run's counts
+    (ResultStore.remember). "reused": an earlier output kept under the input's new stamp (not written now)."""
     rec: dict[str, object] = {name: getattr(r, name) for name in _JOURNAL_FIELDS}
-    rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source)}
+    rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source), "t": since}
+    if reused:
+        rec["reused"] = True
     path = os.path.join(out_dir, STATE_DIR, "journal", f"{os.getpid()}.jsonl")
     fh = _journals.get(path)
     if fh is None or fh.closed or not os.path.exists(path):
@@ -423,7 +432,7 @@ def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary)
                 for line in fh:
                     try:
                         rec = json.loads(line)
-                        last[rec["key"]] = rec["status"]
+                        last[rec["key"]] = "reused" if rec.get("reused") else rec["status"]  # counted as resumed
                     except (ValueError, AttributeError, KeyError, TypeError):
                         continue  # a line cut by the stop
         except OSError:
@@ -444,13 +453,14 @@ def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, File
     A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
     on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
     """
-    for rid, key, stamp, result in _journal_all(out_dir):
+    for rid, key, stamp, result, _ in _journal_all(out_dir):
         if rid == run_id:
             yield key, stamp, result
 
 
-def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
-    """(run id, journal key, input stamp, result) of every line of every earlier run's journal."""
+def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult, int]]:
+    """(run id, journal key, input stamp, result, run start) of every line of every earlier run's journal
+    (run start 0 in lines written before journals had it)."""
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
@@ -465,10 +475,14 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
                     rid = rec.pop("run_id")
                     stamp = rec.pop("stamp")
                     key = rec.pop("key")
+                    t = rec.pop("t", 0)
+                    rec.pop("reused", None)
                     result = FileResult(source="", **rec)
+                    if not isinstance(t, int):
+                        continue
                 except (ValueError, KeyError, TypeError):
                     continue
-                yield str(rid), key, stamp, result
+                yield str(rid), key, stamp, result, t
 
 
 #: Quarantine rules of an input stopped from outside (its time limit, its worker's death), not for what it
@@ -478,11 +492,26 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult]]:
 _STOPPED = frozenset({"timeout", "crash"})
 
 
-def _reusable(prev: tuple[str, FileResult] | None, stamp: str, out_dir: Path) -> FileResult | None:
-    """The journaled result, when the input is unchanged (:func:`_stamp`) and its output is on disk with
-    the journaled sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing)."""
-    if prev is None or prev[0] != stamp or prev[1].status != "ok" or not prev[1].output:
+def _reusable(prev: tuple[str, FileResult] | None, path: str, stamp: str, out_dir: Path,
+              keyed: Keyed) -> FileResult | None:
+    """The journaled result, when the input is unchanged and its output is on disk with the journaled
+    sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing).
+
+    Unchanged: the same stamp (:func:`_stamp`), or else, at the same size, the same bytes: the keyed hash
+    of the input is compared with the journaled one (``chmod -R``, ``chown``, ``touch``, a copy to a new
+    disk, a stamp of an older Veil). Without that, fixing an archive's permissions made the next run redo
+    every file, and after a time-out lose its earlier output. Reading and hashing an input costs a small
+    part of processing it; a different size is a different file."""
+    if prev is None or prev[1].status != "ok" or not prev[1].output:
         return None
+    if prev[0] != stamp:
+        if not stamp or prev[0].split(":")[0] != stamp.split(":")[0] or not prev[1].input_hash:
+            return None
+        try:
+            if keyed_file_hash(Path(path), keyed) != prev[1].input_hash:
+                return None
+        except OSError:
+            return None
     out = out_dir / prev[1].output
     if not out.is_file() or sha256_file(out) != prev[1].output_sha256:
         return None
@@ -598,10 +627,10 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     written_before = _EarlierOutputs()
     if not dry_run:
         clean_partials(out_dir)
-        for rid, key, stamp, earlier in _journal_all(out_dir):
+        for rid, key, stamp, earlier, t in _journal_all(out_dir):
             written_before.add(earlier)
             if rid == run_id:
-                store.remember(key, stamp, earlier)
+                store.remember(key, stamp, earlier, t)
                 earlier_runs += 1
         written_before.add_manifest(out_dir)
         journaled_before = _journal_sizes(out_dir)
@@ -657,7 +686,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         for unit, batch in results:
             for (seq, p, prev), (r, resumed) in zip(unit, batch, strict=True):
                 if r.rule in _STOPPED and prev is not None and not dry_run:
-                    done = _reusable(prev, _stamp(p), out_dir)
+                    done = _reusable(prev, p, _stamp(p), out_dir, keyed)
                     if done is not None:  # done before, unchanged: a stop now is no reason to lose it
                         r, resumed = replace(done, source=p), True
                 store.put(seq, r)
