@@ -28,6 +28,7 @@ from veil import __version__
 from veil.errors import Interrupted, PolicyError, SecretError, VeilError
 
 if TYPE_CHECKING:
+    from veil.pipeline.runner import RunSummary
     from veil.verify.scan import ScanResult
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
@@ -68,6 +69,9 @@ class _Veil(typer.Typer):
             for sig in STOP_SIGNALS:
                 previous[sig] = signal.signal(sig, _raise_interrupted)
         try:
+            argv = list(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
+            if "--json" in argv and kwargs.get("standalone_mode", True):
+                return _json_main(self, argv, kwargs.get("prog_name"))
             return super().__call__(*args, **kwargs)
         except Interrupted as exc:
             console.print(f"[bold red]interrupted:[/] {exc.name} - stopped", highlight=False)
@@ -75,6 +79,23 @@ class _Veil(typer.Typer):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _json_main(group: typer.Typer, argv: list[str], prog_name: str | None) -> None:
+    """Run the command line under ``--json``: a usage error (an unknown option, ``--workers many``, a missing
+    argument), which click reports on stderr alone, also prints the one JSON object ``--json`` promises on
+    stdout ({"error", "exit_code": 2}); a script parsing stdout got nothing before."""
+    command = typer.main.get_command(group)
+    try:
+        rv = command.main(args=argv, prog_name=prog_name or "veil", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        _json_failure(exc.format_message(), exc.exit_code)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 app = _Veil(
@@ -214,7 +235,7 @@ def deid(
             _json_failure(exc.message, exc.exit_code)
         raise
     except Interrupted as exc:
-        if as_json:
+        if as_json and not exc.reported:
             from veil.pipeline.runner import RunSummary, summary_dict
 
             done = summary_dict(exc.summary) if isinstance(exc.summary, RunSummary) else None
@@ -226,7 +247,7 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
           purpose: str, as_json: bool, file_timeout: float) -> None:
     from veil.identity.keyed import Keyed
     from veil.identity.secret import load_secret
-    from veil.pipeline.runner import check_paths, summary_dict
+    from veil.pipeline.runner import check_paths
     from veil.pipeline.sources import collect
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
@@ -288,12 +309,25 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
             _fail(f"the run finished ({summary.written} written) but its audit entry could not be written "
                   f"({exc.strerror or exc}): fix that and run the same command again - it reuses every output "
                   "and records the run", EXIT_FATAL)
+    try:
+        _report_run(summary, pol.name, plan.policy_hash, output_dir, head, as_json)
+    except Interrupted as exc:  # the run is whole and recorded; --json's one object is already out
+        exc.reported = as_json
+        raise
+    raise typer.Exit(summary.exit_code)
+
+
+def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_dir: Path, head: str | None,
+                as_json: bool) -> None:
+    """The end of a finished run: the summary (table, or one JSON object) and the warnings after it."""
+    from veil.pipeline.runner import summary_dict
+
     if as_json:
-        d = summary_dict(summary) | {"policy": pol.name, "policy_hash": plan.policy_hash, "output": str(output_dir),
+        d = summary_dict(summary) | {"policy": policy_name, "policy_hash": policy_hash, "output": str(output_dir),
                                      "audit_head": head}
         out.print_json(ensure_ascii=True, json=json.dumps(d))
     else:
-        _print_summary(summary, pol.name, plan.policy_hash, output_dir)
+        _print_summary(summary, policy_name, policy_hash, output_dir)
         if head:
             out.print(f"audit: {output_dir / '.veil' / 'audit.jsonl'} head {head} (keep it to detect truncation)")
     if summary.stale_removed:
@@ -314,7 +348,6 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
                       "that no input of this run made, kept because their bytes are not what Veil wrote (edited?) or "
                       "they could not be removed: no report lists them - review or remove them before a release, "
                       f"e.g. {output_dir / summary.stale_kept[0]}", highlight=False)
-    raise typer.Exit(summary.exit_code)
 
 
 @contextlib.contextmanager

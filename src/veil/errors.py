@@ -54,4 +54,6 @@ class Interrupted(BaseException):
         self.name = signal.Signals(signum).name
         #: what the interrupted work had done, when it can say (the runner's RunSummary so far)
         self.summary: object = None
+        #: the command had already printed its result (``--json``: its one object) when the stop came
+        self.reported = False
         super().__init__(f"interrupted by {self.name}")

@@ -107,3 +107,43 @@ def test_an_audit_entry_that_cannot_be_written_is_named_and_the_rerun_records_th
     again = veil("deid", str(src), str(out), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["resumed"] == 3
     assert veil("audit", "verify", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("args", [["--workers", "many"], ["--no-such-option"], []])
+def test_click_usage_errors_are_one_json_object_too(args, tmp_path):
+    """Click reports its own usage errors (a bad value, an unknown option, a missing argument) on stderr and
+    exits 2 before any command code runs: under --json stdout stayed empty (red team, round 2)."""
+    (tmp_path / "in").mkdir()
+    outdir = [] if not args else [str(tmp_path / "out")]
+    r = veil("deid", str(tmp_path / "in"), *outdir, *args, "--json")
+    assert r.returncode == 2, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 2 and doc["error"]
+    assert "Usage:" in r.stderr  # the usual help for a person reading stderr
+    assert not (tmp_path / "out").exists()
+    # and a successful --json run still exits with its own code
+    r = veil("audit", "verify", str(tmp_path / "nothing-here"), "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False
+
+
+def test_a_stop_after_the_summary_prints_no_second_object(tmp_path):
+    """A stop that came after --json's summary was printed added a second object: stdout did not parse."""
+    src = tmp_path / "in"
+    make_corpus(src, 3)
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import veil.cli as cli
+        real = cli.out.print_json
+        def then_stop(*a, **k):
+            real(*a, **k)
+            os.kill(os.getpid(), signal.SIGTERM)
+        cli.out.print_json = then_stop
+        sys.argv = ["veil", *sys.argv[1:]]
+        cli.app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    doc = json.loads(r.stdout)  # exactly one object
+    assert doc["written"] == 3 and "error" not in doc
