@@ -377,3 +377,34 @@ def test_a_link_to_a_file_in_the_output_folder_is_reported_not_read_again(tmp_pa
     assert doc["written"] == 2 and doc["quarantined"] == 1
     assert "output folder" in _quarantine(out)[0]["reason"]
     assert len(list(out.rglob("*.dcm"))) == 2
+
+
+def test_a_killed_runs_staging_is_removed_once_its_archive_changed(tmp_path):
+    """Red team (round 2): after a kill -9 the staging folder (the archive's files, identifiable) stays for
+    the resume; once the archive changed (renamed, rebuilt, chmod'ed) its name matched nothing and it stayed
+    in $TMPDIR for good. Each run on OUT now removes what earlier runs on OUT wrote down and left."""
+    files = make_corpus(tmp_path / "in", 3)
+    arc = _zip(tmp_path / "study.zip", [(f.name, f.read_bytes()) for f in files])
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"TMPDIR": str(tmp)}
+    script = ("import sys; from pathlib import Path; from veil.pipeline.sources import collect; "
+              "s = collect(Path(sys.argv[1]), Path(sys.argv[2])); print(len(list(s)))")  # unpacked, never cleaned
+    r = subprocess.run([sys.executable, "-c", script, str(arc), str(out)], env=os.environ | env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "3", r.stderr
+    (left,) = _staging_left(tmp)
+    precious = tmp_path / "veil-staging-not-ours"  # lines naming folders Veil did not make are not followed
+    precious.mkdir(mode=0o755)
+    (out / ".veil").mkdir(parents=True, exist_ok=True)
+    with open(out / ".veil" / "staging", "ab") as fh:
+        fh.write(os.fsencode(precious).hex().encode() + b"\n" + os.fsencode(tmp_path / "in").hex().encode() + b"\n")
+    time.sleep(0.01)
+    arc.chmod(0o640)  # the archive's identity (its ctime) changed: another staging folder
+    r = veil("deid", str(arc), str(out), "--json", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["written"] == 3
+    assert _staging_left(tmp) == [] and not left.exists()
+    assert (tmp_path / "in").is_dir() and len(list((tmp_path / "in").rglob("*.dcm"))) == 3 and precious.is_dir()
+    assert not (out / ".veil" / "staging").exists()

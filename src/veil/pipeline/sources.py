@@ -115,10 +115,13 @@ class Sources:
         return sum(1 for _ in _entries(self.spec))
 
     def cleanup(self) -> None:
-        """Remove the staging folders of this run (idempotent)."""
+        """Remove the staging folders of this run (idempotent), and those of earlier runs on the same
+        output folder that were killed (kill -9, a power cut) before they could: :func:`sweep_staged`."""
         while self.owned:
             shutil.rmtree(self.owned.pop(), ignore_errors=True)
         self.staging.clear()
+        if self.out_dir is not None:
+            sweep_staged(self.out_dir)
 
 
 def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, state_dir: bool = True,
@@ -286,6 +289,42 @@ def _staging_dir(archive: Path, out_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"{STAGING_PREFIX}{key}"
 
 
+#: OUT/.veil/staging: the staging folders runs writing OUT made, one path per line (see sweep_staged).
+STAGING_RECORD = "staging"
+
+
+def _note_staged(out_dir: Path, dest: Path) -> None:
+    """Write down `dest` before anything is unpacked into it. A killed run's staging folder was named after
+    the archive's identity; once the archive changed (renamed, rebuilt, its permissions fixed) no run
+    looked for it again, and the unpacked files - identifiable - stayed in $TMPDIR for good."""
+    record = out_dir / STATE_DIR / STAGING_RECORD
+    os.makedirs(record.parent, exist_ok=True)
+    with open(record, "ab") as fh:
+        fh.write(os.fsencode(dest).hex().encode("ascii") + b"\n")
+
+
+def sweep_staged(out_dir: Path) -> None:
+    """Remove every staging folder written down for `out_dir` (:func:`_note_staged`) that is still there:
+    called when a run ends, while it holds OUT's lock, after its own are gone - so what is left is a
+    killed run's. Only a folder of Veil's name and making, this user's and private, not a link, is removed."""
+    record = out_dir / STATE_DIR / STAGING_RECORD
+    try:
+        lines = record.read_bytes().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            path = os.fsdecode(bytes.fromhex(line.decode("ascii")))
+        except ValueError:
+            continue
+        with contextlib.suppress(OSError):
+            st = os.lstat(path)
+            if os.path.basename(path).startswith(STAGING_PREFIX) and _is_private(st):
+                shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        record.unlink()
+
+
 def _is_private(st: os.stat_result) -> bool:
     """A folder (not a link) of this user's that no one else may enter or write."""
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
@@ -369,7 +408,12 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
                 owned.append(dest)
             return dest / _FILES
         _check_room(need, Path(tempfile.gettempdir()))
-        dest = _new_staging(dest)
+        planned = dest
+        if out_dir is not None and planned is not None:
+            _note_staged(out_dir, planned)
+        dest = _new_staging(planned)
+        if out_dir is not None and dest != planned:
+            _note_staged(out_dir, dest)  # a random name: another user's folder had the usual one
         owned.append(dest)
         try:
             root = dest / _FILES
