@@ -135,3 +135,23 @@ def test_eponym_phrases_of_review3_are_kept(text):
 ])
 def test_a_name_next_to_the_review3_eponym_phrases_is_removed(text, expected):
     assert clean_text(text, _known())[0] == expected
+
+
+# a rare eponym (not a common surname) right after who signed, transcribed or was told of the report
+@pytest.mark.parametrize("text,expected", [
+    ("Transcribed by Crohn.", "Transcribed by [NAME]."),
+    ("READ BY CROHN", "READ BY [NAME]"),
+    ("Signed by Chiari", "Signed by [NAME]"),
+    ("Discussed with Crohn and Fazekas.", "Discussed with [NAME] and [NAME]."),
+    ("Spoke to Crohn re findings", "Spoke to [NAME] re findings"),
+    # the clinical sense after the same verbs stays
+    ("Reviewed by Fazekas scale: 2", "Reviewed by Fazekas scale: 2"),
+    ("Complicated by Crohn.", "Complicated by Crohn."),
+    ("Reviewed by Chiari malformation team", "Reviewed by Chiari malformation team"),
+    ("graded by Gleason 7", "graded by Gleason 7"),
+    ("Discussed with Crohn disease clinic", "Discussed with Crohn disease clinic"),
+])
+def test_an_eponym_after_an_agent_cue_is_a_person(text, expected):
+    """'Transcribed by Crohn.' kept the transcriber's name (review 3, noted then): the eponym list made it
+    clinical and the cue 'by' alone is too weak for eponyms ('complicated by Crohn')."""
+    assert clean_text(text, _known())[0] == expected

@@ -82,6 +82,12 @@ _POST_CUES = frozenset([
     "APPROVED", "WROTE",
 ])
 _GLUE = frozenset({"WITH", "TO", "BY", "OF", "FOR"})
+#: Cues naming who did something to the report or was told of it: with their "by"/"with"/"to", the
+#: capitalised word after them is a person even when it is an eponym ("Transcribed by Crohn.").
+_AGENT_CUES = frozenset([
+    "SIGNED", "DICTATED", "TRANSCRIBED", "VERIFIED", "APPROVED", "REVIEWED", "READ", "INTERPRETED", "REFERRED",
+    "DISCUSSED", "SPOKE", "INFORMED", "NOTIFIED", "CALLED", "PAGED", "COPIED", "REPORTED",
+])
 _SUFFIXES = frozenset([
     "MD", "M.D", "DO", "D.O", "RN", "R.N", "PHD", "PH.D", "MBBS", "FRCR", "FRCP", "FRCS", "FACR", "DDS", "NP",
     "PA-C", "JR", "SR", "III",
@@ -430,6 +436,10 @@ def find_names(text: str) -> list[Span]:
             is_title or toks[j].initial or _is_namey(toks[j], lex, allcaps) or lex.unknown(toks[j].bare)
             or toks[j].bare in lex.first or toks[j].bare in lex.surnames
         )
+        if (not cued and is_cue and b in _AGENT_CUES and j == i + 2 and toks[j].bare in lex.eponyms
+                and _capital(toks[j]) and not (j + 1 < n and toks[j + 1].bare in lex.vocabulary
+                                               and toks[j + 1].bare not in _FUNCTION and gap(j, j + 1) == " ")):
+            cued = True  # "Transcribed by Crohn.", not "reviewed by Fazekas scale" (_eponym below)
         if (cued or (is_title and j == i + 1 and _honorific_name(t, toks[j], lex, allcaps))) and not _eponym(j) and (
             is_title or not _graded(j)  # "graded by Gleason 7"
         ):
