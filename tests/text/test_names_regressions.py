@@ -140,7 +140,10 @@ def test_a_name_next_to_the_review3_eponym_phrases_is_removed(text, expected):
 # a rare eponym (not a common surname) right after who signed, transcribed or was told of the report
 @pytest.mark.parametrize("text,expected", [
     ("Transcribed by Crohn.", "Transcribed by [NAME]."),
-    ("READ BY CROHN", "READ BY [NAME]"),
+    ("SIGNED BY CROHN", "SIGNED BY [NAME]"),
+    ("Transcribed by CHIARI", "Transcribed by [NAME]"),
+    ("Signed by Fazekas 10/02/2023 14:32", "Signed by [NAME] [DATE]"),  # a date is no grade
+    ("Dictated by Chiari 3:15 PM", "Dictated by [NAME] 3:15 PM"),
     ("Signed by Chiari", "Signed by [NAME]"),
     ("Discussed with Crohn and Fazekas.", "Discussed with [NAME] and [NAME]."),
     ("Spoke to Crohn re findings", "Spoke to [NAME] re findings"),
@@ -150,6 +153,15 @@ def test_a_name_next_to_the_review3_eponym_phrases_is_removed(text, expected):
     ("Reviewed by Chiari malformation team", "Reviewed by Chiari malformation team"),
     ("graded by Gleason 7", "graded by Gleason 7"),
     ("Discussed with Crohn disease clinic", "Discussed with Crohn disease clinic"),
+    # review of a992d68: criteria after reviewed/read/interpreted, a procedure after "referred for", a
+    # diagnosis after "informed of", an eponym qualifying the next word
+    ("Discussed with Crohn's team", "Discussed with Crohn's team"),
+    ("Referred for Kasai.", "Referred for Kasai."),
+    ("Patient informed of Crohn diagnosis.", "Patient informed of Crohn diagnosis."),
+    ("Cyst reviewed by Bosniak.", "Cyst reviewed by Bosniak."),
+    ("Read by Lugano; Deauville 4.", "Read by Lugano; Deauville 4."),
+    ("Interpreted with Deauville.", "Interpreted with Deauville."),
+    ("Gleason 3+4", "Gleason 3+4"),
 ])
 def test_an_eponym_after_an_agent_cue_is_a_person(text, expected):
     """'Transcribed by Crohn.' kept the transcriber's name (review 3, noted then): the eponym list made it

@@ -894,13 +894,56 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
     _apply(ds, elem, act, ctx, scope, handled)
 
 
-def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "") -> bool:
+#: Coding schemes whose concepts and their meanings are defined outside the site (PS3.16 Table 8-1); any
+#: other designator ("99ACME", "L", "LOCAL", none) is a local scheme: its meanings are text a site typed.
+PUBLIC_SCHEMES = frozenset({"DCM", "SCT", "SRT", "SNM3", "LN", "UCUM", "RADLEX", "FMA", "NCIT", "UMLS", "MDC",
+                            "I10", "I10P", "I9C", "ICD10", "C4", "C5", "ACR", "NCDR", "HPC", "PUBCHEM_CID",
+                            "NEU", "NICIP", "SNM"})
+_CODE_MEANING = 0x00080104
+
+
+def local_scheme(designator: str) -> bool:
+    """Whether a Coding Scheme Designator names a local (site-made) scheme (PS3.16 8.2: "99..." and others)."""
+    return designator.strip(" \x00").upper() not in PUBLIC_SCHEMES
+
+
+def local_meaning_named(value: bytes, known: KnownIdentifiers | None) -> bool:
+    """Whether :func:`_clean_known` would change a local code's meaning given as its bytes (the raw path keeps
+    the bytes when it would not). Not ASCII (another character set, escapes): True, the engine decides."""
+    from veil.text.clean import clean_text
+
+    if not value.isascii():
+        return True
+    text = value.decode("ascii").rstrip(" \x00")
+    return any(clean_text(v, known, patterns=False)[0] != v for v in text.split("\\"))
+
+
+def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
+    """A Code Meaning's source: "standard" (a public scheme's concept text that pydicom's dictionaries hold),
+    "public" (a public scheme, text not known), "local" (a local scheme: site-typed)."""
+    from veil.text.vocabulary import code_meanings
+
+    elem = ds.get(0x00080102) if ds is not None else None
+    designator = str(elem.value or "") if elem is not None and not isinstance(elem.value, bytes) else ""
+    if local_scheme(designator):
+        return "local"
+    known = code_meanings()
+    return "standard" if all(v.strip().upper() in known for v in vals) else "public"
+
+
+def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | None = None) -> bool:
     """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none.
     Technical text is checked for names, IDs, dates and whole place values only, not for single words of
     the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
-    stays at "Sutter Health Systems". Coded text inside content Table E.1-1 replaces or cleans (`scope` D
-    or C: an SR's Content Sequence) keeps its concepts but is read for names too, against every known
-    identifier: a local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby"."""
+    stays at "Sutter Health Systems".
+
+    Also read for other people's names (against every known identifier too):
+    - a Code Meaning of a local coding scheme (`ds`: its item), anywhere: "Ordered by Dr Zbigniew
+      Wojciechowski" in a Requested Procedure Code Sequence (no pattern: a code is no phone number);
+    - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence), for
+      the names its text announces (find_names' cued_only: "Requested by Mrs White", "Dr Harriet Quenby"):
+      read for every name-like word, "AC, Hadlock 1984" and "Aortic valve Vmax" lost a word to [NAME] (1,970 of
+      pydicom's 18,495 concept meanings). A public scheme's meaning that pydicom knows is vocabulary."""
     from veil.policy.plan import typed_text
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
@@ -908,10 +951,13 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "") -> bool:
     if elem.VR not in TEXT_VRS:
         return False
     vals = _values(elem)
+    kind = _meaning_kind(ds, vals) if int(elem.tag) == _CODE_MEANING else ""
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
-    elif scope in ("C", "D"):  # names, not patterns: a code value "39607008" is no phone number
+    elif kind == "local":
         cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
+    elif scope in ("C", "D") and kind != "standard":
+        cleaned = [clean_text(v, ctx.known, names="cued", patterns=False)[0] for v in vals]
     elif not ctx.known:
         return False
     else:
@@ -959,7 +1005,7 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
                 del ds[tag]
                 ctx.out.fire(tag, "X", f"{act.rule}:untyped")
             return
-        if _clean_known(elem, ctx, scope):
+        if _clean_known(elem, ctx, scope, ds):
             ctx.out.fire(tag, code, act.rule)
         return
     if code == "K" and vr == "CS":

@@ -331,8 +331,10 @@ class _Walk:
             vr, act = step[1], step[2]
             code = act.code
             if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text,
-                    and scope not in ("C", "D")  # coded text in content for names (engine._clean_known)
-                    and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False):
+                    and scope not in ("C", "D")  # coded text in content for names (engine._clean_known),
+                    and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False
+                    and (tag != 0x00080104 or not _local_code(buf, elems)  # a local code's meaning: kept as read
+                         or not engine.local_meaning_named(buf[el[3]:el[4]], self._ctx.known))):  # unless named
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
                 if group & 1:  # the engine decides on the decoded value); safe private text keeps its block
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -736,6 +738,17 @@ class RawResult:
     out_sha: str
     in_sha: str
     outcome: engine.Outcome
+
+
+def _local_code(buf: bytes, elems: list[_El]) -> bool:
+    """Whether the item `elems` (a level holding a Code Meaning) is a code of a local scheme: its Coding
+    Scheme Designator (0008,0102), ASCII (a CS), is none of the public ones."""
+    for el in elems:
+        if el[0] == 0x00080102:
+            return engine.local_scheme(buf[el[3]:el[4]].decode("latin-1"))
+        if el[0] > 0x00080102:
+            break
+    return True
 
 
 def eligible(plan: Plan) -> bool:

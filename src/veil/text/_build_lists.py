@@ -73,6 +73,31 @@ def _places(data: Path) -> list[str]:
     return sorted(seen)
 
 
+def code_meanings() -> None:
+    """``code_meanings.txt``: every code meaning of pydicom's concept dictionaries (DICOM, SNOMED CT, LOINC,
+    UCUM, RadLex ...), upper case. A Code Meaning of a public coding scheme that is one of them is the
+    scheme's own text: the header engine keeps it as vocabulary instead of reading it for names ("AC,
+    Hadlock 1984", "Aortic valve Vmax" became "AC, [NAME] 1984", "Aortic valve [NAME]" in SR content).
+    Needs only pydicom: ``python -c "from veil.text._build_lists import code_meanings; code_meanings()"``."""
+    import pydicom.sr._concepts_dict as concepts
+
+    table: dict[str, dict[str, dict[str, tuple[str, list[int]]]]] = concepts.concepts  # type: ignore[assignment]
+    meanings = {m.upper() for entries in table.values() for codes in entries.values() for m, _ in codes.values()
+                if "\n" not in m}
+    (DATA / "code_meanings.txt").write_text(
+        "# Code meanings of the DICOM (PS3.16), SNOMED CT, LOINC, UCUM, RadLex, FMA ... concepts in pydicom's\n"
+        f"# concept dictionary (pydicom {pydicom_version()}), upper case, one per line. Derived by\n"
+        "# veil.text._build_lists.code_meanings (pydicom is MIT-licensed).\n"
+        + "\n".join(sorted(meanings)) + "\n", encoding="utf-8")
+    print(f"code meanings {len(meanings)}")
+
+
+def pydicom_version() -> str:
+    import pydicom
+
+    return str(pydicom.__version__)
+
+
 def main(names_dir: str, geo_dir: str) -> None:
     english = _english_words()
     first = sorted(set(_census(Path(names_dir) / "dist.female.first") + _census(Path(names_dir) / "dist.male.first")))
@@ -125,6 +150,7 @@ def main(names_dir: str, geo_dir: str) -> None:
         + "\n".join(sorted(med)) + "\n"
     )
     print(f"medical {len(med)}")
+    code_meanings()
     print(f"first {len(first)}, surnames {len(last)}, places {len(places)}, ambiguous {len(amb)}")
 
 

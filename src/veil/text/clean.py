@@ -27,18 +27,20 @@ from veil.text.spans import AGE, DATE, Span, merge
 __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
 
 
-def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool = True,
+def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | str = True,
            patterns: bool = True) -> list[Span]:
     """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection
-    (and the patient's own name parts found by their context, :func:`find_cued`), `patterns=False` the
-    patterns (dates, IDs, phones ...): only the patient's own identifiers are looked for."""
+    (and the patient's own name parts found by their context, :func:`find_cued`); `names="cued"` finds
+    only names the text announces (a title, a role, a reporting verb, a suffix, a caret name: see
+    :func:`find_names`), for the text of a public coding scheme's concept that is not one Veil knows;
+    `patterns=False` skips the patterns (dates, IDs, phones ...)."""
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _find_known(value, known)
     if patterns:
         spans += find_patterns(value)
     if names:
-        spans += find_names(value)
+        spans += find_names(value, cued_only=names == "cued")
         if known is not None and known.cued:
             spans += find_cued(value, known)
     return merge(spans)
@@ -55,7 +57,7 @@ def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,
-               names: bool = True, patterns: bool = True) -> tuple[str, int]:
+               names: bool | str = True, patterns: bool = True) -> tuple[str, int]:
     """Return `value` with identifying spans replaced, and how many spans were replaced.
 
     ``shift_days``: move unambiguous dates by this many days instead of replacing them by ``[DATE]``.

@@ -82,12 +82,21 @@ _POST_CUES = frozenset([
     "APPROVED", "WROTE",
 ])
 _GLUE = frozenset({"WITH", "TO", "BY", "OF", "FOR"})
-#: Cues naming who did something to the report or was told of it: with their "by"/"with"/"to", the
-#: capitalised word after them is a person even when it is an eponym ("Transcribed by Crohn.").
-_AGENT_CUES = frozenset([
+#: The cues of `cued_only` (a concept's text): verbs naming who did it, with their "by"/"with"/"to" ("Requested
+#: by White"); nouns ("Patient Model", "Surgeon Factor") and a bare "by" ("by Oximetry") are concept words there.
+_CUED_ONLY_CUES = frozenset([
     "SIGNED", "DICTATED", "TRANSCRIBED", "VERIFIED", "APPROVED", "REVIEWED", "READ", "INTERPRETED", "REFERRED",
-    "DISCUSSED", "SPOKE", "INFORMED", "NOTIFIED", "CALLED", "PAGED", "COPIED", "REPORTED",
+    "DISCUSSED", "SPOKE", "INFORMED", "NOTIFIED", "CALLED", "PAGED", "COPIED", "REPORTED", "REQUESTED", "ORDERED",
+    "CONTOURED", "SEGMENTED", "ANNOTATED", "AUTHORED", "WRITTEN", "ENTERED", "SEEN", "EXAMINED", "PREPARED",
 ])
+#: Cues naming who wrote or signed the report or talked about it: with their "by"/"with"/"to", an eponym word
+#: standing alone after them is a person ("Transcribed by Crohn.", "Discussed with Crohn and Fazekas"). Not
+#: "reviewed/read/interpreted by" (criteria: "reviewed by Bosniak", "read by Lugano"), "referred for" (a
+#: procedure: "referred for Kasai"), "informed of" (a diagnosis).
+_AGENT_CUES = frozenset([
+    "SIGNED", "DICTATED", "TRANSCRIBED", "VERIFIED", "APPROVED", "DISCUSSED", "SPOKE", "PAGED", "COPIED",
+])
+_AGENT_GLUE = frozenset({"BY", "WITH", "TO"})
 _SUFFIXES = frozenset([
     "MD", "M.D", "DO", "D.O", "RN", "R.N", "PHD", "PH.D", "MBBS", "FRCR", "FRCP", "FRCS", "FACR", "DDS", "NP",
     "PA-C", "JR", "SR", "III",
@@ -260,7 +269,7 @@ _TRIGGERS = (_TITLES | _CUES | _POST_CUES | _STRONG_PLACE_CUES | _FACILITY | _SU
 
 #: A grade or number right after an eponym: "Gleason 7", "Gleason 4+3=7", "Salter II", "Dukes C", "Hess 3",
 #: "Dukes' C", "Graf IIa", "Fontaine IIb".
-_GRADE = re.compile(r"['’]? ?(?:\d|(?:I{1,3}[a-c]?|IV[a-c]?|VI{0,3}|[A-D])(?![\w'’]))")
+_GRADE = re.compile(r"['’]? ?(?:\d(?!\d*[/:.-]\d)|(?:I{1,3}[a-c]?|IV[a-c]?|VI{0,3}|[A-D])(?![\w'’]))")  # no date
 
 
 #: Function words of German/French/Spanish/Italian descriptors ("Testa e collo", "Cuello y torax").
@@ -301,8 +310,13 @@ def _boring(text: str, lex: Lexicon) -> bool:
     return True
 
 
-def find_names(text: str) -> list[Span]:
-    """NAME and PLACE spans found without any header value (see the module docstring for the rules)."""
+def find_names(text: str, cued_only: bool = False) -> list[Span]:
+    """NAME and PLACE spans found without any header value (see the module docstring for the rules).
+
+    `cued_only`: only names the text announces (rules 1, 2 and 5 below, places after a strong cue), not
+    words that are names by the lists or look like one (rules 3-4): for a concept's text of a public coding
+    scheme, where "AC, Hadlock 1984" or "Aortic valve Vmax" are the scheme's words but "Requested by
+    Mrs White" is a person."""
     lex = lexicon()
     if _boring(text, lex):
         return []
@@ -412,13 +426,32 @@ def find_names(text: str) -> list[Span]:
                 return True
         return False
 
+    def _modifies(k: int) -> bool:
+        """Does toks[k] stand before a word it qualifies ("Crohn team", "Kasai surgeon", "Fazekas scale"),
+        rather than alone, before a function word, a name or punctuation ("Crohn.", "Crohn and Fazekas")?"""
+        if k + 1 >= n or gap(k, k + 1) != " ":
+            return False
+        after = toks[k + 1].bare
+        return not (after in _FUNCTION or after in lex.first or after in lex.surnames or after in lex.eponyms)
+
+    def _modality_title(k: int) -> bool:
+        """A title in capitals in mixed-case text that is also an imaging word ("MR", "MS", "DR": the
+        modality, multiple sclerosis, digital radiography) is a title only before a listed name: "MR
+        Defecography", "MS Lesions" are not "Mr ...", "MS Wilson" is."""
+        if allcaps or not toks[k].word.isupper() or toks[k].bare not in lex.vocabulary or k + 1 >= n:
+            return False
+        after = toks[k + 1].bare
+        return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary)
+
+    cue_words = _CUES if not cued_only else _CUED_ONLY_CUES
     # 1. cue + capitalised words (titles, roles); DICOM caret names
     for i, t in enumerate(toks):
         b = t.bare
-        is_title = (b in _TITLES and (t.word[0].isupper() or allcaps)) or (
+        is_title = (b in _TITLES and (t.word[0].isupper() or allcaps) and not _modality_title(i)) or (
             t.word == "M." and not allcaps and (i == 0 or not toks[i - 1].initial)  # French "M. Testa", not "J. M."
             and i + 1 < n and not toks[i + 1].initial)
-        is_cue = b in _CUES and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare))
+        is_cue = b in cue_words and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare)) and (
+            not cued_only or toks[i + 1].bare in _GLUE)
         if not (is_title or is_cue) or i + 1 >= n:
             continue
         j = i + 1
@@ -436,10 +469,9 @@ def find_names(text: str) -> list[Span]:
             is_title or toks[j].initial or _is_namey(toks[j], lex, allcaps) or lex.unknown(toks[j].bare)
             or toks[j].bare in lex.first or toks[j].bare in lex.surnames
         )
-        if (not cued and is_cue and b in _AGENT_CUES and j == i + 2 and toks[j].bare in lex.eponyms
-                and _capital(toks[j]) and not (j + 1 < n and toks[j + 1].bare in lex.vocabulary
-                                               and toks[j + 1].bare not in _FUNCTION and gap(j, j + 1) == " ")):
-            cued = True  # "Transcribed by Crohn.", not "reviewed by Fazekas scale" (_eponym below)
+        if (not cued and is_cue and b in _AGENT_CUES and j == i + 2 and toks[i + 1].bare in _AGENT_GLUE
+                and toks[j].bare in lex.eponyms and toks[j].word[0].isupper() and not _modifies(j)):
+            cued = True  # "Transcribed by Crohn.", not "discussed with Crohn team" nor "... Fazekas scale"
         if (cued or (is_title and j == i + 1 and _honorific_name(t, toks[j], lex, allcaps))) and not _eponym(j) and (
             is_title or not _graded(j)  # "graded by Gleason 7"
         ):
@@ -459,7 +491,8 @@ def find_names(text: str) -> list[Span]:
 
     # 2. suffixes: "J. Smith, MD", "Okafor RN"
     for i in range(1, n):
-        if toks[i].bare in _SUFFIXES and toks[i].word[:1].isupper():
+        if toks[i].bare in _SUFFIXES and toks[i].word[:1].isupper() and not (
+                cued_only and toks[i].bare in ("III", "JR", "SR", "DO")):  # "Lead III", "Class III"
             if toks[i].bare in ("DO", "SR", "NP") and not gap(i - 1, i).startswith(","):
                 continue
             if toks[i].bare == "III" and toks[i - 1].bare in lex.eponyms:
@@ -476,7 +509,7 @@ def find_names(text: str) -> list[Span]:
     i = 0
     while i < n:
         t = toks[i]
-        if t.bare in _STRONG_PLACE_CUES and i + 1 < n:
+        if t.bare in _STRONG_PLACE_CUES and i + 1 < n and not cued_only:
             j = i + 1
             while j < n and toks[j].bare in _PLACE_CUES | _FUNCTION and j - i < 3:
                 j += 1
@@ -489,7 +522,7 @@ def find_names(text: str) -> list[Span]:
                 take(j, k - 1, PLACE)
                 i = k
                 continue
-        if taken[i] or not t.cap:
+        if taken[i] or not t.cap or cued_only:
             i += 1
             continue
         span = _facility(toks, i, text, lex) or _city(toks, i, text, lex)
@@ -502,7 +535,7 @@ def find_names(text: str) -> list[Span]:
 
     # 4. names from the lists and unknown words, grown over neighbouring name words
     for i, t in enumerate(toks):
-        if taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i) or _drug(i):
+        if cued_only or taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i) or _drug(i):
             continue
         if t.bare in lex.surname_eponyms and _shown(i):
             continue  # "Gleason 7", "Parkinson DaTscan"; not "Gleason called"
@@ -520,7 +553,7 @@ def find_names(text: str) -> list[Span]:
         take(lo, hi, NAME)
     # in mixed-case text a capitalised first name followed by a capitalised surname is a name even when
     # both are English words ("Grace Hill")
-    if not allcaps:
+    if not allcaps and not cued_only:
         for i in range(n - 1):
             ta, tb = toks[i], toks[i + 1]
             if (not taken[i] and not taken[i + 1] and ta.word[0].isupper() and tb.word[0].isupper()

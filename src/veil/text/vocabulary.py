@@ -78,6 +78,13 @@ def _own_vocabulary() -> frozenset[str]:
     return frozenset(_lines("medical_terms.txt")) | _words("vocabulary.txt")
 
 
+@cache
+def code_meanings() -> frozenset[str]:
+    """Code meanings of the public coding schemes' concepts that pydicom knows (``code_meanings.txt``, upper
+    case): the scheme's own words, not text a site typed."""
+    return frozenset(_lines("code_meanings.txt"))
+
+
 #: An eponym among this many most frequent surnames is a name unless the text shows the eponym.
 COMMON_SURNAMES = 5000
 
