@@ -70,7 +70,8 @@ class _Veil(typer.Typer):
                 previous[sig] = signal.signal(sig, _raise_interrupted)
         try:
             argv = list(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
-            if "--json" in argv and kwargs.get("standalone_mode", True):
+            options = argv[:argv.index("--")] if "--" in argv else argv  # after "--": arguments, not options
+            if "--json" in options and kwargs.get("standalone_mode", True):
                 return _json_main(self, argv, kwargs.get("prog_name"))
             return super().__call__(*args, **kwargs)
         except Interrupted as exc:
@@ -87,7 +88,7 @@ def _json_main(group: typer.Typer, argv: list[str], prog_name: str | None) -> No
     stdout ({"error", "exit_code": 2}); a script parsing stdout got nothing before."""
     command = typer.main.get_command(group)
     try:
-        rv = command.main(args=argv, prog_name=prog_name or "veil", standalone_mode=False)
+        rv = command.main(args=argv, prog_name=prog_name, standalone_mode=False)  # None: click names it
     except click.ClickException as exc:
         exc.show()
         _json_failure(exc.format_message(), exc.exit_code)
@@ -239,7 +240,9 @@ def deid(
             from veil.pipeline.runner import RunSummary, summary_dict
 
             done = summary_dict(exc.summary) if isinstance(exc.summary, RunSummary) else None
-            _json_failure(f"stopped by {exc.name}: run the same command again to resume", 128 + exc.signum, done)
+            what = ("the run had finished and is recorded in the audit log" if exc.finished
+                    else "run the same command again to resume")
+            _json_failure(f"stopped by {exc.name}: {what}", 128 + exc.signum, done)
         raise
 
 
@@ -303,6 +306,9 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
         try:
             with _stop_signals_held():  # a stop now waits for the entry: the outputs are recorded, whole
                 head = _audit_run(output_dir, keyed, plan, summary, purpose)
+        except Interrupted as exc:  # delivered once the entry is written: the run is complete and recorded
+            exc.summary, exc.finished = summary, True
+            raise
         except AuditError as exc:  # changed under the run (checked before it): the outputs stand, unrecorded
             _fail(f"the run finished ({summary.written} written) but its audit entry was refused: {exc}", EXIT_FATAL)
         except OSError as exc:  # a full disk, a read-only folder: the outputs stand, unrecorded
@@ -434,7 +440,7 @@ def _run_with_progress(sources, output_dir, plan, keyed, workers, dry_run, quiet
     from veil.pipeline.runner import run
 
     kw = {"workers": workers, "dry_run": dry_run, "failed_sources": sources.errors,
-          "file_timeout": file_timeout or None, "cleanup": sources.cleanup}
+          "file_timeout": file_timeout or None, "cleanup": sources.cleanup_and_sweep}
     show = console.is_terminal and not quiet and not os.environ.get("CI")
     if not show:
         return run(sources, output_dir, plan, keyed, **kw)

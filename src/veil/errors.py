@@ -56,4 +56,6 @@ class Interrupted(BaseException):
         self.summary: object = None
         #: the command had already printed its result (``--json``: its one object) when the stop came
         self.reported = False
+        #: the work was whole and recorded when the stop came (nothing to resume)
+        self.finished = False
         super().__init__(f"interrupted by {self.name}")

@@ -147,3 +147,28 @@ def test_a_stop_after_the_summary_prints_no_second_object(tmp_path):
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)  # exactly one object
     assert doc["written"] == 3 and "error" not in doc
+
+
+def test_a_stop_while_the_audit_entry_is_written_says_the_run_is_complete(tmp_path):
+    """The stop waits for the entry (signals held), then ended with "run the same command again to resume"
+    and no counts, although the run was whole and recorded (review of 8fdf0cf, an older gap)."""
+    src = tmp_path / "in"
+    make_corpus(src, 3)
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import veil.cli as cli
+        real = cli._audit_run
+        def stopped(*a, **k):
+            os.kill(os.getpid(), signal.SIGTERM)  # held until the entry is written
+            return real(*a, **k)
+        cli._audit_run = stopped
+        sys.argv = ["veil", *sys.argv[1:]]
+        cli.app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["written"] == 3 and "finished" in doc["error"] and "resume" not in doc["error"]
+    assert veil("audit", "verify", str(tmp_path / "out")).returncode == 0

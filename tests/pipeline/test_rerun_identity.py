@@ -196,3 +196,55 @@ def test_the_later_runs_journal_line_counts_whatever_the_file_order(tmp_path):
     assert _resumed(r) == 1
     assert sorted(journal.glob("*.jsonl"))[-1].name == "99999999.jsonl"
     assert _resumed(veil("deid", str(src), str(out), "--workers", "1", "--json")) == 2
+
+
+@pytest.mark.slow
+def test_a_stopped_run_counts_the_outputs_it_reused_by_their_bytes(tmp_path):
+    """Review of e4c3eb8: files reused under a new stamp are journaled again ("reused"); a stopped run's
+    audit entry counted neither those lines nor the results that had not reached the main process (out 87
+    of 208 journaled). The main process is slowed so the workers run ahead, then SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from .test_batch import SECRET
+
+    src = tmp_path / "in"
+    files = make_corpus(src, 400, patients=5)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "2").returncode == 0
+    time.sleep(0.02)
+    for f in files:
+        os.utime(f)
+    script = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        import veil.cli as cli
+        from veil.pipeline import results
+        real = results.ResultStore.put
+        n = [0]
+        def slow(self, seq, r):
+            n[0] += 1
+            if n[0] == 40:
+                threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+            time.sleep(0.01)
+            return real(self, seq, r)
+        results.ResultStore.put = slow
+        sys.argv = ["veil", *sys.argv[1:]]
+        cli.app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--workers", "2", "--json"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    doc = json.loads(r.stdout)
+    journaled = set()
+    for p in (out / ".veil" / "journal").glob("*.jsonl"):
+        for line in p.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("reused"):
+                journaled.add(rec["key"])
+    assert doc["resumed"] < len(journaled), "the workers must have run ahead of the main process"
+    assert doc["written"] == len(journaled), doc
+    entry = json.loads((out / ".veil" / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["counts"]["out"] == len(journaled)

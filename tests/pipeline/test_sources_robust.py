@@ -408,3 +408,56 @@ def test_a_killed_runs_staging_is_removed_once_its_archive_changed(tmp_path):
     assert _staging_left(tmp) == [] and not left.exists()
     assert (tmp_path / "in").is_dir() and len(list((tmp_path / "in").rglob("*.dcm"))) == 3 and precious.is_dir()
     assert not (out / ".veil" / "staging").exists()
+
+
+def _staged_for(arc: Path, out: Path, tmp: Path) -> Path:
+    """An archive unpacked for OUT by a process that never cleans up (a killed run, or one still running)."""
+    script = ("import sys; from pathlib import Path; from veil.pipeline.sources import collect; "
+              "s = collect(Path(sys.argv[1]), Path(sys.argv[2])); print(len(list(s)))")
+    r = subprocess.run([sys.executable, "-c", script, str(arc), str(out)], env=os.environ | {"TMPDIR": str(tmp)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (staged,) = _staging_left(tmp)
+    return staged
+
+
+def test_a_run_refused_by_the_lock_or_on_a_copy_of_out_removes_no_staging_in_use(tmp_path):
+    """Review of 1697163: a second run refused by OUT's lock swept the running run's staging folder (the
+    running run then quarantined half its members as unreadable), and so did any run on a copy of OUT (the
+    record was copied with it); a hand-written line removed a private folder of Veil's name anywhere."""
+    import fcntl
+
+    files = make_corpus(tmp_path / "in", 3)
+    arc = _zip(tmp_path / "study.zip", [(f.name, f.read_bytes()) for f in files])
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    staged = _staged_for(arc, out, tmp)
+    env = {"TMPDIR": str(tmp)}
+    # 1. OUT is held by a running command: the refused run touches nothing
+    fd = os.open(out / ".veil" / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = veil("deid", str(tmp_path / "in"), str(out), env_extra=env)
+        assert r.returncode == 3 and "another Veil command" in r.stderr
+    finally:
+        os.close(fd)
+    assert staged.is_dir() and (out / ".veil" / "staging").exists()
+    # 2. a copy of OUT: its record names the original's folders, which are not its own
+    import shutil as sh
+
+    sh.copytree(out, tmp_path / "copy")
+    assert veil("deid", str(tmp_path / "in"), str(tmp_path / "copy"), env_extra=env).returncode == 0
+    assert staged.is_dir()
+    # 3. hand-written lines: a private folder of Veil's name outside $TMPDIR, or inside without OUT's mark
+    home = tmp_path / "home" / "veil-staging-thesis"
+    home.mkdir(parents=True, mode=0o700)
+    (home / "notes.txt").write_text("mine")
+    planted = tmp / "veil-staging-planted"
+    planted.mkdir(mode=0o700)
+    with open(out / ".veil" / "staging", "ab") as fh:
+        for p in (home, planted):
+            fh.write(os.fsencode(p).hex().encode() + b"\n")
+    assert veil("deid", str(tmp_path / "in"), str(out), env_extra=env).returncode == 0
+    assert (home / "notes.txt").read_text() == "mine" and planted.is_dir()
+    assert not staged.exists()  # the run holding the lock removed what the killed run left for OUT

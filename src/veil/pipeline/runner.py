@@ -156,14 +156,19 @@ _Earlier = tuple[str, FileResult] | None
 _Item = tuple[str, _Earlier]
 
 
-def _work_unit(items: list[_Item]) -> list[tuple[FileResult, bool]]:
+#: How a worker got a result: processed now, reused from an earlier run, or reused and journaled again under
+#: the input's new stamp (the line a stopped run's count finds: :func:`_count_journaled`).
+PROCESSED, REUSED, RESTAMPED = 0, 1, 2
+
+
+def _work_unit(items: list[_Item]) -> list[tuple[FileResult, int]]:
     return _work((items, *_worker_context[0]))
 
 
-def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tuple[FileResult, bool]]:
+def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tuple[FileResult, int]]:
     """One unit of work: a single instance, or every instance of one series (series-level operations).
 
-    Returns (result, resumed) per input. An input an earlier (killed) run finished is reused when its
+    Returns (result, PROCESSED/REUSED/RESTAMPED) per input. An input an earlier (killed) run finished is reused when its
     output is still on disk with the journaled sha256; that check reads the whole output, so it runs
     here, in the workers, and a resumed archive run re-hashes on every core instead of in the main
     process while the workers wait. Each new result is journaled by the worker itself right after its
@@ -171,7 +176,7 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
     """
     items, plan, keyed, out_root, dry, run_id, since = args
     _quiet_pydicom()
-    out: list[tuple[FileResult, bool]] = []
+    out: list[tuple[FileResult, int]] = []
     root = Path(out_root)
     for p, prev in items:
         stamp = _stamp(p)
@@ -180,7 +185,9 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
             earlier = replace(earlier, source=p)
             if prev is not None and prev[0] != stamp and not dry:  # same bytes, new stamp: the next run
                 _journal_append(root, earlier, run_id, stamp, keyed, since, reused=True)  # needs no re-read
-            out.append((earlier, True))
+                out.append((earlier, RESTAMPED))
+                continue
+            out.append((earlier, REUSED))
             continue
         try:
             r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
@@ -188,7 +195,7 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
                 _journal_append(root, r, run_id, stamp, keyed, since)
         finally:
             partfiles.release()  # the output and its journal line are both there: a stop may come now
-        out.append((r, False))
+        out.append((r, PROCESSED))
     return out
 
 
@@ -418,11 +425,13 @@ def _journal_sizes(out_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
 
 
-def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary) -> None:
+def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary, restamped: int = 0) -> None:
     """A stopped run's counts from what its workers journaled, not only from the results that reached
     this process: results come back in input order, so files finished behind a unit still running are
     on disk and journaled but were never received (an audit entry said 32 written with 60 on disk).
-    Written = journaled as ok during this run + reused from earlier runs (not journaled again)."""
+    Written = journaled as ok during this run (outputs written, and earlier outputs journaled again under
+    an input's new stamp) + the reused results received that were not journaled again (`restamped`: those
+    received that were)."""
     folder = out_dir / STATE_DIR / "journal"
     last: dict[str, str] = {}  # journal key -> its last status (a unit rescued after a death runs again)
     for path in folder.glob("*.jsonl") if folder.is_dir() else []:
@@ -432,13 +441,13 @@ def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary)
                 for line in fh:
                     try:
                         rec = json.loads(line)
-                        last[rec["key"]] = "reused" if rec.get("reused") else rec["status"]  # counted as resumed
+                        last[rec["key"]] = rec["status"]
                     except (ValueError, AttributeError, KeyError, TypeError):
                         continue  # a line cut by the stop
         except OSError:
             continue
     ok = sum(status == "ok" for status in last.values())
-    summary.written = max(summary.written, ok + summary.resumed)
+    summary.written = max(summary.written, ok + summary.resumed - restamped)
     summary.quarantined = max(summary.quarantined, sum(status == "quarantined" for status in last.values()))
 
 
@@ -661,21 +670,22 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
+    restamped = 0  # reused results received that their worker journaled again (new stamp)
     stopped = False
     if not file_timeout and (workers <= 1 or len(head) < 2):  # one process, one unit: no pool to start
-        results: Iterable[tuple[list[_Todo], list[tuple[FileResult, bool]]]] = (
+        results: Iterable[tuple[list[_Todo], list[tuple[FileResult, int]]]] = (
             (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
     else:  # the plan and keys travel once per worker (initializer), not once per file
         def make_pool(n: int) -> ProcessPoolExecutor:
             return process_pool(n, _init_worker, context)
 
-        def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, bool]]]
-                   ) -> list[tuple[FileResult, bool]]:
+        def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, int]]]
+                   ) -> list[tuple[FileResult, int]]:
             rescued.append(len(unit))  # one by one, each in a fresh worker: only a file that kills one is out
             parts = each_alone([(p, prev) for _, p, prev in unit], alone,
-                               lambda item: [(_lost(Path(item[0]), keyed, "crash", _CRASHED), False)],
+                               lambda item: [(_lost(Path(item[0]), keyed, "crash", _CRASHED), PROCESSED)],
                                lambda item, exc: [(_lost(Path(item[0]), keyed, "timeout",
-                                                         _TIMED_OUT.format(seconds=exc.seconds)), False)])
+                                                         _TIMED_OUT.format(seconds=exc.seconds)), PROCESSED)])
             return [r for part in parts for r in part]
 
         limit = None if not file_timeout else (lambda items: file_timeout * len(items))
@@ -688,9 +698,10 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 if r.rule in _STOPPED and prev is not None and not dry_run:
                     done = _reusable(prev, p, _stamp(p), out_dir, keyed)
                     if done is not None:  # done before, unchanged: a stop now is no reason to lose it
-                        r, resumed = replace(done, source=p), True
+                        r, resumed = replace(done, source=p), REUSED
                 store.put(seq, r)
-                summary.resumed += resumed
+                summary.resumed += resumed != PROCESSED
+                restamped += resumed == RESTAMPED
                 if on_result is not None:
                     on_result(r)
     except Interrupted as exc:  # what the run finished before it was stopped, for the audit entry
@@ -706,7 +717,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             _journals.popitem()[1].close()
         _journal_fired.clear()
         if stopped and not dry_run:
-            _count_journaled(out_dir, journaled_before, summary)
+            _count_journaled(out_dir, journaled_before, summary, restamped)
     try:  # a stop from here on (settling, reports) is recorded like one during the loop: outputs exist
         if rescued and not dry_run:
             clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)

@@ -114,14 +114,20 @@ class Sources:
         """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""
         return sum(1 for _ in _entries(self.spec))
 
-    def cleanup(self) -> None:
-        """Remove the staging folders of this run (idempotent), and those of earlier runs on the same
-        output folder that were killed (kill -9, a power cut) before they could: :func:`sweep_staged`."""
+    def cleanup(self, sweep: bool = False) -> None:
+        """Remove the staging folders of this run (idempotent). `sweep`: also those of earlier runs on the
+        same output folder that were killed (kill -9, a power cut) before they could (:func:`sweep_staged`);
+        only the runner asks, while it holds OUT's lock (a run refused by the lock must not touch the
+        folders of the run that holds it)."""
         while self.owned:
             shutil.rmtree(self.owned.pop(), ignore_errors=True)
         self.staging.clear()
-        if self.out_dir is not None:
+        if sweep and self.out_dir is not None:
             sweep_staged(self.out_dir)
+
+    def cleanup_and_sweep(self) -> None:
+        """:meth:`cleanup` with the sweep: the runner's end-of-run callback, called under OUT's lock."""
+        self.cleanup(sweep=True)
 
 
 def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, state_dir: bool = True,
@@ -293,6 +299,10 @@ def _staging_dir(archive: Path, out_dir: Path) -> Path:
 STAGING_RECORD = "staging"
 
 
+#: Inside a staging folder made for a run with an output folder: that folder's real path (see sweep_staged).
+_OWNER = "out"
+
+
 def _note_staged(out_dir: Path, dest: Path) -> None:
     """Write down `dest` before anything is unpacked into it. A killed run's staging folder was named after
     the archive's identity; once the archive changed (renamed, rebuilt, its permissions fixed) no run
@@ -303,15 +313,34 @@ def _note_staged(out_dir: Path, dest: Path) -> None:
         fh.write(os.fsencode(dest).hex().encode("ascii") + b"\n")
 
 
+def _mark_owner(dest: Path, out_dir: Path) -> None:
+    """Name the output folder in `dest` (made private just now, before anything is unpacked into it)."""
+    fd = os.open(dest / _OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(os.fsencode(os.path.realpath(out_dir)))
+
+
+def _owned_by(path: str, out_dir: Path) -> bool:
+    try:
+        fd = os.open(os.path.join(path, _OWNER), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(1 << 16) == os.fsencode(os.path.realpath(out_dir))
+    except OSError:
+        return False
+
+
 def sweep_staged(out_dir: Path) -> None:
-    """Remove every staging folder written down for `out_dir` (:func:`_note_staged`) that is still there:
-    called when a run ends, while it holds OUT's lock, after its own are gone - so what is left is a
-    killed run's. Only a folder of Veil's name and making, this user's and private, not a link, is removed."""
+    """Remove every staging folder written down for `out_dir` (:func:`_note_staged`) that is still there.
+    Called by the runner at the end of a run, while it holds OUT's lock, after the run's own are gone: what
+    is left is a killed run's. A line is followed only to a folder Veil made for this very output folder:
+    in this $TMPDIR, of Veil's name, this user's, private, not a link, naming OUT's real path inside (a copy
+    of OUT, whose record lists the original's folders, or a hand-written line, removes nothing)."""
     record = out_dir / STATE_DIR / STAGING_RECORD
     try:
         lines = record.read_bytes().splitlines()
     except OSError:
         return
+    tmp = os.path.realpath(tempfile.gettempdir())
     for line in lines:
         try:
             path = os.fsdecode(bytes.fromhex(line.decode("ascii")))
@@ -319,7 +348,8 @@ def sweep_staged(out_dir: Path) -> None:
             continue
         with contextlib.suppress(OSError):
             st = os.lstat(path)
-            if os.path.basename(path).startswith(STAGING_PREFIX) and _is_private(st):
+            if (os.path.basename(path).startswith(STAGING_PREFIX) and _is_private(st)
+                    and os.path.realpath(os.path.dirname(path)) == tmp and _owned_by(path, out_dir)):
                 shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(OSError):
         record.unlink()
@@ -416,6 +446,8 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
             _note_staged(out_dir, dest)  # a random name: another user's folder had the usual one
         owned.append(dest)
         try:
+            if out_dir is not None:
+                _mark_owner(dest, out_dir)
             root = dest / _FILES
             os.mkdir(root, 0o700)
             for parts, mtime, read in _placed(members):
