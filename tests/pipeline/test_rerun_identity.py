@@ -248,3 +248,69 @@ def test_a_stopped_run_counts_the_outputs_it_reused_by_their_bytes(tmp_path):
     assert doc["written"] == len(journaled), doc
     entry = json.loads((out / ".veil" / "audit.jsonl").read_text().splitlines()[-1])
     assert entry["counts"]["out"] == len(journaled)
+
+
+_COUNT_HASHES = """
+import os, sys
+import veil.pipeline.runner as runner
+real = runner.sha256_file
+def counted(path):  # the workers are forked processes: each call is a line in a file
+    with open(os.environ["HASH_LOG"], "a") as fh:
+        fh.write(str(path) + "\\n")
+    return real(path)
+runner.sha256_file = counted
+import veil.cli as cli
+sys.argv = ["veil", *sys.argv[1:]]
+cli.app()
+"""
+
+
+def _rerun_hashes(src, out) -> tuple[dict, int]:
+    import subprocess
+    import sys
+
+    from .test_batch import SECRET
+
+    log = out.parent / "hashed.log"
+    log.unlink(missing_ok=True)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1", "HASH_LOG": str(log)}
+    r = subprocess.run([sys.executable, "-c", _COUNT_HASHES, "deid", str(src), str(out), "--workers", "1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_rerun_trusts_an_untouched_output_of_this_boot_without_reading_it(tmp_path):
+    """Every re-run read and hashed every earlier output (after a crash a journaled name can hold other
+    bytes): at archive scale, terabytes re-read each night. An output whose inode, size and times are those
+    journaled during this boot of the machine is reused from its stat; one changed since (bytes rewritten,
+    mtime put back: the ctime moved), or journaled in another boot, is hashed as before."""
+    src = tmp_path / "in"
+    make_corpus(src, 5, patients=2)
+    out = tmp_path / "out"
+    assert veil("deid", str(src), str(out), "--workers", "1").returncode == 0
+    first = tree_hashes(out)
+    doc, hashed = _rerun_hashes(src, out)
+    assert (doc["resumed"], hashed) == (5, 0)
+    # an output rewritten with other bytes of the same size, its mtime put back
+    victim = sorted(out.rglob("*.dcm"))[0]
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF
+    time.sleep(0.01)
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    doc, hashed = _rerun_hashes(src, out)
+    assert hashed == 1 and doc["resumed"] == 4 and doc["written"] == 5
+    assert tree_hashes(out) == first
+    # lines journaled in another boot of the machine: every output is hashed again
+    for journal in (out / ".veil" / "journal").glob("*.jsonl"):
+        lines = []
+        for line in journal.read_text().splitlines():
+            rec = json.loads(line)
+            if "seal" in rec:
+                rec["seal"] = "0" * 16 + rec["seal"][16:]
+            lines.append(json.dumps(rec))
+        journal.write_text("\n".join(lines) + "\n")
+    doc, hashed = _rerun_hashes(src, out)
+    assert (doc["resumed"], hashed) == (5, 5)

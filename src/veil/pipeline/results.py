@@ -50,7 +50,7 @@ class ResultStore:
             CREATE TABLE rules (id INTEGER PRIMARY KEY, digest TEXT UNIQUE, body TEXT);
             CREATE TABLE journal (key TEXT PRIMARY KEY, stamp TEXT, source TEXT, status TEXT, output TEXT,
                                   reason TEXT, rule TEXT, input_hash TEXT, output_sha256 TEXT, fired INTEGER,
-                                  pseudonym TEXT, patient_hash TEXT, t INTEGER);
+                                  pseudonym TEXT, patient_hash TEXT, t INTEGER, seal TEXT);
             """
         )
         self._rule_ids: dict[Rules, int] = {}
@@ -164,20 +164,21 @@ class ResultStore:
         self._db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._row(seq, r))
 
     # -- results of earlier runs (the journals), for resuming -----------------------------------------
-    def remember(self, key: str, stamp: str, r: FileResult, t: int = 0) -> None:
+    def remember(self, key: str, stamp: str, r: FileResult, t: int = 0, seal: str = "") -> None:
         """An earlier run's result for the input with journal key `key`, journaled by a run that started at
         `t` (OUT's clock): the latest run's wins, and of one run's lines the last read. Journal files are
         per process and read in name order, so "last read" alone let an older run's line, in a file whose
         pid sorts later, stand for an input a later run had redone: every run after redid it again."""
-        self._db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
-                         + ", ".join(f"{c} = excluded.{c}" for c in ("stamp", *_COLUMNS, "t"))
-                         + " WHERE excluded.t >= journal.t", (key, stamp, *self._row(0, r)[1:], t))
+        self._db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+                         + ", ".join(f"{c} = excluded.{c}" for c in ("stamp", *_COLUMNS, "t", "seal"))
+                         + " WHERE excluded.t >= journal.t", (key, stamp, *self._row(0, r)[1:], t, seal))
 
-    def recall(self, key: str) -> tuple[str, FileResult] | None:
+    def recall(self, key: str) -> tuple[str, FileResult, str] | None:
+        """(stamp, result, output seal) an earlier run journaled for `key`."""
         row = self._db.execute("SELECT * FROM journal WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return str(row[1]), self._result((0, *row[2:-1]))
+        return str(row[1]), self._result((0, *row[2:-2])), str(row[-1] or "")
 
     def close(self) -> None:
         self._db.close()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from veil import __version__
 from veil.errors import Interrupted, SecretError, VeilError
@@ -150,8 +150,9 @@ def _init_worker(plan: Plan, keyed: Keyed, out_root: str, dry: bool, run_id: str
     _worker_context[:] = [(plan, keyed, out_root, dry, run_id, since)]
 
 
-#: What an earlier run with this policy and secret journaled for an input (its stamp, its result), if anything.
-_Earlier = tuple[str, FileResult] | None
+#: What an earlier run with this policy and secret journaled for an input (its stamp, its result, its output's
+#: seal), if anything.
+_Earlier = tuple[str, FileResult, str] | None
 #: What a worker is given per input: its path and what was journaled for it.
 _Item = tuple[str, _Earlier]
 
@@ -236,11 +237,16 @@ def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed:
     number ("fired_ref"); its first occurrence carries it in full with that number ("fired_id"), so a
     reader (journal_records) always meets the definition first, even in a file cut short by a kill.
     "t" is the run's start (OUT's clock): of two lines for one input, the later run's counts
-    (ResultStore.remember). "reused": an earlier output kept under the input's new stamp (not written now)."""
+    (ResultStore.remember). "reused": an earlier output kept under the input's new stamp (not written now).
+    "seal": the output as it was just after it was journaled (:func:`output_seal`)."""
     rec: dict[str, object] = {name: getattr(r, name) for name in _JOURNAL_FIELDS}
     rec |= {"run_id": run_id, "stamp": stamp, "key": _journal_key(keyed, r.source), "t": since}
     if reused:
         rec["reused"] = True
+    if r.status == "ok" and r.output:
+        seal = output_seal(os.path.join(out_dir, r.output))
+        if seal:
+            rec["seal"] = seal
     path = os.path.join(out_dir, STATE_DIR, "journal", f"{os.getpid()}.jsonl")
     fh = _journals.get(path)
     if fh is None or fh.closed or not os.path.exists(path):
@@ -462,14 +468,24 @@ def journal_records(out_dir: Path, run_id: str) -> Iterator[tuple[str, str, File
     A line cut short by a kill is ignored; a result is only reused if its output still has its sha256
     on disk (checked by the caller), so a resumed run ends exactly where an uninterrupted one would.
     """
-    for rid, key, stamp, result, _ in _journal_all(out_dir):
-        if rid == run_id:
-            yield key, stamp, result
+    for line in _journal_all(out_dir):
+        if line.run_id == run_id:
+            yield line.key, line.stamp, line.result
 
 
-def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult, int]]:
-    """(run id, journal key, input stamp, result, run start) of every line of every earlier run's journal
-    (run start 0 in lines written before journals had it)."""
+class _Line(NamedTuple):
+    """One journal line read back."""
+
+    run_id: str
+    key: str
+    stamp: str
+    result: FileResult
+    t: int  # the run's start; 0 in lines written before journals had it
+    seal: str  # output_seal when it was journaled; "" if none
+
+
+def _journal_all(out_dir: Path) -> Iterator[_Line]:
+    """Every line of every earlier run's journal."""
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
@@ -485,13 +501,14 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult, int
                     stamp = rec.pop("stamp")
                     key = rec.pop("key")
                     t = rec.pop("t", 0)
+                    seal = rec.pop("seal", "")
                     rec.pop("reused", None)
                     result = FileResult(source="", **rec)
-                    if not isinstance(t, int):
+                    if not isinstance(t, int) or not isinstance(seal, str):
                         continue
                 except (ValueError, KeyError, TypeError):
                     continue
-                yield str(rid), key, stamp, result, t
+                yield _Line(str(rid), key, stamp, result, t, seal)
 
 
 #: Quarantine rules of an input stopped from outside (its time limit, its worker's death), not for what it
@@ -501,7 +518,7 @@ def _journal_all(out_dir: Path) -> Iterator[tuple[str, str, str, FileResult, int
 _STOPPED = frozenset({"timeout", "crash"})
 
 
-def _reusable(prev: tuple[str, FileResult] | None, path: str, stamp: str, out_dir: Path,
+def _reusable(prev: _Earlier, path: str, stamp: str, out_dir: Path,
               keyed: Keyed) -> FileResult | None:
     """The journaled result, when the input is unchanged and its output is on disk with the journaled
     sha256 (outputs are not fsynced: after a power cut a journaled name can hold nothing).
@@ -522,9 +539,39 @@ def _reusable(prev: tuple[str, FileResult] | None, path: str, stamp: str, out_di
         except OSError:
             return None
     out = out_dir / prev[1].output
+    if prev[2] and prev[2] == output_seal(str(out)):
+        return prev[1]  # untouched since it was journaled, and no crash since: its bytes are those hashed
     if not out.is_file() or sha256_file(out) != prev[1].output_sha256:
         return None
     return prev[1]
+
+
+@functools.cache
+def _boot_id() -> str:
+    """This boot of the machine (Linux: /proc/sys/kernel/random/boot_id); "" where there is none."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip().replace("-", "")[:16]
+    except OSError:
+        return ""
+
+
+def output_seal(path: str) -> str:
+    """What says an output is still the file a worker wrote and hashed: this boot's id, and the file's
+    size, mtime, inode and ctime. Outputs are not fsynced, so after a crash a journaled name can hold other
+    bytes (zeros, nothing) with its journaled size; within one boot the page cache is what was written, and
+    any change to the file moves its ctime, which nobody can set back. A re-run then reuses an unchanged
+    output from its stat alone instead of reading and hashing it: a nightly run over an archive of
+    terabytes re-read every earlier output. "" (hash it) without a boot id or for anything but a file."""
+    boot = _boot_id()
+    if not boot:
+        return ""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    if not stat.S_ISREG(st.st_mode):
+        return ""
+    return f"{boot}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def _run_start(out_dir: Path) -> int:
@@ -636,10 +683,10 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     written_before = _EarlierOutputs()
     if not dry_run:
         clean_partials(out_dir)
-        for rid, key, stamp, earlier, t in _journal_all(out_dir):
-            written_before.add(earlier)
-            if rid == run_id:
-                store.remember(key, stamp, earlier, t)
+        for line in _journal_all(out_dir):
+            written_before.add(line.result)
+            if line.run_id == run_id:
+                store.remember(line.key, line.stamp, line.result, line.t, line.seal)
                 earlier_runs += 1
         written_before.add_manifest(out_dir)
         journaled_before = _journal_sizes(out_dir)
