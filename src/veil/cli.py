@@ -306,8 +306,8 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
         try:
             with _stop_signals_held():  # a stop now waits for the entry: the outputs are recorded, whole
                 head = _audit_run(output_dir, keyed, plan, summary, purpose)
-        except Interrupted as exc:  # delivered once the entry is written: the run is complete and recorded
-            exc.summary, exc.finished = summary, True
+        except Interrupted as exc:  # delivered once the block is done: complete and recorded if the entry is
+            exc.summary, exc.finished = summary, head is not None  # written (not when its write failed)
             raise
         except AuditError as exc:  # changed under the run (checked before it): the outputs stand, unrecorded
             _fail(f"the run finished ({summary.written} written) but its audit entry was refused: {exc}", EXIT_FATAL)

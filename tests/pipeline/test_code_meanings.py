@@ -64,19 +64,36 @@ def test_standard_concept_meanings_in_content_are_kept(policy, tmp_path, monkeyp
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_names_in_content_meanings_are_still_found(policy, tmp_path, monkeypatch):
-    """A public designator with a meaning Veil does not know is read for the names its text announces; the
-    patient's own name anywhere; a standard meaning with the patient's surname in it keeps its words only
-    when it is the scheme's text."""
+    """Only a public scheme's own text is spared: a meaning Veil does not know (site-typed under a public
+    designator, a standard meaning with a name added), a lone first name or surname that is also a concept
+    ('Taylor'), and every local meaning is read for names as free text is (review of d874028: reading them
+    for announced names only let 'John Smith', 'Lung nodule Wojciechowski' through)."""
     ds = _sr([_num(_code("L-9", "SCT", "Measured per Dr Harriet Quenby")),
               _num(_code("L-8", "LN", "Requested by Mrs White")),
               _num(_code("L-7", "99LOCAL", "Kowalczyk protocol")),
-              _num(_code("L-6", "DCM", "Amy White follow-up"))])
+              _num(_code("L-6", "DCM", "Amy White follow-up")),
+              _num(_code("L-5", "SCT", "Lung nodule Wojciechowski")),
+              _num(_code("L-4", "sct", "Consult John Smith")),
+              _num(_code("L-3", "DCM", "Taylor"))])
     out = _run(ds, policy, tmp_path, monkeypatch)
     meanings = [item.ConceptNameCodeSequence[0].CodeMeaning for item in out.ContentSequence]
     assert meanings[0] == "Measured per Dr [NAME]"
     assert meanings[1] == "Requested by Mrs [NAME]"
-    assert meanings[2] == "[NAME] protocol"  # a local scheme's text: every name-like word
+    assert meanings[2] == "[NAME] protocol"
     assert "Amy" not in meanings[3] and "White" not in meanings[3]
+    assert meanings[4:] == ["Lung nodule [NAME]", "Consult [NAME]", "[NAME]"]
+
+
+def test_a_designator_rewritten_for_the_patients_name_gives_the_same_bytes_on_both_paths(tmp_path, monkeypatch):
+    """Review of d874028: patient Neu^Hans and the NeuroNames designator NEU: the general path judged the
+    meaning by the rewritten designator, the raw path by the bytes it read (different outputs)."""
+    for policy in ("basic", "research-longitudinal"):
+        ds = _small_image()
+        ds.PatientName = "Neu^Hans"
+        ds.AnatomicRegionSequence = Sequence([_code("1234", "NEU", "Gyrus of Kowalczyk")])
+        (tmp_path / policy).mkdir()
+        out = _run(ds, policy, tmp_path / policy, monkeypatch)
+        assert out.PatientName != "Neu^Hans"
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
@@ -95,19 +112,28 @@ def test_a_local_codes_meaning_outside_content_is_read_for_names(policy, tmp_pat
     assert texts["AnatomicRegionSequence"] == "Chest"
 
 
-def test_announced_names_only_leave_the_standard_vocabulary_alone():
-    """The oracle is pydicom's own concept dictionary: of its 18,495 meanings, reading for every name-like
-    word changed 1,970; reading for announced names changes at most a handful (1 when written)."""
-    from pydicom.sr._concepts_dict import concepts
+LOCAL_PROCEDURES = [
+    "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
+    "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",
+    "IR PICC PLACEMENT", "DEXA BONE DENSITY", "CT CARDIAC CALCIUM SCORE", "US CAROTID DOPPLER BILAT",
+    "CT TAVR PLANNING",
+    "FL VCUG", "MAMMO DIAGNOSTIC UNILAT LT", "IR PARACENTESIS US GUIDED", "MRT Prostata multiparametrisch",
+    "Schaedel CT nativ", "HWS 2 Ebenen", "CT Thorax/Abdomen KM", "TDM THORAX INJECTE", "ECHOGRAPHIE ABDOMINALE",
+    "SCINTIGRAPHIE OSSEUSE", "TC ADDOME COMPLETO CON MDC", "ECOGRAFIA ADDOME SUPERIORE", "CT THORAX ZONDER CONTRAST",
+    "ECHO BOVENBUIK", "X THORAX 2 RICHTINGEN", "Judet views pelvis",
+]
 
-    meanings = {m for d in concepts.values() for codes in d.values() for m, _ in codes.values()}
-    changed = [m for m in meanings if clean_text(m, None, names="cued", patterns=False)[0] != m]
-    assert len(meanings) > 10_000 and len(changed) <= 5, changed
-    for text, expected in (("Requested by Mrs White", "Requested by Mrs [NAME]"),
-                           ("Ordered by Dr Zbigniew Wojciechowski", "Ordered by Dr [NAME]"),
-                           ("Contoured by J. Smith, MD", "Contoured by [NAME], MD"),
-                           ("Requested by White", "Requested by [NAME]")):
-        assert clean_text(text, None, names="cued", patterns=False)[0] == expected
+
+def test_local_procedure_meanings_keep_their_words_and_lose_names():
+    """Read for names, a local procedure code's meaning lost a word in 21 of 193 realistic ones (review of
+    d874028: words in no list taken for names); a word in no list is not a name there on its own."""
+    changed = [t for t in LOCAL_PROCEDURES if clean_text(t, None, names="listed", patterns=False)[0] != t]
+    assert changed == [], changed
+    for text, expected in (("Ordered by Dr Zbigniew Wojciechowski", "Ordered by Dr [NAME]"),
+                           ("Chest Xray Zbigniew Wojciechowski", "Chest Xray [NAME]"),
+                           ("KOWALCZYK ZBIGNIEW", "[NAME]"), ("CT HEAD (REQ: SMITH J)", "CT HEAD (REQ: [NAME])"),
+                           ("MRT Knie (Dr. Müller)", "MRT Knie (Dr. [NAME])"), ("per Wojciechowski", "per [NAME]")):
+        assert clean_text(text, None, names="listed", patterns=False)[0] == expected
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -172,3 +172,25 @@ def test_a_stop_while_the_audit_entry_is_written_says_the_run_is_complete(tmp_pa
     doc = json.loads(r.stdout)
     assert doc["written"] == 3 and "finished" in doc["error"] and "resume" not in doc["error"]
     assert veil("audit", "verify", str(tmp_path / "out")).returncode == 0
+
+
+def test_a_stop_while_the_audit_entry_fails_does_not_say_it_is_recorded(tmp_path):
+    """Review: a stop held during an audit append that failed (disk full) said 'recorded in the audit log'."""
+    src = tmp_path / "in"
+    make_corpus(src, 2)
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import veil.cli as cli
+        def failing(*a, **k):
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise OSError(28, "No space left on device")
+        cli._audit_run = failing
+        sys.argv = ["veil", *sys.argv[1:]]
+        cli.app()
+    """)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    doc = json.loads(r.stdout)
+    assert "recorded" not in doc["error"] and "resume" in doc["error"]

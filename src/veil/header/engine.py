@@ -915,20 +915,27 @@ def local_meaning_named(value: bytes, known: KnownIdentifiers | None) -> bool:
     if not value.isascii():
         return True
     text = value.decode("ascii").rstrip(" \x00")
-    return any(clean_text(v, known, patterns=False)[0] != v for v in text.split("\\"))
+    return any(clean_text(v, known, names="listed", patterns=False)[0] != v for v in text.split("\\"))
 
 
 def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
-    """A Code Meaning's source: "standard" (a public scheme's concept text that pydicom's dictionaries hold),
-    "public" (a public scheme, text not known), "local" (a local scheme: site-typed)."""
-    from veil.text.vocabulary import code_meanings
+    """A Code Meaning's source: "standard" (a public scheme's concept text that pydicom's dictionaries hold,
+    not a lone first name or surname: 'Taylor', 'Lewis' are concepts there), "public" (a public scheme, text
+    not known), "local" (a local scheme: site-typed). The designator as `ds` holds it now: rewritten because
+    it named the patient (a patient called Neu and the NeuroNames designator NEU), the scheme is not public."""
+    from veil.text.vocabulary import code_meanings, lexicon
 
     elem = ds.get(0x00080102) if ds is not None else None
     designator = str(elem.value or "") if elem is not None and not isinstance(elem.value, bytes) else ""
     if local_scheme(designator):
         return "local"
     known = code_meanings()
-    return "standard" if all(v.strip().upper() in known for v in vals) else "public"
+    lex = lexicon()
+    for v in vals:
+        word = v.strip().upper()
+        if word not in known or (" " not in word and (word in lex.first or word in lex.surnames)):
+            return "public"
+    return "standard"
 
 
 def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | None = None) -> bool:
@@ -937,13 +944,15 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
     stays at "Sutter Health Systems".
 
-    Also read for other people's names (against every known identifier too):
-    - a Code Meaning of a local coding scheme (`ds`: its item), anywhere: "Ordered by Dr Zbigniew
-      Wojciechowski" in a Requested Procedure Code Sequence (no pattern: a code is no phone number);
-    - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence), for
-      the names its text announces (find_names' cued_only: "Requested by Mrs White", "Dr Harriet Quenby"):
-      read for every name-like word, "AC, Hadlock 1984" and "Aortic valve Vmax" lost a word to [NAME] (1,970 of
-      pydicom's 18,495 concept meanings). A public scheme's meaning that pydicom knows is vocabulary."""
+    Also read for other people's names (against every known identifier too, no pattern: a code value
+    "39607008" is no phone number):
+    - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence):
+      a local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby". Not a public scheme's
+      meaning that pydicom's concept dictionaries hold: read for names, "AC, Hadlock 1984" and "Aortic valve
+      Vmax" lost a word to [NAME] (1,970 of pydicom's 18,495 concept meanings);
+    - a Code Meaning of a local coding scheme (`ds`: its item) outside content: "Ordered by Dr Zbigniew
+      Wojciechowski" in a Requested Procedure Code Sequence. A word in no list is no name there on its own
+      (procedure names are abbreviations: "FL VCUG", "MR KNIE LI"; 21 of 193 lost one, 7 now)."""
     from veil.policy.plan import typed_text
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
@@ -954,10 +963,10 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     kind = _meaning_kind(ds, vals) if int(elem.tag) == _CODE_MEANING else ""
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
-    elif kind == "local":
-        cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
     elif scope in ("C", "D") and kind != "standard":
-        cleaned = [clean_text(v, ctx.known, names="cued", patterns=False)[0] for v in vals]
+        cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
+    elif kind == "local":
+        cleaned = [clean_text(v, ctx.known, names="listed", patterns=False)[0] for v in vals]
     elif not ctx.known:
         return False
     else:

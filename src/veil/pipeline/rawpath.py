@@ -333,8 +333,7 @@ class _Walk:
             if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text,
                     and scope not in ("C", "D")  # coded text in content for names (engine._clean_known),
                     and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False
-                    and (tag != 0x00080104 or not _local_code(buf, elems)  # a local code's meaning: kept as read
-                         or not engine.local_meaning_named(buf[el[3]:el[4]], self._ctx.known))):  # unless named
+                    and (tag != 0x00080104 or _meaning_kept(buf, elems, el, self._ctx.known))):
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
                 if group & 1:  # the engine decides on the decoded value); safe private text keeps its block
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -740,15 +739,22 @@ class RawResult:
     outcome: engine.Outcome
 
 
-def _local_code(buf: bytes, elems: list[_El]) -> bool:
-    """Whether the item `elems` (a level holding a Code Meaning) is a code of a local scheme: its Coding
-    Scheme Designator (0008,0102), ASCII (a CS), is none of the public ones."""
+def _meaning_kept(buf: bytes, elems: list[_El], meaning: _El, known: Any) -> bool:
+    """Whether a Code Meaning outside content is kept as read, as engine._clean_known decides: its item's
+    Coding Scheme Designator (0008,0102) is kept as read too (no known identifier in it: a rewritten one
+    makes the engine judge the meaning by the new value), and it is public, or local with no name in the
+    meaning (engine.local_meaning_named)."""
     for el in elems:
         if el[0] == 0x00080102:
-            return engine.local_scheme(buf[el[3]:el[4]].decode("latin-1"))
+            designator = buf[el[3]:el[4]]
+            if engine.known_hit(designator, known) is not False:
+                return False
+            if not engine.local_scheme(designator.decode("latin-1")):
+                return True
+            break
         if el[0] > 0x00080102:
             break
-    return True
+    return not engine.local_meaning_named(buf[meaning[3]:meaning[4]], known)
 
 
 def eligible(plan: Plan) -> bool:

@@ -30,17 +30,16 @@ __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "f
 def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | str = True,
            patterns: bool = True) -> list[Span]:
     """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection
-    (and the patient's own name parts found by their context, :func:`find_cued`); `names="cued"` finds
-    only names the text announces (a title, a role, a reporting verb, a suffix, a caret name: see
-    :func:`find_names`), for the text of a public coding scheme's concept that is not one Veil knows;
-    `patterns=False` skips the patterns (dates, IDs, phones ...)."""
+    (and the patient's own name parts found by their context, :func:`find_cued`); `names="listed"` does not
+    take a word in no list for a name on its own (:func:`find_names` `unknown_words`), for the meaning of a
+    local procedure code; `patterns=False` skips the patterns (dates, IDs, phones ...)."""
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _find_known(value, known)
     if patterns:
         spans += find_patterns(value)
     if names:
-        spans += find_names(value, cued_only=names == "cued")
+        spans += find_names(value, unknown_words=names != "listed")
         if known is not None and known.cued:
             spans += find_cued(value, known)
     return merge(spans)

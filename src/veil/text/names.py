@@ -82,13 +82,6 @@ _POST_CUES = frozenset([
     "APPROVED", "WROTE",
 ])
 _GLUE = frozenset({"WITH", "TO", "BY", "OF", "FOR"})
-#: The cues of `cued_only` (a concept's text): verbs naming who did it, with their "by"/"with"/"to" ("Requested
-#: by White"); nouns ("Patient Model", "Surgeon Factor") and a bare "by" ("by Oximetry") are concept words there.
-_CUED_ONLY_CUES = frozenset([
-    "SIGNED", "DICTATED", "TRANSCRIBED", "VERIFIED", "APPROVED", "REVIEWED", "READ", "INTERPRETED", "REFERRED",
-    "DISCUSSED", "SPOKE", "INFORMED", "NOTIFIED", "CALLED", "PAGED", "COPIED", "REPORTED", "REQUESTED", "ORDERED",
-    "CONTOURED", "SEGMENTED", "ANNOTATED", "AUTHORED", "WRITTEN", "ENTERED", "SEEN", "EXAMINED", "PREPARED",
-])
 #: Cues naming who wrote or signed the report or talked about it: with their "by"/"with"/"to", an eponym word
 #: standing alone after them is a person ("Transcribed by Crohn.", "Discussed with Crohn and Fazekas"). Not
 #: "reviewed/read/interpreted by" (criteria: "reviewed by Bosniak", "read by Lugano"), "referred for" (a
@@ -310,13 +303,13 @@ def _boring(text: str, lex: Lexicon) -> bool:
     return True
 
 
-def find_names(text: str, cued_only: bool = False) -> list[Span]:
+def find_names(text: str, unknown_words: bool = True) -> list[Span]:
     """NAME and PLACE spans found without any header value (see the module docstring for the rules).
 
-    `cued_only`: only names the text announces (rules 1, 2 and 5 below, places after a strong cue), not
-    words that are names by the lists or look like one (rules 3-4): for a concept's text of a public coding
-    scheme, where "AC, Hadlock 1984" or "Aortic valve Vmax" are the scheme's words but "Requested by
-    Mrs White" is a person."""
+    `unknown_words=False`: a word in no list is not a name on its own (rule 4 below takes listed first
+    names and surnames only; it still joins a name it neighbours: "Zbigniew Wojciechowski"). For the
+    meaning of a local procedure code, abbreviations in capitals ("MR KNIE LI", "FL VCUG", "CT TAVR
+    PLANNING") are the rule and a person's name the exception."""
     lex = lexicon()
     if _boring(text, lex):
         return []
@@ -443,15 +436,13 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
         after = toks[k + 1].bare
         return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary)
 
-    cue_words = _CUES if not cued_only else _CUED_ONLY_CUES
     # 1. cue + capitalised words (titles, roles); DICOM caret names
     for i, t in enumerate(toks):
         b = t.bare
         is_title = (b in _TITLES and (t.word[0].isupper() or allcaps) and not _modality_title(i)) or (
             t.word == "M." and not allcaps and (i == 0 or not toks[i - 1].initial)  # French "M. Testa", not "J. M."
             and i + 1 < n and not toks[i + 1].initial)
-        is_cue = b in cue_words and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare)) and (
-            not cued_only or toks[i + 1].bare in _GLUE)
+        is_cue = b in _CUES and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare))
         if not (is_title or is_cue) or i + 1 >= n:
             continue
         j = i + 1
@@ -491,8 +482,7 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
 
     # 2. suffixes: "J. Smith, MD", "Okafor RN"
     for i in range(1, n):
-        if toks[i].bare in _SUFFIXES and toks[i].word[:1].isupper() and not (
-                cued_only and toks[i].bare in ("III", "JR", "SR", "DO")):  # "Lead III", "Class III"
+        if toks[i].bare in _SUFFIXES and toks[i].word[:1].isupper():
             if toks[i].bare in ("DO", "SR", "NP") and not gap(i - 1, i).startswith(","):
                 continue
             if toks[i].bare == "III" and toks[i - 1].bare in lex.eponyms:
@@ -509,7 +499,7 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
     i = 0
     while i < n:
         t = toks[i]
-        if t.bare in _STRONG_PLACE_CUES and i + 1 < n and not cued_only:
+        if t.bare in _STRONG_PLACE_CUES and i + 1 < n:
             j = i + 1
             while j < n and toks[j].bare in _PLACE_CUES | _FUNCTION and j - i < 3:
                 j += 1
@@ -522,7 +512,7 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
                 take(j, k - 1, PLACE)
                 i = k
                 continue
-        if taken[i] or not t.cap or cued_only:
+        if taken[i] or not t.cap:
             i += 1
             continue
         span = _facility(toks, i, text, lex) or _city(toks, i, text, lex)
@@ -535,7 +525,9 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
 
     # 4. names from the lists and unknown words, grown over neighbouring name words
     for i, t in enumerate(toks):
-        if cued_only or taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i) or _drug(i):
+        if taken[i] or not _is_namey(t, lex, allcaps) or _eponym(i) or _drug(i):
+            continue
+        if not unknown_words and not _listed(t.bare, lex):
             continue
         if t.bare in lex.surname_eponyms and _shown(i):
             continue  # "Gleason 7", "Parkinson DaTscan"; not "Gleason called"
@@ -553,7 +545,7 @@ def find_names(text: str, cued_only: bool = False) -> list[Span]:
         take(lo, hi, NAME)
     # in mixed-case text a capitalised first name followed by a capitalised surname is a name even when
     # both are English words ("Grace Hill")
-    if not allcaps and not cued_only:
+    if not allcaps:
         for i in range(n - 1):
             ta, tb = toks[i], toks[i + 1]
             if (not taken[i] and not taken[i + 1] and ta.word[0].isupper() and tb.word[0].isupper()
