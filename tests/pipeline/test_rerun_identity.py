@@ -314,3 +314,49 @@ def test_a_rerun_trusts_an_untouched_output_of_this_boot_without_reading_it(tmp_
         journal.write_text("\n".join(lines) + "\n")
     doc, hashed = _rerun_hashes(src, out)
     assert (doc["resumed"], hashed) == (5, 5)
+
+
+def test_a_duplicate_renamed_over_an_output_before_its_journal_line_is_not_sealed(tmp_path):
+    """Review of c44f199: the seal was the stat of whatever file stood at the output path when the line was
+    written; a duplicate instance renamed over it in between (smaller sha256 wins) was sealed under the
+    first file's sha256, and the next run kept it unread (manifest and disk disagreed)."""
+    from veil.pipeline import instance, partfiles, runner
+    from veil.pipeline.instance import FileResult
+
+    from .test_rawpath import KEYED
+
+    out = tmp_path / "out"
+    target = out / "P" / "a.dcm"
+    target.parent.mkdir(parents=True)
+
+    def write(data: bytes) -> None:
+        fd, tmp = partfiles.new(str(target.parent))
+        os.write(fd, data)
+        try:
+            instance.commit_atomic(fd, tmp, target, "sha-of-" + data[:1].decode())
+        finally:
+            partfiles.release()
+            partfiles.done(tmp)
+
+    def journal(name: str) -> dict:
+        r = FileResult(str(tmp_path / name), "ok", "P/a.dcm", output_sha256="sha")
+        runner._journal_write(out, r, "run", "1:2:3:4", KEYED, 1)
+        for fh in runner._journals.values():
+            fh.flush()
+        (path,) = (out / ".veil" / "journal").glob("*.jsonl")
+        return json.loads(path.read_text().splitlines()[-1])
+
+    try:
+        write(b"A" * 100)
+        other = target.with_name("other")
+        other.write_bytes(b"B" * 100)
+        os.replace(other, target)  # another worker's duplicate, renamed over it
+        assert "seal" not in journal("a")
+        target.unlink()
+        write(b"C" * 100)  # untouched: sealed with the inode it wrote
+        line = journal("c")
+        assert line["seal"] == runner.output_seal(str(target)) and line["seal"]
+    finally:
+        while runner._journals:
+            runner._journals.popitem()[1].close()
+        runner._journal_fired.clear()

@@ -230,6 +230,16 @@ def relpath(pseudonym: str, study: str, series: str, sop: str) -> str:
     return f"{pseudonym}/{study or 'unknown'}/{series or 'unknown'}/{sop or 'unknown'}.dcm"
 
 
+#: Output path -> inode of the file this process wrote there (commit_atomic), until the runner takes it
+#: (committed_inode) to seal the journal line: a duplicate instance renamed over it meanwhile is not sealed.
+_committed: dict[str, int] = {}
+
+
+def committed_inode(path: str) -> int | None:
+    """The inode this process wrote at `path`, once (None when it wrote nothing there)."""
+    return _committed.pop(path, None)
+
+
 def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int | None = None) -> None:
     """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
 
@@ -246,6 +256,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     nobody can set.
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
+    _committed[os.fspath(path)] = os.fstat(fd).st_ino
     os.close(fd)
     # from the rename on, a stop waits until the caller has journaled the result (partfiles.hold): never
     # while waiting for the folder's lock or hashing a duplicate, only around the rename itself
