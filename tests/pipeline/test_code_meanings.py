@@ -112,6 +112,22 @@ def test_a_local_codes_meaning_outside_content_is_read_for_names(policy, tmp_pat
     assert texts["AnatomicRegionSequence"] == "Chest"
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_public_codes_site_text_outside_content_is_read_for_names(policy, tmp_path, monkeypatch):
+    """Third review: a public designator with a site's own text (CPT under C4) was read for the patient's
+    identifiers only: 'CT HEAD per Dr Kowalczyk' went out. Text pydicom's dictionaries hold stays."""
+    ds = _small_image()
+    ds.ProcedureCodeSequence = Sequence([_code("70450", "C4", "CT HEAD per Dr Kowalczyk")])
+    ds.AnatomicRegionSequence = Sequence([_code("51185008", "SCT", "Chest"),
+                                          _code("T-D3000", "SRT", "Chest Wojciechowski")])
+    ds.PerformedProtocolCodeSequence = Sequence([_code("11892-7", "LN", "AC, Hadlock 1984")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.ProcedureCodeSequence[0].CodeMeaning == "CT HEAD per Dr [NAME]"
+    assert [c.CodeMeaning for c in out.AnatomicRegionSequence] == ["Chest", "Chest [NAME]"]
+    if "PerformedProtocolCodeSequence" in out:
+        assert out.PerformedProtocolCodeSequence[0].CodeMeaning == "AC, Hadlock 1984"
+
+
 LOCAL_PROCEDURES = [
     "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
     "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",

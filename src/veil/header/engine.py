@@ -907,15 +907,20 @@ def local_scheme(designator: str) -> bool:
     return designator.strip(" \x00").upper() not in PUBLIC_SCHEMES
 
 
-def local_meaning_named(value: bytes, known: KnownIdentifiers | None) -> bool:
-    """Whether :func:`_clean_known` would change a local code's meaning given as its bytes (the raw path keeps
-    the bytes when it would not). Not ASCII (another character set, escapes): True, the engine decides."""
+def meaning_named(value: bytes, known: KnownIdentifiers | None, public: bool) -> bool:
+    """Whether :func:`_clean_known` would change a Code Meaning outside content, given as its bytes and
+    whether its scheme is public (the raw path keeps the bytes when it would not). Not ASCII (another
+    character set, escapes): True, the engine decides."""
     from veil.text.clean import clean_text
+    from veil.text.known import technical_identifiers
 
     if not value.isascii():
         return True
-    text = value.decode("ascii").rstrip(" \x00")
-    return any(clean_text(v, known, names="listed", patterns=False)[0] != v for v in text.split("\\"))
+    vals = value.decode("ascii").rstrip(" \x00").split("\\")
+    if public and all(standard_meaning(v) for v in vals):
+        return False  # a public scheme's own text: the caller has found no known identifier in it
+    tech = technical_identifiers(known) if known else None
+    return any(clean_text(v, tech, names="listed", patterns=False)[0] != v for v in vals)
 
 
 def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
@@ -923,19 +928,23 @@ def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
     not a lone first name or surname: 'Taylor', 'Lewis' are concepts there), "public" (a public scheme, text
     not known), "local" (a local scheme: site-typed). The designator as `ds` holds it now: rewritten because
     it named the patient (a patient called Neu and the NeuroNames designator NEU), the scheme is not public."""
-    from veil.text.vocabulary import code_meanings, lexicon
-
     elem = ds.get(0x00080102) if ds is not None else None
     designator = str(elem.value or "") if elem is not None and not isinstance(elem.value, bytes) else ""
     if local_scheme(designator):
         return "local"
-    known = code_meanings()
+    return "standard" if all(standard_meaning(v) for v in vals) else "public"
+
+
+def standard_meaning(value: str) -> bool:
+    """Whether `value` is the text of a public scheme's concept that pydicom's dictionaries hold, and not a
+    lone first name or surname ('Taylor' and 'Lewis' are concepts there too)."""
+    from veil.text.vocabulary import code_meanings, lexicon
+
+    word = value.strip().upper()
+    if word not in code_meanings():
+        return False
     lex = lexicon()
-    for v in vals:
-        word = v.strip().upper()
-        if word not in known or (" " not in word and (word in lex.first or word in lex.surnames)):
-            return "public"
-    return "standard"
+    return " " in word or (word not in lex.first and word not in lex.surnames)
 
 
 def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | None = None) -> bool:
@@ -950,7 +959,8 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
       a local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby". Not a public scheme's
       meaning that pydicom's concept dictionaries hold: read for names, "AC, Hadlock 1984" and "Aortic valve
       Vmax" lost a word to [NAME] (1,970 of pydicom's 18,495 concept meanings);
-    - a Code Meaning of a local coding scheme (`ds`: its item) outside content: "Ordered by Dr Zbigniew
+    - a Code Meaning outside content (`ds`: its item) of a local coding scheme, or of a public one whose
+      text pydicom's dictionaries do not hold (CPT codes with a site's own text): "Ordered by Dr Zbigniew
       Wojciechowski" in a Requested Procedure Code Sequence. A word in no list is no name there on its own
       (procedure names are abbreviations: "FL VCUG", "MR KNIE LI"; 21 of 193 lost one, 7 now)."""
     from veil.policy.plan import typed_text
@@ -965,8 +975,9 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
     elif scope in ("C", "D") and kind != "standard":
         cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
-    elif kind == "local":
-        cleaned = [clean_text(v, ctx.known, names="listed", patterns=False)[0] for v in vals]
+    elif kind in ("local", "public"):  # the patient's identifiers as in technical text, and listed names
+        known = technical_identifiers(ctx.known) if ctx.known else None
+        cleaned = [clean_text(v, known, names="listed", patterns=False)[0] for v in vals]
     elif not ctx.known:
         return False
     else:

@@ -742,19 +742,19 @@ class RawResult:
 def _meaning_kept(buf: bytes, elems: list[_El], meaning: _El, known: Any) -> bool:
     """Whether a Code Meaning outside content is kept as read, as engine._clean_known decides: its item's
     Coding Scheme Designator (0008,0102) is kept as read too (no known identifier in it: a rewritten one
-    makes the engine judge the meaning by the new value), and it is public, or local with no name in the
-    meaning (engine.local_meaning_named)."""
+    makes the engine judge the meaning by the new value), and the meaning holds no name (a public scheme's
+    own text holds none: engine.meaning_named)."""
+    public = False
     for el in elems:
         if el[0] == 0x00080102:
             designator = buf[el[3]:el[4]]
             if engine.known_hit(designator, known) is not False:
                 return False
-            if not engine.local_scheme(designator.decode("latin-1")):
-                return True
+            public = not engine.local_scheme(designator.decode("latin-1"))
             break
         if el[0] > 0x00080102:
             break
-    return not engine.local_meaning_named(buf[meaning[3]:meaning[4]], known)
+    return not engine.meaning_named(buf[meaning[3]:meaning[4]], known, public)
 
 
 def eligible(plan: Plan) -> bool:
