@@ -920,7 +920,7 @@ def meaning_named(value: bytes, known: KnownIdentifiers | None, public: bool) ->
     if public and all(standard_meaning(v) for v in vals):
         return False  # a public scheme's own text: the caller has found no known identifier in it
     tech = technical_identifiers(known) if known else None
-    return any(clean_text(v, tech, names="listed", patterns=False)[0] != v for v in vals)
+    return any(clean_text(v, tech, names="listed")[0] != v for v in vals)
 
 
 def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
@@ -953,16 +953,17 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     the institution's name or name parts that are terms (technical_identifiers): "GE MEDICAL SYSTEMS"
     stays at "Sutter Health Systems".
 
-    Also read for other people's names (against every known identifier too, no pattern: a code value
-    "39607008" is no phone number):
-    - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence):
-      a local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby". Not a public scheme's
+    Also read for other people's names:
+    - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence),
+      against every known identifier, with no pattern (a code value "39607008" is no phone number): a
+      local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby". Not a public scheme's
       meaning that pydicom's concept dictionaries hold: read for names, "AC, Hadlock 1984" and "Aortic valve
       Vmax" lost a word to [NAME] (1,970 of pydicom's 18,495 concept meanings);
     - a Code Meaning outside content (`ds`: its item) of a local coding scheme, or of a public one whose
       text pydicom's dictionaries do not hold (CPT codes with a site's own text): "Ordered by Dr Zbigniew
-      Wojciechowski" in a Requested Procedure Code Sequence. A word in no list is no name there on its own
-      (procedure names are abbreviations: "FL VCUG", "MR KNIE LI"; 21 of 193 lost one, 7 now)."""
+      Wojciechowski" in a Requested Procedure Code Sequence, and for patterns ("MRN 12345678 CT", a phone,
+      a date). A word in no list is no name there on its own (procedure names are abbreviations: "FL VCUG",
+      "MR KNIE LI"; 21 of 193 lost one, 7 now; patterns: none of them)."""
     from veil.policy.plan import typed_text
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
@@ -976,8 +977,8 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     elif scope in ("C", "D") and kind != "standard":
         cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
     elif kind in ("local", "public"):  # the patient's identifiers as in technical text, and listed names
-        known = technical_identifiers(ctx.known) if ctx.known else None
-        cleaned = [clean_text(v, known, names="listed", patterns=False)[0] for v in vals]
+        known = technical_identifiers(ctx.known) if ctx.known else None  # and patterns: a meaning is text
+        cleaned = [clean_text(v, known, names="listed")[0] for v in vals]  # ("MRN 12345678 CT", a phone)
     elif not ctx.known:
         return False
     else:
