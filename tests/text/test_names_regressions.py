@@ -167,3 +167,9 @@ def test_an_eponym_after_an_agent_cue_is_a_person(text, expected):
     """'Transcribed by Crohn.' kept the transcriber's name (review 3, noted then): the eponym list made it
     clinical and the cue 'by' alone is too weak for eponyms ('complicated by Crohn')."""
     assert clean_text(text, _known())[0] == expected
+
+
+@pytest.mark.parametrize("text", ["VMAT ARC 1", "HIPPOCAMPUS VOLUMETRY", "IMRT BOOST", "VOLUMETRIC CT"])
+def test_radiotherapy_and_volumetry_words_in_capitals_are_not_names(text):
+    """In capitals words are judged by the lists alone: VMAT and VOLUMETRY were in none ('[NAME] ARC 1')."""
+    assert clean_text(text)[0] == text
