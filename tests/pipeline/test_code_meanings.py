@@ -161,3 +161,22 @@ def test_local_procedure_meanings_keep_their_words_and_lose_names():
 def test_a_modality_written_like_a_title_is_a_title_only_before_a_name(text, expected):
     """'MR Defecography' was 'MR [NAME]' in a description (MR taken for Mr)."""
     assert clean_text(text)[0] == expected
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("padded", [b"ACME  ", b"ACME\x00\x00", b"AC \\ME "])
+def test_kept_text_with_extra_padding_is_written_alike_on_both_paths(policy, padded, tmp_path, monkeypatch):
+    """Second review (an older gap): kept allow-listed text ending in two spaces ('ACME  ', also a Code
+    Meaning) kept its bytes on the raw path and lost the spaces on the general path (pydicom writes a
+    decoded value back without them)."""
+    ds = _small_image()
+    ds.Manufacturer = "ACME"
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    head = b"LO" + len(padded).to_bytes(2, "little")
+    data = data.replace(b"LO\x04\x00ACME", head + padded)  # by hand: pydicom would normalise it on writing
+    assert head + padded in data
+    path.write_bytes(data)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)  # byte-identical outputs
+    assert _written(tmp_path).Manufacturer in ("ACME", ["AC", "ME"])

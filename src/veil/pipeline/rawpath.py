@@ -333,6 +333,7 @@ class _Walk:
             if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text,
                     and scope not in ("C", "D")  # coded text in content for names (engine._clean_known),
                     and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False
+                    and _written_as_read(buf[el[3]:el[4]])
                     and (tag != 0x00080104 or _meaning_kept(buf, elems, el, self._ctx.known))):
                 pieces.append((tag, buf[el[2]:el[5]]))  # no known identifier in it: kept as read (not ASCII:
                 if group & 1:  # the engine decides on the decoded value); safe private text keeps its block
@@ -737,6 +738,17 @@ class RawResult:
     out_sha: str
     in_sha: str
     outcome: engine.Outcome
+
+
+def _written_as_read(value: bytes) -> bool:
+    """Whether a text value the general path decodes (to check it) is written back with the same bytes:
+    pydicom drops each value's trailing spaces and trailing NULs and pads to an even length with one space.
+    Otherwise ('ACME  ', 'A \\B') the engine writes it, as the general path does (review: kept text ending
+    in two spaces came out of the two paths with different bytes)."""
+    if b" \\" in value or value.endswith(b"\x00"):
+        return False
+    core = value.rstrip(b" ")
+    return value == core + (b" " if len(core) % 2 else b"")
 
 
 def _meaning_kept(buf: bytes, elems: list[_El], meaning: _El, known: Any) -> bool:
