@@ -907,32 +907,44 @@ def local_scheme(designator: str) -> bool:
     return designator.strip(" \x00").upper() not in PUBLIC_SCHEMES
 
 
-def meaning_named(value: bytes, known: KnownIdentifiers | None, public: bool) -> bool:
-    """Whether :func:`_clean_known` would change a Code Meaning outside content, given as its bytes and
-    whether its scheme is public (the raw path keeps the bytes when it would not). Not ASCII (another
+def meaning_named(value: bytes, known: KnownIdentifiers | None, designator: str) -> bool:
+    """Whether :func:`_clean_known` would change a Code Meaning outside content, given as its bytes and its
+    item's Coding Scheme Designator (the raw path keeps the bytes when it would not). Not ASCII (another
     character set, escapes): True, the engine decides."""
-    from veil.text.clean import clean_text
-    from veil.text.known import technical_identifiers
-
     if not value.isascii():
         return True
     vals = value.decode("ascii").rstrip(" \x00").split("\\")
-    if public and all(standard_meaning(v) for v in vals):
+    if _kind(designator, vals) == "standard":
         return False  # a public scheme's own text: the caller has found no known identifier in it
-    tech = technical_identifiers(known) if known else None
-    return any(clean_text(v, tech, names="listed")[0] != v for v in vals)
+    return _clean_meaning(vals, known) != vals
 
 
 def _meaning_kind(ds: Dataset | None, vals: list[str]) -> str:
+    """:func:`_kind` of a Code Meaning by the designator its item `ds` holds now: rewritten because it named
+    the patient (a patient called Neu and the NeuroNames designator NEU), the scheme is not public."""
+    elem = ds.get(0x00080102) if ds is not None else None
+    return _kind(str(elem.value or "") if elem is not None and not isinstance(elem.value, bytes) else "", vals)
+
+
+def _kind(designator: str, vals: list[str]) -> str:
     """A Code Meaning's source: "standard" (a public scheme's concept text that pydicom's dictionaries hold,
     not a lone first name or surname: 'Taylor', 'Lewis' are concepts there), "public" (a public scheme, text
-    not known), "local" (a local scheme: site-typed). The designator as `ds` holds it now: rewritten because
-    it named the patient (a patient called Neu and the NeuroNames designator NEU), the scheme is not public."""
-    elem = ds.get(0x00080102) if ds is not None else None
-    designator = str(elem.value or "") if elem is not None and not isinstance(elem.value, bytes) else ""
+    not known), "local" (a local scheme: site-typed)."""
     if local_scheme(designator):
         return "local"
     return "standard" if all(standard_meaning(v) for v in vals) else "public"
+
+
+def _clean_meaning(vals: list[str], known: KnownIdentifiers | None) -> list[str]:
+    """A Code Meaning outside content that is not a public scheme's own text, cleaned: the patient's
+    identifiers as in technical text, listed and announced names, and patterns (a meaning is text: "MRN
+    12345678 CT", a phone). One function for both paths: the raw path keeps the bytes only where it leaves
+    them as they are."""
+    from veil.text.clean import clean_text
+    from veil.text.known import technical_identifiers
+
+    tech = technical_identifiers(known) if known else None
+    return [clean_text(v, tech, names="listed")[0] for v in vals]
 
 
 def standard_meaning(value: str) -> bool:
@@ -976,9 +988,8 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
     elif scope in ("C", "D") and kind != "standard":
         cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
-    elif kind in ("local", "public"):  # the patient's identifiers as in technical text, and listed names
-        known = technical_identifiers(ctx.known) if ctx.known else None  # and patterns: a meaning is text
-        cleaned = [clean_text(v, known, names="listed")[0] for v in vals]  # ("MRN 12345678 CT", a phone)
+    elif kind in ("local", "public"):
+        cleaned = _clean_meaning(vals, ctx.known)
     elif not ctx.known:
         return False
     else:

@@ -756,17 +756,17 @@ def _meaning_kept(buf: bytes, elems: list[_El], meaning: _El, known: Any) -> boo
     Coding Scheme Designator (0008,0102) is kept as read too (no known identifier in it: a rewritten one
     makes the engine judge the meaning by the new value), and the meaning holds no name (a public scheme's
     own text holds none: engine.meaning_named)."""
-    public = False
+    designator = ""
     for el in elems:
         if el[0] == 0x00080102:
-            designator = buf[el[3]:el[4]]
-            if engine.known_hit(designator, known) is not False:
+            raw = buf[el[3]:el[4]]
+            if engine.known_hit(raw, known) is not False:
                 return False
-            public = not engine.local_scheme(designator.decode("latin-1"))
+            designator = raw.decode("latin-1")
             break
         if el[0] > 0x00080102:
             break
-    return not engine.meaning_named(buf[meaning[3]:meaning[4]], known, public)
+    return not engine.meaning_named(buf[meaning[3]:meaning[4]], known, designator)
 
 
 def eligible(plan: Plan) -> bool:

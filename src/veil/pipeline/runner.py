@@ -384,6 +384,11 @@ def _stamp(path: str) -> str:
         return ""
     if path.startswith(_staging_root()):  # an archive member: its staging folder is named after the
         return f"{st.st_size}:{st.st_mtime_ns}"  # archive's identity (size, times, inode); a re-unpack makes new inodes
+    return _file_state(st)
+
+
+def _file_state(st: os.stat_result) -> str:
+    """Size, mtime, inode and ctime: an input's stamp, and an output's seal after the boot id."""
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
@@ -577,7 +582,7 @@ def output_seal(path: str, inode: int | None = None) -> str:
         return ""
     if not stat.S_ISREG(st.st_mode) or (inode is not None and st.st_ino != inode):
         return ""
-    return f"{boot}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+    return f"{boot}:{_file_state(st)}"
 
 
 def _run_start(out_dir: Path) -> int:
