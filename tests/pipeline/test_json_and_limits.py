@@ -21,6 +21,13 @@ import pytest
 from .test_batch import SECRET, make_corpus, tree_hashes, veil
 
 
+def run_patched(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`script` (which patches Veil, then runs its CLI on sys.argv[1:]) run with `args`, as the tests' CLI."""
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
 @pytest.mark.parametrize("value", ["-5", "nan", "inf", "-0.001"])
 def test_a_time_limit_that_is_not_a_positive_number_is_a_usage_error(value, tmp_path):
     src = tmp_path / "in"
@@ -57,9 +64,7 @@ def test_a_stopped_run_says_so_in_json_with_what_it_finished(tmp_path):
         sys.argv = ["veil", *sys.argv[1:]]
         app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
-                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(tmp_path / "out"), "--workers", "1", "--json")
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)
     assert doc["exit_code"] == 143 and "SIGTERM" in doc["error"]
@@ -97,9 +102,7 @@ def test_an_audit_entry_that_cannot_be_written_is_named_and_the_rerun_records_th
         sys.argv = ["veil", *sys.argv[1:]]
         app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--json"], env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(out), "--json")
     assert r.returncode == 3
     doc = json.loads(r.stdout)
     assert "audit entry could not be written" in doc["error"] and "No space left" in doc["error"]
@@ -141,9 +144,7 @@ def test_a_stop_after_the_summary_prints_no_second_object(tmp_path):
         sys.argv = ["veil", *sys.argv[1:]]
         cli.app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
-                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(tmp_path / "out"), "--workers", "1", "--json")
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)  # exactly one object
     assert doc["written"] == 3 and "error" not in doc
@@ -165,9 +166,7 @@ def test_a_stop_while_the_audit_entry_is_written_says_the_run_is_complete(tmp_pa
         sys.argv = ["veil", *sys.argv[1:]]
         cli.app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
-                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(tmp_path / "out"), "--workers", "1", "--json")
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)
     assert doc["written"] == 3 and "finished" in doc["error"] and "resume" not in doc["error"]
@@ -188,9 +187,7 @@ def test_a_stop_while_the_audit_entry_fails_does_not_say_it_is_recorded(tmp_path
         sys.argv = ["veil", *sys.argv[1:]]
         cli.app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(tmp_path / "out"), "--workers", "1",
-                        "--json"], env=env, capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(tmp_path / "out"), "--workers", "1", "--json")
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)
     assert "recorded" not in doc["error"] and "resume" in doc["error"]

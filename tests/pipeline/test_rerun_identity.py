@@ -204,11 +204,9 @@ def test_a_stopped_run_counts_the_outputs_it_reused_by_their_bytes(tmp_path):
     audit entry counted neither those lines nor the results that had not reached the main process (out 87
     of 208 journaled). The main process is slowed so the workers run ahead, then SIGTERM."""
     import signal
-    import subprocess
-    import sys
     import textwrap
 
-    from .test_batch import SECRET
+    from .test_json_and_limits import run_patched
 
     src = tmp_path / "in"
     files = make_corpus(src, 400, patients=5)
@@ -233,9 +231,7 @@ def test_a_stopped_run_counts_the_outputs_it_reused_by_their_bytes(tmp_path):
         sys.argv = ["veil", *sys.argv[1:]]
         cli.app()
     """)
-    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
-    r = subprocess.run([sys.executable, "-c", script, "deid", str(src), str(out), "--workers", "2", "--json"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = run_patched(script, "deid", str(src), str(out), "--workers", "2", "--json")
     assert r.returncode == 128 + signal.SIGTERM, r.stderr
     doc = json.loads(r.stdout)
     journaled = set()
