@@ -53,6 +53,8 @@ from veil.text.spans import NAME, PLACE, Span
 from veil.text.vocabulary import Lexicon, descriptor_lexicon, lexicon
 
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?")
+#: A token's parts between hyphens, for a hyphen-joined word that is not a double-barrelled name.
+_PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_]))*\.?")
 
 _TITLES = frozenset([
     "DR", "DRS", "DOCTOR", "MR", "MRS", "MS", "MISS", "MX", "PROF", "PROFESSOR", "SIR", "DAME", "LADY", "LORD",
@@ -290,6 +292,51 @@ def _descriptor(toks: list[_Tok], lex: Lexicon) -> bool:
     return clinical
 
 
+def _clinical_compound(word: str, lex: Lexicon) -> bool:
+    """A hyphen-joined word of a clinical word and another ("CT-Kowalczyk", "Post-Whipple"), not a
+    double-barrelled name ("Smith-Jones"): its parts are read as separate words, as "CT Kowalczyk" is.
+    Joined, the clinical part made the whole word no name, and the surname went out."""
+    parts = _bare(word).split("-")
+    return (not _listed("-".join(parts), lex) and any(p in lex.vocabulary for p in parts)
+            and not all(p in lex.vocabulary for p in parts))
+
+
+#: Titles and cues after which a listed name is read in text written all in lower case.
+_LOWER_CUES = frozenset(["DR", "DRS", "MR", "MRS", "MS", "PROF", "DOCTOR", "BY", "PER"])
+
+
+def _lower_case_names(text: str, lex: Lexicon) -> str:
+    """`text` (no capital letter in it) with the listed first names and surnames of 3+ letters that follow a
+    title or "by"/"per" capitalised, and the title too: "ct chest per dr smith" is then read as "... per Dr
+    Smith". Only such words: reading all of a lower-case text as capitals took technical words for names
+    ("ep2d_diff_mddw"), and a short or ambiguous word after "mr"/"ms" is the modality or a disease ("mr li",
+    "ms lesions"). Offsets are kept (a capital that is not one character leaves the word as it is)."""
+    chars = list(text)
+    toks = list(_TOKEN.finditer(text))
+
+    def capital(m: re.Match[str]) -> None:
+        up = m.group()[0].upper()
+        if len(up) == 1:
+            chars[m.start()] = up
+
+    def name_word(m: re.Match[str]) -> bool:
+        bare = _bare(m.group())
+        return len(bare) >= 3 and _listed(bare, lex) and not lex.eponym(bare)
+
+    for i in range(len(toks) - 1):
+        cue, nxt = toks[i], toks[i + 1]
+        if _bare(cue.group()) not in _LOWER_CUES or text[cue.end():nxt.start()].strip(" .") or not name_word(nxt):
+            continue
+        if _bare(cue.group()) in _TITLES:
+            capital(cue)
+        j = i + 1
+        while j < len(toks) and name_word(toks[j]) and (j == i + 1 or text[toks[j - 1].end():toks[j].start()]
+                                                         in (" ", ", ")):
+            capital(toks[j])
+            j += 1
+    return "".join(chars)
+
+
 def _boring(text: str, lex: Lexicon) -> bool:
     """Fast path: every word is clinical, English, a function word or an eponym that is not a common surname,
     and none is a cue (most descriptors). A foreign descriptor word that is also a surname ("Kiefer") takes the
@@ -314,7 +361,14 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
     if _boring(text, lex):
         return []
     allcaps = not any(c.islower() for c in text)
-    toks = [_Tok(m, allcaps) for m in _TOKEN.finditer(text)]
+    if not allcaps and not any(c.isupper() for c in text):
+        text = _lower_case_names(text, lex)
+    toks: list[_Tok] = []
+    for m in _TOKEN.finditer(text):
+        if "-" in m.group() and _clinical_compound(m.group(), lex):
+            toks += [_Tok(p, allcaps) for p in _PART.finditer(text, m.start(), m.end())]
+        else:
+            toks.append(_Tok(m, allcaps))
     if not toks:
         return []
     # a foreign descriptor word that is also a surname is clinical in a descriptor only ("CT Kiefer", not
@@ -358,7 +412,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         return k
 
     def _head(k: int) -> bool:
-        return k + 1 < n and toks[k + 1].bare in _EPONYM_HEADS and _joins(gap(k, k + 1))
+        return k + 1 < n and toks[k + 1].bare in _EPONYM_HEADS and (_joins(gap(k, k + 1)) or gap(k, k + 1) == "-")
 
     def _partner(k: int, d: int) -> int | None:
         """The eponym coordinated with toks[k] ("Cushing and Addison", "Greulich & Pyle") on side d, if any."""
