@@ -559,18 +559,20 @@ _PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0 for b in range(256))
 
 def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
                  core: KnownIdentifiers | None = None) -> Action | None:
-    """For a value kept by a fallback or a private dictionary, read as `vr` (see ``value_vr``): None when its
-    bytes are what that VR allows (PS3.5 Table 6.2-1) - for IS/DS the digits, signs, points, exponents and
-    spaces; for a binary VR a whole number of values; for a Code String its repertoire and, with `core`,
-    none of the patient's own name or ID (CS_KNOWN) - else the action that removes it (emptied or dummy
-    where an IOD requires the attribute). Kept unread, a name typed into Instance Number, or a sentence
-    at a private tag the safe-private dictionary calls a number, would pass as "not text"."""
-    if vr not in CHECKED_VRS or not (act.rule.startswith("fallback:") or act.rule.startswith("private:")):
+    """For a value kept by a fallback or a private dictionary (a number: by any rule), read as `vr` (see
+    ``value_vr``): None when its bytes are what that VR allows (PS3.5 Table 6.2-1) - for IS/DS the digits,
+    signs, points, exponents and spaces; for a binary VR a whole number of values; for a Code String its
+    repertoire and, with `core`, none of the patient's own name or ID (CS_KNOWN) - else the action that
+    removes it (emptied or dummy where an IOD requires the attribute). Kept unread, a name typed into
+    Instance Number, or a sentence at a private tag the safe-private dictionary calls a number, would pass
+    as "not text"."""
+    table = not (act.rule.startswith("fallback:") or act.rule.startswith("private:"))
+    if vr not in CHECKED_VRS or (table and vr not in ("IS", "DS")):
         return None
-    if vr in ("IS", "DS"):
+    if vr in ("IS", "DS"):  # also kept by Table E.1-1 (an option): "MRN98765431" as Patient's Size
         if _NUMBER.fullmatch(value):
             return None
-        rule = "fallback:invalid-number"
+        rule = "invalid-number" if table else "fallback:invalid-number"
     elif vr == "CS":
         if core is None or (_CODE_STRING.fullmatch(value) and code_string_raw_hit(value, core) is False):
             return None
@@ -706,6 +708,12 @@ def value_vr(tag: int, vr: str, creator: str | None, plan: Plan, rule: str = "")
     return known if known is not None and len(known) == 2 and known.isalpha() else vr
 
 
+#: Encrypted Attributes Sequence and its Encrypted Content (PS3.3 C.12.1.1.4.1; PS3.15 E.1.1 item 3): where an
+#: earlier de-identifier kept the original identifying attributes, encrypted for whoever holds its key. Not
+#: in Table E.1-1, so the fallback kept the sequence and its OB content as "not text".
+_ENCRYPTED = frozenset({0x04000500, 0x04000520})
+
+
 def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str, ...], plan: Plan) -> Action:
     """The action for one element, from its tag, VR, private creator, scope and IOD family alone.
 
@@ -722,11 +730,15 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
         act = Action("X", "command-group")
     elif tag >> 16 == 0x0004:  # directory records (PS3.3 F.3): a File-set ID or Referenced File ID names files
         act = Action("X", "directory-in-instance")  # ("DOE_JOHN/IMG1"); no composite IOD holds them
+    elif tag in _ENCRYPTED:
+        act = Action("X", "encrypted-attributes")
     else:
         act = plan.lookup(tag) or fallback_action(tag, vr, plan, scope)
-        if act.code == "K" and act.rule.startswith("fallback:") and vr not in _public_vrs(tag):
-            # judged by the VR the file wrote: a description written as OB would be kept as "not text"
-            act = Action("X", "fallback:vr-mismatch")
+        if act.code in ("K", "C") and vr not in _public_vrs(tag):
+            # judged by the VR the file wrote (PS3.5 6.2: a public attribute has its dictionary's VRs):
+            # a description written as OB would be kept as "not text", a Manufacturer written as OB or a
+            # Patient's Weight as UT (kept by an option) as read - the text cleaning reads text VRs only
+            act = Action("X", "fallback:vr-mismatch" if act.rule.startswith("fallback:") else "vr-mismatch")
     code = act.code
     if "/" in code and code != "X/Z/U*":
         code = resolve_conditional(code, keyword_for_tag(tag), family)

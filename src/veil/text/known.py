@@ -514,7 +514,11 @@ _NON_WORD = re.compile(r"\W")
 
 
 def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
-    """Build :class:`KnownIdentifiers` from (text, label) pairs (labels NAME/ID/DATE/PLACE)."""
+    """Build :class:`KnownIdentifiers` from (text, label) pairs (labels NAME/ID/DATE/PLACE).
+
+    A term met under two labels keeps the first, except that any other label wins over PLACE: a patient
+    named Quixandor at "Quixandor Memorial Hospital" met the institution first (tag order), and a single
+    word labelled PLACE is not looked for in technical text (:func:`technical_identifiers`)."""
     seen: dict[str, str] = {}
     cued: set[str] = set()
     for text, label in raw:
@@ -522,8 +526,9 @@ def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
             cued.add(text.upper())
             continue
         key = _term_key(text)
-        if key is not None and key not in seen:
-            seen[key] = label.strip("[]")
+        bare = label.strip("[]")
+        if key is not None and (key not in seen or (seen[key] == PLACE and bare != PLACE)):
+            seen[key] = bare
     terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
     return KnownIdentifiers(terms, cued=tuple(sorted(c for c in cued if fold(c) not in seen)))
 

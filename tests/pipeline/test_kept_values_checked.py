@@ -1,0 +1,92 @@
+"""Values a rule keeps are judged by what the file wrote, not by what the rule expects (red team C, this
+session). Each leaked on both paths before the fix: an allow-listed text attribute written with a binary VR
+(Manufacturer as OB), a patient characteristic an option keeps written as text or not a number (Patient's
+Weight as UT, Patient's Size "MRN98765431"), an Encrypted Attributes Sequence (an earlier de-identifier's
+original values), and a surname that is also a word of the institution's name in a local Code Meaning.
+Each case runs on the raw path and the general path, which must write the same bytes.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.tag import Tag
+
+from .test_code_meanings import _run
+from .test_rawpath import _small_image
+from .test_review_regressions import _code
+
+SECRET_BYTES = b"Quixandor^Zebulon MRN98765431"
+
+
+def _raw_bytes(tmp_path) -> bytes:
+    return b"".join(p.read_bytes() for p in (tmp_path / "cmp" / "raw").rglob("*.dcm"))
+
+
+def _patient(ds: Dataset) -> Dataset:
+    ds.PatientName, ds.PatientID = "Quixandor^Zebulon", "MRN98765431"
+    return ds
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_allow_listed_text_written_with_a_binary_vr_is_removed(policy, tmp_path, monkeypatch):
+    """Manufacturer and Software Versions are allow-listed text (kept unless they hold a known identifier);
+    written as OB or CS their text was never read and went out as read."""
+    ds = _patient(_small_image())
+    ds.add_new(0x00080070, "OB", SECRET_BYTES)  # Manufacturer
+    ds.add_new(0x00181020, "CS", "QUIXANDOR ZEBULON")  # Software Versions (LO)
+    ds.ManufacturerModelName = "Scanner 3000"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert "Manufacturer" not in out and "SoftwareVersions" not in out
+    assert out.ManufacturerModelName == "Scanner 3000"  # the same attribute written as its VR: kept
+    assert b"QUIXANDOR" not in _raw_bytes(tmp_path).upper()
+
+
+def test_kept_patient_characteristics_are_judged_by_their_bytes(tmp_path, monkeypatch):
+    """research-longitudinal keeps patient characteristics (PS3.15 E.1-1 option): kept as read, Patient's
+    Weight written as UT and Patient's Size holding an ID went out; a real number stays."""
+    ds = _patient(_small_image())
+    ds.add_new(0x00101030, "UT", "Quixandor 555-0142")  # Patient's Weight (DS)
+    size = Tag(0x00101020)  # Patient's Size (DS): raw, as a file holds it (pydicom would not make this DS)
+    ds._dict[size] = RawDataElement(size, "DS", 12, b"MRN98765431 ", 0, False, True)
+    ds.add_new(0x001021C0, "UT", "12 Elm Street")  # Pregnancy Status (US)
+    out = _run(ds, "research-longitudinal", tmp_path, monkeypatch)
+    assert "PatientWeight" not in out and "PregnancyStatus" not in out
+    assert out.get("PatientSize") in (None, "")
+    data = _raw_bytes(tmp_path)
+    assert b"98765431" not in data and b"Elm Street" not in data and b"Quixandor" not in data
+
+    good = _patient(_small_image())
+    good.PatientSize, good.PatientWeight = "1.75", "70"
+    (tmp_path / "good").mkdir()
+    out = _run(good, "research-longitudinal", tmp_path / "good", monkeypatch)
+    assert (str(out.PatientSize), str(out.PatientWeight)) == ("1.75", "70")
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_encrypted_attributes_sequence_is_removed(policy, tmp_path, monkeypatch):
+    """(0400,0500) is not in Table E.1-1: the fallback kept it and its OB Encrypted Content, where an earlier
+    de-identifier keeps the original identifying attributes for whoever holds its key."""
+    ds = _patient(_small_image())
+    item = Dataset()
+    item.EncryptedContentTransferSyntaxUID = "1.2.840.10008.1.2.1"
+    item.EncryptedContent = SECRET_BYTES  # the repro's stand-in for ciphertext: visible when it leaks
+    ds.EncryptedAttributesSequence = Sequence([item])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert "EncryptedAttributesSequence" not in out
+    assert b"MRN98765431" not in _raw_bytes(tmp_path)
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_surname_that_is_also_the_institutions_word_is_still_the_patients_name(policy, tmp_path, monkeypatch):
+    """Institution Name comes before Patient's Name in tag order, so 'QUIXANDOR' was known as a place, and
+    a single word of a place is not looked for in technical text: a local Code Meaning 'Quixandor knee'
+    went out under research-longitudinal (basic, which reads only the name and ID, caught it)."""
+    ds = _patient(_small_image())
+    ds.PatientName = "Quixandor^Mary"
+    ds.InstitutionName = "Quixandor Memorial Hospital"
+    ds.AnatomicRegionSequence = Sequence([_code("K-1", "99LOCAL", "Quixandor knee")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.AnatomicRegionSequence[0].CodeMeaning == "[NAME] knee"
