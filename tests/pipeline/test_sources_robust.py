@@ -461,3 +461,226 @@ def test_a_run_refused_by_the_lock_or_on_a_copy_of_out_removes_no_staging_in_use
     assert veil("deid", str(tmp_path / "in"), str(out), env_extra=env).returncode == 0
     assert (home / "notes.txt").read_text() == "mine" and planted.is_dir()
     assert not staged.exists()  # the run holding the lock removed what the killed run left for OUT
+
+
+# -- 5. red team A (sources and archives): damage, depth, permissions, staging that grows -------------------
+
+def _tar(path: Path, members: list[tuple[str, bytes]], mode: str = "w") -> Path:
+    with tarfile.open(path, mode) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _run_json(src: Path, out: Path, tmp: Path, *extra: str) -> tuple[int, dict]:
+    tmp.mkdir(exist_ok=True)
+    r = veil("deid", str(src), str(out), "--json", *extra, env_extra={"TMPDIR": str(tmp)})
+    assert "Traceback" not in r.stderr, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_a_damaged_tar_header_quarantines_the_archive_not_drops_its_rest(tmp_path):
+    """tarfile takes a damaged header after the first for the end of the archive: one flipped byte in
+    member 4's header of 10 gave 'files_in 3, written 3', exit 0, and 7 files gone without a word."""
+    files = make_corpus(tmp_path / "c", 10)
+    arc = _tar(tmp_path / "a.tar", [(f"f{i}.dcm", f.read_bytes()) for i, f in enumerate(files)])
+    b = bytearray(arc.read_bytes())
+    with tarfile.open(arc) as tf:
+        b[tf.getmembers()[3].offset + 150] ^= 0x5A
+    arc.write_bytes(bytes(b))
+    code, doc = _run_json(arc, tmp_path / "out", tmp_path / "tmp")
+    assert code == 1 and (doc["written"], doc["quarantined"]) == (0, 1)
+    (q,) = doc["quarantine"]
+    assert q["rule"] == "archive" and "damaged archive" in q["reason"] and "after 3 members" in q["reason"]
+    assert _staging_left(tmp_path / "tmp") == []
+
+
+def test_a_corrupted_tar_gz_is_quarantined(tmp_path):
+    """tarfile stops at the end-of-archive blocks and never reaches the gzip trailer, so its checksum was
+    never checked: a flipped byte in stored (incompressible) member data was de-identified and written."""
+    files = make_corpus(tmp_path / "c", 3)
+    arc = tmp_path / "a.tar.gz"
+    with tarfile.open(arc, "w:gz", compresslevel=0) as tf:
+        for i, f in enumerate(files):
+            tf.add(f, f"f{i}.dcm")
+    b = bytearray(arc.read_bytes())
+    b[len(b) // 2] ^= 0x01
+    arc.write_bytes(bytes(b))
+    code, doc = _run_json(arc, tmp_path / "out", tmp_path / "tmp")
+    assert code == 1 and doc["written"] == 0 and doc["quarantine"][0]["rule"] == "archive"
+    assert "CRC" in doc["quarantine"][0]["reason"] or "corrupt" in doc["quarantine"][0]["reason"], doc
+
+
+def test_a_zip_folder_entry_holding_data_is_reported(tmp_path):
+    files = make_corpus(tmp_path / "c", 2)
+    arc = _zip(tmp_path / "a.zip", [("a.dcm", files[0].read_bytes())])
+    with zipfile.ZipFile(arc, "a") as zf:
+        zf.writestr(zipfile.ZipInfo("hidden.dcm/"), files[1].read_bytes())
+    code, doc = _run_json(arc, tmp_path / "out", tmp_path / "tmp")
+    assert code == 1 and "folder entry that holds" in doc["quarantine"][0]["reason"]
+
+
+def test_a_tree_a_thousand_folders_deep_is_walked_and_its_staging_removed(tmp_path):
+    """walk and shutil.rmtree recursed: 1,000 levels raised RecursionError (exit 3), which rmtree's
+    ignore_errors does not cover, so the unpacked members stayed in $TMPDIR after every run."""
+    (f,) = make_corpus(tmp_path / "c", 1)
+    deep = "/".join(["d"] * 1000)
+    arc = _tar(tmp_path / "deep.tar", [("ok.dcm", f.read_bytes())]
+               + [("/".join(["d"] * i) + "/f", b"abc") for i in range(1, 1001)] + [(f"{deep}/x.dcm", f.read_bytes())])
+    code, doc = _run_json(arc, tmp_path / "out", tmp_path / "tmp")
+    assert code == 1 and doc["written"] == 1 and doc["quarantined"] == 1000  # the 'f's are not DICOM
+    assert _staging_left(tmp_path / "tmp") == []
+    folder = here = tmp_path / "in"
+    for _ in range(1001):  # one level at a time (Path.mkdir(parents=True) recurses too)
+        here.mkdir()
+        here = here / "d"
+    (here.parent / "x.dcm").write_bytes(f.read_bytes())
+    assert [p.name for p in walk(folder)] == ["x.dcm"]
+
+
+def test_a_zero_filled_file_is_refused_at_once(tmp_path):
+    """pydicom's forced read took 20 MB of zeros (a 20 KB zip) for millions of (0000,0000) elements: 10 s,
+    and a 2 GB one would take about 25 minutes."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "zeros.dcm").write_bytes(bytes(20 << 20))
+    t = time.monotonic()
+    code, doc = _run_json(src, tmp_path / "out", tmp_path / "tmp", "--workers", "1")
+    assert code == 1 and "does not begin with a DICOM element" in doc["quarantine"][0]["reason"]
+    assert time.monotonic() - t < 8, "zeros are read as elements again"
+
+
+def test_tmpdir_inside_the_input_is_refused(tmp_path):
+    src = tmp_path / "in"
+    make_corpus(src, 1)
+    tmp = src / "tmp"
+    tmp.mkdir()
+    r = veil("deid", str(src), str(tmp_path / "out"), env_extra={"TMPDIR": str(tmp)})
+    assert r.returncode == 2 and "TMPDIR" in r.stderr
+    lst = tmp_path / "in.lst"
+    lst.write_text(f"{src}\n")
+    r = veil("deid", str(lst), str(tmp_path / "out"), env_extra={"TMPDIR": str(tmp)})
+    assert r.returncode == 2 and "TMPDIR" in r.stderr
+
+
+def test_a_list_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "in.lst"
+    os.mkfifo(fifo)
+    r = veil("deid", str(fifo), str(tmp_path / "out"), timeout=60)
+    assert r.returncode == 2 and "not a regular file" in r.stderr
+
+
+def test_paths_under_a_folder_that_cannot_be_entered_are_quarantined_not_fatal(tmp_path):
+    """Path.is_dir()/is_file() raise on EACCES: a list naming a file under such a folder, and a zip in a
+    folder that can be listed but not entered, ended the run (exit 3) every time."""
+    src = tmp_path / "in"
+    files = make_corpus(src, 2)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "s.dcm").write_bytes(files[0].read_bytes())
+    noenter = src / "noenter"
+    noenter.mkdir()
+    _zip(noenter / "z.zip", [("a.dcm", files[1].read_bytes())])
+    lst = tmp_path / "in.lst"
+    lst.write_text(f"{secret / 's.dcm'}\n{files[1]}\n")
+    os.chmod(secret, 0o000)
+    os.chmod(noenter, 0o444)
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1", "TMPDIR": str(tmp_path)}
+    try:
+        for source in (lst, src):
+            out = tmp_path / f"out-{source.name}"
+            cmd = [sys.executable, "-m", "veil.cli", "deid", str(source), str(out), "--json"]
+            if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it (util-linux setpriv)
+                cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            assert r.returncode == 1, r.stderr
+            doc = json.loads(r.stdout)
+            assert doc["written"] >= 1 and any("ermission" in q["reason"] for q in doc["quarantine"]), doc
+    finally:
+        os.chmod(secret, 0o755)
+        os.chmod(noenter, 0o755)
+
+
+def test_an_archives_staging_goes_once_its_files_have_results(tmp_path):
+    """Kept to the end of the run, a folder of study zips needed $TMPDIR to hold all of them unpacked (the
+    red team's archives past its free space were quarantined). Released, a later duplicate can still be
+    read again (reopen)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    files = make_corpus(tmp_path / "c", 6)
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        _zip(src / f"s{k}.zip", [(f"f{i}.dcm", f.read_bytes()) for i, f in enumerate(files[2 * k:2 * k + 2])])
+    os.environ["TMPDIR"], old = str(tmp), os.environ.get("TMPDIR")
+    import tempfile
+    tempfile.tempdir = None
+    try:
+        sources = collect(src, tmp_path / "out")
+        seen, staged = [], []
+        for f in sources:
+            seen.append(str(f))
+            staged.append(len(_staging_left(tmp)))
+            sources.finished(str(f))
+        assert len(seen) == 6 and max(staged) == 1  # never two archives unpacked at once
+        assert _staging_left(tmp) == []
+        again = sources.reopen(seen[0])
+        assert Path(again).read_bytes() == files[0].read_bytes()
+        sources.cleanup()
+        assert _staging_left(tmp) == []
+    finally:
+        if old is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = old
+        tempfile.tempdir = None
+
+
+def test_a_killed_dry_runs_staging_is_swept_by_a_later_run(tmp_path):
+    """A dry run's staging is recorded nowhere (it writes no output folder): after a kill -9 its unpacked
+    members stayed in $TMPDIR for good. Its folder names its process; a later run removes it once that
+    process is gone, and never one whose process lives."""
+    from veil.pipeline import sources as src_mod
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp / f"{src_mod._process_prefix(dead.pid)}abc"
+    alive = tmp / f"{src_mod._process_prefix(os.getppid())}def"
+    for d in (orphan, alive):
+        (d / "files").mkdir(parents=True)
+        (d / "files" / "x.dcm").write_bytes(b"patient data")
+        os.chmod(d, 0o700)
+    (f,) = make_corpus(tmp_path / "c", 1)
+    code, _doc = _run_json(_zip(tmp_path / "a.zip", [("a.dcm", f.read_bytes())]), tmp_path / "out", tmp,
+                           "--dry-run")
+    assert code == 0
+    assert not orphan.exists() and alive.exists()
+
+
+def test_the_staging_record_keeps_folders_of_another_tmpdir(tmp_path):
+    """A run resumed with another $TMPDIR skipped the killed run's folder (not its $TMPDIR) but deleted the
+    record line: the folder, with its members, was then never removed."""
+    from veil.pipeline.sources import STAGING_PREFIX, _mark_owner, _note_staged, sweep_staged
+
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "A"
+    elsewhere.mkdir()
+    folder = elsewhere / f"{STAGING_PREFIX}0123"
+    folder.mkdir(mode=0o700)
+    _mark_owner(folder, out.resolve() if out.exists() else out)
+    _note_staged(out, folder)
+    sweep_staged(out)  # this process's $TMPDIR is not A
+    assert folder.exists() and (out / ".veil" / "staging").exists()
+
+
+def test_a_looping_link_is_reported_as_one(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    os.symlink(src / "loop", src / "loop")
+    errors: list[tuple[str, str, str]] = []
+    assert list(walk(src, errors)) == []
+    assert errors and "loops" in errors[0][1]

@@ -95,11 +95,22 @@ def check_paths(in_dir: Path, out_dir: Path) -> None:
             break
     if dst == src or dst.is_relative_to(src) or src.is_relative_to(dst):
         raise VeilError(f"output {out_dir} must not be inside the input {in_dir} (nor the input inside it)")
+    if src.is_dir():
+        _check_staging_outside(src, in_dir)
     if is_list_file(in_dir):
         try:
             _check_listed(in_dir, out_dir, dst)
         except OSError as exc:
             raise VeilError(f"cannot read the list file {in_dir}: {exc.strerror or exc}") from None
+
+
+def _check_staging_outside(folder: Path, named: Path) -> None:
+    """Archives are unpacked into $TMPDIR: inside an input folder, the walk met the run's own staging (its
+    members read twice, its marker files quarantined as inputs) and Veil wrote where it reads."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if tmp == folder or tmp.is_relative_to(folder):
+        raise VeilError(f"the temporary folder {tmp} (where archives are unpacked) must not be inside the input "
+                        f"{named}: set TMPDIR to a folder outside it")
 
 
 def _check_listed(in_dir: Path, out_dir: Path, dst: Path) -> None:
@@ -117,6 +128,8 @@ def _check_listed(in_dir: Path, out_dir: Path, dst: Path) -> None:
         path = where / entry.name
         if os.path.islink(path) or os.path.isdir(path):
             path = path.resolve()
+            if path.is_dir():
+                _check_staging_outside(path, entry)
         if path == dst or path.is_relative_to(dst) or (dst.is_relative_to(path) and os.path.isdir(path)):
             raise VeilError(f"output {out_dir} must not be inside an input that {in_dir} lists ({entry}), nor "
                             "that input inside it")
@@ -688,6 +701,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     describe = getattr(files, "describe", None)
     if describe is not None:
         summary.describe = describe
+    finished: Callable[[str], None] | None = getattr(files, "finished", None)  # an archive's staging can go
     store = summary.results
     run_id = _run_id(plan, keyed)
     earlier_runs = 0
@@ -758,6 +772,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                     if done is not None:  # done before, unchanged: a stop now is no reason to lose it
                         r, resumed = replace(done[0], source=p), REUSED
                 store.put(seq, r)
+                if finished is not None:
+                    finished(p)
                 summary.resumed += resumed != PROCESSED
                 restamped += resumed == RESTAMPED
                 if on_result is not None:
@@ -783,7 +799,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             store.append(FileResult(source, "quarantined", reason=reason, rule=rule[0] if rule else "archive"))
             summary.files_in += 1
         if not dry_run:
-            _settle_duplicates(summary, out_dir, context)
+            _settle_duplicates(summary, out_dir, context, getattr(files, "reopen", None))
         _count(summary)
         _check_pseudonym_collisions(summary)
         _check_split_studies(summary)
@@ -995,14 +1011,16 @@ def _count(summary: RunSummary) -> None:
     summary.duplicates = store.count("status = 'duplicate'")
 
 
-def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerContext) -> None:
+def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerContext,
+                       reopen: Callable[[str], str] | None = None) -> None:
     """Inputs that became the same output: only the one whose bytes are on disk counts as written.
 
     Different bytes keep the smaller sha256 (commit_atomic), so the outcome does not depend on the order
     in which workers finished. One case escapes that rule: a resumed run reuses an earlier run's output
     and, in the same run, another input with that SOPInstanceUID replaces it (older than the run's start:
     commit_atomic cannot tell it from a damaged output). The input with the smaller sha256 is then
-    written again here, so a resumed run ends as an uninterrupted one would."""
+    written again here, so a resumed run ends as an uninterrupted one would (`reopen`: the input's path
+    again, for a member of an archive whose staging folder was released: Sources.reopen)."""
     store = summary.results
     dup = "status = 'ok' AND output IN (SELECT output FROM results WHERE status = 'ok' AND output IS NOT NULL " \
           "GROUP BY output HAVING COUNT(*) > 1)"
@@ -1020,7 +1038,7 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerConte
             disk[output] = r.output_sha256
         else:  # commit_atomic keeps it over the newer file
             try:
-                process_file(Path(r.source), plan, keyed, out_dir, since=since)
+                process_file(Path(reopen(r.source) if reopen else r.source), plan, keyed, out_dir, since=since)
             finally:
                 partfiles.release()
     winners: set[str] = set()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import hashlib
 import json
 import lzma
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import IO
 
 from veil.errors import InputError, VeilError
+from veil.pipeline import partfiles
 
 STATE_DIR = ".veil"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -50,8 +52,16 @@ NOT_REGULAR = "not a regular file (FIFO, device, socket or folder)"
 
 
 def is_archive(path: Path) -> bool:
+    """An archive by its name, and a file. One that cannot be looked at (a folder on its way that cannot be
+    entered) is not taken for one: the reader quarantines it with its reason, where the stat's error
+    stopped the whole run."""
     name = path.name.lower()
-    return name.endswith(ARCHIVE_SUFFIXES) and path.is_file()  # the name first: no stat per DICOM file
+    if not name.endswith(ARCHIVE_SUFFIXES):  # the name first: no stat per DICOM file
+        return False
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def is_list_file(path: Path) -> bool:
@@ -79,6 +89,10 @@ class Sources:
     owned: list[Path] = field(default_factory=list, repr=False)
     #: the archive each staging folder's files came from
     origins: dict[str, str] = field(default_factory=dict, repr=False)
+    #: per staging folder of files: files yielded whose result the runner has not reported (:meth:`finished`)
+    _pending: dict[str, int] = field(default_factory=dict, repr=False)
+    #: per staging folder of files: walks of it under way (an archive listed twice is walked twice)
+    _walking: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def files(self) -> Iterator[Path]:
@@ -98,8 +112,54 @@ class Sources:
                 continue
             if staged not in self.staging:
                 self.staging.append(staged)
-            self.origins[str(staged)] = str(p)
-            yield from walk(staged, self.errors, state_dir=False)  # a member named .veil is a member
+            root = str(staged)
+            self.origins[root] = str(p)
+            self._walking[root] = self._walking.get(root, 0) + 1
+            self._pending.setdefault(root, 0)
+            try:
+                for f in walk(staged, self.errors, state_dir=False):  # a member named .veil is a member
+                    self._pending[root] += 1
+                    yield f
+            finally:
+                self._walking[root] -= 1
+            self._release_if_done(root)
+
+    def finished(self, source: str) -> None:
+        """The runner has the result of `source`: once every file of an archive has one, its staging folder
+        is removed. Kept to the end of the run, a folder of study zips needed $TMPDIR to hold all of them
+        unpacked at once (archives past its size were quarantined for want of room)."""
+        for root in self._pending:
+            if source.startswith(root + os.sep):
+                self._pending[root] -= 1
+                self._release_if_done(root)
+                return
+
+    def _release_if_done(self, root: str) -> None:
+        if self._pending.get(root, 1) > 0 or self._walking.get(root, 0) > 0:
+            return
+        del self._pending[root]
+        self._walking.pop(root, None)
+        staged = Path(root)
+        with contextlib.suppress(ValueError):
+            self.staging.remove(staged)
+        if staged.parent in self.owned:
+            self.owned.remove(staged.parent)
+            remove_tree(staged.parent)
+
+    def reopen(self, source: str) -> str:
+        """The path of `source` to read again after the loop (a duplicate settled at the end): a file of an
+        archive whose staging folder was released is unpacked again (the same folder for a run with an
+        output folder)."""
+        if os.path.exists(source):
+            return source
+        for root, archive in self.origins.items():
+            if source.startswith(root + os.sep):
+                with contextlib.suppress(InputError):
+                    again = unpack(Path(archive), self.out_dir, self.owned)
+                    if again not in self.staging:
+                        self.staging.append(again)
+                    return str(again) + source[len(root):]
+        return source
 
     def describe(self, source: str) -> str:
         """`source` as a report names it: a file unpacked from an archive as ``archive!member/path`` (its
@@ -120,10 +180,11 @@ class Sources:
         only the runner asks, while it holds OUT's lock (a run refused by the lock must not touch the
         folders of the run that holds it)."""
         while self.owned:
-            shutil.rmtree(self.owned.pop(), ignore_errors=True)
+            remove_tree(self.owned.pop())
         self.staging.clear()
         if sweep and self.out_dir is not None:
             sweep_staged(self.out_dir)
+        sweep_orphans()
 
     def cleanup_and_sweep(self) -> None:
         """:meth:`cleanup` with the sweep: the runner's end-of-run callback, called under OUT's lock."""
@@ -148,43 +209,84 @@ def walk(folder: Path, errors: list[tuple[str, str, str]] | None = None, *, stat
     link to a file in it is reported, not read (an output would be de-identified again, into OUT itself).
     File types come from the directory entries (scandir): a stat only for links.
     """
+    pending = [folder]  # folders still to list, the next one last (a stack: depth first, without recursion:
+    while pending:  # a member 1,000 folders deep ended the run with a RecursionError)
+        here = pending.pop()
+        subfolders = []
+        for e in _listed(here, errors):
+            if e.is_file(follow_symlinks=False):
+                yield here / e.name
+            elif e.is_symlink():
+                if _link_to_file(e, errors, into):
+                    yield here / e.name  # a file, or something the reader refuses with its reason (FIFO, device)
+            elif e.is_dir(follow_symlinks=False):
+                if not (state_dir and here == folder and e.name == STATE_DIR):
+                    subfolders.append(here / e.name)
+            elif errors is not None:  # a FIFO, socket or device node (or an entry gone since it was listed)
+                errors.append((e.path, NOT_REGULAR, "read"))
+        pending.extend(reversed(subfolders))
+
+
+def _listed(folder: Path, errors: list[tuple[str, str, str]] | None) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            return sorted(it, key=lambda e: e.name)
     except OSError as exc:
         if errors is not None:
             errors.append((str(folder), f"cannot list folder: {exc.strerror or exc}", "read"))
+        return []
+
+
+def _link_to_file(e: os.DirEntry[str], errors: list[tuple[str, str, str]] | None, into: str | None) -> bool:
+    """Whether the symbolic link `e` is to be read as a file; else why not is added to `errors`."""
+    reason = None
+    try:
+        target = os.stat(e.path)
+    except OSError as exc:
+        reason = ("symbolic link whose target is missing (annexed content not fetched?)"
+                  if exc.errno in (errno.ENOENT, errno.ENOTDIR) else
+                  "symbolic link that loops" if exc.errno == errno.ELOOP else
+                  f"symbolic link whose target cannot be read: {exc.strerror or exc}")
+    else:
+        if stat.S_ISDIR(target.st_mode):
+            reason = "symbolic link to a folder: not followed (give the folder itself as an input)"
+        elif into is not None and os.path.realpath(e.path).startswith(into + os.sep):
+            reason = "symbolic link to a file in the output folder: not read (an output would be de-identified again)"
+    if reason is not None and errors is not None:
+        errors.append((e.path, reason, "read"))
+    return reason is None
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove a folder and everything in it, ignoring errors, without recursion (shutil.rmtree recurses:
+    a staging folder 1,000 levels deep raised RecursionError, which ignore_errors does not cover, and the
+    unpacked members - identifiable - stayed in $TMPDIR). Links are removed, never followed."""
+    top = os.fspath(path)
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            os.unlink(top)
+            return
+    except OSError:
         return
-    subfolders = []
-    for e in entries:
-        if e.is_file(follow_symlinks=False):
-            yield folder / e.name
-        elif e.is_symlink():
-            try:
-                target = os.stat(e.path)
-            except OSError:
-                if errors is not None:
-                    errors.append((e.path, "symbolic link whose target is missing (annexed content not fetched?)",
-                                   "read"))
-                continue
-            if stat.S_ISDIR(target.st_mode):
-                if errors is not None:
-                    errors.append((e.path, "symbolic link to a folder: not followed (give the folder itself as an "
-                                           "input)", "read"))
-                continue
-            if into is not None and os.path.realpath(e.path).startswith(into + os.sep):
-                if errors is not None:
-                    errors.append((e.path, "symbolic link to a file in the output folder: not read (an output "
-                                           "would be de-identified again)", "read"))
-                continue
-            yield folder / e.name  # a file, or something the reader refuses with its reason (FIFO, device)
-        elif e.is_dir(follow_symlinks=False):
-            if not (state_dir and e.name == STATE_DIR):
-                subfolders.append(e.name)
-        elif errors is not None:  # a FIFO, socket or device node (or an entry gone since it was listed)
-            errors.append((e.path, NOT_REGULAR, "read"))
-    for name in subfolders:
-        yield from walk(folder / name, errors, state_dir=False, into=into)
+    stack = [(top, False)]
+    while stack:
+        here, listed = stack.pop()
+        if listed:
+            with contextlib.suppress(OSError):
+                os.rmdir(here)
+            continue
+        stack.append((here, True))
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append((e.path, False))
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
 
 
 # -- archives ----------------------------------------------------------------------------------------------
@@ -225,6 +327,9 @@ def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
                 h.update(json.dumps([info.filename, info.file_size, info.CRC, info.compress_type, info.flag_bits,
                                      info.date_time]).encode() + b"\n")
                 if info.is_dir():
+                    if info.file_size:  # a name ending in '/' that holds bytes: unpacked as nothing, silently
+                        raise InputError(f"archive member is a folder entry that holds {info.file_size} bytes: "
+                                         f"{info.filename!r}", "archive")
                     continue
                 parts = _member_parts(info.filename)
                 if parts is None:
@@ -255,7 +360,27 @@ def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
                 return fh
 
             out.append((parts, float(m.mtime), reader))
+        _check_tar_end(tf)
         yield out, need, h.hexdigest()
+
+
+def _check_tar_end(tf: tarfile.TarFile) -> None:
+    """Nothing but zeros after the last member tarfile listed, read to the end of the (decompressed) stream.
+
+    tarfile takes a damaged header after the first for the end of the archive: one flipped byte in member
+    4's header of 10 dropped members 4-10 without a word (GNU tar reports it). Reading on to the end also
+    makes gzip, bzip2 and xz check their stream's checksum, which tarfile never reaches (it stops at the
+    end-of-archive blocks): a corrupted .tar.gz was de-identified and written."""
+    fo = tf.fileobj
+    assert fo is not None
+    fo.seek(tf.offset)
+    at = tf.offset
+    while chunk := fo.read(1 << 20):
+        if chunk.strip(b"\0"):
+            where = at + len(chunk) - len(chunk.lstrip(b"\0"))
+            raise InputError(f"damaged archive: unreadable tar header at byte {where} after {len(tf.members)} "
+                             "members (the members after it would be lost)", "archive")
+        at += len(chunk)
 
 
 def _placed(members: list[_Member]) -> list[_Member]:
@@ -341,18 +466,27 @@ def sweep_staged(out_dir: Path) -> None:
     except OSError:
         return
     tmp = os.path.realpath(tempfile.gettempdir())
+    kept: list[bytes] = []  # folders in another $TMPDIR (a run resumed elsewhere): still to remove, later
     for line in lines:
         try:
             path = os.fsdecode(bytes.fromhex(line.decode("ascii")))
         except ValueError:
             continue
-        with contextlib.suppress(OSError):
+        try:
             st = os.lstat(path)
-            if (os.path.basename(path).startswith(STAGING_PREFIX) and _is_private(st)
-                    and os.path.realpath(os.path.dirname(path)) == tmp and _owned_by(path, out_dir)):
-                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # gone
+        if not (os.path.basename(path).startswith(STAGING_PREFIX) and _is_private(st) and _owned_by(path, out_dir)):
+            continue  # not a folder Veil made for this output folder: nothing to do with it, ever
+        if os.path.realpath(os.path.dirname(path)) == tmp:
+            remove_tree(path)
+        elif line not in kept:
+            kept.append(line)
     with contextlib.suppress(OSError):
-        record.unlink()
+        if kept:
+            partfiles.replace_with(record, b"".join(k + b"\n" for k in kept))
+        else:
+            record.unlink()
 
 
 def _is_private(st: os.stat_result) -> bool:
@@ -381,7 +515,7 @@ def _new_staging(dest: Path | None) -> Path:
             st = os.lstat(dest)
             if st.st_uid == os.getuid():  # an unpack that was cut short, a changed archive, a folder made public
                 if stat.S_ISDIR(st.st_mode):
-                    shutil.rmtree(dest, ignore_errors=True)
+                    remove_tree(dest)
                 else:
                     os.unlink(dest)
         try:
@@ -390,7 +524,49 @@ def _new_staging(dest: Path | None) -> Path:
             return dest
         except OSError:  # another user's folder (or what could not be removed): not ours to trust
             pass
-    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+    return Path(tempfile.mkdtemp(prefix=_process_prefix()))
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "0"
+
+
+def _process_prefix(pid: int | None = None) -> str:
+    """The name of a staging folder no output folder records (a dry run's, an inventory's): it carries the
+    process that made it, so a later run can tell one whose process was killed (:func:`sweep_orphans`)."""
+    return f"{STAGING_PREFIX}pid{_pid_namespace()}-{os.getpid() if pid is None else pid}-"
+
+
+def sweep_orphans() -> None:
+    """Remove the staging folders of killed runs that wrote no output folder (kill -9 of a dry run left
+    its unpacked members, identifiable, in $TMPDIR for good): in this $TMPDIR, of this user's, private, made
+    by a process of this PID namespace that no longer exists. A process that exists (or a PID namespace
+    other than this one: another container sharing $TMPDIR) keeps its folder."""
+    head = f"{STAGING_PREFIX}pid{_pid_namespace()}-"
+    tmp = tempfile.gettempdir()
+    try:
+        with os.scandir(tmp) as it:
+            names = [e.name for e in it if e.name.startswith(head)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(head):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # alive, another user's
+        path = os.path.join(tmp, name)
+        with contextlib.suppress(OSError):
+            if _is_private(os.lstat(path)):
+                remove_tree(path)
 
 
 def unpack(archive: Path, out_dir: Path | None = None, owned: list[Path] | None = None) -> Path:
@@ -461,7 +637,7 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
             with open(dest / _MARKER, "w", encoding="utf-8") as fh:
                 json.dump(identity, fh)
         except BaseException:
-            shutil.rmtree(dest, ignore_errors=True)
+            remove_tree(dest)
             raise
         return root
 
@@ -494,8 +670,13 @@ def _check_room(need: int, folder: Path) -> None:
 def list_entries(spec: Path) -> Iterator[Path]:
     """The paths a list file names: one per line, relative ones from the current folder, blank lines and
     ``#`` comments skipped. Lines are bytes decoded as the OS decodes file names (os.fsdecode): a name
-    that is not UTF-8 (an old Latin-1 archive) names its file, byte for byte."""
-    with open(spec, "rb") as fh:
+    that is not UTF-8 (an old Latin-1 archive) names its file, byte for byte. A list that is not a regular
+    file (a FIFO: read twice, the second open waited for a writer for ever) is refused."""
+    fd = os.open(spec, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VeilError(f"list file {spec} is not a regular file (a FIFO or device is read once, not twice)")
+    with os.fdopen(fd, "rb") as fh:
         for n, raw in enumerate(fh):
             if n == 0 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
@@ -509,7 +690,11 @@ def _entries(spec: Path, errors: list[tuple[str, str, str]] | None = None, into:
         yield from walk(spec, errors, state_dir=False, into=into)
     elif is_list_file(spec):
         for p in list_entries(spec):
-            if p.is_dir():
+            try:
+                folder = p.is_dir()
+            except OSError:  # under a folder that cannot be entered: the reader reports it, for this file only
+                folder = False
+            if folder:
                 yield from walk(p, errors, state_dir=False, into=into)
             else:
                 yield p
