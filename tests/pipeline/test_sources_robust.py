@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from veil.pipeline.sources import Sources, collect, walk
+from veil.pipeline.sources import Sources, collect, remove_tree, walk
 
 from .test_batch import SECRET, make_corpus, tree_hashes, veil
 
@@ -537,7 +537,11 @@ def test_a_tree_a_thousand_folders_deep_is_walked_and_its_staging_removed(tmp_pa
         here.mkdir()
         here = here / "d"
     (here.parent / "x.dcm").write_bytes(f.read_bytes())
-    assert [p.name for p in walk(folder)] == ["x.dcm"]
+    try:
+        assert [p.name for p in walk(folder)] == ["x.dcm"]
+    finally:
+        remove_tree(folder)  # pytest's own clean-up of old runs uses shutil.rmtree, which recurses
+    assert not folder.exists()
 
 
 def test_a_zero_filled_file_is_refused_at_once(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import re
 import stat
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -430,6 +432,41 @@ def _record(px: PixelPass, out_root: Path, output: str | None, input_hash: str,
         raise
 
 
+def scrub_markers(inst: SplitInstance) -> int:
+    """Remove the text-carrying segments of encapsulated JPEG / JPEG-LS / JPEG 2000 frames (COM, APP1 EXIF
+    and the like: :mod:`veil.pixels.markers`); how many went. The instance then writes its new Pixel Data
+    whole (the Basic and Extended Offset Tables follow the shorter frames)."""
+    from veil.pixels import markers
+
+    ts = str(inst.ds.file_meta.get("TransferSyntaxUID", ""))
+    if markers.kind_of(ts) is None:
+        return 0
+    span = inst.pixels
+    if span is not None:
+        if span.tag != 0x7FE00010 or span.value_length != 0xFFFFFFFF:
+            return 0
+        with io.BytesIO(inst.data) if inst.data is not None else open(inst.path, "rb") as fh:
+            done = markers.scrub(markers.file_reader(fh, span.value_start), span.end - span.value_start, ts)
+    else:
+        if 0x7FE00010 not in inst.ds:
+            return 0
+        elem = inst.ds[0x7FE00010]
+        if not elem.is_undefined_length or not isinstance(elem.value, bytes):
+            return 0  # none, native, or re-encoded by the pixel pass (a spilled file): no segment of ours
+        value = elem.value
+        done = markers.scrub(lambda at, n: value[at:at + n], len(value), ts)
+    if done is None:
+        return 0
+    new, removed, offsets, lengths = done
+    inst.ds["PixelData"] = DataElement(0x7FE00010, "OB", new)
+    inst.ds["PixelData"].is_undefined_length = True
+    if "ExtendedOffsetTable" in inst.ds:  # PS3.3 C.7.6.3.1.8: one 8-byte offset and length per frame
+        inst.ds.ExtendedOffsetTable = b"".join(struct.pack("<Q", o) for o in offsets)
+        inst.ds.ExtendedOffsetTableLengths = b"".join(struct.pack("<Q", n) for n in lengths)
+    inst.whole, inst.pixels, inst.data = True, None, None
+    return removed
+
+
 def keyed_file_hash(path: Path, keyed: Keyed) -> str:
     return keyed.hexdigest("input-file", input_file_digest(path))[:32]
 
@@ -481,8 +518,11 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
         if px is not None:
             px.raise_if_quarantined()
         ts = inst.ds.file_meta.TransferSyntaxUID
+        segments = 0 if px is not None and px.reencoded else scrub_markers(inst)  # (Veil's encoder writes none)
         outcome: Outcome = deidentify(inst.ds, plan, keyed)
         inst.ds.file_meta.TransferSyntaxUID = ts
+        if segments:
+            outcome.fire(0x7FE00010, "C", f"pixels:jpeg-segments-removed:{segments}")
         if px is not None:
             px.finish(inst.ds, outcome.fire)
         rel = output_relpath(inst.ds, outcome.patient_pseudonym)

@@ -61,6 +61,7 @@ from veil.pipeline.passthrough import (
     locate_pixels,
     stream_input,
 )
+from veil.pixels import markers
 from veil.policy.plan import Plan, typed_text
 
 #: The first bytes read of an input larger than SMALL: its header must end (at Pixel Data) within them.
@@ -841,6 +842,10 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
                     return None
         elif src is not None:
             return None  # a header longer than HEAD
+        if span is not None and span.value_length == 0xFFFFFFFF and markers.kind_of(ts) is not None and (
+                markers.needs_scrub(markers.file_reader(io.BytesIO(buf) if src is None else src, span.value_start),
+                                    span.end - span.value_start, ts)):
+            return None  # a JPEG comment or EXIF segment in a frame: the general path removes it
     except (_Bail, InputError):
         return None
     elems += tail

@@ -378,7 +378,7 @@ def _check_tar_end(tf: tarfile.TarFile) -> None:
     while chunk := fo.read(1 << 20):
         if chunk.strip(b"\0"):
             where = at + len(chunk) - len(chunk.lstrip(b"\0"))
-            raise InputError(f"damaged archive: unreadable tar header at byte {where} after {len(tf.members)} "
+            raise InputError(f"damaged archive: unreadable tar header at byte {where} after {len(tf.getmembers())} "
                              "members (the members after it would be lost)", "archive")
         at += len(chunk)
 

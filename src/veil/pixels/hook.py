@@ -38,6 +38,8 @@ class PixelPass:
     overlay_stash: list[DataElement] = field(default_factory=list)
     icon: Dataset | None = None
     error: InputError | None = None
+    #: Pixel Data is Veil's own encoding of the cleaned frames (no longer the input's codestream)
+    reencoded: bool = False
 
     def raise_if_quarantined(self) -> None:
         if self.error is not None:
@@ -150,6 +152,7 @@ def pixel_pass(inst: Any, plan: Plan, spill: Spill | None = None) -> PixelPass |
                 report.transfer_syntax_out = str(ts)
                 inst.whole, inst.pixels = True, None
                 inst.implicit, inst.little = ts.is_implicit_VR, True
+                result.reencoded = True
             cleared = report.verified or not policy.pixels.verify
             if cleared and str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
                 ds.BurnedInAnnotation = "NO"  # PS3.3 C.7.6.1.1.7: no identifying text is left
