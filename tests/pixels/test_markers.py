@@ -112,3 +112,15 @@ def test_segments_a_decoder_needs_are_kept():
     assert kept("jpeg") == [0xE1, 0xFE, 0xE8, 0xEC]
     assert kept("jpegls") == [0xE1, 0xFE, 0xEC]
     assert header_strips(read, 2, len(frame) - 2, "jpeg") == []  # not the start of a frame
+
+
+@pytest.mark.parametrize("text,kept", [(b"Kakadu-2.2", True), (b"Created by OpenJPEG version 2.5.0", True),
+                                       (b"Kakadu-2.2 Quixandor", False), (b"Quixandor^Zebulon", False)])
+def test_an_encoder_naming_itself_is_kept_anything_else_goes(text, kept):
+    """Most JPEG 2000 files carry 'Kakadu-2.2' (pydicom's JPEG2000.dcm too): removing it rewrote every such
+    file for nothing. Only an encoder's name and version pass; one character more and the comment goes."""
+    j2k = b"\xff\x4f" + _segment(0xFF51, bytes(38)) + _segment(0xFF64, b"\x00\x01" + text) + b"\xff\x90" + bytes(10)
+    jpeg = b"\xff\xd8" + _segment(0xFFFE, text) + b"\xff\xda" + bytes(10)
+    for frame, kind in ((j2k, "j2k"), (jpeg, "jpeg")):
+        strips = header_strips(lambda at, n, f=frame: f[at:at + n], 0, len(frame), kind)
+        assert (strips == []) is kept, (kind, text)

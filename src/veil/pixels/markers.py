@@ -7,7 +7,8 @@ marker of a JPEG 2000 main header. PS3.15 E.1.1 asks that identifying informatio
 is, and these segments are not attributes: the header engine never sees them, and Pixel Data was streamed
 through byte for byte. They are dropped here without decoding a pixel (ITU-T T.81 B.2.4.5/B.2.4.6, T.87
 C.2.4, T.800 A.9.2): what a decoder needs stays - JFIF (APP0), ICC_PROFILE (APP2), Adobe's colour transform
-(APP14) and, for JPEG-LS, HP's colour transform (APP8).
+(APP14) and, for JPEG-LS, HP's colour transform (APP8) - and so does a comment that is only an encoder's
+name and version ("Kakadu-2.2"), so that most files still stream through untouched.
 
 Only the frame header (up to the first scan, or the first tile) is read: a segment after it (between
 progressive scans, in a tile-part header) is not looked for.
@@ -16,6 +17,7 @@ progressive scans, in a tile-part header) is not looked for.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,12 @@ _KINDS = {
 _KEEP_APP = {"jpeg": frozenset({0xE0, 0xE2, 0xEE}), "jpegls": frozenset({0xE0, 0xE2, 0xE8, 0xEE})}
 #: Largest encapsulated Pixel Data rewritten in memory when a segment must go (bigger: quarantined).
 MAX_REWRITE = 512 << 20
+#: Comments encoders write about themselves, kept: names and version numbers, no room for anything else
+#: ("Kakadu-2.2" in most JPEG 2000 files, OpenJPEG's, LEADTOOLS', Intel's and libgd's).
+_ENCODER_COMMENT = re.compile(
+    rb"(?:Kakadu-v?\d+(?:\.\d+)*[a-z]?|Created by OpenJPEG version \d+(?:\.\d+)*(?:-[a-z0-9]+)?"
+    rb"|LEAD Technologies Inc\. V\d+\.\d+|Intel\(R\) JPEG Library, version \[\d+(?:\.\d+)*\]"
+    rb"|CREATOR: gd-jpeg v\d\.\d \(using IJG JPEG v\d+\), (?:quality = \d+|default quality))[\x00\n ]*")
 
 #: Reads `n` bytes at an offset of the encapsulated value.
 Reader = Callable[[int, int], bytes]
@@ -55,7 +63,7 @@ def header_strips(read: Reader, start: int, length: int, kind: str) -> list[tupl
             marker, size = struct.unpack(">HH", read(pos, 4))
             if marker == 0xFF90 or marker >> 8 != 0xFF or size < 2:  # SOT: the first tile; or not a marker
                 break
-            if marker == 0xFF64:  # COM (T.800 A.9.2)
+            if marker == 0xFF64 and not _ENCODER_COMMENT.fullmatch(read(pos + 6, size - 4)):  # COM (T.800 A.9.2)
                 out.append((pos, 2 + size))
             pos += 2 + size
         return [s for s in out if s[0] + s[1] <= end]
@@ -79,7 +87,8 @@ def header_strips(read: Reader, start: int, length: int, kind: str) -> list[tupl
         (size,) = struct.unpack(">H", read(pos + 2, 2))
         if size < 2:
             break
-        if m == 0xFE or (0xE0 <= m <= 0xEF and m not in keep):
+        if (m == 0xFE and not _ENCODER_COMMENT.fullmatch(read(pos + 4, size - 2))) or (0xE0 <= m <= 0xEF
+                                                                                      and m not in keep):
             out.append((pos, 2 + size))
         pos += 2 + size
     return [s for s in out if s[0] + s[1] <= end]
