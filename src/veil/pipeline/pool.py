@@ -140,8 +140,22 @@ def process_pool(workers: int, initializer: Callable[..., None] | None = None,
     scheduler, ``timeout``) or SIGKILL (``kill -9``, the OOM killer) left its workers running, and they
     held the output folder's lock (inherited), so the resume was refused until someone killed them by hand.
     """
-    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_start,
-                               initargs=(os.getpid(), initializer, initargs))
+    return _SignalSafePool(max_workers=workers, initializer=_worker_start,
+                           initargs=(os.getpid(), initializer, initargs))
+
+
+class _SignalSafePool(ProcessPoolExecutor):
+    """Workers are forked with the stop signals blocked (each worker unblocks them once its own handlers
+    are in place). A Ctrl-C that landed inside a fork hook was reported as "Exception ignored" and lost
+    (the run went on and exited 0), and a worker that got the main process's handler raised Interrupted
+    in its start-up; blocked, the signal waits and is handled right after the fork."""
+
+    def _adjust_process_count(self) -> None:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            super()._adjust_process_count()  # type: ignore[misc]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 #: prctl(2) option: the signal a process receives when the thread that forked it exits (Linux).
@@ -161,10 +175,40 @@ def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked by the main process around the fork
     if os.getppid() == parent:
         die_with_parent(parent)
+    _send_results_whole()
     if initializer is not None:
         initializer(*initargs)
+
+
+#: The signals that stop a run: blocked in the main process while it starts a worker (:func:`process_pool`).
+_STOPS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def _send_results_whole() -> None:
+    """A SIGTERM that comes while this worker sends a result takes effect once it is sent.
+
+    A result over 16 KiB goes down the pool's pipe as two writes (its length, then its body); a worker
+    that exited between them left half a message, and the pool's reader waited for the rest for ever -
+    the main process then hung in shutdown, holding OUT's lock (red team: 1 in 126 stops by a scheduler's
+    SIGTERM). The stop is deferred as during an output's commit (:func:`partfiles.hold`)."""
+    import concurrent.futures.process as cfp
+
+    send = getattr(cfp, "_sendback_result", None)
+    if send is None or getattr(send, "_veil_whole", False):
+        return
+
+    def whole(*args: Any, **kwargs: Any) -> None:
+        partfiles.hold()
+        try:
+            send(*args, **kwargs)
+        finally:
+            partfiles.release()
+
+    whole._veil_whole = True  # type: ignore[attr-defined]
+    cfp._sendback_result = whole
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -247,6 +291,51 @@ def stop_workers(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
             proc.kill()
 
 
+def _dead_worker(pool: ProcessPoolExecutor) -> bool:
+    return any(p.exitcode is not None for p in list((getattr(pool, "_processes", None) or {}).values()))
+
+
+def abandon(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down whose workers were stopped or died, without waiting on a result that cannot come.
+
+    A worker killed while it sent a result (SIGKILL cannot be deferred: the OOM killer, kill -9) left half
+    a message in the result pipe, and the pool's manager thread waited for its rest for ever - shutdown
+    joins that thread, so the run never ended and kept OUT locked. Once every worker is gone, closing
+    this process's copy of the pipe's write end leaves none open: the reader gets end-of-file, takes the
+    pool for broken, and ends."""
+    stop_workers(pool, grace=0.5)
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+            proc.join(5)
+    with contextlib.suppress(Exception):
+        pool._result_queue._writer.close()  # type: ignore[attr-defined]
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Seconds a dead worker may go unnoticed by the pool before the run takes the pool for broken itself.
+DEATH_GRACE = 3.0
+
+
+def _await(pool: ProcessPoolExecutor, fut: Future[R], timeout: float | None) -> R:
+    """``fut.result(timeout)``, watching the workers: a dead worker whose death the pool has not reported
+    within DEATH_GRACE (it is waiting for the rest of a half-sent result) raises BrokenProcessPool, where
+    the wait went on until the unit's time limit (16 files x 30 minutes) or for ever."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    dead_since: float | None = None
+    while True:
+        step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+        try:
+            return fut.result(timeout=step)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        if dead_since is None:
+            if _dead_worker(pool):
+                dead_since = time.monotonic()
+        elif time.monotonic() - dead_since > DEATH_GRACE:
+            raise BrokenProcessPool("a worker died while it sent its result")
+
+
 class WorkerDied(VeilError):
     """A worker process died (a signal: a crash in a native decoder, the OOM killer) while running a unit."""
 
@@ -307,14 +396,12 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
             isolated.append(make_pool(1))
         seconds = None if limit is None else limit(a)
         try:
-            return isolated[0].submit(fn, a).result(timeout=seconds)
+            return _await(isolated[0], isolated[0].submit(fn, a), seconds)
         except BrokenProcessPool:
-            isolated.pop().shutdown(wait=True, cancel_futures=True)
+            abandon(isolated.pop())
             raise WorkerDied from None
         except TimeoutError:
-            hung = isolated.pop()
-            stop_workers(hung)
-            hung.shutdown(wait=True, cancel_futures=True)
+            abandon(isolated.pop())
             raise WorkerTimedOut(seconds or 0) from None
 
     pool = make_pool(workers)
@@ -336,11 +423,9 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
                 return
             unit, fut = pending.popleft()
             try:
-                result = fut.result(timeout=None if limit is None else limit(arg(unit)))
-            except (BrokenProcessPool, TimeoutError) as exc:
-                if isinstance(exc, TimeoutError):  # a hang: stopped like a death, then rescued alike
-                    stop_workers(pool)
-                pool.shutdown(wait=True, cancel_futures=True)
+                result = _await(pool, fut, None if limit is None else limit(arg(unit)))
+            except (BrokenProcessPool, TimeoutError):  # a hang is stopped like a death, then rescued alike
+                abandon(pool)
                 for u, f in [(unit, fut), *pending]:
                     yield u, (f.result() if f.done() and not f.cancelled() and f.exception() is None
                               else rescue(u, alone))
@@ -353,6 +438,9 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
             stop_workers(pool)
             for p in isolated:
                 stop_workers(p)
+            abandon(pool)
+            for p in isolated:
+                abandon(p)
         pool.shutdown(cancel_futures=True)
         for p in isolated:
             p.shutdown(cancel_futures=True)
