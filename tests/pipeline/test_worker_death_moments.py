@@ -37,7 +37,7 @@ def _on_disk(out: Path) -> set[str]:
 @pytest.mark.slow
 def test_a_worker_killed_while_it_sends_its_result_does_not_hang_the_run(tmp_path):
     src = tmp_path / "in"
-    make_corpus(src, 120)
+    make_corpus(src, 48)
     widen = tmp_path / "widen"
     widen.mkdir()
     (widen / "sitecustomize.py").write_text(textwrap.dedent("""
@@ -75,7 +75,7 @@ def test_a_worker_killed_while_it_sends_its_result_does_not_hang_the_run(tmp_pat
     assert code in (0, 1)
     again = veil("deid", str(src), str(out), "--json")  # not refused by a lock a hung run holds
     assert again.returncode == 0, again.stderr
-    assert _on_disk(out) == _listed(out) and len(_listed(out)) == 120
+    assert _on_disk(out) == _listed(out) and len(_listed(out)) == 48
 
 
 @pytest.mark.parametrize("when", ["after-journal", "before-journal"])

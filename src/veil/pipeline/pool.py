@@ -150,10 +150,10 @@ class _SignalSafePool(ProcessPoolExecutor):
     (the run went on and exited 0), and a worker that got the main process's handler raised Interrupted
     in its start-up; blocked, the signal waits and is handled right after the fork."""
 
-    def _adjust_process_count(self) -> None:
+    def _spawn_process(self) -> None:  # each fork (the pool's _launch_processes and _adjust_process_count)
         old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
-            super()._adjust_process_count()  # type: ignore[misc]
+            super()._spawn_process()  # type: ignore[misc]
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 

@@ -757,6 +757,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         def rescue(unit: list[_Todo], alone: Callable[[list[_Item]], list[tuple[FileResult, int]]]
                    ) -> list[tuple[FileResult, int]]:
             rescued.append(len(unit))  # one by one, each in a fresh worker: only a file that kills one is out
+            own.expect(p for _, p, _ in unit)
             parts = each_alone([(p, prev) for _, p, prev in unit], alone,
                                lambda item: [(_lost(Path(item[0]), keyed, "crash", _CRASHED), PROCESSED)],
                                lambda item, exc: [(_lost(Path(item[0]), keyed, "timeout",
@@ -774,7 +775,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                     done = _reusable(prev, p, _stamp(p), out_dir, keyed) if prev is not None else None
                     if done is not None:  # done before, unchanged: a stop now is no reason to lose it
                         r, resumed = replace(done[0], source=p), REUSED
-                    elif (done := own.reusable(p, out_dir, keyed)) is not None:  # done by this run's first try
+                    elif (done := own.reusable(p)) is not None:  # done by this run's first try
                         r = replace(done[0], source=p)
                 store.put(seq, r)
                 if finished is not None:
@@ -952,37 +953,48 @@ def remove_stale_outputs(out_dir: Path, summary: RunSummary, earlier: _EarlierOu
         summary.stale_removed += 1
         _remove_empty_folders(os.path.dirname(path), root)
     if killed is not None:
-        for rel in _unrecorded_outputs(root, earlier.listed, *killed):
-            try:
-                os.unlink(os.path.join(root, rel))
-            except OSError:
-                summary.stale_kept.append(rel)
-                continue
-            summary.stale_removed += 1
-            _remove_empty_folders(os.path.dirname(os.path.join(root, rel)), root)
+        _remove_unrecorded(root, _unrecorded_outputs(root, earlier.listed, *killed), summary)
+
+
+def _remove_unrecorded(root: str, rels: Iterable[str], summary: RunSummary) -> None:
+    """Remove outputs in no record (:func:`_unrecorded_outputs`), counted as stale; one that cannot go is
+    listed as kept."""
+    for rel in rels:
+        try:
+            os.unlink(os.path.join(root, rel))
+        except OSError:
+            summary.stale_kept.append(rel)
+            continue
+        summary.stale_removed += 1
+        _remove_empty_folders(os.path.dirname(os.path.join(root, rel)), root)
 
 
 class _OwnLines:
-    """This run's own journal lines, read when a unit was lost (its worker died or timed out): its files
-    are run again one by one, and one lost again is quarantined (crash, timeout) - although the first try
-    may have written and journaled it. Its output then stayed in OUT, in no manifest and no count (the red
-    team: 9 of 15 runs with workers killed at random). Read again only when the journals have grown."""
+    """This run's own journal lines of the files of lost units (their worker died or timed out): such files
+    run again one by one, and one lost again is quarantined (crash, timeout) - although the first try may
+    have written and journaled it. Its output then stayed in OUT, in no manifest and no count (the red
+    team: 9 of 15 runs with workers killed at random). Only the lost units' keys are kept, and the journals
+    are read again only when they have grown."""
 
     def __init__(self, out_dir: Path, run_id: str, since: int, keyed: Keyed) -> None:
         self.out_dir, self.run_id, self.since, self.keyed = out_dir, run_id, since, keyed
+        self.wanted: set[str] = set()
         self.lines: dict[str, _Earlier] = {}
         self.size = -1
 
-    def reusable(self, path: str, out_dir: Path, keyed: Keyed) -> tuple[FileResult, str] | None:
-        key = _journal_key(keyed, path)
-        if key not in self.lines:
-            size = sum(_journal_sizes(self.out_dir).values())
-            if size != self.size:
-                self.size = size
-                self.lines = {line.key: (line.stamp, line.result, line.seal) for line in _journal_all(self.out_dir)
-                              if line.run_id == self.run_id and line.t == self.since}
+    def expect(self, paths: Iterable[str]) -> None:
+        self.wanted.update(_journal_key(self.keyed, p) for p in paths)
+
+    def reusable(self, path: str) -> tuple[FileResult, str] | None:
+        key = _journal_key(self.keyed, path)
+        if key not in self.wanted:
+            return None
+        if key not in self.lines and (size := sum(_journal_sizes(self.out_dir).values())) != self.size:
+            self.size = size
+            self.lines = {line.key: (line.stamp, line.result, line.seal) for line in _journal_all(self.out_dir)
+                          if line.key in self.wanted and line.run_id == self.run_id and line.t == self.since}
         mine = self.lines.get(key)
-        return _reusable(mine, path, _stamp(path), out_dir, keyed) if mine is not None else None
+        return _reusable(mine, path, _stamp(path), self.out_dir, self.keyed) if mine is not None else None
 
 
 def _remove_own_orphans(out_dir: Path, summary: RunSummary, since: int) -> None:
@@ -997,14 +1009,7 @@ def _remove_own_orphans(out_dir: Path, summary: RunSummary, since: int) -> None:
         return bool(store.query("SELECT 1 FROM results WHERE output = ? AND status = 'ok' LIMIT 1", (rel,)))
 
     root = os.path.realpath(out_dir)
-    for rel in _unrecorded_outputs(root, listed, since, _run_start(out_dir) + 1):  # (OUT's clock)
-        try:
-            os.unlink(os.path.join(root, rel))
-        except OSError:
-            summary.stale_kept.append(rel)
-            continue
-        summary.stale_removed += 1
-        _remove_empty_folders(os.path.dirname(os.path.join(root, rel)), root)
+    _remove_unrecorded(root, _unrecorded_outputs(root, listed, since, _run_start(out_dir) + 1), summary)  # OUT's clock
 
 
 def _remove_empty_folders(folder: str, root: str) -> None:
