@@ -525,12 +525,11 @@ def test_a_zip_folder_entry_holding_data_is_reported(tmp_path):
 def test_a_tree_a_thousand_folders_deep_is_walked_and_its_staging_removed(tmp_path):
     """walk and shutil.rmtree recursed: 1,000 levels raised RecursionError (exit 3), which rmtree's
     ignore_errors does not cover, so the unpacked members stayed in $TMPDIR after every run."""
-    (f,) = make_corpus(tmp_path / "c", 1)
+    f, g = make_corpus(tmp_path / "c", 2)
     deep = "/".join(["d"] * 1000)
-    arc = _tar(tmp_path / "deep.tar", [("ok.dcm", f.read_bytes())]
-               + [("/".join(["d"] * i) + "/f", b"abc") for i in range(1, 1001)] + [(f"{deep}/x.dcm", f.read_bytes())])
+    arc = _tar(tmp_path / "deep.tar", [("ok.dcm", f.read_bytes()), (f"{deep}/x.dcm", g.read_bytes())])
     code, doc = _run_json(arc, tmp_path / "out", tmp_path / "tmp")
-    assert code == 1 and doc["written"] == 1 and doc["quarantined"] == 1000  # the 'f's are not DICOM
+    assert code == 0 and doc["written"] == 2, doc
     assert _staging_left(tmp_path / "tmp") == []
     folder = here = tmp_path / "in"
     for _ in range(1001):  # one level at a time (Path.mkdir(parents=True) recurses too)

@@ -645,8 +645,11 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
 def _extract(root: Path, parts: tuple[str, ...], mtime: float | None, read: Callable[[], IO[bytes]]) -> None:
     """One member, as a new private file (never over another: O_EXCL, no link followed)."""
     target = root.joinpath(*parts)
-    if len(parts) > 1:
-        os.makedirs(target.parent, mode=0o700, exist_ok=True)
+    here = root
+    for part in parts[:-1]:  # one level at a time: os.makedirs recurses (a member 1,000 folders deep)
+        here = here / part
+        with contextlib.suppress(FileExistsError):  # a file there: the open below says so
+            os.mkdir(here, 0o700)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as fh, read() as src:
         shutil.copyfileobj(src, fh, 1 << 20)
