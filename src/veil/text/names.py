@@ -296,8 +296,9 @@ def _clinical_compound(word: str, lex: Lexicon) -> bool:
     """A hyphen-joined word of a clinical word and another ("CT-Kowalczyk", "Post-Whipple"), not a
     double-barrelled name ("Smith-Jones"): its parts are read as separate words, as "CT Kowalczyk" is.
     Joined, the clinical part made the whole word no name, and the surname went out."""
-    parts = _bare(word).split("-")
-    return (not _listed("-".join(parts), lex) and any(p in lex.vocabulary for p in parts)
+    bare = _bare(word)
+    parts = bare.split("-")
+    return (not _listed(bare, lex) and any(p in lex.vocabulary for p in parts)
             and not all(p in lex.vocabulary for p in parts))
 
 
@@ -325,9 +326,10 @@ def _lower_case_names(text: str, lex: Lexicon) -> str:
 
     for i in range(len(toks) - 1):
         cue, nxt = toks[i], toks[i + 1]
-        if _bare(cue.group()) not in _LOWER_CUES or text[cue.end():nxt.start()].strip(" .") or not name_word(nxt):
+        word = _bare(cue.group())
+        if word not in _LOWER_CUES or text[cue.end():nxt.start()].strip(" .") or not name_word(nxt):
             continue
-        if _bare(cue.group()) in _TITLES:
+        if word in _TITLES:
             capital(cue)
         j = i + 1
         while j < len(toks) and name_word(toks[j]) and (j == i + 1 or text[toks[j - 1].end():toks[j].start()]
