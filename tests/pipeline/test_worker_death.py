@@ -134,10 +134,10 @@ def test_deid_quarantines_a_file_that_hangs_and_writes_the_rest(tmp_path, monkey
     monkeypatch.setattr(runner, "process_file", process_file)
     out = tmp_path / "out"
     t = time.monotonic()
-    summary = runner.run(files, out, plan, keyed, workers=workers, file_timeout=2)
+    summary = runner.run(files, out, plan, keyed, workers=workers, file_timeout=0.5)  # a unit of 16: 8 s
     assert time.monotonic() - t < 120
     assert summary.written == 39 and summary.quarantined == 1
     (bad,) = list(summary.results.select("status = 'quarantined'"))
-    assert bad.source == str(hang) and bad.rule == "timeout" and "after 2 s" in bad.reason
+    assert bad.source == str(hang) and bad.rule == "timeout" and "after 0.5 s" in bad.reason
     assert tree_hashes(out) == tree_hashes(ref)
     assert not list(out.rglob(".veil-*.part"))
