@@ -286,7 +286,7 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     except SecretError as exc:  # the output folder belongs to another secret: nothing was written
         _fail(str(exc))
     except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
-        _fail(str(exc), EXIT_FATAL)
+        _fail(str(exc) + _record_stopped(exc, output_dir, keyed, plan, purpose, dry_run), EXIT_FATAL)
     except Interrupted as exc:
         if not dry_run:
             if exc.summary is not None:  # outputs were written: the run is recorded, as stopped
@@ -321,6 +321,26 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
         exc.reported = as_json
         raise
     raise typer.Exit(summary.exit_code)
+
+
+def _record_stopped(exc: VeilError, output_dir: Path, keyed, plan, purpose: str,  # type: ignore[no-untyped-def]
+                    dry_run: bool) -> str:
+    """A run the output stopped (full, read-only, I/O error) may have written files: it is recorded like a
+    run a signal stopped, when the log can still take a line (a full disk often has room for one line
+    and not for an image). What the message adds says which."""
+    from veil.audit import AuditError
+    from veil.errors import OutputError
+    from veil.pipeline.runner import RunSummary
+
+    if dry_run or not isinstance(exc, OutputError) or not isinstance(exc.summary, RunSummary):
+        return ""
+    try:
+        with _stop_signals_held():
+            _audit_run(output_dir, keyed, plan, exc.summary, purpose, interrupted="output-failure")
+    except (AuditError, OSError, VeilError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return f". The stopped run is not in the audit log ({why}): the run that resumes it is"
+    return ". The stopped run is recorded in the audit log"
 
 
 def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_dir: Path, head: str | None,

@@ -36,6 +36,9 @@ class OutputError(VeilError):
     same command resumes once the cause is fixed.
     """
 
+    #: what the run had finished when the output failed (the runner's RunSummary), for its audit entry
+    summary: object = None
+
 
 class Interrupted(BaseException):
     """The command was asked to stop by a signal (Ctrl-C: SIGINT; a scheduler or ``timeout``: SIGTERM;

@@ -90,3 +90,55 @@ def test_a_surname_that_is_also_the_institutions_word_is_still_the_patients_name
     ds.AnatomicRegionSequence = Sequence([_code("K-1", "99LOCAL", "Quixandor knee")])
     out = _run(ds, policy, tmp_path, monkeypatch)
     assert out.AnatomicRegionSequence[0].CodeMeaning == "[NAME] knee"
+
+
+def _wrong_vr(ds: Dataset, tag: int, vr: str, value: object) -> Dataset:
+    if tag in ds:
+        del ds[tag]
+    ds.add_new(tag, vr, value)
+    return ds
+
+
+def _item(text: str) -> Dataset:
+    item = Dataset()
+    item.CodeMeaning = text
+    return item
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("how", ["SQ", "OB"])
+def test_a_replaced_attribute_written_with_another_vr_is_written_as_its_own(policy, how, tmp_path, monkeypatch):
+    """Red team C (last session): Patient's Name written as a sequence quarantined the file with rule
+    'internal' and a TypeError (the pseudonym could not be set into a sequence). An attribute Veil gives a
+    value of its own (P, Z, D) is now written with the dictionary's VR: the pseudonym as PN, an empty
+    Referring Physician's Name as PN, and nothing of what the wrong VR held."""
+    from .test_rawpath import _general
+
+    ds = _patient(_small_image())
+    value = Sequence([_item("Quixandor Zebulon")]) if how == "SQ" else SECRET_BYTES
+    _wrong_vr(ds, 0x00100010, how, value)  # Patient's Name: P (pseudonym)
+    _wrong_vr(ds, 0x00080090, how, value)  # Referring Physician's Name: Z
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, policy, tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason
+    data = (tmp_path / "out" / str(result.output)).read_bytes()
+    assert b"Quixandor" not in data and b"98765431" not in data
+    import pydicom
+
+    out = pydicom.dcmread(tmp_path / "out" / str(result.output))
+    assert out["PatientName"].VR == "PN" and str(out.PatientName).startswith("VEIL")
+    assert out["ReferringPhysicianName"].VR == "PN" and not out.ReferringPhysicianName
+
+
+def test_a_uid_written_with_another_vr_is_refused_with_its_reason(tmp_path, monkeypatch):
+    """A value Veil remaps cannot be read from a sequence: the file is quarantined, and the reason says
+    which attribute and why (it said 'internal' and a TypeError before)."""
+    from .test_rawpath import _general
+
+    ds = _wrong_vr(_patient(_small_image()), 0x0020000D, "SQ", Sequence([_item("1.2.3")]))  # Study Instance UID
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, "basic", tmp_path / "out", monkeypatch)
+    assert result.status == "quarantined" and result.rule == "vr-mismatch"
+    assert "StudyInstanceUID is written as SQ, not UI" in result.reason

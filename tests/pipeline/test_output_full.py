@@ -77,6 +77,43 @@ def test_a_full_output_stops_the_run_and_the_same_command_resumes(tmp_path):
     assert _inputs_hash(src) == before
 
 
+@pytest.mark.slow
+def test_a_run_stopped_by_a_full_output_is_in_the_audit_log(tmp_path):
+    """A run the output stopped had written files and left no audit entry (signals did leave one). Out of
+    inodes with room for data, the log (one line appended to an existing file) can still take the entry:
+    it records the stop and the files written, the message says so, and the chain still verifies; the
+    run that resumes it is recorded after it."""
+    every = tmp_path / "every"
+    make_corpus(every, 30)
+    src = tmp_path / "in"
+    first = sorted(every.iterdir())[0]
+    shutil.copytree(first, src / first.name)
+    with small_fs(tmp_path / "small", "64m") as fs:
+        out = fs / "out"
+        assert veil("deid", str(src), str(out), "--workers", "2").returncode == 0
+        before = set(out.rglob("*.dcm"))
+        st = os.statvfs(fs)
+        subprocess.run(["mount", "-o", f"remount,nr_inodes={st.f_files - st.f_ffree + 11}", str(fs)], check=True)
+        for p in sorted(every.iterdir())[1:]:
+            shutil.copytree(p, src / p.name)
+        full = veil("deid", str(src), str(out), "--workers", "2")
+        said = " ".join((full.stdout + full.stderr).split())
+        assert full.returncode == EXIT_FATAL, said
+        assert "No space left on device" in said and "The stopped run is recorded in the audit log" in said, said
+        entries = [json.loads(line) for line in (out / ".veil" / "audit.jsonl").read_text().splitlines()]
+        assert len(entries) == 2 and entries[1]["extra"]["interrupted"] == "output-failure"
+        written = set(out.rglob("*.dcm")) - before
+        assert 0 < len(written) < 24 and entries[1]["counts"]["in"] == 30
+        assert entries[1]["counts"]["out"] == len(written)  # what it wrote, received or only journaled
+        assert veil("audit", "verify", str(out)).returncode == 0
+        subprocess.run(["mount", "-o", "remount,nr_inodes=10000", str(fs)], check=True)
+        again = veil("deid", str(src), str(out), "--workers", "2", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        entries = [json.loads(line) for line in (out / ".veil" / "audit.jsonl").read_text().splitlines()]
+        assert len(entries) == 3 and "interrupted" not in entries[2]["extra"]
+        assert entries[2]["counts"]["out"] == 30 and veil("audit", "verify", str(out)).returncode == 0
+
+
 def test_a_read_only_output_is_one_clear_error(tmp_path):
     src = tmp_path / "in"
     make_corpus(src, 6)

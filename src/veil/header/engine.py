@@ -1067,6 +1067,13 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
             del ds[tag]
             ctx.out.fire(tag, code, act.rule)
             return
+    if code not in ("K", "X", "C") and not tag >> 16 & 1 and vr not in _public_vrs(tag) and _public_vrs(tag):
+        old, elem = elem, _retyped(ds, elem, code)
+        vr = elem.VR
+        if code == "H":
+            ctx.out.fire(tag, code, act.rule)
+            _set(elem, ctx.keyed.hash_value(str(old.value)))
+            return
     ctx.out.fire(tag, code, act.rule)
     if code == "K":
         if vr == "SQ":
@@ -1111,6 +1118,23 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         _clean(ds, elem, ctx, handled)
         return
     raise AssertionError(f"unknown action {code!r}")
+
+
+def _retyped(ds: Dataset, elem: DataElement, code: str) -> DataElement:
+    """A public attribute written with a VR its dictionary does not allow (PS3.5 6.2: Patient's Name as a
+    sequence), about to get a value of Veil's own (Z, D, R, H, P): an empty element of the dictionary's VR
+    takes its place, so the value can be written and the output holds the attribute as the standard types
+    it. A value Veil derives from the old one (U remapped, S/Y shifted) cannot be read from another VR: the
+    instance is refused with its reason."""
+    tag = int(elem.tag)
+    if code in ("U", "U*", "S", "Y"):
+        raise InputError(f"{elem.keyword or f'({tag >> 16:04X},{tag & 0xFFFF:04X})'} is written as {elem.VR}, "
+                         f"not {dictionary_VR(tag)}: its value cannot be {'remapped' if code[0] == 'U' else 'shifted'}",
+                         "vr-mismatch")
+    vr = dictionary_VR(tag).split(" or ")[0]
+    fresh = DataElement(tag, vr, Sequence([]) if vr == "SQ" else None)
+    ds[tag] = fresh
+    return fresh
 
 
 def _recurse(elem: DataElement, ctx: _Ctx, scope: str) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from veil import __version__
-from veil.errors import Interrupted, SecretError, VeilError
+from veil.errors import Interrupted, OutputError, SecretError, VeilError
 from veil.identity.keyed import Keyed
 from veil.pipeline import partfiles
 from veil.pipeline.fingerprint import sha256_file
@@ -207,7 +207,13 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
         try:
             r = process_file(Path(p), plan, keyed, root, dry_run=dry, since=since)
             if not dry:
-                _journal_append(root, r, run_id, stamp, keyed, since)
+                try:
+                    _journal_append(root, r, run_id, stamp, keyed, since)
+                except OutputError:  # the disk filled between the output and its line: no output unjournaled
+                    if r.status == "ok" and r.output:
+                        with contextlib.suppress(OSError):
+                            os.unlink(root / r.output)
+                    raise
         finally:
             partfiles.release()  # the output and its journal line are both there: a stop may come now
         out.append((r, PROCESSED))
@@ -784,7 +790,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 restamped += resumed == RESTAMPED
                 if on_result is not None:
                     on_result(r)
-    except Interrupted as exc:  # what the run finished before it was stopped, for the audit entry
+    except (Interrupted, OutputError) as exc:  # what the run finished before it was stopped, for the audit entry
         _count(summary)
         exc.summary = summary
         stopped = True
@@ -818,7 +824,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                                      None if killed_start is None else (killed_start, since))
                 write_reports(out_dir, summary, plan)
                 (out_dir / STATE_DIR / IN_PROGRESS).unlink(missing_ok=True)
-    except Interrupted as exc:
+    except (Interrupted, OutputError) as exc:
         if exc.summary is None:
             _count(summary)
             exc.summary = summary

@@ -443,14 +443,19 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
                 (f"{given} {family}", NAME)]
 
 
-#: The top-level attributes core_identifiers reads: Patient's Name, Patient ID, Other Patient IDs.
-CORE_TAGS = (0x00100010, 0x00100020, 0x00101000)
+#: The top-level attributes core_identifiers reads, with the VR each is written with: Accession Number,
+#: Patient's Name, Patient ID, Patient's Birth Date, Other Patient IDs (in tag order). The accession number
+#: and birth date are what a site types into a local code's meaning besides the name ("Order ACC5550123
+#: dob 19471113" in an SR's content, kept with its structure under the Basic Profile's D).
+CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000)
+_CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO"}
 
 
 def core_identifiers(ds: Dataset) -> KnownIdentifiers:
-    """The patient's own name and ID at the top level, in the forms they are written: what allow-listed
-    coded text is checked against under a policy that does not clean text (collecting every identifier
-    of the instance would cost such a policy more than the rest of its work)."""
+    """The patient's own name, IDs, birth date and the accession number at the top level, in the forms
+    they are written: what allow-listed coded text is checked against under a policy that does not clean
+    text (collecting every identifier of the instance would cost such a policy more than the rest of its
+    work)."""
     items: list[tuple[int, bytes]] = []
     for tag in CORE_TAGS:
         held = ds._dict.get(BaseTag(tag))
@@ -458,7 +463,7 @@ def core_identifiers(ds: Dataset) -> KnownIdentifiers:
             continue
         value = held.value if type(held) is RawDataElement else None
         if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or held.VR not in (
-                None, "PN" if tag == 0x00100010 else "LO"):
+                None, _CORE_VR[tag]):
             return _core_decoded(ds)
         items.append((tag, value))
     return core_from_ascii(tuple(items))
@@ -470,7 +475,7 @@ def core_from_ascii(items: tuple[tuple[int, bytes], ...]) -> KnownIdentifiers:
     ASCII decodes the same in every character set pydicom knows (no escape sequences)."""
     raw: list[tuple[str, str]] = []
     for tag, value in items:
-        _core_terms(tag, ascii_values(value, "PN" if tag == 0x00100010 else "LO", "iso8859") or [], raw)
+        _core_terms(tag, ascii_values(value, _CORE_VR[tag], "iso8859") or [], raw)
     return known_from_terms(raw)
 
 
@@ -491,7 +496,12 @@ def _core_decoded(ds: Dataset) -> KnownIdentifiers:
 
 def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None:
     for v in values:
-        out.extend(_name_terms(v) if tag == 0x00100010 else _id_terms(v))
+        if tag == 0x00100010:
+            out.extend(_name_terms(v))
+        elif tag == 0x00100030:
+            out.extend((form, DATE) for form in date_forms(v.strip()))
+        else:
+            out.extend(_id_terms(v))
 
 
 def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
