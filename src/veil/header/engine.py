@@ -315,6 +315,9 @@ ALLOWLIST_KNOWN = "allowlist:standard-text+known"
 def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     """Whether an ASCII raw value (backslash-separated values) holds one of the known identifiers; None
     when it is not plain ASCII (decoded by its character set first: ISO 2022 escapes are 7-bit too)."""
+    hit = known.hits.get(value)
+    if hit is not None:
+        return hit
     if not value.isascii() or b"\x1b" in value:
         return None
     if not known.terms:
@@ -322,8 +325,12 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
     from veil.text.known import has_known
 
     if b"\\" not in value:
-        return has_known(value.decode("ascii").upper(), known)
-    return any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
+        hit = has_known(value.decode("ascii").upper(), known)
+    else:
+        hit = any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
+    if len(known.hits) < 4096:
+        known.hits[value] = hit
+    return hit
 
 
 #: Specific Character Set: a Code String never checked for identifiers (removing it garbles every

@@ -13,11 +13,13 @@ everything else, and anything the raw path declines, through pydicom here. Both 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
 import os
 import re
+import secrets
 import stat
 import struct
 import tempfile
@@ -243,7 +245,8 @@ def committed_inode(path: str) -> int | None:
 
 
 def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int | None = None) -> None:
-    """Close the temporary file and rename it onto `path` (atomic), settling duplicate instances.
+    """Name the written file `path` (atomic: a link, or a rename), close it, and settle duplicate instances.
+    `tmp`: its temporary name, or "" for an unnamed file (partfiles.new_anonymous), linked while still open.
 
     Two inputs can carry the same SOPInstanceUID (a re-sent instance, another transfer syntax). The
     output then exists already (a hard link onto an existing name fails, atomically); under a lock on the
@@ -259,6 +262,27 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     """
     # No fsync per file: a resumed run re-hashes journaled outputs and redoes any that a crash cut short.
     _committed[os.fspath(path)] = os.fstat(fd).st_ino
+    if not tmp:  # an unnamed file (partfiles.new_anonymous): linked while open, named only to settle a duplicate
+        partfiles.hold()
+        try:
+            partfiles.name_anonymous(fd, path)
+        except FileExistsError:
+            partfiles.release()
+        except BaseException:
+            partfiles.release()
+            os.close(fd)
+            raise
+        else:
+            os.close(fd)
+            return
+        tmp = _named(fd, os.path.dirname(path))
+        try:
+            _commit_locked(tmp, path, digest, since)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # replaced onto `path` (gone already) or lost to the kept duplicate
+            partfiles.done(tmp)
+        return
     os.close(fd)
     # from the rename on, a stop waits until the caller has journaled the result (partfiles.hold): never
     # while waiting for the folder's lock or hashing a duplicate, only around the rename itself
@@ -269,6 +293,32 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
         return
     except OSError:  # exists already, or a file system without hard links: the locked path decides
         partfiles.release()  # nothing is in place yet: a stop that came meanwhile stops now
+    _commit_locked(tmp, path, digest, since)
+
+
+def _named(fd: int, folder: str) -> str:
+    """An unnamed output given a temporary ``.part`` name beside its place (listed for a stop's clean-up),
+    then closed: what the locked path of a duplicate renames, as it does a named output."""
+    try:
+        for _ in range(100):
+            tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+            partfiles.listed(tmp)
+            try:
+                partfiles.name_anonymous(fd, tmp)
+            except FileExistsError:
+                partfiles.done(tmp)
+                continue
+            except BaseException:
+                partfiles.done(tmp)
+                raise
+            return tmp
+        raise FileExistsError(f"no free temporary name in {folder}")
+    finally:
+        os.close(fd)
+
+
+def _commit_locked(tmp: str, path: Path | str, digest: str, since: int | None) -> None:
+    """commit_atomic's path when `path` exists: under the folder's lock, a duplicate is settled."""
     dfd = os.open(os.path.dirname(path), os.O_RDONLY)
     try:
         fcntl.flock(dfd, fcntl.LOCK_EX)
@@ -316,19 +366,21 @@ def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
     A full, read-only or unwritable output raises :class:`OutputError` (see :func:`output_failure`)."""
     folder = os.path.dirname(path)
     try:
-        fd, tmp = partfiles.new(folder)
+        fd, tmp = partfiles.new_anonymous(folder)
     except OSError as exc:
         err = output_failure(exc, folder, creating=True)
         if err is not None:
             raise err from exc
         raise
+    open_fd: int | None = fd
     try:
         digests = write(fd)
+        open_fd = None  # commit_atomic closes it, whatever happens
         commit_atomic(fd, tmp, path, digests[0], since)
         partfiles.done(tmp)
         return digests
     except BaseException as exc:
-        partfiles.discard(fd, tmp)
+        partfiles.discard(open_fd, tmp)
         err = output_failure(exc, folder) if isinstance(exc, OSError) else None
         if err is not None:
             raise err from exc

@@ -155,6 +155,9 @@ class KnownIdentifiers:
     _key: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
     #: name parts matched only where the context says they are a person (:func:`find_cued`), upper-case
     cued: tuple[str, ...] = ()
+    #: raw ASCII value -> whether it holds a term (engine.known_hit): a study's files repeat their kept
+    #: text (Manufacturer, Station Name ...) and share one instance (core_from_ascii is memoised)
+    hits: dict[bytes, bool] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.cued)
