@@ -94,3 +94,42 @@ def test_both_ways_give_the_same_output_and_settle_duplicates_alike(tmp_path, mo
         assert not [p for p in out.rglob("*") if p.name.startswith(".veil-")]
         rows = [json.loads(line) for line in (out / ".veil" / "manifest.jsonl").read_text().splitlines()]
         assert len(rows) == 5
+
+
+def test_a_file_system_that_cannot_link_an_unnamed_file_gets_named_ones(tmp_path, monkeypatch):
+    """A container without /proc cannot link an unnamed file (ENOENT): probed once per device, the run
+    writes named files there instead of failing every output; the probe leaves nothing behind."""
+    import errno
+
+    monkeypatch.setattr(partfiles, "_TMPFILE_OK", set())
+    monkeypatch.setattr(partfiles, "_NO_TMPFILE", set())
+    calls: list[str] = []
+
+    def no_proc(fd: int, path) -> None:  # type: ignore[no-untyped-def]
+        calls.append(str(path))
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"/proc/self/fd/{fd}")
+
+    monkeypatch.setattr(partfiles, "name_anonymous", no_proc)
+    for _ in range(3):
+        fd, tmp = partfiles.new_anonymous(tmp_path)
+        assert tmp.endswith(".part")
+        partfiles.discard(fd, tmp)
+    assert len(calls) == 1  # probed once
+    assert os.listdir(tmp_path) == []
+    assert os.stat(tmp_path).st_dev in partfiles._NO_TMPFILE
+
+
+def test_a_full_output_met_by_the_probe_is_the_outputs_failure(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setattr(partfiles, "_TMPFILE_OK", set())
+    monkeypatch.setattr(partfiles, "_NO_TMPFILE", set())
+
+    def full(fd: int, path) -> None:  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(partfiles, "name_anonymous", full)
+    with pytest.raises(OSError) as info:
+        partfiles.new_anonymous(tmp_path)
+    assert info.value.errno == errno.ENOSPC and not partfiles._NO_TMPFILE
+    assert os.listdir(tmp_path) == []

@@ -100,16 +100,45 @@ def new_anonymous(folder: Path | str) -> tuple[int, str]:
             except FileNotFoundError:
                 os.makedirs(folder, exist_ok=True)
                 continue
-            if st_dev in _NO_TMPFILE:
+            if st_dev in _NO_TMPFILE or (st_dev not in _TMPFILE_OK and not _links(folder, st_dev, flag)):
                 break
-            try:
-                return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600), ""
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    raise
-                _NO_TMPFILE.add(st_dev)
-            break
+            return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600), ""
     return new(folder)
+
+
+#: Devices where an unnamed file was made and linked to a name (:func:`_links`), in this process.
+_TMPFILE_OK: set[int] = set()
+#: Errors of the output itself while probing: the run's failure to report, not a reason to fall back.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _links(folder: Path | str, st_dev: int, flag: int) -> bool:
+    """Whether the file system of `folder` makes an unnamed file and links it to a name (once per device and
+    process): some refuse O_TMPFILE (EOPNOTSUPP, EISDIR), a container without /proc cannot link one
+    (ENOENT), a FUSE file system may refuse the link. Then named files are used there, for the whole run."""
+    try:
+        fd = os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise
+        _NO_TMPFILE.add(st_dev)
+        return False
+    probe = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+    _LIVE.add(probe)
+    try:
+        name_anonymous(fd, probe)
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise
+        _NO_TMPFILE.add(st_dev)
+        return False
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+        _LIVE.discard(probe)
+    _TMPFILE_OK.add(st_dev)
+    return True
 
 
 def name_anonymous(fd: int, path: Path | str) -> None:
