@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from .test_batch import make_corpus, tree_hashes, veil
@@ -149,6 +150,47 @@ def test_an_archive_too_big_for_the_staging_folder_is_refused_before_anything_is
     assert not list((tmp_path / "out").rglob("*.dcm"))
     ok = veil("deid", str(arc), str(tmp_path / "out2"), env_extra={"TMPDIR": str(tmp_path)})
     assert ok.returncode == 1 and len(list((tmp_path / "out2").rglob("*.dcm"))) == 3  # padding.bin: not DICOM
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_one_file_archives_wait_for_room_instead_of_being_quarantined(tmp_path, workers):
+    """Red team A (last session): a folder of study zips holding one or two files each had every archive of
+    the units read ahead unpacked at once (8 units of 16 files: up to 128 archives), so six 1-file zips of
+    4 MB on a 14 MB TMPDIR quarantined three of them for room. An archive that does not fit now waits for
+    the files in flight to finish (their archives' staging goes), and is quarantined only if it still
+    does not fit; the output is the same as with room to spare."""
+    import zipfile
+
+    import numpy as np
+
+    src = tmp_path / "dicom"
+    files = make_corpus(src, 6, patients=2)
+    for i, f in enumerate(files):  # 4 MB of pixels each, not compressible: the zip is as large as its file
+        ds = pydicom.dcmread(f)
+        ds.Rows, ds.Columns = 1024, 2048
+        ds.PixelData = np.random.default_rng(i).integers(0, 4096, (1024, 2048), dtype=np.uint16).tobytes()
+        ds.save_as(f, enforce_file_format=True)
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    for i, f in enumerate(files):
+        with zipfile.ZipFile(zips / f"study{i}.zip", "w", zipfile.ZIP_STORED) as zf:
+            zf.write(f, f"DICOM/{f.name}")
+    ref = tmp_path / "ref"
+    assert veil("deid", str(zips), str(ref), "--workers", workers).returncode == 0
+    with small_fs(tmp_path / "tmp", "14m") as tmp:
+        out = tmp_path / "out"
+        r = veil("deid", str(zips), str(out), "--workers", workers, "--json", env_extra={"TMPDIR": str(tmp)})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["written"] == 6
+        assert tree_hashes(out) == tree_hashes(ref)
+        assert list(tmp.iterdir()) == []  # every staging folder released
+    with small_fs(tmp_path / "tiny", "3m") as tiny:  # no room even with nothing in flight: quarantined
+        r = veil("deid", str(zips), str(tmp_path / "out2"), "--workers", workers, "--json",
+                 env_extra={"TMPDIR": str(tiny)})
+        said = json.loads(r.stdout)
+        assert r.returncode == 1 and said["written"] == 0 and said["quarantined"] == 6
+        assert all("TMPDIR" in q["reason"] for q in said["quarantine"])
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is installed by .ci/run")

@@ -383,6 +383,8 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
     a unit's items one by one and tell the one that kills a worker from the ones a passing kill took
     with it. Then a new pool takes the remaining units, in the same order.
 
+    A unit that is :data:`DRAIN` is not run: the units in flight are all read before the next is taken.
+
     `limit(a)`: seconds a unit may run. A hang cannot be caught inside the worker (a native decoder
     looping, a parser on a pathological file), so the main process watches: the oldest unit in flight
     is running by the time it is waited for (units are taken in order), and when it outlasts its limit
@@ -408,17 +410,24 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
     pending: deque[tuple[U, Future[R]]] = deque()
     source = iter(units)
     finished = False
+    draining = False
     try:
         while True:
-            while len(pending) < window:
+            while len(pending) < window and not draining:
                 unit = next(source, _END)
                 if unit is _END:
+                    break
+                if unit is DRAIN:  # every unit in flight is read before the next is taken
+                    draining = True
                     break
                 try:
                     pending.append((unit, pool.submit(fn, arg(unit))))
                 except BrokenProcessPool:  # broke before this unit was taken: it is in flight too
                     pending.append((unit, _broken()))
             if not pending:
+                if draining:
+                    draining = False
+                    continue
                 finished = True
                 return
             unit, fut = pending.popleft()
@@ -447,6 +456,16 @@ def resilient(make_pool: Callable[[int], ProcessPoolExecutor], workers: int, fn:
 
 
 _END: Any = object()
+
+
+class _DrainMark:
+    def __repr__(self) -> str:
+        return "DRAIN"
+
+
+#: A unit :func:`resilient` does not run: it reads the result of every unit in flight before it takes the
+#: next one (the caller frees something as results come: an archive's staging folder).
+DRAIN: Any = _DrainMark()
 
 
 def _broken() -> Future[Any]:

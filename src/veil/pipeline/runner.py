@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from veil import __version__
 from veil.errors import Interrupted, OutputError, SecretError, VeilError
@@ -31,9 +31,10 @@ from veil.identity.keyed import Keyed
 from veil.pipeline import partfiles
 from veil.pipeline.fingerprint import sha256_file
 from veil.pipeline.instance import FileResult, committed_inode, keyed_file_hash, output_failure, process_file
+from veil.pipeline.pool import DRAIN as DRAIN_UNIT
 from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
 from veil.pipeline.results import ResultStore
-from veil.pipeline.sources import STAGING_PREFIX, STATE_DIR, is_list_file, list_entries, walk
+from veil.pipeline.sources import DRAIN, STAGING_PREFIX, STATE_DIR, is_list_file, list_entries, walk
 from veil.policy.plan import Plan
 
 
@@ -329,13 +330,32 @@ def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]
 _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journaled
 
 
+#: In a run's inputs and units: the source asks that every unit in flight finish before the next is read
+#: (sources.DRAIN: an archive waits for the room of the archives before it).
+DRAIN_TODO: Any = (-1, "", None)
+
+
 def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator[list[_Todo]]:
     """Units of inputs, made while `todo` is read: runs of UNIT_FILES (one unit held at a time), or one
-    unit per series (:func:`series_units`)."""
+    unit per series (:func:`series_units`). A DRAIN_TODO ends the run being made and passes on as
+    DRAIN_UNIT."""
     if by_series:
-        yield from series_units(todo, workers)
+        yield from series_units((t for t in todo if t is not DRAIN_TODO), workers)
         return
-    yield from batches(todo, UNIT_FILES)
+    run: list[_Todo] = []
+    for item in todo:
+        if item is DRAIN_TODO:
+            if run:
+                yield run
+                run = []
+            yield DRAIN_UNIT
+            continue
+        run.append(item)
+        if len(run) == UNIT_FILES:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 #: Inputs per unit of work when series keys are read (one header each).
@@ -739,11 +759,20 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
 
     def todo() -> Iterator[_Todo]:
         """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
-        journaled with this policy and secret: nothing to look up)."""
-        for seq, f in enumerate(files):
+        journaled with this policy and secret: nothing to look up); DRAIN_TODO where the source asks for
+        the files in flight to finish first (an archive that needs their archives' room)."""
+        seq = 0
+        for f in files:
+            if f is DRAIN:
+                yield DRAIN_TODO
+                continue
             p = str(f)
             summary.files_in += 1
             yield seq, p, store.recall(_journal_key(keyed, p)) if earlier_runs else None
+            seq += 1
+
+    if hasattr(files, "drains"):  # every result is reported as it comes (finished): a drain frees room
+        files.drains = not by_series  # series units read every header first: nothing would be released
 
     context = (plan, keyed, str(out_dir), dry_run, run_id, since)
     units_iter = _units(todo(), by_series, workers)
@@ -755,7 +784,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     stopped = False
     if not file_timeout and (workers <= 1 or len(head) < 2):  # one process, one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, int]]]] = (
-            (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work)
+            (u, _work(([(p, prev) for _, p, prev in u], *context))) for u in work
+            if u is not DRAIN_UNIT)  # one unit at a time: nothing is in flight when the next is read
     else:  # the plan and keys travel once per worker (initializer), not once per file
         def make_pool(n: int) -> ProcessPoolExecutor:
             return process_pool(n, _init_worker, context)

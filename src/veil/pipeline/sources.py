@@ -51,6 +51,22 @@ _FILES, _MARKER = "files", "complete"
 NOT_REGULAR = "not a regular file (FIFO, device, socket or folder)"
 
 
+class NoRoom(InputError):
+    """An archive's files do not fit in the staging file system ($TMPDIR) now (rule ``archive``)."""
+
+
+class _Drain:
+    """What a :class:`Sources` walk yields, when asked to (``Sources.drains``), before it tries again an
+    archive that did not fit: the runner finishes every file in flight first, so the staging folders of
+    the archives before it are released (see :meth:`Sources.finished`)."""
+
+    def __repr__(self) -> str:
+        return "DRAIN"
+
+
+DRAIN: Path = _Drain()  # type: ignore[assignment]  # travels where paths do; compared by identity
+
+
 def is_archive(path: Path) -> bool:
     """An archive by its name, and a file. One that cannot be looked at (a folder on its way that cannot be
     entered) is not taken for one: the reader quarantines it with its reason, where the stat's error
@@ -93,6 +109,9 @@ class Sources:
     _pending: dict[str, int] = field(default_factory=dict, repr=False)
     #: per staging folder of files: walks of it under way (an archive listed twice is walked twice)
     _walking: dict[str, int] = field(default_factory=dict, repr=False)
+    #: yield :data:`DRAIN` before trying again an archive that did not fit while other archives' files were
+    #: in flight (the runner sets it when it reports every result as it comes: :meth:`finished`)
+    drains: bool = False
 
     @property
     def files(self) -> Iterator[Path]:
@@ -105,7 +124,13 @@ class Sources:
                 yield p
                 continue
             try:
-                staged = unpack(p, self.out_dir, self.owned)
+                try:
+                    staged = unpack(p, self.out_dir, self.owned)
+                except NoRoom:
+                    if not (self.drains and self._pending):
+                        raise
+                    yield DRAIN  # the files in flight finish and their archives' staging goes: room again?
+                    staged = unpack(p, self.out_dir, self.owned)
             except InputError as exc:
                 if (str(p), exc.reason, "archive") not in self.errors:
                     self.errors.append((str(p), exc.reason, "archive"))
@@ -630,6 +655,9 @@ def _unpack(archive: Path, out_dir: Path | None, owned: list[Path]) -> Path:
                 try:
                     _extract(root, parts, mtime, read)
                 except Exception as exc:
+                    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise NoRoom(f"cannot unpack archive: {_describe(exc)} (set TMPDIR to a larger file "
+                                     "system)", "archive") from exc  # filled meanwhile by another program
                     if isinstance(exc, InputError) or (isinstance(exc, OSError) and exc.filename):
                         raise
                     raise InputError(f"cannot unpack archive: member {'/'.join(parts)!r}: {_describe(exc)}",
@@ -664,8 +692,8 @@ def _check_room(need: int, folder: Path) -> None:
     with the temporary folder full for every other program)."""
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise InputError(f"cannot unpack archive: its files take {need / 1e6:,.1f} MB and {folder} has "
-                         f"{free / 1e6:,.1f} MB free (set TMPDIR to a larger file system)", "archive")
+        raise NoRoom(f"cannot unpack archive: its files take {need / 1e6:,.1f} MB and {folder} has "
+                     f"{free / 1e6:,.1f} MB free (set TMPDIR to a larger file system)", "archive")
 
 
 # -- list files ----------------------------------------------------------------------------------------------
