@@ -105,10 +105,17 @@ def _v1_quota(folder: Path) -> float | None:
         return None
 
 
-def batches(items: Iterable[U], size: int) -> Iterator[list[U]]:
-    """Runs of `size` items (the last one shorter), made while `items` is read: one run in memory."""
+def batches(items: Iterable[U], size: int, mark: Any = None) -> Iterator[list[U]]:
+    """Runs of `size` items (the last one shorter), made while `items` is read: one run in memory. An item
+    that is `mark` (:data:`DRAIN`) ends the run being made and is passed on alone, as it is."""
     run: list[U] = []
     for item in items:
+        if mark is not None and item is mark:
+            if run:
+                yield run
+                run = []
+            yield item
+            continue
         run.append(item)
         if len(run) == size:
             yield run

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 from veil import __version__
 from veil.errors import Interrupted, OutputError, SecretError, VeilError
@@ -330,32 +330,15 @@ def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]
 _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journaled
 
 
-#: In a run's inputs and units: the source asks that every unit in flight finish before the next is read
-#: (sources.DRAIN: an archive waits for the room of the archives before it).
-DRAIN_TODO: Any = (-1, "", None)
-
-
 def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator[list[_Todo]]:
     """Units of inputs, made while `todo` is read: runs of UNIT_FILES (one unit held at a time), or one
-    unit per series (:func:`series_units`). A DRAIN_TODO ends the run being made and passes on as
-    DRAIN_UNIT."""
+    unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source asks that every unit in
+    flight finish before the next is read: an archive waits for the room of the archives before it) ends
+    the run being made and is passed on."""
     if by_series:
-        yield from series_units((t for t in todo if t is not DRAIN_TODO), workers)
+        yield from series_units((t for t in todo if t is not DRAIN_UNIT), workers)
         return
-    run: list[_Todo] = []
-    for item in todo:
-        if item is DRAIN_TODO:
-            if run:
-                yield run
-                run = []
-            yield DRAIN_UNIT
-            continue
-        run.append(item)
-        if len(run) == UNIT_FILES:
-            yield run
-            run = []
-    if run:
-        yield run
+    yield from batches(todo, UNIT_FILES, DRAIN_UNIT)
 
 
 #: Inputs per unit of work when series keys are read (one header each).
@@ -759,12 +742,12 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
 
     def todo() -> Iterator[_Todo]:
         """Inputs as the source yields them, numbered, with what a killed run journaled for each (nothing
-        journaled with this policy and secret: nothing to look up); DRAIN_TODO where the source asks for
+        journaled with this policy and secret: nothing to look up); DRAIN_UNIT where the source asks for
         the files in flight to finish first (an archive that needs their archives' room)."""
         seq = 0
         for f in files:
             if f is DRAIN:
-                yield DRAIN_TODO
+                yield DRAIN_UNIT
                 continue
             p = str(f)
             summary.files_in += 1
