@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -491,3 +492,29 @@ def test_file_meta_beyond_the_plain_elements_is_reported(tmp_path):
         data = (tmp_path / name).read_bytes()
         findings = scanner.scan(pydicom.dcmread(tmp_path / name), data, name, set())
         assert any(f.category == "file-meta" for f in findings) == expected, (name, findings)
+
+
+@pytest.mark.parametrize("name,kind", [("SC_rgb_jpeg_dcmtk.dcm", "jpeg"), ("JPEG2000.dcm", "j2k")])
+def test_a_text_segment_in_a_compressed_frame_is_a_finding_without_the_input(tmp_path, name, kind):
+    """A JPEG COM or EXIF segment (or a JPEG 2000 COM) holding the patient's name is no attribute: plain
+    `veil verify` (no --against, so no list of the input's values) did not see it. It is a finding now,
+    in the file as read and in a file too big to hold (scanned from disk); `veil deid`'s output of the
+    same file, and an encoder's own signature comment, are not."""
+    from tests.pixels.test_markers import PLANTED, _planted_j2k, _planted_jpeg, _write_planted
+
+    src = tmp_path / "in" / "planted.dcm"
+    src.parent.mkdir()
+    _write_planted(name, _planted_jpeg if kind == "jpeg" else _planted_j2k, src)
+    scanner = Scanner(ocr=False)
+    ds = pydicom.dcmread(src, defer_size=1024)
+    for data in (src.read_bytes(), src):
+        cats = {f.category for f in scanner.scan(ds, data, "planted.dcm", set())}
+        assert "pixels-text-segment" in cats, cats
+    plain = pydicom.dcmread(get_testdata_file(name), defer_size=1024)  # as written: JFIF/Kakadu only
+    assert "pixels-text-segment" not in {f.category for f in scanner.scan(
+        plain, Path(get_testdata_file(name)).read_bytes(), "plain.dcm", set())}
+    out = tmp_path / "out"
+    run(iter_files(src.parent), out, compile_plan(load_policy("basic")), Keyed(b"k" * 32))
+    (written,) = out.rglob("*.dcm")
+    assert PLANTED not in written.read_bytes()
+    assert "pixels-text-segment" not in {f.category for f in verify_folder(out, ocr=False).findings}

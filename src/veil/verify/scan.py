@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -656,6 +657,8 @@ class Scanner:
         icon = ds.get("IconImageSequence")
         if icon is not None:
             add("(0088,0200) IconImageSequence", "icon", "icon image")
+        if not deflated and _frame_text_segments(ds, data):
+            add("(7FE0,0010) PixelData", "pixels-text-segment", "JPEG comment or APPn segment in a frame")
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES" and "PixelData" in ds:
             add("(0028,0301) BurnedInAnnotation", "burned-in", "YES")
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
@@ -1010,6 +1013,32 @@ def _native_pixels(ds: Dataset) -> tuple[int, int] | None:
             return None
         return int(at), int(at) + int(length)
     return None
+
+
+def _frame_text_segments(ds: Dataset, data: bytes | Path) -> bool:
+    """Whether a compressed frame carries a text segment `veil deid` removes (JPEG COM, EXIF/XMP or vendor
+    APPn, a JPEG 2000 COM that is not an encoder's signature: veil.pixels.markers). Their text is no
+    attribute: only the raw search for the input's own values (``--against``) could meet it, and a comment
+    an encoder or photo tool wrote ("Quixandor^Zebulon MRN98765431") was not a finding without it."""
+    from veil.errors import InputError
+    from veil.pixels import markers
+
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if markers.kind_of(ts) is None or 0x7FE00010 not in ds:
+        return False
+    raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    at = getattr(raw, "value_tell", None)
+    if at is None or getattr(raw, "length", 0) != 0xFFFFFFFF:
+        return False
+    try:
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                return markers.needs_scrub(markers.file_reader(fh, at), data.stat().st_size - at, ts)
+        value = memoryview(data)[at:]
+        return markers.needs_scrub(lambda off, n: bytes(value[off:off + n]), len(value), ts)
+    except (InputError, OSError, struct.error):
+        return False  # not well-formed: decoding the pixels says so (pixels-unreadable)
 
 
 @functools.cache
