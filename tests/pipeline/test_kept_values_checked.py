@@ -142,3 +142,44 @@ def test_a_uid_written_with_another_vr_is_refused_with_its_reason(tmp_path, monk
     result = _general(path, "basic", tmp_path / "out", monkeypatch)
     assert result.status == "quarantined" and result.rule == "vr-mismatch"
     assert "StudyInstanceUID is written as SQ, not UI" in result.reason
+
+
+def test_a_patients_name_written_as_lo_is_still_looked_for_in_text(tmp_path, monkeypatch):
+    """Red team B (this session): Patient's Name written with VR LO (or UN) in an explicit VR file was not
+    collected as a name under research-longitudinal (the collector went by the VR the file wrote), so
+    'Pt quixandor, scanned twice' in Image Comments and 'QUIXANDOR' in Convolution Kernel went out."""
+    ds = _small_image()
+    value = b"Quixandor^Zebulon "
+    ds._dict[Tag(0x00100010)] = RawDataElement(Tag(0x00100010), "LO", len(value), value, 0, False, True)
+    ds.PatientID = "MRN98765431"
+    ds.ConvolutionKernel = "QUIXANDOR"
+    ds.ImageComments = "Pt quixandor, scanned twice"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT Quixandor")])
+    out = _run(ds, "research-longitudinal", tmp_path, monkeypatch)
+    assert b"QUIXANDOR" not in _raw_bytes(tmp_path).upper()
+    assert out["PatientName"].VR == "PN" and "scanned twice" in out.ImageComments
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_the_patients_other_names_and_ids_are_looked_for_in_kept_values(policy, tmp_path, monkeypatch):
+    """Red team B: kept Code Strings and (under basic) allow-listed text were checked against the first name
+    and IDs only: Body Part Examined 'OSTROWICZ' (the birth name), a Content Label holding an ID of the
+    Other Patient IDs Sequence, a local procedure meaning with an other name went out."""
+    ds = _patient(_small_image())
+    item = Dataset()
+    item.PatientID, item.TypeOfPatientID = "H44556677", "TEXT"
+    ds.OtherPatientIDsSequence = Sequence([item])
+    ds.OtherPatientNames = "Vrandleby^Zebulina"
+    ds.PatientBirthName = "Ostrowicz^Zebulina"
+    ds.PatientMotherBirthName = "Kwiatkowsky^Ludmila"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT H44556677"),
+                                         _code("X2", "99LOCAL", "CT chest Vrandleby"),
+                                         _code("X3", "99LOCAL", "CT chest Kwiatkowsky")])
+    ds.ConvolutionKernel = "H44556677"
+    ds.FilterType = "VRANDLEBY"
+    ds.BodyPartExamined = "OSTROWICZ"
+    ds.ContentLabel = "H44556677"
+    _run(ds, policy, tmp_path, monkeypatch)
+    data = _raw_bytes(tmp_path).upper()
+    for needle in (b"44556677", b"VRANDLEBY", b"OSTROWICZ", b"KWIATKOWSKY"):
+        assert needle not in data, needle

@@ -859,14 +859,17 @@ def _raw_strings(data: bytes) -> list[str] | None:
     return [v.strip().rstrip("\x00") for v in text.split("\\")] if text else []
 
 
-def raw_value(code: str, vr: str, encoded_vr: str | None, value: bytes, pseudonym: str, keyed: Keyed) -> bytes | None:
+def raw_value(code: str, vr: str, encoded_vr: str | None, value: bytes, pseudonym: str, keyed: Keyed,
+              tag: int) -> bytes | None:
     """The new value bytes of Z, D, P or U done on the raw value (no decode, no re-encode), padded to even
     length; None when this cannot be done exactly on the bytes and the element must be decoded.
 
     Only where the new value is ASCII (valid in every character set) and never for sequences; UIDs are
-    remapped only when the old value is plain ASCII. Shared by the engine's walk and the raw path.
+    remapped only when the old value is plain ASCII; not for a public attribute written with a VR its
+    dictionary does not allow (``_apply`` writes it with its own: _retyped). Shared by the engine's walk
+    and the raw path.
     """
-    if vr not in _ASCII_VRS or encoded_vr not in (vr, None):
+    if vr not in _ASCII_VRS or encoded_vr not in (vr, None) or (not tag >> 16 & 1 and vr not in _public_vrs(tag)):
         return None
     if code == "Z":
         data, pad = b"", b" "
@@ -891,7 +894,7 @@ def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx
     """:func:`raw_value` on a pydicom raw element in place; False leaves the element to _apply."""
     if raw.length == 0xFFFFFFFF:
         return False
-    data = raw_value(act.code, vr, raw.VR, raw.value or b"", ctx.pseudonym, ctx.keyed)
+    data = raw_value(act.code, vr, raw.VR, raw.value or b"", ctx.pseudonym, ctx.keyed, int(raw.tag))
     if data is None:
         return False
     ds._dict[raw.tag] = raw._replace(value=data, length=len(data))

@@ -358,7 +358,7 @@ class _Walk:
                 self.out.fire(tag, code, act.rule)
                 pieces.append((tag, self._sequence(el, inner)))
             else:
-                value = engine.raw_value(code, vr, el[1], buf[el[3]:el[4]], self.pseudonym, self.keyed)
+                value = engine.raw_value(code, vr, el[1], buf[el[3]:el[4]], self.pseudonym, self.keyed, tag)
                 if value is None:  # shift, clean, a non-ASCII value ...: the engine's own _apply, below
                     if top and tag in _WATCH:
                         raise _Bail

@@ -209,6 +209,13 @@ def _wanted(vr: str, kw: str) -> bool:
 
 
 @lru_cache(maxsize=8192)
+def _dictionary_pn(tag: int) -> bool:
+    """Whether the data dictionary says a public attribute is a person's name."""
+    entry = DicomDictionary.get(tag)
+    return entry is not None and entry[0] == "PN"
+
+
+@lru_cache(maxsize=8192)
 def _keyword(tag: int) -> str:
     """pydicom's keyword of a public tag, memoised (pydicom's lookup costs a few microseconds)."""
     return keyword_for_tag(tag)
@@ -285,6 +292,12 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
         elif vr is None and private:
             vr = _implicit_private_vr(ds, tag)
         kw = "" if private else _keyword(int(tag))
+        if not private and vr not in (None, "PN", "SQ") and _dictionary_pn(int(tag)):
+            vr = "PN"  # a name written as UN or LO is still a name (the engine writes it back as PN)
+            if type(held) is RawDataElement and isinstance(held.value, bytes):
+                values = ascii_values(held.value, "PN", ds._character_set) if held.value.isascii() else None
+                _collect("PN", kw, values if values is not None else _values(held), out)
+                continue
         if vr is not None and vr != "SQ" and not _wanted(vr, kw):
             continue  # VR known from the file and nothing to collect: leave the value undecoded
         if type(held) is RawDataElement and vr is not None and vr != "SQ" and isinstance(held.value, bytes):
@@ -446,12 +459,18 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
                 (f"{given} {family}", NAME)]
 
 
-#: The top-level attributes core_identifiers reads, with the VR each is written with: Accession Number,
-#: Patient's Name, Patient ID, Patient's Birth Date, Other Patient IDs (in tag order). The accession number
-#: and birth date are what a site types into a local code's meaning besides the name ("Order ACC5550123
-#: dob 19471113" in an SR's content, kept with its structure under the Basic Profile's D).
-CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000)
-_CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO"}
+#: The top-level attributes core_identifiers reads, with the VR each is written with, in tag order:
+#: Accession Number, Patient's Name, Patient ID, Patient's Birth Date, Other Patient IDs, Other Patient
+#: Names, Other Patient IDs Sequence (each item's Patient ID), Patient's Birth Name, Patient's Mother's Birth
+#: Name. The accession number and birth date are what a site types into a local code's meaning besides the
+#: name ("Order ACC5550123 dob 19471113" in an SR's content, kept with its structure under the Basic
+#: Profile's D); the other names and IDs are the patient's as much as the first ones (red team: a Body Part
+#: Examined "OSTROWICZ", the birth name, and a Content Label holding an ID of the sequence went out).
+CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005,
+             0x00101060)
+_CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
+            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101060: "PN"}
+_OTHER_IDS = 0x00101002
 
 
 def core_identifiers(ds: Dataset) -> KnownIdentifiers:
@@ -465,8 +484,8 @@ def core_identifiers(ds: Dataset) -> KnownIdentifiers:
         if held is None:
             continue
         value = held.value if type(held) is RawDataElement else None
-        if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or held.VR not in (
-                None, _CORE_VR[tag]):
+        if tag == _OTHER_IDS or not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or (
+                held.VR not in (None, _CORE_VR[tag])):
             return _core_decoded(ds)
         items.append((tag, value))
     return core_from_ascii(tuple(items))
@@ -489,6 +508,10 @@ def _core_decoded(ds: Dataset) -> KnownIdentifiers:
         if held is None:
             continue
         try:
+            if tag == _OTHER_IDS:
+                items = ds[tag].value if ds[tag].VR == "SQ" else []
+                _core_terms(0x00100020, [str(v) for item in items or [] for v in _values(item.get(0x00100020))], raw)
+                continue
             elem = convert_raw_data_element(held, encoding=ds._character_set, ds=ds) if type(
                 held) is RawDataElement else held
         except Exception:
@@ -499,7 +522,7 @@ def _core_decoded(ds: Dataset) -> KnownIdentifiers:
 
 def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None:
     for v in values:
-        if tag == 0x00100010:
+        if _CORE_VR[tag] == "PN":
             out.extend(_name_terms(v))
         elif tag == 0x00100030:
             out.extend((form, DATE) for form in date_forms(v.strip()))
