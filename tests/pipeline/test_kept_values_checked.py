@@ -183,3 +183,31 @@ def test_the_patients_other_names_and_ids_are_looked_for_in_kept_values(policy, 
     data = _raw_bytes(tmp_path).upper()
     for needle in (b"44556677", b"VRANDLEBY", b"OSTROWICZ", b"KWIATKOWSKY"):
         assert needle not in data, needle
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_public_bytes_the_table_does_not_list_are_checked_for_the_patient(policy, tmp_path, monkeypatch):
+    """Red team B: public OB attributes Table E.1-1 does not list were kept word for word by the fallback
+    ("not text"): an HPGL drawing whose label command writes the patient's name, an ICC profile whose
+    description does, a Record Key holding the ID. Their printable runs are now checked for the patient's
+    own name and IDs, as a safe-private OB value's are; bytes without them stay (an ordinary ICC profile)."""
+    ds = _patient(_small_image())
+    ds.add_new(0x0008041B, "OB", b"KEY:MRN98765431\x00")  # (0008,041B) Record Key
+    ds.add_new(0x00282000, "OB", b"\x00\x00\x02\x0cacspAPPL" + b"\x00" * 20 + b"desc\x00Quixandor Zebulon's monitor")
+    hpgl = Dataset()
+    hpgl.add_new(0x00686300, "OB", b"IN;SP1;PU0,0;LBQuixandor^Zebulon MRN98765431\x03;")  # HPGL Document
+    ds.add_new(0x006862C0, "SQ", Sequence([hpgl]))
+    ds.add_new(0x0040A074, "OB", b"\x01\x02\x03\x04")  # Object Binary Identifier: nothing of the patient's
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    data = _raw_bytes(tmp_path)
+    assert b"Quixandor" not in data and b"98765431" not in data
+    assert "ICCProfile" not in out and 0x0008041B not in out
+    assert out[0x0040A074].value == b"\x01\x02\x03\x04"
+
+
+def test_an_ordinary_icc_profile_is_kept(tmp_path, monkeypatch):
+    ds = _patient(_small_image())
+    profile = b"\x00\x00\x02\x0cacspAPPL" + b"\x00" * 20 + b"desc\x00sRGB IEC61966-2.1\x00"
+    ds.add_new(0x00282000, "OB", profile)
+    out = _run(ds, "basic", tmp_path, monkeypatch)
+    assert out.ICCProfile.rstrip(b"\x00") == profile.rstrip(b"\x00")

@@ -535,7 +535,7 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
         if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
             return Action("K", "fallback:uid-class")
         return Action("U", "fallback:uid")
-    return Action("K", "fallback:non-text")
+    return Action("K", FALLBACK_BYTES)
 
 
 @cache
@@ -564,6 +564,19 @@ CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE, *_OPAQUE})
 _PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0 for b in range(256))
 
 
+#: The fallback's rule for a public attribute Table E.1-1 does not list that is neither text, a date nor a
+#: UID: kept (numbers, codes, binary data). Kept as bytes (OB, UN: an HPGL drawing's labels, an ICC
+#: profile's description, a Record Key), its printable runs are still checked for the patient's own name
+#: and IDs (value_action), as a safe-private OB value's are: red team B found them kept word for word.
+FALLBACK_BYTES = "fallback:non-text"
+
+
+def public_bytes_checked(tag: int, vr: str) -> bool:
+    """Whether a public value FALLBACK_BYTES keeps is checked as bytes: OB or UN, not Pixel Data (streamed,
+    never read: its text is the pixel pass's; a frame's text segments are markers')."""
+    return vr in _OPAQUE and not 0x7FE00008 <= tag <= 0x7FE00010
+
+
 def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
                  core: KnownIdentifiers | None = None) -> Action | None:
     """For a value kept by a fallback or a private dictionary (a number: by any rule), read as `vr` (see
@@ -584,10 +597,10 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         if core is None or (_CODE_STRING.fullmatch(value) and code_string_raw_hit(value, core) is False):
             return None
         rule = f"private:not-{vr}"
-    elif vr in _OPAQUE:  # kept as bytes by a safe-private entry: but not the patient's own name or ID in them
+    elif vr in _OPAQUE:  # kept as bytes (a safe-private entry, the fallback): not the patient's name or ID in them
         if core is None or not _opaque_named(value.translate(_PRINTABLE), core):
             return None
-        rule = "private:bytes-hold-identifier"
+        rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     else:
         if len(value) % _BINARY_SIZE[vr] == 0:
             return None
@@ -799,7 +812,8 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))):
+        if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))
+                            or (act.rule == FALLBACK_BYTES and public_bytes_checked(tag, vr))):
             checked = value_vr(tag, vr, creator, ctx.plan, act.rule)
             bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag]), family,
                                ctx.core if vr in _OPAQUE else None)

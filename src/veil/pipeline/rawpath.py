@@ -239,7 +239,8 @@ class _Walk:
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
         if code == "K" and (vr in ("IS", "DS") or (private and (vr in ("UN", "OB")
-                                                               or act.rule.endswith(engine.NUMBER_AS_TEXT)))):
+                                                               or act.rule.endswith(engine.NUMBER_AS_TEXT)))
+                            or (act.rule == engine.FALLBACK_BYTES and engine.public_bytes_checked(tag, vr))):
             checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
