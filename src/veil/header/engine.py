@@ -855,6 +855,59 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         if (group, block) not in kept_blocks and ctag in ds:
             del ds[ctag]
             fire(ctag, "X", "private:creator-unused")
+    if not top and _MEASURED_VALUES in raw_elems and _names_concept(ds, AGE_CONCEPTS):
+        _subject_age(ds, ctx)
+
+
+#: Concepts of an SR NUM item whose value is the patient's age (PS3.16: DCM 121033 Subject Age; LOINC 30525-0
+#: Age, 21612-7 Age Reported): red team B found "100" years kept in content beside a Patient's Age removed
+#: (basic) or capped at 090Y (research-longitudinal).
+AGE_CONCEPTS = frozenset({("121033", "DCM"), ("30525-0", "LN"), ("21612-7", "LN")})
+_MEASURED_VALUES = 0x0040A300
+#: UCUM units of an age, in years each.
+_AGE_UNITS = {"a": 1.0, "mo": 1 / 12, "wk": 7 / 365.25, "d": 1 / 365.25, "h": 1 / 8766, "min": 1 / 525960}
+
+
+def _subject_age(item: Dataset, ctx: _Ctx) -> None:
+    """An SR NUM item that is the patient's age gets Patient's Age's treatment: removed where the policy
+    removes Patient's Age (its Measured Value Sequence emptied: Type 2), capped at the policy's age cap
+    where it keeps it (the value written in the item's own unit), removed when its unit is not a time."""
+    seq = item[_MEASURED_VALUES]
+    if seq.VR != "SQ" or not seq.value:
+        return
+    act = ctx.plan.lookup(_PATIENT_AGE)
+    cap = ctx.plan.policy.dates.age_cap
+    if act is None or act.code != "K":
+        seq.value = Sequence([])
+        ctx.out.fire(_MEASURED_VALUES, "Z", "subject-age")
+        return
+    if cap is None:
+        return
+    for mv in seq.value:
+        units = mv.get(0x004008EA)  # Measurement Units Code Sequence
+        unit = str(units.value[0].get("CodeValue", "")).strip() if units is not None and units.value else ""
+        per = _AGE_UNITS.get(unit)
+        try:
+            value = float(str(mv.get("NumericValue", "")).strip())
+        except ValueError:
+            value = None
+        if per is None or value is None:
+            seq.value = Sequence([])
+            ctx.out.fire(_MEASURED_VALUES, "Z", "subject-age:unreadable")
+            return
+        if value * per > cap:
+            mv.NumericValue = f"{cap / per:.6g}"
+            ctx.out.fire(_MEASURED_VALUES, "C", "subject-age:capped")
+
+
+def _names_concept(item: Dataset, concepts: frozenset[tuple[str, str]]) -> bool:
+    """Whether a content item's Concept Name Code Sequence names one of `concepts` (code value, scheme)."""
+    names = item.get(0x0040A043)
+    try:
+        return any((str(c.get("CodeValue", "")).strip(), str(c.get("CodingSchemeDesignator", "")).strip().upper())
+                   in concepts for c in (names.value if names is not None else []) or [])
+    except Exception:
+        return False
 
 
 #: VRs whose new value Veil writes as ASCII (UIDs, dummies, pseudonyms): every character set DICOM allows
@@ -1236,18 +1289,26 @@ def _is_birth_date(value: str, vr: str, birth: date) -> bool:
 _CONTENT_DATES = frozenset({0x0040A121, 0x0040A120, 0x0040A032})
 
 
+#: Concepts whose content item's date is a birth date whatever it is (PS3.16: DCM 121031 Subject Birth Date;
+#: LOINC 21112-8 Birth date): red team B's SR held one while the top-level Patient's Birth Date was empty.
+_BIRTH_CONCEPTS = frozenset({("121031", "DCM"), ("21112-8", "LN")})
+
+
 def _birth_date_action(ds: Dataset, elem: DataElement, vals: list[str], ctx: _Ctx) -> bool:
-    """An SR content date (DATE/DATETIME item) that is the patient's birth date gets Patient's Birth Date's
-    own action under the policy instead of a shift: shifted, shifted study date minus shifted birth date is
-    the exact age in days, which emptying Patient's Birth Date (E.1-1 Z) was to hide. Z or X become a dummy
-    where the IOD requires a value. True when it was done here.
+    """An SR content date (DATE/DATETIME item) that is the patient's birth date (equal to it, or named so by
+    its concept: _BIRTH_CONCEPTS) gets Patient's Birth Date's own action under the policy instead of a
+    shift: shifted, shifted study date minus shifted birth date is the exact age in days, which emptying
+    Patient's Birth Date (E.1-1 Z) was to hide. Z or X become a dummy where the IOD requires a value. True
+    when it was done here.
 
     Only content dates: a newborn's Study, Series and Acquisition Dates equal the birth date too, and
     emptying them hid nothing (Patient's Age 000D stays) while a neonatal cohort lost every date. A
     birth date the policy keeps or shifts leaves such a date to its own action."""
     birth = ctx.birth
-    if (birth is None or int(elem.tag) not in _CONTENT_DATES or elem.VR not in ("DA", "DT")
-            or not any(_is_birth_date(v, elem.VR, birth) for v in vals)):
+    if int(elem.tag) not in _CONTENT_DATES or elem.VR not in ("DA", "DT"):
+        return False
+    if not _names_concept(ds, _BIRTH_CONCEPTS) and (
+            birth is None or not any(_is_birth_date(v, elem.VR, birth) for v in vals)):
         return False
     act = ctx.plan.lookup(_BIRTH_DATE)
     code = act.code if act is not None else "X"

@@ -266,6 +266,10 @@ class _Walk:
         pieces: list[tuple[int, bytes]] = []
         creator_at: dict[int, int] = {}
         deferred: list[tuple[int, _El, Any]] = []  # (index in pieces, element, action)
+        if not top and any(el[0] == 0x0040A300 for el in elems) and any(
+                code.encode() in buf[el[3]:el[4]] for el in elems if el[0] == 0x0040A043
+                for code, _ in engine.AGE_CONCEPTS):
+            raise _Bail  # an SR item holding the patient's age: the engine treats it as Patient's Age
         for el in elems:
             tag = el[0]
             group = tag >> 16

@@ -59,7 +59,8 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
                names: bool | str = True, patterns: bool = True) -> tuple[str, int]:
     """Return `value` with identifying spans replaced, and how many spans were replaced.
 
-    ``shift_days``: move unambiguous dates by this many days instead of replacing them by ``[DATE]``.
+    ``shift_days``: move unambiguous dates by this many days instead of replacing them by ``[DATE]`` - not
+    the patient's birth date (``known.births``), which is replaced.
     ``names``/``patterns``: as :func:`detect`.
     """
     spans = detect(value, known, names=names, patterns=patterns)
@@ -67,9 +68,11 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
         return value, 0
     parts: list[str] = []
     pos = 0
+    births = known.births if known is not None else frozenset()
     for s in spans:
         parts.append(value[pos:s.start])
-        parts.append(_replacement(value[s.start:s.end], s.label, shift_days))
+        text = value[s.start:s.end]
+        parts.append(_replacement(text, s.label, None if births and fold(text).strip() in births else shift_days))
         pos = s.end
     parts.append(value[pos:])
     return "".join(parts), len(spans)

@@ -69,6 +69,11 @@ _GENERIC = frozenset([
 
 #: The label of a name part found only after a title or cue (:func:`find_cued`); never a span's label.
 CUED = "NAME/cued"
+#: Pseudo-label of a written form of the patient's own birth date (also a DATE term): in text a shifting
+#: policy moves dates by the patient's offset, but a shifted birth date beside shifted study dates gives the
+#: exact age that emptying Patient's Birth Date (E.1-1 Z) and the age cap hide (red team B: "DOB 15/01/1920"
+#: became "DOB 21/02/1916" next to a Patient's Age capped at 090Y). It is replaced instead (clean_text).
+BIRTH = "DATE/birth"
 
 _SEP = r"[\s\-_./,#:^]*"
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
@@ -155,6 +160,8 @@ class KnownIdentifiers:
     _key: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
     #: name parts matched only where the context says they are a person (:func:`find_cued`), upper-case
     cued: tuple[str, ...] = ()
+    #: folded written forms of the patient's birth date (:data:`BIRTH`): never shifted in text
+    births: frozenset[str] = frozenset()
     #: raw ASCII value -> whether it holds a term (engine.known_hit): a study's files repeat their kept
     #: text (Manufacturer, Station Name ...) and share one instance (core_from_ascii is memoised)
     hits: dict[bytes, bool] = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -335,6 +342,8 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
         for v in values:
             for form in date_forms(v.strip()):
                 out.append((form, DATE))
+                if kw == "PatientBirthDate":
+                    out.append((form, BIRTH))
 
 
 # A study's files repeat the same names, IDs and places: their terms are built once per value.
@@ -525,7 +534,8 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
         if _CORE_VR[tag] == "PN":
             out.extend(_name_terms(v))
         elif tag == 0x00100030:
-            out.extend((form, DATE) for form in date_forms(v.strip()))
+            for form in date_forms(v.strip()):
+                out += [(form, DATE), (form, BIRTH)]
         else:
             out.extend(_id_terms(v))
 
@@ -557,16 +567,21 @@ def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
     word labelled PLACE is not looked for in technical text (:func:`technical_identifiers`)."""
     seen: dict[str, str] = {}
     cued: set[str] = set()
+    births: set[str] = set()
     for text, label in raw:
         if label == CUED:
             cued.add(text.upper())
+            continue
+        if label == BIRTH:
+            births.add(fold(text).strip())
             continue
         key = _term_key(text)
         bare = label.strip("[]")
         if key is not None and (key not in seen or (seen[key] == PLACE and bare != PLACE)):
             seen[key] = bare
     terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
-    return KnownIdentifiers(terms, cued=tuple(sorted(c for c in cued if fold(c) not in seen)))
+    return KnownIdentifiers(terms, cued=tuple(sorted(c for c in cued if fold(c) not in seen)),
+                            births=frozenset(births))
 
 
 #: Characters of a term that are neither word characters, spaces nor ASCII punctuation: U+FFFD, '¶', the
