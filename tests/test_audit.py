@@ -459,3 +459,42 @@ def test_an_empty_head_file_is_no_head_file(tmp_path):
     _head(log).write_bytes(b"")
     assert verify(log, key=KEY).ok
     assert append(log, _entry(3), key=KEY)["seq"] == 3
+
+
+def test_an_append_the_disk_cuts_short_leaves_the_log_as_it_was(tmp_path, monkeypatch):
+    """Red team A (this session): on a full tmpfs an entry crossing a page boundary was written in part
+    ("no space" for the rest); the log then had a line without newline and refused every later run as if
+    it belonged to another secret. A failed append is cut off; the log verifies and takes the next entry.
+    The head file's temporary file does not stay behind when it cannot be written either."""
+    import errno
+
+    import veil.audit as audit
+
+    log = tmp_path / "audit.jsonl"
+    key = b"k" * 32
+    append(log, _entry(), key=key)
+    before = log.read_bytes()
+    real = audit._write_all
+
+    def half_then_full(fd: int, data: bytes) -> None:
+        real(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit, "_write_all", half_then_full)
+    with pytest.raises(OSError):
+        append(log, _entry(), key=key)
+    assert log.read_bytes() == before
+    monkeypatch.setattr(audit, "_write_all", real)
+    assert verify(log, key=key).ok
+    check_appendable(log, key=key)
+    append(log, _entry(), key=key)
+    assert verify(log, key=key).entries == 2
+
+    def head_fails(fd: int, data: bytes) -> None:
+        if b'"seq"' in data and b'"hash"' in data and b"user" not in data:  # the head file's one line
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(audit, "_write_all", head_fails)
+    append(log, _entry(), key=key)  # the entry is written; the head lags (best effort)
+    assert not list(tmp_path.glob(".audit.jsonl.head.*.tmp"))

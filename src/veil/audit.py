@@ -147,8 +147,16 @@ def append(log_path: Path, entry: AuditEntry, *, user: str | None = None, now: d
             seq, prev = last["seq"] + 1, last["hash"]
         record = {"seq": seq, **body, "prev": prev}
         record["hash"] = entry_hash(record, key)
-        _write_all(fd, json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n")
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            _write_all(fd, json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n")
+            os.fsync(fd)
+        except BaseException:
+            # part of the line may be there (a full disk takes what fits in a page): cut it off, or the
+            # log is damaged and refuses every later run (red team A: a stopped run's entry on a full disk)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
         with contextlib.suppress(OSError):  # best effort: the entry is written; a head left behind only lags
             _write_head(log_path, seq, record["hash"])
     if created:
@@ -171,14 +179,19 @@ def _write_head(log_path: Path, seq: int, digest: str) -> None:
     """
     path = _head_path(log_path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.fchmod(fd, os.stat(log_path).st_mode & 0o777)  # readable by whoever may read the log (auditors)
-        _write_all(fd, (json.dumps({"seq": seq, "hash": digest}) + "\n").encode("utf-8"))
-        os.fsync(fd)  # a crash leaves the old head or the new one, never an empty file that refuses every run
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, os.stat(log_path).st_mode & 0o777)  # readable by whoever may read the log (auditors)
+            _write_all(fd, (json.dumps({"seq": seq, "hash": digest}) + "\n").encode("utf-8"))
+            os.fsync(fd)  # a crash leaves the old head or the new one, never an empty file that refuses every run
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # a full disk: no temporary head left beside the log (red team A found them piling up)
+        raise
     _fsync_dir(path.parent)
 
 

@@ -133,14 +133,15 @@ out = Console()
 class _Failed(typer.Exit):
     """A command's failure, with the message it printed (``--json`` prints it on stdout too)."""
 
-    def __init__(self, msg: str, code: int) -> None:
+    def __init__(self, msg: str, code: int, summary: dict[str, object] | None = None) -> None:
         super().__init__(code)
         self.message = msg
+        self.summary = summary  # what a stopped run had done (--json prints it with the error)
 
 
-def _fail(msg: str, code: int = EXIT_USAGE) -> None:
+def _fail(msg: str, code: int = EXIT_USAGE, summary: dict[str, object] | None = None) -> None:
     console.print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise _Failed(msg, code)
+    raise _Failed(msg, code, summary)
 
 
 def _json_failure(message: str, code: int, summary: dict[str, object] | None = None) -> None:
@@ -233,7 +234,7 @@ def deid(
                   "prints the traceback)", EXIT_FATAL)
     except _Failed as exc:
         if as_json:
-            _json_failure(exc.message, exc.exit_code)
+            _json_failure(exc.message, exc.exit_code, exc.summary)
         raise
     except Interrupted as exc:
         if as_json and not exc.reported:
@@ -286,7 +287,11 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     except SecretError as exc:  # the output folder belongs to another secret: nothing was written
         _fail(str(exc))
     except VeilError as exc:  # e.g. the output is full or read-only: the run stops, resumable
-        _fail(str(exc) + _record_stopped(exc, output_dir, keyed, plan, purpose, dry_run), EXIT_FATAL)
+        from veil.pipeline.runner import RunSummary, summary_dict
+
+        done = getattr(exc, "summary", None)
+        _fail(str(exc) + _record_stopped(exc, output_dir, keyed, plan, purpose, dry_run), EXIT_FATAL,
+              summary_dict(done) if isinstance(done, RunSummary) else None)
     except Interrupted as exc:
         if not dry_run:
             if exc.summary is not None:  # outputs were written: the run is recorded, as stopped

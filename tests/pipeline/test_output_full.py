@@ -97,11 +97,13 @@ def test_a_run_stopped_by_a_full_output_is_in_the_audit_log(tmp_path):
         subprocess.run(["mount", "-o", f"remount,nr_inodes={st.f_files - st.f_ffree + 11}", str(fs)], check=True)
         for p in sorted(every.iterdir())[1:]:
             shutil.copytree(p, src / p.name)
-        full = veil("deid", str(src), str(out), "--workers", "2")
+        full = veil("deid", str(src), str(out), "--workers", "2", "--json")
         said = " ".join((full.stdout + full.stderr).split())
         assert full.returncode == EXIT_FATAL, said
         assert "No space left on device" in said and "The stopped run is recorded in the audit log" in said, said
         entries = [json.loads(line) for line in (out / ".veil" / "audit.jsonl").read_text().splitlines()]
+        stopped = json.loads(full.stdout)  # the one object --json promises, with the counts so far
+        assert stopped["exit_code"] == EXIT_FATAL and stopped["written"] == entries[-1]["counts"]["out"]
         assert len(entries) == 2 and entries[1]["extra"]["interrupted"] == "output-failure"
         written = set(out.rglob("*.dcm")) - before
         assert 0 < len(written) < 24 and entries[1]["counts"]["in"] == 30
@@ -235,3 +237,71 @@ def test_a_report_that_fills_the_disk_leaves_the_old_one_and_no_partial_file(tmp
         assert caught.value.errno == errno.ENOSPC
         assert manifest.read_text(encoding="utf-8") == '{"earlier": "run"}\n'
         assert sorted(p.name for p in fs.iterdir()) == ["manifest.jsonl"]
+
+
+def test_a_journal_line_the_disk_cuts_short_is_cut_off(tmp_path, monkeypatch):
+    """Red team A (this session): a journal line cut short by a full disk stayed in a buffered file and was
+    written whole when the worker closed it - after the output it names had been removed - and its rule
+    list's number was taken as defined. A failed line is now cut off, and its rule list is defined again
+    by the next line."""
+    import errno
+
+    from veil.identity.keyed import Keyed
+    from veil.pipeline import runner
+    from veil.pipeline.instance import FileResult
+
+    out, keyed = tmp_path / "out", Keyed(b"k" * 32)
+    fired = (("00100010", "P", "pseudonym", 1),)
+    r = FileResult(str(tmp_path / "a.dcm"), "ok", "P/a.dcm", output_sha256="sha", fired=fired)
+    real = os.write
+    try:
+        runner._journal_write(out, r, "run", "1:2:3:4", keyed, 1)
+        (path,) = (out / ".veil" / "journal").glob("*.jsonl")
+        before = path.read_bytes()
+
+        def half(fd: int, data) -> int:  # type: ignore[no-untyped-def]
+            monkeypatch.setattr(os, "write", real)
+            real(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        other = FileResult(str(tmp_path / "b.dcm"), "ok", "P/b.dcm", output_sha256="sha",
+                           fired=(("00100020", "P", "pseudonym", 1),))
+        monkeypatch.setattr(os, "write", half)
+        with pytest.raises(OSError):
+            runner._journal_write(out, other, "run", "1:2:3:4", keyed, 1)
+        assert path.read_bytes() == before
+        runner._journal_write(out, other, "run", "1:2:3:4", keyed, 1)
+        last = json.loads(path.read_text().splitlines()[-1])
+        assert last["fired_id"] == 1 and last["fired"]  # defined here, not referred to
+        assert [res.output for _key, _stamp, res in runner.journal_records(out, "run")] == ["P/a.dcm", "P/b.dcm"]
+    finally:
+        while runner._journals:
+            os.close(runner._journals.popitem()[1])
+        runner._journal_fired.clear()
+
+
+def test_a_stopped_runs_count_is_the_files_on_disk_when_inputs_share_an_instance(tmp_path):
+    """Red team A (this session): two inputs with one SOPInstanceUID are one file on disk, but a stopped run
+    (not settled yet) counted both, received or journaled: its audit entry said 1,236 written with 1,220
+    on disk. Written is the number of distinct outputs."""
+    from veil.identity.keyed import Keyed
+    from veil.pipeline import runner
+    from veil.pipeline.instance import FileResult
+
+    out, keyed = tmp_path / "out", Keyed(b"k" * 32)
+    summary = runner.RunSummary()
+    summary.results.put(0, FileResult(str(tmp_path / "a.dcm"), "ok", "P/S/E/x.dcm", output_sha256="s1"))
+    summary.results.put(1, FileResult(str(tmp_path / "b.dcm"), "ok", "P/S/E/x.dcm", output_sha256="s2"))
+    summary.results.put(2, FileResult(str(tmp_path / "c.dcm"), "ok", "P/S/E/y.dcm", output_sha256="s3"))
+    try:  # journaled by a worker, not received: z twice (a duplicate), y again (received too)
+        for name, output in (("d", "P/S/E/z.dcm"), ("e", "P/S/E/z.dcm"), ("c", "P/S/E/y.dcm")):
+            runner._journal_write(out, FileResult(str(tmp_path / f"{name}.dcm"), "ok", output,
+                                                  output_sha256="s"), "run", "1:2:3:4", keyed, 1)
+    finally:
+        while runner._journals:
+            os.close(runner._journals.popitem()[1])
+        runner._journal_fired.clear()
+    runner._count(summary)
+    assert summary.written == 2
+    runner._count_journaled(out, {}, summary)
+    assert summary.written == 3  # x, y, z

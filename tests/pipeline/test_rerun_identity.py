@@ -336,9 +336,7 @@ def test_a_duplicate_renamed_over_an_output_before_its_journal_line_is_not_seale
 
     def journal(name: str) -> dict:
         r = FileResult(str(tmp_path / name), "ok", "P/a.dcm", output_sha256="sha")
-        runner._journal_write(out, r, "run", "1:2:3:4", KEYED, 1)
-        for fh in runner._journals.values():
-            fh.flush()
+        runner._journal_write(out, r, "run", "1:2:3:4", KEYED, 1)  # unbuffered: on disk at once
         (path,) = (out / ".veil" / "journal").glob("*.jsonl")
         return json.loads(path.read_text().splitlines()[-1])
 
@@ -354,5 +352,5 @@ def test_a_duplicate_renamed_over_an_output_before_its_journal_line_is_not_seale
         assert line["seal"] == runner.output_seal(str(target)) and line["seal"]
     finally:
         while runner._journals:
-            runner._journals.popitem()[1].close()
+            os.close(runner._journals.popitem()[1])
         runner._journal_fired.clear()

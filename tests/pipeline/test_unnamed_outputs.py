@@ -133,3 +133,24 @@ def test_a_full_output_met_by_the_probe_is_the_outputs_failure(tmp_path, monkeyp
         partfiles.new_anonymous(tmp_path)
     assert info.value.errno == errno.ENOSPC and not partfiles._NO_TMPFILE
     assert os.listdir(tmp_path) == []
+
+
+def test_a_stop_right_after_a_named_temporary_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """Red team A (this session): a stop delivered between the open that makes a named ``.part`` file and
+    its return (the signal handler raises there) left the file in OUT (22 of 40 stops with named files)."""
+    import signal
+
+    from veil.errors import Interrupted
+
+    real = os.open
+
+    def open_then_stop(path, flags, mode=0o777, **kw):  # type: ignore[no-untyped-def]
+        fd = real(path, flags, mode, **kw)
+        os.close(fd)
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(partfiles.os, "open", open_then_stop)
+    with pytest.raises(Interrupted):
+        partfiles.new(tmp_path)
+    monkeypatch.setattr(partfiles.os, "open", real)
+    assert os.listdir(tmp_path) == [] and not partfiles._LIVE

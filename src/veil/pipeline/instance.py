@@ -308,7 +308,9 @@ def _named(fd: int, folder: str) -> str:
             except FileExistsError:
                 partfiles.done(tmp)
                 continue
-            except BaseException:
+            except BaseException:  # a stop may come after the link: the random name is ours if it exists
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
                 partfiles.done(tmp)
                 raise
             return tmp
@@ -342,8 +344,10 @@ def _commit_locked(tmp: str, path: Path | str, digest: str, since: int | None) -
 #: because of what a file holds (reads of an input never give them).
 _OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
 #: ... and, where a file or folder is being made in the output: no permission, or a file standing where an
-#: output folder must be (ENOTDIR, EEXIST)
-_CREATE_FAILURES = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST})
+#: output folder must be (ENOTDIR, EEXIST), a folder with too many links (EMLINK), a file system that will
+#: not link a file it made (EXDEV, EOPNOTSUPP: red team A's simulated one quarantined every input instead)
+_CREATE_FAILURES = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EMLINK, errno.EXDEV,
+                              errno.EOPNOTSUPP})
 
 
 def output_failure(exc: OSError, where: Path | str, *, creating: bool = False) -> OutputError | None:
@@ -380,8 +384,8 @@ def write_atomic(path: Path | str, write: Callable[[int], tuple[str, str]],
         partfiles.done(tmp)
         return digests
     except BaseException as exc:
-        partfiles.discard(open_fd, tmp)
-        err = output_failure(exc, folder) if isinstance(exc, OSError) else None
+        partfiles.discard(open_fd, tmp)  # a commit's failure is the output's: it names a file there (creating)
+        err = output_failure(exc, folder, creating=open_fd is None) if isinstance(exc, OSError) else None
         if err is not None:
             raise err from exc
         raise

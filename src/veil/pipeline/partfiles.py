@@ -72,7 +72,9 @@ def new(folder: Path | str) -> tuple[int, str]:
         except FileExistsError:
             _LIVE.discard(tmp)  # another process's: not ours to remove
             continue
-        except BaseException:
+        except BaseException:  # a stop (Interrupted) may come after the file was made, before it is returned:
+            with contextlib.suppress(OSError):  # the random name is ours if it exists (red team A: 22 of 40)
+                os.unlink(tmp)
             _LIVE.discard(tmp)
             raise
     raise FileExistsError(f"no free temporary name in {folder}")

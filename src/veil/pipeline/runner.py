@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import NamedTuple
 
 from veil import __version__
 from veil.errors import Interrupted, OutputError, SecretError, VeilError
@@ -222,7 +222,7 @@ def _work(args: tuple[list[_Item], Plan, Keyed, str, bool, str, int]) -> list[tu
 
 
 #: Open journal of this process, per output folder (one file per process: lines never interleave).
-_journals: dict[str, TextIO] = {}
+_journals: dict[str, int] = {}
 
 
 #: Rule lists this process has written to its open journal: later lines refer to them by number.
@@ -272,20 +272,34 @@ def _journal_write(out_dir: Path, r: FileResult, run_id: str, stamp: str, keyed:
         if seal:
             rec["seal"] = seal
     path = os.path.join(out_dir, STATE_DIR, "journal", f"{os.getpid()}.jsonl")
-    fh = _journals.get(path)
-    if fh is None or fh.closed or not os.path.exists(path):
+    fd = _journals.get(path)
+    if fd is None or not os.path.exists(path):
+        if fd is not None:
+            os.close(fd)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fh = _journals[path] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open per process
+        fd = _journals[path] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         _journal_fired[path] = {}
     known = _journal_fired[path]
     ref = known.get(r.fired)
+    defines = ref is None
     if ref is None:
-        ref = known[r.fired] = len(known)
+        ref = len(known)
         rec |= {"fired": r.fired, "fired_id": ref}
     else:
         rec["fired_ref"] = ref
-    fh.write(json.dumps(rec) + "\n")
-    fh.flush()  # one write(2) per result: a kill -9 loses at most the line being written
+    data = memoryview((json.dumps(rec) + "\n").encode("utf-8"))
+    size = os.fstat(fd).st_size
+    try:  # one write(2) per result, unbuffered: a kill -9 loses at most the line being written
+        while data:
+            data = data[os.write(fd, data):]
+    except BaseException:
+        # a full disk took part of the line: cut it off (a buffered file wrote the rest when it was closed,
+        # after the output it names had been removed - red team A)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+    if defines:  # referred to by number only once its definition is in the file
+        known[r.fired] = ref
 
 
 #: Why a file was lost with its worker, by rule: it killed the worker, or it was stopped at its time limit.
@@ -466,11 +480,12 @@ def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary,
     """A stopped run's counts from what its workers journaled, not only from the results that reached
     this process: results come back in input order, so files finished behind a unit still running are
     on disk and journaled but were never received (an audit entry said 32 written with 60 on disk).
-    Written = journaled as ok during this run (outputs written, and earlier outputs journaled again under
-    an input's new stamp) + the reused results received that were not journaled again (`restamped`: those
-    received that were)."""
+    Written = the outputs (distinct paths) journaled as ok during this run or received as ok: two inputs
+    with one SOPInstanceUID are one file on disk, which a stopped run has not settled yet (red team A: an
+    audit entry said 1,236 written with 1,220 on disk). `restamped` is kept for the callers' record."""
+    del restamped  # the union below counts a result received and journaled again once
     folder = out_dir / STATE_DIR / "journal"
-    last: dict[str, str] = {}  # journal key -> its last status (a unit rescued after a death runs again)
+    last: dict[str, tuple[str, str]] = {}  # journal key -> its last (status, output): a rescued unit runs again
     for path in folder.glob("*.jsonl") if folder.is_dir() else []:
         try:
             with open(path, "rb") as fh:
@@ -478,14 +493,16 @@ def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary,
                 for line in fh:
                     try:
                         rec = json.loads(line)
-                        last[rec["key"]] = rec["status"]
+                        last[rec["key"]] = (rec["status"], rec.get("output") or "")
                     except (ValueError, AttributeError, KeyError, TypeError):
                         continue  # a line cut by the stop
         except OSError:
             continue
-    ok = sum(status == "ok" for status in last.values())
-    summary.written = max(summary.written, ok + summary.resumed - restamped)
-    summary.quarantined = max(summary.quarantined, sum(status == "quarantined" for status in last.values()))
+    outputs = {output for status, output in last.values() if status == "ok" and output}
+    outputs.update(str(o) for (o,) in summary.results.query(
+        "SELECT DISTINCT output FROM results WHERE status = 'ok' AND output IS NOT NULL"))
+    summary.written = max(summary.written, len(outputs))
+    summary.quarantined = max(summary.quarantined, sum(status == "quarantined" for status, _ in last.values()))
 
 
 def _journal_key(keyed: Keyed, source: str) -> str:
@@ -813,7 +830,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         if close is not None:
             close()  # the pool's (stops its workers also when the loop ended in an error)
         while _journals:  # this process's own (workers=1); pool workers' close when they exit
-            _journals.popitem()[1].close()
+            os.close(_journals.popitem()[1])
         _journal_fired.clear()
         if stopped and not dry_run:
             _count_journaled(out_dir, journaled_before, summary, restamped)
@@ -1081,7 +1098,7 @@ def _ok_outputs(summary: RunSummary) -> Iterator[str]:
 
 def _count(summary: RunSummary) -> None:
     store = summary.results
-    summary.written = store.count("status = 'ok'")
+    summary.written = store.count("status = 'ok'", distinct="output")  # a duplicate not settled yet: one file
     summary.dry_run = store.count("status = 'dry-run'")
     summary.quarantined = store.count("status = 'quarantined'")
     summary.duplicates = store.count("status = 'duplicate'")
