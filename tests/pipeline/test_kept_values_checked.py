@@ -211,3 +211,22 @@ def test_an_ordinary_icc_profile_is_kept(tmp_path, monkeypatch):
     ds.add_new(0x00282000, "OB", profile)
     out = _run(ds, "basic", tmp_path, monkeypatch)
     assert out.ICCProfile.rstrip(b"\x00") == profile.rstrip(b"\x00")
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("written", ["MR98765431", "98765431A", "K98765431", "ACC5550123B", "X5550123",
+                                     "19471113T"])
+def test_the_patients_long_numbers_are_found_joined_to_letters(policy, written, tmp_path, monkeypatch):
+    """Red team B: the patient's ID, accession number or birth date joined to letters ("MR98765431",
+    "98765431A") went out in allow-listed technical text and local meanings: identifiers were matched only
+    between non-alphanumerics. A number of 6 or more digits (an ID's; a date's 8) is found without letter
+    boundaries, never inside a longer number: '1987654312' and a kernel 'B30f' stay."""
+    ds = _patient(_small_image())
+    ds.AccessionNumber, ds.PatientBirthDate = "ACC5550123", "19471113"
+    ds.ConvolutionKernel = written
+    ds.FilterType = "1987654312"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", f"CT {written}"), _code("X2", "99LOCAL", "B30f")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    digits = "".join(c for c in written if c.isdigit()).encode()
+    assert digits not in _raw_bytes(tmp_path).replace(b"1987654312", b"")
+    assert out.FilterType == "1987654312" and out.ProcedureCodeSequence[1].CodeMeaning == "B30f"

@@ -616,6 +616,10 @@ def _term_regex(term: str, label: str) -> str:
 
 _Matchers = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]
 
+#: Digits a number of the patient's needs, by label, to be found joined to letters (see _compiled): an ID's
+#: digits from 6 (a shorter one is some device's counter), a date written as 8 digits.
+_GLUED_DIGITS = {ID: 6, DATE: 8}
+
 
 @lru_cache(maxsize=512)
 def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
@@ -625,7 +629,13 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     by_label: dict[str, list[str]] = {}
     cjk: dict[str, list[tuple[int, str]]] = {}
     trunc: dict[str, list[str]] = {}
+    glued: dict[str, list[str]] = {}
     for term, label in terms:
+        digits = _NON_WORD.sub("", term)
+        if digits.isdigit() and len(digits) >= _GLUED_DIGITS.get(label, 99):
+            # a long number of the patient's is found joined to letters too ("MR98765431", "98765431A",
+            # "19471113T": red team B), only not inside a longer number
+            glued.setdefault(label, []).append(_term_regex(term, label))
         if _has_cjk(term):
             # CJK text has no spaces between words: no word boundary around a CJK end of the term
             letters = [c for c in term if not _NON_WORD.match(c)] or [term[0]]
@@ -650,6 +660,10 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         groups[g] = label
         parts.append(f"(?P<{g}>{'|'.join(alts)})")
     alternatives = [r"(?<![A-Z0-9])(?:" + "|".join(parts) + r")(?![A-Z0-9])"] if parts else []
+    for i, (label, alts) in enumerate(sorted(glued.items())):
+        g = f"g{i}"
+        groups[g] = label
+        alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(alts) + r")(?!\d)")
     for i, (label, calts) in enumerate(sorted(cjk.items())):
         g = f"c{i}"
         groups[g] = label
