@@ -29,6 +29,7 @@ from pydicom.datadict import DicomDictionary, keyword_for_tag, private_dictionar
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
+from pydicom.values import convert_SQ
 
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
 from veil.text.vocabulary import clinical_vocabulary, lexicon
@@ -480,6 +481,7 @@ CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101
 _CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
             0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101060: "PN"}
 _OTHER_IDS = 0x00101002
+_OTHER_IDS_IMPLICIT = _OTHER_IDS | 1 << 32  # its raw value as read without VRs (core_from_ascii's key)
 
 
 def core_identifiers(ds: Dataset) -> KnownIdentifiers:
@@ -493,7 +495,11 @@ def core_identifiers(ds: Dataset) -> KnownIdentifiers:
         if held is None:
             continue
         value = held.value if type(held) is RawDataElement else None
-        if tag == _OTHER_IDS or not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or (
+        if tag == _OTHER_IDS and type(held) is RawDataElement and isinstance(value, bytes) and held.is_little_endian \
+                and b"\x1b" not in value:
+            items.append((_OTHER_IDS_IMPLICIT if held.is_implicit_VR else tag, value))  # parsed once per value
+            continue
+        if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or (
                 held.VR not in (None, _CORE_VR[tag])):
             return _core_decoded(ds)
         items.append((tag, value))
@@ -506,6 +512,13 @@ def core_from_ascii(items: tuple[tuple[int, bytes], ...]) -> KnownIdentifiers:
     ASCII decodes the same in every character set pydicom knows (no escape sequences)."""
     raw: list[tuple[str, str]] = []
     for tag, value in items:
+        if tag in (_OTHER_IDS, _OTHER_IDS_IMPLICIT):  # the items' Patient IDs (LO: latin-1, as the walk reads bytes)
+            try:
+                seq = convert_SQ(value, tag == _OTHER_IDS_IMPLICIT, True, ["iso8859"])
+            except Exception:
+                continue  # not parseable: the header rules decide on the sequence; nothing to look for
+            _core_terms(0x00100020, [v for item in seq for v in _values(item.get(0x00100020))], raw)
+            continue
         _core_terms(tag, ascii_values(value, _CORE_VR[tag], "iso8859") or [], raw)
     return known_from_terms(raw)
 
@@ -658,12 +671,12 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     for i, (label, alts) in enumerate(sorted(by_label.items())):
         g = f"k{i}"
         groups[g] = label
-        parts.append(f"(?P<{g}>{'|'.join(alts)})")
+        parts.append(f"(?P<{g}>{'|'.join(dict.fromkeys(alts))})")  # forms of one date often give one regex
     alternatives = [r"(?<![A-Z0-9])(?:" + "|".join(parts) + r")(?![A-Z0-9])"] if parts else []
     for i, (label, alts) in enumerate(sorted(glued.items())):
         g = f"g{i}"
         groups[g] = label
-        alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(alts) + r")(?!\d)")
+        alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(dict.fromkeys(alts)) + r")(?!\d)")
     for i, (label, calts) in enumerate(sorted(cjk.items())):
         g = f"c{i}"
         groups[g] = label
