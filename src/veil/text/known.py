@@ -496,7 +496,7 @@ def core_identifiers(ds: Dataset) -> KnownIdentifiers:
             continue
         value = held.value if type(held) is RawDataElement else None
         if tag == _OTHER_IDS and type(held) is RawDataElement and isinstance(value, bytes) and held.is_little_endian \
-                and b"\x1b" not in value:
+                and held.VR in (None, "SQ") and b"\x1b" not in value:
             items.append((_OTHER_IDS_IMPLICIT if held.is_implicit_VR else tag, value))  # parsed once per value
             continue
         if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value or (
