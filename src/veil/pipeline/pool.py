@@ -471,7 +471,8 @@ class _DrainMark:
 
 
 #: A unit :func:`resilient` does not run: it reads the result of every unit in flight before it takes the
-#: next one (the caller frees something as results come: an archive's staging folder).
+#: next one (the caller frees something as results come: an archive's staging folder). A Sources walk
+#: yields it before it tries again an archive that did not fit in TMPDIR.
 DRAIN: Any = _DrainMark()
 
 

@@ -34,7 +34,7 @@ from veil.pipeline.instance import FileResult, committed_inode, keyed_file_hash,
 from veil.pipeline.pool import DRAIN as DRAIN_UNIT
 from veil.pipeline.pool import batches, each_alone, ordered, process_pool, resilient
 from veil.pipeline.results import ResultStore
-from veil.pipeline.sources import DRAIN, STAGING_PREFIX, STATE_DIR, is_list_file, list_entries, walk
+from veil.pipeline.sources import STAGING_PREFIX, STATE_DIR, is_list_file, list_entries, walk
 from veil.policy.plan import Plan
 
 
@@ -763,8 +763,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         the files in flight to finish first (an archive that needs their archives' room)."""
         seq = 0
         for f in files:
-            if f is DRAIN:
-                yield DRAIN_UNIT
+            if f is DRAIN_UNIT:  # passed on as it is
+                yield f
                 continue
             p = str(f)
             summary.files_in += 1

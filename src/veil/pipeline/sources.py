@@ -39,6 +39,7 @@ from typing import IO
 
 from veil.errors import InputError, VeilError
 from veil.pipeline import partfiles
+from veil.pipeline.pool import DRAIN
 
 STATE_DIR = ".veil"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -53,18 +54,6 @@ NOT_REGULAR = "not a regular file (FIFO, device, socket or folder)"
 
 class NoRoom(InputError):
     """An archive's files do not fit in the staging file system ($TMPDIR) now (rule ``archive``)."""
-
-
-class _Drain:
-    """What a :class:`Sources` walk yields, when asked to (``Sources.drains``), before it tries again an
-    archive that did not fit: the runner finishes every file in flight first, so the staging folders of
-    the archives before it are released (see :meth:`Sources.finished`)."""
-
-    def __repr__(self) -> str:
-        return "DRAIN"
-
-
-DRAIN: Path = _Drain()  # type: ignore[assignment]  # travels where paths do; compared by identity
 
 
 def is_archive(path: Path) -> bool:
@@ -129,7 +118,7 @@ class Sources:
                 except NoRoom:
                     if not (self.drains and self._pending):
                         raise
-                    yield DRAIN  # the files in flight finish and their archives' staging goes: room again?
+                    yield DRAIN  # pool.DRAIN: the files in flight finish and their archives' staging goes: room again?
                     staged = unpack(p, self.out_dir, self.owned)
             except InputError as exc:
                 if (str(p), exc.reason, "archive") not in self.errors:
