@@ -476,14 +476,13 @@ def _journal_sizes(out_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
 
 
-def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary, restamped: int = 0) -> None:
+def _count_journaled(out_dir: Path, before: dict[str, int], summary: RunSummary) -> None:
     """A stopped run's counts from what its workers journaled, not only from the results that reached
     this process: results come back in input order, so files finished behind a unit still running are
     on disk and journaled but were never received (an audit entry said 32 written with 60 on disk).
     Written = the outputs (distinct paths) journaled as ok during this run or received as ok: two inputs
     with one SOPInstanceUID are one file on disk, which a stopped run has not settled yet (red team A: an
-    audit entry said 1,236 written with 1,220 on disk). `restamped` is kept for the callers' record."""
-    del restamped  # the union below counts a result received and journaled again once
+    audit entry said 1,236 written with 1,220 on disk); a result received and journaled again counts once."""
     folder = out_dir / STATE_DIR / "journal"
     last: dict[str, tuple[str, str]] = {}  # journal key -> its last (status, output): a rescued unit runs again
     for path in folder.glob("*.jsonl") if folder.is_dir() else []:
@@ -780,7 +779,6 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
     own = _OwnLines(out_dir, run_id, since, keyed)
-    restamped = 0  # reused results received that their worker journaled again (new stamp)
     stopped = False
     if not file_timeout and (workers <= 1 or len(head) < 2):  # one process, one unit: no pool to start
         results: Iterable[tuple[list[_Todo], list[tuple[FileResult, int]]]] = (
@@ -817,7 +815,6 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                 if finished is not None:
                     finished(p)
                 summary.resumed += resumed != PROCESSED
-                restamped += resumed == RESTAMPED
                 if on_result is not None:
                     on_result(r)
     except (Interrupted, OutputError) as exc:  # what the run finished before it was stopped, for the audit entry
@@ -833,7 +830,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
             os.close(_journals.popitem()[1])
         _journal_fired.clear()
         if stopped and not dry_run:
-            _count_journaled(out_dir, journaled_before, summary, restamped)
+            _count_journaled(out_dir, journaled_before, summary)
     try:  # a stop from here on (settling, reports) is recorded like one during the loop: outputs exist
         if rescued and not dry_run:
             clean_partials(out_dir)  # what the dead workers were writing (never renamed into place)
