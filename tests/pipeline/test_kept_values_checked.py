@@ -230,3 +230,18 @@ def test_the_patients_long_numbers_are_found_joined_to_letters(policy, written, 
     digits = "".join(c for c in written if c.isdigit()).encode()
     assert digits not in _raw_bytes(tmp_path).replace(b"1987654312", b"")
     assert out.FilterType == "1987654312" and out.ProcedureCodeSequence[1].CodeMeaning == "B30f"
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("written", ["Quixandor2", "2QUIXANDOR", "QUIXANDOR_3"])
+def test_the_patients_name_is_found_joined_to_digits(policy, written, tmp_path, monkeypatch):
+    """Red team B: 'Quixandor2' in a local meaning and a kernel went out (a name was matched only between
+    non-alphanumerics). A name of 5 or more letters is found beside digits, never inside a longer word."""
+    ds = _patient(_small_image())
+    ds.ConvolutionKernel = written
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", f"CT {written}"),
+                                         _code("X2", "99LOCAL", "QUIXANDORIUM phantom")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert b"QUIXANDOR2" not in _raw_bytes(tmp_path).upper().replace(b"_", b"")
+    assert "QUIXANDOR" not in str(out.get("ConvolutionKernel", "")).upper()
+    assert out.ProcedureCodeSequence[1].CodeMeaning == "QUIXANDORIUM phantom"

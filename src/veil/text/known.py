@@ -643,12 +643,15 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     cjk: dict[str, list[tuple[int, str]]] = {}
     trunc: dict[str, list[str]] = {}
     glued: dict[str, list[str]] = {}
+    named: list[str] = []
     for term, label in terms:
         digits = _NON_WORD.sub("", term)
         if digits.isdigit() and len(digits) >= _GLUED_DIGITS.get(label, 99):
             # a long number of the patient's is found joined to letters too ("MR98765431", "98765431A",
             # "19471113T": red team B), only not inside a longer number
             glued.setdefault(label, []).append(_term_regex(term, label))
+        elif label == NAME and term.isascii() and term.isalpha() and len(term) >= 5:
+            named.append(re.escape(term))  # a name joined to digits: "Quixandor2", "2QUIXANDOR" (red team B)
         if _has_cjk(term):
             # CJK text has no spaces between words: no word boundary around a CJK end of the term
             letters = [c for c in term if not _NON_WORD.match(c)] or [term[0]]
@@ -677,6 +680,9 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         g = f"g{i}"
         groups[g] = label
         alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(dict.fromkeys(alts)) + r")(?!\d)")
+    if named:
+        groups["n0"] = NAME
+        alternatives.append(r"(?<![A-Z])(?P<n0>" + "|".join(dict.fromkeys(named)) + r")(?![A-Z])")
     for i, (label, calts) in enumerate(sorted(cjk.items())):
         g = f"c{i}"
         groups[g] = label
