@@ -85,3 +85,19 @@ def test_a_content_number_named_subject_age_is_the_patients_age(policy, tmp_path
         assert values[:3] == [[], [], []]
     else:
         assert values[:3] == [["90"], ["1080"], ["45"]]
+
+
+def test_a_capped_subject_age_is_capped_in_every_form_it_is_written(tmp_path, monkeypatch):
+    """Red team C: Floating Point Value and the Rational Numerator/Denominator hold the same number as
+    Numeric Value; 95.0 and 95/1 stayed beside a Numeric Value capped at 90."""
+    item = _age_item("95", "a")
+    mv = item.MeasuredValueSequence[0]
+    mv.FloatingPointValue = 95.0
+    mv.RationalNumeratorValue, mv.RationalDenominatorValue = 95, 1
+    ds = _sr([item])
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, "research-longitudinal", tmp_path / "out", monkeypatch)
+    out = pydicom.dcmread(tmp_path / "out" / str(result.output)).ContentSequence[0].MeasuredValueSequence[0]
+    assert (out.NumericValue, out.FloatingPointValue, out.RationalNumeratorValue,
+            out.RationalDenominatorValue) == ("90", 90.0, 90, 1)

@@ -245,3 +245,28 @@ def test_the_patients_name_is_found_joined_to_digits(policy, written, tmp_path, 
     assert b"QUIXANDOR2" not in _raw_bytes(tmp_path).upper().replace(b"_", b"")
     assert "QUIXANDOR" not in str(out.get("ConvolutionKernel", "")).upper()
     assert out.ProcedureCodeSequence[1].CodeMeaning == "QUIXANDORIUM phantom"
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_ordinary_technical_numbers_are_not_the_patients(policy, tmp_path, monkeypatch):
+    """Red team C (this session), over-redaction from today's additions: a birth date's short forms joined
+    with no separator matched any 4 digits ('1/8/31' as '1831' in a version 'R03_1831.b', a model 'SIGNA
+    1831'); a 3-digit accession blanked 'Discovery 690'; a zero-padded ID '001234' matched 4 digits glued
+    to letters ('HD1234'); an ICC profile went for a patient named Hewlett ('Hewlett-Packard'). They stay;
+    the patient's own values in the same places still go."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Hewlett^Anne", "001234"
+    ds.PatientBirthDate, ds.AccessionNumber = "19310801", "690"
+    ds.SoftwareVersions = "DV26.0_R03_1831.b"
+    ds.ManufacturerModelName = "Discovery 690 SIGNA 1831"
+    ds.ConvolutionKernel = "HD1234"
+    profile = b"\x00\x00\x02\x0cacspAPPL" + b"\x00" * 20 + b"cprt\x00Copyright (c) 1998 Hewlett-Packard Company\x00"
+    ds.add_new(0x00282000, "OB", profile)
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT born 1/8/31 for Anne Hewlett")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.SoftwareVersions == "DV26.0_R03_1831.b"
+    assert out.ManufacturerModelName == "Discovery 690 SIGNA 1831"
+    assert out.ConvolutionKernel == "HD1234"
+    assert out.ICCProfile.rstrip(b"\x00") == profile.rstrip(b"\x00")
+    meaning = out.ProcedureCodeSequence[0].CodeMeaning
+    assert "1/8/31" not in meaning and "Hewlett" not in meaning and "Anne" not in meaning

@@ -518,3 +518,13 @@ def test_a_text_segment_in_a_compressed_frame_is_a_finding_without_the_input(tmp
     (written,) = out.rglob("*.dcm")
     assert PLANTED not in written.read_bytes()
     assert "pixels-text-segment" not in {f.category for f in verify_folder(out, ocr=False).findings}
+
+
+@pytest.mark.parametrize("name", ["693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm"])
+def test_an_encoders_signature_comment_is_no_finding(name):
+    """Red team C: GDCM's ("Created by GDCM/OpenJPEG version 2.3.0") and JasPer's ("Creator: JasPer Version
+    1.701.0") JPEG 2000 comments in pydicom's own files were flagged as text segments."""
+    path = Path(get_testdata_file(name))
+    ds = pydicom.dcmread(path, defer_size=1024)
+    found = Scanner(ocr=False).scan(ds, path.read_bytes(), name, set())
+    assert "pixels-text-segment" not in {f.category for f in found}

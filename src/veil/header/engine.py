@@ -379,17 +379,23 @@ def _is_term(word: str) -> bool:
     return word in clinical_vocabulary() or word in dicom_words()
 
 
-def _opaque_named(printable: bytes, core: KnownIdentifiers) -> bool:
+def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = False) -> bool:
     """Whether the printable runs of an opaque value spell the patient's own name or ID. A number needs 6
-    digits here: parameter blobs are full of numbers ("<FrameRate>12.34" is not ID 1234)."""
+    digits here: parameter blobs are full of numbers ("<FrameRate>12.34" is not ID 1234). `whole_names`
+    (public bytes: an ICC profile's "Copyright Hewlett-Packard Company" is no patient Hewlett): a name
+    counts only written with more than one of its parts."""
     if known_hit(printable, core) is not True:
         return False
     from veil.text.known import find_known
 
     text = printable.decode("ascii").upper()
     for s in find_known(text, core, truncated=False):
-        hit = re.sub(r"\W", "", text[s.start:s.end])
-        if not hit.isdigit() or len(hit) >= 6:
+        span = text[s.start:s.end].strip()
+        hit = re.sub(r"\W", "", span)
+        if hit.isdigit():
+            if len(hit) >= 6:
+                return True
+        elif not whole_names or s.label != "NAME" or re.search(r"[\W_]", span):
             return True
     return False
 
@@ -598,7 +604,7 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
             return None
         rule = f"private:not-{vr}"
     elif vr in _OPAQUE:  # kept as bytes (a safe-private entry, the fallback): not the patient's name or ID in them
-        if core is None or not _opaque_named(value.translate(_PRINTABLE), core):
+        if core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1):
             return None
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     else:
@@ -896,7 +902,12 @@ def _subject_age(item: Dataset, ctx: _Ctx) -> None:
             ctx.out.fire(_MEASURED_VALUES, "Z", "subject-age:unreadable")
             return
         if value * per > cap:
-            mv.NumericValue = f"{cap / per:.6g}"
+            capped = cap / per
+            mv.NumericValue = f"{capped:.6g}"
+            if "FloatingPointValue" in mv:  # the same value again, in binary (red team C: 95.0 stayed)
+                mv.FloatingPointValue = capped
+            if "RationalNumeratorValue" in mv:
+                mv.RationalNumeratorValue, mv.RationalDenominatorValue = round(capped), 1
             ctx.out.fire(_MEASURED_VALUES, "C", "subject-age:capped")
 
 

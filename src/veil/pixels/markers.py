@@ -37,9 +37,11 @@ _KEEP_APP = {"jpeg": frozenset({0xE0, 0xE2, 0xEE}), "jpegls": frozenset({0xE0, 0
 #: Largest encapsulated Pixel Data rewritten in memory when a segment must go (bigger: quarantined).
 MAX_REWRITE = 512 << 20
 #: Comments encoders write about themselves, kept: names and version numbers, no room for anything else
-#: ("Kakadu-2.2" in most JPEG 2000 files, OpenJPEG's, LEADTOOLS', Intel's and libgd's).
+#: ("Kakadu-2.2" in most JPEG 2000 files, OpenJPEG's (also through GDCM), JasPer's, LEADTOOLS', Intel's and
+#: libgd's: red team C found GDCM's and JasPer's flagged by verify in pydicom's own files).
 _ENCODER_COMMENT = re.compile(
-    rb"(?:Kakadu-v?\d+(?:\.\d+)*[a-z]?|Created by OpenJPEG version \d+(?:\.\d+)*(?:-[a-z0-9]+)?"
+    rb"(?:Kakadu-v?\d+(?:\.\d+)*[a-z]?|Created by (?:GDCM/)?OpenJPEG version \d+(?:\.\d+)*(?:-[a-z0-9]+)?"
+    rb"|Creator: JasPer Version \d+(?:\.\d+)*"
     rb"|LEAD Technologies Inc\. V\d+\.\d+|Intel\(R\) JPEG Library, version \[\d+(?:\.\d+)*\]"
     rb"|CREATOR: gd-jpeg v\d\.\d \(using IJG JPEG v\d+\), (?:quality = \d+|default quality))[\x00\n ]*")
 

@@ -19,6 +19,7 @@ per patient, cached, so a value is scanned once whatever the number of terms.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -624,7 +625,15 @@ def _term_regex(term: str, label: str) -> str:
         return f"[\\s\\-_./,#:^{re.escape(symbols)}]*".join(re.escape(r) for r in runs)
     if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
         return r"\.\s*".join(re.escape(r) for r in runs) + r"\."
+    if label == DATE:  # between two numbers a separator is required: "1/8/31" is no "1831" (red team C:
+        out = re.escape(runs[0])  # a version "R03_1831" and a model "SIGNA 1831" became [DATE])
+        for prev, run in itertools.pairwise(runs):
+            out += (_SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP) + re.escape(run)
+        return out
     return _SEP.join(re.escape(r) for r in runs)
+
+
+_SEP_REQUIRED = r"[\s\-_./,#:^]+"
 
 
 _Matchers = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]
@@ -646,7 +655,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     named: list[str] = []
     for term, label in terms:
         digits = _NON_WORD.sub("", term)
-        if digits.isdigit() and len(digits) >= _GLUED_DIGITS.get(label, 99):
+        if digits.isdigit() and len(digits.lstrip("0")) >= _GLUED_DIGITS.get(label, 99):  # 0*1234: 4 digits
             # a long number of the patient's is found joined to letters too ("MR98765431", "98765431A",
             # "19471113T": red team B), only not inside a longer number
             glued.setdefault(label, []).append(_term_regex(term, label))
@@ -773,6 +782,9 @@ def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...
             continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
         if single and label == NAME and (term in vocab or term in words):
             continue  # a name part that is a term ("NAME", "TEXT", "OB"): its full-name forms still count
+        digits = _NON_WORD.sub("", term)
+        if label == ID and digits.isdigit() and len(digits.lstrip("0")) < 5:
+            continue  # a short number (an accession "690", "1024"): model numbers and versions have them too
         out.append((term, label))
     return tuple(out)
 
