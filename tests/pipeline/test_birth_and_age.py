@@ -101,3 +101,22 @@ def test_a_capped_subject_age_is_capped_in_every_form_it_is_written(tmp_path, mo
     out = pydicom.dcmread(tmp_path / "out" / str(result.output)).ContentSequence[0].MeasuredValueSequence[0]
     assert (out.NumericValue, out.FloatingPointValue, out.RationalNumeratorValue,
             out.RationalDenominatorValue) == ("90", 90.0, 90, 1)
+
+
+def test_a_subject_age_whose_units_cannot_be_read_is_removed_not_quarantined(tmp_path, monkeypatch):
+    """Units written as bytes, not a code sequence: the value cannot be judged, so it goes (fail closed),
+    and the file is written, not quarantined."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    item = _age_item("95", "a")
+    mv = item.MeasuredValueSequence[0]
+    del mv.MeasurementUnitsCodeSequence
+    mv._dict[Tag(0x004008EA)] = RawDataElement(Tag(0x004008EA), "UN", 8, b"garbage!", 0, False, True)
+    ds = _sr([item])
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, "research-longitudinal", tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason
+    out = pydicom.dcmread(tmp_path / "out" / str(result.output))
+    assert not out.ContentSequence[0].MeasuredValueSequence

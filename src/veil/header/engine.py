@@ -890,13 +890,13 @@ def _subject_age(item: Dataset, ctx: _Ctx) -> None:
     if cap is None:
         return
     for mv in seq.value:
-        units = mv.get(0x004008EA)  # Measurement Units Code Sequence
-        unit = str(units.value[0].get("CodeValue", "")).strip() if units is not None and units.value else ""
-        per = _AGE_UNITS.get(unit)
         try:
-            value = float(str(mv.get("NumericValue", "")).strip())
-        except ValueError:
-            value = None
+            units = mv.get(0x004008EA)  # Measurement Units Code Sequence
+            unit = str(units.value[0].get("CodeValue", "")).strip() if units is not None and units.value else ""
+            value: float | None = float(str(mv.get("NumericValue", "")).strip())
+        except Exception:  # not a number, units not a code sequence: removed below (fail closed)
+            unit, value = "", None
+        per = _AGE_UNITS.get(unit)
         if per is None or value is None:
             seq.value = Sequence([])
             ctx.out.fire(_MEASURED_VALUES, "Z", "subject-age:unreadable")
