@@ -20,6 +20,7 @@ is never printed or written.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import struct
@@ -1032,11 +1033,8 @@ def _frame_text_segments(ds: Dataset, data: bytes | Path) -> bool:
     if at is None or getattr(raw, "length", 0) != 0xFFFFFFFF:
         return False
     try:
-        if isinstance(data, Path):
-            with open(data, "rb") as fh:
-                return markers.needs_scrub(markers.file_reader(fh, at), data.stat().st_size - at, ts)
-        value = memoryview(data)[at:]
-        return markers.needs_scrub(lambda off, n: bytes(value[off:off + n]), len(value), ts)
+        with open(data, "rb") if isinstance(data, Path) else io.BytesIO(data) as fh:  # as the raw path reads it
+            return markers.needs_scrub(markers.file_reader(fh, at), fh.seek(0, io.SEEK_END) - at, ts)
     except (InputError, OSError, struct.error):
         return False  # not well-formed: decoding the pixels says so (pixels-unreadable)
 
