@@ -19,7 +19,6 @@ import fcntl
 import io
 import os
 import re
-import secrets
 import stat
 import struct
 import tempfile
@@ -275,7 +274,7 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
         else:
             os.close(fd)
             return
-        tmp = _named(fd, os.path.dirname(path))
+        tmp = partfiles.name_temporarily(fd, os.path.dirname(path))
         try:
             _commit_locked(tmp, path, digest, since)
         finally:
@@ -294,29 +293,6 @@ def commit_atomic(fd: int, tmp: str, path: Path | str, digest: str, since: int |
     except OSError:  # exists already, or a file system without hard links: the locked path decides
         partfiles.release()  # nothing is in place yet: a stop that came meanwhile stops now
     _commit_locked(tmp, path, digest, since)
-
-
-def _named(fd: int, folder: str) -> str:
-    """An unnamed output given a temporary ``.part`` name beside its place (listed for a stop's clean-up),
-    then closed: what the locked path of a duplicate renames, as it does a named output."""
-    try:
-        for _ in range(100):
-            tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
-            partfiles.listed(tmp)
-            try:
-                partfiles.name_anonymous(fd, tmp)
-            except FileExistsError:
-                partfiles.done(tmp)
-                continue
-            except BaseException:  # a stop may come after the link: the random name is ours if it exists
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                partfiles.done(tmp)
-                raise
-            return tmp
-        raise FileExistsError(f"no free temporary name in {folder}")
-    finally:
-        os.close(fd)
 
 
 def _commit_locked(tmp: str, path: Path | str, digest: str, since: int | None) -> None:

@@ -62,7 +62,7 @@ def new(folder: Path | str) -> tuple[int, str]:
     The path is listed before the file exists, so a stop between the two cannot leave it unlisted.
     """
     for _ in range(100):
-        tmp = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+        tmp = _temporary_name(folder)
         _LIVE.add(tmp)
         try:
             return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600), tmp
@@ -125,7 +125,7 @@ def _links(folder: Path | str, st_dev: int, flag: int) -> bool:
             raise
         _NO_TMPFILE.add(st_dev)
         return False
-    probe = os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+    probe = _temporary_name(folder)
     _LIVE.add(probe)
     try:
         name_anonymous(fd, probe)
@@ -156,9 +156,32 @@ def done(tmp: str) -> None:
     _LIVE.discard(tmp)
 
 
-def listed(tmp: str) -> None:
-    """`tmp` is about to be made by this process: a stop's clean-up (:func:`remove_live`) removes it."""
-    _LIVE.add(tmp)
+def _temporary_name(folder: Path | str) -> str:
+    """A random ``.veil-<16 hex>.part`` path in `folder`: if it exists, this process made it."""
+    return os.path.join(folder, f".veil-{secrets.token_hex(8)}.part")
+
+
+def name_temporarily(fd: int, folder: str) -> str:
+    """An unnamed file given a temporary name in `folder` (listed for a stop's clean-up), then closed: what
+    the locked path of a duplicate instance renames, as it does a named output."""
+    try:
+        for _ in range(100):
+            tmp = _temporary_name(folder)
+            _LIVE.add(tmp)
+            try:
+                name_anonymous(fd, tmp)
+            except FileExistsError:
+                _LIVE.discard(tmp)
+                continue
+            except BaseException:  # a stop may come after the link: the random name is ours if it exists
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                _LIVE.discard(tmp)
+                raise
+            return tmp
+        raise FileExistsError(f"no free temporary name in {folder}")
+    finally:
+        os.close(fd)
 
 
 def discard(fd: int | None, tmp: str) -> None:
