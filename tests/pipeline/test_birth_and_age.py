@@ -34,6 +34,25 @@ def test_the_birth_date_in_text_is_replaced_not_shifted(tmp_path, monkeypatch):
     assert out.PatientAge == "090Y"
 
 
+
+@pytest.mark.parametrize("written", ["DOB Jan 15th 1920", "born 15th of January 1920", "DOB 15 01 1920",
+                                     "DOB 15/01/1920 10:30"])
+def test_the_birth_date_is_replaced_in_every_form_it_is_matched_in(written, tmp_path, monkeypatch):
+    """Red team B: an ordinal ("Jan 15th 1920") was not a form of the birth date and was shifted as any date;
+    a birth date matched with other separators or with a time after it was shifted too, as the span was
+    compared with the forms as written. Each gave an exact (shifted) birth date beside shifted study dates."""
+    from .test_rawpath import _small_image
+
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Quixandor^Zebulon", "MRN98765431"
+    ds.PatientBirthDate, ds.StudyDate = "19200115", "20200304"
+    ds.ImageComments = f"{written}; fall at home 2020-03-04"
+    out = _run(ds, "research-longitudinal", tmp_path, monkeypatch)
+    head, tail = out.ImageComments.split(";")
+    assert "[DATE]" in head and not any(c.isdigit() for c in head), head
+    assert "[DATE]" not in tail and "2020-03-04" not in tail  # a study date is still shifted
+
+
 def _date_item(concept: Dataset, value: str) -> Dataset:
     item = Dataset()
     item.RelationshipType, item.ValueType = "HAS OBS CONTEXT", "DATE"

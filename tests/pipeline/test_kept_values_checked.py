@@ -247,6 +247,43 @@ def test_the_patients_name_is_found_joined_to_digits(policy, written, tmp_path, 
     assert out.ProcedureCodeSequence[1].CodeMeaning == "QUIXANDORIUM phantom"
 
 
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("written", ["QUIXANDORS", "Quixandores", "Quix-andor", "Quixan- dor", "Q u i x a n d o r",
+                                     "Q.U.I.X.A.N.D.O.R."])
+def test_the_patients_name_is_found_as_text_varies_it(policy, written, tmp_path, monkeypatch):
+    """Red team B: a plural without apostrophe, a hyphen inside the name (also a line-end hyphenation) and
+    the name spaced out letter by letter went out in technical text, local meanings and comments. Found now
+    in each; a longer word that starts with the name, and words split elsewhere, stay."""
+    ds = _patient(_small_image())
+    ds.ManufacturerModelName = f"Scanner {written}"
+    ds.ImageComments = f"seen by {written} team"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", f"CT {written}"),
+                                         _code("X2", "99LOCAL", "QUIXANDORIUM phantom")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    letters = bytes(c for c in _raw_bytes(tmp_path).upper() if 65 <= c <= 90)
+    assert letters.count(b"QUIXANDOR") == 1  # QUIXANDORIUM only
+    assert out.ProcedureCodeSequence[1].CodeMeaning == "QUIXANDORIUM phantom"
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_surname_with_a_particle_is_found_written_apart(policy, tmp_path, monkeypatch):
+    """A surname registered as one word (DeLuca, OBrien, Vanderberg) is written with a space or apostrophe
+    after its particle in text ("De Luca", "O'Brien", "Van der Berg"); everyday words split elsewhere
+    ("for man" of a patient Forman) are not looked for."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "Vanderberg^Maria", "MRN98765431"
+    ds.OtherPatientNames = ["DeLuca^Maria", "OBrien^Maria", "Forman^Maria"]
+    ds.ImageComments = "Van der Berg, De Luca and O'Brien; suitable for man"
+    ds.ConvolutionKernel = "Van der Berg"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    comments = out.get("ImageComments", "")
+    assert "Berg" not in comments and "Luca" not in comments and "Brien" not in comments
+    assert b"VAN DER BERG" not in _raw_bytes(tmp_path).upper()
+    if comments:
+        assert comments.endswith("suitable for man")
+
+
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_ordinary_technical_numbers_are_not_the_patients(policy, tmp_path, monkeypatch):
     """Red team C (this session), over-redaction from today's additions: a birth date's short forms joined

@@ -237,3 +237,38 @@ def test_latin_name_parts_still_need_three_letters_and_no_cjk_rule_leaks_into_la
     assert clean_text("Bo Li follow-up", known, names=False)[0] == "[NAME] follow-up"
     assert {t for t, _ in known.terms} == {"LI, B.", "LI, BO", "B. LI", "BO LI", "LI BO", "LI^BO", "B LI", "B.L.",
                                            "LI B"}
+
+
+def _named(pn: str) -> Dataset:
+    ds = Dataset()
+    ds.PatientName = pn
+    return ds
+
+
+@pytest.mark.parametrize(("pn", "text"), [
+    ("Quixworth^Zebulon", "QUIXWORTHS"), ("Quixworth^Zebulon", "Quix-worth"),
+    ("Quixworth^Zebulon", "Quixwor-\n  th"), ("Quixworth^Zebulon", "Z e b u l o n"),
+    ("Quixworth^Zebulon", "Z.E.B.U.L.O.N."), ("DeLuca^Ann", "De Luca"), ("OBrien^Ann", "O'Brien"),
+    ("Vanderberg^Ann", "Van der Berg"), ("Vanderberg^Ann", "VanDer Bergs"),
+])
+def test_name_variants_people_write_are_removed(pn, text):
+    cleaned, n = clean_text(f"for {text} today", collect_identifiers(_named(pn)), names=False, patterns=False)
+    assert n == 1 and cleaned == "for [NAME] today", cleaned
+
+
+@pytest.mark.parametrize(("pn", "text"), [
+    ("Forman^Ann", "suitable for man"), ("Highfield^Ann", "high field strength"),
+    ("Quixworth^Zebulon", "QUIXWORTHIAN"), ("Deluca^Ann", "DEL LUCA"),
+])
+def test_name_variants_do_not_reach_everyday_words(pn, text):
+    assert clean_text(text, collect_identifiers(_named(pn)), names=False, patterns=False) == (text, 0)
+
+
+def test_an_ordinal_birth_date_is_found_and_replaced_not_shifted():
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = "19610304"
+    known = collect_identifiers(ds)
+    for text in ("DOB Mar 4th 1961", "born the 4th of March, 1961", "DOB 04/03/1961 08:00", "DOB 04 03 1961"):
+        cleaned, _n = clean_text(text, known, shift_days=-40, names=False)
+        assert "[DATE]" in cleaned and not any(c.isdigit() for c in cleaned), cleaned
+    assert clean_text("seen Mar 4th 1962", known, shift_days=-40, names=False)[0] == "seen Jan 23rd 1962"

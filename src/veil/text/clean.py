@@ -19,7 +19,15 @@ pure function of its inputs: deterministic, and safe to run in any worker.
 
 from __future__ import annotations
 
-from veil.text.known import KnownIdentifiers, collect_identifiers, find_cued, find_known, fold, fold_map
+from veil.text.known import (
+    KnownIdentifiers,
+    collect_identifiers,
+    find_cued,
+    find_known,
+    fold,
+    fold_map,
+    is_birth,
+)
 from veil.text.names import find_names
 from veil.text.patterns import find_patterns, shift_date_text
 from veil.text.spans import AGE, DATE, Span, merge
@@ -68,11 +76,11 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
         return value, 0
     parts: list[str] = []
     pos = 0
-    births = known.births if known is not None else frozenset()
     for s in spans:
         parts.append(value[pos:s.start])
         text = value[s.start:s.end]
-        parts.append(_replacement(text, s.label, None if births and fold(text).strip() in births else shift_days))
+        birth = shift_days is not None and s.label == DATE and known is not None and is_birth(text, known)
+        parts.append(_replacement(text, s.label, None if birth else shift_days))
         pos = s.end
     parts.append(value[pos:])
     return "".join(parts), len(spans)

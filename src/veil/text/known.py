@@ -626,9 +626,9 @@ def _term_regex(term: str, label: str) -> str:
     if all(len(r) == 1 for r in runs):  # initials "Z.Q.": the periods are required ("NO" is not "N.O.")
         return r"\.\s*".join(re.escape(r) for r in runs) + r"\."
     if label == DATE:  # between two numbers a separator is required: "1/8/31" is no "1831" (red team C:
-        out = re.escape(runs[0])  # a version "R03_1831" and a model "SIGNA 1831" became [DATE])
-        for prev, run in itertools.pairwise(runs):
-            out += (_SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP) + re.escape(run)
+        out = _day(runs, 0)  # a version "R03_1831" and a model "SIGNA 1831" became [DATE])
+        for i, (prev, run) in enumerate(itertools.pairwise(runs), 1):
+            out += (_SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP) + _day(runs, i)
         return out
     return _SEP.join(re.escape(r) for r in runs)
 
@@ -636,11 +636,57 @@ def _term_regex(term: str, label: str) -> str:
 _SEP_REQUIRED = r"[\s\-_./,#:^]+"
 
 
+def _day(runs: list[str], i: int) -> str:
+    """A date's run as a regex; a day of the month beside its month's name may be an ordinal: "Nov 13th 1947",
+    "13th of November 1947" (red team B found them going out)."""
+    run = runs[i]
+    if not (run.isdigit() and len(run) <= 2 and i + 1 < len(runs) and any(r.isalpha() for r in runs)):
+        return re.escape(run)
+    return re.escape(run) + r"(?:ST|ND|RD|TH)?" + (r"(?:\s+OF)?" if runs[i + 1].isalpha() else "")
+
+
 _Matchers = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]
 
 #: Digits a number of the patient's needs, by label, to be found joined to letters (see _compiled): an ID's
 #: digits from 6 (a shorter one is some device's counter), a date written as 8 digits.
 _GLUED_DIGITS = {ID: 6, DATE: 8}
+
+
+#: Name particles a surname is written with or without a space or apostrophe after: "De Luca" for DeLuca,
+#: "Mc Donald", "Van der Berg" for Vanderberg, "O'Brien" for OBrien. Longest first.
+_PARTICLES = ("DELLA", "MAC", "VAN", "VON", "DER", "DEN", "DEL", "MC", "DE", "DI", "DA", "DU", "LA", "LE", "ST", "O")
+
+
+def _particle_cuts(term: str) -> list[int]:
+    """Where the term may be cut after leading particles, each cut leaving 3+ letters: DELUCA after DE and
+    DEL, VANDERBERG after VAN and VANDER."""
+    cuts: set[int] = set()
+    todo = [0]
+    while todo:
+        at = todo.pop()
+        for p in _PARTICLES:
+            end = at + len(p)
+            if term.startswith(p, at) and len(term) - end >= 3 and end not in cuts:
+                cuts.add(end)
+                todo.append(end)
+    return sorted(cuts)
+
+
+def _name_variants(term: str) -> list[str]:
+    """Regexes for a name of 5+ letters (folded, letters only) as text also writes it, matched between
+    non-letters (digits may touch it): joined to digits ("Quixandor2", "2QUIXANDOR"); with a plural or
+    possessive ending without apostrophe ("QUIXANDORS", "Quixandores"); hyphenated anywhere, also at a line
+    end ("Quix-andor", "Quixan-\\ndor"); spaced out letter by letter ("Q u i x a n d o r", "Q.U.I.X.A.N.D.O.R");
+    split after a particle ("De Luca" for DeLuca, "O'Brien" for OBrien). Red team B found the first four
+    going out in technical text and local Code Meanings. A name split at a space elsewhere is not looked
+    for: "FOR MAN" of Forman, "HIGH FIELD" of Highfield are everyday words."""
+    hyphenated = r"(?:-\s*)?".join(term)
+    out = [hyphenated + r"(?:E?S)?", r"[\s.\-_]{1,2}".join(term) + r"\.?"]
+    cuts = _particle_cuts(term)
+    if cuts:
+        pieces = [term[a:b] for a, b in itertools.pairwise([0, *cuts, len(term)])]
+        out.append(r"[\s'.]{0,2}".join(pieces) + r"(?:E?S)?")
+    return out
 
 
 @lru_cache(maxsize=512)
@@ -660,7 +706,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
             # "19471113T": red team B), only not inside a longer number
             glued.setdefault(label, []).append(_term_regex(term, label))
         elif label == NAME and term.isascii() and term.isalpha() and len(term) >= 5:
-            named.append(re.escape(term))  # a name joined to digits: "Quixandor2", "2QUIXANDOR" (red team B)
+            named += _name_variants(term)  # joined to digits, plural, split, spaced out (red team B)
         if _has_cjk(term):
             # CJK text has no spaces between words: no word boundary around a CJK end of the term
             letters = [c for c in term if not _NON_WORD.match(c)] or [term[0]]
@@ -706,6 +752,37 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         tparts.append(f"(?P<{g}>{'|'.join(uniq)})")
     tail = re.compile(r"(?<![A-Z0-9])(?:" + "|".join(tparts) + r")\s*$") if tparts else None
     return full, tail, groups
+
+
+_ORDINAL_RUNS = frozenset({"ST", "ND", "RD", "TH", "OF"})
+
+
+@lru_cache(maxsize=4096)
+def _date_key(text: str) -> tuple[str, ...]:
+    """A written date as its runs of digits (leading zeros gone) and month letters, without ordinal endings
+    or "of": "13th of Nov, 1947", "13 NOV 1947" and "13-Nov-1947" are one key."""
+    runs = re.findall(r"[A-Z]+|\d+", fold(text))
+    return tuple(r.lstrip("0") or "0" if r.isdigit() else r for r in runs if r not in _ORDINAL_RUNS)
+
+
+@lru_cache(maxsize=512)
+def _birth_keys(births: frozenset[str]) -> frozenset[tuple[str, ...]]:
+    return frozenset(_date_key(b) for b in births)
+
+
+def is_birth(text: str, known: KnownIdentifiers) -> bool:
+    """Whether a DATE span's text holds the patient's birth date in any form the matcher accepts (other
+    separators "13 11 1947", an ordinal "Nov 13th 1947", a time after it): such a span is replaced, never
+    shifted (:data:`BIRTH`). The span was matched with any separators between a form's runs, so comparing
+    it to the forms as written let "DOB 13 11 1947" be shifted into a new, exact birth date."""
+    if not known.births:
+        return False
+    key = _date_key(text)
+    for b in _birth_keys(known.births):
+        n = len(b)
+        if any(key[i:i + n] == b for i in range(len(key) - n + 1)):
+            return True
+    return False
 
 
 def has_known(folded: str, known: KnownIdentifiers) -> bool:
