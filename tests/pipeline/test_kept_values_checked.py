@@ -213,6 +213,26 @@ def test_an_ordinary_icc_profile_is_kept(tmp_path, monkeypatch):
     assert out.ICCProfile.rstrip(b"\x00") == profile.rstrip(b"\x00")
 
 
+
+def test_text_an_option_keeps_is_read_for_the_patients_identifiers(tmp_path, monkeypatch):
+    """Red team (this session): Retain Patient Characteristics keeps Ethnic Group (SH), the one text attribute
+    a Table E.1-1 option keeps under a built-in policy, and it went out unread ("QUIXANDOR 98765431", also in
+    an Other Patient item's). It is read like allow-listed text now; an ordinary value stays."""
+    ds = _patient(_small_image())
+    ds.EthnicGroup = "QUIXANDOR 98765431"
+    other = Dataset()
+    other.EthnicGroup = "ZEBULON 98765431"
+    other.PatientID = "X1"
+    ds.SourcePatientGroupIdentificationSequence = Sequence([other])
+    out = _run(ds, "research-longitudinal", tmp_path, monkeypatch)
+    data = _raw_bytes(tmp_path).upper()
+    assert b"QUIXANDOR" not in data and b"ZEBULON" not in data and b"98765431" not in data
+    assert "QUIXANDOR" not in out.get("EthnicGroup", "")
+    ds.EthnicGroup = "Hispanic"
+    (tmp_path / "plain").mkdir()
+    assert _run(ds, "research-longitudinal", tmp_path / "plain", monkeypatch).EthnicGroup == "Hispanic"
+
+
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 @pytest.mark.parametrize("written", ["MR98765431", "98765431A", "K98765431", "ACC5550123B", "X5550123",
                                      "19471113T"])

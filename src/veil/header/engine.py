@@ -10,6 +10,7 @@ removed, unknown UIDs are remapped, unknown dates are shifted or removed.
 from __future__ import annotations
 
 import re
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -578,9 +579,10 @@ FALLBACK_BYTES = "fallback:non-text"
 
 
 def public_bytes_checked(tag: int, vr: str) -> bool:
-    """Whether a public value FALLBACK_BYTES keeps is checked as bytes: OB or UN, not Pixel Data (streamed,
-    never read: its text is the pixel pass's; a frame's text segments are markers')."""
-    return vr in _OPAQUE and not 0x7FE00008 <= tag <= 0x7FE00010
+    """Whether a public value FALLBACK_BYTES keeps is checked as bytes: OB, UN or a binary VR (a palette's
+    LUT data, Point Coordinates Data, an Acquisition Matrix of 19 values holding ASCII: red team), not Pixel
+    Data (streamed, never read: its text is the pixel pass's; a frame's text segments are markers')."""
+    return (vr in _OPAQUE or vr in _BINARY_SIZE) and not 0x7FE00008 <= tag <= 0x7FE00010
 
 
 def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str, ...],
@@ -596,9 +598,12 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
     if vr not in CHECKED_VRS or (table and vr not in ("IS", "DS")):
         return None
     if vr in ("IS", "DS"):  # also kept by Table E.1-1 (an option): "MRN98765431" as Patient's Size
-        if _NUMBER.fullmatch(value):
+        if not _NUMBER.fullmatch(value):
+            rule = "invalid-number" if table else "fallback:invalid-number"
+        elif core is None or len(value) < 6 or not _patient_number(value, core):
             return None
-        rule = "invalid-number" if table else "fallback:invalid-number"
+        else:
+            rule = "number-holds-identifier" if table else "fallback:number-holds-identifier"
     elif vr == "CS":
         if core is None or (_CODE_STRING.fullmatch(value) and code_string_raw_hit(value, core) is False):
             return None
@@ -607,25 +612,60 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         if core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1):
             return None
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
-    else:
-        if len(value) % _BINARY_SIZE[vr] == 0:
-            return None
+    elif len(value) % _BINARY_SIZE[vr]:
         rule = f"private:not-{vr}"
+    elif core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1):
+        return None
+    else:  # a whole number of values whose bytes spell the patient's name or ID: text, not numbers
+        rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     code = "X"
     if not tag >> 16 & 1 and tag in _required_tags():
         code = resolve_conditional("X/Z/D", keyword_for_tag(tag), family)
     return Action(code, rule)
 
 
-def _number_bytes(elem: DataElement | RawDataElement) -> bytes:
+def _patient_number(value: bytes, core: KnownIdentifiers) -> bool:
+    """Whether an IS/DS value is the patient's ID or birth date as a number ("98765431" as Series Number,
+    "19471113" as Acquisition Number or a safe-private DS: red team): 6+ digits, "+", zeros and ".0" aside."""
+    numbers = core.numbers
+    if not numbers:
+        return False
+    for v in value.split(b"\\"):
+        v = v.strip(b" \x00").lstrip(b"+")
+        if b"." in v:
+            whole, _, frac = v.partition(b".")
+            if frac.strip(b"0"):
+                continue
+            v = whole
+        if v.isdigit() and v.lstrip(b"0") in numbers:
+            return True
+    return False
+
+
+def _number_bytes(elem: DataElement | RawDataElement, vr: str = "") -> bytes:
+    """The bytes value_action reads: as read for a raw element; a value pydicom already decoded as written
+    back (numbers of a binary VR packed little endian, as the raw path reads them; strings as text)."""
     value = elem.value
     if value is None:
         return b""
     if isinstance(value, bytes):
         return value
+    fmt = _PACK.get(vr)
+    if fmt is not None:
+        values = value if isinstance(value, list | tuple) or hasattr(value, "__len__") else [value]
+        try:
+            if vr == "AT":
+                return b"".join(struct.pack("<HH", int(v) >> 16, int(v) & 0xFFFF) for v in values)
+            return struct.pack(f"<{len(values)}{fmt}", *values)
+        except (struct.error, TypeError, ValueError):
+            return b"\x00"  # not numbers of that VR: not a whole number of values (removed)
     if isinstance(value, str) or not hasattr(value, "__iter__"):
         return str(value).encode("latin-1", "replace")
     return "\\".join(str(v) for v in value).encode("latin-1", "replace")
+
+
+#: struct formats of the binary VRs whose values pydicom decodes to numbers (AT: tags, packed apart).
+_PACK = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q", "AT": "HH"}
 
 
 def _dictionary_vr(tag: int, creator: str | None, plan: Plan) -> str | None:
@@ -760,6 +800,10 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
         act = Action("X", "encrypted-attributes")
     else:
         act = plan.lookup(tag) or fallback_action(tag, vr, plan, scope)
+        if act.code == "K" and vr in TEXT_VRS and act.rule.startswith("E.1-1 "):
+            # an option keeps the attribute (Retain Patient Characteristics: Ethnic Group) for what it
+            # describes, not for the patient's name or ID typed into it (red team: "QUIXANDOR 98765431")
+            act = Action("C", ALLOWLIST_KNOWN)
         if act.code in ("K", "C") and vr not in _public_vrs(tag):
             # judged by the VR the file wrote (PS3.5 6.2: a public attribute has its dictionary's VRs):
             # a description written as OB would be kept as "not text", a Manufacturer written as OB or a
@@ -785,6 +829,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
     the new file meta, a reader would take it for part of the meta."""
     creators = _private_creators(ds)
     kept_blocks: set[tuple[int, int]] = set()
+    creator_tags: list[BaseTag] = []
     handled_times: set[int] = set()
     raw_elems = ds._dict
     fire = ctx.out.fire
@@ -804,6 +849,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         creator = None
         if private:
             if 0x10 <= tag & 0xFFFF <= 0xFF:
+                creator_tags.append(tag)
                 continue
             creator = creators.get((group, (tag & 0xFFFF) >> 8))
         key = (tag, vr, creator, scope, family)
@@ -821,8 +867,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))
                             or (act.rule == FALLBACK_BYTES and public_bytes_checked(tag, vr))):
             checked = value_vr(tag, vr, creator, ctx.plan, act.rule)
-            bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag]), family,
-                               ctx.core if vr in _OPAQUE else None)
+            bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag], checked), family, ctx.core)
             if bad is not None:
                 act, code = bad, bad.code
                 if code == "X":
@@ -856,11 +901,11 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
         apply_element(ds, tag, act, ctx, scope, handled_times)
         if private and tag in ds:
             kept_blocks.add((group, (tag & 0xFFFF) >> 8))
-    for (group, block) in creators:
-        ctag = (group << 16) | block
-        if (group, block) not in kept_blocks and ctag in ds:
-            del ds[ctag]
-            fire(ctag, "X", "private:creator-unused")
+    for ctag in creator_tags:  # every creator, also one that could not be read (red team: a UL creator
+        block = (ctag >> 16, ctag & 0xFFFF)  # of 39 bytes holding a name was copied as read)
+        if block not in kept_blocks:
+            del raw_elems[ctag]
+            fire(ctag, "X", "private:creator-unused" if block in creators else "private:creator-unreadable")
     if not top and _MEASURED_VALUES in raw_elems and _names_concept(ds, AGE_CONCEPTS):
         _subject_age(ds, ctx)
 

@@ -298,8 +298,7 @@ class _Walk:
                 step = steps[key] = self._step(tag, el[1], creator, scope)
             kind = step[0]
             if kind == 3:
-                bad = engine.value_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family,
-                                          self._ctx.core if step[1] in ("CS", "OB", "UN") else None)
+                bad = engine.value_action(tag, step[1], step[2], buf[el[3]:el[4]], self.family, self._ctx.core)
                 if bad is None:
                     kind = 0
                 elif bad.code == "X":

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from pydicom.datadict import DicomDictionary, keyword_for_tag, private_dictionary_VR
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
@@ -170,6 +170,17 @@ class KnownIdentifiers:
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.cued)
+
+    @cached_property
+    def numbers(self) -> frozenset[bytes]:
+        """The patient's IDs and dates that are numbers of 6+ significant digits, as ASCII without leading
+        zeros: what a number attribute (IS, DS) holding one of them reads as (engine.value_action)."""
+        out = set()
+        for term, label in self.terms:
+            digits = _NON_WORD.sub("", term)
+            if label in (ID, DATE) and digits.isdigit() and len(digits.lstrip("0")) >= 6:
+                out.add(digits.lstrip("0").encode())
+        return frozenset(out)
 
 
 @lru_cache(maxsize=4096)
