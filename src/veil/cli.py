@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from veil import __version__
-from veil.errors import Interrupted, PolicyError, SecretError, VeilError
+from veil.errors import Interrupted, PolicyError, SecretError, VeilError, scrub
 
 if TYPE_CHECKING:
     from veil.pipeline.runner import RunSummary
@@ -230,8 +230,8 @@ def deid(
                 traceback.print_exc()
             resume = "" if dry_run else (f" Files finished so far are kept and journaled in {output_dir / '.veil'}: "
                                          "fix the cause and run the same command again to resume.")
-            _fail(f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}.{resume} (VEIL_DEBUG=1 "
-                  "prints the traceback)", EXIT_FATAL)
+            _fail(f"the run stopped on an unexpected error: {type(exc).__name__}: {scrub(str(exc))}.{resume} "
+                  "(VEIL_DEBUG=1 prints the traceback)", EXIT_FATAL)
     except _Failed as exc:
         if as_json:
             _json_failure(exc.message, exc.exit_code, exc.summary)

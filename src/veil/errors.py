@@ -6,6 +6,8 @@ Every error a user can cause carries a message that says what was expected and h
 
 from __future__ import annotations
 
+import re
+
 
 class VeilError(Exception):
     """Base class for every error Veil raises on purpose."""
@@ -62,3 +64,36 @@ class Interrupted(BaseException):
         #: the work was whole and recorded when the stop came (nothing to resume)
         self.finished = False
         super().__init__(f"interrupted by {self.name}")
+
+
+#: A quoted literal in an exception's text: pydicom quotes what it could not read ("received b'Quixandor^..'",
+#: "Unknown (0028,0004) 'Photometric Interpretation' value 'QUIXANDOR'"), Python quotes the input it refused.
+_QUOTED = re.compile(r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\"""")
+
+
+def scrub(text: str, limit: int = 240) -> str:
+    """Another library's error text as it may go into a reason (quarantine report, journal, review page):
+    quoted values replaced by '…', cut at `limit` characters and at a quote left open. A reason is read by
+    operators and goes into release folders; the value that made a file unreadable is the file's content
+    (red team: a UL of 39 bytes, a vendor FD whose wrong length swallowed the next element holding the
+    patient's name, went into quarantine.jsonl through pydicom's BytesLengthException)."""
+    out = _QUOTED.sub("'…'", text)
+    open_at = min((i for i in (out.replace("'…'", "").find("'"), out.replace("'…'", "").find('"')) if i >= 0),
+                  default=-1)
+    if open_at >= 0:  # an unbalanced quote: cut before it (positions in the text without the '…' marks)
+        kept, seen = [], 0
+        for part in out.split("'…'"):
+            if seen + len(part) > open_at:
+                kept.append(part[:open_at - seen])
+                break
+            kept.append(part)
+            seen += len(part)
+        out = "'…'".join(kept) + "…"
+    return out if len(out) <= limit else out[:limit - 1] + "…"
+
+
+def listed(value: object, known: frozenset[str] | set[str], what: str = "value") -> str:
+    """`value` as written when it is one of the `known` (a standard MIME type, a PDF filter name), else
+    a phrase that does not repeat it: such values are read from the file and may hold anything."""
+    text = str(value)
+    return text if text in known else f"an unlisted {what}"

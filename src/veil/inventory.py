@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import secrets
 import warnings
 from collections import Counter
@@ -25,10 +26,12 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from veil.errors import scrub
 from veil.header.engine import decide
 from veil.pipeline.passthrough import read_head
 from veil.pipeline.pool import batches, each_alone, ordered
 from veil.policy.plan import TEMPORAL_VRS, Plan
+from veil.text.known import KnownIdentifiers, core_identifiers, fold, has_known
 
 RISK_CLASSES = ("direct identifier", "quasi-identifier", "sensitive", "safe", "unknown")
 #: How an action treats the value: kept as is, transformed (cleaned, shifted, remapped, dummy), removed.
@@ -171,22 +174,62 @@ def _vr(ds: Dataset, tag: int) -> str:
         return "UN"
 
 
-def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], family: tuple[str, ...]) -> None:
+#: What a private creator usually looks like (PS3.5 7.8.1: an LO naming the implementer, "SIEMENS CSA HEADER",
+#: "GEMS_ACQU_01", "Philips Imaging DD 001"): shown as written only in that form.
+_CREATOR_FORM = re.compile(r"[A-Za-z0-9 _.,:;/()&+'\-]{1,64}")
+_NOT_SHOWN = "? (not shown: not a private creator's usual form)"
+
+
+def creator_label(value: object, core: KnownIdentifiers | None) -> str:
+    """A private creator as the inventory shows it (keys, tables, CSV, JSON): as written when it is text in a
+    creator's usual form without 6 digits in a row or the file's own patient identifiers, else a placeholder.
+    The inventory promises values are never printed; a creator is printed because it names a vendor's
+    block, and a damaged file puts anything at a creator's place (red team: a misread length made one
+    creator hold the next 300 bytes: address, MRN, a report line)."""
+    if not isinstance(value, str):
+        return _NOT_SHOWN
+    text = value.strip().rstrip("\x00").strip()
+    if not text:
+        return ""
+    if not _CREATOR_FORM.fullmatch(text) or re.search(r"\d{6}", text):
+        return _NOT_SHOWN
+    if core is not None and has_known(fold(text), core):
+        return _NOT_SHOWN
+    return text
+
+
+_Blocks = dict[tuple[int, int], str]
+
+
+def _creators(ds: Dataset, core: KnownIdentifiers | None) -> tuple[_Blocks, _Blocks]:
+    """(group, block) -> (creator as read, for the engine's decision), and -> its label (creator_label)."""
     creators: dict[tuple[int, int], str] = {}
+    labels: dict[tuple[int, int], str] = {}
     for tag in ds.keys():  # noqa: SIM118 - keys only, decode lazily
         if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+            block = (tag >> 16, tag & 0xFFFF)
             try:
-                creators[(tag >> 16, tag & 0xFFFF)] = str(ds[tag].value).strip()
+                value = ds[tag].value
             except Exception:
-                creators[(tag >> 16, tag & 0xFFFF)] = "?"
+                creators[block], labels[block] = "?", _NOT_SHOWN
+                continue
+            creators[block] = str(value).strip()
+            labels[block] = creator_label(value, core)
+    return creators, labels
+
+
+def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], family: tuple[str, ...],
+          core: KnownIdentifiers | None = None) -> None:
+    creators, labels = _creators(ds, core)
     for tag in ds.keys():  # noqa: SIM118
         group, elem = tag >> 16, tag & 0xFFFF
         private = bool(group & 1)
         vr = _vr(ds, tag)
-        creator = ""
+        creator = label = ""
         if private and elem > 0xFF:
             creator = creators.get((group, elem >> 8), "")
-            key = f"{prefix}({group:04X},xx{elem & 0xFF:02X})[{creator or 'no creator'}]"
+            label = labels.get((group, elem >> 8), "")
+            key = f"{prefix}({group:04X},xx{elem & 0xFF:02X})[{label or 'no creator'}]"
             keyword = ""
         elif private:
             continue  # creators are reported through their blocks
@@ -197,7 +240,7 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
         code = act.code
         stat = inv.attributes.get(key)
         if stat is None:
-            stat = AttributeStat(key, keyword, vr, private_creator=creator, action=code, rule=act.rule)
+            stat = AttributeStat(key, keyword, vr, private_creator=label, action=code, rule=act.rule)
             stat.risk = risk_class(keyword, vr, private, private and code != "X", plan.lookup(tag) is not None,
                                    tag in plan.safe_text)
             inv.attributes[key] = stat
@@ -211,7 +254,7 @@ def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], 
             except Exception:
                 continue
             for item in items:
-                _scan(item, inv, plan, key + ">", seen, family)
+                _scan(item, inv, plan, key + ">", seen, family, core)
             continue
         if vr in _TEXTISH or vr in TEMPORAL_VRS or (vr in _CAPPED and len(stat.shapes) < _SHAPES_CAP):
             text = _shape_text(ds, tag, vr)
@@ -295,26 +338,23 @@ def _build_unit(paths: list[Path]) -> Inventory:
                 warnings.simplefilter("ignore")
                 ds = read_head(path)
         except Exception as exc:
-            inv.unreadable.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
+            inv.unreadable.append((str(path), f"{type(exc).__name__}: {scrub(str(exc))}"[:200]))
             continue
         inv.files += 1
         inv.modalities[str(ds.get("Modality", "") or "?")] += 1
         inv.manufacturers[str(ds.get("Manufacturer", "") or "?")] += 1
         sop = str(ds.get("SOPClassUID", "") or "")
         inv.sop_classes[pydicom.uid.UID(sop).name if sop else "?"] += 1
-        for tag in ds.keys():  # noqa: SIM118
-            if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
-                try:
-                    inv.private_creators[f"({tag >> 16:04X}) {str(ds[tag].value).strip()}"] += 1
-                except Exception:
-                    inv.private_creators[f"({tag >> 16:04X}) ?"] += 1
+        core = core_identifiers(ds)
+        for (group, _block), label in _creators(ds, core)[1].items():
+            inv.private_creators[f"({group:04X}) {label}"] += 1
         pid = str(ds.get("PatientID", "") or "")
         if pid:
             inv.patients.add(hashlib.blake2b(pid.encode("utf-8", "surrogatepass"), key=key, digest_size=16).hexdigest())
         try:
-            _scan(ds, inv, plan, "", set(), iod_family(sop))
+            _scan(ds, inv, plan, "", set(), iod_family(sop), core)
         except Exception as exc:
-            inv.unreadable.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
+            inv.unreadable.append((str(path), f"{type(exc).__name__}: {scrub(str(exc))}"[:200]))
     return inv
 
 

@@ -110,3 +110,31 @@ def test_numbers_that_are_the_patients_id_or_birth_date_are_removed(policy, tmp_
     assert out.InstanceNumber == 987654 and float(out.SliceLocation) == 98765431.5
     data = _out_bytes(tmp_path)
     assert b"19471113" not in data and b"98765431\x00" not in data and b"98765431 " not in data
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize(("written", "expected"), [
+    ("ISO_IR Quixandor", None), ("ISO IR 100", "ISO_IR 100"), ("UTF-8", "ISO_IR 192"),
+    (["ISO 2022 IR 6", "ISO_IR Quixandor"], "ISO 2022 IR 6"),
+])
+def test_a_character_set_term_the_standard_does_not_define_is_not_copied(policy, written, expected, tmp_path,
+                                                                         monkeypatch):
+    """Red team (this session): Specific Character Set is never checked, and "ISO_IR Quixandor" went out as
+    read. A term PS3.3 C.12.1.1.2 does not define becomes the defined term pydicom read the text as, or goes."""
+    ds = _patient(_small_image())
+    ds.SpecificCharacterSet = written
+    ds.StudyDescription = "CT HEAD"
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, policy, tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason
+    out = pydicom.dcmread(tmp_path / "out" / result.output)
+    assert out.get("SpecificCharacterSet") == expected
+    assert b"QUIXANDOR" not in (tmp_path / "out" / result.output).read_bytes().upper()
+
+
+@pytest.mark.parametrize("written", ["ISO_IR 100", ["", "ISO 2022 IR 87"], "ISO_IR 192"])
+def test_a_defined_character_set_is_kept_as_read(written, tmp_path, monkeypatch):
+    ds = _patient(_small_image())
+    ds.SpecificCharacterSet = written
+    assert _run(ds, "basic", tmp_path, monkeypatch).SpecificCharacterSet == written

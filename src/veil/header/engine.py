@@ -9,6 +9,7 @@ removed, unknown UIDs are remapped, unknown dates are shifted or removed.
 
 from __future__ import annotations
 
+import codecs
 import re
 import struct
 import uuid
@@ -19,6 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from pydicom.charset import python_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -431,6 +433,12 @@ def _cleans_text(plan: Plan) -> bool:
     return plan.policy.has("clean_descriptors") or plan.policy.has("clean_structured_content")
 
 
+def _mime_label(mime: str) -> str:
+    from veil.text.documents import mime_label
+
+    return mime_label(mime) if mime else "unknown type"
+
+
 def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     """PS3.15 E.1-1 gives Encapsulated Document action D: a dummy would make the instance useless, so by
     default the instance is quarantined with a reason. Under ``encapsulated_documents: keep_if_clean`` the
@@ -442,7 +450,7 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
         return None
     mime = str(ds.get("MIMETypeOfEncapsulatedDocument", "") or "")
     if ctx.plan.policy.encapsulated_documents != "keep_if_clean":
-        raise InputError(f"instance holds an encapsulated document ({mime or 'unknown type'}); the policy "
+        raise InputError(f"instance holds an encapsulated document ({_mime_label(mime)}); the policy "
                          "quarantines them (encapsulated_documents: keep_if_clean keeps clean ones)",
                          "encapsulated-document")
     from veil.text.documents import extract_text
@@ -455,7 +463,7 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     found = [s for line in text.splitlines() for s in detect(line, ctx.known)]
     if found:
         kinds = ", ".join(sorted({s.label for s in found}))
-        raise InputError(f"encapsulated document ({mime}) contains identifying text: {len(found)} span(s) "
+        raise InputError(f"encapsulated document ({_mime_label(mime)}) contains identifying text: {len(found)} span(s) "
                          f"of {kinds}", "encapsulated-document:identifying-text")
     del ds[_ENCAPSULATED]
     ctx.out.fire(_ENCAPSULATED, "K", "encapsulated_documents=keep_if_clean")
@@ -497,6 +505,57 @@ def _private_creators(ds: Dataset) -> dict[tuple[int, int], str]:
                 val = val.decode("latin-1", "replace")
             out[(tag >> 16, tag & 0xFFFF)] = str(val).strip().rstrip("\x00").strip()
     return out
+
+
+def charset_defined(value: bytes) -> bool:
+    """Whether every term of a Specific Character Set is one PS3.3 C.12.1.1.2 defines (pydicom's table; the
+    first may be empty: the default repertoire): kept as read then. Any other term was copied as read
+    before ("ISO_IR Quixandor": red team)."""
+    terms = value.rstrip(b" \x00").split(b"\\")
+    return all(t.strip() in _DEFINED_CHARSETS or (i == 0 and not t.strip()) for i, t in enumerate(terms))
+
+
+_DEFINED_CHARSETS = frozenset(t.encode() for t in python_encoding)
+
+
+def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
+    """A Specific Character Set with a term PS3.3 does not define: each such term replaced by the defined
+    term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192) or dropped (pydicom read
+    the text in the default repertoire) - the values were decoded that way, and they are written that way.
+    Removed when no term is left. Never copied: a term is whatever the file put there."""
+    import warnings
+
+    from pydicom.charset import _python_encoding_for_corrected_encoding
+
+    by_codec: dict[str, str] = {}
+    for term, codec in python_encoding.items():
+        if term not in ("", "ISO_IR 6"):  # the default repertoire: pydicom's "iso8859", which Python reads as Latin-1
+            by_codec.setdefault(codecs.lookup(codec).name, term)
+    raw = _number_bytes(ds._dict[BaseTag(_CHARSET)]).decode("latin-1").rstrip(" \x00")
+    terms = []
+    for i, term in enumerate(raw.split("\\")):
+        term = term.strip()
+        if term in python_encoding or (i == 0 and not term):
+            terms.append(term)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            codec = _python_encoding_for_corrected_encoding(term)
+        try:
+            name = codecs.lookup(term).name if codec == "iso8859" else codecs.lookup(codec).name
+        except LookupError:
+            continue
+        defined = by_codec.get(name)
+        if defined is not None and defined not in terms:
+            terms.append(defined)
+    while terms and not terms[-1]:
+        terms.pop()
+    if not terms:
+        del ds[_CHARSET]
+        ctx.out.fire(_CHARSET, "X", "charset:undefined-term")
+        return
+    ds[_CHARSET].value = terms if len(terms) > 1 else terms[0]
+    ctx.out.fire(_CHARSET, "D", "charset:undefined-term")
 
 
 def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
@@ -874,6 +933,9 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                     del raw_elems[tag]
                     fire(tag, "X", act.rule)
                     continue
+        if code == "K" and tag == _CHARSET and not charset_defined(_number_bytes(raw_elems[tag])):
+            _normalise_charset(ds, ctx)
+            continue
         if code == "K" and vr == "CS" and tag != _CHARSET:
             held = raw_elems[tag]
             value = held.value if type(held) is RawDataElement else None

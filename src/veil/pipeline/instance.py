@@ -40,7 +40,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from veil.errors import InputError, OutputError
+from veil.errors import InputError, OutputError, scrub
 from veil.header.engine import Outcome, deidentify, peek
 from veil.identity.keyed import Keyed
 from veil.pipeline import partfiles, rawpath
@@ -115,18 +115,18 @@ def read_instance(path: Path) -> Dataset:
             try:
                 ds = pydicom.dcmread(path, force=True)
             except Exception as exc:
-                raise InputError(f"not a DICOM file: {exc}", "read") from exc
+                raise InputError(f"not a DICOM file: {scrub(str(exc))}", "read") from exc
             if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
                 raise InputError("not a DICOM file (no preamble and no SOP Class/Instance UID)", "read") from None
         except (OSError, PermissionError) as exc:
             raise InputError(f"cannot read file: {exc.strerror or exc}", "read") from exc
         except Exception as exc:
-            raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
+            raise InputError(f"unreadable DICOM: {type(exc).__name__}: {scrub(str(exc))}", "read") from exc
         check_lengths(ds)
         try:
             _touch_all(ds)
         except Exception as exc:
-            raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {exc}", "parse") from exc
+            raise InputError(f"corrupt or truncated DICOM: {type(exc).__name__}: {scrub(str(exc))}", "parse") from exc
     for w in caught:
         if any(k in str(w.message) for k in _FATAL_WARNINGS):
             raise InputError(f"corrupt or truncated DICOM: {w.message}", "parse")
@@ -397,7 +397,7 @@ def _open(path: Path) -> SplitInstance:
     except (OSError, PermissionError) as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}", "read") from exc
     except Exception as exc:
-        raise InputError(f"unreadable DICOM: {type(exc).__name__}: {exc}", "read") from exc
+        raise InputError(f"unreadable DICOM: {type(exc).__name__}: {scrub(str(exc))}", "read") from exc
     if inst is not None and inst.ds.file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         if len(inst.ds) == 0:
             raise InputError("empty dataset", "read")
@@ -582,9 +582,10 @@ def process_file(path: Path, plan: Plan, keyed: Keyed, out_root: Path, *, dry_ru
 
 def _describe(exc: Exception) -> tuple[str, str]:
     """(reason, rule) of an exception no check foresaw: what pydicom's own errors say about the file, in
-    the file's terms where they are recognisable; otherwise "internal" with the exception as is."""
-    text = f"{type(exc).__name__}: {exc}"
-    message = str(exc)
+    the file's terms where they are recognisable; otherwise "internal" with the exception's type and text
+    (values it quotes left out: :func:`veil.errors.scrub`)."""
+    message = scrub(str(exc))
+    text = f"{type(exc).__name__}: {message}"
     if isinstance(exc, ValueError) and "transfer syntax" in message.lower():
         return f"the Transfer Syntax UID is not one Veil can read ({text})", "read"
     if isinstance(exc, NotImplementedError) and "Value Representation" in message:

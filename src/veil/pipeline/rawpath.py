@@ -244,7 +244,9 @@ class _Walk:
             checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
-        if code == "K" and vr == "CS" and tag != engine._CHARSET:  # Specific Character Set: never checked
+        if code == "K" and tag == engine._CHARSET:
+            return (6, vr, act)  # kept when its terms are defined ones (engine.charset_defined)
+        if code == "K" and vr == "CS":
             return (4, vr, act)  # kept unless it holds a known identifier (engine.CS_KNOWN)
         if code == "K" and tag == _AGE and self.plan.policy.dates.age_cap is not None:
             return (5, vr, act)  # in an item: capped by the engine; at the top level: by the stamp
@@ -305,6 +307,10 @@ class _Walk:
                     step, kind = (1, (tag, "X", bad.rule)), 1
                 else:
                     step, kind = (2, step[1], bad), 2
+            if kind == 6:
+                if not engine.charset_defined(buf[el[3]:el[4]]):
+                    raise _Bail  # a term PS3.3 does not define: the engine writes the defined ones
+                kind = 0
             if kind == 5:
                 if top:
                     kind = 0

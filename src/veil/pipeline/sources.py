@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from veil.errors import InputError, VeilError
+from veil.errors import InputError, VeilError, scrub
 from veil.pipeline import partfiles
 from veil.pipeline.pool import DRAIN
 
@@ -604,7 +604,7 @@ def unpack(archive: Path, out_dir: Path | None = None, owned: list[Path] | None 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    text = str(exc) or type(exc).__name__
+    text = scrub(str(exc)) or type(exc).__name__
     if isinstance(exc, RuntimeError) and "encrypted" in text:
         return "encrypted (password protected): not read"
     if isinstance(exc, NotImplementedError):

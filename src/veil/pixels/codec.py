@@ -47,7 +47,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from veil.errors import InputError
+from veil.errors import InputError, scrub
 from veil.pixels import spill as spilling
 from veil.pixels.spill import Spill
 
@@ -128,7 +128,7 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {exc}",
+        raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {scrub(str(exc))}",
                          "pixels-undecodable") from exc
     if arr.ndim != (4 if spp > 1 else 3):
         raise InputError(f"unexpected decoded shape {arr.shape} for {frames} frame(s), {spp} sample(s)",

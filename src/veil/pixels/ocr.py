@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from veil.errors import InputError
+from veil.errors import InputError, scrub
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (end-exclusive), in frame pixels
 
@@ -429,7 +429,7 @@ def _run(pictures: Iterable[Image.Image]) -> dict[str, list[Any]]:
             done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False, pass_fds=fds,
                                   preexec_fn=children_die_with_this_process())
         except OSError as exc:
-            raise InputError(f"OCR failed: {type(exc).__name__}: {exc}", "pixels-ocr-failed") from exc
+            raise InputError(f"OCR failed: {type(exc).__name__}: {scrub(str(exc))}", "pixels-ocr-failed") from exc
         if done.returncode:
             said = " ".join(done.stderr.decode("utf-8", "replace").split())
             raise InputError(f"OCR failed: tesseract exited {done.returncode}: {said[:300]}", "pixels-ocr-failed")

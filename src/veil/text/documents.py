@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from veil.errors import InputError
+from veil.errors import InputError, listed, scrub
 
 
 class ExtractionError(InputError):
@@ -39,6 +39,24 @@ class ExtractionError(InputError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"encapsulated document: {reason}", "encapsulated-document:unreadable")
+
+
+#: MIME types a reason names as written (PS3.3 C.24.2 encapsulated documents, and what mimetypes knows);
+#: any other value is the file's content and is not repeated (red team: "application/Quixandor-MRN98765431").
+_DICOM_MIME = frozenset({"application/pdf", "text/xml", "application/xml", "application/hl7-cda+xml", "text/plain",
+                         "model/stl", "model/obj", "model/mtl", "model/x.stl-binary", "application/sla",
+                         "text/html", "text/rtf", "application/octet-stream"})
+
+
+def mime_label(mime: str | None) -> str:
+    """A MIME type as a reason may name it: a known type as written, else a phrase (see _DICOM_MIME)."""
+    import mimetypes
+
+    text = (mime or "").strip()
+    if not text:
+        return "(none)"
+    known = _DICOM_MIME | set(mimetypes.types_map.values()) | set(mimetypes.common_types.values())
+    return listed(text.lower(), known, "MIME type")
 
 
 def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
@@ -54,7 +72,7 @@ def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ExtractionError("text is not UTF-8") from exc
-    raise ExtractionError(f"no text extraction for MIME type {mime or '(none)'}")
+    raise ExtractionError(f"no text extraction for MIME type {mime_label(mime)}")
 
 
 # ------------------------------------------------------------------------------------------------ XML
@@ -150,7 +168,7 @@ def xml_text(data: bytes, depth: int = 0) -> str:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
-        raise ExtractionError(f"XML does not parse: {exc}") from exc
+        raise ExtractionError(f"XML does not parse: {scrub(str(exc))}") from exc
     flush()
     return "\n".join(p for p in (x.strip() for x in parts) if p)
 
@@ -172,11 +190,12 @@ def _embedded_text(attrs: dict[str, str], text: str, depth: int) -> str:
     if depth >= 2:
         raise ExtractionError("documents embedded in embedded documents are refused")
     if attrs.get("compression"):
-        raise ExtractionError(f"compressed embedded content ({attrs['compression']}) is refused")
+        method = listed(attrs["compression"], _HL7_COMPRESSION, "method")
+        raise ExtractionError(f"compressed embedded content ({method}) is refused")
     try:
         payload = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ExtractionError(f"embedded base64 content does not decode: {exc}") from exc
+        raise ExtractionError(f"embedded base64 content does not decode: {scrub(str(exc))}") from exc
     media = str(attrs.get("mediaType", "") or "")
     if not media and not payload.startswith((b"%PDF", b"<")):
         raise ExtractionError("embedded content without a media type")
@@ -221,6 +240,11 @@ _TJ_SPACE = -200  # a TJ adjustment of at least 0.2 em is a word space
 _STD_ENCODINGS = frozenset({"WinAnsiEncoding", "MacRomanEncoding", "StandardEncoding"})
 _SIMPLE_FONTS = frozenset({"Type1", "MMType1", "TrueType"})
 _FONT_SUBTYPES = _SIMPLE_FONTS | {"Type0", "Type3", "CIDFontType0", "CIDFontType2"}
+#: Names a reason repeats (PDF 32000-1 7.4, 9.6.6; HL7 V3 CompressionAlgorithm); others are the file's.
+_PDF_FILTERS = frozenset({"ASCIIHexDecode", "ASCII85Decode", "LZWDecode", "FlateDecode", "RunLengthDecode",
+                          "CCITTFaxDecode", "JBIG2Decode", "DCTDecode", "JPXDecode", "Crypt"})
+_KNOWN_ENCODINGS = _STD_ENCODINGS | {"PDFDocEncoding", "MacExpertEncoding", "Identity-H", "Identity-V"}
+_HL7_COMPRESSION = frozenset({"DF", "GZ", "ZL", "Z", "BZ", "Z7"})
 _UNSUPPORTED_CONTENT = "PDF uses object streams, forms, attachments or scripts"
 _ATTACHMENTS = frozenset({"FileAttachment", "RichMedia", "3D", "Movie", "Sound", "Screen"})
 _SCRIPT_KEYS = frozenset({"JS", "JavaScript", "XFA", "EF", "EmbeddedFiles", "RichMediaContent"})
@@ -482,7 +506,8 @@ class _Pdf:
         filters = [self.resolve(f) for f in (filters if isinstance(filters, list) else [filters])
                    if f is not None]
         if any(f != "FlateDecode" for f in filters):
-            raise ExtractionError(f"stream filter {','.join(map(str, filters))} is not supported")
+            named = ",".join(listed(f, _PDF_FILTERS, "filter") for f in filters)
+            raise ExtractionError(f"stream filter {named} is not supported")
         parms = self.resolve(s.attrs.get("DecodeParms"))
         for p in parms if isinstance(parms, list) else [parms]:
             p = self.resolve(p)
@@ -592,7 +617,8 @@ class _Pdf:
             raise ExtractionError("font with a /ToUnicode map (its glyphs are not its codes)")
         if kind == "Font" or "BaseFont" in d or sub in _FONT_SUBTYPES:
             if sub not in _SIMPLE_FONTS:
-                raise ExtractionError(f"font type {sub} (its text cannot be decoded)")
+                kind_name = listed(sub, _FONT_SUBTYPES, "subtype")
+                raise ExtractionError(f"font type {kind_name} (its text cannot be decoded)")
             enc = self.resolve(d.get("Encoding"))
             if isinstance(enc, dict):
                 enc = self.resolve(enc.get("BaseEncoding"))
@@ -601,7 +627,7 @@ class _Pdf:
                 if isinstance(desc, dict) and {"FontFile", "FontFile2", "FontFile3"} & desc.keys():
                     raise ExtractionError("embedded font with its own encoding (its glyphs are not its codes)")
             elif enc not in _STD_ENCODINGS:
-                raise ExtractionError(f"font encoding {enc} is not supported")
+                raise ExtractionError(f"font encoding {listed(enc, _KNOWN_ENCODINGS, 'name')} is not supported")
 
     def _pages(self) -> list[dict[str, Any]]:
         """Every /Type /Page dictionary, and every leaf of the page tree (a viewer takes a /Kids entry
