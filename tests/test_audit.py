@@ -498,3 +498,18 @@ def test_an_append_the_disk_cuts_short_leaves_the_log_as_it_was(tmp_path, monkey
     monkeypatch.setattr(audit, "_write_all", head_fails)
     append(log, _entry(), key=key)  # the entry is written; the head lags (best effort)
     assert not list(tmp_path.glob(".audit.jsonl.head.*.tmp"))
+
+
+def test_a_temporary_head_file_left_by_a_killed_writer_is_swept_by_the_next_append(tmp_path):
+    """A writer killed (-9) between making its temporary head file and renaming it left
+    `.audit.jsonl.head.<pid>.tmp` in OUT/.veil for good (red team A, last session). The next append, which
+    holds the log's lock, removes such files; the log and its head are as before."""
+    log = _log(tmp_path, 1, key=KEY)
+    stale = [_head(log).with_name(f".{_head(log).name}.{pid}.tmp") for pid in (4242, 99999)]
+    for p in stale:
+        p.write_text('{"seq": 1, "hash": "x"}\n')
+    other = _head(log).with_name("notes.tmp")
+    other.write_text("kept")
+    append(log, _entry(2), key=KEY)
+    assert not any(p.exists() for p in stale) and other.read_text() == "kept"
+    assert verify(log, key=KEY).ok and json.loads(_head(log).read_text())["seq"] == 2

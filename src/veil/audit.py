@@ -179,6 +179,9 @@ def _write_head(log_path: Path, seq: int, digest: str) -> None:
     """
     path = _head_path(log_path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # a writer killed (-9) between open and rename:
+        with contextlib.suppress(OSError):  # the log's lock is held, so no other writer's file is in use
+            stale.unlink()
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
