@@ -221,3 +221,22 @@ def test_a_listed_name_after_a_title_or_cue_in_lower_case_text_is_a_name(text, e
     """Text written all in lower case was never read for other people's names (noted last session): 'ct
     chest per dr smith' went out. A listed name of 3+ letters after a title or 'by'/'per' is read now."""
     assert clean_text(text, _known())[0] == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    # the modality and the tissue, a grade, a formula: kept (each went to [NAME] for every patient)
+    ("MR WHITE MATTER", "MR WHITE MATTER"),
+    ("3T MR WHITE MATTER TRACTS", "3T MR WHITE MATTER TRACTS"),
+    ("Fisher 2 SAH", "Fisher 2 SAH"),
+    ("Hadlock EFW", "Hadlock EFW"),
+    # people still: a listed name after MR, a title after "for"/"with", a Fisher who acts
+    ("MR SMITH REVIEWED", "MR [NAME] REVIEWED"),
+    ("CT FOR MR BROWN", "CT FOR MR [NAME]"),
+    ("DISCUSSED WITH DR GREEN", "DISCUSSED WITH DR [NAME]"),
+    ("Fisher called", "[NAME] called"),
+    ("seen by Dr Fisher", "seen by Dr [NAME]"),
+])
+def test_all_capital_mr_before_a_word_is_the_modality_and_grades_are_eponyms(text, expected):
+    """Noted in earlier sessions: 'MR WHITE MATTER' became 'MR [NAME]' (all-capital 'MR' was always a title),
+    'Fisher 2 SAH' and 'Hadlock EFW' lost their eponym."""
+    assert clean_text(text, _known())[0] == expected

@@ -64,6 +64,8 @@ _TITLES = frozenset([
     "HERRN", "FRL", "MONSIEUR", "MADEMOISELLE", "DOTT", "DOTTORE", "DOTTORESSA", "SIG", "SIGNORA", "SIGNOR",
     "SIGNORE", "SIGNORINA", "SIGG", "DRA", "SRTA",
 ])
+#: Words before an all-capital "MR", "MS", "DR" that make it a title, not the modality or disease.
+_PERSON_BEFORE = frozenset(["FOR", "BY", "TO", "WITH", "PER", "CALLED", "INFORMED", "DEAR", "CC", "ATTN", "FROM"])
 #: What an abbreviated Italian title is finished with: "Sig.ra", "Dott.ssa", "Sig.na".
 _TITLE_ENDINGS = frozenset(["ra", "na", "ssa", "ri"])
 #: Words after which capitalised non-clinical words are a name: roles, reporting verbs, labels.
@@ -486,10 +488,17 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
     def _modality_title(k: int) -> bool:
         """A title in capitals in mixed-case text that is also an imaging word ("MR", "MS", "DR": the
         modality, multiple sclerosis, digital radiography) is a title only before a listed name: "MR
-        Defecography", "MS Lesions" are not "Mr ...", "MS Wilson" is."""
-        if allcaps or not toks[k].word.isupper() or toks[k].bare not in lex.vocabulary or k + 1 >= n:
+        Defecography", "MS Lesions" are not "Mr ...", "MS Wilson" is. In all-capital text the same, and a
+        name that is also an English word is no name there either: "MR WHITE MATTER" is the modality and the
+        tissue ("MR [NAME]" before), "MR SMITH" is still a title."""
+        if not toks[k].word.isupper() or toks[k].bare not in lex.vocabulary or k + 1 >= n:
             return False
         after = toks[k + 1].bare
+        if allcaps:
+            if k > 0 and toks[k - 1].bare in _PERSON_BEFORE:
+                return False  # "CT FOR MR BROWN", "DISCUSSED WITH DR GREEN"
+            return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary
+                        and after not in lex.ambiguous and after not in lex.english)
         return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary)
 
     # 1. cue + capitalised words (titles, roles); DICOM caret names
