@@ -327,3 +327,20 @@ def test_ordinary_technical_numbers_are_not_the_patients(policy, tmp_path, monke
     assert out.ICCProfile.rstrip(b"\x00") == profile.rstrip(b"\x00")
     meaning = out.ProcedureCodeSequence[0].CodeMeaning
     assert "1/8/31" not in meaning and "Hewlett" not in meaning and "Anne" not in meaning
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_technical_value_that_reads_as_a_short_birth_date_is_kept(policy, tmp_path, monkeypatch):
+    """Red team C (last session): a software version '5.5.90' was blanked for a patient born 1990-05-05 (a
+    birth date's 2-digit-year forms matched technical values). Technical text is checked for the birth
+    date with a 4-digit year or a month's name; free text still for every form."""
+    ds = _patient(_small_image())
+    ds.PatientBirthDate = "19900505"
+    ds.SoftwareVersions = "VE 5.5.90"
+    ds.ManufacturerModelName = "Scanner 050590"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT born 5/5/1990")])
+    ds.ImageComments = "DOB 5.5.90"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.SoftwareVersions == "VE 5.5.90" and out.ManufacturerModelName == "Scanner 050590"
+    assert "1990" not in out.ProcedureCodeSequence[0].CodeMeaning
+    assert "5.5.90" not in str(out.get("ImageComments", ""))

@@ -873,6 +873,9 @@ def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...
         digits = _NON_WORD.sub("", term)
         if label == ID and digits.isdigit() and len(digits.lstrip("0")) < 5:
             continue  # a short number (an accession "690", "1024"): model numbers and versions have them too
+        runs = re.findall(r"\d+", term)
+        if label == DATE and digits.isdigit() and (len(digits) < 8 if len(runs) == 1 else max(map(len, runs)) < 4):
+            continue  # a date with a 2-digit year ("5.5.90", "050590"): versions and serials read alike
         out.append((term, label))
     return tuple(out)
 
@@ -882,6 +885,7 @@ def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
     for: names, IDs, dates and whole multi-word place values. Not a single word of the institution's
     name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
     a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
-    a name): such words in coded text say the same thing for every patient."""
+    a name): such words in coded text say the same thing for every patient. Nor a date written with a
+    2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red team C)."""
     terms = _technical(known.terms)
     return known if len(terms) == len(known.terms) else KnownIdentifiers(terms)
