@@ -672,7 +672,7 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
             return None
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     elif len(value) % _BINARY_SIZE[vr]:
-        rule = f"private:not-{vr}"
+        rule = f"private:not-{vr}" if tag >> 16 & 1 else f"fallback:not-{vr}"
     elif core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1):
         return None
     else:  # a whole number of values whose bytes spell the patient's name or ID: text, not numbers
@@ -711,7 +711,7 @@ def _number_bytes(elem: DataElement | RawDataElement, vr: str = "") -> bytes:
         return value
     fmt = _PACK.get(vr)
     if fmt is not None:
-        values = value if isinstance(value, list | tuple) or hasattr(value, "__len__") else [value]
+        values = value if hasattr(value, "__len__") else [value]
         try:
             if vr == "AT":
                 return b"".join(struct.pack("<HH", int(v) >> 16, int(v) & 0xFFFF) for v in values)
