@@ -351,6 +351,8 @@ PERSON_SEQUENCES = frozenset({0x00401101, 0x0040A088})
 #: where the IOD requires it). CS is "not text" to the profile, but its repertoire (capitals, digits,
 #: space, underscore; PS3.5 Table 6.2-1) spells a surname or an MRN as well as "HEAD".
 CS_KNOWN = "code-string:known-identifier"
+#: An allow-listed attribute written as a Code String: kept, unless it holds the patient's name or ID (CS_KNOWN).
+ALLOWLIST_CODE = "allowlist:code-string+known"
 
 
 def code_string_named(value: str, core: KnownIdentifiers) -> bool:
@@ -868,6 +870,10 @@ def decide(tag: int, vr: str, creator: str | None, scope: str, family: tuple[str
             # a description written as OB would be kept as "not text", a Manufacturer written as OB or a
             # Patient's Weight as UT (kept by an option) as read - the text cleaning reads text VRs only
             act = Action("X", "fallback:vr-mismatch" if act.rule.startswith("fallback:") else "vr-mismatch")
+    if act.rule == ALLOWLIST_KNOWN and vr == "CS":
+        # an allow-listed Code String (Collimator Type, Grid, Anode Target Material) is kept as a code and
+        # read like every kept one (CS_KNOWN): as text it was never read, and "QUORVATH" went out (fuzzing)
+        act = Action("K", ALLOWLIST_CODE)
     code = act.code
     if "/" in code and code != "X/Z/U*":
         code = resolve_conditional(code, keyword_for_tag(tag), family)

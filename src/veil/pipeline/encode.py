@@ -67,6 +67,11 @@ def encode_dataset(fp: DicomIO, ds: Dataset, parent_encoding: str | list[str] = 
             continue
         elem = elems[tag]
         if type(elem) is RawDataElement and elem.value is None:  # deferred or empty: pydicom converts it
+            if elem.length == 0 and implicit:
+                # empty, in implicit VR: no VR is written (pydicom would resolve an ambiguous one from other
+                # attributes, and an empty LUT Data without its LUT Descriptor raised: "internal" quarantine)
+                write(_ITEM.pack(tag >> 16, tag & 0xFFFF, 0))
+                continue
             elem = ds.get_item(tag)
         if type(elem) is RawDataElement:
             vr = elem.VR

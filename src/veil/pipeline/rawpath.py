@@ -812,6 +812,10 @@ def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path, since: int | N
         return _process(buf, size, src, path, plan, keyed, out_root, since)
 
 
+#: Directory Record Sequence (PS3.3 F.3): what makes a data set a DICOMDIR (instance._refuse_media_directory).
+_DIRECTORY_RECORDS = 0x00041220
+
+
 def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Keyed,
              out_root: Path, since: int | None) -> RawResult | None:
     if buf[128:132] != b"DICM":
@@ -852,6 +856,8 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
                     return None
         elif src is not None:
             return None  # a header longer than HEAD
+        if any(el[0] == _DIRECTORY_RECORDS for el in elems):
+            return None  # directory records in an instance: a DICOMDIR's, refused by the general path with its reason
         if span is not None and span.value_length == 0xFFFFFFFF and markers.kind_of(ts) is not None and (
                 markers.needs_scrub(markers.file_reader(io.BytesIO(buf) if src is None else src, span.value_start),
                                     span.end - span.value_start, ts)):

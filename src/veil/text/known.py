@@ -332,6 +332,11 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
                 elem = convert_raw_data_element(held, encoding=ds._character_set, ds=ds)
             except Exception:
                 elem = ds[tag]  # as the engine's own read: pydicom raises or fixes it there
+        elif private:
+            try:  # a private element pydicom's dictionary calls a sequence may hold anything (implicit VR)
+                elem = ds[tag]
+            except Exception:
+                continue  # not read: the engine decides on it (an unreadable private value is removed)
         else:
             elem = ds[tag]
         if elem.VR == "SQ":
