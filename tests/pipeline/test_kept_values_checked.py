@@ -344,3 +344,15 @@ def test_a_technical_value_that_reads_as_a_short_birth_date_is_kept(policy, tmp_
     assert out.SoftwareVersions == "VE 5.5.90" and out.ManufacturerModelName == "Scanner 050590"
     assert "1990" not in out.ProcedureCodeSequence[0].CodeMeaning
     assert "5.5.90" not in str(out.get("ImageComments", ""))
+
+
+@pytest.mark.parametrize(("name", "group"), [("Black^Ann", "Black Caribbean"), ("Irish^Tom", "White Irish"),
+                                             ("Brown^Ann", "BROWN"), ("English^Mary", "ENGLISH")])
+def test_an_ethnic_group_that_shares_a_word_with_the_patients_name_is_kept(name, group, tmp_path, monkeypatch):
+    """Red team (this session): once Ethnic Group was read for the patient's name, a surname that is also an
+    ethnic category blanked the covariate the option keeps ("Black Caribbean" -> "[NAME] Caribbean"). A single
+    name part that is an everyday word or a people's name is not looked for in technical text."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = name, "MRN98765431"
+    ds.EthnicGroup = group
+    assert _run(ds, "research-longitudinal", tmp_path, monkeypatch).EthnicGroup == group

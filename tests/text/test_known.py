@@ -249,7 +249,8 @@ def _named(pn: str) -> Dataset:
     ("Quixworth^Zebulon", "QUIXWORTHS"), ("Quixworth^Zebulon", "Quix-worth"),
     ("Quixworth^Zebulon", "Quixwor-\n  th"), ("Quixworth^Zebulon", "Z e b u l o n"),
     ("Quixworth^Zebulon", "Z.E.B.U.L.O.N."), ("DeLuca^Ann", "De Luca"), ("OBrien^Ann", "O'Brien"),
-    ("Vanderberg^Ann", "Van der Berg"), ("Vanderberg^Ann", "VanDer Bergs"),
+    ("Vanderberg^Ann", "Van der Berg"), ("Vanderberg^Ann", "VanDer Berg"), ("ONeil^Ann", "O\u2019Neil"),
+    ("DSouza^Ann", "D\u2019Souza"), ("Quixworth^Zebulon", "Quix\u00adworth"), ("Quixworth^Zebulon", "Quix\u2010worth"),
 ])
 def test_name_variants_people_write_are_removed(pn, text):
     cleaned, n = clean_text(f"for {text} today", collect_identifiers(_named(pn)), names=False, patterns=False)
@@ -259,6 +260,11 @@ def test_name_variants_people_write_are_removed(pn, text):
 @pytest.mark.parametrize(("pn", "text"), [
     ("Forman^Ann", "suitable for man"), ("Highfield^Ann", "high field strength"),
     ("Quixworth^Zebulon", "QUIXWORTHIAN"), ("Deluca^Ann", "DEL LUCA"),
+    # red team (this session): plurals of listed names, splits into everyday words, a particle after a digit
+    ("Chang^Wei", "no interval changes"), ("Philip^Ann", "Philips Medical Systems"), ("Smith^Ann", "Smiths Medical"),
+    ("Field^Ann", "lung fields clear"), ("Oliver^Ann", "r/o liver mets; h/o liver transplant"),
+    ("Highfield^Ann", "HIGH-FIELD 3T"), ("Forman^Ann", "FOR-MAN"), ("Stover^Ann", "1st over"),
+    ("Delong^Ann", "DE LONG AXIS"),
 ])
 def test_name_variants_do_not_reach_everyday_words(pn, text):
     assert clean_text(text, collect_identifiers(_named(pn)), names=False, patterns=False) == (text, 0)

@@ -384,11 +384,14 @@ def _is_term(word: str) -> bool:
     return word in clinical_vocabulary() or word in dicom_words()
 
 
-def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = False) -> bool:
+def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = False,
+                  contiguous: bool = False) -> bool:
     """Whether the printable runs of an opaque value spell the patient's own name or ID. A number needs 6
     digits here: parameter blobs are full of numbers ("<FrameRate>12.34" is not ID 1234). `whole_names`
     (public bytes: an ICC profile's "Copyright Hewlett-Packard Company" is no patient Hewlett): a name
-    counts only written with more than one of its parts."""
+    counts only written with more than one of its parts. `contiguous` (numbers of a binary VR): an ID's
+    digits only as one run - a 16-bit ramp's bytes read "0.1.2.3.4.5.6." (red team: a LUT removed for ID
+    123456)."""
     if known_hit(printable, core) is not True:
         return False
     from veil.text.known import find_known
@@ -398,7 +401,7 @@ def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = 
         span = text[s.start:s.end].strip()
         hit = re.sub(r"\W", "", span)
         if hit.isdigit():
-            if len(hit) >= 6:
+            if len(hit) >= 6 and (not contiguous or span.isdigit()):
                 return True
         elif not whole_names or s.label != "NAME" or re.search(r"[\W_]", span):
             return True
@@ -522,16 +525,20 @@ _DEFINED_CHARSETS = frozenset(t.encode() for t in python_encoding)
 
 def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
     """A Specific Character Set with a term PS3.3 does not define: each such term replaced by the defined
-    term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192) or dropped (pydicom read
-    the text in the default repertoire) - the values were decoded that way, and they are written that way.
-    Removed when no term is left. Never copied: a term is whatever the file put there."""
+    term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192), kept when it is a codec
+    name Python knows without a defined term ("windows-1251": dropping it re-encoded the text as "???", red
+    team), or dropped (pydicom read the text in the default repertoire) - the values were decoded that way,
+    and they are written that way. Removed when no term is left. Never copied otherwise: a term is whatever
+    the file put there ("ISO_IR Quixandor")."""
     import warnings
 
     from pydicom.charset import _python_encoding_for_corrected_encoding
 
     by_codec: dict[str, str] = {}
     for term, codec in python_encoding.items():
-        if term not in ("", "ISO_IR 6"):  # the default repertoire: pydicom's "iso8859", which Python reads as Latin-1
+        # not the default repertoire (pydicom's "iso8859", which Python reads as Latin-1), nor ISO_IR 13, which
+        # pydicom decodes as shift_jis but encodes as JIS X 0201 only (kanji became "????")
+        if term not in ("", "ISO_IR 6", "ISO_IR 13", "ISO 2022 IR 13"):
             by_codec.setdefault(codecs.lookup(codec).name, term)
     raw = _number_bytes(ds._dict[BaseTag(_CHARSET)]).decode("latin-1").rstrip(" \x00")
     terms = []
@@ -548,7 +555,9 @@ def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
         except LookupError:
             continue
         defined = by_codec.get(name)
-        if defined is not None and defined not in terms:
+        if defined is None:  # a codec name Python knows and PS3.3 has no term for ("windows-1251", "big5"):
+            defined = term  # pydicom read the text with it, and it is written with it (a fixed name, not text)
+        if defined not in terms:
             terms.append(defined)
     while terms and not terms[-1]:
         terms.pop()
@@ -675,7 +684,8 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     elif len(value) % _BINARY_SIZE[vr]:
         rule = f"private:not-{vr}" if tag >> 16 & 1 else f"fallback:not-{vr}"
-    elif core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1):
+    elif core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1,
+                                           contiguous=True):
         return None
     else:  # a whole number of values whose bytes spell the patient's name or ID: text, not numbers
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"

@@ -173,14 +173,23 @@ class KnownIdentifiers:
 
     @cached_property
     def numbers(self) -> frozenset[bytes]:
-        """The patient's IDs and dates that are numbers of 6+ significant digits, as ASCII without leading
-        zeros: what a number attribute (IS, DS) holding one of them reads as (engine.value_action)."""
+        """The patient's IDs of 6+ significant digits and dates as 8 digits (YYYYMMDD), as ASCII without
+        leading zeros: what a number attribute (IS, DS) holding one of them reads as (engine.value_action).
+        Not a date's 6-digit forms: an exposure of 131147 uAs is no birth date of 13/11/47 (red team)."""
         out = set()
         for term, label in self.terms:
             digits = _NON_WORD.sub("", term)
-            if label in (ID, DATE) and digits.isdigit() and len(digits.lstrip("0")) >= 6:
+            if not digits.isdigit() or len(digits.lstrip("0")) < 6:
+                continue
+            if label == ID or (label == DATE and term == digits and _as_da(digits)):
                 out.add(digits.lstrip("0").encode())
         return frozenset(out)
+
+
+def _as_da(digits: str) -> bool:
+    """Whether 8 digits read as a DA value, YYYYMMDD (not the DDMMYYYY or MMDDYYYY forms of date_forms)."""
+    return len(digits) == 8 and 1800 <= int(digits[:4]) <= 2199 and 1 <= int(digits[4:6]) <= 12 \
+        and 1 <= int(digits[6:]) <= 31
 
 
 @lru_cache(maxsize=4096)
@@ -669,20 +678,32 @@ _GLUED_DIGITS = {ID: 6, DATE: 8}
 
 
 #: Name particles a surname is written with or without a space or apostrophe after: "De Luca" for DeLuca,
-#: "Mc Donald", "Van der Berg" for Vanderberg, "O'Brien" for OBrien. Longest first.
-_PARTICLES = ("DELLA", "MAC", "VAN", "VON", "DER", "DEN", "DEL", "MC", "DE", "DI", "DA", "DU", "LA", "LE", "ST", "O")
+#: "Mc Donald", "Van der Berg" for Vanderberg, "O'Brien" for OBrien, "D'Souza" for DSouza. Longest first.
+_PARTICLES = ("DELLA", "MAC", "VAN", "VON", "DER", "DEN", "DEL", "MC", "DE", "DI", "DA", "DU", "LA", "LE", "ST",
+              "O", "D")
+#: Hyphens as text writes them: ASCII, soft (a word processor's line-end hyphenation), Unicode hyphens, en dash.
+_HYPHEN = "[-\u00ad\u2010-\u2013]"
+_APOSTROPHE = "['\u2019]"
+
+
+def _everyday(word: str) -> bool:
+    """An English, clinical or name-and-English word ("HIGH", "FIELD", "LIVER", "OVER"): what a name's pieces
+    must not both be for a split form to be looked for ("HIGH-FIELD" of Highfield, "r/o liver" of Oliver)."""
+    lex = lexicon()
+    return word in lex.english or word in lex.ambiguous or word in clinical_vocabulary()
 
 
 def _particle_cuts(term: str) -> list[int]:
-    """Where the term may be cut after leading particles, each cut leaving 3+ letters: DELUCA after DE and
-    DEL, VANDERBERG after VAN and VANDER."""
+    """Where the term may be cut after leading particles, each cut leaving 3+ letters that are not an everyday
+    word: DELUCA after DE and DEL, VANDERBERG after VAN and VANDER; not DELONG ("de long axis"), OLIVER
+    ("r/o liver"), STOVER ("1st over")."""
     cuts: set[int] = set()
     todo = [0]
     while todo:
         at = todo.pop()
         for p in _PARTICLES:
             end = at + len(p)
-            if term.startswith(p, at) and len(term) - end >= 3 and end not in cuts:
+            if term.startswith(p, at) and len(term) - end >= 3 and end not in cuts and not _everyday(term[end:]):
                 cuts.add(end)
                 todo.append(end)
     return sorted(cuts)
@@ -690,18 +711,33 @@ def _particle_cuts(term: str) -> list[int]:
 
 def _name_variants(term: str) -> list[str]:
     """Regexes for a name of 5+ letters (folded, letters only) as text also writes it, matched between
-    non-letters (digits may touch it): joined to digits ("Quixandor2", "2QUIXANDOR"); with a plural or
-    possessive ending without apostrophe ("QUIXANDORS", "Quixandores"); hyphenated anywhere, also at a line
-    end ("Quix-andor", "Quixan-\\ndor"); spaced out letter by letter ("Q u i x a n d o r", "Q.U.I.X.A.N.D.O.R");
-    split after a particle ("De Luca" for DeLuca, "O'Brien" for OBrien). Red team B found the first four
-    going out in technical text and local Code Meanings. A name split at a space elsewhere is not looked
-    for: "FOR MAN" of Forman, "HIGH FIELD" of Highfield are everyday words."""
-    hyphenated = r"(?:-\s*)?".join(term)
-    out = [hyphenated + r"(?:E?S)?", r"[\s.\-_]{1,2}".join(term) + r"\.?"]
+    non-letters (digits may touch it): joined to digits ("Quixandor2", "2QUIXANDOR"); hyphenated, also at a
+    line end or with a soft hyphen ("Quix-andor", "Quixan-\\ndor"), not where both pieces are everyday words
+    ("HIGH-FIELD" of Highfield, "FOR-MAN" of Forman); spaced out letter by letter ("Q u i x a n d o r",
+    "Q.U.I.X.A.N.D.O.R"); split after a particle ("De Luca" for DeLuca; a one-letter one only with an
+    apostrophe: "O'Brien", "D’Souza"); and, for a name in no list, with a plural or possessive ending without
+    apostrophe ("QUIXANDORS") - a listed one's plural is a word or another name ("CHANGES" of Chang,
+    "Philips" of Philip, "fields" of Field). Red team B found these going out in technical text and local
+    Code Meanings; red team (this session) found the first version blanking "changes", "Philips", "r/o liver".
+    A name split at a space elsewhere is not looked for: "FOR MAN", "HIGH FIELD" are everyday words."""
+    hyphenated = re.escape(term[0])
+    for i in range(1, len(term)):
+        joint = "" if _everyday(term[:i]) and _everyday(term[i:]) else f"(?:{_HYPHEN}\\s*)?"
+        hyphenated += joint + re.escape(term[i])
+    lex = lexicon()
+    if lex.unknown(term) and lex.unknown(term + "S") and lex.unknown(term + "ES"):
+        hyphenated += "(?:E?S)?"
+    out = [hyphenated, r"[\s.\-_]{1,2}".join(term) + r"\.?"]
     cuts = _particle_cuts(term)
     if cuts:
-        pieces = [term[a:b] for a, b in itertools.pairwise([0, *cuts, len(term)])]
-        out.append(r"[\s'.]{0,2}".join(pieces) + r"(?:E?S)?")
+        split = ""
+        for a, b in itertools.pairwise([0, *cuts, len(term)]):
+            if a == 1:  # after a one-letter particle only an apostrophe: "O'BRIEN", not "r/o liver"
+                split += f"{_APOSTROPHE}?"
+            elif a:
+                split += f"(?:[\\s.]{{1,2}}|{_APOSTROPHE})?"
+            split += re.escape(term[a:b])
+        out.append(r"(?<!\d)" + split)
     return out
 
 
@@ -734,12 +770,15 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         compact = re.sub(r"\W", "", term)
         if label in (NAME, ID, PLACE) and len(compact) >= 6:
             # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
-            # at least half of it, and never a clinical or DICOM word ("HEAD" of "HEADLEY", "NAME" of "NAME TEXT")
+            # at least half of it, and never a clinical, DICOM or everyday word ("HEAD" of "HEADLEY", "NAME" of
+            # "NAME TEXT", "BROWN" of "BROWN, ANN" in an Ethnic Group "BROWN")
             vocab = clinical_vocabulary()
             words = dicom_words()
+            lex = lexicon()
             for n in range(max(4, (len(compact) + 1) // 2), len(compact)):
-                if compact[:n] not in vocab and compact[:n] not in words:
-                    trunc.setdefault(label, []).append(re.escape(compact[:n]))
+                prefix = compact[:n]
+                if not (prefix in vocab or prefix in words or prefix in lex.ambiguous or prefix in _DEMONYMS):
+                    trunc.setdefault(label, []).append(re.escape(prefix))
     groups = {}
     parts = []
     for i, (label, alts) in enumerate(sorted(by_label.items())):
@@ -864,17 +903,33 @@ def dicom_words() -> frozenset[str]:
     return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{2,}", entry[2]))
 
 
+#: Peoples and ethnic groups, as Ethnic Group and other coded text name them; several are common surnames.
+_DEMONYMS = frozenset([
+    "AFRICAN", "ALASKA", "AMERICAN", "ARAB", "ASIAN", "BANGLADESHI", "BLACK", "BRITISH", "BROWN", "CARIBBEAN",
+    "CHINESE", "CUBAN", "DANISH", "DUTCH", "ENGLISH", "FILIPINO", "FINNISH", "FRENCH", "GERMAN", "GREEK", "HAWAIIAN",
+    "HISPANIC", "INDIAN", "IRISH", "ISLANDER", "ITALIAN", "JAPANESE", "JEWISH", "KOREAN", "LATINA", "LATINO",
+    "MAORI", "MEXICAN", "MIXED", "NATIVE", "NIGERIAN", "NORWEGIAN", "PACIFIC", "PAKISTANI", "PERSIAN", "POLISH",
+    "PORTUGUESE", "ROMA", "RUSSIAN", "SCOTS", "SCOTTISH", "SOMALI", "SPANISH", "SWEDISH", "THAI", "TURKISH",
+    "VIETNAMESE", "WELSH", "WHITE",
+])
+
+
 @lru_cache(maxsize=512)
 def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     vocab = clinical_vocabulary()
     words = dicom_words()
+    lex = lexicon()
     out = []
     for term, label in terms:
         single = re.search(r"[\s\-_./,#:^]", term) is None
         if single and label == PLACE:
             continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
-        if single and label == NAME and (term in vocab or term in words):
-            continue  # a name part that is a term ("NAME", "TEXT", "OB"): its full-name forms still count
+        if single and label == NAME and (term in vocab or term in words or term in lex.ambiguous
+                                         or term in _DEMONYMS):
+            # a name part that is a term ("NAME", "TEXT", "OB"), an everyday word ("BLACK", "GREEN", "LONG")
+            # or a people's name ("IRISH", "WELSH": Ethnic Group "White Irish" of a patient Irish, red team):
+            # its full-name forms still count
+            continue
         digits = _NON_WORD.sub("", term)
         if label == ID and digits.isdigit() and len(digits.lstrip("0")) < 5:
             continue  # a short number (an accession "690", "1024"): model numbers and versions have them too
@@ -890,7 +945,9 @@ def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
     for: names, IDs, dates and whole multi-word place values. Not a single word of the institution's
     name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
     a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
-    a name): such words in coded text say the same thing for every patient. Nor a date written with a
-    2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red team C)."""
+    a name), nor one that is an everyday English word or a people's name ("Black Caribbean", "White Irish"
+    in the Ethnic Group of patients Black and Irish): such words in coded text say the same thing for every
+    patient. Nor a date written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no
+    birth date (red team C)."""
     terms = _technical(known.terms)
     return known if len(terms) == len(known.terms) else KnownIdentifiers(terms)
