@@ -199,6 +199,27 @@ def test_workers_stopped_mid_write_remove_their_partial_files(tmp_path: Path) ->
     assert not [p for p in pids if _alive(p)]
 
 
+def test_a_hold_or_files_of_the_parent_are_not_inherited_by_its_workers(tmp_path: Path) -> None:
+    """The suite's flaky stop: a test had called process_file in the test process, whose commit holds stops
+    until the caller journals it (partfiles.hold) - nobody released it there, the pool's workers inherited
+    the hold by fork and deferred every SIGTERM until they were killed, leaving their ``.part`` files. A
+    worker starts with no hold and no files of its parent's (which a stop would otherwise remove)."""
+    from veil.pipeline import partfiles
+
+    parents = tmp_path / "parent.tmp"
+    parents.write_bytes(b"the main process's own temporary file")
+    partfiles.hold()
+    partfiles._LIVE.add(str(parents))
+    try:
+        pids, took = _stop_in_flight(tmp_path, "listening")
+    finally:
+        partfiles.release()
+        partfiles.done(str(parents))
+    assert not list(tmp_path.rglob(".veil-*.part")) and parents.exists()
+    assert not [p for p in pids if _alive(p)]
+    assert took < 10
+
+
 def test_a_worker_that_does_not_answer_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     """One stuck where no Python handler runs is killed once the grace is over, so the stop still returns."""
     from veil.pipeline.pool import STOP_GRACE

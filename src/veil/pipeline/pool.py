@@ -179,6 +179,7 @@ def _worker_start(parent: int, initializer: Callable[..., None] | None, initargs
     start method that does not fork from the main process (forkserver, spawn) the parent is another
     process and none of this applies.
     """
+    partfiles.forget_inherited()  # before SIGTERM is handled: the parent's files and hold are not this worker's
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
