@@ -684,9 +684,9 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     elif len(value) % _BINARY_SIZE[vr]:
         rule = f"private:not-{vr}" if tag >> 16 & 1 else f"fallback:not-{vr}"
-    elif core is None or not _opaque_named(value.translate(_PRINTABLE), core, whole_names=not tag >> 16 & 1,
-                                           contiguous=True):
-        return None
+    elif core is None or len(value) < 6 or not _opaque_named(value.translate(_PRINTABLE), core,
+                                                             whole_names=not tag >> 16 & 1, contiguous=True):
+        return None  # (under 6 bytes - Rows, Bits Allocated - no name of two parts nor an ID of 6 digits fits)
     else:  # a whole number of values whose bytes spell the patient's name or ID: text, not numbers
         rule = "private:bytes-hold-identifier" if tag >> 16 & 1 else "fallback:bytes-hold-identifier"
     code = "X"
@@ -698,8 +698,10 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
 def _patient_number(value: bytes, core: KnownIdentifiers) -> bool:
     """Whether an IS/DS value is the patient's ID or birth date as a number ("98765431" as Series Number,
     "19471113" as Acquisition Number or a safe-private DS: red team): 6+ digits, "+", zeros and ".0" aside."""
-    numbers = core.numbers
-    if not numbers:
+    for n in core.numbers:  # most values hold none of them: one substring test each
+        if n in value:
+            break
+    else:
         return False
     for v in value.split(b"\\"):
         v = v.strip(b" \x00").lstrip(b"+")

@@ -178,6 +178,8 @@ class KnownIdentifiers:
         Not a date's 6-digit forms: an exposure of 131147 uAs is no birth date of 13/11/47 (red team)."""
         out = set()
         for term, label in self.terms:
+            if label != ID and label != DATE:
+                continue
             digits = _NON_WORD.sub("", term)
             if not digits.isdigit() or len(digits.lstrip("0")) < 6:
                 continue
