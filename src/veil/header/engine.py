@@ -710,7 +710,7 @@ def _patient_number(value: bytes, core: KnownIdentifiers) -> bool:
             if frac.strip(b"0"):
                 continue
             v = whole
-        if v.isdigit() and v.lstrip(b"0") in numbers:
+        if v.isdigit() and v.lstrip(b"0") in core.numbers:
             return True
     return False
 
