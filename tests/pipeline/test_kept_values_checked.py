@@ -356,3 +356,17 @@ def test_an_ethnic_group_that_shares_a_word_with_the_patients_name_is_kept(name,
     ds.PatientName, ds.PatientID = name, "MRN98765431"
     ds.EthnicGroup = group
     assert _run(ds, "research-longitudinal", tmp_path, monkeypatch).EthnicGroup == group
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_everyday_word_surname_is_still_found_in_technical_text(policy, tmp_path, monkeypatch):
+    """Red team (this session): exempting every everyday-word name part from technical text let "CT HEAD KING"
+    (a local meaning) and a Window Explanation "KING" go out for patient King. Only people's names (Ethnic
+    Group words) are exempt."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID = "King^Robert", "MRN98765431"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99RIS", "CT HEAD KING")])
+    ds.WindowCenterWidthExplanation = "KING"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert "KING" not in out.ProcedureCodeSequence[0].CodeMeaning
+    assert "KING" not in str(out.get("WindowCenterWidthExplanation", ""))

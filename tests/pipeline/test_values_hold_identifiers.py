@@ -115,7 +115,7 @@ def test_numbers_that_are_the_patients_id_or_birth_date_are_removed(policy, tmp_
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 @pytest.mark.parametrize(("written", "expected"), [
     ("ISO_IR Quixandor", None), ("ISO IR 100", "ISO_IR 100"), ("UTF-8", "ISO_IR 192"),
-    (["ISO 2022 IR 6", "ISO_IR Quixandor"], "ISO 2022 IR 6"), ("windows-1251", "windows-1251"),
+    (["ISO 2022 IR 6", "ISO_IR Quixandor"], "ISO 2022 IR 6"), ("windows-1251", "cp1251"),
 ])
 def test_a_character_set_term_the_standard_does_not_define_is_not_copied(policy, written, expected, tmp_path,
                                                                          monkeypatch):
@@ -158,3 +158,41 @@ def test_numbers_that_only_look_like_a_short_birth_date_or_a_ramp_are_kept(polic
     out = _run(ds, policy, tmp_path, monkeypatch)
     assert out.ExposureInuAs == 131147 and float(out.XRayTubeCurrentInuA) == 111347.0
     assert list(out[0x00283006].value) == [0x2E30 + i for i in range(10)]
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_character_set_python_knows_is_written_by_pythons_name_and_must_read_ascii(policy, tmp_path, monkeypatch):
+    """Red team (this session), after codec names were kept: Python's lookup finds "cp1251 ИВАНОВ" as cp1251,
+    and the term went out as written; "utf-16" over ASCII bytes made every value read as CJK-looking text
+    in which no name was found, and the bytes went out. A codec's own name is written; an encoding that does
+    not read ASCII as ASCII quarantines the file."""
+    ds = _patient(_small_image())
+    ds.ImageComments = "PT QUIXANDOR ZEBULON MRN98765431"
+    ds.SpecificCharacterSet = "ISO_IR 100"  # a placeholder the terms replace, as a device would write them
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    placeholder = struct.pack("<HH2sH", 8, 5, b"CS", 10) + b"ISO_IR 100"
+    assert data.count(placeholder) == 1
+    for term, expect in ((b"cp1251 \xc8\xc2\xc0\xcd\xce\xc2", "cp1251"), (b"utf-16", None)):
+        head = struct.pack("<HH2sH", 8, 5, b"CS", len(term) + len(term) % 2) + term + b" " * (len(term) % 2)
+        (tmp_path / "c.dcm").write_bytes(data.replace(placeholder, head))
+        result = _general(tmp_path / "c.dcm", policy, tmp_path / "out", monkeypatch)
+        if expect is None:
+            assert result.status == "quarantined" and result.rule == "charset-not-ascii"
+            continue
+        assert result.status == "ok", result.reason
+        written = (tmp_path / "out" / result.output).read_bytes()
+        assert pydicom.dcmread(tmp_path / "out" / result.output).SpecificCharacterSet == expect
+        assert b"\xc8\xc2\xc0\xcd\xce\xc2" not in written and b"QUIXANDOR" not in written
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_id_with_its_own_separator_in_binary_numbers_is_found(policy, tmp_path, monkeypatch):
+    """Red team (this session): once an ID in binary numbers had to be one run of digits (a LUT ramp read
+    "0.1.2.3.4.5.6."), "PID:2019-004417" in a palette's LUT data went out for ID 2019-004417."""
+    ds = _patient(_small_image())
+    ds.PatientID = "2019-004417"
+    ds.add(DataElement(0x00281201, "OW", b"PID:2019-004417 "))
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert 0x00281201 not in out and b"004417" not in _out_bytes(tmp_path)

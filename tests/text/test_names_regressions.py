@@ -234,6 +234,7 @@ def test_a_listed_name_after_a_title_or_cue_in_lower_case_text_is_a_name(text, e
     ("CT FOR MR BROWN", "CT FOR MR [NAME]"),
     ("DISCUSSED WITH DR GREEN", "DISCUSSED WITH DR [NAME]"),
     ("Fisher called", "[NAME] called"),
+    ("CT CHEST - MRS BROWN", "CT CHEST - MRS [NAME]"),  # red team: MRS (also MR spectroscopy) stays a title
     ("seen by Dr Fisher", "seen by Dr [NAME]"),
 ])
 def test_all_capital_mr_before_a_word_is_the_modality_and_grades_are_eponyms(text, expected):

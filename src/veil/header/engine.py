@@ -390,8 +390,8 @@ def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = 
     digits here: parameter blobs are full of numbers ("<FrameRate>12.34" is not ID 1234). `whole_names`
     (public bytes: an ICC profile's "Copyright Hewlett-Packard Company" is no patient Hewlett): a name
     counts only written with more than one of its parts. `contiguous` (numbers of a binary VR): an ID's
-    digits only as one run - a 16-bit ramp's bytes read "0.1.2.3.4.5.6." (red team: a LUT removed for ID
-    123456)."""
+    digits not one by one between other bytes - a 16-bit ramp's bytes read "0.1.2.3.4.5.6." (red team: a
+    LUT removed for ID 123456) - but with the ID's own separators ("PID:2019-004417": red team)."""
     if known_hit(printable, core) is not True:
         return False
     from veil.text.known import find_known
@@ -401,7 +401,7 @@ def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = 
         span = text[s.start:s.end].strip()
         hit = re.sub(r"\W", "", span)
         if hit.isdigit():
-            if len(hit) >= 6 and (not contiguous or span.isdigit()):
+            if len(hit) >= 6 and (not contiguous or max(map(len, re.findall(r"\d+", span))) >= 3):
                 return True
         elif not whole_names or s.label != "NAME" or re.search(r"[\W_]", span):
             return True
@@ -523,6 +523,15 @@ def charset_defined(value: bytes) -> bool:
 _DEFINED_CHARSETS = frozenset(t.encode() for t in python_encoding)
 
 
+def _ascii_compatible(codec: str) -> bool:
+    """Whether `codec` reads and writes the printable ASCII characters as ASCII (utf-16, utf-32, EBCDIC don't)."""
+    sample = "AZaz09 .,-^=\\"
+    try:
+        return sample.encode(codec) == sample.encode("ascii") and sample.encode("ascii").decode(codec) == sample
+    except (UnicodeError, LookupError, TypeError):
+        return False
+
+
 def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
     """A Specific Character Set with a term PS3.3 does not define: each such term replaced by the defined
     term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192), kept when it is a codec
@@ -554,9 +563,14 @@ def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
             name = codecs.lookup(term).name if codec == "iso8859" else codecs.lookup(codec).name
         except LookupError:
             continue
-        defined = by_codec.get(name)
-        if defined is None:  # a codec name Python knows and PS3.3 has no term for ("windows-1251", "big5"):
-            defined = term  # pydicom read the text with it, and it is written with it (a fixed name, not text)
+        if not _ascii_compatible(name):  # "utf-16" over ASCII bytes: every value read as CJK-looking text,
+            raise InputError(  # in which no name or ID is found (red team): the file cannot be checked
+                "Specific Character Set names an encoding that does not read ASCII as ASCII (PS3.5 6.1.2.3 "
+                "requires it): the file's text cannot be checked", "charset-not-ascii")
+        # a codec Python knows and PS3.3 has no term for ("windows-1251", "big5"): pydicom read the text with
+        # it, and it is written with it - by Python's own name for it, never as written ("cp1251 ИВАНОВ"
+        # is found by Python's lookup as cp1251: red team)
+        defined = by_codec.get(name, name)
         if defined not in terms:
             terms.append(defined)
     while terms and not terms[-1]:

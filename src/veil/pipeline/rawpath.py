@@ -308,8 +308,9 @@ class _Walk:
                 else:
                     step, kind = (2, step[1], bad), 2
             if kind == 6:
-                if not engine.charset_defined(buf[el[3]:el[4]]):
-                    raise _Bail  # a term PS3.3 does not define: the engine writes the defined ones
+                cs = buf[el[3]:el[4]]
+                if not engine.charset_defined(cs) or cs != _canonical_cs(cs):
+                    raise _Bail  # a term PS3.3 does not define, or padding pydicom does not write: the engine's
                 kind = 0
             if kind == 5:
                 if top:
@@ -335,6 +336,8 @@ class _Walk:
                     self.changed[tag] = None
                 continue
             if kind == 0:
+                if top and tag in _OUT_UIDS and not _canonical_uid(buf[el[3]:el[4]]):
+                    raise _Bail  # kept (retain_uids) with padding pydicom does not write: the general path's
                 pieces.append((tag, buf[el[2]:el[5]]))
                 if group & 1:
                     kept_blocks.add((group, (tag & 0xFFFF) >> 8))
@@ -810,6 +813,21 @@ def process(path: Path, plan: Plan, keyed: Keyed, out_root: Path, since: int | N
         if size <= SMALL:
             return _process(buf, size, None, path, plan, keyed, out_root, since) if len(buf) == size else None
         return _process(buf, size, src, path, plan, keyed, out_root, since)
+
+
+def _canonical_cs(value: bytes) -> bytes:
+    """A Code String as pydicom writes it back once read (the general path reads Specific Character Set to
+    decode the text): each value without surrounding spaces or NULs, one space of padding to an even length
+    ("ISO_IR 100  " and "ISO_IR 192\\x00   " were copied by this path and rewritten by the other: fuzzing)."""
+    out = b"\\".join(v.strip(b" \x00") for v in value.split(b"\\"))
+    return out + b" " if len(out) % 2 else out
+
+
+def _canonical_uid(value: bytes) -> bool:
+    """A UID padded as pydicom writes one it read (the general path reads the output's UIDs to name it): one
+    NUL to an even length, nothing more ("1.2.3\\x00  " was copied here, rewritten there: fuzzing)."""
+    uid = value.rstrip(b"\x00 ")
+    return value == uid + b"\x00" * (len(uid) % 2)
 
 
 #: Directory Record Sequence (PS3.3 F.3): what makes a data set a DICOMDIR (instance._refuse_media_directory).

@@ -772,14 +772,13 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         compact = re.sub(r"\W", "", term)
         if label in (NAME, ID, PLACE) and len(compact) >= 6:
             # a value cut at its VR's maximum length keeps a prefix of the identifier at its very end;
-            # at least half of it, and never a clinical, DICOM or everyday word ("HEAD" of "HEADLEY", "NAME" of
-            # "NAME TEXT", "BROWN" of "BROWN, ANN" in an Ethnic Group "BROWN")
+            # at least half of it, and never a clinical or DICOM word or a people's ("HEAD" of "HEADLEY", "NAME"
+            # of "NAME TEXT", "BROWN" of "BROWN, ANN" in an Ethnic Group "BROWN")
             vocab = clinical_vocabulary()
             words = dicom_words()
-            lex = lexicon()
             for n in range(max(4, (len(compact) + 1) // 2), len(compact)):
                 prefix = compact[:n]
-                if not (prefix in vocab or prefix in words or prefix in lex.ambiguous or prefix in _DEMONYMS):
+                if not (prefix in vocab or prefix in words or prefix in _DEMONYMS):
                     trunc.setdefault(label, []).append(re.escape(prefix))
     groups = {}
     parts = []
@@ -920,17 +919,15 @@ _DEMONYMS = frozenset([
 def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     vocab = clinical_vocabulary()
     words = dicom_words()
-    lex = lexicon()
     out = []
     for term, label in terms:
         single = re.search(r"[\s\-_./,#:^]", term) is None
         if single and label == PLACE:
             continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
-        if single and label == NAME and (term in vocab or term in words or term in lex.ambiguous
-                                         or term in _DEMONYMS):
-            # a name part that is a term ("NAME", "TEXT", "OB"), an everyday word ("BLACK", "GREEN", "LONG")
-            # or a people's name ("IRISH", "WELSH": Ethnic Group "White Irish" of a patient Irish, red team):
-            # its full-name forms still count
+        if single and label == NAME and (term in vocab or term in words or term in _DEMONYMS):
+            # a name part that is a term ("NAME", "TEXT", "OB") or a people's name ("IRISH", "BLACK": Ethnic
+            # Group "White Irish", "Black Caribbean" of patients Irish and Black, red team): its full-name
+            # forms still count. Not every everyday word: "CT HEAD KING" in a local meaning is patient King
             continue
         digits = _NON_WORD.sub("", term)
         if label == ID and digits.isdigit() and len(digits.lstrip("0")) < 5:
@@ -947,9 +944,9 @@ def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
     for: names, IDs, dates and whole multi-word place values. Not a single word of the institution's
     name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
     a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
-    a name), nor one that is an everyday English word or a people's name ("Black Caribbean", "White Irish"
-    in the Ethnic Group of patients Black and Irish): such words in coded text say the same thing for every
-    patient. Nor a date written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no
-    birth date (red team C)."""
+    a name), nor one that is a people's name ("Black Caribbean", "White Irish" in the Ethnic Group of
+    patients Black and Irish): such words in coded text say the same thing for every patient. Nor a date
+    written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red
+    team C)."""
     terms = _technical(known.terms)
     return known if len(terms) == len(known.terms) else KnownIdentifiers(terms)

@@ -495,8 +495,9 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
             return False
         after = toks[k + 1].bare
         if allcaps:
-            if k > 0 and toks[k - 1].bare in _PERSON_BEFORE:
-                return False  # "CT FOR MR BROWN", "DISCUSSED WITH DR GREEN"
+            if toks[k].bare == "MRS" or (k > 0 and toks[k - 1].bare in _PERSON_BEFORE):
+                return False  # "CT FOR MR BROWN", "DISCUSSED WITH DR GREEN"; "MRS BROWN" (red team: not MR
+                # spectroscopy in capitals more often than the person)
             return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary
                         and after not in lex.ambiguous and after not in lex.english)
         return not ((after in lex.surnames or after in lex.first) and after not in lex.vocabulary)
