@@ -114,3 +114,16 @@ def test_a_private_element_pydicom_calls_a_sequence_holding_text_is_removed_not_
     fast, general, raw, gen = _both(path, policy, tmp_path, monkeypatch)
     assert general.status == "ok", general.reason
     assert fast is not None and raw == gen and b"QUORVATH" not in gen
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("extra", [{0x00080005: ("CS", b"ISO_IR 100  ")}, {0x00080005: ("CS", b"ISO_IR 192\x00   ")},
+                                   {0x00080005: ("CS", b"ISO_IR 100\\ISO_IR 192")},
+                                   {0x00080018: ("UI", b"1.2.826.0.1.3680043.8.498.1\x00  ")}])
+def test_padding_pydicom_does_not_write_gives_the_same_bytes_on_both_paths(extra, implicit, tmp_path, monkeypatch):
+    """Fuzzing: a character set, or an output UID kept by retain_uids, padded as pydicom does not write it
+    was copied by the raw path and rewritten by the general one: different bytes for one input."""
+    path = _file(tmp_path / "in.dcm", extra, implicit)
+    fast, general, raw, gen = _both(path, "options", tmp_path, monkeypatch)
+    assert general.status == "ok", general.reason
+    assert fast is None or raw == gen
