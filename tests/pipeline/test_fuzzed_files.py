@@ -127,3 +127,15 @@ def test_padding_pydicom_does_not_write_gives_the_same_bytes_on_both_paths(extra
     fast, general, raw, gen = _both(path, "options", tmp_path, monkeypatch)
     assert general.status == "ok", general.reason
     assert fast is None or raw == gen
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_equipment_term_that_is_also_the_surname_is_kept(policy, tmp_path, monkeypatch):
+    """Review (this session): once allow-listed Code Strings were checked, Filter Material "SILVER" and "LEAD"
+    went for patients Silver and Lead. One everyday word says the same for anyone; a made-up name still goes."""
+    for name, term in ((b"Silver^Ann", b"SILVER"), (b"Lead^Ann", b"LEAD"), (b"Quorvath^Ann", b"QUORVATH")):
+        path = _file(tmp_path / "in.dcm", {0x00100010: ("PN", name), 0x00187050: ("CS", term)}, implicit=False)
+        fast, general, raw, gen = _both(path, policy, tmp_path / name.decode()[:4], monkeypatch)
+        assert fast is not None and raw == gen
+        kept = pydicom.dcmread(tmp_path / name.decode()[:4] / "general" / general.output).get("FilterMaterial")
+        assert (kept == term.decode()) is (term != b"QUORVATH"), (name, kept)

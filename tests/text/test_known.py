@@ -278,3 +278,21 @@ def test_an_ordinal_birth_date_is_found_and_replaced_not_shifted():
         cleaned, _n = clean_text(text, known, shift_days=-40, names=False)
         assert "[DATE]" in cleaned and not any(c.isdigit() for c in cleaned), cleaned
     assert clean_text("seen Mar 4th 1962", known, shift_days=-40, names=False)[0] == "seen Jan 23rd 1962"
+
+
+def test_a_study_date_and_time_holding_the_birth_dates_numbers_is_still_shifted():
+    """Review (this session): a date span was taken for the birth date when its numbers held a birth form
+    anywhere: "2011-01-05 13:11:47" (a time 13:11:47 for a birth on 13/11/47) became [DATE] instead of
+    being shifted. The span must begin with the birth date."""
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = "19471113"
+    known = collect_identifiers(ds)
+    cleaned = clean_text("h/o stroke 2011-01-05 13:11:47", known, shift_days=-30, names=False)[0]
+    assert cleaned == "h/o stroke 2010-12-06 13:11:47"
+    assert clean_text("DOB 13/11/47 10:30", known, shift_days=-30, names=False)[0].startswith("DOB [DATE]")
+
+
+def test_a_name_that_is_a_clinical_acronym_is_not_looked_for_spelled_out():
+    """Review (this session): Series Description "F.L.A.I.R. ax" became "[NAME] ax" for a patient Flair."""
+    known = collect_identifiers(_named("Flair^Zoe"))
+    assert clean_text("F.L.A.I.R. ax", known, names=False, patterns=False)[0] == "F.L.A.I.R. ax"

@@ -376,12 +376,15 @@ def code_string_named(value: str, core: KnownIdentifiers) -> bool:
 
 
 def _is_term(word: str) -> bool:
-    """A word of the clinical vocabulary or of the data dictionary's attribute names ("ORIGINAL",
-    "PRIMARY", "CODE", "TEXT" ...: the vocabulary DICOM's defined terms are made of)."""
+    """A word of the clinical vocabulary, of the data dictionary's attribute names ("ORIGINAL", "PRIMARY",
+    "CODE", "TEXT" ...: the vocabulary DICOM's defined terms are made of) or of everyday English (Collimator
+    Type "CONE", Filter Material "LEAD", "SILVER": a Code String of one such word says the same for anyone,
+    and patients Cone and Silver lost them once allow-listed Code Strings were checked)."""
     from veil.text.known import dicom_words
-    from veil.text.vocabulary import clinical_vocabulary
+    from veil.text.vocabulary import clinical_vocabulary, lexicon
 
-    return word in clinical_vocabulary() or word in dicom_words()
+    lex = lexicon()
+    return word in clinical_vocabulary() or word in dicom_words() or word in lex.english or word in lex.ambiguous
 
 
 def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = False,
@@ -521,6 +524,9 @@ def charset_defined(value: bytes) -> bool:
 
 
 _DEFINED_CHARSETS = frozenset(t.encode() for t in python_encoding)
+#: Defined terms by their letters and digits alone: "ISOIR100" -> "ISO_IR 100" (one term each: the ISO 2022
+#: forms have "2022" in them, so "ISO 2022 IR 100" and "ISO_IR 100" do not meet).
+_COMPACT_CHARSETS = {re.sub(r"[^A-Z0-9]", "", t): t for t in python_encoding if t}
 
 
 def _ascii_compatible(codec: str) -> bool:
@@ -555,6 +561,11 @@ def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
         term = term.strip()
         if term in python_encoding or (i == 0 and not term):
             terms.append(term)
+            continue
+        compact = _COMPACT_CHARSETS.get(re.sub(r"[^A-Z0-9]", "", term.upper()))
+        if compact is not None:  # "ISO_IR100", "iso-ir-192": a defined term with other spacing or case
+            if compact not in terms:
+                terms.append(compact)
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -706,6 +717,10 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
     code = "X"
     if not tag >> 16 & 1 and tag in _required_tags():
         code = resolve_conditional("X/Z/D", keyword_for_tag(tag), family)
+    elif not tag >> 16 & 1 and rule.endswith("number-holds-identifier"):
+        # emptied, not removed: a number an IOD requires (Acquisition Number, an SR's Numeric Value, Contour
+        # Data - Veil's IOD table lists only what Table E.1-1 names) stays present, and empty says no more
+        code = "Z"
     return Action(code, rule)
 
 

@@ -729,7 +729,9 @@ def _name_variants(term: str) -> list[str]:
     lex = lexicon()
     if lex.unknown(term) and lex.unknown(term + "S") and lex.unknown(term + "ES"):
         hyphenated += "(?:E?S)?"
-    out = [hyphenated, r"[\s.\-_]{1,2}".join(term) + r"\.?"]
+    out = [hyphenated]
+    if term not in clinical_vocabulary() and term not in dicom_words():  # "F.L.A.I.R." is the sequence
+        out.append(r"[\s.\-_]{1,2}".join(term) + r"\.?")
     cuts = _particle_cuts(term)
     if cuts:
         split = ""
@@ -827,18 +829,15 @@ def _birth_keys(births: frozenset[str]) -> frozenset[tuple[str, ...]]:
 
 
 def is_birth(text: str, known: KnownIdentifiers) -> bool:
-    """Whether a DATE span's text holds the patient's birth date in any form the matcher accepts (other
+    """Whether a DATE span's text is the patient's birth date in any form the matcher accepts (other
     separators "13 11 1947", an ordinal "Nov 13th 1947", a time after it): such a span is replaced, never
     shifted (:data:`BIRTH`). The span was matched with any separators between a form's runs, so comparing
-    it to the forms as written let "DOB 13 11 1947" be shifted into a new, exact birth date."""
+    it to the forms as written let "DOB 13 11 1947" be shifted into a new, exact birth date. The span must
+    begin with it: a study date and time "2011-01-05 13:11:47" holds the runs of a birth on 13/11/47."""
     if not known.births:
         return False
     key = _date_key(text)
-    for b in _birth_keys(known.births):
-        n = len(b)
-        if any(key[i:i + n] == b for i in range(len(key) - n + 1)):
-            return True
-    return False
+    return any(key[:len(b)] == b for b in _birth_keys(known.births))
 
 
 def has_known(folded: str, known: KnownIdentifiers) -> bool:
