@@ -840,12 +840,25 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
     return any(key[:len(b)] == b for b in _birth_keys(known.births))
 
 
+@lru_cache(maxsize=512)
+def _matchers(terms: tuple[tuple[str, str], ...]) -> tuple[_Matchers, ...]:
+    """The compiled matchers of a term set: its technical part (:func:`_technical`) and the rest, compiled
+    apart. Allow-listed technical text is checked for the technical part alone and free text for both, so
+    the large regex is compiled once per identifier set, not twice: with today's name and date forms a
+    compile took ~13 ms, and the header-heavy corpus compiled 200 (2.6 s of 5,000 files' 10)."""
+    base = _technical(terms)
+    if len(base) == len(terms):
+        return (_compiled(terms),)
+    kept = set(base)
+    return _compiled(base), _compiled(tuple(t for t in terms if t not in kept))
+
+
 def has_known(folded: str, known: KnownIdentifiers) -> bool:
     """Whether :func:`find_known` would find anything in `folded` (one search, no spans built)."""
     if not known.terms:
         return False
-    full, tail, _groups = _compiled(known.terms)
-    return bool((full is not None and full.search(folded)) or (tail is not None and tail.search(folded)))
+    return any((full is not None and full.search(folded)) or (tail is not None and tail.search(folded))
+               for full, tail, _groups in _matchers(known.terms))
 
 
 def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) -> list[Span]:
@@ -853,21 +866,18 @@ def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) 
     end: a value cut at its VR's maximum length) occurs."""
     if not known.terms:
         return []
-    full, tail, groups = _compiled(known.terms)
-    if not truncated:
-        tail = None
     out: list[Span] = []
-    if full is not None:
-        for m in full.finditer(folded):
-            label = groups[m.lastgroup or ""]
-            out.append(Span(m.start(), m.end(), label))
-    if tail is not None:
-        tm = tail.search(folded)
-        if tm is not None:
-            end = tm.end()
-            while end > tm.start() and folded[end - 1].isspace():
-                end -= 1
-            out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
+    for full, tail, groups in _matchers(known.terms):
+        if full is not None:
+            for m in full.finditer(folded):
+                out.append(Span(m.start(), m.end(), groups[m.lastgroup or ""]))
+        if tail is not None and truncated:
+            tm = tail.search(folded)
+            if tm is not None:
+                end = tm.end()
+                while end > tm.start() and folded[end - 1].isspace():
+                    end -= 1
+                out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
     return out
 
 
