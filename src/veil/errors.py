@@ -66,29 +66,19 @@ class Interrupted(BaseException):
         super().__init__(f"interrupted by {self.name}")
 
 
-#: A quoted literal in an exception's text: pydicom quotes what it could not read ("received b'Quixandor^..'",
-#: "Unknown (0028,0004) 'Photometric Interpretation' value 'QUIXANDOR'"), Python quotes the input it refused.
-_QUOTED = re.compile(r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\"""")
+#: A quoted literal in an exception's text, or one left open to the end: pydicom quotes what it could not read
+#: ("received b'Quixandor^..'", "Unknown (0028,0004) 'Photometric Interpretation' value 'QUIXANDOR'"), Python
+#: quotes the input it refused.
+_QUOTED = re.compile(r"""b?(?P<q>['"])(?:(?!(?P=q))[^\\]|\\.)*(?P<end>(?P=q)|\Z)""")
 
 
 def scrub(text: str, limit: int = 240) -> str:
     """Another library's error text as it may go into a reason (quarantine report, journal, review page):
-    quoted values replaced by '…', cut at `limit` characters and at a quote left open. A reason is read by
-    operators and goes into release folders; the value that made a file unreadable is the file's content
-    (red team: a UL of 39 bytes, a vendor FD whose wrong length swallowed the next element holding the
-    patient's name, went into quarantine.jsonl through pydicom's BytesLengthException)."""
-    out = _QUOTED.sub("'…'", text)
-    open_at = min((i for i in (out.replace("'…'", "").find("'"), out.replace("'…'", "").find('"')) if i >= 0),
-                  default=-1)
-    if open_at >= 0:  # an unbalanced quote: cut before it (positions in the text without the '…' marks)
-        kept, seen = [], 0
-        for part in out.split("'…'"):
-            if seen + len(part) > open_at:
-                kept.append(part[:open_at - seen])
-                break
-            kept.append(part)
-            seen += len(part)
-        out = "'…'".join(kept) + "…"
+    quoted values replaced by '…', the rest cut at a quote left open and at `limit` characters. A reason is
+    read by operators and goes into release folders; the value that made a file unreadable is the file's
+    content (red team: a UL of 39 bytes, a vendor FD whose wrong length swallowed the next element holding
+    the patient's name, went into quarantine.jsonl through pydicom's BytesLengthException)."""
+    out = _QUOTED.sub(lambda m: "'…'" if m.group("end") else "…", text)
     return out if len(out) <= limit else out[:limit - 1] + "…"
 
 

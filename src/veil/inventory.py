@@ -219,8 +219,8 @@ def _creators(ds: Dataset, core: KnownIdentifiers | None) -> tuple[_Blocks, _Blo
 
 
 def _scan(ds: Dataset, inv: Inventory, plan: Plan, prefix: str, seen: set[str], family: tuple[str, ...],
-          core: KnownIdentifiers | None = None) -> None:
-    creators, labels = _creators(ds, core)
+          core: KnownIdentifiers | None = None, blocks: tuple[_Blocks, _Blocks] | None = None) -> None:
+    creators, labels = blocks if blocks is not None else _creators(ds, core)
     for tag in ds.keys():  # noqa: SIM118
         group, elem = tag >> 16, tag & 0xFFFF
         private = bool(group & 1)
@@ -346,13 +346,14 @@ def _build_unit(paths: list[Path]) -> Inventory:
         sop = str(ds.get("SOPClassUID", "") or "")
         inv.sop_classes[pydicom.uid.UID(sop).name if sop else "?"] += 1
         core = core_identifiers(ds)
-        for (group, _block), label in _creators(ds, core)[1].items():
+        blocks = _creators(ds, core)
+        for (group, _block), label in blocks[1].items():
             inv.private_creators[f"({group:04X}) {label}"] += 1
         pid = str(ds.get("PatientID", "") or "")
         if pid:
             inv.patients.add(hashlib.blake2b(pid.encode("utf-8", "surrogatepass"), key=key, digest_size=16).hexdigest())
         try:
-            _scan(ds, inv, plan, "", set(), iod_family(sop), core)
+            _scan(ds, inv, plan, "", set(), iod_family(sop), core, blocks)
         except Exception as exc:
             inv.unreadable.append((str(path), f"{type(exc).__name__}: {scrub(str(exc))}"[:200]))
     return inv
