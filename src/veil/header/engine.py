@@ -380,11 +380,9 @@ def _is_term(word: str) -> bool:
     "CODE", "TEXT" ...: the vocabulary DICOM's defined terms are made of) or of everyday English (Collimator
     Type "CONE", Filter Material "LEAD", "SILVER": a Code String of one such word says the same for anyone,
     and patients Cone and Silver lost them once allow-listed Code Strings were checked)."""
-    from veil.text.known import dicom_words
-    from veil.text.vocabulary import clinical_vocabulary, lexicon
+    from veil.text.known import dicom_words, everyday_word
 
-    lex = lexicon()
-    return word in clinical_vocabulary() or word in dicom_words() or word in lex.english or word in lex.ambiguous
+    return everyday_word(word) or word in dicom_words()
 
 
 def _opaque_named(printable: bytes, core: KnownIdentifiers, whole_names: bool = False,
@@ -538,23 +536,31 @@ def _ascii_compatible(codec: str) -> bool:
         return False
 
 
-def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
-    """A Specific Character Set with a term PS3.3 does not define: each such term replaced by the defined
-    term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192), kept when it is a codec
-    name Python knows without a defined term ("windows-1251": dropping it re-encoded the text as "???", red
-    team), or dropped (pydicom read the text in the default repertoire) - the values were decoded that way,
-    and they are written that way. Removed when no term is left. Never copied otherwise: a term is whatever
-    the file put there ("ISO_IR Quixandor")."""
-    import warnings
-
-    from pydicom.charset import _python_encoding_for_corrected_encoding
-
+@cache
+def _defined_by_codec() -> dict[str, str]:
+    """Python codec name -> the defined term pydicom decodes with it (the first, for a codec several share)."""
     by_codec: dict[str, str] = {}
     for term, codec in python_encoding.items():
         # not the default repertoire (pydicom's "iso8859", which Python reads as Latin-1), nor ISO_IR 13, which
         # pydicom decodes as shift_jis but encodes as JIS X 0201 only (kanji became "????")
         if term not in ("", "ISO_IR 6", "ISO_IR 13", "ISO 2022 IR 13"):
             by_codec.setdefault(codecs.lookup(codec).name, term)
+    return by_codec
+
+
+def _normalise_charset(ds: Dataset, ctx: _Ctx) -> None:
+    """A Specific Character Set with a term PS3.3 does not define: each such term replaced by the defined
+    term pydicom reads it as ("ISO IR 100" is ISO_IR 100, "UTF-8" is ISO_IR 192), written by Python's own
+    name when it is a codec without a defined term ("windows-1251" is cp1251: dropping it re-encoded the text
+    as "???", red team), or dropped (pydicom read the text in the default repertoire) - the values were
+    decoded that way, and they are written that way. Removed when no term is left; a codec that does not
+    read ASCII as ASCII quarantines the file. Never copied: a term is whatever the file put there ("ISO_IR
+    Quixandor")."""
+    import warnings
+
+    from pydicom.charset import _python_encoding_for_corrected_encoding
+
+    by_codec = _defined_by_codec()
     raw = _number_bytes(ds._dict[BaseTag(_CHARSET)]).decode("latin-1").rstrip(" \x00")
     terms = []
     for i, term in enumerate(raw.split("\\")):

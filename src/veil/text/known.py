@@ -688,7 +688,7 @@ _HYPHEN = "[-\u00ad\u2010-\u2013]"
 _APOSTROPHE = "['\u2019]"
 
 
-def _everyday(word: str) -> bool:
+def everyday_word(word: str) -> bool:
     """An English, clinical or name-and-English word ("HIGH", "FIELD", "LIVER", "OVER"): what a name's pieces
     must not both be for a split form to be looked for ("HIGH-FIELD" of Highfield, "r/o liver" of Oliver)."""
     lex = lexicon()
@@ -705,7 +705,7 @@ def _particle_cuts(term: str) -> list[int]:
         at = todo.pop()
         for p in _PARTICLES:
             end = at + len(p)
-            if term.startswith(p, at) and len(term) - end >= 3 and end not in cuts and not _everyday(term[end:]):
+            if term.startswith(p, at) and len(term) - end >= 3 and end not in cuts and not everyday_word(term[end:]):
                 cuts.add(end)
                 todo.append(end)
     return sorted(cuts)
@@ -724,7 +724,7 @@ def _name_variants(term: str) -> list[str]:
     A name split at a space elsewhere is not looked for: "FOR MAN", "HIGH FIELD" are everyday words."""
     hyphenated = re.escape(term[0])
     for i in range(1, len(term)):
-        joint = "" if _everyday(term[:i]) and _everyday(term[i:]) else f"(?:{_HYPHEN}\\s*)?"
+        joint = "" if everyday_word(term[:i]) and everyday_word(term[i:]) else f"(?:{_HYPHEN}\\s*)?"
         hyphenated += joint + re.escape(term[i])
     lex = lexicon()
     if lex.unknown(term) and lex.unknown(term + "S") and lex.unknown(term + "ES"):
