@@ -193,7 +193,9 @@ def test_an_id_with_its_own_separator_in_binary_numbers_is_found(policy, tmp_pat
     """Red team (this session): once an ID in binary numbers had to be one run of digits (a LUT ramp read
     "0.1.2.3.4.5.6."), "PID:2019-004417" in a palette's LUT data went out for ID 2019-004417."""
     ds = _patient(_small_image())
-    ds.PatientID = "2019-004417"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.21"  # fixed: a
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.22", "1.2.826.0.1.3680043.8.498.23"
+    ds.PatientID = "2019-004417"  # ^ remapped random UID may hold any 6 digits
     ds.add(DataElement(0x00281201, "OW", b"PID:2019-004417 "))
     out = _run(ds, policy, tmp_path, monkeypatch)
     assert 0x00281201 not in out and b"004417" not in _out_bytes(tmp_path)
