@@ -296,3 +296,42 @@ def test_a_name_that_is_a_clinical_acronym_is_not_looked_for_spelled_out():
     """Review (this session): Series Description "F.L.A.I.R. ax" became "[NAME] ax" for a patient Flair."""
     known = collect_identifiers(_named("Flair^Zoe"))
     assert clean_text("F.L.A.I.R. ax", known, names=False, patterns=False)[0] == "F.L.A.I.R. ax"
+
+
+@pytest.mark.parametrize("text", [
+    "geb. 13. November 1947 in Wien", "né le 13 novembre 1947", "nacido el 13 de noviembre de 1947",
+    "nato il 13 novembre 1947", "13 de Novembro de 1947", "13.XI.1947", "13. XI. 1947", "13-XI-47",
+    "DOB 47-11-13", "13 Noviembre 47",
+])
+def test_a_birth_date_in_another_language_or_with_a_roman_month_is_replaced(text):
+    """Red team (noted last session): "13 novembre 1947", "13.XI.1947" and "47-11-13" went out. Replaced, not
+    shifted: a shift cannot write a foreign month, and a birth date is never shifted in text."""
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = "19471113"
+    cleaned, _n = clean_text(text, collect_identifiers(ds), shift_days=-40, names=False)
+    assert "[DATE]" in cleaned and "47" not in cleaned and "13" not in cleaned, cleaned
+
+
+@pytest.mark.parametrize("text", ["13 out 47", "13 set 47", "XI 13 1947 kV"])
+def test_foreign_month_forms_do_not_reach_everyday_text(text):
+    """A 3-letter foreign abbreviation ("out", "set") with a 2-digit year, or a Roman month in month-first
+    order, is not taken for the birth date."""
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = "19471113"
+    assert clean_text(text, collect_identifiers(ds), names=False, patterns=False)[0] == text
+
+
+def test_a_two_digit_year_birth_date_after_its_cue_is_replaced_in_technical_text():
+    """Red team (noted last session): technical text (Window Explanation, a local Code Meaning) is not read
+    for 2-digit-year dates ("5.5.90" is a software version), so "DOB 05/05/90" went out. After a birth cue
+    it is replaced; the cue stays, and a version with the same digits is kept."""
+    from veil.text.known import technical_identifiers
+
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = "19900505"
+    tech = technical_identifiers(collect_identifiers(ds))
+    for text in ("DOB 05/05/90", "D.O.B.: 5.5.90", "born 05-05-90 W400", "geb. 5.5.90", "BIRTH DATE 050590"):
+        cleaned = clean_text(text, tech, names=False, patterns=False)[0]
+        assert "[DATE]" in cleaned and "90" not in cleaned and cleaned.split()[0] == text.split()[0], cleaned
+    for text in ("Version 5.5.90", "KERNEL 5-5-90", "VER 050590", "XDOB 05/05/90"):
+        assert clean_text(text, tech, names=False, patterns=False)[0] == text

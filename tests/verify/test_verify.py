@@ -528,3 +528,28 @@ def test_an_encoders_signature_comment_is_no_finding(name):
     ds = pydicom.dcmread(path, defer_size=1024)
     found = Scanner(ocr=False).scan(ds, path.read_bytes(), name, set())
     assert "pixels-text-segment" not in {f.category for f in found}
+
+
+def test_a_birth_date_after_its_cue_or_in_another_language_is_a_finding(tmp_path):
+    """Red team (noted last session): "DOB 05/05/90" in a Window Explanation was not flagged (2-digit year);
+    nor were a birth date in another language or with a Roman month. A version "5.5.90" is no finding."""
+    from io import BytesIO
+
+    source = Dataset()
+    source.PatientName, source.PatientBirthDate = "Quixworth^Zebulon", "19471113"
+    source.save_as(tmp_path / "in.dcm", implicit_vr=True, little_endian=True)
+    scanner = Scanner(read_needles(tmp_path / "in.dcm"), ocr=False)
+
+    def categories(**values: str) -> set[str]:
+        ds = Dataset()
+        ds.PatientIdentityRemoved = "YES"
+        for k, v in values.items():
+            setattr(ds, k, v)
+        buf = BytesIO()
+        ds.save_as(buf, implicit_vr=True, little_endian=True)
+        return {f.category for f in scanner.scan(ds, buf.getvalue(), "a.dcm", {"19471113"})}
+
+    assert "pattern:birth-date" in categories(WindowCenterWidthExplanation="DOB 05/05/90")
+    assert not categories(WindowCenterWidthExplanation="Version 5.5.90")
+    for text in ("nacido el 13 de noviembre de 1947", "geb. 13. November 1947", "13.XI.1947 CT"):
+        assert categories(ImageComments=text) & {"identifier:date", "date-not-shifted", "pattern:date"}, text

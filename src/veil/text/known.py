@@ -32,12 +32,9 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.values import convert_SQ
 
+from veil.text import months
 from veil.text.spans import DATE, ID, NAME, PLACE, Span
 from veil.text.vocabulary import clinical_vocabulary, lexicon
-
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_MONTHS_FULL = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
-                "OCTOBER", "NOVEMBER", "DECEMBER"]
 
 #: Attributes whose values identify the patient, or the people, places and devices around the study.
 ID_KEYWORDS = (
@@ -76,6 +73,13 @@ CUED = "NAME/cued"
 #: exact age that emptying Patient's Birth Date (E.1-1 Z) and the age cap hide (red team B: "DOB 15/01/1920"
 #: became "DOB 21/02/1916" next to a Patient's Age capped at 090Y). It is replaced instead (clean_text).
 BIRTH = "DATE/birth"
+#: A date written with a 2-digit year, looked for in technical text only right after a birth cue
+#: (:data:`_BIRTH_CUE`): "DOB 05/05/90" in a Window Explanation, where "5.5.90" alone is a version.
+CUED_DATE = "DATE/cued"
+#: Words that say a birth date follows, in the languages of :mod:`veil.text.months`.
+_BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B|BIRTH\s*DATE|DATE\s+OF\s+BIRTH|BIRTH|BORN|GEB(?:OREN|URTSDATUM)?|NEE?(?:\s+LE)?"
+              r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+DE\s+NACIMIENTO|DATE\s+DE\s+NAISSANCE)"
+              r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
 
 _SEP = r"[\s\-_./,#:^]*"
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
@@ -201,7 +205,7 @@ def date_forms(da: str) -> frozenset[str]:
         d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     except (ValueError, IndexError):
         return frozenset()
-    m, mf = _MONTHS[d.month - 1], _MONTHS_FULL[d.month - 1]
+    m, mf = months.ABBREVIATED[d.month - 1], months.ENGLISH[d.month - 1]
     y2 = f"{d.year % 100:02d}"
     forms = {
         f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%Y.%m.%d}", f"{d:%d%m%Y}", f"{d:%m%d%Y}",
@@ -209,7 +213,7 @@ def date_forms(da: str) -> frozenset[str]:
         f"{d.day}/{d.month}/{d.year}", f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{y2}",
         f"{d.month}/{d.day}/{y2}", f"{d.day:02d}/{d.month:02d}/{y2}", f"{d.month:02d}/{d.day:02d}/{y2}",
         f"{d.day}.{d.month}.{d.year}", f"{d.day}-{d.month}-{d.year}", f"{d.month}-{d.day}-{d.year}",
-        f"{d:%d%m%y}", f"{d:%m%d%y}", f"{d:%y%m%d}",
+        f"{d:%d%m%y}", f"{d:%m%d%y}", f"{d:%y%m%d}", f"{y2}-{d:%m-%d}",
     }
     for mon in (m, mf):
         forms |= {
@@ -218,6 +222,16 @@ def date_forms(da: str) -> frozenset[str]:
             f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day}{mon}{d.year}",
             f"{d.day:02d}{mon}{d.year}", f"{d.day:02d}{mon}{y2}",
         }
+    # other languages and Roman months, day first as they write it ("13. Marz 1947", "13.XI.1947"); the
+    # 2-digit year only with a full name or a Roman month of two letters or more ("13 out 47" is no date)
+    for mon in months.FOREIGN[d.month - 1]:
+        forms |= {f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day} {mon} {y2}"}
+    for mon in months.FOREIGN_ABBREVIATED[d.month - 1]:
+        forms |= {f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}"}
+    roman = months.ROMAN[d.month - 1]
+    forms |= {f"{d.day} {roman} {d.year}", f"{d.day:02d} {roman} {d.year}"}
+    if len(roman) > 1:
+        forms |= {f"{d.day} {roman} {y2}", f"{d.day:02d} {roman} {y2}"}
     return frozenset(forms)
 
 
@@ -655,12 +669,17 @@ def _term_regex(term: str, label: str) -> str:
     if label == DATE:  # between two numbers a separator is required: "1/8/31" is no "1831" (red team C:
         out = _day(runs, 0)  # a version "R03_1831" and a model "SIGNA 1831" became [DATE])
         for i, (prev, run) in enumerate(itertools.pairwise(runs), 1):
-            out += (_SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP) + _day(runs, i)
+            sep = _SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP
+            if prev.isalpha() and run.isdigit():  # "noviembre de 1947"
+                sep = _CONNECTOR + sep
+            out += sep + _day(runs, i)
         return out
     return _SEP.join(re.escape(r) for r in runs)
 
 
 _SEP_REQUIRED = r"[\s\-_./,#:^]+"
+#: A Romance language's word between a day, its month and the year ("13 de noviembre de 1947").
+_CONNECTOR = r"(?:[\s.,]+(?:" + "|".join(months.CONNECTORS) + r"))?"
 
 
 def _day(runs: list[str], i: int) -> str:
@@ -669,7 +688,7 @@ def _day(runs: list[str], i: int) -> str:
     run = runs[i]
     if not (run.isdigit() and len(run) <= 2 and i + 1 < len(runs) and any(r.isalpha() for r in runs)):
         return re.escape(run)
-    return re.escape(run) + r"(?:ST|ND|RD|TH)?" + (r"(?:\s+OF)?" if runs[i + 1].isalpha() else "")
+    return re.escape(run) + r"(?:ST|ND|RD|TH)?" + (r"(?:\s+(?:OF|DE))?" if runs[i + 1].isalpha() else "")
 
 
 _Matchers = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, str]]
@@ -755,7 +774,11 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     trunc: dict[str, list[str]] = {}
     glued: dict[str, list[str]] = {}
     named: list[str] = []
+    cued_dates: list[str] = []
     for term, label in terms:
+        if label == CUED_DATE:
+            cued_dates.append(_term_regex(term, DATE))
+            continue
         digits = _NON_WORD.sub("", term)
         if digits.isdigit() and len(digits.lstrip("0")) >= _GLUED_DIGITS.get(label, 99):  # 0*1234: 4 digits
             # a long number of the patient's is found joined to letters too ("MR98765431", "98765431A",
@@ -793,6 +816,10 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         g = f"g{i}"
         groups[g] = label
         alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(dict.fromkeys(alts)) + r")(?!\d)")
+    if cued_dates:  # the span is the date alone (group q0d), the cue stays
+        groups["q0"] = DATE
+        alternatives.append(r"(?<![A-Z0-9])(?P<q0>" + _BIRTH_CUE + "(?P<q0d>" + "|".join(dict.fromkeys(cued_dates))
+                            + r"))(?![A-Z0-9])")
     if named:
         groups["n0"] = NAME
         alternatives.append(r"(?<![A-Z])(?P<n0>" + "|".join(dict.fromkeys(named)) + r")(?![A-Z])")
@@ -812,7 +839,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     return full, tail, groups
 
 
-_ORDINAL_RUNS = frozenset({"ST", "ND", "RD", "TH", "OF"})
+_ORDINAL_RUNS = frozenset({"ST", "ND", "RD", "TH", "OF", *months.CONNECTORS})
 
 
 @lru_cache(maxsize=4096)
@@ -847,7 +874,7 @@ def _matchers(terms: tuple[tuple[str, str], ...]) -> tuple[_Matchers, ...]:
     the large regex is compiled once per identifier set, not twice: with today's name and date forms a
     compile took ~13 ms, and the header-heavy corpus compiled 200 (2.6 s of 5,000 files' 10)."""
     base = _technical(terms)
-    if len(base) == len(terms):
+    if base == terms:
         return (_compiled(terms),)
     kept = set(base)
     return _compiled(base), _compiled(tuple(t for t in terms if t not in kept))
@@ -870,7 +897,8 @@ def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) 
     for full, tail, groups in _matchers(known.terms):
         if full is not None:
             for m in full.finditer(folded):
-                out.append(Span(m.start(), m.end(), groups[m.lastgroup or ""]))
+                g = m.lastgroup or ""
+                out.append(Span(m.start("q0d") if g == "q0" else m.start(), m.end(), groups[g]))
         if tail is not None and truncated:
             tm = tail.search(folded)
             if tm is not None:
@@ -943,7 +971,10 @@ def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...
             continue  # a short number (an accession "690", "1024"): model numbers and versions have them too
         runs = re.findall(r"\d+", term)
         if label == DATE and digits.isdigit() and (len(digits) < 8 if len(runs) == 1 else max(map(len, runs)) < 4):
-            continue  # a date with a 2-digit year ("5.5.90", "050590"): versions and serials read alike
+            # a date with a 2-digit year ("5.5.90", "050590"): versions and serials read alike - only
+            # after a birth cue ("DOB 05/05/90", red team)
+            out.append((term, CUED_DATE))
+            continue
         out.append((term, label))
     return tuple(out)
 
@@ -958,4 +989,4 @@ def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
     written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red
     team C)."""
     terms = _technical(known.terms)
-    return known if len(terms) == len(known.terms) else KnownIdentifiers(terms)
+    return known if terms == known.terms else KnownIdentifiers(terms)

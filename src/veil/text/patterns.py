@@ -17,10 +17,18 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from veil.text import months
 from veil.text.spans import ADDRESS, AGE, DATE, EMAIL, ID, PHONE, URL, Span
 
-_MONTH_NAMES = ("JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
-                "OCTOBER", "NOVEMBER", "DECEMBER")
+_MONTH_NAMES = months.ENGLISH
+#: Month names of other languages (and their accented spellings, as text writes them), for dates with a
+#: day and a 4-digit year only: "5 mai" or "3 set" alone is no date.
+_MON_INTL = ("(?:" + "|".join(sorted({n for names in months.FOREIGN for n in names}
+                                     | {"F[EÉ]VRIER", "AO[UÛ]T", "D[EÉ]CEMBRE", "M[AÄ]RZ", "MAR[CÇ]O", "J[AÄ]NNER"},
+                                     key=len, reverse=True))
+             + "|" + "|".join(sorted({n for names in months.FOREIGN_ABBREVIATED for n in names if len(n) >= 3}
+                                     | {"F[EÉ]VR"}, key=len, reverse=True)) + r"\.?)")
+_ROMAN = "(?:" + "|".join(sorted(months.ROMAN, key=len, reverse=True)) + ")"
 _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
         r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
@@ -105,6 +113,10 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("date_dmy", rf"\b{_WD}(?P<td>{_DAY})(?:\s+of)?[\s./-]*(?P<tm>{_MON})\.?,?[\s./-]*(?P<ty>{_YR})?\b{_TIME}"),
     ("date_mdy", rf"\b{_WD}(?P<um>{_MON})\.?[\s./-]*(?P<ud>{_DAY})\b(?:,?[\s./-]*(?P<uy>{_YR})\b)?{_TIME}"),
     ("date_my", rf"\b(?P<mm>{_MON})\.?[\s,./-]*(?P<my>{_Y4}|'\d\d)\b"),
+    # --- other languages' month names and Roman months, day first: "13. März 1947", "13 de noviembre de
+    # 1947", "13.XI.1947" (a Roman month between the same two separators, as written in upper case)
+    ("date_intl", rf"\b(?:{_DAY}\.?(?:\s+de)?[\s/-]*{_MON_INTL}(?:,?\s+del?)?[\s,./-]*{_Y4}"
+                  rf"|(?-i:{_DAY}(?P<rs>[./-]){_ROMAN}(?P=rs){_Y4}|{_DAY}\.\s{_ROMAN}\.\s{_Y4}))\b{_TIME}"),
 )
 
 _LABEL_OF = {"email": EMAIL, "url": URL, "ip": ID, "ssn": ID, "phone": PHONE, "phone_label": PHONE, "phone_call": PHONE,
@@ -133,6 +145,9 @@ _ALNUM = _group("address_csz", "address_post", "id_alnum")
 _ALNUM_HINT = re.compile(r"[A-Za-z]-?\d|\b(?:" + _STATES + r")\.?\s+\d{5}")
 _MONTHS_G = _group("date_dmy", "date_mdy", "date_my")
 _MONTH_HINT = re.compile(r"\b" + _MON, re.IGNORECASE)
+_INTL = _group("date_intl")
+#: A day, a space or separator, then a letter: where a foreign or Roman month can follow.
+_INTL_HINT = re.compile(r"\d\.?(?:\s+de)?[\s./-]+(?:[A-Za-zÀ-ÿ]{3}|[IVX])", re.IGNORECASE)
 
 
 def find_patterns(text: str) -> list[Span]:
@@ -151,6 +166,8 @@ def find_patterns(text: str) -> list[Span]:
         _scan(_ALNUM, text, out)
     if _MONTH_HINT.search(text):
         _scan(_MONTHS_G, text, out)
+    if _INTL_HINT.search(text):
+        _scan(_INTL, text, out)
     return out
 
 

@@ -25,6 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
+from veil.text import months
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -49,7 +50,6 @@ DATE_KEYWORDS = frozenset({"PatientBirthDate", "StudyDate", "SeriesDate", "Acqui
 #: Words that occur in names but would match ordinary text (titles, suffixes, our own dummies).
 STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", "JR", "SR", "III", "THE", "AND",
                   "ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "TEST", "PATIENT", "DOCTOR"})
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 
 def fold(text: str) -> str:
@@ -99,10 +99,16 @@ def date_forms(da: str) -> list[str]:
         d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     except (ValueError, IndexError):
         return []
-    m = _MONTHS[d.month - 1]
-    return [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
-            f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
-            f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day} {m} {d.year}"]
+    m = months.ABBREVIATED[d.month - 1]
+    forms = [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
+             f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
+             f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}",
+             f"{d.day} {m} {d.year}"]
+    # other languages, day first ("13. NOVEMBER 1947", "13 DE NOVIEMBRE DE 1947"), and Roman months ("13.XI.1947")
+    for mon in (months.ENGLISH[d.month - 1], *months.FOREIGN[d.month - 1]):
+        forms += [f"{d.day} {mon} {d.year}", f"{d.day}. {mon} {d.year}", f"{d.day} DE {mon} DE {d.year}"]
+    roman = months.ROMAN[d.month - 1]
+    return [*forms, f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}"]
 
 
 def _values(elem: pydicom.DataElement) -> list[str]:

@@ -37,6 +37,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from veil.policy.private import PrivateDictionary, load_safe_private
+from veil.text import months
 from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
@@ -58,14 +59,22 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"|\b\d{3}[.-]\d{3,4}[.-]\d{4}\b")),
     ("record-number", re.compile(r"\b(?:MRN|MR#|NHS|SSN|ACC|ACCESSION|ID)[\s:#-]*[A-Z]{0,3}\d{5,}\b", re.I)),
     ("long-number", re.compile(r"(?<![\w.])\d{7,}(?![\w.])")),
+    # a birth date after its cue is one whoever's it is, and also with a 2-digit year ("DOB 05/05/90")
+    ("birth-date", re.compile(r"\b(?:D\.?O\.?B|date of birth|birth\s?date|born|geb(?:oren|urtsdatum)?|n[ée]e?\s+le"
+                              r"|nacid[oa](?: el)?|nat[oa](?: il)?)\.?\s*[:=-]?\s*"
+                              r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
     ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
     ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
                                r"|\b(?:09[1-9]|1[0-4]\d)Y\b", re.I)),
 )
 _TEXT_DATES = re.compile(
     r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d{2}\b|\b(?:19|20)\d{2}-\d{2}-\d{2}\b"
-    r"|\b\d{1,2}[ -](?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ -]\d{4}\b"
-    r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b", re.I)
+    r"|\b\d{1,2}\.?[ -](?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ -]\d{4}\b"
+    r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b"
+    # other languages' months and Roman months, day first (veil.text.months)
+    r"|\b\d{1,2}\.?\s(?:de\s)?(?:" + "|".join(sorted({n for ns in months.FOREIGN for n in ns}, key=len, reverse=True))
+    + r"|f[ée]vrier|ao[uû]t|d[ée]cembre|m[aä]rz|mar[cç]o)\s(?:de\s)?\d{4}\b"
+    r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN, key=len, reverse=True)) + r")\1\d{4}\b", re.I)
 _Add = Callable[[str, str, str], None]  # (location, category, value)
 #: Coded values (defined terms, code meanings): a name-like input value that equals one of them ("Text",
 #: "Observer") is vocabulary there, not a leak; their raw bytes are skipped for DICOM dictionary words.
