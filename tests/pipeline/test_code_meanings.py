@@ -89,16 +89,21 @@ def test_the_accession_number_and_birth_date_in_content_meanings_are_found(polic
     """Red team C (last session): under the Basic Profile a local meaning in SR content, "Order ACC5550123 dob
     19471113", went out as typed: such text is checked against the patient's own identifiers only, and those
     were the name and IDs. The accession number and the birth date (in the forms people write it) are the
-    patient's own too; a number that is neither stays (no patterns in content)."""
+    patient's own too. Red team (this session): a phone and another date in such a meaning went out too, as
+    meanings in content were not read for patterns; they are now (a measurement stays)."""
     ds = _sr([_num(_code("L-1", "99LOCAL", "Order ACC5550123 dob 19471113")),
               _num(_code("L-2", "99LOCAL", "Born 13/11/1947, seen 13 Nov 1947")),
-              _num(_code("L-3", "99LOCAL", "Lesion 5550124 mm"))])
+              _num(_code("L-3", "99LOCAL", "Lesion 12 mm")),
+              _num(_code("L-4", "99LOCAL", "Contact daughter 555-201-0142, seen 2019-03-04"))])
     ds.AccessionNumber, ds.PatientBirthDate = "ACC5550123", "19471113"
     out = _run(ds, policy, tmp_path, monkeypatch)
     meanings = [item.ConceptNameCodeSequence[0].CodeMeaning for item in out.ContentSequence]
     assert meanings[0] == "Order [ID] dob [DATE]"
     assert meanings[1] == "Born [DATE], seen [DATE]"
-    assert meanings[2] == "Lesion 5550124 mm"
+    assert meanings[2] == "Lesion 12 mm"
+    assert meanings[3] == "Contact daughter [PHONE], seen [DATE]"
+    codes = [item.ConceptNameCodeSequence[0].CodeValue for item in out.ContentSequence]
+    assert codes == ["L-1", "L-2", "L-3", "L-4"]
 
 
 def test_a_designator_rewritten_for_the_patients_name_gives_the_same_bytes_on_both_paths(tmp_path, monkeypatch):

@@ -128,14 +128,28 @@ def test_safe_private_text_is_cleaned_when_a_cleaning_option_is_on():
     ds = ct("FSE for Quixworth")
     deidentify(ds, cleaning, KEY)
     assert ds[0x0019109E].value == "FSE for [NAME]"
-    # without a cleaning option, safe private text is checked like allow-listed public text: the patient's
-    # own name goes (red team, round 2: it was kept), another name stays (no name detection asked for)
+    # without a cleaning option, a safe private label is read like a local code's meaning: the patient's
+    # own name goes (red team, round 2: it was kept), and so do another person's name and a phone (red team
+    # this session: "Harriet Okonkwo 555-201-0142" went out); a sequence name stays
     ds = ct("FSE for Quixworth")
     deidentify(ds, safe_only, KEY)
     assert ds[0x0019109E].value == "FSE for [NAME]"
     ds = ct("FSE for Dr Zebbington")
     deidentify(ds, safe_only, KEY)
-    assert ds[0x0019109E].value == "FSE for Dr Zebbington"
+    assert ds[0x0019109E].value == "FSE for Dr [NAME]"
+    ds = ct("Harriet Okonkwo 555-201-0142")
+    deidentify(ds, safe_only, KEY)
+    assert "Harriet" not in ds[0x0019109E].value and "0142" not in ds[0x0019109E].value
+    ds = ct("fse_t2_tra 3.0T")
+    deidentify(ds, safe_only, KEY)
+    assert ds[0x0019109E].value == "fse_t2_tra 3.0T"
+    # a sentence VR (LT) kept by the dictionary is cleaned like a descriptor under any policy
+    ds = ct("x")
+    ds.add_new(0x00990010, "LO", "NQHeader")
+    ds.add_new(0x00991005, "LT", "Sent to Dr Harriet Okonkwo, call 555-201-0142 on 2019-03-04")
+    deidentify(ds, safe_only, KEY)
+    left = ds[0x00991005].value
+    assert "Okonkwo" not in left and "0142" not in left and "2019-03-04" not in left and left.startswith("Sent to")
 
 
 def _pdf(text: bytes, *, compress: bool = True) -> bytes:

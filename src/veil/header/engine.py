@@ -433,6 +433,10 @@ def _needs_known(plan: Plan) -> bool:
 _ENCAPSULATED = 0x00420011  # Encapsulated Document (PDF, CDA, STL ...)
 _CLEANABLE_PRIVATE_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC"})
 _TEXT_PRIVATE_VRS = _CLEANABLE_PRIVATE_VRS | {"PN"}
+#: Private text VRs that hold sentences (a vendor's "Return Message", a protocol note): kept by Retain Safe
+#: Private, they are cleaned whatever the policy says of public descriptors, which a policy that does not
+#: clean them removes (red team: phones, e-mails and other people's names in them went out under basic).
+_SENTENCE_VRS = frozenset({"LT", "ST", "UT"})
 
 
 def _cleans_text(plan: Plan) -> bool:
@@ -847,7 +851,8 @@ def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan)
     removed. Without a VR of its own (implicit VR, or UN: PS3.5 6.2.2) it is judged as the dictionary's VR:
     a number or code by its bytes (``value_action``: removed when they are not of that VR), a sequence,
     whose items cannot be walked in bytes, removed. Text is cleaned where the policy cleans text
-    (E.3.4/E.3.5), and otherwise checked for the patient's own identifiers like allow-listed public text
+    (E.3.4/E.3.5) and always where it is sentences (LT/ST/UT: :data:`_SENTENCE_VRS`), and otherwise checked
+    for the patient's own identifiers like allow-listed public text
     (ALLOWLIST_KNOWN): safe to retain as a label, not as the patient's name typed into it.
     """
     if known_vr is not None and known_vr[:2].isalpha():
@@ -861,7 +866,7 @@ def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan)
         if vr != "UN" and hiding and not _vr_fits(vr, known_vr):
             return Action("X", f"{act.rule}:vr-mismatch")
     text_vr = known_vr if vr == "UN" else vr
-    if text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan):
+    if text_vr in _SENTENCE_VRS or (text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan)):
         # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
         # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
         return Action("C", f"{act.rule}+clean")
@@ -1227,10 +1232,11 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
 
     Also read for other people's names:
     - coded text inside content Table E.1-1 replaces or cleans (`scope` D or C: an SR's Content Sequence),
-      against every known identifier, with no pattern (a code value "39607008" is no phone number): a
-      local code's meaning can be "Requested by Mrs White" or "Dr Harriet Quenby". Not a public scheme's
-      meaning that pydicom's concept dictionaries hold: read for names, "AC, Hadlock 1984" and "Aortic valve
-      Vmax" lost a word to [NAME] (1,970 of pydicom's 18,495 concept meanings);
+      against every known identifier, a meaning also for patterns (a phone, a date: a code value
+      "39607008" is no phone number): a local code's meaning can be "Requested by Mrs White" or "Dr
+      Harriet Quenby". Not a public scheme's meaning that pydicom's concept dictionaries hold: read for
+      names, "AC, Hadlock 1984" and "Aortic valve Vmax" lost a word to [NAME] (1,970 of pydicom's 18,495
+      concept meanings);
     - a Code Meaning outside content (`ds`: its item) of a local coding scheme, or of a public one whose
       text pydicom's dictionaries do not hold (CPT codes with a site's own text): "Ordered by Dr Zbigniew
       Wojciechowski" in a Requested Procedure Code Sequence, and for patterns ("MRN 12345678 CT", a phone,
@@ -1247,8 +1253,12 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
     elif scope in ("C", "D") and kind != "standard":
-        cleaned = [clean_text(v, ctx.known, patterns=False)[0] for v in vals]
-    elif kind in ("local", "public"):
+        # patterns in a meaning only (red team: "Contact daughter 555-201-0142" and "Seen 2019-03-04" in
+        # SR content went out), not in a code value: "39607008" is no phone number
+        cleaned = [clean_text(v, ctx.known, patterns=int(elem.tag) == _CODE_MEANING)[0] for v in vals]
+    elif kind in ("local", "public") or elem.tag.is_private:
+        # a safe private label (Retain Safe Private: a sequence name, a coil) is read like a local meaning:
+        # listed names and patterns too (red team: "Harriet Okonkwo 555-201-0142" went out under basic)
         cleaned = _clean_meaning(vals, ctx.known)
     elif not ctx.known:
         return False

@@ -345,6 +345,7 @@ class _Walk:
             vr, act = step[1], step[2]
             code = act.code
             if (act.rule == engine.ALLOWLIST_KNOWN and tag not in typed_text()  # typed labels: read as free text,
+                    and not group & 1  # safe private labels for names and patterns too (engine._clean_known),
                     and scope not in ("C", "D")  # coded text in content for names (engine._clean_known),
                     and engine.known_hit(buf[el[3]:el[4]], self._ctx.known) is False
                     and _written_as_read(buf[el[3]:el[4]])

@@ -22,6 +22,7 @@ from __future__ import annotations
 from veil.text.known import (
     KnownIdentifiers,
     collect_identifiers,
+    everyday_word,
     find_cued,
     find_known,
     fold,
@@ -30,7 +31,7 @@ from veil.text.known import (
 )
 from veil.text.names import find_names
 from veil.text.patterns import find_patterns, shift_date_text
-from veil.text.spans import AGE, DATE, Span, merge
+from veil.text.spans import AGE, DATE, NAME, Span, merge
 
 __all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
 
@@ -43,7 +44,7 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | s
     local procedure code; `patterns=False` skips the patterns (dates, IDs, phones ...)."""
     spans: list[Span] = []
     if known is not None and known.terms:
-        spans += _find_known(value, known)
+        spans += _case_says_word(value, _find_known(value, known))
     if patterns:
         spans += find_patterns(value)
     if names:
@@ -51,6 +52,16 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | s
         if known is not None and known.cued:
             spans += find_cued(value, known)
     return merge(spans)
+
+
+def _case_says_word(value: str, spans: list[Span]) -> list[Span]:
+    """The known-identifier spans without those that case says are words: in text written in mixed case, a
+    name part that is an everyday word written all in lower case ("findings may represent", "bladder wall"
+    for patients May and Wall: red team) is the word. Names in such text are capitalised."""
+    if not any(s.label == NAME for s in spans) or value.upper() == value or value.lower() == value:
+        return spans
+    return [s for s in spans if not (s.label == NAME and value[s.start:s.end].islower()
+                                     and everyday_word(fold(value[s.start:s.end])))]
 
 
 def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:

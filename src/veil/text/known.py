@@ -43,6 +43,10 @@ ID_KEYWORDS = (
     "PerformedProcedureStepID", "AdmissionID", "ServiceEpisodeID", "PatientTelephoneNumbers",
     "FillerOrderNumberImagingServiceRequest", "PlacerOrderNumberImagingServiceRequest",
     "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID", "DetectorID", "PatientInsurancePlanCodeSequence",
+    # numbers to reach the patient and the people around the study (red team: a 7-digit phone only in
+    # Patient's Telecom Information went out in a comment)
+    "PatientTelecomInformation", "PersonTelephoneNumbers", "PersonTelecomInformation",
+    "ReferringPhysicianTelephoneNumbers", "OrderCallbackTelecomInformation",
 )
 PLACE_KEYWORDS = (
     "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "PatientAddress",
@@ -81,7 +85,7 @@ _BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B|BIRTH\s*DATE|DATE\s+OF\s+BIRTH|BIRTH|BORN|GEB
               r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+DE\s+NACIMIENTO|DATE\s+DE\s+NAISSANCE)"
               r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
 
-_SEP = r"[\s\-_./,#:^]*"
+_SEP = r"[\s\-_./,#:^'\u2019]*"  # "13.11.'47" too
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
 
@@ -95,6 +99,21 @@ def fold(text: str) -> str:
 
 #: Kana voicing marks: "だ" is not "た" (nor "だろう" "たろう"), so they are kept, not dropped as accents.
 _VOICING = "\u3099\u309a"
+#: Letters with no Unicode decomposition, folded as the ASCII text of a record writes them: "KJAERSGAARD
+#: SOREN" for Kjærsgaard^Søren, "LUKASZ" for Łukasz (red team: they went out). Also ß ("SS" by upper()).
+LETTERS = str.maketrans({"Æ": "AE", "æ": "AE", "Ø": "O", "ø": "O", "Œ": "OE", "œ": "OE", "Ł": "L", "ł": "L",
+                         "Đ": "D", "đ": "D", "Ð": "D", "ð": "D", "Þ": "TH", "þ": "TH", "ı": "I", "Ħ": "H", "ħ": "H"})
+#: Other transliterations of letters a name has: German umlauts and Scandinavian letters written with an
+#: "e" or doubled ("KROEWNITZER" for Kröwnitzer, "AARSLEV" for Århus-born Årslev, "SOEREN" for Søren).
+_TRANSLIT = str.maketrans({"ä": "ae", "Ä": "AE", "ö": "oe", "Ö": "OE", "ü": "ue", "Ü": "UE", "ø": "oe", "Ø": "OE",
+                           "å": "aa", "Å": "AA"})
+
+
+def transliterated(value: str) -> str | None:
+    """`value` with umlauts and Scandinavian letters transliterated (:data:`_TRANSLIT`), or None if it has none:
+    a name is looked for in both spellings."""
+    out = value.translate(_TRANSLIT)
+    return out if out != value else None
 
 
 @lru_cache(maxsize=8192)
@@ -104,10 +123,13 @@ def _fold_char(c: str) -> str:
     one-syllable name would match inside other syllables."""
     if "\uac00" <= c <= "\ud7a3":
         return c
-    kept = "".join(x for x in unicodedata.normalize("NFKD", c) if x in _VOICING or not unicodedata.combining(x))
+    kept = "".join(x for x in unicodedata.normalize("NFKD", c.translate(LETTERS))
+                   if x in _VOICING or not unicodedata.combining(x))
     if len(kept) > 1 and (_VOICING[0] in kept or _VOICING[1] in kept):
         kept = unicodedata.normalize("NFC", kept)
-    return kept.upper()
+    # hiragana as katakana: a phonetic name group in one script and the text in the other ("やまだ" in the
+    # Patient's Name, "ヤマダ" in a description: red team) are the same name
+    return "".join(chr(ord(x) + 0x60) if "\u3041" <= x <= "\u3096" else x for x in kept).upper()
 
 
 def fold_map(text: str) -> tuple[str, list[int], list[int]]:
@@ -394,6 +416,9 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
 def _name_terms(value: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     add_name(value, out)
+    other = transliterated(value) if not value.isascii() else None
+    if other is not None:
+        add_name(other, out)
     return tuple(out)
 
 
@@ -653,11 +678,12 @@ def _term_regex(term: str, label: str) -> str:
     if not runs:
         return re.escape(term)
     if label == ID:
-        # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77"), leading zeros may go - but
+        # IDs: separators may appear anywhere ("4821-3977", "48 21 39 77", "9876 - 5431", "9876-\r\n5431":
+        # red team), leading zeros may go - but
         # only while 4 characters remain (as add_id's zero-stripped form): "00001" is not "1"
         chars = "".join(runs)
         stripped = chars.lstrip("0")
-        body = r"[\s\-_./()#:]{0,2}".join(re.escape(c) for c in (stripped if len(stripped) >= 4 else chars))
+        body = r"[\s\-_./()#:]{0,3}".join(re.escape(c) for c in (stripped if len(stripped) >= 4 else chars))
         return r"0*" + body if chars[:1].isdigit() else body
     if _has_cjk(term):  # "山田 太郎", "山田・太郎", "山田太郎": one-character runs are not initials
         return _CJK_SEP.join(re.escape(r) for r in runs)
@@ -677,7 +703,7 @@ def _term_regex(term: str, label: str) -> str:
     return _SEP.join(re.escape(r) for r in runs)
 
 
-_SEP_REQUIRED = r"[\s\-_./,#:^]+"
+_SEP_REQUIRED = r"[\s\-_./,#:^'\u2019]+"
 #: A Romance language's word between a day, its month and the year ("13 de noviembre de 1947").
 _CONNECTOR = r"(?:[\s.,]+(?:" + "|".join(months.CONNECTORS) + r"))?"
 

@@ -38,6 +38,9 @@ _WD = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?,?\s+)?"
 #: A time of day written after a date belongs to it ("03/04/2019 14:32", "4 Mar 2019 at 2:15 pm").
 _TIME = (r"(?:,?\s*(?:at\s+|@\s*)?(?:[01]?\d|2[0-3])[:h.][0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
          r"(?:\s*[ap]\.?m\.?)?(?:\s*(?:Z|[+-][01]\d:?[0-5]\d|[ECMP][SD]T|GMT|UTC|BST|CET))?(?![\d:]))?")
+#: Who is called, between a verb of calling and the number: "Call daughter 555-0142", "phoned to wife on ..."
+_WHOM = (r"(?:back|him|her|them|pt|patient|family|(?:his|her|the|pt'?s)?\s*(?:wife|husband|spouse|partner|daughter|son"
+         r"|mother|father|mum|mom|dad|sister|brother|parents?|carer|caregiver|guardian|gp|neighbou?r))")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|"
            "NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 #: Street suffixes (USPS Publication 28 C1, and British usage), Title-case and upper-case forms.
@@ -72,7 +75,7 @@ _SPEC: tuple[tuple[str, str], ...] = (
                  rf"(?:T(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:\.\d{{1,6}})?)?(?:Z|[+-]\d\d:?\d\d)?)?{_TIME}(?![\d])"),
     ("date_compact", r"(?<![\d.])(?P<cy>(?:19|20)\d\d)(?P<cm>0[1-9]|1[0-2])(?P<cd>0[1-9]|[12]\d|3[01])"
                      r"(?:T?(?:[01]\d|2[0-3])(?:[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?:[+-]\d{4})?)?(?![\d])"),
-    ("date_num", rf"(?<![\d.])(?P<na>\d{{1,2}})(?P<ns>[/.-])(?P<nb>\d{{1,2}})(?P=ns)(?P<ny>{_Y4}|\d\d)(?![\d/]){_TIME}"),
+    ("date_num", rf"(?<![\d.])(?P<na>\d{{1,2}})(?P<ns>[/.-])(?P<nb>\d{{1,2}})(?P=ns)(?P<ny>{_Y4}|['\u2019]?\d\d)(?![\d/]){_TIME}"),
     ("date_nmy", r"(?<![\d/.-])(?:0?[1-9]|1[0-2])[/-](?:19|20)\d\d(?![\d/-])|(?<![\d/.-])(?:19|20)\d\d-(?:0[1-9]|1[0-2])(?![\d-])"),
     ("ssn", r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])"),
     ("phone", r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"
@@ -93,12 +96,12 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("date_ctx", r"(?i:\b(?:on|dated?|dos|dob|d\.o\.b\.?|born|seen|since|until|from|of)\s*:?\s+)"
                  r"(?P<xd>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/])"),
     ("phone_label", r"(?i:\b(?:ext\.?|extension|pager|pgr|bleep|beeper|fax|tel\.?|phone|ph\.?|cell|mobile"
-                    r"|(?:call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?)(?:\s+(?:back|him|her|pt|patient|family))?"
+                    rf"|(?:call(?:ed|ing)?|reach(?:ed|able)?|contact(?:ed)?|phoned)(?:\s+(?:to\s+)?{_WHOM})?"
                     r"\s+(?:on|at))\s*[:#]?\s*)"
                     r"[\d][\d\s()./-]{2,14}\d(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?(?!\d)"),
     # "Call 867-5309": a 7-digit local number right after a verb of calling, without "on"/"at"
-    ("phone_call", r"(?i:\b(?:call(?:ed|ing)?|ring|phone|text|page|reach(?:ed|able)?|contact(?:ed)?)"
-                   r"(?:\s+(?:back|him|her|pt|patient|family))?\s*:?\s+)"
+    ("phone_call", r"(?i:\b(?:call(?:ed|ing)?|ring|phone[ds]?|text|page|reach(?:ed|able)?|contact(?:ed)?)"
+                   rf"(?:\s+(?:to\s+)?{_WHOM})?\s*:?\s+)"
                    r"(?:\(?\d{2,5}\)?[\s./-]?)?\d{3}[\s.-]?\d{4}(?!\d)"),
     ("address_label", r"(?i:\bp\.?\s?o\.?\s+box\s+\d+)"),
     ("zip_label", r"(?i:\b(?:zip|zip\s*code|postal\s+code|post\s*code)\s*:?\s*)[\w-]{5,10}"),
@@ -138,7 +141,7 @@ _DIGITS = _group("ip", "date_iso", "date_compact", "date_num", "date_nmy", "ssn"
                  prefix=r"(?=[\d(+])")
 _LABELS = _group("date_ctx", "phone_label", "phone_call", "address_label", "zip_label", "age_label", "id_label")
 _LABEL_HINT = re.compile(r"\b(?:on|dated?|dos|dob|d\.o\.b|born|seen|since|until|from|of|ext|extension|pager|pgr|bleep|"
-                         r"beeper|fax|tel|phone|ph|cell|mobile|call(?:ed|ing)?|ring|text|page|reach(?:ed|able)?|contact(?:ed)?|p\.?\s?o|zip|postal|"
+                         r"beeper|fax|tel|phone[ds]?|ph|cell|mobile|call(?:ed|ing)?|ring|text|page|reach(?:ed|able)?|contact(?:ed)?|p\.?\s?o|zip|postal|"
                          r"post\s*code|ages?|aged|" + _ID_LABEL
                          + r")\b", re.IGNORECASE)
 _ALNUM = _group("address_csz", "address_post", "id_alnum")

@@ -26,6 +26,7 @@ from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
 from veil.text import months
+from veil.text.known import LETTERS, transliterated
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -53,8 +54,16 @@ STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", 
 
 
 def fold(text: str) -> str:
-    """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).upper()
+    """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'; letters without a decomposition as ASCII
+    writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`), hiragana as katakana."""
+    if text.isascii():
+        return text.upper()
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.translate(LETTERS)) if not unicodedata.combining(c))
+    return folded.translate(_KATAKANA).upper()
+
+
+#: Hiragana to katakana (a fixed offset): a phonetic name in either script is the same name.
+_KATAKANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,9 @@ def _cjk(text: str) -> bool:
 
 
 def _add_name(n: Needles, pn: str) -> None:
+    other = transliterated(pn) if not pn.isascii() else None  # "KROEWNITZER" for Kröwnitzer
+    if other is not None:
+        _add_name(n, other)
     for group in pn.split("="):
         parts = [p.strip() for p in group.split("^") if p.strip()]
         if _cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
