@@ -513,12 +513,15 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
     from veil.identity.keyed import Keyed
     from veil.identity.secret import load_secret
     from veil.pipeline.instance import keyed_file_hash
-    from veil.pipeline.sources import walk
+    from veil.pipeline.sources import collect, walk
     from veil.verify import pair_by_manifest, verify_folder
 
-    def inputs() -> Iterator[Path]:  # walked again for each pass: never every path in memory
-        if against is not None:
-            yield from (walk(against) if against.is_dir() else [against])
+    # read as deid reads it (archives unpacked once; each pass walks the same paths): never every path in memory
+    source = collect(against) if against is not None else None
+
+    def inputs() -> Iterator[Path]:
+        if source is not None:
+            yield from source.again()
 
     try:
         keyed = Keyed(load_secret(key_file)) if against is not None else None
@@ -532,14 +535,18 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
         reading = prog.add_task("reading inputs", total=None, visible=against is not None)
         scanning = prog.add_task("verifying outputs", total=None)
         if show:  # totals for the bars, counted beside the work (outputs: all but OUT/.veil)
-            _count_in_background(prog, [hashing, reading], lambda: sum(1 for _ in inputs()))
+            _count_in_background(prog, [hashing, reading], lambda: source.count() if source is not None else 0)
             _count_in_background(prog, [scanning], lambda: sum(1 for _ in walk(output_dir)))
-        if keyed is not None:
-            pairs = pair_by_manifest(output_dir, inputs(), partial(keyed_file_hash, keyed=keyed), workers,
-                                     on_file=lambda: prog.advance(hashing))
-        return verify_folder(output_dir, against, pairs=pairs, allow_private=allow_private, ocr=ocr,
-                             workers=workers, on_input=lambda: prog.advance(reading),
-                             on_file=lambda _rel: prog.advance(scanning))
+        try:
+            if keyed is not None:
+                pairs = pair_by_manifest(output_dir, inputs(), partial(keyed_file_hash, keyed=keyed), workers,
+                                         on_file=lambda: prog.advance(hashing))
+            return verify_folder(output_dir, source, pairs=pairs, allow_private=allow_private, ocr=ocr,
+                                 workers=workers, on_input=lambda: prog.advance(reading),
+                                 on_file=lambda _rel: prog.advance(scanning))
+        finally:
+            if source is not None:
+                source.cleanup()
 
 
 def _print_summary(summary, policy_name: str, policy_hash: str, output_dir: Path) -> None:  # type: ignore[no-untyped-def]

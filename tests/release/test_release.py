@@ -298,3 +298,72 @@ def test_tier_generalises_to_meet_its_risk_target_reproducibly(tmp_path: Path) -
     m = json.loads((out.folder / MANIFEST).read_bytes())
     assert m["generalisation"]["generalisation"] and m["tier"]["risk"]["generalise"]
     proj.close()
+
+
+@pytest.mark.parametrize("form", ["list", "zip-in-folder", "list-of-zip"])
+def test_the_gate_reads_inputs_as_deid_reads_them(tmp_path: Path, corpus, form: str) -> None:  # type: ignore[no-untyped-def]
+    """Red team: given a list file, or a folder holding a zip, the gate read the list (or the zip) as one
+    DICOM file, found no identifier to look for and published a name a policy kept. It reads the inputs as
+    deid does: the leak is found, whatever form the inputs take."""
+    import zipfile
+
+    import pydicom
+
+    proj = make_project(tmp_path / "p")
+    (proj.root / "policies" / "site.yaml").write_text(
+        "name: site\nversion: '1'\noverrides:\n  - {keyword: InstitutionName, action: keep}\n")
+    tiers = dict(proj.tiers)
+    tiers["site"] = parse_tier("site", {"policy": "policies/site.yaml", "level": "limited-data-set"})
+    proj.tiers = tiers
+    files = tmp_path / "files"
+    files.mkdir()
+    for i, f in enumerate(corpus.files):  # the patient's surname as the institution: only its needle finds it
+        ds = pydicom.dcmread(f)
+        ds.InstitutionName = str(ds.PatientName).split("^")[0]
+        ds.save_as(files / f"{i}.dcm")
+    holder = tmp_path / "inputs"
+    holder.mkdir()
+    if form == "list":
+        spec = tmp_path / "inputs.lst"
+        spec.write_text("\n".join(str(f) for f in sorted(files.iterdir())) + "\n")
+    else:
+        with zipfile.ZipFile(holder / "study.zip", "w") as zf:
+            for f in sorted(files.iterdir()):
+                zf.write(f, f.name)
+        spec = holder
+        if form == "list-of-zip":
+            spec = tmp_path / "zips.lst"
+            spec.write_text(f"{holder / 'study.zip'}\n")
+    out = create_release(proj, "site", spec, purpose="gate")
+    assert out.state == "failed", out.reasons
+    assert any("InstitutionName" in f["location"] for f in out.findings), out.findings[:3]
+    proj.close()
+
+
+def test_release_notes_name_no_input_path(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
+    """Red team: a FIFO in an input folder named after the patient put that folder's path into the signed
+    RELEASE.json's verify notes. Notes count what was not read and say why, by rule only."""
+    inputs = tmp_path / "Quixworth_Zebulon_MRN98765431"
+    shutil.copytree(corpus.root, inputs)
+    os.mkfifo(inputs / "Quixworth_fifo")
+    proj = make_project(tmp_path / "p")
+    out = create_release(proj, "open", inputs, purpose="notes")
+    assert out.published, out.reasons
+    text = (out.folder / MANIFEST).read_text()
+    assert "not read" in text and "Quixworth" not in text and "98765431" not in text
+    proj.close()
+
+
+def test_a_tier_that_keeps_full_dates_can_publish(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
+    """Red team: a tier whose policy keeps real dates (Retain Longitudinal Temporal Information Full Dates)
+    was always refused: the gate's paired check called every kept study date a date not shifted."""
+    proj = make_project(tmp_path / "p")
+    (proj.root / "policies" / "dated.yaml").write_text(
+        "name: dated\nversion: '1'\nprofile: ps3.15-basic\noptions: [retain_long_full_dates]\n")
+    tiers = dict(proj.tiers)
+    tiers["dated"] = parse_tier("dated", {"policy": "policies/dated.yaml", "level": "limited-data-set"})
+    proj.tiers = tiers
+    out = create_release(proj, "dated", corpus.root, purpose="dates kept")
+    assert not any(f["category"] == "date-not-shifted" for f in out.findings), out.findings[:3]
+    assert out.published, out.reasons
+    proj.close()

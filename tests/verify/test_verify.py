@@ -441,7 +441,10 @@ def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path
     inputs.mkdir()
     (inputs / "linked-folder").symlink_to(elsewhere, target_is_directory=True)
     against = verify_folder(output, inputs, ocr=False)
-    assert any("1 input folder(s) or link(s) not read" in n and "linked-folder" in n for n in against.notes)
+    # counted, named by rule only: a folder named after a patient reached a signed release's notes (red team)
+    lead = "1 input folder(s), link(s), archive(s) or special file(s) not read"
+    assert any(n.startswith(lead) for n in against.notes)
+    assert not any("linked-folder" in n for n in against.notes)
 
 
 @pytest.mark.parametrize("charset", ["ISO_IR 192", "\\ISO 2022 IR 87"])
@@ -553,3 +556,31 @@ def test_a_birth_date_after_its_cue_or_in_another_language_is_a_finding(tmp_path
     assert not categories(WindowCenterWidthExplanation="Version 5.5.90")
     for text in ("nacido el 13 de noviembre de 1947", "geb. 13. November 1947", "13.XI.1947 CT"):
         assert categories(ImageComments=text) & {"identifier:date", "date-not-shifted", "pattern:date"}, text
+
+
+def test_cli_reads_a_zip_in_a_folder_and_pairs_its_members(tmp_path, corpus):
+    """Red team: `verify --against` a folder holding a zip (or the zip, or a list of it) read the zip as one
+    DICOM file: no identifier was looked for and nothing was paired. It reads the input as deid does, once,
+    and pairs the outputs with the archive's members."""
+    import zipfile
+
+    holder = tmp_path / "in"
+    holder.mkdir()
+    with zipfile.ZipFile(holder / "study.zip", "w") as zf:
+        for f in corpus.files:
+            zf.write(f, f.relative_to(corpus.root))
+    out = tmp_path / "out"
+    env = os.environ | {"VEIL_SECRET": SECRET, "CI": "1"}
+    cmd = [sys.executable, "-m", "veil.cli"]
+    r = subprocess.run([*cmd, "deid", str(holder), str(out), "--policy", "basic"], env=env, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    ok = subprocess.run([*cmd, "verify", str(out), "--against", str(holder), "--json"], env=env,
+                        capture_output=True, text=True)
+    doc = json.loads(ok.stdout)
+    assert ok.returncode == 0 and doc["paired"] == len(corpus.files), ok.stdout[-2000:]
+    # the output of the input itself: every planted identifier is found through the zip's members
+    bad = subprocess.run([*cmd, "verify", str(corpus.root), "--against", str(holder), "--json"], env=env,
+                         capture_output=True, text=True)
+    found = json.loads(bad.stdout)["findings"]
+    assert bad.returncode == 1 and any(f["category"].startswith("identifier:") for f in found)

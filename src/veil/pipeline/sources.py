@@ -101,6 +101,8 @@ class Sources:
     #: yield :data:`DRAIN` before trying again an archive that did not fit while other archives' files were
     #: in flight (the runner sets it when it reports every result as it comes: :meth:`finished`)
     drains: bool = False
+    #: a whole walk has been made (:meth:`again`)
+    _walked: bool = field(default=False, repr=False)
 
     @property
     def files(self) -> Iterator[Path]:
@@ -137,6 +139,7 @@ class Sources:
             finally:
                 self._walking[root] -= 1
             self._release_if_done(root)
+        self._walked = True
 
     def finished(self, source: str) -> None:
         """The runner has the result of `source`: once every file of an archive has one, its staging folder
@@ -183,6 +186,26 @@ class Sources:
             if source.startswith(staged + os.sep):
                 return f"{archive}!{source[len(staged) + 1:]}"
         return source
+
+    def again(self) -> Iterator[Path]:
+        """The files once more, for a second pass over the same input (verify pairs outputs with inputs, then
+        reads their identifiers; the release gate reads those of its run): before a whole walk, a walk
+        (unpacking archives); after one, the staging folders already unpacked, so a file has the same path
+        in every pass (an output is paired with the path its dates are kept under). An archive that could
+        not be unpacked, or whose folder was released (:meth:`finished`), yields nothing."""
+        if not self._walked:
+            yield from self
+            return
+        roots: dict[str, list[str]] = {}
+        for root, archive in self.origins.items():
+            roots.setdefault(archive, []).append(root)
+        for p in _entries(self.spec):
+            if not is_archive(p):
+                yield p
+                continue
+            for root in roots.get(str(p), []):
+                if os.path.isdir(root):
+                    yield from walk(Path(root), state_dir=False)
 
     def count(self) -> int:
         """How many entries a walk meets, without unpacking (an archive counts once): for progress bars."""

@@ -246,7 +246,7 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
     """
     from veil.errors import PolicyError, SecretError
     from veil.pipeline.runner import check_paths, run
-    from veil.pipeline.sources import collect, is_archive
+    from veil.pipeline.sources import collect
     from veil.verify import Pairs, verify_folder
 
     if not purpose.strip():
@@ -301,13 +301,13 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
         pairs = Pairs((str(r.output), Path(r.source)) for r in summary.results.select("status = 'ok'")
                       if r.output and (data / r.output).is_file())
         published = len(pairs)
-        against: Path | None = inputs
-        if is_archive(inputs):
-            against = sources.staging[0] if len(sources.staging) == 1 else None
-        result = verify_folder(data, against, pairs=pairs, allow_private=tier.allow_private, workers=workers)
+        # the inputs as the run read them (archives in a folder or list too, at the paths pairs name)
+        result = verify_folder(data, sources, pairs=pairs, allow_private=tier.allow_private, workers=workers,
+                               dates_retained=plan.policy.has("retain_long_full_dates"))
         fingerprint = _fingerprint([r.input_hash for r in summary.results])
-        if against is None:
-            reasons.append("the input's identifiers could not be collected for the verification (unpack the archive)")
+        if summary.written and not result.inputs_read:  # fail closed: nothing to search the output for
+            reasons.append("no input file could be read for the verification: the output was not searched for "
+                           "the input's identifiers")
         if not result.ok:
             reasons.append(f"veil verify found {len(result.findings)} identifying value(s) in the output")
         if summary.written == 0:

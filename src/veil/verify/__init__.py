@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from veil.pipeline.pool import batches, each_alone, ordered
-from veil.pipeline.sources import STATE_DIR, walk
+from veil.pipeline.sources import STATE_DIR, Sources, collect, walk
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Finding, Scanner, ScanResult
 
@@ -179,7 +179,7 @@ def _needles_rescue(items: list[Path], alone: Callable[[list[Path]], list[Needle
 
 def verify_folder(
     out_root: Path,
-    against: Path | None = None,
+    against: Path | Sources | None = None,
     *,
     pairs: Mapping[str, Path] | None = None,
     allow_private: tuple[str, ...] = (),
@@ -187,37 +187,59 @@ def verify_folder(
     on_file: Callable[[str], None] | None = None,
     workers: int = 1,
     on_input: Callable[[], None] | None = None,
+    dates_retained: bool = False,
 ) -> ScanResult:
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
+
+    `against` is read as ``veil deid`` reads its input (:func:`veil.pipeline.sources.collect`): a folder,
+    a list file, an archive, and archives inside a folder or list, unpacked. Given as :class:`Sources`
+    already walked (the release gate, pairing first), its files are walked again with their paths
+    (:meth:`Sources.again`). Read as one file, a list file or a folder holding a zip gave no identifier
+    at all and the gate passed a name (red team). Inputs that could not be read are counted in the notes,
+    which name no path (a folder named after the patient reached a signed RELEASE.json).
 
     `pairs` (output relative path -> input file) enables the per-patient date check; without it, birth
     dates are still searched everywhere but study dates cannot be told from shifted ones. Each paired
     input's dates are kept in `pairs` when it is a :class:`Pairs` (on disk), else in a temporary one.
+    `dates_retained`: the policy keeps real dates (Retain Longitudinal Temporal Information Full Dates
+    Option, PS3.15 E.3.6): study dates are not findings (the birth date still is, everywhere).
     Inputs are read and outputs scanned over `workers` processes (each file is independent once the
     input's identifiers are known); findings come back in file order whatever the number of workers.
     """
     result = ScanResult()
     needles = Needles()
     paired = pairs if isinstance(pairs, Pairs) else Pairs((pairs or {}).items())
-    any_paired = bool(paired)
-    unread_inputs: list[tuple[str, str, str]] = []  # input folders (or links to them) the walk could not take
-    if against is not None:
-        inputs = walk(against, unread_inputs) if against.is_dir() else iter([against])
-        for files, read in ordered(_needles_chunk, batches(inputs, _CHUNK), workers, rescue=_needles_rescue):
-            dated = [(p, frozenset(n.dates)) for p, n in zip(files, read, strict=True) if n is not None]
-            for n in read:
-                if n is not None:
-                    needles.update(n)
-            if any_paired:  # dates matter only for outputs paired with their input
-                paired.put_dates(dated)
-            if on_input is not None:
-                for _ in files:
-                    on_input()
-    scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr)
-    if unread_inputs:
-        result.notes.append(f"{len(unread_inputs)} input folder(s) or link(s) not read (e.g. {unread_inputs[0][0]}: "
-                            f"{unread_inputs[0][1]}): their identifiers were not searched for")
-    if against is not None and not any_paired:
+    any_paired = bool(paired) and not dates_retained
+    source = collect(against) if isinstance(against, Path) else against
+    try:
+        if source is not None:
+            for files, read in ordered(_needles_chunk, batches(source.again(), _CHUNK), workers,
+                                       rescue=_needles_rescue):
+                dated = [(p, frozenset(n.dates)) for p, n in zip(files, read, strict=True) if n is not None]
+                for n in read:
+                    if n is not None:
+                        needles.update(n)
+                        result.inputs_read += 1
+                    else:
+                        result.inputs_unread += 1
+                if any_paired:  # dates matter only for outputs paired with their input
+                    paired.put_dates(dated)
+                if on_input is not None:
+                    for _ in files:
+                        on_input()
+            if source.errors:
+                rules = ", ".join(sorted({rule for _w, _r, rule in source.errors}))
+                result.notes.append(f"{len(source.errors)} input folder(s), link(s), archive(s) or special file(s) "
+                                    f"not read ({rules}): their identifiers were not searched for")
+    finally:
+        if isinstance(against, Path) and source is not None:
+            source.cleanup()
+    if result.inputs_unread:
+        result.notes.append(f"{result.inputs_unread} input file(s) not readable as DICOM: their identifiers were "
+                            "not searched for")
+    scanner = Scanner(needles if against is not None else None, allow_private=allow_private, ocr=ocr,
+                      dates_retained=dates_retained)
+    if against is not None and not any_paired and not dates_retained:
         result.notes.append("input and output not paired (no manifest or no secret): study dates not checked")
     unlisted: list[tuple[str, str, str]] = []  # what the walk could not take: a folder, a link to one
 

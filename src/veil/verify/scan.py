@@ -124,6 +124,9 @@ class ScanResult:
     findings: list[Finding] = field(default_factory=list)
     paired: int = 0
     notes: list[str] = field(default_factory=list)
+    #: input files whose identifiers were read (--against), and those that could not be read as DICOM
+    inputs_read: int = 0
+    inputs_unread: int = 0
 
     @property
     def ok(self) -> bool:
@@ -458,8 +461,10 @@ class Scanner:
     """Scans output files; built once per run (needles and the safe-private list compiled once)."""
 
     def __init__(self, needles: Needles | None = None, safe_private: PrivateDictionary | None = None,
-                 allow_private: Iterable[str] = (), ocr: bool = True) -> None:
+                 allow_private: Iterable[str] = (), ocr: bool = True, dates_retained: bool = False) -> None:
         self.ocr = ocr
+        #: the policy keeps real dates (PS3.15 E.3.6 Full Dates): dates in text are not findings
+        self.dates_retained = dates_retained
         self.notes: set[str] = set()
         self.index = NeedleIndex(needles) if needles is not None and needles.values else None
         self.safe = safe_private if safe_private is not None else load_safe_private()
@@ -597,7 +602,8 @@ class Scanner:
                                           else [charsets])
         except Exception:
             encodings = ["iso8859"]
-        modified = str(ds.get("LongitudinalTemporalInformationModified", "")).upper() in ("MODIFIED", "REMOVED")
+        modified = self.dates_retained or str(ds.get("LongitudinalTemporalInformationModified", "")).upper() in (
+            "MODIFIED", "REMOVED")
         date_forms_here = {fold(f): d for d in dates for f in date_forms(d)}
         date_re = _alternation(sorted(date_forms_here, key=len, reverse=True))
         meta = getattr(ds, "file_meta", None)
