@@ -370,3 +370,36 @@ def test_an_everyday_word_surname_is_still_found_in_technical_text(policy, tmp_p
     out = _run(ds, policy, tmp_path, monkeypatch)
     assert "KING" not in out.ProcedureCodeSequence[0].CodeMeaning
     assert "KING" not in str(out.get("WindowCenterWidthExplanation", ""))
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_class_uid_holding_the_patients_number_is_remapped(policy, tmp_path, monkeypatch):
+    """Noticed in earlier sessions: class UIDs were kept whatever they held. A vendor's SOP Class UID with the
+    patient's ID as a component ("...498.98765431"), or a referenced one with the birth date, went out. Such
+    a class UID is remapped like an instance UID (the file meta follows; the raw path hands the file to the
+    engine); a standard class UID, and the transfer syntax, are kept."""
+    import pydicom
+
+    from .test_rawpath import _compare, _general
+
+    ds = _patient(_small_image())
+    ds.PatientBirthDate = "19471113"
+    ds.SOPClassUID = "1.2.826.0.1.3680043.8.498.98765431"
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.19471113", "1.2.3.4"
+    std = Dataset()
+    std.ReferencedSOPClassUID, std.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.5"
+    ds.ReferencedImageSequence = Sequence([ref, std])
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert not _compare(path, policy, tmp_path / "cmp", monkeypatch)  # the raw path declines it
+    result = _general(path, policy, tmp_path / "gen", monkeypatch)
+    assert result.status == "ok", result.reason
+    written = tmp_path / "gen" / result.output
+    data = written.read_bytes()
+    assert b"98765431" not in data and b"19471113" not in data
+    out = pydicom.dcmread(written)
+    assert out.SOPClassUID == out.file_meta.MediaStorageSOPClassUID != ds.SOPClassUID
+    assert out.ReferencedImageSequence[1].ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert out.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID

@@ -645,7 +645,7 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
         return Action("X/Z/D", "fallback:unknown-date")  # removed, unless the IOD requires it
     if vr == "UI":
         if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
-            return Action("K", "fallback:uid-class")
+            return Action("K", UID_CLASS)
         return Action("U", "fallback:uid")
     return Action("K", FALLBACK_BYTES)
 
@@ -670,7 +670,15 @@ _BINARY_SIZE = {"AT": 4, "FL": 4, "FD": 8, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "
 _OPAQUE = frozenset({"OB", "UN"})
 #: VRs whose kept values ``value_action`` reads: numbers as strings; and, for a private element without a
 #: VR of its own judged by its dictionary's VR, binary numbers and Code Strings; opaque private bytes.
-CHECKED_VRS = frozenset({"IS", "DS", "CS", *_BINARY_SIZE, *_OPAQUE})
+CHECKED_VRS = frozenset({"IS", "DS", "CS", "UI", *_BINARY_SIZE, *_OPAQUE})
+#: The rule of a class UID the fallback keeps; its value is checked for the patient's numbers (value_action).
+UID_CLASS = "fallback:uid-class"
+
+
+def class_uid_checked(tag: int, vr: str, act: Action) -> bool:
+    """Whether a kept UID is a class UID the fallback keeps as the standard's or a vendor's vocabulary (SOP
+    Class, Transfer Syntax, Coding Scheme ...), whose value is read for the patient's numbers."""
+    return vr == "UI" and act.rule == UID_CLASS and _CLASS_UID.search(keyword_for_tag(tag)) is not None
 #: Bytes that are not printable ASCII, as NULs: the ASCII runs of an opaque value, searched as text (a NUL
 #: is no separator inside an identifier: digits on either side of binary bytes are not joined into an ID).
 _PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0 for b in range(256))
@@ -702,6 +710,13 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
     table = not (act.rule.startswith("fallback:") or act.rule.startswith("private:"))
     if vr not in CHECKED_VRS or (table and vr not in ("IS", "DS")):
         return None
+    if vr == "UI":
+        # a vendor's class UID holding the patient's ID or birth date as a component ("1.2.826.0.1.3680043.8.
+        # 498.98765431" as SOP Class UID: kept as vocabulary, it went out). Remapped like an instance UID
+        # (keyed: every file and reference gets the same one); a standard class UID has no such component
+        if core is None or not _uid_holds_number(value, core):
+            return None
+        return Action("U", "fallback:uid-holds-identifier")
     if vr in ("IS", "DS"):  # also kept by Table E.1-1 (an option): "MRN98765431" as Patient's Size
         if not _NUMBER.fullmatch(value):
             rule = "invalid-number" if table else "fallback:invalid-number"
@@ -732,6 +747,16 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
         # Data - Veil's IOD table lists only what Table E.1-1 names) stays present, and empty says no more
         code = "Z"
     return Action(code, rule)
+
+
+def _uid_holds_number(value: bytes, core: KnownIdentifiers) -> bool:
+    """Whether a UID value has a component that is the patient's ID or birth date digits (6+)."""
+    for n in core.numbers:
+        if n in value:
+            break
+    else:
+        return False
+    return any(c.lstrip(b"0") in core.numbers for v in value.split(b"\\") for c in v.strip(b" \x00").split(b"."))
 
 
 def _patient_number(value: bytes, core: KnownIdentifiers) -> bool:
@@ -982,7 +1007,8 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
             fire(tag, "X", act.rule)
             continue
         if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))
-                            or (act.rule == FALLBACK_BYTES and public_bytes_checked(tag, vr))):
+                            or (act.rule == FALLBACK_BYTES and public_bytes_checked(tag, vr))
+                            or class_uid_checked(tag, vr, act)):
             checked = value_vr(tag, vr, creator, ctx.plan, act.rule)
             bad = value_action(tag, checked, act, _number_bytes(raw_elems[tag], checked), family, ctx.core)
             if bad is not None:

@@ -240,7 +240,8 @@ class _Walk:
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
         if code == "K" and (vr in ("IS", "DS") or (private and (vr in ("UN", "OB")
                                                                or act.rule.endswith(engine.NUMBER_AS_TEXT)))
-                            or (act.rule == engine.FALLBACK_BYTES and engine.public_bytes_checked(tag, vr))):
+                            or (act.rule == engine.FALLBACK_BYTES and engine.public_bytes_checked(tag, vr))
+                            or engine.class_uid_checked(tag, vr, act)):
             checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
             if checked in engine.CHECKED_VRS:  # kept only if its bytes are of that VR (engine.value_action)
                 return (3, checked, act)
@@ -305,6 +306,8 @@ class _Walk:
                     kind = 0
                 elif bad.code == "X":
                     step, kind = (1, (tag, "X", bad.rule)), 1
+                elif bad.code == "U":
+                    raise _Bail  # a class UID remapped (the file meta follows it): the engine's
                 else:
                     step, kind = (2, step[1], bad), 2
             if kind == 6:
