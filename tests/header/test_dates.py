@@ -79,3 +79,27 @@ def test_age_cap(age, out):
 def test_year_generalisation():
     assert dates.year_only("20190314", "DA") == "20190101"
     assert dates.year_only("20190314101010+0100", "DT") == "2019"
+
+
+def test_a_date_shifted_out_of_range_is_a_date_error_and_years_keep_four_digits():
+    """Red team C: a placeholder date "00010102" shifted back raised OverflowError, which quarantined the whole
+    instance as `internal` (basic wrote it). It is a DateError now: that value is removed, not the file. A
+    year under 1000 is written with four digits (strftime wrote year 1 as "1")."""
+    back = timedelta(days=-400)
+    for call in (lambda: dates.shift_da("00010102", back), lambda: dates.shift_pair("00010102", "1200", back),
+                 lambda: dates.shift_dt("00010102120000", back), lambda: dates.shift_da("99991230", -back)):
+        with pytest.raises(dates.DateError):
+            call()
+    assert dates.shift_da("00020102", timedelta(days=-1)) == "00020101"
+    assert dates.shift_pair("00020102", "000030", timedelta(hours=-1))[0] == "00020101"
+
+
+def test_a_placeholder_date_near_year_one_does_not_quarantine_the_file(tmp_path, monkeypatch):
+    from tests.pipeline.test_rawpath import _general, _small_image
+
+    ds = _small_image()
+    ds.SeriesDate = "00010102"
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, "research-longitudinal", tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason

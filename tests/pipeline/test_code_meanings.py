@@ -202,3 +202,30 @@ def test_kept_text_with_extra_padding_is_written_alike_on_both_paths(policy, pad
     path.write_bytes(data)
     assert _compare(path, policy, tmp_path / "cmp", monkeypatch)  # byte-identical outputs
     assert _written(tmp_path).Manufacturer in ("ACME", ["AC", "ME"])
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_codes_in_content_are_codes_not_text(policy, tmp_path, monkeypatch):
+    """Red team C: in SR content every coded value whose meaning was not a known concept was read for
+    names: UCUM became [NAME] in measurement units, so did RADLEX, UMLS and NCIT; "99_OFFIS_DCMTK" became
+    "99_[NAME]_DCMTK" and a LOINC answer "LA6576-8" "[NAME]6576-8". SCPECG's "Lead III" became "[NAME]
+    III" (a PS3.16 scheme missing from the public list). Code values and designators are read for the
+    patient's own identifiers only; meanings of public schemes stay."""
+    codes = [("mm", "UCUM", "millimeter"), ("C0023884", "UMLS", "Liver"), ("RID50", "RADLEX", "Lesion"),
+             ("LA6576-8", "LN", "Present"), ("C12345", "NCIT", "Lesion"), ("RX1", "99_OFFIS_DCMTK", "Lesion size"),
+             ("5.6.3-9-3", "SCPECG", "Lead III")]
+    ds = _sr([_num(_code(*c)) for c in codes])
+    ds.PatientName, ds.PatientID = "Roe^Jane", "ZZ123456"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    got = [(c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning)
+           for item in out.ContentSequence for c in item.ConceptNameCodeSequence]
+    assert got == codes
+    units = {item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodingSchemeDesignator
+             for item in out.ContentSequence}
+    assert units == {"UCUM"}
+    # the patient's own identifiers are still found in a code value
+    ds = _sr([_num(_code("ZZ123456", "99LOCAL", "Local finding"))])
+    ds.PatientName, ds.PatientID = "Roe^Jane", "ZZ123456"
+    (tmp_path / "again").mkdir()
+    out = _run(ds, policy, tmp_path / "again", monkeypatch)
+    assert out.ContentSequence[0].ConceptNameCodeSequence[0].CodeValue != "ZZ123456"

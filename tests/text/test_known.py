@@ -385,3 +385,19 @@ def test_a_name_part_that_is_a_word_written_in_lower_case_in_mixed_case_text_is_
     assert clean_text("FINDINGS MAY REPRESENT", known, names=False)[0] == "FINDINGS [NAME] REPRESENT"
     known = collect_identifiers(_named("Quixworth^Zebulon"))
     assert clean_text("Seen by quixworth today.", known)[0] == "Seen by [NAME] today."
+
+
+@pytest.mark.parametrize(("pn", "text"), [
+    ("Long^Amy", "CINE LONG AXIS 4CH"), ("White^Amy", "WHITE MATTER LESIONS"), ("Field^Amy", "B0 FIELD MAP"),
+    ("Dixon^Amy", "T1 VIBE DIXON"), ("Flair^Amy", "AX T2 FLAIR"), ("Black^Amy", "BLACK BLOOD T1"),
+    ("Wall^Amy", "BLADDER WALL THICKENING"), ("Gray^Amy", "gray matter volume"),
+])
+def test_a_surname_inside_an_imaging_phrase_is_the_phrases_word(pn, text):
+    """Red team C: for patients Long, White, Field, Dixon, Flair, Black, Wall the word was erased from every
+    description ("CINE [NAME] AXIS 4CH"). Inside an imaging phrase it is the phrase's word; alone, after a
+    preposition, or in the full name it is still the name."""
+    known = collect_identifiers(_named(pn))
+    assert clean_text(text, known)[0] == text
+    surname = pn.split("^")[0].upper()
+    assert clean_text(f"CT FOR {surname}", known)[0] == "CT FOR [NAME]"
+    assert clean_text(f"Amy {pn.split('^')[0]} seen", known)[0] == "[NAME] seen"

@@ -241,3 +241,16 @@ def test_all_capital_mr_before_a_word_is_the_modality_and_grades_are_eponyms(tex
     """Noted in earlier sessions: 'MR WHITE MATTER' became 'MR [NAME]' (all-capital 'MR' was always a title),
     'Fisher 2 SAH' and 'Hadlock EFW' lost their eponym."""
     assert clean_text(text, _known())[0] == expected
+
+
+@pytest.mark.parametrize("text", ["Osler nodes", "Todd paresis", "Huntington chorea", "Ommaya reservoir",
+                                  "Harrington rods", "Hampton hump", "column of Bertin", "Baastrup",
+                                  "Forestier DISH", "BERTIN COLUMN"])
+def test_more_eponyms_are_not_names(text):
+    """Red team C: eponyms no header holds became [NAME] in cleaned descriptions ("[NAME] nodes")."""
+    assert clean_text(text)[0] == text
+
+
+def test_an_eponym_word_after_a_title_or_before_a_reporting_verb_is_still_a_name():
+    assert clean_text("seen by Dr Osler")[0] == "seen by Dr [NAME]"
+    assert clean_text("Mr Harrington reports pain")[0] == "Mr [NAME] reports pain"

@@ -57,8 +57,14 @@ def _format_tm(t: timedelta, comps: int, frac: str) -> str:
 
 
 def shift_da(value: str, offset: timedelta) -> str:
-    """Lone date: move by the offset's whole days."""
-    return (parse_da(value) + timedelta(days=offset.days)).strftime("%Y%m%d")
+    """Lone date: move by the offset's whole days. A date moved out of years 1-9999 (a placeholder
+    "00010102") cannot be written: DateError, and the caller removes that value, not the file (red team:
+    OverflowError quarantined the whole instance)."""
+    try:
+        d = parse_da(value) + timedelta(days=offset.days)
+    except OverflowError as exc:
+        raise DateError(f"date out of range once shifted: {value!r}") from exc
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"  # strftime writes year 1 as "1", not "0001"
 
 
 def shift_tm(value: str, offset: timedelta) -> str:
@@ -71,9 +77,12 @@ def shift_pair(da: str, tm: str, offset: timedelta) -> tuple[str, str]:
     """Date + time as one instant (crossing midnight moves the date)."""
     d = parse_da(da)
     t, comps, frac = _parse_tm(tm)
-    instant = datetime(d.year, d.month, d.day) + t + offset
+    try:
+        instant = datetime(d.year, d.month, d.day) + t + offset
+    except OverflowError as exc:
+        raise DateError(f"date out of range once shifted: {da!r}") from exc
     since_midnight = instant - datetime(instant.year, instant.month, instant.day)
-    return instant.strftime("%Y%m%d"), _format_tm(since_midnight, comps, frac)
+    return f"{instant.year:04d}{instant.month:02d}{instant.day:02d}", _format_tm(since_midnight, comps, frac)
 
 
 def shift_dt(value: str, offset: timedelta) -> str:
@@ -93,7 +102,10 @@ def shift_dt(value: str, offset: timedelta) -> str:
     except ValueError as exc:
         raise DateError(f"invalid DT {value!r}") from exc
     has_time = m["h"] is not None
-    new = base + offset if has_time else base + timedelta(days=offset.days)
+    try:
+        new = base + offset if has_time else base + timedelta(days=offset.days)
+    except OverflowError as exc:
+        raise DateError(f"DT out of range once shifted: {value!r}") from exc
     out = f"{new.year:04d}"
     if m["mo"]:
         out += f"{new.month:02d}"

@@ -1189,7 +1189,12 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
 #: other designator ("99ACME", "L", "LOCAL", none) is a local scheme: its meanings are text a site typed.
 PUBLIC_SCHEMES = frozenset({"DCM", "SCT", "SRT", "SNM3", "LN", "UCUM", "RADLEX", "FMA", "NCIT", "UMLS", "MDC",
                             "I10", "I10P", "I9C", "ICD10", "C4", "C5", "ACR", "NCDR", "HPC", "PUBCHEM_CID",
-                            "NEU", "NICIP", "SNM"})
+                            "NEU", "NICIP", "SNM",
+                            # more of PS3.16 Table 8-1 (red team: SCPECG's "Lead III" became "[NAME] III")
+                            "SCPECG", "BARI", "ACRIN", "CD2", "DC", "DCMUID", "HGNC", "I11", "I9", "IBSI",
+                            "ISO3166_1", "ISO639_1", "ISO639_2", "ISBT", "ITIS_TSN", "MA", "MDNS", "MEDDRA",
+                            "MGI", "MSH", "NDC", "NYUMCCG", "RADELEMENT", "RFC3066", "RFC5646", "RO", "RXNORM",
+                            "UBERON", "UNS", "UPC", "UPN", "CTV3", "ASTM-SIGPURPOSE"})
 _CODE_MEANING = 0x00080104
 
 
@@ -1278,10 +1283,13 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     kind = _meaning_kind(ds, vals) if int(elem.tag) == _CODE_MEANING else ""
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
-    elif scope in ("C", "D") and kind != "standard":
-        # patterns in a meaning only (red team: "Contact daughter 555-201-0142" and "Seen 2019-03-04" in
-        # SR content went out), not in a code value: "39607008" is no phone number
-        cleaned = [clean_text(v, ctx.known, patterns=int(elem.tag) == _CODE_MEANING)[0] for v in vals]
+    elif scope in ("C", "D") and kind != "standard" and int(elem.tag) == _CODE_MEANING:
+        # patterns too (red team: "Contact daughter 555-201-0142" and "Seen 2019-03-04" in SR content went out)
+        cleaned = [clean_text(v, ctx.known)[0] for v in vals]
+    elif scope in ("C", "D") and int(elem.tag) != _CODE_MEANING:
+        # a code in content (value, designator, version, units): against the known identifiers only. Read
+        # for names, UCUM and RADLEX became [NAME] in every measurement's units, "LA6576-8" "[NAME]6576-8"
+        cleaned = [clean_text(v, ctx.known, names=False, patterns=False)[0] for v in vals]
     elif kind in ("local", "public") or elem.tag.is_private:
         # a safe private label (Retain Safe Private: a sequence name, a coil) is read like a local meaning:
         # listed names and patterns too (red team: "Harriet Okonkwo 555-201-0142" went out under basic)

@@ -44,7 +44,7 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | s
     local procedure code; `patterns=False` skips the patterns (dates, IDs, phones ...)."""
     spans: list[Span] = []
     if known is not None and known.terms:
-        spans += _case_says_word(value, _find_known(value, known))
+        spans += _phrase_says_word(value, _case_says_word(value, _find_known(value, known)))
     if patterns:
         spans += find_patterns(value)
     if names:
@@ -62,6 +62,43 @@ def _case_says_word(value: str, spans: list[Span]) -> list[Span]:
         return spans
     return [s for s in spans if not (s.label == NAME and value[s.start:s.end].islower()
                                      and everyday_word(fold(value[s.start:s.end])))]
+
+
+#: Imaging phrases whose words are also surnames (Long, White, Field, Black, Wall, Flair, Dixon ...): in
+#: one of them the word is the phrase's, not the patient's name (red team: "CINE [NAME] AXIS" for patient
+#: Long, "B0 [NAME] MAP" for Field, "AX T2 [NAME]" for Flair, "[NAME] BLOOD T1" for Black).
+TECHNICAL_PHRASES = frozenset({
+    ("LONG", "AXIS"), ("SHORT", "AXIS"), ("WHITE", "MATTER"), ("GRAY", "MATTER"), ("GREY", "MATTER"),
+    ("BLACK", "BLOOD"), ("BRIGHT", "BLOOD"), ("WHITE", "BLOOD"), ("DARK", "BLOOD"), ("FIELD", "MAP"),
+    ("FIELD", "MAPPING"), ("FIELD", "OF"), ("FIELD", "STRENGTH"), ("B0", "FIELD"), ("B1", "FIELD"),
+    ("FIELD", "ECHO"), ("CROSS", "SECTION"), ("CROSS", "SECTIONAL"), ("CROSS", "TABLE"), ("WALL", "MOTION"),
+    ("WALL", "THICKENING"), ("WALL", "THICKNESS"), ("BLADDER", "WALL"), ("CHEST", "WALL"), ("ABDOMINAL", "WALL"),
+    ("VESSEL", "WALL"), ("SWAN", "NECK"), ("SWAN", "GANZ"), ("LITTLE", "FINGER"), ("LITTLE", "TOE"),
+    ("T2", "FLAIR"), ("T1", "FLAIR"), ("AX", "FLAIR"), ("SAG", "FLAIR"), ("COR", "FLAIR"), ("FLAIR", "AX"),
+    ("FLAIR", "SAG"), ("FLAIR", "COR"), ("3D", "FLAIR"), ("VIBE", "DIXON"), ("DIXON", "W"), ("DIXON", "F"),
+    ("DIXON", "WATER"), ("DIXON", "FAT"), ("DIXON", "IN"), ("DIXON", "OPP"), ("T1", "DIXON"), ("T2", "DIXON"),
+    ("YOUNG", "MODULUS"), ("BELL", "PALSY"), ("BELLS", "PALSY"), ("SKIN", "MARK"),
+    ("BONE", "MARROW"), ("HIGH", "FIELD"), ("LOW", "FIELD"), ("FULL", "FIELD"), ("SMALL", "FIELD"),
+})
+
+
+def _phrase_says_word(value: str, spans: list[Span]) -> list[Span]:
+    """The known-identifier spans without a lone name word that makes an imaging phrase with the word before
+    or after it (:data:`TECHNICAL_PHRASES`). The patient's full name forms are never a lone word."""
+    if not spans:
+        return spans
+    out = []
+    for s in spans:
+        word = fold(value[s.start:s.end])
+        if s.label == NAME and word.isalnum():
+            before = fold(value[:s.start]).split()
+            after = fold(value[s.end:]).split()
+            prev = before[-1].strip(".,:;()-_") if before and value[s.start - 1:s.start].isspace() else ""
+            nxt = after[0].strip(".,:;()-_") if after and value[s.end:s.end + 1].isspace() else ""
+            if (prev, word) in TECHNICAL_PHRASES or (word, nxt) in TECHNICAL_PHRASES:
+                continue
+        out.append(s)
+    return out
 
 
 def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:

@@ -122,6 +122,9 @@ _EPONYM_HEADS = frozenset([
     "PULSE", "MYOTOMY", "CURVE", "TUBERCLE", "PATTERN", "TUBE", "SUMP", "DEHISCENCE",
     # "Whipple bed", "Rutherford category 3"
     "BED", "CATEGORY",
+    # red team: "Osler nodes", "Todd paresis", "Huntington chorea", "Ommaya reservoir", "Harrington rods",
+    # "Hampton hump", "column of Bertin"
+    "NODES", "PARESIS", "CHOREA", "RESERVOIR", "ROD", "RODS", "HUMP", "COLUMN", "COLUMNS",
 ])
 _PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
 _STRONG_PLACE_CUES = frozenset([
