@@ -801,10 +801,20 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     glued: dict[str, list[str]] = {}
     named: list[str] = []
     cued_dates: list[str] = []
+    month_dates: dict[tuple[bool, str, str], list[str]] = {}
     for term, label in terms:
         if label == CUED_DATE:
             cued_dates.append(_term_regex(term, DATE))
             continue
+        if label == DATE:
+            runs = re.findall(r"[A-Z]+|\d+|[^\W_]+", term)
+            if len(runs) == 3 and runs[2].isdigit() and runs[0].isdigit() != runs[1].isdigit():
+                # a date with a month's name: one alternative per day and year, its month names grouped
+                # ("13 NOV|NOVEMBER|NOVEMBRE|XI ... 1947"), not one per language: the compile took twice as long
+                day_first = runs[0].isdigit()
+                month_dates.setdefault((day_first, runs[0] if day_first else runs[1], runs[2]), []).append(
+                    runs[1] if day_first else runs[0])
+                continue
         digits = _NON_WORD.sub("", term)
         if digits.isdigit() and len(digits.lstrip("0")) >= _GLUED_DIGITS.get(label, 99):  # 0*1234: 4 digits
             # a long number of the patient's is found joined to letters too ("MR98765431", "98765431A",
@@ -831,6 +841,13 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
                 prefix = compact[:n]
                 if not (prefix in vocab or prefix in words or prefix in _DEMONYMS):
                     trunc.setdefault(label, []).append(re.escape(prefix))
+    for (day_first, day, year), names in month_dates.items():
+        month = "(?:" + "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) + ")"
+        if day_first:  # "13th of November, 1947", "13 de noviembre de 1947", "13.XI.1947"
+            rx = _day([day, "M"], 0) + _SEP + month + _CONNECTOR + _SEP + re.escape(year)
+        else:  # "Nov 13th, 1947"
+            rx = month + _SEP + _day(["M", day, year], 1) + _SEP_REQUIRED + re.escape(year)
+        by_label.setdefault(DATE, []).append(rx)
     groups = {}
     parts = []
     for i, (label, alts) in enumerate(sorted(by_label.items())):
