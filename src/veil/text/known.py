@@ -85,7 +85,7 @@ _BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B|BIRTH\s*DATE|DATE\s+OF\s+BIRTH|BIRTH|BORN|GEB
               r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+DE\s+NACIMIENTO|DATE\s+DE\s+NAISSANCE)"
               r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
 
-_SEP = r"[\s\-_./,#:^'\u2019]*"  # "13.11.'47" too
+_SEP = r"[\s\-_./,#:^']*"  # "13.11.'47" too (a typographic apostrophe folds to "'": LETTERS)
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
 
@@ -102,7 +102,8 @@ _VOICING = "\u3099\u309a"
 #: Letters with no Unicode decomposition, folded as the ASCII text of a record writes them: "KJAERSGAARD
 #: SOREN" for Kjærsgaard^Søren, "LUKASZ" for Łukasz (red team: they went out). Also ß ("SS" by upper()).
 LETTERS = str.maketrans({"Æ": "AE", "æ": "AE", "Ø": "O", "ø": "O", "Œ": "OE", "œ": "OE", "Ł": "L", "ł": "L",
-                         "Đ": "D", "đ": "D", "Ð": "D", "ð": "D", "Þ": "TH", "þ": "TH", "ı": "I", "Ħ": "H", "ħ": "H"})
+                         "Đ": "D", "đ": "D", "Ð": "D", "ð": "D", "Þ": "TH", "þ": "TH", "ı": "I", "Ħ": "H", "ħ": "H",
+                         "\u2018": "'", "\u2019": "'"})
 #: Other transliterations of letters a name has: German umlauts and Scandinavian letters written with an
 #: "e" or doubled ("KROEWNITZER" for Kröwnitzer, "AARSLEV" for Århus-born Årslev, "SOEREN" for Søren).
 _TRANSLIT = str.maketrans({"ä": "ae", "Ä": "AE", "ö": "oe", "Ö": "OE", "ü": "ue", "Ü": "UE", "ø": "oe", "Ø": "OE",
@@ -703,7 +704,7 @@ def _term_regex(term: str, label: str) -> str:
     return _SEP.join(re.escape(r) for r in runs)
 
 
-_SEP_REQUIRED = r"[\s\-_./,#:^'\u2019]+"
+_SEP_REQUIRED = r"[\s\-_./,#:^']+"  # ASCII only: a non-Latin-1 member doubled the compile time
 #: A Romance language's word between a day, its month and the year ("13 de noviembre de 1947").
 _CONNECTOR = r"(?:[\s.,]+(?:" + "|".join(months.CONNECTORS) + r"))?"
 
