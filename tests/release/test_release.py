@@ -367,3 +367,23 @@ def test_a_tier_that_keeps_full_dates_can_publish(tmp_path: Path, corpus) -> Non
     assert not any(f["category"] == "date-not-shifted" for f in out.findings), out.findings[:3]
     assert out.published, out.reasons
     proj.close()
+
+
+def test_a_quarantined_archive_member_is_named_as_archive_member(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
+    """Red team: a release's quarantine report named an archive member by its staging path (gone once the
+    run ends) instead of ``archive!member``, as `veil deid` names it."""
+    import zipfile
+
+    holder = tmp_path / "inputs"
+    holder.mkdir()
+    with zipfile.ZipFile(holder / "study.zip", "w") as zf:
+        for f in corpus.files:
+            zf.write(f, f.relative_to(corpus.root))
+        zf.writestr("broken/cut.dcm", corpus.files[0].read_bytes()[:300])
+    proj = make_project(tmp_path / "p")
+    create_release(proj, "open", holder, purpose="members")
+    reports = list(proj.root.rglob("quarantine.jsonl"))
+    assert reports
+    lines = [json.loads(x) for r in reports for x in r.read_text().splitlines() if x.strip()]
+    assert [x["source"].endswith("study.zip!broken/cut.dcm") for x in lines] == [True]
+    proj.close()

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from veil import __version__
 from veil.errors import VeilError
 from veil.pipeline.fingerprint import sha256_file
-from veil.pipeline.sources import STATE_DIR
+from veil.pipeline.sources import STATE_DIR, Sources
 from veil.project import Project, who
 from veil.release import history
 from veil.release.manifest import MANIFEST, canonical, write_signed
@@ -287,7 +287,7 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
     sources = collect(inputs)
     warnings: list[str] = []
     try:
-        summary = run(sources.files, data, plan, keyed, workers=workers, failed_sources=sources.errors)
+        summary = run(_Described(sources), data, plan, keyed, workers=workers, failed_sources=sources.errors)
         reasons: list[str] = []
         generalised: dict[str, Any] | None = None
         if tier.risk.generalise and summary.written:
@@ -350,6 +350,21 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
                         reissue_of, batch_id, _quarantine_summary(summary.results))
     finally:
         sources.cleanup()
+
+
+class _Described:
+    """The run's files with their reports' names (an archive's member as ``archive!member``, not the staging
+    path that is gone once the run ends: red team), without :meth:`Sources.finished`: the gate reads the same
+    files again after the run (verify_folder), so their staging folders stay until its cleanup."""
+
+    def __init__(self, sources: Sources) -> None:
+        self._sources = sources
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._sources)
+
+    def describe(self, source: str) -> str:
+        return self._sources.describe(source)
 
 
 def _refuse(project: Project, outcome: ReleaseOutcome, staging: Path, data: Path, common: dict[str, Any],
@@ -482,7 +497,7 @@ def reproduce(project: Project, number: int, inputs: Path, *, workers: int = 1) 
     tmp = Path(tempfile.mkdtemp(prefix=f"reproduce-{number:04d}-", dir=project.staging_dir))
     sources = collect(Path(inputs))
     try:
-        run(sources.files, tmp, plan, project.keyed(), workers=workers, failed_sources=sources.errors)
+        run(_Described(sources), tmp, plan, project.keyed(), workers=workers, failed_sources=sources.errors)
         risk = manifest.get("tier", {}).get("risk", {})
         if risk.get("generalise"):
             generalise_to_tier(tmp, RiskRule(k=risk.get("k"), max_risk=risk.get("max_risk"), level=risk["level"],
