@@ -129,20 +129,27 @@ def test_safe_private_text_is_cleaned_when_a_cleaning_option_is_on():
     deidentify(ds, cleaning, KEY)
     assert ds[0x0019109E].value == "FSE for [NAME]"
     # without a cleaning option, a safe private label is read like a local code's meaning: the patient's
-    # own name goes (red team, round 2: it was kept), and so do another person's name and a phone (red team
-    # this session: "Harriet Okonkwo 555-201-0142" went out); a sequence name stays
+    # own name goes (red team, round 2: it was kept), and so do a titled name and a phone (red team this
+    # session: "Harriet Okonkwo 555-201-0142" went out); a sequence name stays
     ds = ct("FSE for Quixworth")
     deidentify(ds, safe_only, KEY)
     assert ds[0x0019109E].value == "FSE for [NAME]"
     ds = ct("FSE for Dr Zebbington")
     deidentify(ds, safe_only, KEY)
     assert ds[0x0019109E].value == "FSE for Dr [NAME]"
-    ds = ct("Harriet Okonkwo 555-201-0142")
+    ds = ct("Dr Harriet Okonkwo 555-201-0142")
     deidentify(ds, safe_only, KEY)
-    assert "Harriet" not in ds[0x0019109E].value and "0142" not in ds[0x0019109E].value
-    ds = ct("fse_t2_tra 3.0T")
+    assert ds[0x0019109E].value == "Dr [NAME] [PHONE]"
+    # untitled listed names are not looked for: fonts and filters are named after people (red team D)
+    for label in ("fse_t2_tra 3.0T", "Lucida Grande", "Gill Sans", "Mitchell"):
+        ds = ct(label)
+        deidentify(ds, safe_only, KEY)
+        assert ds[0x0019109E].value == label
+    # the patient's own surname, an everyday word, is still found (red team D: "pt white fse" went out)
+    ds = ct("pt white fse")
+    ds.PatientName = "White^Rose"
     deidentify(ds, safe_only, KEY)
-    assert ds[0x0019109E].value == "fse_t2_tra 3.0T"
+    assert ds[0x0019109E].value == "pt [NAME] fse"
     # a sentence VR (LT) kept by the dictionary is cleaned like a descriptor under any policy
     ds = ct("x")
     ds.add_new(0x00990010, "LO", "NQHeader")

@@ -401,3 +401,70 @@ def test_a_surname_inside_an_imaging_phrase_is_the_phrases_word(pn, text):
     surname = pn.split("^")[0].upper()
     assert clean_text(f"CT FOR {surname}", known)[0] == "CT FOR [NAME]"
     assert clean_text(f"Amy {pn.split('^')[0]} seen", known)[0] == "[NAME] seen"
+
+
+def test_a_cue_before_a_lower_case_or_phrase_word_keeps_it_the_name():
+    """Red team D: the lower-case and phrase rules let "pt white", "Patient: white", "Dear rose", "Discussed
+    with Dixon in clinic" through. A person cue before the word keeps it the name; ordinary words ("in", "of")
+    make no imaging phrase."""
+    known = collect_identifiers(_named("White^Rose"))
+    for text in ("Hx: pt white, 67yo, fall", "Patient: white", "Exported by white on PACS", "Dear rose, see CT"):
+        assert "[NAME]" in clean_text(text, known)[0], text
+    assert clean_text("Diffuse white matter changes.", known)[0] == "Diffuse white matter changes."
+    known = collect_identifiers(_named("Dixon^Fiona"))
+    assert clean_text("Discussed with Dixon in clinic today.", known)[0] == "Discussed with [NAME] in clinic today."
+    assert clean_text("T1 VIBE DIXON", known)[0] == "T1 VIBE DIXON"
+
+
+@pytest.mark.parametrize(("birth", "text"), [
+    ("19471113", "DOB/Age 13/11/47 77Y"), ("19471113", "GebDat 13.11.47"), ("19471113", "Geb.-Datum: 13.11.47"),
+    ("19471113", "DDN 13/11/47"), ("19471113", "Birthday 13/11/47"), ("19471113", "Geboortedatum 13-11-47"),
+    ("19471113", "data di nascita 13/11/47"), ("19471113", "fecha nac. 13/11/47"),
+])
+def test_more_birth_cues_in_technical_text(birth, text):
+    """Red team D: cues the first version did not list ("DOB/Age", "GebDat", "DDN", "Geboortedatum" ...)."""
+    from veil.text.known import technical_identifiers
+
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = birth
+    cleaned = clean_text(text, technical_identifiers(collect_identifiers(ds)), names=False, patterns=False)[0]
+    assert "[DATE]" in cleaned and "47" not in cleaned.replace("77Y", ""), cleaned
+
+
+@pytest.mark.parametrize(("birth", "text"), [
+    ("19471113", "生年月日 1947年11月13日"), ("19470313", "13 mrt 1947"), ("19470513", "13. maj 1947"),
+    ("19470313", "13 marca 1947"), ("19470313", "DOB March the 13th, 1947"), ("19470313", "Geboren 13 mrt 1947"),
+    ("19471113", "13-XI-47"),
+])
+def test_more_birth_date_forms_are_replaced(birth, text):
+    """Red team D: Dutch, Scandinavian, Polish months, the East Asian form and "March the 13th" went out."""
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = birth
+    cleaned = clean_text(text, collect_identifiers(ds), shift_days=5)[0]
+    assert "[DATE]" in cleaned and "1947" not in cleaned and "13" not in cleaned, cleaned
+    assert "[NAME]" not in cleaned, cleaned  # the cue word is no name ("Geboren")
+
+
+@pytest.mark.parametrize(("birth", "text"), [("19531005", "5 x 1953 mm"), ("19531005", "5x1953"),
+                                             ("19500512", "12 v 1950"), ("19900402", "PHASE 2 IV 90")])
+def test_a_roman_birth_month_needs_two_letters_and_separators(birth, text):
+    """Red team D: "5 x 1953 mm" and "PHASE 2 IV 90" became [DATE] for patients born on those dates."""
+    ds = _named("Quixworth^Zebulon")
+    ds.PatientBirthDate = birth
+    assert clean_text(text, collect_identifiers(ds), names=False, patterns=False)[0] == text
+
+
+@pytest.mark.parametrize("text", ["Series 3 set 2019", "Level 3 out 2010", "Dose 2 mag 2000 ms",
+                                  "CKD stage 3 dic 2019", "Grade 2-IV-2019", "PI-RADS 2. V. 2019", "Rx 3. I. 2000"])
+def test_foreign_abbreviations_and_single_roman_letters_are_no_dates_of_anyone(text):
+    assert clean_text(text, None, names=False)[0] == text
+
+
+def test_a_two_kana_name_part_does_not_match_inside_ordinary_words():
+    """Red team D: folding all hiragana to katakana made a katakana given name アキ match inside "あきらかな"
+    (obvious). The other script's forms are variant terms of three kana or more."""
+    ds = _named("Yamada^Aki=山田^亜紀=ヤマダ^アキ")
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    known = collect_identifiers(ds)
+    assert clean_text("あきらかな病変は認めない", known, names=False, patterns=False)[0] == "あきらかな病変は認めない"
+    assert "[NAME]" in clean_text("やまだ 様", known, names=False, patterns=False)[0]

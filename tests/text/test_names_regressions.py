@@ -243,7 +243,7 @@ def test_all_capital_mr_before_a_word_is_the_modality_and_grades_are_eponyms(tex
     assert clean_text(text, _known())[0] == expected
 
 
-@pytest.mark.parametrize("text", ["Osler nodes", "Todd paresis", "Huntington chorea", "Ommaya reservoir",
+@pytest.mark.parametrize("text", ["Osler nodes", "Huntington chorea", "Ommaya reservoir",
                                   "Harrington rods", "Hampton hump", "column of Bertin", "Baastrup",
                                   "Forestier DISH", "BERTIN COLUMN"])
 def test_more_eponyms_are_not_names(text):
@@ -254,3 +254,13 @@ def test_more_eponyms_are_not_names(text):
 def test_an_eponym_word_after_a_title_or_before_a_reporting_verb_is_still_a_name():
     assert clean_text("seen by Dr Osler")[0] == "seen by Dr [NAME]"
     assert clean_text("Mr Harrington reports pain")[0] == "Mr [NAME] reports pain"
+
+
+@pytest.mark.parametrize("text", ["Discussed with Dr Sarah Johnson, nodes stable.",
+                                  "Called Mr Michael Brown, reservoir tapped", "Dr Peter Okonkwo rod position ok",
+                                  "Reviewed by Harriet Okonkwo, nodes enlarged"])
+def test_an_everyday_eponym_head_does_not_excuse_a_name_before_it(text):
+    """Red team D: the new heads ("nodes", "rod", "reservoir") let any name before them through, after a title
+    or a comma too. They count only right after a listed eponym, with no title before it."""
+    cleaned = clean_text(text)[0]
+    assert "[NAME]" in cleaned and "Okonkwo" not in cleaned and "Johnson" not in cleaned and "Brown" not in cleaned

@@ -1290,10 +1290,14 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
         # a code in content (value, designator, version, units): against the known identifiers only. Read
         # for names, UCUM and RADLEX became [NAME] in every measurement's units, "LA6576-8" "[NAME]6576-8"
         cleaned = [clean_text(v, ctx.known, names=False, patterns=False)[0] for v in vals]
-    elif kind in ("local", "public") or elem.tag.is_private:
-        # a safe private label (Retain Safe Private: a sequence name, a coil) is read like a local meaning:
-        # listed names and patterns too (red team: "Harriet Okonkwo 555-201-0142" went out under basic)
+    elif kind in ("local", "public"):
         cleaned = _clean_meaning(vals, ctx.known)
+    elif elem.tag.is_private and ctx.known is not None:
+        # a safe private label (Retain Safe Private: a sequence name, a coil): patterns and titled names too
+        # (red team: "Dr Harriet Okonkwo 555-201-0142" went out under basic)
+        from veil.text.clean import clean_label
+
+        cleaned = [clean_label(v, ctx.known)[0] for v in vals]
     elif not ctx.known:
         return False
     else:

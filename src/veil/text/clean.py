@@ -19,6 +19,8 @@ pure function of its inputs: deterministic, and safe to run in any worker.
 
 from __future__ import annotations
 
+import re
+
 from veil.text.known import (
     KnownIdentifiers,
     collect_identifiers,
@@ -33,7 +35,7 @@ from veil.text.names import find_names
 from veil.text.patterns import find_patterns, shift_date_text
 from veil.text.spans import AGE, DATE, NAME, Span, merge
 
-__all__ = ["KnownIdentifiers", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
+__all__ = ["KnownIdentifiers", "clean_label", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
 
 
 def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | str = True,
@@ -61,7 +63,20 @@ def _case_says_word(value: str, spans: list[Span]) -> list[Span]:
     if not any(s.label == NAME for s in spans) or value.upper() == value or value.lower() == value:
         return spans
     return [s for s in spans if not (s.label == NAME and value[s.start:s.end].islower()
-                                     and everyday_word(fold(value[s.start:s.end])))]
+                                     and everyday_word(fold(value[s.start:s.end])) and not _cued(value, s.start))]
+
+
+#: Words after which a word is the person, whatever its case: "pt white", "Patient: white", "by white",
+#: "Dear rose" (red team D: the lower-case rule let them through).
+_PERSON_CUES = frozenset({"PT", "PTS", "PATIENT", "PATIENTS", "BY", "DEAR", "MR", "MRS", "MS", "MISS", "DR", "PROF",
+                          "FOR", "TO", "FROM", "WITH", "PER", "CC", "ATTN", "NAME", "HI", "HELLO", "SIGNED",
+                          "CALLED", "TOLD", "INFORMED", "CONTACTED", "CONTACT", "PATIENT'S", "PT'S", "MX"})
+
+
+def _cued(value: str, start: int) -> bool:
+    """Whether the word before `start` (a colon or comma between them too) names a person next."""
+    before = value[:start].rstrip(" :,-").split()
+    return bool(before) and before[-1].strip(".:,;()").upper() in _PERSON_CUES
 
 
 #: Imaging phrases whose words are also surnames (Long, White, Field, Black, Wall, Flair, Dixon ...): in
@@ -70,13 +85,13 @@ def _case_says_word(value: str, spans: list[Span]) -> list[Span]:
 TECHNICAL_PHRASES = frozenset({
     ("LONG", "AXIS"), ("SHORT", "AXIS"), ("WHITE", "MATTER"), ("GRAY", "MATTER"), ("GREY", "MATTER"),
     ("BLACK", "BLOOD"), ("BRIGHT", "BLOOD"), ("WHITE", "BLOOD"), ("DARK", "BLOOD"), ("FIELD", "MAP"),
-    ("FIELD", "MAPPING"), ("FIELD", "OF"), ("FIELD", "STRENGTH"), ("B0", "FIELD"), ("B1", "FIELD"),
+    ("FIELD", "MAPPING"), ("FIELD", "STRENGTH"), ("B0", "FIELD"), ("B1", "FIELD"),
     ("FIELD", "ECHO"), ("CROSS", "SECTION"), ("CROSS", "SECTIONAL"), ("CROSS", "TABLE"), ("WALL", "MOTION"),
     ("WALL", "THICKENING"), ("WALL", "THICKNESS"), ("BLADDER", "WALL"), ("CHEST", "WALL"), ("ABDOMINAL", "WALL"),
     ("VESSEL", "WALL"), ("SWAN", "NECK"), ("SWAN", "GANZ"), ("LITTLE", "FINGER"), ("LITTLE", "TOE"),
     ("T2", "FLAIR"), ("T1", "FLAIR"), ("AX", "FLAIR"), ("SAG", "FLAIR"), ("COR", "FLAIR"), ("FLAIR", "AX"),
-    ("FLAIR", "SAG"), ("FLAIR", "COR"), ("3D", "FLAIR"), ("VIBE", "DIXON"), ("DIXON", "W"), ("DIXON", "F"),
-    ("DIXON", "WATER"), ("DIXON", "FAT"), ("DIXON", "IN"), ("DIXON", "OPP"), ("T1", "DIXON"), ("T2", "DIXON"),
+    ("FLAIR", "SAG"), ("FLAIR", "COR"), ("3D", "FLAIR"), ("VIBE", "DIXON"), ("DIXON", "WATER"), ("DIXON", "FAT"),
+    ("DIXON", "OPP"), ("T1", "DIXON"), ("T2", "DIXON"),
     ("YOUNG", "MODULUS"), ("BELL", "PALSY"), ("BELLS", "PALSY"), ("SKIN", "MARK"),
     ("BONE", "MARROW"), ("HIGH", "FIELD"), ("LOW", "FIELD"), ("FULL", "FIELD"), ("SMALL", "FIELD"),
 })
@@ -95,7 +110,7 @@ def _phrase_says_word(value: str, spans: list[Span]) -> list[Span]:
             after = fold(value[s.end:]).split()
             prev = before[-1].strip(".,:;()-_") if before and value[s.start - 1:s.start].isspace() else ""
             nxt = after[0].strip(".,:;()-_") if after and value[s.end:s.end + 1].isspace() else ""
-            if (prev, word) in TECHNICAL_PHRASES or (word, nxt) in TECHNICAL_PHRASES:
+            if ((prev, word) in TECHNICAL_PHRASES or (word, nxt) in TECHNICAL_PHRASES) and not _cued(value, s.start):
                 continue
         out.append(s)
     return out
@@ -119,7 +134,25 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
     the patient's birth date (``known.births``), which is replaced.
     ``names``/``patterns``: as :func:`detect`.
     """
-    spans = detect(value, known, names=names, patterns=patterns)
+    return _replaced(value, detect(value, known, names=names, patterns=patterns), known, shift_days)
+
+
+#: A title right before a word: what makes a listed name a person in a vendor's label.
+_TITLE_BEFORE = re.compile(r"(?i:\b(?:DR|MR|MRS|MS|MISS|PROF|DOCTOR)\.?\s+)$")
+
+
+def clean_label(value: str, known: KnownIdentifiers | None) -> tuple[str, int]:
+    """A vendor's label kept by a safe-private dictionary (Retain Safe Private, PS3.15 E.3.10): the patient's
+    own identifiers, patterns (a phone, a date), and a listed name only after a title. Read for every listed
+    name, fonts and filters became people ("Lucida Grande", "Gill Sans", interpolation "Mitchell": red team
+    D); read for the technical identifiers only, "pt white fse" kept the patient's surname."""
+    spans = detect(value, known, names=False)
+    spans += [s for s in find_names(value, unknown_words=False) if _TITLE_BEFORE.search(value[:s.start])]
+    return _replaced(value, merge(spans), known, None)
+
+
+def _replaced(value: str, spans: list[Span], known: KnownIdentifiers | None,
+              shift_days: int | None) -> tuple[str, int]:
     if not spans:
         return value, 0
     parts: list[str] = []

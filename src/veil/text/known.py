@@ -81,8 +81,10 @@ BIRTH = "DATE/birth"
 #: (:data:`_BIRTH_CUE`): "DOB 05/05/90" in a Window Explanation, where "5.5.90" alone is a version.
 CUED_DATE = "DATE/cued"
 #: Words that say a birth date follows, in the languages of :mod:`veil.text.months`.
-_BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B|BIRTH\s*DATE|DATE\s+OF\s+BIRTH|BIRTH|BORN|GEB(?:OREN|URTSDATUM)?|NEE?(?:\s+LE)?"
-              r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+DE\s+NACIMIENTO|DATE\s+DE\s+NAISSANCE)"
+_BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B(?:\s*/\s*AGE)?|BIRTH\s*(?:DATE|DAY)|DATE\s+OF\s+BIRTH|BIRTH|BORN"
+              r"|GEB(?:OREN|URTSDATUM|URTSTAG|\.?\s*-?\s*DAT(?:UM)?\.?)?|GEBOORTEDATUM|DDN|NEE?(?:\s+LE)?"
+              r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+(?:DE\s+)?NAC(?:IMIENTO|\.)?|DATE\s+DE\s+NAISSANCE"
+              r"|DATA\s+D[IE]\s+NASCI(?:TA|MENTO))"
               r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
 
 _SEP = r"[\s\-_./,#:^']*"  # "13.11.'47" too (a typographic apostrophe folds to "'": LETTERS)
@@ -110,6 +112,16 @@ _TRANSLIT = str.maketrans({"ä": "ae", "Ä": "AE", "ö": "oe", "Ö": "OE", "ü":
                            "å": "aa", "Å": "AA"})
 
 
+def other_kana(value: str) -> str | None:
+    """`value` with hiragana written as katakana and katakana as hiragana (a fixed offset), or None if it has no
+    kana: a phonetic name group in one script and the text in the other ("やまだ" in the Patient's Name,
+    "ヤマダ" in a description: red team) are the same name. A variant term, not a fold of all text: folded,
+    a two-kana given name matched inside ordinary hiragana words ("あきらか" for アキ: red team D)."""
+    out = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6"
+                  else c for c in value)
+    return out if out != value else None
+
+
 def transliterated(value: str) -> str | None:
     """`value` with umlauts and Scandinavian letters transliterated (:data:`_TRANSLIT`), or None if it has none:
     a name is looked for in both spellings."""
@@ -128,9 +140,7 @@ def _fold_char(c: str) -> str:
                    if x in _VOICING or not unicodedata.combining(x))
     if len(kept) > 1 and (_VOICING[0] in kept or _VOICING[1] in kept):
         kept = unicodedata.normalize("NFC", kept)
-    # hiragana as katakana: a phonetic name group in one script and the text in the other ("やまだ" in the
-    # Patient's Name, "ヤマダ" in a description: red team) are the same name
-    return "".join(chr(ord(x) + 0x60) if "\u3041" <= x <= "\u3096" else x for x in kept).upper()
+    return kept.upper()
 
 
 def fold_map(text: str) -> tuple[str, list[int], list[int]]:
@@ -252,9 +262,12 @@ def date_forms(da: str) -> frozenset[str]:
     for mon in months.FOREIGN_ABBREVIATED[d.month - 1]:
         forms |= {f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}"}
     roman = months.ROMAN[d.month - 1]
-    forms |= {f"{d.day} {roman} {d.year}", f"{d.day:02d} {roman} {d.year}"}
-    if len(roman) > 1:
-        forms |= {f"{d.day} {roman} {y2}", f"{d.day:02d} {roman} {y2}"}
+    if roman in months.ROMAN_DISTINCT:  # separators required (_compiled): "5x1953" is no date
+        forms |= {f"{d.day} {roman} {d.year}", f"{d.day:02d} {roman} {d.year}", f"{d.day}.{roman}.{y2}",
+                  f"{d.day:02d}.{roman}.{y2}"}
+    # East Asian: "1947年11月13日", "1947년 11월 13일"
+    for m_, d_ in ((d.month, d.day), (f"{d.month:02d}", f"{d.day:02d}")):
+        forms |= {f"{d.year}年{m_}月{d_}日", f"{d.year}년 {m_}월 {d_}일"}
     return frozenset(forms)
 
 
@@ -417,9 +430,16 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
 def _name_terms(value: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     add_name(value, out)
-    other = transliterated(value) if not value.isascii() else None
+    if value.isascii():
+        return tuple(out)
+    other = transliterated(value)
     if other is not None:
         add_name(other, out)
+    kana = other_kana(value)
+    if kana is not None:  # the other script's forms of 3 kana or more: 2 match inside ordinary words
+        extra: list[tuple[str, str]] = []
+        add_name(kana, extra)
+        out += [(t, label) for t, label in extra if len(_NON_WORD.sub("", t)) >= 3]
     return tuple(out)
 
 
@@ -802,7 +822,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     glued: dict[str, list[str]] = {}
     named: list[str] = []
     cued_dates: list[str] = []
-    month_dates: dict[tuple[bool, str, str], list[str]] = {}
+    month_dates: dict[tuple[bool, bool, str, str], list[str]] = {}
     for term, label in terms:
         if label == CUED_DATE:
             cued_dates.append(_term_regex(term, DATE))
@@ -813,8 +833,9 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
                 # a date with a month's name: one alternative per day and year, its month names grouped
                 # ("13 NOV|NOVEMBER|NOVEMBRE|XI ... 1947"), not one per language: the compile took twice as long
                 day_first = runs[0].isdigit()
-                month_dates.setdefault((day_first, runs[0] if day_first else runs[1], runs[2]), []).append(
-                    runs[1] if day_first else runs[0])
+                name = runs[1] if day_first else runs[0]
+                key = (day_first and name in months.ROMAN, day_first, runs[0] if day_first else runs[1], runs[2])
+                month_dates.setdefault(key, []).append(name)
                 continue
         digits = _NON_WORD.sub("", term)
         if digits.isdigit() and len(digits.lstrip("0")) >= _GLUED_DIGITS.get(label, 99):  # 0*1234: 4 digits
@@ -842,12 +863,15 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
                 prefix = compact[:n]
                 if not (prefix in vocab or prefix in words or prefix in _DEMONYMS):
                     trunc.setdefault(label, []).append(re.escape(prefix))
-    for (day_first, day, year), names in month_dates.items():
+    for (roman, day_first, day, year), names in month_dates.items():
         month = "(?:" + "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) + ")"
-        if day_first:  # "13th of November, 1947", "13 de noviembre de 1947", "13.XI.1947"
+        if roman:  # "13.XI.1947", "13-XI-47": separators required; with a 2-digit year punctuation ("2 IV 90")
+            sep = _SEP_REQUIRED if len(year) == 4 else r"[\-./]"
+            rx = re.escape(day) + sep + month + sep + re.escape(year)
+        elif day_first:  # "13th of November, 1947", "13 de noviembre de 1947"
             rx = _day([day, "M"], 0) + _SEP + month + _CONNECTOR + _SEP + re.escape(year)
-        else:  # "Nov 13th, 1947"
-            rx = month + _SEP + _day(["M", day, year], 1) + _SEP_REQUIRED + re.escape(year)
+        else:  # "Nov 13th, 1947", "March the 13th, 1947"
+            rx = month + _SEP + r"(?:THE\s+)?" + _day(["M", day, year], 1) + _SEP_REQUIRED + re.escape(year)
         by_label.setdefault(DATE, []).append(rx)
     groups = {}
     parts = []

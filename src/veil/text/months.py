@@ -1,9 +1,9 @@
 """Month names as dates are written in the text clinical images carry: English, the other languages of
 European sites, and Roman numerals.
 
-Why a table of its own: a birth date typed into a German, French, Spanish, Italian, Dutch or Portuguese
-report ("geb. 13. März 1947", "né le 13 novembre 1947", "13 de noviembre de 1947") or written with a
-Roman month ("13.XI.1947", common in Central and Eastern Europe) is the same identifier as
+Why a table of its own: a birth date typed into a German, French, Spanish, Italian, Dutch, Portuguese,
+Scandinavian, Polish or Czech report ("geb. 13. März 1947", "né le 13 novembre 1947", "13 de noviembre de
+1947") or written with a Roman month ("13.XI.1947", common in Central and Eastern Europe) is the same identifier as
 "13 Nov 1947" (HIPAA Safe Harbor: all elements of dates; PS3.15 E.3.4/E.3.5: descriptors and
 structured content cleaned of them). The text matcher (:mod:`veil.text.known`), the pattern detector
 (:mod:`veil.text.patterns`) and the residual scan (:mod:`veil.verify.needles`) read the same names.
@@ -16,30 +16,39 @@ ENGLISH = ("JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGU
            "OCTOBER", "NOVEMBER", "DECEMBER")
 ABBREVIATED = tuple(m[:3] for m in ENGLISH)
 
-#: Full names in French, German (and Austrian "Jänner"), Spanish, Italian, Dutch and Portuguese, by month.
-#: Only those that are not the English name; "MARZ" is März folded, "MAERZ" its ASCII spelling.
+#: Full names in French, German (and Austrian "Jänner"), Spanish, Italian, Dutch, Portuguese, Danish, Swedish,
+#: Norwegian, Polish (genitive, as dates write it, and nominative) and Czech, by month. Only those that are not
+#: the English name; "MARZ" is März folded, "MAERZ" its ASCII spelling, "PAZDZIERNIKA" października folded.
 FOREIGN: tuple[tuple[str, ...], ...] = (
-    ("JANVIER", "JANUAR", "JANNER", "ENERO", "GENNAIO", "JANUARI", "JANEIRO"),
-    ("FEVRIER", "FEBRUAR", "FEBRERO", "FEBBRAIO", "FEBRUARI", "FEVEREIRO"),
-    ("MARS", "MARZ", "MAERZ", "MARZO", "MAART", "MARCO"),
-    ("AVRIL", "ABRIL", "APRILE"),
-    ("MAI", "MAYO", "MAGGIO", "MEI", "MAIO"),
-    ("JUIN", "JUNI", "JUNIO", "GIUGNO", "JUNHO"),
-    ("JUILLET", "JULI", "JULIO", "LUGLIO", "JULHO"),
-    ("AOUT", "AGOSTO", "AUGUSTUS"),
-    ("SEPTEMBRE", "SEPTIEMBRE", "SETIEMBRE", "SETTEMBRE", "SETEMBRO"),
-    ("OCTOBRE", "OKTOBER", "OCTUBRE", "OTTOBRE", "OUTUBRO"),
-    ("NOVEMBRE", "NOVIEMBRE", "NOVEMBRO"),
-    ("DECEMBRE", "DEZEMBER", "DICIEMBRE", "DICEMBRE", "DEZEMBRO"),
+    ("JANVIER", "JANUAR", "JANNER", "ENERO", "GENNAIO", "JANUARI", "JANEIRO", "STYCZNIA", "STYCZEN", "LEDNA",
+     "LEDEN"),
+    ("FEVRIER", "FEBRUAR", "FEBRERO", "FEBBRAIO", "FEBRUARI", "FEVEREIRO", "LUTEGO", "LUTY", "UNORA", "UNOR"),
+    ("MARS", "MARZ", "MAERZ", "MARZO", "MAART", "MARCO", "MARTS", "MARCA", "MARZEC", "BREZNA", "BREZEN"),
+    ("AVRIL", "ABRIL", "APRILE", "KWIETNIA", "KWIECIEN", "DUBNA", "DUBEN"),
+    ("MAI", "MAYO", "MAGGIO", "MEI", "MAIO", "MAJ", "MAJA", "KVETNA", "KVETEN"),
+    ("JUIN", "JUNI", "JUNIO", "GIUGNO", "JUNHO", "CZERWCA", "CZERWIEC", "CERVNA", "CERVEN"),
+    ("JUILLET", "JULI", "JULIO", "LUGLIO", "JULHO", "LIPCA", "LIPIEC", "CERVENCE", "CERVENEC"),
+    ("AOUT", "AGOSTO", "AUGUSTUS", "AUGUSTI", "SIERPNIA", "SIERPIEN", "SRPNA", "SRPEN"),
+    ("SEPTEMBRE", "SEPTIEMBRE", "SETIEMBRE", "SETTEMBRE", "SETEMBRO", "WRZESNIA", "WRZESIEN", "ZARI"),
+    ("OCTOBRE", "OKTOBER", "OCTUBRE", "OTTOBRE", "OUTUBRO", "PAZDZIERNIKA", "PAZDZIERNIK", "RIJNA", "RIJEN"),
+    ("NOVEMBRE", "NOVIEMBRE", "NOVEMBRO", "LISTOPADA", "LISTOPAD", "LISTOPADU"),
+    ("DECEMBRE", "DEZEMBER", "DICIEMBRE", "DICEMBRE", "DEZEMBRO", "GRUDNIA", "GRUDZIEN", "PROSINCE", "PROSINEC"),
 )
 
-#: Their abbreviations that differ from the English three letters ("Okt", "Mrz", "févr.", "dic").
+#: Their abbreviations that differ from the English three letters ("Okt", "Mrz", "févr.", "dic", "mrt").
 FOREIGN_ABBREVIATED: tuple[tuple[str, ...], ...] = (
-    ("JANV", "ENE", "GEN"), ("FEVR", "FEV"), ("MRZ",), ("AVR", "ABR"), ("MAG",), ("GIU",),
+    ("JANV", "ENE", "GEN"), ("FEVR", "FEV"), ("MRZ", "MRT"), ("AVR", "ABR"), ("MAG",), ("GIU",),
     ("JUIL", "LUG"), ("AGO",), ("SEPT", "SET"), ("OKT", "OTT", "OUT"), (), ("DEZ", "DIC"),
 )
+#: Of those, the ones no other text writes: what the pattern detector takes for a month in anyone's date.
+#: Not "set", "out", "ago", "gen", "mag", "dic" (red team: "Series 3 set 2019", "Dose 2 mag 2000 ms"), nor
+#: "AVR" (aortic valve replacement) or "FEV" (FEV1).
+DISTINCT_ABBREVIATIONS = ("JANV", "FEVR", "MRZ", "MRT", "JUIL", "SEPT", "OKT", "DEZ")
 
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+#: Roman months written only with separators and two letters or more: "5 x 1953" or "2 IV 90" is no date
+#: (red team: "V", "X", "I" and lower-case "iv" in technical text).
+ROMAN_DISTINCT = tuple(r for r in ROMAN if len(r) > 1)
 
 #: Words between a day, its month and the year in Romance languages: "13 de noviembre de 1947".
 CONNECTORS = ("DE", "DEL")

@@ -122,10 +122,11 @@ _EPONYM_HEADS = frozenset([
     "PULSE", "MYOTOMY", "CURVE", "TUBERCLE", "PATTERN", "TUBE", "SUMP", "DEHISCENCE",
     # "Whipple bed", "Rutherford category 3"
     "BED", "CATEGORY",
-    # red team: "Osler nodes", "Todd paresis", "Huntington chorea", "Ommaya reservoir", "Harrington rods",
-    # "Hampton hump", "column of Bertin"
-    "NODES", "PARESIS", "CHOREA", "RESERVOIR", "ROD", "RODS", "HUMP", "COLUMN", "COLUMNS",
 ])
+#: Everyday report words that are an eponym's head only after a listed eponym, right after it, with no title
+#: before it: "Osler nodes", "Todd paresis", "Ommaya reservoir", "Harrington rods" (red team C), not "Dr
+#: Sarah Johnson, nodes stable" nor "Dr Peter Okonkwo rod position" (red team D).
+_WEAK_HEADS = frozenset(["NODES", "PARESIS", "CHOREA", "RESERVOIR", "ROD", "RODS", "HUMP", "COLUMN", "COLUMNS"])
 _PLACE_CUES = frozenset(["IN", "AT", "FROM", "TO", "NEAR", "OUTSIDE"])
 _STRONG_PLACE_CUES = frozenset([
     "LIVES", "LIVING", "RESIDES", "RESIDING", "RESIDENT", "BORN", "MOVED", "TRANSFERRED", "TRANSFER", "VISITING",
@@ -141,6 +142,9 @@ _FUNCTION = frozenset([
     "WAS", "ARE", "BE", "BEEN", "NOT", "NO", "YES", "THIS", "THAT", "THESE", "THOSE", "IT", "ITS", "HE", "SHE",
     "HIS", "HER", "HIM", "THEY", "THEM", "THEIR", "WE", "OUR", "YOU", "YOUR", "I", "ME", "MY", "PLEASE", "RE",
     "AFTER", "BEFORE", "DURING",
+    # birth cues, whose date follows ("Geboren 13 mrt 1947" lost the cue to [NAME]: red team D)
+    "DOB", "BORN", "GEBOREN", "GEB", "GEBURTSDATUM", "GEBOORTEDATUM", "NACIDO", "NACIDA", "NATO", "NATA", "NÉ",
+    "NÉE", "NEE",
 ])
 _VOWELS = frozenset("AEIOUYÀÁÂÃÄÅÆÈÉÊËÌÍÎÏÒÓÔÕÖØÙÚÛÜÝ")
 
@@ -290,7 +294,7 @@ def _descriptor(toks: list[_Tok], lex: Lexicon) -> bool:
         b = t.bare
         if b in _TITLES or b in _CUES or b in _POST_CUES or t.word == "M.":
             return False
-        if b in lex.vocabulary or b in lex.descriptor_words or b in _EPONYM_HEADS:
+        if b in lex.vocabulary or b in lex.descriptor_words or b in _EPONYM_HEADS or b in _WEAK_HEADS:
             clinical = True
         elif not (b in _FUNCTION or b in _FOREIGN_FUNCTION or b in lex.eponyms or lex.eponym(b)):
             return False
@@ -419,7 +423,13 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         return k
 
     def _head(k: int) -> bool:
-        return k + 1 < n and toks[k + 1].bare in _EPONYM_HEADS and (_joins(gap(k, k + 1)) or gap(k, k + 1) == "-")
+        if k + 1 >= n:
+            return False
+        head = toks[k + 1].bare
+        if head in _WEAK_HEADS:
+            return (toks[k].bare in lex.eponyms and gap(k, k + 1).strip(" ") == ""
+                    and not (k > 0 and toks[k - 1].bare in _TITLES))
+        return head in _EPONYM_HEADS and (_joins(gap(k, k + 1)) or gap(k, k + 1) == "-")
 
     def _partner(k: int, d: int) -> int | None:
         """The eponym coordinated with toks[k] ("Cushing and Addison", "Greulich & Pyle") on side d, if any."""

@@ -26,9 +26,8 @@ _MONTH_NAMES = months.ENGLISH
 _MON_INTL = ("(?:" + "|".join(sorted({n for names in months.FOREIGN for n in names}
                                      | {"F[EÉ]VRIER", "AO[UÛ]T", "D[EÉ]CEMBRE", "M[AÄ]RZ", "MAR[CÇ]O", "J[AÄ]NNER"},
                                      key=len, reverse=True))
-             + "|" + "|".join(sorted({n for names in months.FOREIGN_ABBREVIATED for n in names if len(n) >= 3}
-                                     | {"F[EÉ]VR"}, key=len, reverse=True)) + r"\.?)")
-_ROMAN = "(?:" + "|".join(sorted(months.ROMAN, key=len, reverse=True)) + ")"
+             + "|" + "|".join(sorted({*months.DISTINCT_ABBREVIATIONS, "F[EÉ]VR"}, key=len, reverse=True)) + r"\.?)")
+_ROMAN = "(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + ")"
 _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
         r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
@@ -117,9 +116,10 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("date_mdy", rf"\b{_WD}(?P<um>{_MON})\.?[\s./-]*(?P<ud>{_DAY})\b(?:,?[\s./-]*(?P<uy>{_YR})\b)?{_TIME}"),
     ("date_my", rf"\b(?P<mm>{_MON})\.?[\s,./-]*(?P<my>{_Y4}|'\d\d)\b"),
     # --- other languages' month names and Roman months, day first: "13. März 1947", "13 de noviembre de
-    # 1947", "13.XI.1947" (a Roman month between the same two separators, as written in upper case)
+    # 1947", "13.XI.1947" (a Roman month of two letters or more between the same two separators, "." or "/",
+    # in upper case: "Grade 2-IV-2019" and "Rx 3. I. 2000" are no dates)
     ("date_intl", rf"\b(?:{_DAY}\.?(?:\s+de)?[\s/-]*{_MON_INTL}(?:,?\s+del?)?[\s,./-]*{_Y4}"
-                  rf"|(?-i:{_DAY}(?P<rs>[./-]){_ROMAN}(?P=rs){_Y4}|{_DAY}\.\s{_ROMAN}\.\s{_Y4}))\b{_TIME}"),
+                  rf"|(?-i:{_DAY}(?P<rs>[./]){_ROMAN}(?P=rs){_Y4}))\b{_TIME}"),
 )
 
 _LABEL_OF = {"email": EMAIL, "url": URL, "ip": ID, "ssn": ID, "phone": PHONE, "phone_label": PHONE, "phone_call": PHONE,

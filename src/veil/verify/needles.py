@@ -26,7 +26,7 @@ from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
 from veil.text import months
-from veil.text.known import LETTERS, transliterated
+from veil.text.known import LETTERS, other_kana, transliterated
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -55,15 +55,11 @@ STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", 
 
 def fold(text: str) -> str:
     """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'; letters without a decomposition as ASCII
-    writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`), hiragana as katakana."""
+    writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`)."""
     if text.isascii():
         return text.upper()
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text.translate(LETTERS)) if not unicodedata.combining(c))
-    return folded.translate(_KATAKANA).upper()
-
-
-#: Hiragana to katakana (a fixed offset): a phonetic name in either script is the same name.
-_KATAKANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}
+    decomposed = unicodedata.normalize("NFKD", text.translate(LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
 
 
 @dataclass(frozen=True)
@@ -117,7 +113,8 @@ def date_forms(da: str) -> list[str]:
     for mon in (months.ENGLISH[d.month - 1], *months.FOREIGN[d.month - 1]):
         forms += [f"{d.day} {mon} {d.year}", f"{d.day}. {mon} {d.year}", f"{d.day} DE {mon} DE {d.year}"]
     roman = months.ROMAN[d.month - 1]
-    return [*forms, f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}"]
+    return [*forms, f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
+            f"{d.year}年{d.month:02d}月{d.day:02d}日"]
 
 
 def _values(elem: pydicom.DataElement) -> list[str]:
@@ -134,10 +131,17 @@ def _cjk(text: str) -> bool:
     return any(0x3040 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7A3 or 0xF900 <= ord(c) <= 0xFAFF for c in text)
 
 
-def _add_name(n: Needles, pn: str) -> None:
-    other = transliterated(pn) if not pn.isascii() else None  # "KROEWNITZER" for Kröwnitzer
+def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
+    other = transliterated(pn) if variants and not pn.isascii() else None  # "KROEWNITZER" for Kröwnitzer
     if other is not None:
-        _add_name(n, other)
+        _add_name(n, other, variants=False)
+    kana = other_kana(pn) if variants and not pn.isascii() else None  # "ヤマダ" for やまだ (3 kana or more)
+    if kana is not None:
+        extra = Needles()
+        _add_name(extra, kana, variants=False)
+        for k, v in extra.values.items():
+            if len(k.replace(" ", "")) >= 3:
+                n.values.setdefault(k, v)
     for group in pn.split("="):
         parts = [p.strip() for p in group.split("^") if p.strip()]
         if _cjk(group):  # "山田^太郎": each part, and the two run together as text writes them

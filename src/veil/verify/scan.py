@@ -60,8 +60,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("record-number", re.compile(r"\b(?:MRN|MR#|NHS|SSN|ACC|ACCESSION|ID)[\s:#-]*[A-Z]{0,3}\d{5,}\b", re.I)),
     ("long-number", re.compile(r"(?<![\w.])\d{7,}(?![\w.])")),
     # a birth date after its cue is one whoever's it is, and also with a 2-digit year ("DOB 05/05/90")
-    ("birth-date", re.compile(r"\b(?:D\.?O\.?B|date of birth|birth\s?date|born|geb(?:oren|urtsdatum)?|n[ée]e?\s+le"
-                              r"|nacid[oa](?: el)?|nat[oa](?: il)?)\.?\s*[:=-]?\s*"
+    ("birth-date", re.compile(r"\b(?:D\.?O\.?B(?:\s*/\s*age)?|date of birth|birth\s?(?:date|day)|born"
+                              r"|geb(?:oren|urtsdatum|urtstag|\.?\s*-?\s*dat(?:um)?\.?)?|geboortedatum|ddn"
+                              r"|n[ée]e?\s+le|nacid[oa](?: el)?|nat[oa](?: il)?|fecha\s+(?:de\s+)?nac(?:imiento|\.)?"
+                              r"|data\s+d[ie]\s+nasci(?:ta|mento))\.?\s*[:=-]?\s*"
                               r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
     ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
     ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
@@ -74,7 +76,7 @@ _TEXT_DATES = re.compile(
     # other languages' months and Roman months, day first (veil.text.months)
     r"|\b\d{1,2}\.?\s(?:de\s)?(?:" + "|".join(sorted({n for ns in months.FOREIGN for n in ns}, key=len, reverse=True))
     + r"|f[ée]vrier|ao[uû]t|d[ée]cembre|m[aä]rz|mar[cç]o)\s(?:de\s)?\d{4}\b"
-    r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN, key=len, reverse=True)) + r")\1\d{4}\b", re.I)
+    r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + r")\1\d{4}\b", re.I)
 _Add = Callable[[str, str, str], None]  # (location, category, value)
 #: Coded values (defined terms, code meanings): a name-like input value that equals one of them ("Text",
 #: "Observer") is vocabulary there, not a leak; their raw bytes are skipped for DICOM dictionary words.
