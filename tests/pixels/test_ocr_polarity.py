@@ -193,3 +193,41 @@ def test_a_turned_word_is_taken_for_text_only_when_read_surely():
              ocr.Word("oat", 75.0, box, (2, 1, 1, 3), turned=True),
              ocr.Word("oat", 75.0, box, (0, 1, 1, 3))]  # upright: the plain rule
     assert [ok for _w, ok in legible_words(gray, words)] == [True, False, False, True]
+
+
+@needs_tesseract
+@pytest.mark.parametrize("angle", [30, 90, 180, -20])
+def test_rotated_text_is_read_and_blanked(angle):
+    """Red team E: the name written at 15-45 degrees, at 90 mid-image or upside down stayed legible (OCR read
+    only upright text and standing text in the edge bands). The thresholded frame is now also read turned
+    both ways, upside down, and turned level when its text lines are skewed (ocr.skew)."""
+    arr = _anatomy()
+    layer = Image.new("L", (300, 40), 0)
+    ImageDraw.Draw(layer).text((4, 4), NAME, font=_font(24), fill=255)
+    turned = layer.rotate(angle, expand=True, fillcolor=0)
+    y, x = 60, 40
+    h, w = turned.height, turned.width
+    area = arr[y:y + h, x:x + w]
+    arr[y:y + h, x:x + w] = np.maximum(area, np.asarray(turned))
+    out = _clean(arr)
+    left = np.asarray(turned) > 128
+    kept = (out[y:y + h, x:x + w] > 200) & left
+    assert kept.sum() < 0.05 * left.sum(), (angle, int(kept.sum()), int(left.sum()))
+
+
+@needs_tesseract
+@pytest.mark.parametrize(("text", "ground"), [((255, 0, 0), (0, 200, 0)), ((0, 0, 255), (255, 255, 0))])
+def test_coloured_text_on_a_coloured_ground_is_read(text, ground):
+    """Red team E: red on green and blue on yellow were invisible to OCR (the brightest channel is the same
+    for text and ground). ocr.brightness shows such frames by colour distance from the ground."""
+    rgb = np.zeros((ROWS, COLS, 3), np.uint8)
+    rgb[:] = ground
+    img = Image.fromarray(rgb)
+    ImageDraw.Draw(img).text((40, 40), NAME, font=_font(24), fill=text)
+    gray = ocr.brightness(np.asarray(img))
+    ids = match.collect(_dataset(np.zeros((2, 2), np.uint8)))
+    words = ocr.read_words(gray)
+    assert any(match.word_label(w.text, ids) == "name" for w in words), [w.text for w in words]
+    # a grey image with white text keeps its brightest channel
+    grey = np.repeat(_anatomy()[:, :, None], 3, axis=2)
+    assert np.array_equal(ocr.brightness(grey), grey.max(axis=2))

@@ -278,7 +278,9 @@ def clean_pixels(ds: Dataset, policy: Policy, decision: Decision | None = None,
         if blank is None:  # nothing blanked: the detection reading (if any) is the verification reading
             report.verified = run_ocr
             break
-        around = near(blank.area)
+        # a file that said YES will say NO (hook.pixel_pass): its whole frame is read again, not only around
+        # the boxes (red team E: rotated text elsewhere stayed legible under a NO)
+        around = None if burned else near(blank.area)
         after = _ocr_frames(_display_iter(ds, frames, px.photometric), settings.min_confidence, around)
         residual, _l, _w, n_phi = _phi_regions(after, ids, False, "verify")
         report.residual_phi = n_phi

@@ -512,16 +512,16 @@ class Scanner:
         self._check_path(rel, add)
         return found
 
-    def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 3, path: Path | None = None) -> list[Finding]:
+    def scan_pixels(self, ds: Dataset, rel: str, max_frames: int = 5, path: Path | None = None) -> list[Finding]:
         """OCR the first frames of an image at risk of burned-in text (US, SC, screen captures ...) and
         look for the input's identifiers and PHI patterns in what it reads. Pixels that cannot be decoded
         are a finding: what cannot be read cannot be shown to be clean."""
         grays, bad = self.pixel_grays(ds, rel, max_frames, path)
         return bad if bad else self.read_pixels([(rel, grays)])[0]
 
-    def pixel_grays(self, ds: Dataset, rel: str, max_frames: int = 3, path: Path | None = None
+    def pixel_grays(self, ds: Dataset, rel: str, max_frames: int = 5, path: Path | None = None
                     ) -> tuple[list[np.ndarray], list[Finding]]:
-        """The frames OCR reads (display grays of the first `max_frames`), or the finding that they cannot
+        """The frames OCR reads (display grays of `max_frames` spread over the loop), or the finding that they cannot
         be decoded (fail closed)."""
         from veil.errors import InputError
         from veil.pixels import ocr
@@ -941,26 +941,30 @@ def _at_risk(ds: Dataset) -> bool:
             or str(ds.get("BurnedInAnnotation", "")).upper() == "YES")
 
 
+def frame_sample(count: int, n: int) -> list[int]:
+    """`n` frame indices spread over a loop of `count` frames, first and last included: text burned into a
+    late frame only was not read when the first `n` were (red team E: frame 36 of 40)."""
+    if count <= n:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (n - 1)) for i in range(n)})
+
+
 def _frames(ds: Dataset, n: int, path: Path | None = None) -> list[np.ndarray]:
-    """The first `n` frames; from the file when there is one (pydicom then reads just those frames, not
-    a cine loop's whole Pixel Data), else from the dataset."""
+    """`n` frames spread over the loop (:func:`frame_sample`); from the file when there is one (pydicom then
+    reads just those frames, not a cine loop's whole Pixel Data), else from the dataset."""
     from pydicom.pixels import iter_pixels
 
-    out: list[np.ndarray] = []
+    try:
+        count = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        count = 1
+    indices = frame_sample(count, n)
     if path is not None:
         try:
-            for i, frame in enumerate(iter_pixels(path)):
-                if i >= n:
-                    break
-                out.append(frame)
-            return out
+            return list(iter_pixels(path, indices=indices))
         except Exception:  # not a file pydicom's pixel reader takes on its own: decode from the dataset
-            out = []
-    for i, frame in enumerate(iter_pixels(ds)):
-        if i >= n:
-            break
-        out.append(frame)
-    return out
+            pass
+    return list(iter_pixels(ds, indices=indices))
 
 
 #: Values longer than this stay on disk when a file is read (dcmread defer_size); binary ones are never
