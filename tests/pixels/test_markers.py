@@ -22,6 +22,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 
+from veil.errors import InputError
 from veil.pixels.markers import header_strips
 
 SECRET = "YmVuY2htYXJrLXNlY3JldC1iZW5jaG1hcmstc2VjcmV0IQ=="
@@ -100,7 +101,8 @@ def test_segments_a_decoder_needs_are_kept():
     in JPEG-LS HP's colour transform (APP8) stays too."""
     frame = (b"\xff\xd8" + _segment(0xFFE0, b"JFIF\x00" + bytes(9)) + _segment(0xFFE1, b"Exif\x00\x00x")
              + _segment(0xFFE2, b"ICC_PROFILE\x00") + _segment(0xFFFE, b"name") + _segment(0xFFE8, b"mrfx")
-             + _segment(0xFFEC, b"Ducky") + _segment(0xFFEE, b"Adobe") + b"\xff\xda" + bytes(10) + b"\xff\xd9")
+             + _segment(0xFFEC, b"Ducky") + _segment(0xFFEE, b"Adobe" + bytes(7)) + b"\xff\xda" + bytes(10)
+             + b"\xff\xd9")
 
     def read(at: int, n: int) -> bytes:
         return frame[at:at + n]
@@ -124,3 +126,34 @@ def test_an_encoder_naming_itself_is_kept_anything_else_goes(text, kept):
     for frame, kind in ((j2k, "j2k"), (jpeg, "jpeg")):
         strips = header_strips(lambda at, n, f=frame: f[at:at + n], 0, len(frame), kind)
         assert (strips == []) is kept, (kind, text)
+
+
+def test_segments_anywhere_in_the_first_fragment_are_removed():
+    """Red team E: an APPn was kept by its number alone (a JFXX thumbnail, text in APP2 or APP14), and nothing
+    after the first scan was looked at (a COM between progressive scans, bytes after EOI, a COM in a JPEG 2000
+    tile-part header), nor a frame padded before its SOI."""
+    scan = _segment(0xFFDA, bytes(8)) + b"\x12\xff\x00\x34\xff\xd0\x56"  # entropy data: stuffed 0xFF00, RST0
+    frame = (b"\xff\xd8" + _segment(0xFFE0, b"JFXX\x00\x10" + b"Quixandor") + _segment(0xFFE2, b"Quixandor")
+             + _segment(0xFFEE, b"Adobe Quixandor^Zebulon") + scan + _segment(0xFFFE, b"Quixandor") + scan
+             + b"\xff\xd9" + b"Quixandor MRN98765431\x00")
+
+    def strips(data: bytes, kind: str = "jpeg") -> list[bytes]:
+        return [data[pos:pos + size] for pos, size in header_strips(lambda at, n: data[at:at + n], 0, len(data), kind)]
+
+    got = strips(frame)
+    assert [g[:2] for g in got[:4]] == [b"\xff\xe0", b"\xff\xe2", b"\xff\xee", b"\xff\xfe"]
+    assert got[4] == b"Quixandor MRN98765431\x00"
+    assert b"\x12\xff\x00" not in b"".join(got)  # the scans' data stay
+    assert strips(b"\x00\x00" + _segment(0xFFD8, b"")[:2] + _segment(0xFFFE, b"Quixandor") + b"\xff\xd9")[1][:2] == \
+        b"\xff\xfe"
+    # JPEG 2000: a COM in a tile-part header (T.800 A.4.2)
+    sot = b"\xff\x90" + struct.pack(">HHLBB", 10, 0, 0, 0, 1)
+    j2k = (b"\xff\x4f" + _segment(0xFF51, bytes(36)) + sot + _segment(0xFF64, b"\x00\x01Quixandor") + b"\xff\x93"
+           + bytes(8))
+    assert [g[:2] for g in strips(j2k, "j2k")] == [b"\xff\x64"]  # the last tile-part (Psot 0): cut out
+    sized = j2k.replace(sot, b"\xff\x90" + struct.pack(">HHLBB", 10, 0, len(j2k) - 51, 0, 1))
+    with pytest.raises(InputError):  # a tile-part with a length: it cannot be shortened, refused
+        strips(sized, "j2k")
+    # a comment running past the fragment's end cannot be cut: refused, not released
+    with pytest.raises(InputError):
+        strips(b"\xff\xd8" + b"\xff\xfe\x00\x40Quixandor")

@@ -10,8 +10,10 @@ C.2.4, T.800 A.9.2): what a decoder needs stays - JFIF (APP0), ICC_PROFILE (APP2
 (APP14) and, for JPEG-LS, HP's colour transform (APP8) - and so does a comment that is only an encoder's
 name and version ("Kakadu-2.2"), so that most files still stream through untouched.
 
-Only the frame header (up to the first scan, or the first tile) is read: a segment after it (between
-progressive scans, in a tile-part header) is not looked for.
+The whole first fragment of each frame is read: segments between progressive scans and after the last
+scan, bytes after EOI, and comments in JPEG 2000 tile-part headers go too (red team E). A segment that
+runs past its fragment's end cannot be cut there: the file is refused. Segments in a frame's later
+fragments are not looked for.
 """
 
 from __future__ import annotations
@@ -55,45 +57,127 @@ def kind_of(transfer_syntax: str) -> str | None:
 
 def header_strips(read: Reader, start: int, length: int, kind: str) -> list[tuple[int, int]]:
     """(offset, size) of the segments to remove in the frame whose first fragment's value is at
-    [start, start + length); [] when the fragment does not begin a frame."""
-    end = start + length
+    [start, start + length); [] when the fragment does not begin a frame.
+
+    The whole first fragment is read (red team E): segments between progressive scans or after the last
+    scan, bytes after EOI, comments in JPEG 2000 tile-part headers, a frame padded before its SOI. A segment
+    that runs past the fragment's end cannot be cut here: the file is refused (InputError), not released."""
+    data = read(start, length)
     if kind == "j2k":
-        if read(start, 2) != b"\xff\x4f":  # SOC
+        out = _j2k_strips(data)
+    else:
+        lead = len(data) - len(data.lstrip(b"\x00"))  # padding before SOI (red team E)
+        if lead > 16 or data[lead:lead + 2] != b"\xff\xd8":
             return []
-        pos, out = start + 2, []
-        while pos + 4 <= end:
-            marker, size = struct.unpack(">HH", read(pos, 4))
-            if marker == 0xFF90 or marker >> 8 != 0xFF or size < 2:  # SOT: the first tile; or not a marker
-                break
-            if marker == 0xFF64 and not _ENCODER_COMMENT.fullmatch(read(pos + 6, size - 4)):  # COM (T.800 A.9.2)
-                out.append((pos, 2 + size))
-            pos += 2 + size
-        return [s for s in out if s[0] + s[1] <= end]
-    if read(start, 2) != b"\xff\xd8":  # SOI
-        return []
-    keep = _KEEP_APP[kind]
-    pos, out = start + 2, []
-    while pos + 2 <= end:
-        head = read(pos, 2)
-        if head[0] != 0xFF:
+        out = ([(0, lead)] if lead else []) + _jpeg_strips(data, lead, kind)
+    if any(off + size > len(data) for off, size in out):
+        raise InputError("a JPEG segment that can hold text runs past its fragment's end (it cannot be cut out "
+                         "here)", "pixels:jpeg-segments")
+    return [(start + off, size) for off, size in out if size]
+
+
+def _app_needed(m: int, body: bytes, kind: str) -> bool:
+    """An APPn segment a decoder needs, judged by its identifier, not its number alone (red team E: a JFXX
+    thumbnail, APP2 or APP14 text went out): JFIF without a thumbnail, an ICC profile, Adobe's colour
+    transform, and in JPEG-LS HP's colour transform."""
+    if m == 0xE0:
+        return body.startswith(b"JFIF\x00") and len(body) == 14
+    if m == 0xE2:
+        return body.startswith(b"ICC_PROFILE\x00")
+    if m == 0xEE:
+        return body.startswith(b"Adobe") and len(body) == 12
+    return m == 0xE8 and kind == "jpegls" and body.startswith(b"mrfx") and len(body) <= 8
+
+
+def _jpeg_strips(data: bytes, pos: int, kind: str) -> list[tuple[int, int]]:
+    """Segments to remove in one JPEG or JPEG-LS codestream starting with SOI at `pos` (offsets in `data`):
+    COM (unless an encoder's name) and APPn (unless needed) anywhere, also after a scan, and whatever follows
+    EOI but one pad byte. Entropy-coded data is skipped: in JPEG a marker is 0xFF then a byte other than
+    0x00, a restart or a fill byte (T.81 B.1.1.5); in JPEG-LS 0xFF then a byte with its high bit set (T.87
+    A.1)."""
+    out: list[tuple[int, int]] = []
+    n = len(data)
+    pos += 2
+    while pos + 2 <= n:
+        if data[pos] != 0xFF:
             break
-        m = head[1]
+        m = data[pos + 1]
         if m == 0xFF:  # fill byte
             pos += 1
             continue
-        if m == 0x01 or 0xD0 <= m <= 0xD8:  # no length
+        if m == 0x01 or 0xD0 <= m <= 0xD7:  # no length
             pos += 2
             continue
-        if m in (0xDA, 0xD9) or pos + 4 > end:  # SOS: the image data; EOI
-            break
-        (size,) = struct.unpack(">H", read(pos + 2, 2))
+        if m == 0xD9:  # EOI: bytes after it other than zero padding go (scrub pads the value again)
+            tail = data[pos + 2:]
+            if tail.strip(b"\x00"):
+                out.append((pos + 2, len(tail)))
+            return out
+        if pos + 4 > n:
+            out.append((pos, 4))  # a segment cut by the fragment's end: refused by the caller
+            return out
+        size = int.from_bytes(data[pos + 2:pos + 4], "big")
         if size < 2:
             break
-        if (m == 0xFE and not _ENCODER_COMMENT.fullmatch(read(pos + 4, size - 2))) or (0xE0 <= m <= 0xEF
-                                                                                      and m not in keep):
+        body = data[pos + 4:pos + 2 + size]
+        if (m == 0xFE and not _ENCODER_COMMENT.fullmatch(body)) or (
+                0xE0 <= m <= 0xEF and not _app_needed(m, body, kind)):
             out.append((pos, 2 + size))
         pos += 2 + size
-    return [s for s in out if s[0] + s[1] <= end]
+        if m == 0xDA:  # SOS: skip the entropy-coded data to the next marker
+            pos = _next_marker(data, pos, kind)
+    return out
+
+
+def _next_marker(data: bytes, pos: int, kind: str) -> int:
+    n = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= n:
+            return n
+        b = data[pos + 1]
+        if kind == "jpegls":
+            if b & 0x80:
+                return pos
+        elif b != 0x00 and b != 0xFF and not 0xD0 <= b <= 0xD7:
+            return pos
+        pos += 1 if b == 0xFF else 2
+
+
+def _j2k_strips(data: bytes) -> list[tuple[int, int]]:
+    """COM segments of a JPEG 2000 codestream's main header and of every tile-part header in `data` (T.800
+    A.4.2: a tile-part is SOT, its header, SOD and its Psot bytes; Psot 0: the last, to EOC)."""
+    if data[:2] != b"\xff\x4f":  # SOC
+        return []
+    out: list[tuple[int, int]] = []
+    n = len(data)
+    pos = 2
+    in_tile = -1  # start of the current tile-part, or -1 in the main header
+    while pos + 4 <= n:
+        marker, size = struct.unpack(">HH", data[pos:pos + 4])
+        if marker == 0xFFD9:  # EOC
+            break
+        if marker == 0xFF93:  # SOD: this tile-part's data follows, to SOT + Psot
+            if in_tile < 0:
+                break
+            psot = struct.unpack(">L", data[in_tile + 6:in_tile + 10])[0]
+            if psot == 0:
+                break
+            pos = in_tile + psot
+            in_tile = -1
+            continue
+        if marker >> 8 != 0xFF or size < 2:
+            break
+        if marker == 0xFF90:  # SOT
+            in_tile = pos
+        elif marker == 0xFF64 and not _ENCODER_COMMENT.fullmatch(data[pos + 6:pos + 2 + size]):  # COM (A.9.2)
+            if in_tile >= 0 and struct.unpack(">L", data[in_tile + 6:in_tile + 10])[0]:
+                # cut out, the tile-part's length (Psot) would be wrong and the frame would not decode
+                raise InputError("a comment in a JPEG 2000 tile-part header (it can hold text, and the tile-part "
+                                 "cannot be shortened here)", "pixels:jpeg-segments")
+            out.append((pos, 2 + size))
+        pos += 2 + size
+    return out
 
 
 @dataclass
@@ -117,7 +201,7 @@ def _fragments(read: Reader, total: int, kind: str) -> tuple[int, list[_Fragment
             bot = ln
         else:
             strips = header_strips(read, pos + 8, ln, kind)
-            starts = read(pos + 8, 2) in (b"\xff\xd8", b"\xff\x4f")
+            starts = read(pos + 8, 18).lstrip(b"\x00")[:2] in (b"\xff\xd8", b"\xff\x4f")  # (padded before SOI)
             frags.append(_Fragment(pos + 8, ln, starts, strips))
         pos += 8 + ln
     return max(bot, 0), frags
