@@ -276,3 +276,31 @@ def test_allow_listed_technical_text_keeps_institution_words_and_dicom_terms(pol
     assert ds.ManufacturerModelName == "Field 1"
     assert ds.ProcedureCodeSequence[0].CodeMeaning == "Recording Observer's Name"
     assert ds.ProcedureCodeSequence[1].CodeMeaning == "CT [NAME]"  # the patient's own name still goes
+
+
+@pytest.mark.parametrize("where", ["comment", "name-object", "after-eof"])
+def test_keep_if_clean_reads_a_pdfs_bytes_beyond_its_text(where):
+    """Red team E: a PDF comment, a name object "/Quixworth#5EZebulon" and a comment after %%EOF are not
+    text a reader extracts, and the document went out with the patient's name in them."""
+    ds = pdf_instance(b"CT CHEST W/O CONTRAST. No acute abnormality.")
+    doc = _pdf(b"CT CHEST W/O CONTRAST. No acute abnormality.")
+    if where == "comment":
+        doc = doc.replace(b"%PDF-1.4\n", b"%PDF-1.4\n% prepared for Quixworth Zebulon\n")
+    elif where == "name-object":
+        doc = doc.replace(b"/Type /Catalog", b"/Type /Catalog /Quixworth#5EZebulon true")
+    else:
+        doc += b"% Quixworth^Zebulon\n"
+    ds.EncapsulatedDocument = doc + (b"\x00" if len(doc) % 2 else b"")
+    with pytest.raises(InputError) as exc:
+        deidentify(ds, compile_plan(load_policy_text(KEEP)), KEY)
+    assert exc.value.rule == "encapsulated-document:identifying-text"
+
+
+def test_a_utf16_cda_is_read_to_its_last_character():
+    """Red team E: DICOM's NUL padding was stripped from a UTF-16LE document, whose last character ends in a NUL
+    byte of its own: a clean CDA was quarantined as XML that does not parse."""
+    from veil.text.documents import extract_text
+
+    xml = '<?xml version="1.0" encoding="UTF-16"?><ClinicalDocument><title>CT report</title></ClinicalDocument>'
+    data = b"\xff\xfe" + xml.encode("utf-16-le")
+    assert "CT report" in extract_text(data, "text/xml")

@@ -471,6 +471,11 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     from veil.text.clean import detect
 
     found = [s for line in text.splitlines() for s in detect(line, ctx.known)]
+    if not found and ctx.known and _document_bytes_named(data, ctx.known):
+        # the extracted text is not all a document holds: a PDF comment, a name object "/Quixandor#5EZebulon",
+        # a comment after %%EOF (red team E) - its printable bytes are read for the known identifiers too
+        raise InputError(f"encapsulated document ({_mime_label(mime)}) holds one of the patient's identifiers "
+                         "outside its text (a comment, a name object)", "encapsulated-document:identifying-text")
     if found:
         kinds = ", ".join(sorted({s.label for s in found}))
         raise InputError(f"encapsulated document ({_mime_label(mime)}) contains identifying text: {len(found)} span(s) "
@@ -478,6 +483,17 @@ def _encapsulated_document(ds: Dataset, ctx: _Ctx) -> DataElement | None:
     del ds[_ENCAPSULATED]
     ctx.out.fire(_ENCAPSULATED, "K", "encapsulated_documents=keep_if_clean")
     return elem
+
+
+def _document_bytes_named(data: bytes, known: KnownIdentifiers) -> bool:
+    """Whether the printable runs of a document's bytes hold one of the patient's identifiers (technical
+    identifiers: a lone everyday-word name part, "White", is also a PDF colour's name)."""
+    from veil.text.known import fold, has_known, technical_identifiers
+
+    tech = technical_identifiers(known)
+    runs = data.translate(_PRINTABLE).split(b"\x00")
+    return any(len(r) >= 3 and has_known(fold(r.decode("ascii").replace("#5E", "^").replace("#20", " ")), tech)
+               for r in runs)
 
 
 def _vr_of(elem: DataElement | RawDataElement, tag: int) -> str:

@@ -80,12 +80,12 @@ def _app_needed(m: int, body: bytes, kind: str) -> bool:
     """An APPn segment a decoder needs, judged by its identifier, not its number alone (red team E: a JFXX
     thumbnail, APP2 or APP14 text went out): JFIF without a thumbnail, an ICC profile, Adobe's colour
     transform, and in JPEG-LS HP's colour transform."""
-    if m == 0xE0:
-        return body.startswith(b"JFIF\x00") and len(body) == 14
+    if m == 0xE0:  # 14 bytes without a thumbnail; a short or padded one has no room for one either
+        return body.startswith(b"JFIF\x00") and len(body) <= 16
     if m == 0xE2:
         return body.startswith(b"ICC_PROFILE\x00")
-    if m == 0xEE:
-        return body.startswith(b"Adobe") and len(body) == 12
+    if m == 0xEE:  # 12 bytes (some writers: 10, as pydicom's SC_rgb_jpeg.dcm)
+        return body.startswith(b"Adobe") and len(body) <= 12
     return m == 0xE8 and kind == "jpegls" and body.startswith(b"mrfx") and len(body) <= 8
 
 

@@ -62,7 +62,8 @@ def mime_label(mime: str | None) -> str:
 def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
     """All text of an encapsulated document, for checking. Raises :class:`ExtractionError`."""
     mime = (mime or "").strip().lower()
-    data = data.rstrip(b"\x00")  # DICOM pads OB values to even length
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 ends in a NUL of its own (red team E)
+        data = data.rstrip(b"\x00")  # DICOM pads OB values to even length
     if mime == "application/pdf" or data.startswith(b"%PDF"):
         return pdf_text(data)
     if mime in ("text/xml", "application/xml", "application/hl7-cda+xml") or data.lstrip().startswith(b"<"):
