@@ -492,8 +492,12 @@ def _document_bytes_named(data: bytes, known: KnownIdentifiers) -> bool:
 
     tech = technical_identifiers(known)
     runs = data.translate(_PRINTABLE).split(b"\x00")
-    return any(len(r) >= 3 and has_known(fold(r.decode("ascii").replace("#5E", "^").replace("#20", " ")), tech)
-               for r in runs)
+    # a PDF name writes a character as #XX ("/Quixandor#5EZebulon", PDF 32000-1 7.3.5)
+    return any(len(r) >= 3 and has_known(fold(_PDF_NAME_ESCAPE.sub(lambda m: chr(int(m[1], 16)), r.decode("ascii"))),
+                                         tech) for r in runs)
+
+
+_PDF_NAME_ESCAPE = re.compile(r"#([0-9A-Fa-f]{2})")
 
 
 def _vr_of(elem: DataElement | RawDataElement, tag: int) -> str:

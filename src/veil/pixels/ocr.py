@@ -356,9 +356,9 @@ class Page:
 
 def pages(gray: np.ndarray) -> list[Page]:
     """Every page tesseract reads for `gray`: the :func:`readings` of the whole frame, the thresholded one also
-    upside down and turned both ways (red team E: text at 90 and 180 degrees stayed legible), then the left
-    and right :data:`EDGE` bands of the other readings turned upright both ways (a band of one value is not
-    read). Text at other angles (15-45 degrees) is not read: see the closing notes."""
+    upside down, turned both ways, and turned level when its text lines are skewed (:func:`skew`; red team
+    E: text at 15-45, 90 and 180 degrees stayed legible), then the left and right :data:`EDGE` bands of the
+    other readings turned upright both ways (a band of one value is not read)."""
     rows, cols = gray.shape
     s = scale_for(rows, cols)
     full = readings(gray)

@@ -19,8 +19,6 @@ pure function of its inputs: deterministic, and safe to run in any worker.
 
 from __future__ import annotations
 
-import re
-
 from veil.text.known import (
     KnownIdentifiers,
     collect_identifiers,
@@ -31,7 +29,7 @@ from veil.text.known import (
     fold_map,
     is_birth,
 )
-from veil.text.names import find_names
+from veil.text.names import TITLES, find_names
 from veil.text.patterns import find_patterns, shift_date_text
 from veil.text.spans import AGE, DATE, NAME, Span, merge
 
@@ -66,17 +64,24 @@ def _case_says_word(value: str, spans: list[Span]) -> list[Span]:
                                      and everyday_word(fold(value[s.start:s.end])) and not _cued(value, s.start))]
 
 
-#: Words after which a word is the person, whatever its case: "pt white", "Patient: white", "by white",
-#: "Dear rose" (red team D: the lower-case rule let them through).
-_PERSON_CUES = frozenset({"PT", "PTS", "PATIENT", "PATIENTS", "BY", "DEAR", "MR", "MRS", "MS", "MISS", "DR", "PROF",
-                          "FOR", "TO", "FROM", "WITH", "PER", "CC", "ATTN", "NAME", "HI", "HELLO", "SIGNED",
-                          "CALLED", "TOLD", "INFORMED", "CONTACTED", "CONTACT", "PATIENT'S", "PT'S", "MX"})
+#: Words after which a word is the person, whatever its case: titles (names.TITLES) and "pt white",
+#: "Patient: white", "by white", "Dear rose" (red team D: the lower-case rule let them through).
+_PERSON_CUES = TITLES | {"PT", "PTS", "PATIENT", "PATIENTS", "BY", "DEAR", "FOR", "TO", "FROM", "WITH", "PER", "CC",
+                         "ATTN", "NAME", "HI", "HELLO", "SIGNED", "CALLED", "TOLD", "INFORMED", "CONTACTED",
+                         "CONTACT", "PATIENT'S", "PT'S"}
+#: Characters around a span its neighbouring words are looked for in (not the whole value, once per span).
+_NEAR = 48
+
+
+def _word_before(value: str, start: int) -> str:
+    """The word right before `start` (spaces, a colon or a comma between), upper case without punctuation."""
+    before = value[max(0, start - _NEAR):start].rstrip(" :,-").split()
+    return fold(before[-1].strip(".:,;()-_")) if before else ""
 
 
 def _cued(value: str, start: int) -> bool:
-    """Whether the word before `start` (a colon or comma between them too) names a person next."""
-    before = value[:start].rstrip(" :,-").split()
-    return bool(before) and before[-1].strip(".:,;()").upper() in _PERSON_CUES
+    """Whether the word before `start` names a person next."""
+    return _word_before(value, start) in _PERSON_CUES
 
 
 #: Imaging phrases whose words are also surnames (Long, White, Field, Black, Wall, Flair, Dixon ...): in
@@ -106,11 +111,10 @@ def _phrase_says_word(value: str, spans: list[Span]) -> list[Span]:
     for s in spans:
         word = fold(value[s.start:s.end])
         if s.label == NAME and word.isalnum():
-            before = fold(value[:s.start]).split()
-            after = fold(value[s.end:]).split()
-            prev = before[-1].strip(".,:;()-_") if before and value[s.start - 1:s.start].isspace() else ""
-            nxt = after[0].strip(".,:;()-_") if after and value[s.end:s.end + 1].isspace() else ""
-            if ((prev, word) in TECHNICAL_PHRASES or (word, nxt) in TECHNICAL_PHRASES) and not _cued(value, s.start):
+            prev = _word_before(value, s.start) if value[s.start - 1:s.start].isspace() else ""
+            after = value[s.end:s.end + _NEAR].split()
+            nxt = fold(after[0].strip(".,:;()-_")) if after and value[s.end:s.end + 1].isspace() else ""
+            if ((prev, word) in TECHNICAL_PHRASES or (word, nxt) in TECHNICAL_PHRASES) and prev not in _PERSON_CUES:
                 continue
         out.append(s)
     return out
@@ -137,17 +141,13 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
     return _replaced(value, detect(value, known, names=names, patterns=patterns), known, shift_days)
 
 
-#: A title right before a word: what makes a listed name a person in a vendor's label.
-_TITLE_BEFORE = re.compile(r"(?i:\b(?:DR|MR|MRS|MS|MISS|PROF|DOCTOR)\.?\s+)$")
-
-
 def clean_label(value: str, known: KnownIdentifiers | None) -> tuple[str, int]:
     """A vendor's label kept by a safe-private dictionary (Retain Safe Private, PS3.15 E.3.10): the patient's
     own identifiers, patterns (a phone, a date), and a listed name only after a title. Read for every listed
     name, fonts and filters became people ("Lucida Grande", "Gill Sans", interpolation "Mitchell": red team
     D); read for the technical identifiers only, "pt white fse" kept the patient's surname."""
     spans = detect(value, known, names=False)
-    spans += [s for s in find_names(value, unknown_words=False) if _TITLE_BEFORE.search(value[:s.start])]
+    spans += [s for s in find_names(value, unknown_words=False) if _word_before(value, s.start) in TITLES]
     return _replaced(value, merge(spans), known, None)
 
 

@@ -246,7 +246,7 @@ def date_forms(da: str) -> frozenset[str]:
         f"{d.day}/{d.month}/{d.year}", f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{y2}",
         f"{d.month}/{d.day}/{y2}", f"{d.day:02d}/{d.month:02d}/{y2}", f"{d.month:02d}/{d.day:02d}/{y2}",
         f"{d.day}.{d.month}.{d.year}", f"{d.day}-{d.month}-{d.year}", f"{d.month}-{d.day}-{d.year}",
-        f"{d:%d%m%y}", f"{d:%m%d%y}", f"{d:%y%m%d}", f"{y2}-{d:%m-%d}",
+        f"{d:%d%m%y}", f"{d:%m%d%y}", f"{d:%y%m%d}",
     }
     for mon in (m, mf):
         forms |= {
@@ -255,6 +255,20 @@ def date_forms(da: str) -> frozenset[str]:
             f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day}{mon}{d.year}",
             f"{d.day:02d}{mon}{d.year}", f"{d.day:02d}{mon}{y2}",
         }
+    return frozenset(forms)
+
+
+@lru_cache(maxsize=4096)
+def birth_forms(da: str) -> frozenset[str]:
+    """:func:`date_forms` and the rarer forms of the patient's birth date: other languages' and Roman months,
+    the East Asian form, YY-MM-DD. Only the birth date's: a study date in such a form is one pattern detection
+    replaces anyway ("13. März 2019"), and each date's forms made the identifier regex compile longer."""
+    forms = set(date_forms(da))
+    if not forms:
+        return frozenset()
+    d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+    y2 = f"{d.year % 100:02d}"
+    forms.add(f"{y2}-{d:%m-%d}")
     # other languages and Roman months, day first as they write it ("13. Marz 1947", "13.XI.1947"); the
     # 2-digit year only with a full name or a Roman month of two letters or more ("13 out 47" is no date)
     for mon in months.FOREIGN[d.month - 1]:
@@ -419,9 +433,10 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
             out.extend(_place_terms(v))
     elif kw in _DATE_SET or (vr == "DA" and kw.startswith("Patient")):
         for v in values:
-            for form in date_forms(v.strip()):
+            birth = kw == "PatientBirthDate"
+            for form in (birth_forms if birth else date_forms)(v.strip()):
                 out.append((form, DATE))
-                if kw == "PatientBirthDate":
+                if birth:
                     out.append((form, BIRTH))
 
 
@@ -635,7 +650,7 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
         if _CORE_VR[tag] == "PN":
             out.extend(_name_terms(v))
         elif tag == 0x00100030:
-            for form in date_forms(v.strip()):
+            for form in birth_forms(v.strip()):
                 out += [(form, DATE), (form, BIRTH)]
         else:
             out.extend(_id_terms(v))
@@ -716,10 +731,7 @@ def _term_regex(term: str, label: str) -> str:
     if label == DATE:  # between two numbers a separator is required: "1/8/31" is no "1831" (red team C:
         out = _day(runs, 0)  # a version "R03_1831" and a model "SIGNA 1831" became [DATE])
         for i, (prev, run) in enumerate(itertools.pairwise(runs), 1):
-            sep = _SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP
-            if prev.isalpha() and run.isdigit():  # "noviembre de 1947"
-                sep = _CONNECTOR + sep
-            out += sep + _day(runs, i)
+            out += (_SEP_REQUIRED if prev.isdigit() and run.isdigit() else _SEP) + _day(runs, i)
         return out
     return _SEP.join(re.escape(r) for r in runs)
 

@@ -56,7 +56,7 @@ _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?"
 #: A token's parts between hyphens, for a hyphen-joined word that is not a double-barrelled name.
 _PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_]))*\.?")
 
-_TITLES = frozenset([
+TITLES = frozenset([
     "DR", "DRS", "DOCTOR", "MR", "MRS", "MS", "MISS", "MX", "PROF", "PROFESSOR", "SIR", "DAME", "LADY", "LORD",
     "NURSE", "SISTER", "MADAM", "MADAME", "MME", "MLLE", "HERR", "FRAU", "SRA", "SENOR", "SENORA", "REV", "FATHER",
     "CAPT", "SGT",
@@ -215,7 +215,7 @@ def _listed(b: str, lex: Lexicon) -> bool:
 def _unknown(t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
     """A capitalised word in no list; in mixed text an all-capitals word is taken for an acronym."""
     b = t.bare
-    if not t.cap or (not allcaps and t.word.isupper()) or b in _FUNCTION or b in _TITLES or b in _CUES:
+    if not t.cap or (not allcaps and t.word.isupper()) or b in _FUNCTION or b in TITLES or b in _CUES:
         return False
     parts = b.split("-")
     return all(lex.unknown(p) for p in parts) and _looks_like_name(b)
@@ -224,7 +224,7 @@ def _unknown(t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
 def _is_namey(t: _Tok, lex: Lexicon, allcaps: bool) -> bool:
     """Is `t` a name on its own (rule 3)?"""
     b = t.bare
-    if not t.cap or b in _FUNCTION or b in _TITLES or b in lex.vocabulary or lex.eponym(b):
+    if not t.cap or b in _FUNCTION or b in TITLES or b in lex.vocabulary or lex.eponym(b):
         return False
     return _listed(b, lex) or _unknown(t, lex, allcaps)
 
@@ -235,7 +235,7 @@ def _after_cue(t: _Tok, lex: Lexicon, allcaps: bool, *, first: bool) -> bool:
     b = t.bare
     if t.initial:
         return True
-    if not t.cap or b in lex.vocabulary or b in _FUNCTION or b in _TITLES:
+    if not t.cap or b in lex.vocabulary or b in _FUNCTION or b in TITLES:
         return False
     if first:
         return allcaps or not t.word.isupper() or len(b) > 4 or b in lex.surnames or b in lex.first
@@ -266,8 +266,8 @@ def _clinical_caret(value: str, lex: Lexicon) -> bool:
     return True
 
 
-_KEEP_DOT = _TITLES | {"ST", "STE", "JR", "SR", "PROF", "REV", "CAPT", "SGT", "M.D", "PH.D", "D.O", "R.N"}
-_TRIGGERS = (_TITLES | _CUES | _POST_CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES
+_KEEP_DOT = TITLES | {"ST", "STE", "JR", "SR", "PROF", "REV", "CAPT", "SGT", "M.D", "PH.D", "D.O", "R.N"}
+_TRIGGERS = (TITLES | _CUES | _POST_CUES | _STRONG_PLACE_CUES | _FACILITY | _SUFFIXES | _PARTICLES
              | {"ST", "SAINT", "STE"})
 
 
@@ -292,7 +292,7 @@ def _descriptor(toks: list[_Tok], lex: Lexicon) -> bool:
     clinical = False
     for t in toks:
         b = t.bare
-        if b in _TITLES or b in _CUES or b in _POST_CUES or t.word == "M.":
+        if b in TITLES or b in _CUES or b in _POST_CUES or t.word == "M.":
             return False
         if b in lex.vocabulary or b in lex.descriptor_words or b in _EPONYM_HEADS or b in _WEAK_HEADS:
             clinical = True
@@ -338,7 +338,7 @@ def _lower_case_names(text: str, lex: Lexicon) -> str:
         word = _bare(cue.group())
         if word not in _LOWER_CUES or text[cue.end():nxt.start()].strip(" .") or not name_word(nxt):
             continue
-        if word in _TITLES:
+        if word in TITLES:
             capital(cue)
         j = i + 1
         while j < len(toks) and name_word(toks[j]) and (j == i + 1 or text[toks[j - 1].end():toks[j].start()]
@@ -428,7 +428,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         head = toks[k + 1].bare
         if head in _WEAK_HEADS:
             return (toks[k].bare in lex.eponyms and gap(k, k + 1).strip(" ") == ""
-                    and not (k > 0 and toks[k - 1].bare in _TITLES))
+                    and not (k > 0 and toks[k - 1].bare in TITLES))
         return head in _EPONYM_HEADS and (_joins(gap(k, k + 1)) or gap(k, k + 1) == "-")
 
     def _partner(k: int, d: int) -> int | None:
@@ -444,7 +444,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         else:
             return None
         first = min(k, c)
-        if not (toks[c].bare in lex.eponyms or _head(c)) or (first > 0 and toks[first - 1].bare in _TITLES):
+        if not (toks[c].bare in lex.eponyms or _head(c)) or (first > 0 and toks[first - 1].bare in TITLES):
             return None  # "Drs Greulich and Pyle"
         return c
 
@@ -518,7 +518,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
     # 1. cue + capitalised words (titles, roles); DICOM caret names
     for i, t in enumerate(toks):
         b = t.bare
-        is_title = (b in _TITLES and (t.word[0].isupper() or allcaps) and not _modality_title(i)) or (
+        is_title = (b in TITLES and (t.word[0].isupper() or allcaps) and not _modality_title(i)) or (
             t.word == "M." and not allcaps and (i == 0 or not toks[i - 1].initial)  # French "M. Testa", not "J. M."
             and i + 1 < n and not toks[i + 1].initial)
         is_cue = b in _CUES and i + 1 < n and (b != "FOR" or lex.unknown(toks[i + 1].bare))
@@ -529,7 +529,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
             j += 1  # "Sig.ra", "Dott.ssa"
         if j < n and is_cue and toks[j].bare in _GLUE and _joins(gap(i, j)):
             j += 1
-        if j < n and toks[j].bare in _TITLES:
+        if j < n and toks[j].bare in TITLES:
             j += 1
         while j < n and toks[j].bare in _PARTICLES and j + 1 < n and toks[j + 1].cap:
             j += 1
@@ -640,7 +640,7 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         b = t.bare
         if taken[i] or not (b in lex.eponyms or b in lex.descriptor_words or ("-" in b and lex.eponym(b))):
             continue
-        if (not _capital(t) or b in _TITLES or b in _CUES or b in _FUNCTION or _eponym(i) or _graded(i)
+        if (not _capital(t) or b in TITLES or b in _CUES or b in _FUNCTION or _eponym(i) or _graded(i)
                 or _drug(i)):
             continue
         if (i + 1 < n and toks[i + 1].bare in _POST_CUES and gap(i, i + 1) == " ") or _listed_with(i):
@@ -664,7 +664,7 @@ def _neighbour(a: int, b: int, toks: list[_Tok], lex: Lexicon, allcaps: bool, te
     if not _joins(text[toks[lo].end:toks[hi].start]):
         return False
     t = toks[b]
-    if not t.cap or t.bare in _FUNCTION or t.bare in lex.vocabulary or t.bare in _TITLES or lex.eponym(t.bare):
+    if not t.cap or t.bare in _FUNCTION or t.bare in lex.vocabulary or t.bare in TITLES or lex.eponym(t.bare):
         return t.bare in _PARTICLES and b < a  # "DE OLIVEIRA"
     if t.initial or t.bare in _PARTICLES:
         return True
@@ -715,7 +715,7 @@ def _city(toks: list[_Tok], i: int, text: str, lex: Lexicon) -> tuple[int, int] 
             if all(w in lex.vocabulary or w in lex.english or w in lex.ambiguous for w in words):
                 continue  # "Long Beach" in "LONG BEACH" all-caps text is still ambiguous: needs a cue
             return i, i + k - 1
-    if b not in lex.places or b in lex.vocabulary or b in _FUNCTION or b in _TITLES or len(b) < 3:
+    if b not in lex.places or b in lex.vocabulary or b in _FUNCTION or b in TITLES or len(b) < 3:
         return None
     cue_before = i > 0 and toks[i - 1].bare in _PLACE_CUES
     state_after = i + 1 < n and toks[i + 1].bare in _STATES and text[t.end:toks[i + 1].start].strip() in (",", "")

@@ -105,11 +105,19 @@ def date_forms(da: str) -> list[str]:
     except (ValueError, IndexError):
         return []
     m = months.ABBREVIATED[d.month - 1]
-    forms = [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
-             f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
-             f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}",
-             f"{d.day} {m} {d.year}"]
-    # other languages, day first ("13. NOVEMBER 1947", "13 DE NOVIEMBRE DE 1947"), and Roman months ("13.XI.1947")
+    return [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
+            f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
+            f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day} {m} {d.year}"]
+
+
+def birth_forms(da: str) -> list[str]:
+    """:func:`date_forms` and the birth date's rarer forms: other languages, day first ("13. NOVEMBER 1947",
+    "13 DE NOVIEMBRE DE 1947"), Roman months ("13.XI.1947") and the East Asian form (the text matcher's
+    :func:`veil.text.known.birth_forms`). Only the birth date's: they are needles everywhere."""
+    forms = date_forms(da)
+    if not forms:
+        return forms
+    d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     for mon in (months.ENGLISH[d.month - 1], *months.FOREIGN[d.month - 1]):
         forms += [f"{d.day} {mon} {d.year}", f"{d.day}. {mon} {d.year}", f"{d.day} DE {mon} DE {d.year}"]
     roman = months.ROMAN[d.month - 1]
@@ -208,7 +216,7 @@ def _collect(ds: Dataset, n: Needles) -> None:
                 if re.fullmatch(r"\d{8}", v):
                     n.dates.add(v)
                     if kw == "PatientBirthDate":  # never kept by any option: searched everywhere
-                        for form in date_forms(v):
+                        for form in birth_forms(v):
                             n.add(form, "date")
         elif kw in ID_KEYWORDS:
             for v in vals:
