@@ -110,14 +110,19 @@ def test_tampering_is_detected(published, tmp_path: Path, how: str) -> None:  # 
     assert res.problems
 
 
+def _policy_tier(proj, name: str, policy_yaml: str) -> None:  # type: ignore[no-untyped-def]
+    """A limited-data-set tier `name` whose policy (policies/`name`.yaml) is `policy_yaml`."""
+    (proj.root / "policies" / f"{name}.yaml").write_text(policy_yaml)
+    tiers = dict(proj.tiers)
+    tiers[name] = parse_tier(name, {"policy": f"policies/{name}.yaml", "level": "limited-data-set"})
+    proj.tiers = tiers
+
+
 def test_leak_in_the_input_kept_by_policy_is_refused(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
     """The corpus plants names in ImageComments; a policy that keeps the attribute is refused."""
     proj = make_project(tmp_path / "p")
-    (proj.root / "policies" / "comments.yaml").write_text(
-        "name: comments\nversion: '1'\noverrides:\n  - {keyword: ImageComments, action: keep}\n")
-    tiers = dict(proj.tiers)
-    tiers["comments"] = parse_tier("comments", {"policy": "policies/comments.yaml", "level": "limited-data-set"})
-    proj.tiers = tiers
+    _policy_tier(proj, "comments",
+                 "name: comments\nversion: '1'\noverrides:\n  - {keyword: ImageComments, action: keep}\n")
     out = create_release(proj, "comments", corpus.root, purpose="leak")
     assert out.state == "failed"
     assert any("ImageComments" in f["location"] for f in out.findings)
@@ -310,11 +315,7 @@ def test_the_gate_reads_inputs_as_deid_reads_them(tmp_path: Path, corpus, form: 
     import pydicom
 
     proj = make_project(tmp_path / "p")
-    (proj.root / "policies" / "site.yaml").write_text(
-        "name: site\nversion: '1'\noverrides:\n  - {keyword: InstitutionName, action: keep}\n")
-    tiers = dict(proj.tiers)
-    tiers["site"] = parse_tier("site", {"policy": "policies/site.yaml", "level": "limited-data-set"})
-    proj.tiers = tiers
+    _policy_tier(proj, "site", "name: site\nversion: '1'\noverrides:\n  - {keyword: InstitutionName, action: keep}\n")
     files = tmp_path / "files"
     files.mkdir()
     for i, f in enumerate(corpus.files):  # the patient's surname as the institution: only its needle finds it
@@ -358,11 +359,7 @@ def test_a_tier_that_keeps_full_dates_can_publish(tmp_path: Path, corpus) -> Non
     """Red team: a tier whose policy keeps real dates (Retain Longitudinal Temporal Information Full Dates)
     was always refused: the gate's paired check called every kept study date a date not shifted."""
     proj = make_project(tmp_path / "p")
-    (proj.root / "policies" / "dated.yaml").write_text(
-        "name: dated\nversion: '1'\nprofile: ps3.15-basic\noptions: [retain_long_full_dates]\n")
-    tiers = dict(proj.tiers)
-    tiers["dated"] = parse_tier("dated", {"policy": "policies/dated.yaml", "level": "limited-data-set"})
-    proj.tiers = tiers
+    _policy_tier(proj, "dated", "name: dated\nversion: '1'\nprofile: ps3.15-basic\noptions: [retain_long_full_dates]\n")
     out = create_release(proj, "dated", corpus.root, purpose="dates kept")
     assert not any(f["category"] == "date-not-shifted" for f in out.findings), out.findings[:3]
     assert out.published, out.reasons
