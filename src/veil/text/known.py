@@ -78,11 +78,12 @@ CUED = "NAME/cued"
 #: became "DOB 21/02/1916" next to a Patient's Age capped at 090Y). It is replaced instead (clean_text).
 BIRTH = "DATE/birth"
 #: A date written with a 2-digit year, looked for in technical text only right after a birth cue
-#: (:data:`_BIRTH_CUE`): "DOB 05/05/90" in a Window Explanation, where "5.5.90" alone is a version.
+#: (:data:`BIRTH_CUE`): "DOB 05/05/90" in a Window Explanation, where "5.5.90" alone is a version.
 CUED_DATE = "DATE/cued"
-#: Words that say a birth date follows, in the languages of :mod:`veil.text.months`.
-_BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B(?:\s*/\s*AGE)?|BIRTH\s*(?:DATE|DAY)|DATE\s+OF\s+BIRTH|BIRTH|BORN"
-              r"|GEB(?:OREN|URTSDATUM|URTSTAG|\.?\s*-?\s*DAT(?:UM)?\.?)?|GEBOORTEDATUM|DDN|NEE?(?:\s+LE)?"
+#: Words that say a birth date follows, in the languages of :mod:`veil.text.months`; for folded text here and
+#: for text as written in verify (case-insensitive there: "né le").
+BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B(?:\s*/\s*AGE)?|BIRTH\s*(?:DATE|DAY)|DATE\s+OF\s+BIRTH|BIRTH|BORN"
+              r"|GEB(?:OREN|URTSDATUM|URTSTAG|\.?\s*-?\s*DAT(?:UM)?\.?)?|GEBOORTEDATUM|DDN|N[EÉ]E?(?:\s+LE)?"
               r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+(?:DE\s+)?NAC(?:IMIENTO|\.)?|DATE\s+DE\s+NAISSANCE"
               r"|DATA\s+D[IE]\s+NASCI(?:TA|MENTO))"
               r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
@@ -898,7 +899,7 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
         alternatives.append(r"(?<!\d)(?P<" + g + ">" + "|".join(dict.fromkeys(alts)) + r")(?!\d)")
     if cued_dates:  # the span is the date alone (group q0d), the cue stays
         groups["q0"] = DATE
-        alternatives.append(r"(?<![A-Z0-9])(?P<q0>" + _BIRTH_CUE + "(?P<q0d>" + "|".join(dict.fromkeys(cued_dates))
+        alternatives.append(r"(?<![A-Z0-9])(?P<q0>" + BIRTH_CUE + "(?P<q0d>" + "|".join(dict.fromkeys(cued_dates))
                             + r"))(?![A-Z0-9])")
     if named:
         groups["n0"] = NAME

@@ -35,6 +35,12 @@ FOREIGN: tuple[tuple[str, ...], ...] = (
     ("DECEMBRE", "DEZEMBER", "DICIEMBRE", "DICEMBRE", "DEZEMBRO", "GRUDNIA", "GRUDZIEN", "PROSINCE", "PROSINEC"),
 )
 
+#: The full names as a regex alternation for text as written (the pattern detector, verify): also with the
+#: accents folding takes away ("février", "août", "März", "março", "Jänner").
+FOREIGN_PATTERN = "|".join(sorted({n for names in FOREIGN for n in names}
+                                  | {"F[EÉ]VRIER", "AO[UÛ]T", "D[EÉ]CEMBRE", "M[AÄ]RZ", "MAR[CÇ]O", "J[AÄ]NNER"},
+                                  key=len, reverse=True))
+
 #: Their abbreviations that differ from the English three letters ("Okt", "Mrz", "févr.", "dic", "mrt").
 FOREIGN_ABBREVIATED: tuple[tuple[str, ...], ...] = (
     ("JANV", "ENE", "GEN"), ("FEVR", "FEV"), ("MRZ", "MRT"), ("AVR", "ABR"), ("MAG",), ("GIU",),

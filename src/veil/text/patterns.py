@@ -23,9 +23,7 @@ from veil.text.spans import ADDRESS, AGE, DATE, EMAIL, ID, PHONE, URL, Span
 _MONTH_NAMES = months.ENGLISH
 #: Month names of other languages (and their accented spellings, as text writes them), for dates with a
 #: day and a 4-digit year only: "5 mai" or "3 set" alone is no date.
-_MON_INTL = ("(?:" + "|".join(sorted({n for names in months.FOREIGN for n in names}
-                                     | {"F[EÉ]VRIER", "AO[UÛ]T", "D[EÉ]CEMBRE", "M[AÄ]RZ", "MAR[CÇ]O", "J[AÄ]NNER"},
-                                     key=len, reverse=True))
+_MON_INTL = ("(?:" + months.FOREIGN_PATTERN
              + "|" + "|".join(sorted({*months.DISTINCT_ABBREVIATIONS, "F[EÉ]VR"}, key=len, reverse=True)) + r"\.?)")
 _ROMAN = "(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + ")"
 _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"

@@ -38,6 +38,7 @@ from pydicom.uid import UID_dictionary
 
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
+from veil.text.known import BIRTH_CUE
 from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
@@ -60,11 +61,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("record-number", re.compile(r"\b(?:MRN|MR#|NHS|SSN|ACC|ACCESSION|ID)[\s:#-]*[A-Z]{0,3}\d{5,}\b", re.I)),
     ("long-number", re.compile(r"(?<![\w.])\d{7,}(?![\w.])")),
     # a birth date after its cue is one whoever's it is, and also with a 2-digit year ("DOB 05/05/90")
-    ("birth-date", re.compile(r"\b(?:D\.?O\.?B(?:\s*/\s*age)?|date of birth|birth\s?(?:date|day)|born"
-                              r"|geb(?:oren|urtsdatum|urtstag|\.?\s*-?\s*dat(?:um)?\.?)?|geboortedatum|ddn"
-                              r"|n[ée]e?\s+le|nacid[oa](?: el)?|nat[oa](?: il)?|fecha\s+(?:de\s+)?nac(?:imiento|\.)?"
-                              r"|data\s+d[ie]\s+nasci(?:ta|mento))\.?\s*[:=-]?\s*"
-                              r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
+    ("birth-date", re.compile(r"\b" + BIRTH_CUE + r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
     ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
     ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
                                r"|\b(?:09[1-9]|1[0-4]\d)Y\b", re.I)),
@@ -74,8 +71,7 @@ _TEXT_DATES = re.compile(
     r"|\b\d{1,2}\.?[ -](?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ -]\d{4}\b"
     r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b"
     # other languages' months and Roman months, day first (veil.text.months)
-    r"|\b\d{1,2}\.?\s(?:de\s)?(?:" + "|".join(sorted({n for ns in months.FOREIGN for n in ns}, key=len, reverse=True))
-    + r"|f[ée]vrier|ao[uû]t|d[ée]cembre|m[aä]rz|mar[cç]o)\s(?:de\s)?\d{4}\b"
+    r"|\b\d{1,2}\.?\s(?:de\s)?(?:" + months.FOREIGN_PATTERN + r")\s(?:de\s)?\d{4}\b"
     r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + r")\1\d{4}\b", re.I)
 _Add = Callable[[str, str, str], None]  # (location, category, value)
 #: Coded values (defined terms, code meanings): a name-like input value that equals one of them ("Text",
