@@ -94,3 +94,39 @@ def test_icon_regenerated_from_cleaned_pixels(tmp_path):
     item = ds.IconImageSequence[0]
     assert item.Columns == 64 and item.PhotometricInterpretation == "RGB"
     assert len(item.PixelData) >= item.Rows * item.Columns * 3
+
+
+@needs_tesseract
+def test_verify_passes_a_regenerated_icon_and_flags_any_other(tmp_path):
+    """A regenerated icon (pixels.icons: regenerate) is a thumbnail of the cleaned, released image: verify
+    does not flag it (it flagged every one, and such a tier could never publish). An icon that is not the
+    one Veil derives from the image - a changed byte, an element more, the input's own - is still flagged."""
+    from veil.verify import verify_folder
+
+    inputs = []
+    for i in (0, 1, 3):  # monochrome and colour secondary captures with text burned in
+        s = testset.make(i)
+        icon = pydicom.Dataset()
+        icon.Rows = icon.Columns = 2
+        s.ds.IconImageSequence = pydicom.Sequence([icon])
+        s.ds.save_as(tmp_path / f"in{i}.dcm", enforce_file_format=True)
+        inputs.append(tmp_path / f"in{i}.dcm")
+    out = tmp_path / "out"
+    summary = run(inputs, out, compile_plan(pixel_policy(icons="regenerate")), Keyed(KEY))
+    assert [r.status for r in summary.results] == ["ok"] * 3, [r.reason for r in summary.results]
+    result = verify_folder(out, ocr=False)
+    assert not [f for f in result.findings if f.category == "icon"], result.findings
+    outputs = [out / str(r.output) for r in summary.results]
+    changed = pydicom.dcmread(outputs[0])
+    data = bytearray(changed.IconImageSequence[0].PixelData)
+    data[len(data) // 2] ^= 0x40
+    changed.IconImageSequence[0].PixelData = bytes(data)
+    changed.save_as(outputs[0])
+    extra = pydicom.dcmread(outputs[1])
+    extra.IconImageSequence[0].ImageComments = "thumbnail"
+    extra.save_as(outputs[1])
+    theirs = pydicom.dcmread(outputs[2])
+    theirs.IconImageSequence = pydicom.dcmread(inputs[2]).IconImageSequence
+    theirs.save_as(outputs[2])
+    flagged = {f.file for f in verify_folder(out, ocr=False).findings if f.category == "icon"}
+    assert flagged == {str(r.output) for r in summary.results}, flagged

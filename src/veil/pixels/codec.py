@@ -110,9 +110,7 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
     if source is None and "PixelData" not in ds:
         raise InputError("no Pixel Data to clean (Float/Double Float Pixel Data are not supported)",
                          "pixels-undecodable")
-    pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    keep_space = ts in NATIVE or ts == RLELossless
-    as_rgb = not keep_space or pi == "YBR_FULL_422"
+    pi, as_rgb = _colour_space(ds, ts)
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -136,6 +134,36 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
     if spp == 3 and pi.startswith("YBR") and as_rgb:
         pi = "RGB"
     return Pixels(arr, pi, ts)
+
+
+def _colour_space(ds: Dataset, ts: UID) -> tuple[str, bool]:
+    """(Photometric Interpretation as stored, whether to decode to RGB): frames stay in their stored colour
+    space where the output can keep it (native, RLE); other encodings and YBR_FULL_422 are decoded to RGB."""
+    pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    keep_space = ts in NATIVE or ts == RLELossless
+    return pi, not keep_space or pi == "YBR_FULL_422"
+
+
+def first_frame(ds: Dataset, source: str | os.PathLike[str] | BinaryIO) -> Pixels:
+    """The first frame of the file `source` (read as `ds`), decoded as :func:`decode` decodes every frame
+    (same colour space), without decoding the others: what verify needs to re-derive an icon."""
+    from pydicom.pixels import iter_pixels
+
+    ts = transfer_syntax(ds)
+    pi, as_rgb = _colour_space(ds, ts)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            each = cast("Generator[np.ndarray, None, None]",
+                        iter_pixels(source, as_rgb=as_rgb, raw=False, transfer_syntax_uid=ts, indices=[0]))
+            with contextlib.closing(each):
+                frame = next(each)
+    except Exception as exc:
+        raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {scrub(str(exc))}",
+                         "pixels-undecodable") from exc
+    if int(ds.get("SamplesPerPixel", 1) or 1) == 3 and pi.startswith("YBR") and as_rgb:
+        pi = "RGB"
+    return Pixels(frame[np.newaxis, ...], pi, ts)
 
 
 def _from_file(source: str | os.PathLike[str] | BinaryIO, ts: UID, as_rgb: bool, frames: int,

@@ -17,15 +17,17 @@ name in it, and is always removed by the basic profile; with ``pixels.icons: reg
 from __future__ import annotations
 
 import copy
-from typing import Any
+import os
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from veil.pixels import match, ocr, redact
-from veil.pixels.clean import _phi_regions, legible_words
+from veil.errors import InputError
+from veil.pixels import codec, match, ocr, redact
+from veil.pixels.clean import _display_frames, _phi_regions, legible_words
 from veil.policy.model import Policy
 
 #: Overlay Plane module elements restored after the header engine (structure + cleaned bitmap/text).
@@ -115,3 +117,25 @@ def icon_from(display: np.ndarray, size: int = 64) -> Dataset:
 
 def set_icon(ds: Dataset, item: Dataset) -> None:
     ds.IconImageSequence = Sequence([item])
+
+
+def icon_is_derived(ds: Dataset, source: str | os.PathLike[str] | BinaryIO) -> bool:
+    """Whether `ds`'s Icon Image Sequence is exactly the icon :func:`icon_from` makes of the image's own
+    first frame as displayed (``pixels.icons: regenerate``), element for element and byte for byte.
+
+    Why: such an icon is a thumbnail of pixels that are themselves released and checked, so it shows
+    nothing they do not; verify flagged every regenerated icon, and a release tier that regenerates icons
+    could never publish. Any other icon (the input's own, one re-encoded lossily, one with an element more)
+    is not derived and stays a finding (PS3.15 E.3.3: Clean Graphics). Undecodable pixels: not derived.
+    """
+    seq = ds.get("IconImageSequence")
+    if seq is None or len(seq) != 1 or "PixelData" not in ds:
+        return False
+    try:
+        made = icon_from(_display_frames(ds, codec.first_frame(ds, source))[0])
+    except (InputError, ValueError, TypeError):
+        return False
+    item = seq[0]
+    if sorted(item.keys()) != sorted(made.keys()):
+        return False
+    return all(tag in item and item[tag].value == elem.value for tag, elem in made.items())

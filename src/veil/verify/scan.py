@@ -668,8 +668,7 @@ class Scanner:
                     if not modified:
                         for m in _TEXT_DATES.finditer(text):
                             add(loc, "pattern:date", m.group(0))
-        icon = ds.get("IconImageSequence")
-        if icon is not None:
+        if "IconImageSequence" in ds and not _icon_derived(ds, data):
             add("(0088,0200) IconImageSequence", "icon", "icon image")
         if not deflated and _frame_text_segments(ds, data):
             add("(7FE0,0010) PixelData", "pixels-text-segment", "JPEG comment or APPn segment in a frame")
@@ -1007,6 +1006,14 @@ def _windows(source: bytes | Path, reach: int,
 #: transfer syntax, implementation UID and version. Source/sending/receiving AE titles, presentation
 #: addresses and private information (0002,0016-0102) name the site or its network.
 _META_PLAIN = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
+
+
+def _icon_derived(ds: Dataset, data: bytes | Path) -> bool:
+    """An icon Veil regenerated from this image's own first frame (graphics.icon_is_derived) is no finding:
+    the image it shrinks is what the rest of verify reads."""
+    from veil.pixels.graphics import icon_is_derived
+
+    return icon_is_derived(ds, data if isinstance(data, Path) else io.BytesIO(data))
 
 
 def _native_pixels(ds: Dataset) -> tuple[int, int] | None:
