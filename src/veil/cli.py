@@ -924,6 +924,8 @@ def demo(
     pairs = pair_by_manifest(result, list(corpus.files), lambda p: keyed_file_hash(p, keyed))
     check = verify_folder(result, sample, pairs=pairs)
     out.print(f"veil verify --against input: {check.files} files, {len(check.findings)} findings")
+    for note in check.notes:
+        out.print(f"  note: {note}")
     out.print(f"input:  {sample}\noutput: {result}")
     raise typer.Exit(EXIT_FATAL if leaked or check.findings else summary.exit_code)
 

@@ -242,6 +242,35 @@ def test_burned_in_text_is_read_by_ocr(tmp_path):
     assert hits >= 2
 
 
+def test_an_image_at_risk_is_a_finding_when_no_ocr_engine_can_read_it(tmp_path, monkeypatch):
+    """Fail closed: on a machine where tesseract is not installed (here: not on PATH), an ultrasound image
+    whose pixels verify cannot read is a finding, not a note - the release gate published every such image.
+    An image not at risk (no OCR needed) is unaffected."""
+    from veil.pixels import ocr
+    from veil.pixels.testset import make
+    from veil.verify.needles import collect
+
+    sample = make(1, with_text=False)
+    assert sample.kind.startswith(("us", "sc"))
+    path = tmp_path / "us.dcm"
+    sample.ds.save_as(path, enforce_file_format=True)
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ct.save_as(tmp_path / "ct.dcm")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    ocr.engine_version.cache_clear()
+    try:
+        scanner = Scanner(collect(sample.ds))
+        found = scanner.scan_file(path, "us.dcm", set())
+        assert [f.category for f in found if f.location.startswith("(7FE0,0010)")] == ["pixels-unread"]
+        assert any("OCR unavailable" in n for n in scanner.notes)
+        assert not [f for f in scanner.scan_file(tmp_path / "ct.dcm", "ct.dcm", set()) if "pixels" in f.category]
+    finally:
+        monkeypatch.undo()
+        ocr.engine_version.cache_clear()
+
+
 def test_a_public_code_is_not_a_record_number_but_a_local_one_is(tmp_path):
     """SNOMED CT's chest (51185008) in Anatomic Region Sequence is vocabulary: a CT series carries it in every
     file, and flagging it as a long number made every clean CT a finding. The same digits under a local

@@ -542,8 +542,11 @@ class Scanner:
             reads = ocr.read_many(g for _, grays in jobs for g in grays)
         except Exception as exc:
             if isinstance(exc, InputError) and exc.rule == "pixels-ocr-unavailable":
+                # fail closed: an image at risk whose pixels were not read is not shown to be clean (a gate on
+                # a machine without tesseract published every one); --no-ocr is the explicit way to skip
                 self.notes.add("OCR unavailable (install tesseract-ocr): pixels of images at risk not read")
-                return [[] for _ in jobs]
+                return [[Finding(rel, "(7FE0,0010) PixelData", "pixels-unread", "OCR unavailable", "")]
+                        for rel, _ in jobs]
             if len(jobs) > 1:
                 return [self.read_pixels([job])[0] for job in jobs]
             why = exc.reason[:40] if isinstance(exc, InputError) else type(exc).__name__
