@@ -98,6 +98,10 @@ def check_paths(in_dir: Path, out_dir: Path) -> None:
         raise VeilError(f"output {out_dir} must not be inside the input {in_dir} (nor the input inside it)")
     if src.is_dir():
         _check_staging_outside(src, in_dir)
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if tmp == dst or tmp.is_relative_to(dst):  # archives unpacked and pixels spilled there: originals in OUT
+        raise VeilError(f"the temporary folder {tmp} (where archives are unpacked and large images spilled) must "
+                        f"not be inside the output {out_dir}: set TMPDIR to a folder outside it")
     if is_list_file(in_dir):
         try:
             _check_listed(in_dir, out_dir, dst)
@@ -418,9 +422,21 @@ def _stamp(path: str) -> str:
         st = os.stat(path)
     except OSError:
         return ""
-    if path.startswith(_staging_root()):  # an archive member: its staging folder is named after the
-        return f"{st.st_size}:{st.st_mtime_ns}"  # archive's identity (size, times, inode); a re-unpack makes new inodes
+    if _staged_member(path):  # an archive member: its staging folder is named after the archive's identity
+        return f"{st.st_size}:{st.st_mtime_ns}"  # (size, times, inode); a re-unpack makes new inodes
     return _file_state(st)
+
+
+def _staged_member(path: str) -> bool:
+    """Whether `path` is a member Veil unpacked: in one of its own staging folders ($TMPDIR/veil-staging- and
+    24 hex digits or a process's name, then files/). A plain prefix test took an input folder named
+    'veil-staging-export' in $TMPDIR for one, and its inputs got the weaker stamp (red team)."""
+    root = _staging_root()
+    if not path.startswith(root):
+        return False
+    name, _, rest = path[len(root):].partition(os.sep)
+    return rest.startswith("files" + os.sep) and (
+        bool(re.fullmatch(r"[0-9a-f]{24}", name)) or bool(re.fullmatch(r"pid\d+-\d+-[^/]+", name)))
 
 
 def _file_state(st: os.stat_result) -> str:
@@ -538,7 +554,7 @@ def _journal_all(out_dir: Path) -> Iterator[_Line]:
     folder = out_dir / STATE_DIR / "journal"
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         defined: dict[int, tuple[tuple[str, str, str, int], ...]] = {}
-        with open(path, encoding="utf-8") as fh:
+        with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is skipped, not fatal to every later run
             for line in fh:
                 try:
                     rec = json.loads(line)

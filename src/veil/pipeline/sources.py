@@ -383,11 +383,11 @@ def _members(archive: Path) -> Iterator[tuple[list[_Member], int, str]]:
         for m in tf.getmembers():
             h.update(json.dumps([m.name, m.size, m.type.decode("latin-1"), m.mtime, m.mode],
                                 ensure_ascii=True).encode() + b"\n")
-            parts = _member_parts(m.name)
-            if not (m.isfile() or m.isdir()) or parts is None:
-                raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}", "archive")
-            if m.isdir():
+            if m.isdir():  # a folder entry unpacks as nothing (as zip's): "./" of `tar -C DIR .` is not refused
                 continue
+            parts = _member_parts(m.name)
+            if not m.isfile() or parts is None:
+                raise InputError(f"archive member refused (link, device or unsafe path): {m.name!r}", "archive")
             need += m.size
 
             def reader(m: tarfile.TarInfo = m) -> IO[bytes]:
