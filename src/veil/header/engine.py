@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, UID_dictionary
+from pydicom.valuerep import PersonName
 
 from veil.errors import InputError
 from veil.header import dates
@@ -325,12 +326,12 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
         return None
     if not known.terms:
         return False
-    from veil.text.known import has_known
+    from veil.text.known import fold, has_known
 
-    if b"\\" not in value:
-        hit = has_known(value.decode("ascii").upper(), known)
+    if b"\\" not in value:  # fold: upper case, and a control character inside a name dropped (known.HIDDEN)
+        hit = has_known(fold(value.decode("ascii")), known)
     else:
-        hit = any(has_known(v.decode("ascii").upper(), known) for v in value.split(b"\\"))
+        hit = any(has_known(fold(v.decode("ascii")), known) for v in value.split(b"\\"))
     if len(known.hits) < 4096:
         known.hits[value] = hit
     return hit
@@ -1202,7 +1203,57 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
         del ds[tag]
         ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
         return
+    if act.code in ("K", "C") and _garbled(elem):
+        del ds[tag]
+        ctx.out.fire(tag, "X", "undecodable:invalid-bytes")
+        return
+    if act.code in ("K", "C") and ctx.known and _known_in_utf8(elem, ds, ctx.known):
+        del ds[tag]
+        ctx.out.fire(tag, "X", "text:identifier-in-another-encoding")
+        return
     _apply(ds, elem, act, ctx, scope, handled)
+
+
+def _known_in_utf8(elem: DataElement, ds: Dataset, known: KnownIdentifiers) -> bool:
+    """Whether a text value decoded in the declared character set is, read as UTF-8, one of the patient's
+    own identifiers: a device that writes UTF-8 and declares ISO_IR 100 (or nothing) stores "Zörvath" as
+    bytes that decode to "ZÃ¶rvath", which matches no name, and the bytes went out as they were (red team).
+    Such a value is removed, not cleaned: its spans cannot be mapped between the two readings."""
+    if elem.VR not in TEXT_VRS:
+        return False
+    value = elem.value
+    texts = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    texts = [t for t in texts if not t.isascii()]
+    if not texts:
+        return False
+    encodings = getattr(ds, "_character_set", None) or []
+    if isinstance(encodings, str):  # no Specific Character Set: pydicom's default, as one name
+        encodings = [encodings]
+    if len(encodings) != 1 or python_encoding.get("ISO_IR 192") == encodings[0]:
+        return False  # several (ISO 2022: escapes name them) or UTF-8 itself
+    from veil.text.known import fold, has_known
+
+    for text in texts:
+        try:
+            other = text.encode(encodings[0]).decode("utf-8")
+        except (UnicodeError, LookupError):
+            continue
+        if other != text and has_known(fold(other), known):
+            return True
+    return False
+
+
+def _garbled(elem: DataElement) -> bool:
+    """Whether a text value pydicom decoded with replacement characters: bytes invalid in the declared
+    character set (pydicom warns and goes on). Such text cannot be read for the patient's identifiers
+    ("Z\ufffdrvath" is not the name) and would be written back changed: removed, not kept or cleaned
+    (fail closed; red team: names behind one bad byte went out)."""
+    value = elem.value
+    if isinstance(value, (str, PersonName)):
+        return "\ufffd" in str(value)
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, PersonName)):
+        return any("\ufffd" in str(v) for v in value)
+    return False
 
 
 #: Coding schemes whose concepts and their meanings are defined outside the site (PS3.16 Table 8-1); any

@@ -28,6 +28,7 @@ from veil.text.known import (
     fold,
     fold_map,
     is_birth,
+    plain_ascii,
 )
 from veil.text.names import TITLES, find_names
 from veil.text.patterns import find_patterns, shift_date_text
@@ -124,7 +125,7 @@ def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
     """Known identifiers, matched on the folded text and reported in offsets of `value`. Folding may change
     the length ('ß' is 'SS', 'ﬃ' is 'FFI', a decomposed accent goes): each folded span is mapped back to
     the original characters it comes from, a partly covered character wholly included."""
-    if value.isascii():
+    if plain_ascii(value):
         return find_known(value.upper(), known)
     folded, starts, ends = fold_map(value)
     return [Span(starts[s.start], ends[s.end - 1], s.label) for s in find_known(folded, known) if s.end > s.start]

@@ -19,6 +19,7 @@ per patient, cached, so a value is scanned once whatever the number of terms.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import unicodedata
@@ -92,10 +93,26 @@ _SEP = r"[\s\-_./,#:^']*"  # "13.11.'47" too (a typographic apostrophe folds to 
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
 
+#: What a reader does not see, dropped by folding (:func:`fold_map`): ISO 2022 escape sequences left in the
+#: decoded text (pydicom leaves those its codec does not take: IR 58's "ESC $ ) A", an "ESC ( J" inside IR 87),
+#: C0/C1 controls but tab and line ends, and format characters (zero-width space and joiners, word joiner,
+#: BOM, bidi marks, soft hyphen, grapheme joiner, variation selectors, Hangul fillers). "Zor<U+200B>vath"
+#: shows as Zorvath and was not the name; nor was a Chinese name behind IR 58's escape (red team: kept).
+HIDDEN = re.compile("\x1b[\x20-\x2f]+[\x30-\x7e]?|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c"
+                    "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+                    "\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]")
+
+
+def plain_ascii(text: str) -> bool:
+    """ASCII with nothing :data:`HIDDEN` in it: folded by ``upper()`` alone (the common case, kept fast)."""
+    return text.isascii() and (text.isprintable() or HIDDEN.search(text) is None)
+
+
 def fold(text: str) -> str:
-    """Upper-case, accents removed: 'Zoë' and 'ZOE' match. The length may change ('ß' is 'SS', 'ﬃ' is
-    'FFI'): :func:`fold_map` also says which characters of `text` each folded character comes from."""
-    if text.isascii():
+    """Upper-case, accents and hidden characters (:data:`HIDDEN`) removed: 'Zoë' and 'ZOE' match. The length
+    may change ('ß' is 'SS', 'ﬃ' is 'FFI'): :func:`fold_map` also says which characters of `text` each folded
+    character comes from."""
+    if plain_ascii(text):
         return text.upper()
     return fold_map(text)[0]
 
@@ -130,6 +147,22 @@ def transliterated(value: str) -> str | None:
     return out if out != value else None
 
 
+#: "oe" written for an umlaut after a consonant ("KROEWNITZER", "MUELLER", "SCHROEDER").
+_UMLAUT_DIGRAPH = re.compile(r"(?i)(?<=[b-df-hj-np-tv-z])([aou])e")
+
+
+def detransliterated(value: str) -> str | None:
+    """An ASCII name with its umlaut digraphs written as the vowel they stand for, or None if it has none: the
+    record says "KROEWNITZER", a report "Kröwnitzer" (folded "KROWNITZER"; red team: kept). Only for name
+    parts of 6 letters or more once changed ("MUELLER" -> "MULLER"; not "JOEL", "SAMUEL", "DOE")."""
+    def part(m: re.Match[str]) -> str:
+        changed = _UMLAUT_DIGRAPH.sub(r"\1", m.group(0))
+        return changed if len(changed) >= 6 else m.group(0)
+
+    out = re.sub(r"[A-Za-z]+", part, value)
+    return out if out != value else None
+
+
 @lru_cache(maxsize=8192)
 def _fold_char(c: str) -> str:
     """One character folded: compatibility decomposition (ligatures, full-width forms), combining marks
@@ -144,14 +177,39 @@ def _fold_char(c: str) -> str:
     return kept.upper()
 
 
+#: Cyrillic and Greek letters drawn like Latin ones. A word mixing them with Latin letters is a Latin word
+#: typed on two keyboard layouts ("Zоrvаth" with Cyrillic о and а: red team), read as the Latin it shows.
+_LOOKALIKE = str.maketrans(dict(zip(
+    "АВЕКМНОРСТУХаеорсухіјѕІЈЅԁһӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρ",
+    "ABEKMHOPCTYXaeopcyxijsIJSdhlABEZHIKMNOPTYXoikvp", strict=True)))
+_LOOKALIKE_CHARS = "".join(chr(c) for c in _LOOKALIKE)
+_MIXED_WORD = re.compile(f"(?=[^\\W\\d_]*[A-Za-z])(?=[^\\W\\d_]*[{_LOOKALIKE_CHARS}])[^\\W\\d_]+")
+
+
+def latinised(text: str) -> str:
+    """`text` with the look-alike letters of words that mix them with Latin letters written in Latin (the
+    same length: offsets hold)."""
+    return _MIXED_WORD.sub(lambda m: m.group(0).translate(_LOOKALIKE), text)
+
+
 def fold_map(text: str) -> tuple[str, list[int], list[int]]:
     """``(folded, starts, ends)``: :func:`fold` of `text`, folded character by character, and for each folded
     character ``i`` the characters ``text[starts[i]:ends[i]]`` it comes from. A span of the folded text maps
     back to ``text[starts[a]:ends[b - 1]]``: a span that covers part of an expanded character ('ß' -> 'SS')
-    covers all of it, and combining marks dropped after a character belong to it."""
+    covers all of it, and combining marks dropped after a character belong to it. Hidden characters
+    (:data:`HIDDEN`) belong to no character: a span keeps those inside it, never one after it (replacing a
+    name never eats the escape sequence that ends its run)."""
     out: list[str] = []
     starts: list[int] = []
-    for i, c in enumerate(text):
+    text = latinised(text)
+    hidden = {m.start(): m.end() for m in HIDDEN.finditer(text)}
+    i, n = 0, len(text)
+    while i < n:
+        skip = hidden.get(i)
+        if skip is not None:
+            i = skip
+            continue
+        c = text[i]
         for ch in c.upper() if c < "\x80" else _fold_char(c):
             if ch in _VOICING and out:  # a separate voicing mark ("ｶﾞ", "か\u3099") joins its kana
                 composed = unicodedata.normalize("NFC", out[-1] + ch)
@@ -160,12 +218,15 @@ def fold_map(text: str) -> tuple[str, list[int], list[int]]:
                     continue
             out.append(ch)
             starts.append(i)
+        i += 1
     ends = [0] * len(starts)
-    nxt = len(text)
+    stops = sorted(hidden)
+    nxt = n
     for k in range(len(starts) - 1, -1, -1):
         if k + 1 < len(starts) and starts[k + 1] != starts[k]:
             nxt = starts[k + 1]
-        ends[k] = nxt
+        after = bisect.bisect_right(stops, starts[k])
+        ends[k] = min(nxt, stops[after]) if after < len(stops) else nxt
     return "".join(out), starts, ends
 
 
@@ -392,6 +453,12 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
             vr = "PN"  # a name written as UN or LO is still a name (the engine writes it back as PN)
             if type(held) is RawDataElement and isinstance(held.value, bytes):
                 values = ascii_values(held.value, "PN", ds._character_set) if held.value.isascii() else None
+                if values is None:  # decoded in the data set's character set, not as Latin-1 (red team: a
+                    try:  # Cyrillic or CJK name written as LO was not found in the text)
+                        values = _values(convert_raw_data_element(held._replace(VR="PN"),
+                                                                  encoding=ds._character_set, ds=ds))
+                    except Exception:
+                        values = None
                 _collect("PN", kw, values if values is not None else _values(held), out)
                 continue
         if vr is not None and vr != "SQ" and not _wanted(vr, kw):
@@ -447,6 +514,9 @@ def _name_terms(value: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     add_name(value, out)
     if value.isascii():
+        other = detransliterated(value)
+        if other is not None:
+            add_name(other, out)
         return tuple(out)
     other = transliterated(value)
     if other is not None:

@@ -26,7 +26,7 @@ from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
 from veil.text import months
-from veil.text.known import LETTERS, other_kana, transliterated
+from veil.text.known import HIDDEN, LETTERS, detransliterated, latinised, other_kana, plain_ascii, transliterated
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -55,7 +55,11 @@ STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", 
 
 def fold(text: str) -> str:
     """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'; letters without a decomposition as ASCII
-    writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`)."""
+    writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`); what a reader does not see dropped
+    ('Zor<U+200B>vath' finds 'ZORVATH', and an escape sequence left in decoded text: :data:`HIDDEN`)."""
+    if plain_ascii(text):
+        return text.upper()
+    text = latinised(HIDDEN.sub("", text))
     if text.isascii():
         return text.upper()
     decomposed = unicodedata.normalize("NFKD", text.translate(LETTERS))
@@ -140,7 +144,7 @@ def _cjk(text: str) -> bool:
 
 
 def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
-    other = transliterated(pn) if variants and not pn.isascii() else None  # "KROEWNITZER" for Kröwnitzer
+    other = (transliterated(pn) if not pn.isascii() else detransliterated(pn)) if variants else None  # both ways
     if other is not None:
         _add_name(n, other, variants=False)
     kana = other_kana(pn) if variants and not pn.isascii() else None  # "ヤマダ" for やまだ (3 kana or more)
@@ -184,11 +188,23 @@ def _wanted(tag: int, raw_vr: str | None) -> bool:
             vr = dictionary_VR(tag)
         except KeyError:
             return False
-    if vr in ("SQ", "PN", "UI"):
+    if vr in ("SQ", "PN", "UI") or _dictionary_name(tag):
         return True
     kw = keyword_for_tag(tag)
     return (kw in DATE_KEYWORDS or kw in ID_KEYWORDS or kw in PLACE_KEYWORDS or kw in CONTACT_KEYWORDS
             or kw in EQUIPMENT_KEYWORDS)
+
+
+@functools.cache
+def _dictionary_name(tag: int) -> bool:
+    """A public attribute the dictionary calls a person's name, whatever VR the file wrote it with (a name
+    written as LO was never searched for: red team)."""
+    if tag >> 16 & 1:
+        return False
+    try:
+        return bool(dictionary_VR(tag) == "PN")
+    except KeyError:
+        return False
 
 
 def _collect(ds: Dataset, n: Needles) -> None:
@@ -204,7 +220,7 @@ def _collect(ds: Dataset, n: Needles) -> None:
         vals = _values(elem)
         if not vals:
             continue
-        if elem.VR == "PN":
+        if elem.VR == "PN" or _dictionary_name(tag):
             for v in vals:
                 _add_name(n, v)
         elif elem.VR == "UI":
