@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 
+import pydicom
 import pytest
 
 from veil.errors import VeilError
@@ -103,3 +104,34 @@ def test_a_journal_line_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["written"] == 3
     assert tree_hashes(out) == before
+
+
+@pytest.mark.parametrize("where", ["patient", "series"])
+def test_one_sop_instance_uid_at_two_output_paths_is_written_once(tmp_path, where):
+    """Two different instances sharing a SOP Instance UID, of two patients (or two series): each went out
+    under its own folder with the same new UID, exit 0 (a PACS keeps one of them). One is kept - the same
+    one with 1 and 2 workers and on a re-run - and the other is quarantined as a duplicate instance."""
+    src = tmp_path / "in"
+    a, b = make_corpus(src, 2, patients=2)
+    other = pydicom.dcmread(b)
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = pydicom.dcmread(a).SOPInstanceUID
+    if where == "series":  # the same patient, another series
+        first = pydicom.dcmread(a)
+        other.PatientName, other.PatientID = first.PatientName, first.PatientID
+        other.StudyInstanceUID = first.StudyInstanceUID
+    other.save_as(b)
+    trees = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        r = veil("deid", str(src), str(out), "--json", "--workers", workers)
+        assert r.returncode == 1, r.stderr
+        doc = json.loads(r.stdout)
+        assert (doc["written"], doc["quarantined"]) == (1, 1)
+        (line,) = (out / ".veil" / "quarantine.jsonl").read_text().splitlines()
+        assert json.loads(line)["rule"] == "duplicate-instance"
+        assert len(list(out.rglob("*.dcm"))) == 1
+        assert len((out / ".veil" / "manifest.jsonl").read_text().splitlines()) == 1
+        trees.append(tree_hashes(out))
+    assert trees[0] == trees[1]
+    r = veil("deid", str(src), str(tmp_path / "out1"), "--json")
+    assert r.returncode == 1 and tree_hashes(tmp_path / "out1") == trees[0]

@@ -1163,6 +1163,40 @@ def _settle_duplicates(summary: RunSummary, out_dir: Path, context: _WorkerConte
         reason = "duplicate SOPInstanceUID: another input with different content is kept for this instance"
         store.replace_seq(seq, replace(r, status="quarantined", reason=reason, rule="duplicate-instance",
                                        output=None))
+    _settle_shared_uids(summary, out_dir)
+
+
+#: The file name of an output path (its SOP Instance UID) in SQL: what is left once everything up to the
+#: last '/' is taken away (SQLite has no basename).
+_SQL_NAME = "replace(output, rtrim(output, replace(output, '/', '')), '')"
+
+
+def _settle_shared_uids(summary: RunSummary, out_dir: Path) -> None:
+    """One SOP Instance UID written at two output paths: inputs of two patients (or two series) that share a
+    UID, each written under its own folder with the same new UID (red team: both went out, exit 0). A
+    PACS keeps one instance per UID, so the release would lose one silently or mix them. As for one path,
+    the output with the smaller sha256 is kept (independent of worker order); the others are quarantined
+    and their files, which this run or an earlier one wrote (same sha256), removed."""
+    store = summary.results
+    shared = f"status = 'ok' AND output IS NOT NULL AND {_SQL_NAME} IN (SELECT {_SQL_NAME} FROM results " \
+             f"WHERE status = 'ok' AND output IS NOT NULL GROUP BY {_SQL_NAME} HAVING COUNT(DISTINCT output) > 1)"
+    seqs = store.query(f"SELECT seq FROM results WHERE {shared} ORDER BY {_SQL_NAME}, output_sha256, output, seq")
+    kept: dict[str, str] = {}  # file name -> the output path kept for it
+    root = os.path.realpath(out_dir)
+    for (row,) in seqs:
+        seq = int(row)  # type: ignore[call-overload]
+        r = store.by_seq(seq)
+        assert r.output is not None
+        name = r.output.rsplit("/", 1)[-1]
+        if kept.setdefault(name, r.output) == r.output:
+            continue
+        path = os.path.join(root, r.output)
+        if _sha256_or_none(Path(path)) == r.output_sha256:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                _remove_empty_folders(os.path.dirname(path), root)
+        reason = "duplicate SOPInstanceUID: another input (another patient or series) is kept for this instance"
+        store.replace_seq(seq, replace(r, status="quarantined", reason=reason, rule="duplicate-instance", output=None))
 
 
 def _sha256_or_none(path: Path) -> str | None:
