@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from veil import __version__
@@ -126,8 +127,10 @@ audit_app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 
+#: stdout prints values from files and logs (paths, purposes, reasons): no markup, so "[red]" or "[/x]" in a
+#: file name is shown as written, not styled or a crash after the run (red team). stderr escapes them.
 console = Console(stderr=True, soft_wrap=True)
-out = Console()
+out = Console(markup=False)
 
 
 class _Failed(typer.Exit):
@@ -140,7 +143,7 @@ class _Failed(typer.Exit):
 
 
 def _fail(msg: str, code: int = EXIT_USAGE, summary: dict[str, object] | None = None) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
     raise _Failed(msg, code, summary)
 
 
@@ -250,18 +253,18 @@ def deid(
 def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None, workers: int, dry_run: bool,
           purpose: str, as_json: bool, file_timeout: float) -> None:
     from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
     from veil.pipeline.runner import check_paths
     from veil.pipeline.sources import collect
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
+    from veil.project import command_secret
 
     if file_timeout != 0 and not (math.isfinite(file_timeout) and file_timeout > 0):
         _fail(f"--file-timeout must be 0 (no limit) or a positive number of seconds, not {file_timeout:g}")
     try:
         pol = load_policy(policy)
         plan = compile_plan(pol)
-        keyed = Keyed(load_secret(key_file))
+        keyed = Keyed(command_secret(key_file))
         check_paths(input_dir, output_dir)
     except (PolicyError, SecretError, VeilError) as exc:
         _fail(str(exc))
@@ -270,14 +273,16 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     from veil.pipeline.pool import resolve_workers
 
     n_workers = resolve_workers(workers)
-    if not dry_run and _active_project() is None:  # this run's entry goes to OUT's own log: ask it first
+    log = _audit_log(output_dir)
+    if not dry_run:  # the log this run's entry goes to (OUT's own, or the project's): asked before any output
         from veil.audit import AuditError, check_appendable
 
+        project = _active_project()
         try:
-            check_appendable(output_dir / ".veil" / "audit.jsonl", key=_audit_key(keyed))
+            check_appendable(log, key=project.audit_key() if project is not None else _audit_key(keyed))
         except AuditError as exc:
-            _fail(f"{exc}. Nothing was written: a log made with another project secret means {output_dir} belongs "
-                  "to that secret - write to a new output folder")
+            _fail(f"{exc}. Nothing was written. (An audit log keyed with another project secret means its folder "
+                  "belongs to that secret: write to a new output folder.)")
     try:  # staging folders named after the output (a re-run resumes); a dry run's are its own
         sources = collect(input_dir, None if dry_run else output_dir)
     except VeilError as exc:
@@ -299,8 +304,9 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
 
                 with contextlib.suppress(AuditError, OSError, VeilError), _stop_signals_held():
                     _audit_run(output_dir, keyed, plan, exc.summary, purpose, interrupted=exc.name)
-            console.print(f"files finished so far are kept and journaled in {output_dir / '.veil'}: run the same "
-                          "command again to resume", highlight=False)
+            state = escape(str(output_dir / ".veil"))
+            console.print(f"files finished so far are kept and journaled in {state}: run the same command again to "
+                          "resume", highlight=False)
         raise
     finally:
         sources.cleanup()  # archives unpacked for this run
@@ -360,7 +366,7 @@ def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_
     else:
         _print_summary(summary, policy_name, policy_hash, output_dir)
         if head:
-            out.print(f"audit: {output_dir / '.veil' / 'audit.jsonl'} head {head} (keep it to detect truncation)")
+            out.print(f"audit: {_audit_log(output_dir)} head {head} (keep it to detect truncation)")
     if summary.stale_removed:
         console.print(f"removed {summary.stale_removed:,} output(s) of earlier runs that no input of this run made "
                       "(input removed, or quarantined now)", highlight=False)
@@ -368,17 +374,18 @@ def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_
         console.print(f"[bold yellow]warning:[/] {summary.studies_split:,} study(ies) came out under more than one "
                       "pseudo-patient, each with its own date shift: their files disagree on the patient (a Patient "
                       "ID corrected after the scan? Issuer of Patient ID in some files only under patient_key: "
-                      f"issuer_and_id?) - e.g. output study {summary.split_example}", highlight=False)
+                      f"issuer_and_id?) - e.g. output study {escape(str(summary.split_example))}", highlight=False)
     if summary.issuers_merged:
         console.print(f"[bold yellow]warning:[/] {summary.issuers_merged:,} pseudo-patient(s) gather files with "
                       "two different Issuers of Patient ID: the same Patient ID in two ID spaces may be two people "
                       "(set pseudonyms.patient_key: issuer_and_id if your archive merges hospitals) - e.g. "
-                      f"{summary.merged_example}", highlight=False)
+                      f"{escape(str(summary.merged_example))}", highlight=False)
     if summary.stale_kept:
-        console.print(f"[bold red]warning:[/] {len(summary.stale_kept):,} file(s) in {output_dir} are earlier outputs "
-                      "that no input of this run made, kept because their bytes are not what Veil wrote (edited?) or "
-                      "they could not be removed: no report lists them - review or remove them before a release, "
-                      f"e.g. {output_dir / summary.stale_kept[0]}", highlight=False)
+        console.print(f"[bold red]warning:[/] {len(summary.stale_kept):,} file(s) in {escape(str(output_dir))} are "
+                      "earlier outputs that no input of this run made, kept because their bytes are not what Veil "
+                      "wrote (edited?) or they could not be removed: no report lists them - review or remove them "
+                      "before a release, "
+                      f"e.g. {escape(str(output_dir / summary.stale_kept[0]))}", highlight=False)
 
 
 @contextlib.contextmanager
@@ -409,9 +416,9 @@ def _audit_access(action: str, counts: dict[str, int], fallback_dir: Path | None
     """Record that a command read identifiable data (verify --against, inventory): the project's audit
     log when a project is active, else OUT/.veil/audit.jsonl when there is an output folder and a
     secret to key the chain. Returns the entry hash, or None when there is nowhere to record it."""
-    from veil.audit import AuditEntry, append
+    from veil.audit import AuditEntry, append, command_line
     from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
+    from veil.project import command_secret
 
     project = _active_project()
     if project is not None:
@@ -419,12 +426,19 @@ def _audit_access(action: str, counts: dict[str, int], fallback_dir: Path | None
     if fallback_dir is None:
         return None
     try:
-        keyed = Keyed(load_secret(None))
+        keyed = Keyed(command_secret())
     except SecretError:
         return None
-    entry = AuditEntry(command=" ".join(["veil", *sys.argv[1:]]), purpose=purpose, policy_hash="",
-                       counts=counts, extra={"action": action, "veil_version": __version__})
-    return str(append(fallback_dir / ".veil" / "audit.jsonl", entry, key=_audit_key(keyed))["hash"])
+    key = _audit_key(keyed)
+    entry = AuditEntry(command=command_line(sys.argv[1:], key, keep=[fallback_dir]), purpose=purpose,
+                       policy_hash="", counts=counts, extra={"action": action, "veil_version": __version__})
+    return str(append(fallback_dir / ".veil" / "audit.jsonl", entry, key=key)["hash"])
+
+
+def _audit_log(output_dir: Path) -> Path:
+    """Where a run into `output_dir` is recorded: the active project's log, else OUT's own."""
+    project = _active_project()
+    return project.audit_path if project is not None else output_dir / ".veil" / "audit.jsonl"  # type: ignore[no-any-return]
 
 
 def _audit_key(keyed) -> bytes:  # type: ignore[no-untyped-def]
@@ -438,10 +452,10 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str,  # type: ig
     a signal is recorded too (`interrupted`: the signal's name): its outputs exist whether or not it is
     ever resumed. Its counts are what the command had received when it stopped (results come back in
     input order, so finished files behind a unit still running are on disk and journaled, not counted)."""
-    from veil.audit import AuditEntry, append
+    from veil.audit import AuditEntry, append, command_line
 
     entry = AuditEntry(
-        command=" ".join(["veil", *sys.argv[1:]]),
+        command=command_line(sys.argv[1:], _audit_key(keyed), keep=[output_dir]),
         purpose=purpose,
         policy_hash=plan.policy_hash,
         counts={"in": summary.files_in, "out": summary.written, "quarantined": summary.quarantined,
@@ -453,7 +467,7 @@ def _audit_run(output_dir: Path, keyed, plan, summary, purpose: str,  # type: ig
     project = _active_project()
     if project is not None:  # the project's log once a project is active (one history per project)
         return project.audit("deid", purpose=purpose, policy_hash=plan.policy_hash,  # type: ignore[no-any-return]
-                             counts=entry.counts, extra=entry.extra)
+                             counts=entry.counts, extra=entry.extra, keep=[output_dir])
     rec = append(output_dir / ".veil" / "audit.jsonl", entry, key=_audit_key(keyed))
     return str(rec["hash"])
 
@@ -511,9 +525,9 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
     from veil.pipeline.instance import keyed_file_hash
     from veil.pipeline.sources import collect, walk
+    from veil.project import command_secret
     from veil.verify import pair_by_manifest, verify_folder
 
     # read as deid reads it (archives unpacked once; each pass walks the same paths): never every path in memory
@@ -524,7 +538,7 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
             yield from source.again()
 
     try:
-        keyed = Keyed(load_secret(key_file)) if against is not None else None
+        keyed = Keyed(command_secret(key_file)) if against is not None else None
     except SecretError:
         keyed = None  # no secret: identifiers are still searched, study dates cannot be paired
     show = console.is_terminal and not quiet and not os.environ.get("CI")
@@ -544,6 +558,9 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
             return verify_folder(output_dir, source, pairs=pairs, allow_private=allow_private, ocr=ocr,
                                  workers=workers, on_input=lambda: prog.advance(reading),
                                  on_file=lambda _rel: prog.advance(scanning))
+        except VeilError as exc:  # a damaged manifest: said, not a traceback (exit 2, not 1: no finding)
+            _fail(str(exc))
+            raise
         finally:
             if source is not None:
                 source.cleanup()
@@ -599,11 +616,11 @@ def audit_verify(
     """
     from veil.audit import verify
     from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
+    from veil.project import command_secret
 
     path = log / ".veil" / "audit.jsonl" if log.is_dir() else log
     try:
-        key = _audit_key(Keyed(load_secret(key_file)))
+        key = _audit_key(Keyed(command_secret(key_file)))
     except SecretError as exc:
         _fail(f"{exc} (the audit chain is keyed with the project secret)")
     res = verify(path, key=key, expected_head=expected_head)
@@ -614,7 +631,7 @@ def audit_verify(
         out.print(f"audit log ok: {res.entries} entries, head {res.head}")
     else:
         for p in res.problems:
-            console.print(f"[red]{p}[/]", highlight=False)
+            console.print(f"[red]{escape(p)}[/]", highlight=False)
     raise typer.Exit(EXIT_OK if res.ok else EXIT_QUARANTINED)
 
 
@@ -878,7 +895,7 @@ def policy_validate(
             out.print(f"{f}: ok ({plan.policy.name} v{plan.policy.version}, hash {plan.policy_hash[:16]})")
         except (PolicyError, VeilError) as exc:
             bad += 1
-            console.print(f"[red]{exc}[/]", highlight=False)
+            console.print(f"[red]{escape(str(exc))}[/]", highlight=False)
     raise typer.Exit(EXIT_USAGE if bad else EXIT_OK)
 
 
@@ -898,17 +915,17 @@ def demo(
     import secrets as _secrets
 
     from veil.identity.keyed import Keyed
-    from veil.identity.secret import load_secret
     from veil.pipeline.runner import iter_files, run
     from veil.policy.model import load_policy
     from veil.policy.plan import compile_plan
+    from veil.project import command_secret
     from veil.samples import generate_corpus
 
     sample = output_dir / "input"
     result = output_dir / "deidentified"
     corpus = generate_corpus(sample)
     try:
-        keyed = Keyed(load_secret(None))
+        keyed = Keyed(command_secret())
     except SecretError:
         console.print("no project secret (run `veil init`); using a throw-away secret for this demo")
         keyed = Keyed(_secrets.token_bytes(32))

@@ -23,7 +23,7 @@ import getpass
 import os
 import socket
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,12 +94,21 @@ class Project:
     # keys and store
 
     def secret(self) -> bytes:
-        """The pseudonymisation secret: the project's key file, else ``VEIL_SECRET``."""
+        """The pseudonymisation secret: the project's key file, else ``VEIL_SECRET``. Both, and different: an
+        error. Pseudonyms, UIDs, dates and the audit chain must all come from one secret; with both set,
+        deid keyed with the variable and the project's log and releases with the file (red team)."""
+        from veil.errors import SecretError
         from veil.identity.secret import ENV_VAR, load_secret
 
-        if self.secret_path.is_file() or not os.environ.get(ENV_VAR):
+        if not os.environ.get(ENV_VAR):
             return load_secret(self.secret_path)
-        return load_secret(None)
+        if not self.secret_path.is_file():
+            return load_secret(None)
+        own, env = load_secret(self.secret_path), load_secret(None)
+        if own != env:
+            raise SecretError(f"{ENV_VAR} is set and differs from the project's secret {self.secret_path}: unset "
+                              f"{ENV_VAR} inside project {self.name}, or run outside it")
+        return own
 
     def keyed(self) -> Keyed:
         return Keyed(self.secret())
@@ -130,16 +139,17 @@ class Project:
     # audit
 
     def audit(self, action: str, *, purpose: str = "", policy_hash: str = "", counts: Mapping[str, int] | None = None,
-              extra: Mapping[str, object] | None = None, user: str | None = None) -> str:
+              extra: Mapping[str, object] | None = None, user: str | None = None, keep: Sequence[Path] = ()) -> str:
         """Append one hash-chained, keyed entry to the project's audit log; returns its hash.
 
-        ``extra`` must never hold an original identifier: the log is shown to reviewers.
+        ``extra`` must never hold an original identifier: the log is shown to reviewers. The command's paths
+        are keyed tokens but `keep`'s (:func:`veil.audit.command_line`).
         """
-        from veil.audit import AuditEntry, append
+        from veil.audit import AuditEntry, append, command_line
         from veil.release.store import redact_url
 
         argv = [redact_url(a) if "://" in a else a for a in sys.argv[1:]]  # no database password in the log
-        entry = AuditEntry(command=" ".join(["veil", *argv]), purpose=purpose,
+        entry = AuditEntry(command=command_line(argv, self.audit_key(), keep=[self.root, *keep]), purpose=purpose,
                            policy_hash=policy_hash, counts=dict(counts or {}),
                            extra={"action": action, "project": self.name, "veil_version": __version__,
                                   **dict(extra or {})})
@@ -180,6 +190,22 @@ def find_project(start: Path | None = None) -> Path:
             return d
     raise ProjectError(f"no Veil project in {here} or its parents; pass --project PATH, set {ENV_PROJECT}, or "
                        "create one with `veil init-project PATH`")
+
+
+def command_secret(key_file: Path | None = None) -> bytes:
+    """The secret a command keys with: ``--key-file``, else the active project's (:meth:`Project.secret`),
+    else ``VEIL_SECRET``, then ``./.veil/secret.key``. One rule for every command (deid, verify, audit,
+    review, risk), so that a project's outputs, releases and audit log share one secret."""
+    from veil.identity.secret import load_secret
+
+    if key_file is None:
+        try:
+            project = load_project()
+        except ProjectError:
+            project = None
+        if project is not None:
+            return project.secret()
+    return load_secret(key_file)
 
 
 def load_project(path: Path | None = None) -> Project:
@@ -227,7 +253,7 @@ def init_project(path: Path, *, name: str | None = None, store_url: str | None =
     ``store_url`` is written into the config (``sqlite`` by default); keep passwords out of it and use
     ``VEIL_STORE_URL`` or a ``~/.pgpass`` file instead.
     """
-    from veil.identity.secret import create_key_file
+    from veil.identity.secret import ENV_VAR, create_key_file, load_secret
     from veil.identity.vault import SCRYPT_N, Vault
     from veil.release.sign import generate_keypair
 
@@ -253,7 +279,9 @@ def init_project(path: Path, *, name: str | None = None, store_url: str | None =
               "# what a tier keeps. The store is 'sqlite' (embedded) or a postgresql:// URL (or $VEIL_STORE_URL).\n")
     (root / CONFIG_NAME).write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
                                     encoding="utf-8")
-    create_key_file(root / STATE / "secret.key")
+    # $VEIL_SECRET set: the project keeps it (its pseudonyms continue those of the runs made with it), so that
+    # commands inside the project do not meet two secrets (Project.secret refuses that)
+    create_key_file(root / STATE / "secret.key", value=load_secret(None) if os.environ.get(ENV_VAR) else None)
     os.chmod(root / STATE, 0o700)
     generate_keypair(root / STATE / "signing.key", root / STATE / "signing.pub")
     (root / "releases").mkdir(exist_ok=True)

@@ -32,9 +32,10 @@ from veil.policy.plan import Plan, compile_plan
 
 KEYED = Keyed(b"p" * 32)
 FAMILY, GIVEN, MRN, BORN = "Zqvornak", "Hildegunn", "QX448120", "19470312"
-#: What no output may hold, as bytes in every character set used here (the name parts are ASCII).
-NEEDLES = (FAMILY.upper().encode(), GIVEN.upper().encode(), MRN.encode(), BORN.encode(),
-           FAMILY.encode(), GIVEN.encode())
+#: What no output may hold, compared with the output upper-cased (a lower-case "hildegunn zqvornak" too: red
+#: team), in every character set used here (the name parts are ASCII), and the birth date as planted.
+NEEDLES = (FAMILY.upper().encode(), GIVEN.upper().encode(), MRN.encode(), BORN.encode(), b"12.03.1947",
+           b"MARCH 12, 1947")
 
 OPTIONS_POLICY = """
 name: prop-options
@@ -214,7 +215,8 @@ def _general(path: Path, plan: Plan, out: Path) -> instance.FileResult:
 
 
 def _leaks(data: bytes) -> list[bytes]:
-    return [n for n in NEEDLES if n in data]
+    upper = data.upper()
+    return [n for n in NEEDLES if n in upper]
 
 
 #: More examples when hunting (VEIL_PROPERTY_EXAMPLES=5000): the suite's run is fixed (derandomized).

@@ -135,3 +135,15 @@ def test_one_sop_instance_uid_at_two_output_paths_is_written_once(tmp_path, wher
     assert trees[0] == trees[1]
     r = veil("deid", str(src), str(tmp_path / "out1"), "--json")
     assert r.returncode == 1 and tree_hashes(tmp_path / "out1") == trees[0]
+
+
+def test_a_journal_line_that_is_json_but_no_object_is_skipped(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_corpus(src, 2)
+    assert veil("deid", str(src), str(out)).returncode == 0
+    (journal,) = (out / ".veil" / "journal").glob("*.jsonl")
+    with open(journal, "a") as fh:
+        fh.write('"torn"\n[1, 2]\n')
+    r = veil("deid", str(src), str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["written"] == 2

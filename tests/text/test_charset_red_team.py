@@ -168,3 +168,52 @@ def test_a_latin_name_typed_with_cyrillic_look_alike_letters_is_the_name():
     known = collect_identifiers(ds)
     assert clean_text("seen Z\u043erv\u0430th today", known, names=False) == ("seen [NAME] today", 1)
     assert fold("Москва") == "МОСКВА" and verify_fold("Z\u043erv\u0430th") == "ZORVATH"
+
+
+# -- second round: a review of the first fixes (each case failed on them) -------------------------------------
+
+@pytest.mark.parametrize("text", ["seen \x1b zorvath today", "ct \x1b(zorvath fu", "ct\x96zorvath\x96follow-up",
+                                  "Dr\x96Zorvath", "ct zorv\u200b\u0430\u200bth fu", "Zor\U000e0041vath x"])
+def test_escapes_dashes_and_hidden_letters_around_a_name_do_not_hide_it(text):
+    """Only the escape sequences DICOM defines are dropped (a stray ESC before "(zorvath" ate its first letter);
+    Windows-1252 dashes and quotes (C1 bytes under ISO_IR 100) are shown and part words; a look-alike letter
+    between zero-width spaces is read as Latin; tag characters are hidden."""
+    ds = Dataset()
+    ds.PatientName = "Zorvath^Quillan"
+    cleaned, n = clean_text(text, collect_identifiers(ds))
+    assert n >= 1 and "orvath" not in cleaned.lower().replace("\u200b", ""), cleaned
+    assert "zorvath" not in fold(cleaned).lower()
+
+
+def test_a_windows_1252_dash_still_parts_words():
+    ds = Dataset()
+    ds.PatientName = "Zorvath^Quillan"
+    assert clean_text("Zorvath\x92s scan", collect_identifiers(ds))[0] == "[NAME]\x92s scan"
+
+
+@pytest.mark.parametrize("charset", [["ISO 2022 IR 6", "ISO 2022 IR 100"], "ISO_IR 100"])
+def test_utf8_name_beside_a_latin1_byte_or_under_two_single_byte_sets_is_taken_out(charset, tmp_path):
+    ds = _base()
+    ds.SpecificCharacterSet = charset
+    ds.add(DataElement(0x00100010, "PN", _even("Zörvath^Quillan".encode("latin-1"))))
+    ds.add(DataElement(0x0008103E, "LO", _even(b"CT " + "Zörvath".encode() + " café".encode("latin-1"))))
+    _out, data, fired = _run(ds, tmp_path, "research-longitudinal")
+    assert "Zörvath".encode() not in data
+    assert ("0008103E", "X", "text:identifier-in-another-encoding", 1) in fired
+
+
+def test_a_garbled_code_meaning_becomes_a_dummy_and_a_files_own_replacement_character_stays(tmp_path):
+    """A code item without its meaning is invalid (dciodvfy: Type 1 in the Code Sequence Macro): a meaning
+    that cannot be decoded becomes a dummy. A U+FFFD written as valid UTF-8 is the file's own text."""
+    ds = _base()
+    ds.PatientName = "Zorvath^Quillan"
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator = "T-D3000", "SRT"
+    item.add(DataElement(0x00080104, "LO", _even(b"Chest \xe9 Thorax")))  # Latin-1 byte in UTF-8: invalid
+    ds.AnatomicRegionSequence = [item]
+    ds.add(DataElement(0x0008103E, "LO", _even("CT Thorax \ufffd KM".encode())))
+    out, _data, _fired = _run(ds, tmp_path, "research-longitudinal")
+    meaning = out.AnatomicRegionSequence[0].CodeMeaning
+    assert meaning and "\ufffd" not in meaning and "Chest" not in meaning
+    assert out.SeriesDescription == "CT Thorax \ufffd KM"

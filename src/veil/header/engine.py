@@ -1195,6 +1195,7 @@ def _apply_raw(ds: Dataset, raw: RawDataElement, vr: str, act: Action, ctx: _Ctx
 def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, handled: set[int]) -> None:
     """Decode the element `tag` of `ds` and carry out `act` on it; a value pydicom cannot decode is removed
     (fail closed). The walk's step for every element no raw edit can do, here and in the raw path."""
+    raw = ds._dict.get(BaseTag(tag))
     try:
         elem = ds[tag]
     except RecursionError as exc:  # not one bad value: cutting the tree there would write part of it
@@ -1203,22 +1204,73 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
         del ds[tag]
         ctx.out.fire(tag, "X", f"undecodable:{type(exc).__name__}")
         return
-    if act.code in ("K", "C") and _garbled(elem):
-        del ds[tag]
-        ctx.out.fire(tag, "X", "undecodable:invalid-bytes")
+    if act.code in ("K", "C") and _garbled(elem, raw, ds):
+        _withdraw(ds, elem, ctx, scope, handled, "undecodable:invalid-bytes")
         return
     if act.code in ("K", "C") and ctx.known and _known_in_utf8(elem, ds, ctx.known):
-        del ds[tag]
-        ctx.out.fire(tag, "X", "text:identifier-in-another-encoding")
+        _withdraw(ds, elem, ctx, scope, handled, "text:identifier-in-another-encoding")
         return
     _apply(ds, elem, act, ctx, scope, handled)
 
 
+#: The Code Sequence Macro's Type 1 attributes (PS3.3 Table 8.8-1): a code item without them is invalid.
+_CODE_TYPE1 = frozenset({0x00080100, 0x00080102, 0x00080104})
+
+
+def _withdraw(ds: Dataset, elem: DataElement, ctx: _Ctx, scope: str, handled: set[int], rule: str) -> None:
+    """Take a text value out that cannot be read or cleaned: removed, or a dummy (Type 1) or empty (Type 2)
+    where the IOD requires the attribute, as X/Z/D resolves it; a code item's value, meaning and scheme are
+    dummies (a code item without its meaning is invalid: red team, dciodvfy)."""
+    code = resolve_conditional("X/Z/D", elem.keyword, ctx.family)
+    if code == "X" and int(elem.tag) in _CODE_TYPE1:
+        code = "D"
+    if code == "X":
+        del ds[elem.tag]
+        ctx.out.fire(int(elem.tag), "X", rule)
+        return
+    _apply(ds, elem, Action(code, rule), ctx, scope, handled)
+
+
+def _garbled(elem: DataElement, raw: object, ds: Dataset) -> bool:
+    """Whether a text value pydicom decoded with replacement characters: bytes invalid in the declared
+    character set (pydicom warns and goes on). Such text cannot be read for the patient's identifiers
+    ("Z\ufffdrvath" is not the name) and would be written back changed: taken out (:func:`_withdraw`), not
+    kept or cleaned (red team). A U+FFFD the file itself holds (bytes that decode without error) is text."""
+    value = elem.value
+    if isinstance(value, (list, tuple)):
+        texts = [str(v) for v in value if isinstance(v, (str, PersonName))]
+    else:
+        texts = [str(value)] if isinstance(value, (str, PersonName)) else []
+    if not any("\ufffd" in t for t in texts):
+        return False
+    data = getattr(raw, "value", None)
+    encodings = _encodings(ds)
+    if isinstance(data, bytes) and len(encodings) == 1:
+        try:
+            data.decode(encodings[0])
+        except (UnicodeDecodeError, LookupError):
+            return True
+        return False  # decodes as declared: the replacement character is the file's own
+    return True
+
+
+def _encodings(ds: Dataset) -> list[str]:
+    """Python codec names of the data set's character set (pydicom's; one name when none is declared)."""
+    encodings = getattr(ds, "_character_set", None) or []
+    return [encodings] if isinstance(encodings, str) else list(encodings)
+
+
+#: Codecs of one byte per character (ISO 8859, ASCII): text written in UTF-8 under them decodes as mojibake.
+_SINGLE_BYTE = re.compile(r"iso8859|iso_ir_1[0-9][0-9]|latin|ascii|cp125|tis_620", re.IGNORECASE)
+
+
 def _known_in_utf8(elem: DataElement, ds: Dataset, known: KnownIdentifiers) -> bool:
-    """Whether a text value decoded in the declared character set is, read as UTF-8, one of the patient's
-    own identifiers: a device that writes UTF-8 and declares ISO_IR 100 (or nothing) stores "Zörvath" as
-    bytes that decode to "ZÃ¶rvath", which matches no name, and the bytes went out as they were (red team).
-    Such a value is removed, not cleaned: its spans cannot be mapped between the two readings."""
+    """Whether a text value decoded in a single-byte character set holds, read as UTF-8, one of the patient's
+    own identifiers that it does not hold as declared: a device that writes UTF-8 and declares ISO_IR 100
+    (or nothing, or ISO 2022 IR 6 and IR 100) stores "Zörvath" as bytes that decode to "ZÃ¶rvath", which
+    matches no name, and the bytes went out as they were (red team). Read leniently: one Latin-1 byte beside
+    the UTF-8 ones did not hide it. Such a value is taken out (:func:`_withdraw`), not cleaned: its spans
+    cannot be mapped between the two readings."""
     if elem.VR not in TEXT_VRS:
         return False
     value = elem.value
@@ -1226,33 +1278,18 @@ def _known_in_utf8(elem: DataElement, ds: Dataset, known: KnownIdentifiers) -> b
     texts = [t for t in texts if not t.isascii()]
     if not texts:
         return False
-    encodings = getattr(ds, "_character_set", None) or []
-    if isinstance(encodings, str):  # no Specific Character Set: pydicom's default, as one name
-        encodings = [encodings]
-    if len(encodings) != 1 or python_encoding.get("ISO_IR 192") == encodings[0]:
-        return False  # several (ISO 2022: escapes name them) or UTF-8 itself
+    encodings = _encodings(ds)
+    if not encodings or not all(_SINGLE_BYTE.search(e) for e in encodings):
+        return False  # UTF-8 itself, or a multi-byte set (its own codec decides)
     from veil.text.known import fold, has_known
 
     for text in texts:
         try:
-            other = text.encode(encodings[0]).decode("utf-8")
+            other = text.encode(encodings[0]).decode("utf-8", "replace")
         except (UnicodeError, LookupError):
             continue
-        if other != text and has_known(fold(other), known):
+        if other != text and has_known(fold(other), known) and not has_known(fold(text), known):
             return True
-    return False
-
-
-def _garbled(elem: DataElement) -> bool:
-    """Whether a text value pydicom decoded with replacement characters: bytes invalid in the declared
-    character set (pydicom warns and goes on). Such text cannot be read for the patient's identifiers
-    ("Z\ufffdrvath" is not the name) and would be written back changed: removed, not kept or cleaned
-    (fail closed; red team: names behind one bad byte went out)."""
-    value = elem.value
-    if isinstance(value, (str, PersonName)):
-        return "\ufffd" in str(value)
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, PersonName)):
-        return any("\ufffd" in str(v) for v in value)
     return False
 
 

@@ -21,11 +21,11 @@ DEFAULT_KEY_FILE = Path(".veil") / "secret.key"
 MIN_BYTES = 16
 
 
-def create_key_file(path: Path, *, force: bool = False) -> Path:
-    """Write 32 random bytes (base64) to `path` with mode 0600, atomically; refuse to overwrite."""
+def create_key_file(path: Path, *, force: bool = False, value: bytes | None = None) -> Path:
+    """Write 32 random bytes (or `value`) base64 to `path` with mode 0600, atomically; refuse to overwrite."""
     if path.exists() and not force:
         raise SecretError(f"{path} already exists; a new secret would change every pseudonym (use --force)")
-    write_private_file(path, (base64.b64encode(secrets.token_bytes(32)).decode() + "\n").encode())
+    write_private_file(path, (base64.b64encode(value or secrets.token_bytes(32)).decode() + "\n").encode())
     return path
 
 

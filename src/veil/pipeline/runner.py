@@ -571,7 +571,7 @@ def _journal_all(out_dir: Path) -> Iterator[_Line]:
                     result = FileResult(source="", **rec)
                     if not isinstance(t, int) or not isinstance(seal, str):
                         continue
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):  # not an object: '"torn"' (red team)
                     continue
                 yield _Line(str(rid), key, stamp, result, t, seal)
 

@@ -52,11 +52,11 @@ def review(
     inputs: dict[str, Path] = {}
     if against is not None:
         from veil.identity.keyed import Keyed
-        from veil.identity.secret import load_secret
         from veil.pipeline.instance import keyed_file_hash
+        from veil.project import command_secret
 
         try:
-            keyed = Keyed(load_secret(key_file))
+            keyed = Keyed(command_secret(key_file))
         except SecretError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None

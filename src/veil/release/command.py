@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from veil.errors import VeilError
@@ -54,7 +55,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 
 def _fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -240,21 +241,21 @@ def release_create(
     if outcome.risk.detail:
         out.print(f"risk: {outcome.risk.detail}", highlight=False)
     for w in outcome.warnings:
-        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+        out.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     if outcome.findings:
         ft = Table(title=f"findings (first {min(limit, len(outcome.findings))} of {len(outcome.findings)}, "
                          "evidence masked)")
         for col in ("file", "location", "category", "evidence"):
             ft.add_column(col, overflow="fold")
         for f in outcome.findings[:limit]:
-            ft.add_row(f["file"], f["location"], f["category"], f["evidence"])
+            ft.add_row(*(escape(str(f[k])) for k in ("file", "location", "category", "evidence")))
         out.print(ft)
     if outcome.published:
         out.print(f"[green]published[/] {outcome.id} -> {outcome.folder}  (manifest sha256 "
                   f"{outcome.manifest_sha256[:16]}..., audit head {outcome.audit_head[:16]}...)", highlight=False)
     else:
-        out.print(f"[red]refused[/] {outcome.id}: " + "; ".join(outcome.reasons), highlight=False)
-        out.print(f"findings and files kept for review in {outcome.folder}", highlight=False)
+        out.print(f"[red]refused[/] {outcome.id}: " + escape("; ".join(outcome.reasons)), highlight=False)
+        out.print(f"findings and files kept for review in {escape(str(outcome.folder))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -301,7 +302,8 @@ def release_list(
         elif r.state == "failed":
             note = r.reason
         t.add_row(r.id, f"[{colour.get(r.state, 'white')}]{r.state}[/]", r.tier,
-                  f"{r.policy_name} {r.policy_hash[:10]}", str(r.files), r.created, r.created_by, r.purpose, note)
+                  f"{r.policy_name} {r.policy_hash[:10]}", str(r.files), r.created, escape(str(r.created_by)),
+                  escape(str(r.purpose)), escape(str(note)))
     out.print(t)
 
 
@@ -352,9 +354,9 @@ def release_show(
     if later:
         t.add_row("re-issued as", ", ".join(later))
     if rec.state == "withdrawn":
-        t.add_row("withdrawn", f"{rec.withdrawn_at} by {rec.withdrawn_by}: {rec.withdrawn_reason}")
+        t.add_row("withdrawn", escape(f"{rec.withdrawn_at} by {rec.withdrawn_by}: {rec.withdrawn_reason}"))
     if rec.state == "failed":
-        t.add_row("refused because", rec.reason)
+        t.add_row("refused because", escape(str(rec.reason)))
     if doc:
         t.add_row("verify", json.dumps({k: doc.get("verify", {}).get(k) for k in ("ok", "files", "findings")}))
         risk = doc.get("risk", {})
@@ -370,7 +372,7 @@ def release_show(
         for col in ("file", "location", "category", "evidence"):
             ft.add_column(col, overflow="fold")
         for f in findings[:limit]:
-            ft.add_row(f["file"], f["location"], f["category"], f["evidence"])
+            ft.add_row(*(escape(str(f[k])) for k in ("file", "location", "category", "evidence")))
         out.print(ft)
 
 
@@ -405,7 +407,7 @@ def release_withdraw(
     if as_json:
         _emit_json(rec.as_dict())
         return
-    out.print(f"[yellow]withdrawn[/] {rec.id} ({rec.tier}): {rec.withdrawn_reason}", highlight=False)
+    out.print(f"[yellow]withdrawn[/] {rec.id} ({rec.tier}): {escape(str(rec.withdrawn_reason))}", highlight=False)
     out.print(f"re-issue with:  veil release create INPUT --tier {rec.tier} --purpose \"...\" "
               f"--reissue-of {rec.number}")
 
@@ -478,7 +480,7 @@ def release_check(
     out.print(f"{folder}: signature {'[green]valid[/]' if res.signature_ok else '[red]INVALID[/]'} "
               f"(key {res.key}, {res.key_source}); {res.files_checked} files checked", highlight=False)
     for p in res.problems:
-        out.print(f"[red]{p}[/]", highlight=False)
+        out.print(f"[red]{escape(p)}[/]", highlight=False)
     if status == "withdrawn":
         out.print("[yellow]this release has been WITHDRAWN: recipients must delete it[/]")
     out.print("[green]intact[/]" if res.ok else "[red]tampered or damaged: do not use[/]")
@@ -525,7 +527,7 @@ def release_reproduce(
     else:
         out.print(f"[red]different[/]: {len(res.differences)} difference(s) from {res.release}")
         for d in res.differences[:30]:
-            out.print(f"  {d}", highlight=False)
+            out.print(f"  {escape(str(d))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -568,7 +570,8 @@ def reidentify(
         _fail("--reason must say why re-identification is needed")
     proj = _open(project)
     asker = requested_by or who()
-    err.print(f"re-identification of {pseudonym} requested by {asker} (run by {who()}): {reason}", highlight=False)
+    err.print(escape(f"re-identification of {pseudonym} requested by {asker} (run by {who()}): {reason}"),
+              highlight=False)
 
     def audit(action: str, matches: int, detail: str = "") -> str:
         return str(proj.audit(action, purpose=reason, counts={"matches": matches},
@@ -663,7 +666,7 @@ def audit_export(
     proj.close()
     if not res.ok and not force:
         for p in res.problems:
-            err.print(f"[red]{p}[/]", highlight=False)
+            err.print(f"[red]{escape(p)}[/]", highlight=False)
         _fail(f"{path}: the audit chain does not verify; nothing exported (use --force to export it marked)",
               EXIT_REFUSED)
     try:

@@ -13,8 +13,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from veil.audit import command_line
 from veil.errors import SecretError, VeilError
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE = 0, 1, 2
@@ -93,17 +95,18 @@ def risk(
     audit_key = None
     if apply:
         from veil.identity.keyed import Keyed
-        from veil.identity.secret import load_secret
+        from veil.project import command_secret
 
         try:
-            audit_key = Keyed(load_secret(key_file)).digest("audit-chain", "")
+            audit_key = Keyed(command_secret(key_file)).digest("audit-chain", "")
         except SecretError as exc:
             _fail(f"{exc} (--apply appends to the keyed audit log)")
     options = Options(
         level=level, qis=qi or None, targets=Targets(k=k, max_risk=max_risk, ell=ell, l_kind=l_kind, c=c, t=t),
         suppression=suppression, metric=metric, hierarchies=hierarchies, sensitive_csv=sensitive_csv,
         registry=registry, population_size=population_size, apply=apply, audit_key=audit_key,
-        command=" ".join(["veil", *sys.argv[1:]]) if sys.argv[1:2] == ["risk"] else "veil risk", purpose=purpose,
+        command=command_line(sys.argv[1:], audit_key, keep=[out_dir]) if sys.argv[1:2] == ["risk"] else "veil risk",
+        purpose=purpose,
     )
     try:
         result = assess(out_dir, options)
@@ -163,7 +166,7 @@ def _print(a, html: Path | None) -> None:  # type: ignore[no-untyped-def]
         if s.node is None:
             out.print("[red]no generalisation meets the targets within the suppression limit[/]")
         else:
-            names = ", ".join(f"{k}={v}" for k, v in s.describe().items())
+            names = escape(", ".join(f"{k}={v}" for k, v in s.describe().items()))  # "[20, 30)" is no markup
             out.print(f"optimal generalisation ({'proven optimal' if s.optimal else 'heuristic'}, "
                       f"{s.evaluated}/{s.lattice_size} nodes, {s.seconds:.2f}s): {names}")
             out.print(f"  suppressed {s.node.suppressed} of {s.records} records; loss {s.node.loss:.4f}, "
@@ -192,6 +195,6 @@ def _print(a, html: Path | None) -> None:  # type: ignore[no-untyped-def]
         out.print(f"applied: {a.applied.rewritten} files rewritten, {a.applied.withheld} withheld "
                   f"(.veil/withheld/), audit head {a.applied.audit_head}")
     for n in a.notes:
-        out.print(f"note: {n}")
+        out.print(f"note: {escape(n)}")
     out.print(("[green]targets met[/]" if a.met else "[red]targets not met[/]") +
               (f"; report: {html}" if html else ""))

@@ -93,14 +93,17 @@ _SEP = r"[\s\-_./,#:^']*"  # "13.11.'47" too (a typographic apostrophe folds to 
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
 
 
-#: What a reader does not see, dropped by folding (:func:`fold_map`): ISO 2022 escape sequences left in the
-#: decoded text (pydicom leaves those its codec does not take: IR 58's "ESC $ ) A", an "ESC ( J" inside IR 87),
-#: C0/C1 controls but tab and line ends, and format characters (zero-width space and joiners, word joiner,
-#: BOM, bidi marks, soft hyphen, grapheme joiner, variation selectors, Hangul fillers). "Zor<U+200B>vath"
+#: What a reader does not see, dropped by folding (:func:`fold_map`): the ISO 2022 escape sequences DICOM
+#: defines (PS3.3 C.12.1.1.2) left in decoded text (pydicom leaves those its codec does not take: IR 58's
+#: "ESC $ ) A", an "ESC ( J" inside IR 87); C0 controls but tab and line ends; DEL; the C1 bytes Windows-1252
+#: leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D - the others are its dashes and quotes, which a viewer
+#: shows and which part words); format characters (zero-width space and joiners, word joiner, BOM, bidi
+#: marks, soft hyphen, grapheme joiner, variation selectors, fillers, tag characters). "Zor<U+200B>vath"
 #: shows as Zorvath and was not the name; nor was a Chinese name behind IR 58's escape (red team: kept).
-HIDDEN = re.compile("\x1b[\x20-\x2f]+[\x30-\x7e]?|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c"
-                    "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
-                    "\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]")
+_HIDDEN_CHARS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x81\x8d\x8f\x90\x9d\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5"
+                 "\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+                 "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef")
+HIDDEN = re.compile(f"\x1b(?:\\([BJ]|\\)I|-[A-HLMTb]|\\$[B@]|\\$\\(D|\\$\\)[AC])|[{_HIDDEN_CHARS}]")
 
 
 def plain_ascii(text: str) -> bool:
@@ -183,13 +186,23 @@ _LOOKALIKE = str.maketrans(dict(zip(
     "АВЕКМНОРСТУХаеорсухіјѕІЈЅԁһӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρ",
     "ABEKMHOPCTYXaeopcyxijsIJSdhlABEZHIKMNOPTYXoikvp", strict=True)))
 _LOOKALIKE_CHARS = "".join(chr(c) for c in _LOOKALIKE)
-_MIXED_WORD = re.compile(f"(?=[^\\W\\d_]*[A-Za-z])(?=[^\\W\\d_]*[{_LOOKALIKE_CHARS}])[^\\W\\d_]+")
+_ANY_LOOKALIKE = re.compile(f"[{_LOOKALIKE_CHARS}]")
+#: A word: letters, and the hidden characters a word may hold ("zorv<U+200B>а<U+200B>th" is one word).
+_WORD = re.compile(f"(?:[^\\W\\d_]|[{_HIDDEN_CHARS}])+")
+_LATIN = re.compile("[A-Za-z]")
 
 
 def latinised(text: str) -> str:
     """`text` with the look-alike letters of words that mix them with Latin letters written in Latin (the
-    same length: offsets hold)."""
-    return _MIXED_WORD.sub(lambda m: m.group(0).translate(_LOOKALIKE), text)
+    same length: offsets hold). Linear: words are found once, and only in text holding a look-alike."""
+    if _ANY_LOOKALIKE.search(text) is None:
+        return text
+
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        return w.translate(_LOOKALIKE) if _LATIN.search(w) and _ANY_LOOKALIKE.search(w) else w
+
+    return _WORD.sub(word, text)
 
 
 def fold_map(text: str) -> tuple[str, list[int], list[int]]:

@@ -7,8 +7,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from veil.errors import VeilError
 from veil.pipeline.pool import batches, each_alone, ordered
 from veil.pipeline.sources import STATE_DIR, Sources, collect, walk
 from veil.verify.needles import Needles, read_needles
@@ -94,12 +95,28 @@ def pair_by_manifest(out_root: Path, in_files: Iterable[Path], file_hash: Callab
         if on_file is not None:
             for _ in files:
                 on_file()
-    with open(manifest, encoding="utf-8") as fh:
-        rows = (json.loads(line) for line in fh if line.strip())
+    with open(manifest, "rb") as fh:
+        rows = _manifest_rows(fh, manifest)
         db.executemany("INSERT OR REPLACE INTO pairs SELECT ?, input FROM inputs WHERE hash = ?",
                        ((r["output"], r.get("input_hash", "")) for r in rows if r.get("output")))
     db.execute("DELETE FROM inputs")
     return pairs
+
+
+def _manifest_rows(lines: Iterable[bytes], manifest: Path) -> Iterator[dict[str, Any]]:
+    """The manifest's lines as objects; a line that is not one is an error that names it (a traceback
+    before: red team), not a line skipped - its output would be checked without its input."""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise VeilError(f"{manifest}: line {n} is not JSON (the manifest was edited or damaged): pair outputs "
+                            "with their inputs again by re-running the same deid") from None
+        if not isinstance(row, dict):
+            raise VeilError(f"{manifest}: line {n} is not a manifest entry")
+        yield row
 
 
 #: Files per unit of work: enough that a unit is not a round trip per file, few enough to spread evenly.
