@@ -246,6 +246,15 @@ def test_truncated_tail_is_detected_only_with_an_anchor(tmp_path):
                             "or the log was rewritten)",)
 
 
+def test_an_anchor_is_read_as_typed(tmp_path):
+    """The head written down in upper case or with a space is the same anchor (red team: it was reported as
+    "not in the chain", a false alarm of removed entries)."""
+    log = _log(tmp_path, 3, key=KEY)
+    head = anchor(log)
+    assert verify(log, key=KEY, expected_head=f" {head.upper()}\n").ok
+    assert not verify(log, key=KEY, expected_head=head[:-1] + ("0" if head[-1] != "0" else "1")).ok
+
+
 def test_anchor_catches_a_rewritten_plain_chain(tmp_path):
     log = _log(tmp_path, 2)
     head = anchor(log)

@@ -289,7 +289,8 @@ def verify(log_path: Path, *, key: bytes | None = None, expected_head: str | Non
             head_file = _read_head(log_path)
         except AuditError as exc:
             head_file = exc
-    return _check_chain(data, log_path, key, expected_head, head_file)
+    anchor_hex = expected_head.strip().lower() if expected_head is not None else None  # as typed: "ABC1 " is abc1
+    return _check_chain(data, log_path, key, anchor_hex, head_file)
 
 
 def _check_chain(data: bytes, log_path: Path, key: bytes | None, expected_head: str | None,
