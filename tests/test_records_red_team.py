@@ -141,3 +141,43 @@ def test_a_project_made_with_veil_secret_set_keeps_that_secret(tmp_path):
     names = [sorted(p.name for p in (tmp_path / d).iterdir() if p.name != ".veil") for d in ("outside", "inside")]
     assert names[0] == names[1]  # the same pseudo-patient folder
     assert veil("audit", "verify", ".", cwd=tmp_path / "proj").returncode == 0
+
+
+# -- a review of the fixes above (each case failed on them) ----------------------------------------------------
+
+def test_paths_about_to_be_written_and_attached_option_values_are_tokens(tmp_path):
+    """`risk --apply --html reports/<patient>.html`: the report does not exist yet when the command is
+    recorded, and "-pPATH" is one argument: both went into the log as typed."""
+    cmd = command_line(["risk", "out", "--html", "reports/Quixworth_Zebulon.html", "-ppol/Quixworth/p.yaml",
+                        "--table=reports/Brannigan.csv", "--k", "5", "-w", "2"], KEY)
+    assert "Quixworth" not in cmd and "Brannigan" not in cmd
+    assert cmd.startswith("veil risk out --html <path:") and " -p<path:" in cmd and "--table=<path:" in cmd
+    assert cmd.endswith("--k 5 -w 2")
+
+
+def test_in_a_project_verify_and_key_file_refuse_another_secret(tmp_path):
+    assert veil("init-project", str(tmp_path / "proj"), "--no-vault", env={}).returncode == 0
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_corpus(src, 1)
+    proj = tmp_path / "proj"
+    assert veil("deid", str(src), str(out), cwd=proj, env={}).returncode == 0
+    r = veil("verify", str(out), "--against", str(src), "--no-ocr", cwd=proj)  # VEIL_SECRET: another secret
+    assert r.returncode == 2 and "differs from the project's secret" in r.stderr and "Traceback" not in r.stderr
+    other = tmp_path / "other.key"
+    other.write_text(SECRET + "\n")
+    other.chmod(0o600)
+    r = veil("deid", str(src), str(tmp_path / "b"), "--key-file", str(other), cwd=proj, env={})
+    assert r.returncode == 2 and "is not the secret of project" in r.stderr, r.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_verify_and_audit_export_print_plain_text(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_corpus(src, 1)
+    assert veil("deid", str(src), str(out)).returncode == 0
+    r = veil("verify", str(out), "--no-ocr")
+    assert r.returncode == 0 and "no findings" in r.stdout and "[green]" not in r.stdout
+    (tmp_path / "m[").mkdir()
+    r = veil("audit", "export", str(out), "-o", str(tmp_path / "m[" / "y].csv"))
+    assert r.returncode == 0 and "MarkupError" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "m[/y].csv" in r.stderr and (tmp_path / "m[" / "y].csv").exists()

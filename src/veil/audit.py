@@ -84,7 +84,8 @@ class AuditEntry:
 
 def command_line(argv: Sequence[str], key: bytes | None, keep: Iterable[Path] = ()) -> str:
     """The command as the log records it: ``veil`` and `argv`, with every argument that names a file or folder
-    (other than `keep`: the output folder a run wrote) replaced by ``<path:HMAC>``, a keyed digest of its
+    (one that exists, or holds a '/': a report about to be written; also an option's attached value, "-pX")
+    other than `keep` (the output folder a run wrote) replaced by ``<path:HMAC>``, a keyed digest of its
     absolute path. Input folders are named after patients ("pt_DOE_JOHN_MRN12345"), and the log is shown
     to reviewers and exported (red team: the name went out with it). The same path gives the same token in
     every entry, so entries that read one input can still be told; the secret's holder can compute a
@@ -92,8 +93,15 @@ def command_line(argv: Sequence[str], key: bytes | None, keep: Iterable[Path] = 
     kept = {os.path.realpath(k) for k in keep}
     out = ["veil"]
     for arg in argv:
-        name, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
-        if value and os.path.lexists(value) and os.path.realpath(value) not in kept:
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+        elif arg.startswith("-") and len(arg) > 2 and not arg[1].isdigit():  # "-pPATH": click's attached value
+            name, eq, value = arg[:2], "", arg[2:]
+        else:
+            name, eq, value = "", "", arg
+        # a path: what exists, or what is written like one (a report or table a command is about to write)
+        looks = os.sep in value or "/" in value or os.path.lexists(value)
+        if value and looks and os.path.realpath(value) not in kept:
             where = os.path.abspath(value).encode("utf-8", "surrogateescape")
             mac = (hmac.new(key, b"veil/audit-path\x00" + where, hashlib.sha256) if key is not None
                    else hashlib.sha256(where))

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from veil import __version__
-from veil.errors import Interrupted, PolicyError, SecretError, VeilError, scrub
+from veil.errors import Interrupted, PolicyError, SecretError, SecretMismatch, VeilError, scrub
 
 if TYPE_CHECKING:
     from veil.pipeline.runner import RunSummary
@@ -539,6 +539,9 @@ def _verify_with_progress(output_dir: Path, against: Path | None, key_file: Path
 
     try:
         keyed = Keyed(command_secret(key_file)) if against is not None else None
+    except SecretMismatch as exc:
+        _fail(str(exc))
+        raise
     except SecretError:
         keyed = None  # no secret: identifiers are still searched, study dates cannot be paired
     show = console.is_terminal and not quiet and not os.environ.get("CI")
@@ -734,7 +737,7 @@ def verify(
         out.print(d)
     for note in result.notes:
         out.print(f"note: {note}")
-    out.print("[green]no findings[/]" if result.ok else "[red]findings: do not release[/]")
+    out.print("no findings" if result.ok else "findings: do not release", style="green" if result.ok else "red")
     raise typer.Exit(code)
 
 

@@ -21,6 +21,10 @@ class SecretError(VeilError):
     """The project secret is missing, unreadable or too weak."""
 
 
+class SecretMismatch(SecretError):
+    """Two secrets for one project ($VEIL_SECRET or --key-file against its key file): never "no secret"."""
+
+
 class InputError(VeilError):
     """An input file cannot be read or safely de-identified; the file is reported, the batch goes on."""
 

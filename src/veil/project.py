@@ -97,7 +97,7 @@ class Project:
         """The pseudonymisation secret: the project's key file, else ``VEIL_SECRET``. Both, and different: an
         error. Pseudonyms, UIDs, dates and the audit chain must all come from one secret; with both set,
         deid keyed with the variable and the project's log and releases with the file (red team)."""
-        from veil.errors import SecretError
+        from veil.errors import SecretMismatch
         from veil.identity.secret import ENV_VAR, load_secret
 
         if not os.environ.get(ENV_VAR):
@@ -106,7 +106,7 @@ class Project:
             return load_secret(None)
         own, env = load_secret(self.secret_path), load_secret(None)
         if own != env:
-            raise SecretError(f"{ENV_VAR} is set and differs from the project's secret {self.secret_path}: unset "
+            raise SecretMismatch(f"{ENV_VAR} is set and differs from the project's secret {self.secret_path}: unset "
                               f"{ENV_VAR} inside project {self.name}, or run outside it")
         return own
 
@@ -196,16 +196,20 @@ def command_secret(key_file: Path | None = None) -> bytes:
     """The secret a command keys with: ``--key-file``, else the active project's (:meth:`Project.secret`),
     else ``VEIL_SECRET``, then ``./.veil/secret.key``. One rule for every command (deid, verify, audit,
     review, risk), so that a project's outputs, releases and audit log share one secret."""
+    from veil.errors import SecretMismatch
     from veil.identity.secret import load_secret
 
-    if key_file is None:
-        try:
-            project = load_project()
-        except ProjectError:
-            project = None
-        if project is not None:
-            return project.secret()
-    return load_secret(key_file)
+    try:
+        project = load_project()
+    except ProjectError:
+        project = None
+    if project is None:
+        return load_secret(key_file)
+    own = project.secret()
+    if key_file is not None and load_secret(key_file) != own:  # pseudonyms keyed with one, the log with the other
+        raise SecretMismatch(f"{key_file} is not the secret of project {project.name} ({project.secret_path}): "
+                             "inside a project every command keys with its secret; run outside it")
+    return own
 
 
 def load_project(path: Path | None = None) -> Project:

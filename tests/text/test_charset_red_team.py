@@ -217,3 +217,32 @@ def test_a_garbled_code_meaning_becomes_a_dummy_and_a_files_own_replacement_char
     meaning = out.AnatomicRegionSequence[0].CodeMeaning
     assert meaning and "\ufffd" not in meaning and "Chest" not in meaning
     assert out.SeriesDescription == "CT Thorax \ufffd KM"
+
+
+@pytest.mark.parametrize("dash", [b"\x96", b"\x85", b"\x97"])
+def test_a_windows_1252_dash_inside_a_name_is_bridged_like_a_hyphen(dash, tmp_path):
+    """"Quix<0x96>worth" under ISO_IR 100: the dash parts words for a viewer, and the name's terms bridge it
+    as they bridge "-" (the first fix made it a word boundary only: "[NAME]\\x96worth" went out)."""
+    ds = _base()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Quixworth^Zebulon"
+    ds.add(DataElement(0x00081030, "LO", _even(b"CT CHEST Quix" + dash + b"worth")))
+    out, data, _ = _run(ds, tmp_path, "research-longitudinal")
+    assert b"worth" not in data.replace(b"Quixworth", b"") and out.StudyDescription == "CT CHEST [NAME]"
+
+
+def test_a_garbled_sr_text_value_becomes_a_dummy_not_a_hole(tmp_path):
+    """Text Value is Type 1C in a TEXT content item (PS3.3 C.17.3): removed, the SR was invalid."""
+    ds = _base()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    item = Dataset()
+    item.RelationshipType, item.ValueType = "CONTAINS", "TEXT"
+    item.ConceptNameCodeSequence = [Dataset()]
+    item.ConceptNameCodeSequence[0].CodeValue = "121071"
+    item.ConceptNameCodeSequence[0].CodingSchemeDesignator = "DCM"
+    item.ConceptNameCodeSequence[0].CodeMeaning = "Finding"
+    item.add(DataElement(0x0040A160, "UT", _even(b"Patient Zor\xffvath seen")))
+    ds.ContentSequence = [item]
+    out, data, _ = _run(ds, tmp_path, "research-longitudinal")
+    value = out.ContentSequence[0].TextValue
+    assert value and "rvath" not in value and b"rvath" not in data

@@ -1215,6 +1215,9 @@ def apply_element(ds: Dataset, tag: int, act: Action, ctx: _Ctx, scope: str, han
 
 #: The Code Sequence Macro's Type 1 attributes (PS3.3 Table 8.8-1): a code item without them is invalid.
 _CODE_TYPE1 = frozenset({0x00080100, 0x00080102, 0x00080104})
+#: An SR content item's value for its Value Type (PS3.3 C.17.3, Type 1C): Text Value, Person Name. Removed,
+#: the item is invalid (red team, dciodvfy: DocumentContentMacro).
+_CONTENT_VALUES = frozenset({0x0040A160, 0x0040A123})
 
 
 def _withdraw(ds: Dataset, elem: DataElement, ctx: _Ctx, scope: str, handled: set[int], rule: str) -> None:
@@ -1222,7 +1225,7 @@ def _withdraw(ds: Dataset, elem: DataElement, ctx: _Ctx, scope: str, handled: se
     where the IOD requires the attribute, as X/Z/D resolves it; a code item's value, meaning and scheme are
     dummies (a code item without its meaning is invalid: red team, dciodvfy)."""
     code = resolve_conditional("X/Z/D", elem.keyword, ctx.family)
-    if code == "X" and int(elem.tag) in _CODE_TYPE1:
+    if code == "X" and (int(elem.tag) in _CODE_TYPE1 or (int(elem.tag) in _CONTENT_VALUES and "ValueType" in ds)):
         code = "D"
     if code == "X":
         del ds[elem.tag]

@@ -239,7 +239,7 @@ def release_create(
               str(outcome.vault_entries))
     out.print(t)
     if outcome.risk.detail:
-        out.print(f"risk: {outcome.risk.detail}", highlight=False)
+        out.print(f"risk: {escape(str(outcome.risk.detail))}", highlight=False)
     for w in outcome.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     if outcome.findings:
@@ -251,7 +251,7 @@ def release_create(
             ft.add_row(*(escape(str(f[k])) for k in ("file", "location", "category", "evidence")))
         out.print(ft)
     if outcome.published:
-        out.print(f"[green]published[/] {outcome.id} -> {outcome.folder}  (manifest sha256 "
+        out.print(f"[green]published[/] {outcome.id} -> {escape(str(outcome.folder))}  (manifest sha256 "
                   f"{outcome.manifest_sha256[:16]}..., audit head {outcome.audit_head[:16]}...)", highlight=False)
     else:
         out.print(f"[red]refused[/] {outcome.id}: " + escape("; ".join(outcome.reasons)), highlight=False)
@@ -302,7 +302,7 @@ def release_list(
         elif r.state == "failed":
             note = r.reason
         t.add_row(r.id, f"[{colour.get(r.state, 'white')}]{r.state}[/]", r.tier,
-                  f"{r.policy_name} {r.policy_hash[:10]}", str(r.files), r.created, escape(str(r.created_by)),
+                  escape(f"{r.policy_name} {r.policy_hash[:10]}"), str(r.files), r.created, escape(str(r.created_by)),
                   escape(str(r.purpose)), escape(str(note)))
     out.print(t)
 
@@ -477,7 +477,7 @@ def release_check(
     if as_json:
         _emit_json(res.as_dict() | {"state": status})
         raise typer.Exit(code)
-    out.print(f"{folder}: signature {'[green]valid[/]' if res.signature_ok else '[red]INVALID[/]'} "
+    out.print(f"{escape(str(folder))}: signature {'[green]valid[/]' if res.signature_ok else '[red]INVALID[/]'} "
               f"(key {res.key}, {res.key_source}); {res.files_checked} files checked", highlight=False)
     for p in res.problems:
         out.print(f"[red]{escape(p)}[/]", highlight=False)
@@ -660,10 +660,24 @@ def audit_export(
 
     if fmt not in ("csv", "json"):
         _fail("--format must be csv or json")
-    proj = _open(project)
-    path = proj.audit_path if log is None else (log / ".veil" / "audit.jsonl" if log.is_dir() else log)
-    res = verify(path, key=proj.audit_key())
-    proj.close()
+    if log is None or project is not None:
+        proj = _open(project)
+        key = proj.audit_key()
+        default = proj.audit_path
+        proj.close()
+    else:  # a deid output's own log needs no project: the secret it is keyed with (project.command_secret)
+        from veil.errors import SecretError
+        from veil.identity.keyed import Keyed
+        from veil.project import command_secret
+
+        try:
+            key = Keyed(command_secret()).digest("audit-chain", "")
+        except SecretError as exc:
+            _fail(f"{exc} (the audit chain is keyed with the secret)")
+            raise
+        default = log
+    path = default if log is None else (log / ".veil" / "audit.jsonl" if log.is_dir() else log)
+    res = verify(path, key=key)
     if not res.ok and not force:
         for p in res.problems:
             err.print(f"[red]{escape(p)}[/]", highlight=False)
@@ -693,5 +707,6 @@ def audit_export(
         sys.stdout.write(buf.getvalue())
     else:
         output.write_text(buf.getvalue(), encoding="utf-8")
-        err.print(f"{len(entries)} entries written to {output} (chain {'verified' if res.ok else 'BROKEN'})")
+        err.print(f"{len(entries)} entries written to {escape(str(output))} (chain "
+                  f"{'verified' if res.ok else 'BROKEN'})")
     raise typer.Exit(EXIT_OK if res.ok else EXIT_REFUSED)

@@ -197,4 +197,4 @@ def _print(a, html: Path | None) -> None:  # type: ignore[no-untyped-def]
     for n in a.notes:
         out.print(f"note: {escape(n)}")
     out.print(("[green]targets met[/]" if a.met else "[red]targets not met[/]") +
-              (f"; report: {html}" if html else ""))
+              (f"; report: {escape(str(html))}" if html else ""))

@@ -126,7 +126,10 @@ _VOICING = "\u3099\u309a"
 #: SOREN" for Kjærsgaard^Søren, "LUKASZ" for Łukasz (red team: they went out). Also ß ("SS" by upper()).
 LETTERS = str.maketrans({"Æ": "AE", "æ": "AE", "Ø": "O", "ø": "O", "Œ": "OE", "œ": "OE", "Ł": "L", "ł": "L",
                          "Đ": "D", "đ": "D", "Ð": "D", "ð": "D", "Þ": "TH", "þ": "TH", "ı": "I", "Ħ": "H", "ħ": "H",
-                         "\u2018": "'", "\u2019": "'"})
+                         "\u2018": "'", "\u2019": "'",
+                         # C1 bytes Windows-1252 shows as dashes and quotes (text declared ISO_IR 100): a hyphen,
+                         # which a name's terms bridge ("Quix<0x96>worth" went out half: red team)
+                         **{chr(c): "-" for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}})
 #: Other transliterations of letters a name has: German umlauts and Scandinavian letters written with an
 #: "e" or doubled ("KROEWNITZER" for Kröwnitzer, "AARSLEV" for Århus-born Årslev, "SOEREN" for Søren).
 _TRANSLIT = str.maketrans({"ä": "ae", "Ä": "AE", "ö": "oe", "Ö": "OE", "ü": "ue", "Ü": "UE", "ø": "oe", "Ø": "OE",
