@@ -1221,9 +1221,10 @@ _CONTENT_VALUES = frozenset({0x0040A160, 0x0040A123})
 
 
 def _withdraw(ds: Dataset, elem: DataElement, ctx: _Ctx, scope: str, handled: set[int], rule: str) -> None:
-    """Take a text value out that cannot be read or cleaned: removed, or a dummy (Type 1) or empty (Type 2)
-    where the IOD requires the attribute, as X/Z/D resolves it; a code item's value, meaning and scheme are
-    dummies (a code item without its meaning is invalid: red team, dciodvfy)."""
+    """Take a value out that cannot be kept: text that cannot be read or cleaned, a Code String naming the
+    patient (CS_KNOWN). Removed, or a dummy (Type 1) or empty (Type 2) where the IOD requires the attribute,
+    as X/Z/D resolves it; a code item's value, meaning and scheme and an SR item's value are dummies (a code
+    or content item without them is invalid: red team, dciodvfy)."""
     code = resolve_conditional("X/Z/D", elem.keyword, ctx.family)
     if code == "X" and (int(elem.tag) in _CODE_TYPE1 or (int(elem.tag) in _CONTENT_VALUES and "ValueType" in ds)):
         code = "D"
@@ -1468,12 +1469,8 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
             _put(elem, [str(DUMMY["CS"]) if n else v for v, n in zip(vals, named, strict=True)], b" ")
             ctx.out.fire(tag, "D", CS_KNOWN)
             return
-        act = Action(resolve_conditional("X/Z/D", elem.keyword, ctx.family), CS_KNOWN)
-        code = act.code
-        if code == "X":
-            del ds[tag]
-            ctx.out.fire(tag, code, act.rule)
-            return
+        _withdraw(ds, elem, ctx, scope, handled, CS_KNOWN)
+        return
     if code not in ("K", "X", "C") and not tag >> 16 & 1 and vr not in _public_vrs(tag) and _public_vrs(tag):
         old, elem = elem, _retyped(ds, elem, code)
         vr = elem.VR
