@@ -273,11 +273,11 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
     from veil.pipeline.pool import resolve_workers
 
     n_workers = resolve_workers(workers)
-    log = _audit_log(output_dir)
-    if not dry_run:  # the log this run's entry goes to (OUT's own, or the project's): asked before any output
+    project = _active_project()  # read once: the log this run's entry goes to (OUT's own, or the project's)
+    log = project.audit_path if project is not None else output_dir / ".veil" / "audit.jsonl"
+    if not dry_run:  # asked before any output
         from veil.audit import AuditError, check_appendable
 
-        project = _active_project()
         try:
             check_appendable(log, key=project.audit_key() if project is not None else _audit_key(keyed))
         except AuditError as exc:
@@ -327,7 +327,7 @@ def _deid(input_dir: Path, output_dir: Path, policy: str, key_file: Path | None,
                   f"({exc.strerror or exc}): fix that and run the same command again - it reuses every output "
                   "and records the run", EXIT_FATAL)
     try:
-        _report_run(summary, pol.name, plan.policy_hash, output_dir, head, as_json)
+        _report_run(summary, pol.name, plan.policy_hash, output_dir, head, as_json, log)
     except Interrupted as exc:  # the run is whole and recorded; --json's one object is already out
         exc.reported = as_json
         raise
@@ -355,7 +355,7 @@ def _record_stopped(exc: VeilError, output_dir: Path, keyed, plan, purpose: str,
 
 
 def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_dir: Path, head: str | None,
-                as_json: bool) -> None:
+                as_json: bool, log: Path) -> None:
     """The end of a finished run: the summary (table, or one JSON object) and the warnings after it."""
     from veil.pipeline.runner import summary_dict
 
@@ -366,7 +366,7 @@ def _report_run(summary: RunSummary, policy_name: str, policy_hash: str, output_
     else:
         _print_summary(summary, policy_name, policy_hash, output_dir)
         if head:
-            out.print(f"audit: {_audit_log(output_dir)} head {head} (keep it to detect truncation)")
+            out.print(f"audit: {log} head {head} (keep it to detect truncation)")
     if summary.stale_removed:
         console.print(f"removed {summary.stale_removed:,} output(s) of earlier runs that no input of this run made "
                       "(input removed, or quarantined now)", highlight=False)
@@ -433,12 +433,6 @@ def _audit_access(action: str, counts: dict[str, int], fallback_dir: Path | None
     entry = AuditEntry(command=command_line(sys.argv[1:], key, keep=[fallback_dir]), purpose=purpose,
                        policy_hash="", counts=counts, extra={"action": action, "veil_version": __version__})
     return str(append(fallback_dir / ".veil" / "audit.jsonl", entry, key=key)["hash"])
-
-
-def _audit_log(output_dir: Path) -> Path:
-    """Where a run into `output_dir` is recorded: the active project's log, else OUT's own."""
-    project = _active_project()
-    return project.audit_path if project is not None else output_dir / ".veil" / "audit.jsonl"  # type: ignore[no-any-return]
 
 
 def _audit_key(keyed) -> bytes:  # type: ignore[no-untyped-def]

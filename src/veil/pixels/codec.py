@@ -131,17 +131,19 @@ def decode(ds: Dataset, source: str | os.PathLike[str] | BinaryIO | None = None,
     if arr.ndim != (4 if spp > 1 else 3):
         raise InputError(f"unexpected decoded shape {arr.shape} for {frames} frame(s), {spp} sample(s)",
                          "pixels-undecodable")
-    if spp == 3 and pi.startswith("YBR") and as_rgb:
-        pi = "RGB"
     return Pixels(arr, pi, ts)
 
 
 def _colour_space(ds: Dataset, ts: UID) -> tuple[str, bool]:
-    """(Photometric Interpretation as stored, whether to decode to RGB): frames stay in their stored colour
-    space where the output can keep it (native, RLE); other encodings and YBR_FULL_422 are decoded to RGB."""
+    """(colour space of the decoded frames, whether to decode to RGB): frames stay in their stored colour
+    space where the output can keep it (native, RLE); other encodings and YBR_FULL_422 are decoded to RGB,
+    and YBR colour frames decoded so are RGB."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     keep_space = ts in NATIVE or ts == RLELossless
-    return pi, not keep_space or pi == "YBR_FULL_422"
+    as_rgb = not keep_space or pi == "YBR_FULL_422"
+    if as_rgb and pi.startswith("YBR") and str(ds.get("SamplesPerPixel", 1)).strip() == "3":
+        pi = "RGB"
+    return pi, as_rgb
 
 
 def first_frame(ds: Dataset, source: str | os.PathLike[str] | BinaryIO) -> Pixels:
@@ -161,8 +163,6 @@ def first_frame(ds: Dataset, source: str | os.PathLike[str] | BinaryIO) -> Pixel
     except Exception as exc:
         raise InputError(f"pixel data cannot be decoded ({ts.name}): {type(exc).__name__}: {scrub(str(exc))}",
                          "pixels-undecodable") from exc
-    if int(ds.get("SamplesPerPixel", 1) or 1) == 3 and pi.startswith("YBR") and as_rgb:
-        pi = "RGB"
     return Pixels(frame[np.newaxis, ...], pi, ts)
 
 

@@ -382,8 +382,9 @@ def _wanted(vr: str, kw: str) -> bool:
 
 
 @lru_cache(maxsize=8192)
-def _dictionary_pn(tag: int) -> bool:
-    """Whether the data dictionary says a public attribute is a person's name."""
+def dictionary_pn(tag: int) -> bool:
+    """Whether the data dictionary says a public attribute is a person's name (whatever VR a file wrote it
+    with: a name written as LO or UN is still a name, for the identifiers and for verify's needles)."""
     entry = DicomDictionary.get(tag)
     return entry is not None and entry[0] == "PN"
 
@@ -465,7 +466,7 @@ def _walk(ds: Dataset, out: list[tuple[str, str]]) -> None:
         elif vr is None and private:
             vr = _implicit_private_vr(ds, tag)
         kw = "" if private else _keyword(int(tag))
-        if not private and vr not in (None, "PN", "SQ") and _dictionary_pn(int(tag)):
+        if not private and vr not in (None, "PN", "SQ") and dictionary_pn(int(tag)):
             vr = "PN"  # a name written as UN or LO is still a name (the engine writes it back as PN)
             if type(held) is RawDataElement and isinstance(held.value, bytes):
                 values = ascii_values(held.value, "PN", ds._character_set) if held.value.isascii() else None

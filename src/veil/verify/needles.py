@@ -26,7 +26,16 @@ from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
 from veil.text import months
-from veil.text.known import HIDDEN, LETTERS, detransliterated, latinised, other_kana, plain_ascii, transliterated
+from veil.text.known import (
+    HIDDEN,
+    LETTERS,
+    detransliterated,
+    dictionary_pn,
+    latinised,
+    other_kana,
+    plain_ascii,
+    transliterated,
+)
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -188,23 +197,11 @@ def _wanted(tag: int, raw_vr: str | None) -> bool:
             vr = dictionary_VR(tag)
         except KeyError:
             return False
-    if vr in ("SQ", "PN", "UI") or _dictionary_name(tag):
+    if vr in ("SQ", "PN", "UI") or dictionary_pn(tag):
         return True
     kw = keyword_for_tag(tag)
     return (kw in DATE_KEYWORDS or kw in ID_KEYWORDS or kw in PLACE_KEYWORDS or kw in CONTACT_KEYWORDS
             or kw in EQUIPMENT_KEYWORDS)
-
-
-@functools.cache
-def _dictionary_name(tag: int) -> bool:
-    """A public attribute the dictionary calls a person's name, whatever VR the file wrote it with (a name
-    written as LO was never searched for: red team)."""
-    if tag >> 16 & 1:
-        return False
-    try:
-        return bool(dictionary_VR(tag) == "PN")
-    except KeyError:
-        return False
 
 
 def _collect(ds: Dataset, n: Needles) -> None:
@@ -220,7 +217,7 @@ def _collect(ds: Dataset, n: Needles) -> None:
         vals = _values(elem)
         if not vals:
             continue
-        if elem.VR == "PN" or _dictionary_name(tag):
+        if elem.VR == "PN" or dictionary_pn(tag):
             for v in vals:
                 _add_name(n, v)
         elif elem.VR == "UI":
