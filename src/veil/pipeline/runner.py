@@ -336,11 +336,13 @@ def series_key(path: str) -> str:
 #: Files per work unit when no operation needs whole series: few enough for an even spread over the
 #: workers, enough that a unit is not a Python object per file.
 UNIT_FILES = 16
+#: At most this many inputs of one folder per unit (see :func:`folder_units`).
+UNIT_MAX_FILES = 64
 
 
 def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]]:
-    """Work units: runs of UNIT_FILES files, or (for operations that need a whole series, e.g. defacing)
-    one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
+    """Work units: runs of a folder's files (:func:`folder_units`), or (for operations that need a whole
+    series, e.g. defacing) one per SeriesInstanceUID, in order of first appearance so the run stays deterministic."""
     todo = ((i, p, None) for i, p in enumerate(paths))
     return [[p for _, p, _ in u] for u in _units(todo, by_series, workers)]
 
@@ -349,14 +351,43 @@ _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journ
 
 
 def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator[list[_Todo]]:
-    """Units of inputs, made while `todo` is read: runs of UNIT_FILES (one unit held at a time), or one
-    unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source asks that every unit in
-    flight finish before the next is read: an archive waits for the room of the archives before it) ends
-    the run being made and is passed on."""
+    """Units of inputs, made while `todo` is read: runs of a folder's files (:func:`folder_units`, one unit
+    held at a time), or one unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source
+    asks that every unit in flight finish before the next is read: an archive waits for the room of the
+    archives before it) ends the run being made and is passed on."""
     if by_series:
         yield from series_units((t for t in todo if t is not DRAIN_UNIT), workers)
         return
-    yield from batches(todo, UNIT_FILES, DRAIN_UNIT)
+    yield from folder_units(todo)
+
+
+def folder_units(todo: Iterable[_Todo]) -> Iterator[list[_Todo]]:
+    """Runs of inputs, at least UNIT_FILES, that end where the folder changes (or at UNIT_MAX_FILES).
+
+    Why folders: a folder's files are mostly one series of one patient, and a worker's memoised work is per
+    patient and study (the known-identifier matchers, ~5 ms to compile; pseudonyms, date offsets, UID
+    prefixes). Runs of 16 cut across folders, and every study's first files went to each worker in turn:
+    all workers paid for every study. Runs of a folder's files (50 per study in the header-heavy corpus)
+    took the all-workers run from 3.07 s to 2.7 s. A folder of fewer than UNIT_FILES files shares its unit
+    with the next; a large folder is split so the last units still spread over the workers.
+    A DRAIN_UNIT ends the run being made and is passed on alone, as :func:`batches` does."""
+    run: list[_Todo] = []
+    folder = ""
+    for item in todo:
+        if item is DRAIN_UNIT:
+            if run:
+                yield run
+                run = []
+            yield item
+            continue
+        here = os.path.dirname(item[1])
+        if len(run) >= UNIT_MAX_FILES or (here != folder and len(run) >= UNIT_FILES):
+            yield run
+            run = []
+        folder = here
+        run.append(item)
+    if run:
+        yield run
 
 
 #: Inputs per unit of work when series keys are read (one header each).
