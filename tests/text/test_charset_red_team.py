@@ -246,3 +246,29 @@ def test_a_garbled_sr_text_value_becomes_a_dummy_not_a_hole(tmp_path):
     out, data, _ = _run(ds, tmp_path, "research-longitudinal")
     value = out.ContentSequence[0].TextValue
     assert value and "rvath" not in value and b"rvath" not in data
+
+
+def _raw_core(name: bytes, charset: bytes) -> Dataset:
+    """A dataset as the raw path reads it: the character set and a non-ASCII name, still raw elements."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    ds = Dataset()
+    ds._dict[Tag(0x00080005)] = RawDataElement(Tag(0x00080005), "CS", len(charset), charset, 0, False, True)
+    ds._dict[Tag(0x00100010)] = RawDataElement(Tag(0x00100010), "PN", len(name), name, 0, False, True)
+    return ds
+
+
+def test_memoised_core_identifiers_follow_the_character_set() -> None:
+    """The same name bytes under two character sets are two names: the memo of non-ASCII core identifiers
+    (known._core_decoded_memo) is keyed by the codecs too, so a study in UTF-8 does not lend its names to
+    a study in Latin-1 with the same bytes."""
+    from veil.text.known import core_identifiers
+
+    name = "Zoë^Quandt".encode()
+    utf8 = {t for t, _ in core_identifiers(_raw_core(name, b"ISO_IR 192")).terms}
+    latin = {t for t, _ in core_identifiers(_raw_core(name, b"ISO_IR 100")).terms}
+    assert any("ZOE" in t for t in utf8), utf8
+    assert not any("ZOE" in t for t in latin) and latin, latin
+    again = {t for t, _ in core_identifiers(_raw_core(name, b"ISO_IR 192")).terms}
+    assert again == utf8
