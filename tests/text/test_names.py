@@ -116,3 +116,16 @@ def test_the_eponym_list_leaves_out_first_names_common_surnames_and_english_word
     assert lex.eponyms & set(ranked[:COMMON_SURNAMES]) == lex.surname_eponyms
     assert "GLEASON" in lex.surname_eponyms and not lex.eponym("GLEASON") and lex.eponym("FAZEKAS")
     assert len(lex.surname_eponyms) < 20
+
+
+def test_caret_name_spans_are_bounded_by_a_component_group() -> None:
+    """A DICOM caret name in text is found with at most 64 characters before its first caret (a PN
+    component group's maximum, PS3.5 6.2). Unbounded, the pattern ran from every letter of a long text to
+    its end (a 64 kB comment of one word repeated took 22 s in one value) and a caret name took all the
+    words before it ("chest chest ... Smith^John" was one NAME span)."""
+    text = "chest " * 200 + "Smith^John and more"
+    spans = find_names(text)
+    assert any("Smith^John" in text[s.start:s.end] for s in spans)
+    assert min(s.start for s in spans) >= 1200 - 64, spans
+    assert clean_text(text)[0].startswith("chest " * 189)
+    assert find_names("Seen: Smith^John^^Dr.") and find_names("KOWALSKI^JAN^MARIA^^")
