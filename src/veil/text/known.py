@@ -1059,26 +1059,61 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
 
 
 @lru_cache(maxsize=512)
-def _matchers(terms: tuple[tuple[str, str], ...]) -> tuple[_Matchers, ...]:
+def _matchers(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[_Matchers, ...], ...]:
     """The compiled matchers of a term set: its technical part (:func:`_technical`) and the rest, compiled
     apart. Allow-listed technical text is checked for the technical part alone and free text for both, so
     the large regex is compiled once per identifier set, not twice: with today's name and date forms a
-    compile took ~13 ms, and the header-heavy corpus compiled 200 (2.6 s of 5,000 files' 10)."""
+    compile took ~13 ms, and the header-heavy corpus compiled 200 (2.6 s of 5,000 files' 10). Each part is
+    its regexes by lifetime (:func:`_by_lifetime`), scanned as one (:func:`_scan`)."""
     base = _technical(terms)
     kept = set(base)
     parts = (base,) if base == terms else (base, tuple(t for t in terms if t not in kept))
-    return tuple(_compiled(group) for part in parts for group in _by_lifetime(part) if group)
+    return tuple(tuple(_compiled(group) for group in _by_lifetime(part)) for part in parts)
 
 
 def _by_lifetime(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
     """A term set as its patient-long part (names, dates: nearly all of the compile) and its IDs, compiled
     apart: a patient's studies differ in their accession numbers, and one big regex per term set compiled the
     names and birth-date forms again for every study (the header-heavy corpus: 100 compiles of ~7 ms for 50
-    patients). Matches of one part inside another's are found by both; the spans are merged by their users."""
+    patients). The two are scanned as the one regex they replace (:func:`_scan`)."""
     ids = tuple(t for t in terms if t[1] == ID)
     if not ids or len(ids) == len(terms):
         return (terms,)
     return tuple(t for t in terms if t[1] != ID), ids
+
+
+#: The blocks of a :func:`_compiled` regex in their order, by their groups' first letter: known terms (k),
+#: long numbers joined to letters (g), cued dates (q), name variants (n), CJK terms (c).
+_BLOCKS = "kgqnc"
+
+
+def _scan(patterns: list[tuple[re.Pattern[str], dict[str, str]]],
+          folded: str) -> list[tuple[re.Match[str], dict[str, str]]]:
+    """Matches of several :func:`_compiled` regexes as the one regex of all their terms finds them: the
+    leftmost next, of those starting there the one whose alternative comes first in that regex (its blocks
+    in :data:`_BLOCKS` order, each block's groups by label), and the scan goes on after its end. Run apart,
+    a match of one could start inside another's and run past the start of the next identifier ("ID 01-05-16
+    2001년 05월 16일": a birth-date form "05-16 2001" inside the ID ate the Korean birth date's start, which
+    stayed in clear), and overlapping spans merged into one DATE span shifted only its first date (red team
+    on the split)."""
+    if len(patterns) == 1:
+        rx, groups = patterns[0]
+        return [(m, groups) for m in rx.finditer(folded)]
+    out: list[tuple[re.Match[str], dict[str, str]]] = []
+    ahead = [rx.search(folded) for rx, _g in patterns]
+    while True:
+        nxt = [(m.start(), _BLOCKS.index((m.lastgroup or "k")[0]), patterns[i][1][m.lastgroup or ""], i)
+               for i, m in enumerate(ahead) if m is not None]
+        if not nxt:
+            return out
+        best = min(nxt)[3]
+        m = ahead[best]
+        assert m is not None
+        out.append((m, patterns[best][1]))
+        pos = m.end() if m.end() > m.start() else m.end() + 1
+        for i, other in enumerate(ahead):
+            if other is not None and other.start() < pos:
+                ahead[i] = patterns[i][0].search(folded, pos)
 
 
 def has_known(folded: str, known: KnownIdentifiers) -> bool:
@@ -1086,7 +1121,7 @@ def has_known(folded: str, known: KnownIdentifiers) -> bool:
     if not known.terms:
         return False
     return any((full is not None and full.search(folded)) or (tail is not None and tail.search(folded))
-               for full, tail, _groups in _matchers(known.terms))
+               for part in _matchers(known.terms) for full, tail, _groups in part)
 
 
 def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) -> list[Span]:
@@ -1095,18 +1130,20 @@ def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) 
     if not known.terms:
         return []
     out: list[Span] = []
-    for full, tail, groups in _matchers(known.terms):
-        if full is not None:
-            for m in full.finditer(folded):
-                g = m.lastgroup or ""
-                out.append(Span(m.start("q0d") if g == "q0" else m.start(), m.end(), groups[g]))
-        if tail is not None and truncated:
-            tm = tail.search(folded)
-            if tm is not None:
-                end = tm.end()
-                while end > tm.start() and folded[end - 1].isspace():
-                    end -= 1
-                out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
+    for part in _matchers(known.terms):
+        for m, groups in _scan([(full, groups) for full, _tail, groups in part if full is not None], folded):
+            g = m.lastgroup or ""
+            out.append(Span(m.start("q0d") if g == "q0" else m.start(), m.end(), groups[g]))
+        if not truncated:
+            continue
+        tails = [(tm, groups) for _full, tail, groups in part if tail is not None
+                 for tm in [tail.search(folded)] if tm is not None]
+        if tails:  # the leftmost, as one tail regex of the part finds it
+            tm, groups = min(tails, key=lambda t: (t[0].start(), t[1][t[0].lastgroup or ""]))
+            end = tm.end()
+            while end > tm.start() and folded[end - 1].isspace():
+                end -= 1
+            out.append(Span(tm.start(), end, groups[tm.lastgroup or ""]))
     return out
 
 
