@@ -107,7 +107,9 @@ def test_a_run_stopped_by_a_full_output_is_in_the_audit_log(tmp_path):
         assert len(entries) == 2 and entries[1]["extra"]["interrupted"] == "output-failure"
         written = set(out.rglob("*.dcm")) - before
         assert 0 < len(written) < 24 and entries[1]["counts"]["in"] == 30
-        assert entries[1]["counts"]["out"] == len(written)  # what it wrote, received or only journaled
+        # what it wrote (received or only journaled) and the first run's outputs it reused before the stop:
+        # how many of those it reached depends on how the inputs were cut into units
+        assert entries[1]["counts"]["out"] == len(written) + stopped["resumed"] and stopped["resumed"] <= len(before)
         assert veil("audit", "verify", str(out)).returncode == 0
         subprocess.run(["mount", "-o", "remount,nr_inodes=10000", str(fs)], check=True)
         again = veil("deid", str(src), str(out), "--workers", "2", "--json")

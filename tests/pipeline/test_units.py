@@ -1,4 +1,4 @@
-"""Work units of the runner: runs of a folder's files (runner.folder_units)."""
+"""Work units of the runner: runs of a folder's files, shrinking at the end (runner.folder_units)."""
 
 from __future__ import annotations
 
@@ -7,42 +7,86 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from veil.pipeline.runner import DRAIN_UNIT, UNIT_FILES, UNIT_MAX_FILES, folder_units
+from veil.pipeline.runner import (
+    DRAIN_UNIT,
+    UNIT_FILES,
+    UNIT_LEAST_FILES,
+    UNIT_MAX_FILES,
+    folder_units,
+    unit_time_limit,
+)
 
 
-def _todo(sizes: list[int]) -> list[tuple[int, str, None]]:
-    out = []
+def _todo(sizes: list[int], start: int = 0, tag: str = "") -> list[tuple[int, str, None]]:
+    out: list[tuple[int, str, None]] = []
     for f, n in enumerate(sizes):
-        out += [(len(out), f"/in/folder{f}/{i}.dcm", None) for i in range(n)]
+        out += [(start + len(out), f"/in/{tag}folder{f}/{i}.dcm", None) for i in range(n)]
     return out
 
 
-def test_a_folder_is_one_unit_and_small_folders_share_one() -> None:
-    units = list(folder_units(_todo([50, 50, 3, 4, 20])))
-    assert [len(u) for u in units] == [50, 50, 27]
-    assert {p.split("/")[2] for _, p, _ in units[0]} == {"folder0"}
+def _folder(item: tuple[int, str, None]) -> str:
+    return item[1].rsplit("/", 1)[0]
 
 
-def test_a_large_folder_is_split_at_the_maximum() -> None:
-    units = list(folder_units(_todo([UNIT_MAX_FILES * 2 + 5])))
-    assert [len(u) for u in units] == [UNIT_MAX_FILES, UNIT_MAX_FILES, 5]
+def test_a_folder_is_one_unit_in_a_long_run() -> None:
+    units = list(folder_units(_todo([50] * 40), workers=2))
+    assert [len(u) for u in units[:20]] == [50] * 20
+    assert all(len({_folder(t) for t in u}) == 1 for u in units[:20])
 
 
-def test_a_drain_ends_the_unit_and_passes_alone() -> None:
-    todo: list[object] = [*_todo([10]), DRAIN_UNIT]
-    todo += [(10 + i, f"/in/other/{i}.dcm", None) for i in range(3)]
-    units = list(folder_units(todo))  # type: ignore[arg-type]
-    assert [u if u is DRAIN_UNIT else len(u) for u in units] == [10, DRAIN_UNIT, 3]
+def test_small_folders_share_a_unit() -> None:
+    units = list(folder_units(_todo([3] * 400), workers=2))
+    assert all(len(u) >= UNIT_FILES for u in units[:30])
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=150), max_size=30))
-def test_every_input_once_in_order_and_units_bounded(sizes: list[int]) -> None:
-    todo = _todo(sizes)
-    units = list(folder_units(todo))
-    assert [t for u in units for t in u] == todo
-    assert all(1 <= len(u) <= UNIT_MAX_FILES for u in units)
+def test_one_folder_is_spread_over_the_workers() -> None:
+    """A single series of 64 files was one unit: one worker busy, whatever --workers said (red team)."""
+    units = list(folder_units(_todo([64]), workers=2))
+    assert len(units) >= 4 and max(len(u) for u in units) <= 16
+    assert list(folder_units(_todo([64]), workers=1)) == [_todo([64])]  # one worker: nothing to spread
+
+
+def test_the_last_units_shrink() -> None:
+    sizes = [len(u) for u in folder_units(_todo([50] * 100), workers=2)]
+    tail = sizes[-8:]
+    assert tail == sorted(tail, reverse=True) and tail[0] < 50 and tail[-1] <= UNIT_LEAST_FILES
+
+
+def test_a_drain_passes_alone_after_every_input_before_it() -> None:
+    todo: list[object] = [*_todo([10]), DRAIN_UNIT, *_todo([3], start=10, tag="x")]
+    seen: list[object] = []
+
+    def source():  # type: ignore[no-untyped-def]
+        for item in todo:
+            seen.append(item)
+            yield item
+
+    units = []
+    for u in folder_units(source(), workers=2):  # type: ignore[arg-type]
+        units.append(u)
+        if u is DRAIN_UNIT:
+            assert seen[-1] is DRAIN_UNIT  # nothing after the drain read before it was passed on
+    flat = [u if u is DRAIN_UNIT else len(u) for u in units]
+    assert flat.index(DRAIN_UNIT) == len(flat) - 2 and sum(x for x in flat if x is not DRAIN_UNIT) == 13
+
+
+def test_a_unit_is_given_the_time_of_at_most_unit_files_files() -> None:
+    """A hung file is stopped as soon as when units held 16 files (red team: 64 files, four times later)."""
+    assert unit_time_limit(0.5, [("a", None)] * UNIT_MAX_FILES) == 0.5 * UNIT_FILES
+    assert unit_time_limit(2.0, [("a", None)] * 3) == 6.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=150), max_size=30), st.integers(min_value=1, max_value=4),
+       st.lists(st.integers(min_value=0, max_value=400), max_size=3))
+def test_every_input_once_in_order_and_units_bounded(sizes: list[int], workers: int, drains: list[int]) -> None:
+    todo: list[object] = list(_todo(sizes))
+    for at in sorted((min(d, len(todo)) for d in drains), reverse=True):
+        todo.insert(at, DRAIN_UNIT)
+    units = list(folder_units(todo, workers))  # type: ignore[arg-type]
+    assert [t for u in units for t in ([u] if u is DRAIN_UNIT else u)] == todo  # drains keep their places
+    assert all(u is DRAIN_UNIT or 1 <= len(u) <= UNIT_MAX_FILES for u in units)
     for u, nxt in itertools.pairwise(units):
-        assert len(u) >= UNIT_FILES  # only the last unit may be short
-        if len(u) < UNIT_MAX_FILES:  # ended at a folder change, not cut at the maximum
-            assert nxt[0][1].rsplit("/", 1)[0] != u[-1][1].rsplit("/", 1)[0]
+        if u is not DRAIN_UNIT and nxt is not DRAIN_UNIT:
+            # a unit ends where the folder changes, or where the size limit cut it: the next is no longer
+            assert _folder(nxt[0]) != _folder(u[-1]) or len(nxt) <= len(u)

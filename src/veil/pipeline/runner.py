@@ -19,6 +19,7 @@ import sqlite3
 import stat
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -338,6 +339,8 @@ def series_key(path: str) -> str:
 UNIT_FILES = 16
 #: At most this many inputs of one folder per unit (see :func:`folder_units`).
 UNIT_MAX_FILES = 64
+#: The smallest of the shrinking units at the end of a run: a unit costs its messages and a result batch.
+UNIT_LEAST_FILES = 4
 
 
 def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]]:
@@ -358,35 +361,62 @@ def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator
     if by_series:
         yield from series_units((t for t in todo if t is not DRAIN_UNIT), workers)
         return
-    yield from folder_units(todo)
+    yield from folder_units(todo, workers)
 
 
-def folder_units(todo: Iterable[_Todo]) -> Iterator[list[_Todo]]:
-    """Runs of inputs, at least UNIT_FILES, that end where the folder changes (or at UNIT_MAX_FILES).
+def unit_time_limit(file_timeout: float, items: list[_Item] | list[_Todo]) -> float:
+    """Seconds a unit may take before its worker is stopped and its files are run one by one, each with
+    `file_timeout`: the time of its files, at most UNIT_FILES of them. Units of a folder grew to
+    UNIT_MAX_FILES, and a hung file held its worker four times as long before it was stopped (red team)."""
+    return file_timeout * min(len(items), UNIT_FILES)
+
+
+def folder_units(todo: Iterable[_Todo], workers: int = 1) -> Iterator[list[_Todo]]:
+    """Runs of inputs that end where the folder changes once they hold UNIT_FILES (or at UNIT_MAX_FILES);
+    the last inputs of the run, or before a DRAIN_UNIT, in shrinking runs that keep every worker busy.
 
     Why folders: a folder's files are mostly one series of one patient, and a worker's memoised work is per
     patient and study (the known-identifier matchers, ~5 ms to compile; pseudonyms, date offsets, UID
     prefixes). Runs of 16 cut across folders, and every study's first files went to each worker in turn:
     all workers paid for every study. Runs of a folder's files (50 per study in the header-heavy corpus)
     took the all-workers run from 3.07 s to 2.7 s. A folder of fewer than UNIT_FILES files shares its unit
-    with the next; a large folder is split so the last units still spread over the workers.
-    A DRAIN_UNIT ends the run being made and is passed on alone, as :func:`batches` does."""
-    run: list[_Todo] = []
-    folder = ""
-    for item in todo:
-        if item is DRAIN_UNIT:
-            if run:
-                yield run
-                run = []
-            yield item
+    with the next.
+    Why shrinking at the end: a run of one folder of 64 files was one unit, on one worker, whatever
+    --workers said (red team: a series of 64 large-header files took twice as long). Inputs are read up to
+    4 x workers x UNIT_MAX_FILES ahead (paths and journal records only); once the rest of the run (or of
+    the inputs before a drain) is all read, each unit takes at most 1/(2 x workers) of what is left, and
+    no fewer than UNIT_LEAST_FILES (guided self-scheduling): a 64-file folder on two workers is units of
+    16, 12, 9, 7, 5, 4 ..., and the last units of a long run are small.
+    A DRAIN_UNIT is passed on alone, after every input before it; nothing after it is read before."""
+    src = iter(todo)
+    ahead: deque[_Todo] = deque()
+    fair = 2 * max(1, workers)
+    lookahead = fair * UNIT_MAX_FILES * 2
+    drain = done = False
+    while True:
+        while not (drain or done) and len(ahead) < lookahead:
+            item = next(src, None)
+            if item is None:
+                done = True
+            elif item is DRAIN_UNIT:
+                drain = True
+            else:
+                ahead.append(item)
+        if not ahead:
+            if done:
+                return
+            yield DRAIN_UNIT  # type: ignore[misc]
+            drain = False
             continue
-        here = os.path.dirname(item[1])
-        if len(run) >= UNIT_MAX_FILES or (here != folder and len(run) >= UNIT_FILES):
-            yield run
-            run = []
-        folder = here
-        run.append(item)
-    if run:
+        most = UNIT_MAX_FILES
+        if workers > 1 and (drain or done):  # the rest is all here
+            most = max(UNIT_LEAST_FILES, min(most, -(-len(ahead) // fair)))
+        least = min(UNIT_FILES, most)
+        run = [ahead.popleft()]
+        folder = os.path.dirname(run[0][1])
+        while ahead and len(run) < most and (len(run) < least or os.path.dirname(ahead[0][1]) == folder):
+            run.append(ahead.popleft())
+            folder = os.path.dirname(run[-1][1])
         yield run
 
 
@@ -845,7 +875,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                                                          _TIMED_OUT.format(seconds=exc.seconds)), PROCESSED)])
             return [r for part in parts for r in part]
 
-        limit = None if not file_timeout else (lambda items: file_timeout * len(items))
+        limit = None if not file_timeout else functools.partial(unit_time_limit, file_timeout)
         workers = max(1, workers)  # a time limit needs a process to stop: one worker is a pool of one
         results = resilient(make_pool, workers, _work_unit, work, workers * 4,
                             lambda u: [(p, prev) for _, p, prev in u], rescue, limit)
