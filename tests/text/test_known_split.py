@@ -72,3 +72,15 @@ def test_the_parts_scanned_together_find_what_the_one_regex_finds(name, year, mo
     folded = fold(text)
     got = sorted((s.start, s.end, s.label) for s in known.find_known(folded, kn, truncated=False))
     assert got == _single(folded, kn.terms)
+
+
+def test_a_birth_date_and_time_written_as_one_number_is_replaced_not_shifted() -> None:
+    """Red team: "194705131200" (YYYYMMDDHHMM) was shifted like a study date, which beside shifted study
+    dates gives the exact age that emptying the birth date hides (E.1-1 Patient's Birth Date, Z)."""
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "SMITH^JOHN", "SMITH01", "19470513"
+    kn = collect_identifiers(ds)
+    assert clean_text("drawn 194705131200", kn, shift_days=37)[0] == "drawn [DATE]"
+    assert clean_text("MRN 1947051301", kn, shift_days=37)[0] == "MRN [DATE]"
+    assert clean_text("lab 051319471200", kn, shift_days=37)[0] in ("lab [DATE]", "lab [ID]")
+    assert clean_text("drawn 20110105120000", kn, shift_days=37)[0] == "drawn 20110211120000"  # a study's, shifted

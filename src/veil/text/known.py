@@ -1055,7 +1055,14 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
     if not known.births:
         return False
     key = _date_key(text)
-    return any(key[:len(b)] == b for b in _birth_keys(known.births))
+    if any(key[:len(b)] == b for b in _birth_keys(known.births)):
+        return True
+    # a date and time written as one number, "194705131200" (DT's YYYYMMDDHHMM): its first run begins with
+    # an 8-digit form of the birth date, 7 digits once a leading zero is gone (red team: shifted, it gave the
+    # exact age beside shifted study dates)
+    first = key[0] if key else ""
+    return first.isdigit() and any(len(b) == 1 and len(b[0]) in (7, 8) and len(first) > len(b[0])
+                                   and first.startswith(b[0]) for b in _birth_keys(known.births))
 
 
 @lru_cache(maxsize=512)
