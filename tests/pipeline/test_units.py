@@ -70,10 +70,26 @@ def test_a_drain_passes_alone_after_every_input_before_it() -> None:
     assert flat.index(DRAIN_UNIT) == len(flat) - 2 and sum(x for x in flat if x is not DRAIN_UNIT) == 13
 
 
-def test_a_unit_is_given_the_time_of_at_most_unit_files_files() -> None:
-    """A hung file is stopped as soon as when units held 16 files (red team: 64 files, four times later)."""
-    assert unit_time_limit(0.5, [("a", None)] * UNIT_MAX_FILES) == 0.5 * UNIT_FILES
+def test_a_unit_is_given_the_time_of_all_its_files() -> None:
+    """Not less: 16 files' time stopped a folder of 64 legitimately slow files and re-ran every unit in
+    flight one file at a time (review: three times slower)."""
+    assert unit_time_limit(0.5, [("a", None)] * UNIT_MAX_FILES) == 0.5 * UNIT_MAX_FILES
     assert unit_time_limit(2.0, [("a", None)] * 3) == 6.0
+
+
+def test_inputs_are_read_only_a_little_ahead() -> None:
+    """An archive's members are staged in $TMPDIR as the source yields them: reading 512 inputs ahead
+    staged 40 small archives at once (review). At most 4 x workers x UNIT_FILES are read before a unit."""
+    pulled = 0
+
+    def source():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for item in _todo([10] * 200):
+            pulled += 1
+            yield item
+
+    first = next(iter(folder_units(source(), workers=2)))
+    assert len(first) >= UNIT_FILES and pulled <= 4 * 2 * UNIT_FILES
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,3 +106,25 @@ def test_every_input_once_in_order_and_units_bounded(sizes: list[int], workers: 
         if u is not DRAIN_UNIT and nxt is not DRAIN_UNIT:
             # a unit ends where the folder changes, or where the size limit cut it: the next is no longer
             assert _folder(nxt[0]) != _folder(u[-1]) or len(nxt) <= len(u)
+
+
+def test_units_are_sized_by_the_pace_of_the_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review: a folder of 64 files of 0.5 s was one unit on one worker (32 s) while the other finished the
+    rest. Units hold about UNIT_SECONDS of work: many fast files, few slow ones; UNIT_FILES before any pace."""
+    from veil.pipeline import runner
+
+    now = [100.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: now[0])
+    slow = runner.Pace(workers=2)
+    assert slow.cap() == UNIT_FILES
+    slow.add(16)  # the first results: the pace is measured from here
+    now[0] += 8.0
+    slow.add(32)  # 32 files in 8 s on two workers: 0.5 s of a worker per file
+    assert slow.cap() == UNIT_LEAST_FILES
+    units = list(folder_units(_todo([64] + [10] * 100), workers=2, cap=slow.cap))
+    assert max(len(u) for u in units) == UNIT_LEAST_FILES
+    fast = runner.Pace(workers=2)
+    fast.add(16)
+    now[0] += 0.016
+    fast.add(32)  # 1 ms of a worker per file
+    assert fast.cap() == UNIT_MAX_FILES

@@ -353,7 +353,8 @@ def units(paths: list[str], by_series: bool, workers: int = 1) -> list[list[str]
 _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journaled
 
 
-def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator[list[_Todo]]:
+def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1,
+           cap: Callable[[], int] | None = None) -> Iterator[list[_Todo]]:
     """Units of inputs, made while `todo` is read: runs of a folder's files (:func:`folder_units`, one unit
     held at a time), or one unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source
     asks that every unit in flight finish before the next is read: an archive waits for the room of the
@@ -361,17 +362,53 @@ def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1) -> Iterator
     if by_series:
         yield from series_units((t for t in todo if t is not DRAIN_UNIT), workers)
         return
-    yield from folder_units(todo, workers)
+    yield from folder_units(todo, workers, cap)
 
 
 def unit_time_limit(file_timeout: float, items: list[_Item] | list[_Todo]) -> float:
     """Seconds a unit may take before its worker is stopped and its files are run one by one, each with
-    `file_timeout`: the time of its files, at most UNIT_FILES of them. Units of a folder grew to
-    UNIT_MAX_FILES, and a hung file held its worker four times as long before it was stopped (red team)."""
-    return file_timeout * min(len(items), UNIT_FILES)
+    `file_timeout`: the time of all its files. Why not less: a limit of 16 files' time for units of up to
+    UNIT_MAX_FILES stopped a folder of legitimately slow files (0.5 s each, --file-timeout 1) and re-ran
+    every unit in flight one file at a time: three times slower (review). The price: a hung file holds its
+    worker up to len(unit) x --file-timeout before it is stopped (the other workers go on)."""
+    return file_timeout * len(items)
 
 
-def folder_units(todo: Iterable[_Todo], workers: int = 1) -> Iterator[list[_Todo]]:
+class Pace:
+    """How many files a unit may hold so that it takes about UNIT_SECONDS, from the run's pace so far.
+
+    Why: a unit of 64 files of a folder is right for files of a millisecond (a study's memoised work stays
+    in one worker) and wrong for files of half a second: a folder of 64 slow files held one worker for 32 s
+    while the other finished everything else (review). Until the first results are in, UNIT_FILES.
+    The pace is measured from the first result on (start-up left out), in worker-seconds per file."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.first: float | None = None
+        self.files = 0
+
+    def add(self, files: int) -> None:
+        if self.first is None:
+            self.first = time.monotonic()
+            return
+        self.files += files
+
+    def cap(self) -> int:
+        if self.first is None or self.files < UNIT_FILES:
+            return UNIT_FILES
+        per_file = self.workers * (time.monotonic() - self.first) / self.files
+        if per_file <= 0:
+            return UNIT_MAX_FILES
+        return max(UNIT_LEAST_FILES, min(UNIT_MAX_FILES, int(UNIT_SECONDS / per_file)))
+
+
+#: The time a unit should take (:class:`Pace`): long enough that its messages cost nothing, short enough
+#: that the last units of a run end together.
+UNIT_SECONDS = 0.1
+
+
+def folder_units(todo: Iterable[_Todo], workers: int = 1,
+                 cap: Callable[[], int] | None = None) -> Iterator[list[_Todo]]:
     """Runs of inputs that end where the folder changes once they hold UNIT_FILES (or at UNIT_MAX_FILES);
     the last inputs of the run, or before a DRAIN_UNIT, in shrinking runs that keep every worker busy.
 
@@ -383,15 +420,17 @@ def folder_units(todo: Iterable[_Todo], workers: int = 1) -> Iterator[list[_Todo
     with the next.
     Why shrinking at the end: a run of one folder of 64 files was one unit, on one worker, whatever
     --workers said (red team: a series of 64 large-header files took twice as long). Inputs are read up to
-    4 x workers x UNIT_MAX_FILES ahead (paths and journal records only); once the rest of the run (or of
-    the inputs before a drain) is all read, each unit takes at most 1/(2 x workers) of what is left, and
-    no fewer than UNIT_LEAST_FILES (guided self-scheduling): a 64-file folder on two workers is units of
-    16, 12, 9, 7, 5, 4 ..., and the last units of a long run are small.
+    4 x workers x UNIT_FILES ahead (paths and journal records; an archive's members are staged as they are
+    read, so no further: 512 ahead staged 40 small archives at once where 13 were before, review); once the
+    rest of the run (or of the inputs before a drain) is all read, each unit takes at most 1/(2 x workers)
+    of what is left, and no fewer than UNIT_LEAST_FILES (guided self-scheduling): a 64-file folder on two
+    workers is units of 16, 12, 9, 7, 5, 4 ..., and the last units of a long run are small.
+    `cap()` (:meth:`Pace.cap`), when given, is the most a unit may hold now.
     A DRAIN_UNIT is passed on alone, after every input before it; nothing after it is read before."""
     src = iter(todo)
     ahead: deque[_Todo] = deque()
     fair = 2 * max(1, workers)
-    lookahead = fair * UNIT_MAX_FILES * 2
+    lookahead = fair * UNIT_FILES * 2
     drain = done = False
     while True:
         while not (drain or done) and len(ahead) < lookahead:
@@ -408,7 +447,7 @@ def folder_units(todo: Iterable[_Todo], workers: int = 1) -> Iterator[list[_Todo
             yield DRAIN_UNIT  # type: ignore[misc]
             drain = False
             continue
-        most = UNIT_MAX_FILES
+        most = UNIT_MAX_FILES if cap is None else cap()
         if workers > 1 and (drain or done):  # the rest is all here
             most = max(UNIT_LEAST_FILES, min(most, -(-len(ahead) // fair)))
         least = min(UNIT_FILES, most)
@@ -851,7 +890,8 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
         files.drains = not by_series  # series units read every header first: nothing would be released
 
     context = (plan, keyed, str(out_dir), dry_run, run_id, since)
-    units_iter = _units(todo(), by_series, workers)
+    pace = Pace(workers)
+    units_iter = _units(todo(), by_series, workers, pace.cap)
     head = list(itertools.islice(units_iter, 2))
     work = itertools.chain(head, units_iter)
     rescued: list[int] = []  # sizes of the units in flight when a worker died
@@ -881,6 +921,7 @@ def _run(files: Iterable[Path], out_dir: Path, plan: Plan, keyed: Keyed, *, work
                             lambda u: [(p, prev) for _, p, prev in u], rescue, limit)
     try:
         for unit, batch in results:
+            pace.add(len(unit))
             for (seq, p, prev), (r, resumed) in zip(unit, batch, strict=True):
                 if r.rule in _STOPPED and not dry_run:
                     done = _reusable(prev, p, _stamp(p), out_dir, keyed) if prev is not None else None
