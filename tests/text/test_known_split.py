@@ -84,3 +84,25 @@ def test_a_birth_date_and_time_written_as_one_number_is_replaced_not_shifted() -
     assert clean_text("MRN 1947051301", kn, shift_days=37)[0] == "MRN [DATE]"
     assert clean_text("lab 051319471200", kn, shift_days=37)[0] in ("lab [DATE]", "lab [ID]")
     assert clean_text("drawn 20110105120000", kn, shift_days=37)[0] == "drawn 20110211120000"  # a study's, shifted
+
+
+def test_a_study_date_is_not_taken_for_a_birth_date_of_the_same_leading_digits() -> None:
+    """Review: a birth on 02/02/2010 ("02022010", "2022010" without its zero) made the study date 20220105
+    the birth date: replaced, not shifted, for 21 birth dates of young children. The rest of the number must
+    read as a time."""
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "SMITH^JOHN", "SMITH01", "20100202"
+    kn = collect_identifiers(ds)
+    assert clean_text("Study 20220105 compared.", kn, shift_days=-30)[0] == "Study 20211206 compared."
+    assert clean_text("Acquired 20220105103015", kn, shift_days=-30)[0] == "Acquired 20211206103015"
+    assert clean_text("born 201002021200", kn, shift_days=-30)[0] == "born [DATE]"
+
+
+def test_a_birth_date_after_a_weekday_is_replaced() -> None:
+    """Review: "born Tuesday 13 May 1947" was shifted (the weekday began the span's key)."""
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "SMITH^JOHN", "SMITH01", "19470513"
+    kn = collect_identifiers(ds)
+    for text in ("born Tuesday 13 May 1947", "born Tue, May 13, 1947", "Tuesday, 13th May 1947 at 2:15 pm"):
+        out = clean_text(text, kn, shift_days=37)[0]
+        assert "1947" not in out and "[DATE]" in out, (text, out)

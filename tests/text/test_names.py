@@ -129,3 +129,12 @@ def test_caret_name_spans_are_bounded_by_a_component_group() -> None:
     assert min(s.start for s in spans) >= 1200 - 64, spans
     assert clean_text(text)[0].startswith("chest " * 189)
     assert find_names("Seen: Smith^John^^Dr.") and find_names("KOWALSKI^JAN^MARIA^^")
+
+
+def test_a_caret_name_starts_at_a_word_and_takes_extra_components() -> None:
+    """Review of the bound: a caret 64 characters into a run of words began the span inside a word
+    ("Head routi[NAME]"); a sixth component went out ("[NAME]^^^Extra")."""
+    text = "Head routine protocol for the follow up exam of the left knee performed Kopf^Routine"
+    out = clean_text(text)[0]
+    assert out.endswith("[NAME]") and "routi[" not in out
+    assert clean_text("Zelbert^Quixandor^^^^^^Extra")[0] == "[NAME]"

@@ -1054,15 +1054,28 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
     begin with it: a study date and time "2011-01-05 13:11:47" holds the runs of a birth on 13/11/47."""
     if not known.births:
         return False
-    key = _date_key(text)
+    key = _date_key(_WEEKDAY.sub("", text, count=1))  # "born Tuesday 13 May 1947" (review: it was shifted)
     if any(key[:len(b)] == b for b in _birth_keys(known.births)):
         return True
-    # a date and time written as one number, "194705131200" (DT's YYYYMMDDHHMM): its first run begins with
-    # an 8-digit form of the birth date, 7 digits once a leading zero is gone (red team: shifted, it gave the
-    # exact age beside shifted study dates)
+    # a date and time written as one number, "194705131200" (DT's YYYYMMDDHHMM): its first run is an 8-digit
+    # form of the birth date (7 digits once a leading zero is gone) and a time, HH, HHMM or HHMMSS (red team:
+    # shifted, it gave the exact age beside shifted study dates; review: "2022010" of 02/02/2010 began the
+    # study date 20220105, so what follows must read as a time)
     first = key[0] if key else ""
-    return first.isdigit() and any(len(b) == 1 and len(b[0]) in (7, 8) and len(first) > len(b[0])
-                                   and first.startswith(b[0]) for b in _birth_keys(known.births))
+    return first.isdigit() and any(len(b) == 1 and len(b[0]) in (7, 8) and first.startswith(b[0])
+                                   and _is_time(first[len(b[0]):]) for b in _birth_keys(known.births))
+
+
+#: A weekday before a date, as the pattern detector takes it into a DATE span (patterns._WD).
+_WEEKDAY = re.compile(r"^\s*(?i:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+
+
+def _is_time(digits: str) -> bool:
+    """HH, HHMM or HHMMSS of a valid time (a leap second allowed)."""
+    if len(digits) not in (2, 4, 6):
+        return False
+    parts = [int(digits[i:i + 2]) for i in range(0, len(digits), 2)]
+    return parts[0] < 24 and all(p < 60 for p in parts[1:2]) and all(p <= 60 for p in parts[2:])
 
 
 @lru_cache(maxsize=512)

@@ -363,8 +363,10 @@ def _boring(text: str, lex: Lexicon) -> bool:
 
 #: A DICOM caret name in text ("Smith^John^^Dr"). A component group is at most 64 characters (PS3.5 6.2,
 #: PN), so each run is bounded: unbounded, every letter of a long text without a caret scanned to its end
-#: (a 64 kB comment of one word repeated took 22 s).
-_CARET_NAME = re.compile(r"[^\W\d_][\w'’ -]{0,63}\^[^\W\d_][\w'’ -]{0,63}(?:\^[\w'’. -]{0,64}){0,3}")
+#: (a 64 kB comment of one word repeated took 22 s). It starts at a word's start ("Head routi[NAME]" when
+#: the caret came 64 characters into a run of words) and takes empty or extra components as they come
+#: ("Zelbert^Quixandor^^^^^^Extra" is no valid PN, but its last part is a name too).
+_CARET_NAME = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’ -]{0,63}\^[^\W\d_][\w'’ -]{0,63}(?:\^[\w'’. -]{0,64}){0,8}")
 
 
 def find_names(text: str, unknown_words: bool = True) -> list[Span]:
