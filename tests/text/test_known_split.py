@@ -106,3 +106,16 @@ def test_a_birth_date_after_a_weekday_is_replaced() -> None:
     for text in ("born Tuesday 13 May 1947", "born Tue, May 13, 1947", "Tuesday, 13th May 1947 at 2:15 pm"):
         out = clean_text(text, kn, shift_days=37)[0]
         assert "1947" not in out and "[DATE]" in out, (text, out)
+
+
+def test_a_birth_date_with_a_one_letter_roman_month_is_found() -> None:
+    """Review aside: "born 13.V.1947" and "3.I.1947" went out as written (only Roman months of two letters
+    or more were birth-date forms); the day and year are the patient's own, separators still required."""
+    for birth, text in (("19470513", "born 13.V.1947"), ("19470103", "born 3.I.1947"), ("19471013", "on 13-X-1947")):
+        ds = Dataset()
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "SMITH^JOHN", "SMITH01", birth
+        out = clean_text(text, collect_identifiers(ds), shift_days=37)[0]
+        assert "1947" not in out and "[DATE]" in out, (text, out)
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "SMITH^JOHN", "SMITH01", "19471013"
+    assert clean_text("13x1947 mm", collect_identifiers(ds))[0] == "13x1947 mm"  # no separators: no date

@@ -353,10 +353,11 @@ def birth_forms(da: str) -> frozenset[str]:
         forms |= {f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}", f"{d.day} {mon} {y2}"}
     for mon in months.FOREIGN_ABBREVIATED[d.month - 1]:
         forms |= {f"{d.day} {mon} {d.year}", f"{d.day:02d} {mon} {d.year}"}
+    # Roman months, separators required (_compiled): "5x1953" is no date; a one-letter month only between
+    # punctuation ("13.V.1947", "3-I-47" went out as written; "5 x 1953 mm" and "12 v 1950" are no dates)
     roman = months.ROMAN[d.month - 1]
-    if roman in months.ROMAN_DISTINCT:  # separators required (_compiled): "5x1953" is no date
-        forms |= {f"{d.day} {roman} {d.year}", f"{d.day:02d} {roman} {d.year}", f"{d.day}.{roman}.{y2}",
-                  f"{d.day:02d}.{roman}.{y2}"}
+    forms |= {f"{d.day} {roman} {d.year}", f"{d.day:02d} {roman} {d.year}", f"{d.day}.{roman}.{y2}",
+              f"{d.day:02d}.{roman}.{y2}"}
     # East Asian: "1947年11月13日", "1947년 11월 13일"
     for m_, d_ in ((d.month, d.day), (f"{d.month:02d}", f"{d.day:02d}")):
         forms |= {f"{d.year}年{m_}月{d_}日", f"{d.year}년 {m_}월 {d_}일"}
@@ -988,8 +989,9 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
                     trunc.setdefault(label, []).append(re.escape(prefix))
     for (roman, day_first, day, year), names in month_dates.items():
         month = "(?:" + "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) + ")"
-        if roman:  # "13.XI.1947", "13-XI-47": separators required; with a 2-digit year punctuation ("2 IV 90")
-            sep = _SEP_REQUIRED if len(year) == 4 else r"[\-./]"
+        if roman:  # "13.XI.1947", "13-XI-47": separators required; with a 2-digit year or a one-letter month
+            # punctuation ("2 IV 90", "12 v 1950")
+            sep = _SEP_REQUIRED if len(year) == 4 and all(len(n) > 1 for n in names) else r"[\-./]"
             rx = re.escape(day) + sep + month + sep + re.escape(year)
         elif day_first:  # "13th of November, 1947", "13 de noviembre de 1947"
             rx = _day([day, "M"], 0) + _SEP + month + _CONNECTOR + _SEP + re.escape(year)
