@@ -1069,7 +1069,7 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
 
 
 #: A weekday before a date, as the pattern detector takes it into a DATE span (patterns._WD).
-_WEEKDAY = re.compile(r"^\s*(?i:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+_WEEKDAY = re.compile(rf"^\s*{months.WEEKDAY}\.?,?\s+")
 
 
 def _is_time(digits: str) -> bool:

@@ -56,6 +56,9 @@ ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII
 #: (red team: "V", "X", "I" and lower-case "iv" in technical text).
 ROMAN_DISTINCT = tuple(r for r in ROMAN if len(r) > 1)
 
+#: An English weekday as text writes it before a date, any case ("Tue", "TUESDAY", "thurs"); a regex.
+WEEKDAY = r"(?i:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-zA-Z]*"
+
 #: Words between a day, its month and the year in Romance languages: "13 de noviembre de 1947".
 CONNECTORS = ("DE", "DEL")
 

@@ -31,7 +31,7 @@ _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|au
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 _Y4 = r"(?:1[89]\d\d|20\d\d)"
 _YR = r"(?:1[89]\d\d|20\d\d|'?\d\d)"
-_WD = r"(?:(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?,?\s+)?"
+_WD = rf"(?:{months.WEEKDAY}\.?,?\s+)?"
 #: A time of day written after a date belongs to it ("03/04/2019 14:32", "4 Mar 2019 at 2:15 pm").
 _TIME = (r"(?:,?\s*(?:at\s+|@\s*)?(?:[01]?\d|2[0-3])[:h.][0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
          r"(?:\s*[ap]\.?m\.?)?(?:\s*(?:Z|[+-][01]\d:?[0-5]\d|[ECMP][SD]T|GMT|UTC|BST|CET))?(?![\d:]))?")
