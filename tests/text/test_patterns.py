@@ -113,3 +113,15 @@ def test_a_phone_number_right_after_call_or_with_an_area_code_slash_is_found_who
 @pytest.mark.parametrize("text", ["call 2 nurses", "Call 911", "called at 14:30", "FOV 250/256", "CT 250/1234"])
 def test_calling_words_near_short_numbers_are_not_phones(text):
     assert not any(label == "PHONE" for _s, label in found(text))
+
+
+def test_a_date_span_is_shifted_only_with_a_time_after_it() -> None:
+    """Spans that overlapped are merged into one; shifting its first date copied the rest as written, a
+    second date included (red team: "January 5, 2011 (01/05/2011)" kept "01/05/2011"). What follows the date
+    in a span must read as a time; anything else makes the span a placeholder."""
+    assert shift_date_text("January 5, 2011 (01/05/2011)", 37) is None
+    assert shift_date_text("2011-01-05 and 2011-01-09", 37) is None
+    assert shift_date_text("20110105 19470513", 37) is None
+    assert shift_date_text("2011-01-05T10:30:00Z", 37) == "2011-02-11T10:30:00Z"
+    assert shift_date_text("20110105120000.123+0100", 37) == "20110211120000.123+0100"
+    assert shift_date_text("January 5, 2011 at 2:15 pm EST", 37) == "February 11, 2011 at 2:15 pm EST"

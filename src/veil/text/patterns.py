@@ -238,13 +238,28 @@ def _render_month(original: str, month: int) -> str:
     return word.capitalize()
 
 
+#: What may follow a shifted date inside its span: a time as the date patterns take one (ISO's "T10:30:00",
+#: a compact DT's "103000.5+0100", running text's ", at 2:15 pm EST"). Anything else is not this date's:
+#: spans that overlapped were merged into one, and its second date went out as written (red team).
+_REST_TIME = re.compile(rf"(?:T(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:\.\d{{1,6}})?)?(?:Z|[+-]\d\d:?\d\d)?)?{_TIME}"
+                        r"|T?(?:[01]\d|2[0-3])(?:[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?:[+-]\d{4})?", re.IGNORECASE)
+
+
 def shift_date_text(text: str, days: int) -> str | None:
     """`text` (a detected date) moved by `days`, written in the same style; None when it is ambiguous.
 
     Only dates whose day, month and year are certain are shifted: "03/04/1961" could be March or April,
     so it becomes a placeholder rather than a wrong date. Weekday names are dropped (they would be wrong).
     """
-    delta = timedelta(days=days)
+    shifted = _shift(text, timedelta(days=days))
+    if shifted is None:
+        return None
+    value, rest = shifted
+    return value + rest if _REST_TIME.fullmatch(rest) else None
+
+
+def _shift(text: str, delta: timedelta) -> tuple[str, str] | None:
+    """(the date of `text` moved by `delta` in its style, what follows it in the span); None if ambiguous."""
     m = _SHIFT_ISO.match(text)
     try:
         if m:
@@ -252,11 +267,11 @@ def shift_date_text(text: str, days: int) -> str | None:
             s = m["s"]
             mm = f"{d.month:02d}" if len(m["m"]) == 2 else str(d.month)
             dd = f"{d.day:02d}" if len(m["d"]) == 2 else str(d.day)
-            return f"{d.year:04d}{s}{mm}{s}{dd}{m['rest']}"
+            return f"{d.year:04d}{s}{mm}{s}{dd}", m["rest"]
         m = _SHIFT_COMPACT.match(text)
         if m and text[:8].isdigit():
             d = date(int(m["y"]), int(m["m"]), int(m["d"])) + delta
-            return f"{d:%Y%m%d}{m['rest']}"
+            return f"{d:%Y%m%d}", m["rest"]
         m = _SHIFT_NUM.match(text)
         if m:
             a, b = int(m["a"]), int(m["b"])
@@ -268,7 +283,7 @@ def shift_date_text(text: str, days: int) -> str | None:
             s = m["s"]
             w = 2 if len(m["a"]) == 2 or len(m["b"]) == 2 else 1
             first, second = (d.day, d.month) if dmy else (d.month, d.day)
-            return f"{first:0{w}d}{s}{second:0{w}d}{s}{d.year}{m['rest']}"
+            return f"{first:0{w}d}{s}{second:0{w}d}{s}{d.year}", m["rest"]
         for rx in (_SHIFT_DMY, _SHIFT_MDY):
             m = rx.match(text)
             if m:
@@ -277,8 +292,8 @@ def shift_date_text(text: str, days: int) -> str | None:
                 dd = f"{d.day:02d}" if len(m["d"]) == 2 else str(d.day)
                 suf = _ordinal(d.day, m["suf"]) if m["suf"] else ""
                 if rx is _SHIFT_DMY:
-                    return f"{dd}{suf}{m['sep1']}{mon}{m['dot']}{m['sep2']}{d.year}{m['rest']}"
-                return f"{mon}{m['dot']}{m['sep1']}{dd}{suf}{m['sep2']}{d.year}{m['rest']}"
+                    return f"{dd}{suf}{m['sep1']}{mon}{m['dot']}{m['sep2']}{d.year}", m["rest"]
+                return f"{mon}{m['dot']}{m['sep1']}{dd}{suf}{m['sep2']}{d.year}", m["rest"]
     except (ValueError, OverflowError):
         return None
     return None
