@@ -52,8 +52,9 @@ FOREIGN_ABBREVIATED: tuple[tuple[str, ...], ...] = (
 DISTINCT_ABBREVIATIONS = ("JANV", "FEVR", "MRZ", "MRT", "JUIL", "SEPT", "OKT", "DEZ")
 
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
-#: Roman months written only with separators and two letters or more: "5 x 1953" or "2 IV 90" is no date
-#: (red team: "V", "X", "I" and lower-case "iv" in technical text).
+#: Roman months of two letters or more: what verify's date needle takes in any case and between any of
+#: "./-" ("5 x 1953" or "2 IV 90" is no date; red team: "V", "X", "I" and lower-case "iv" in technical
+#: text). The pattern detector takes one-letter months too, in capitals between "." or "/" only.
 ROMAN_DISTINCT = tuple(r for r in ROMAN if len(r) > 1)
 
 #: An English weekday as text writes it before a date, any case ("Tue", "TUESDAY", "thurs"); a regex.

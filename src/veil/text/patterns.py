@@ -25,7 +25,9 @@ _MONTH_NAMES = months.ENGLISH
 #: day and a 4-digit year only: "5 mai" or "3 set" alone is no date.
 _MON_INTL = ("(?:" + months.FOREIGN_PATTERN
              + "|" + "|".join(sorted({*months.DISTINCT_ABBREVIATIONS, "F[EÉ]VR"}, key=len, reverse=True)) + r"\.?)")
-_ROMAN = "(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + ")"
+#: Roman months, one-letter ones too: the date form takes them only in capitals between two of the same
+#: "." or "/" ("13.X.2019", "3/I/2000"), never with spaces or hyphens ("Rx 3. I. 2000", "Grade 2-IV-2019").
+_ROMAN = "(?:" + "|".join(sorted(months.ROMAN, key=len, reverse=True)) + ")"
 _MON = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
         r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
@@ -114,8 +116,8 @@ _SPEC: tuple[tuple[str, str], ...] = (
     ("date_mdy", rf"\b{_WD}(?P<um>{_MON})\.?[\s./-]*(?P<ud>{_DAY})\b(?:,?[\s./-]*(?P<uy>{_YR})\b)?{_TIME}"),
     ("date_my", rf"\b(?P<mm>{_MON})\.?[\s,./-]*(?P<my>{_Y4}|'\d\d)\b"),
     # --- other languages' month names and Roman months, day first: "13. März 1947", "13 de noviembre de
-    # 1947", "13.XI.1947" (a Roman month of two letters or more between the same two separators, "." or "/",
-    # in upper case: "Grade 2-IV-2019" and "Rx 3. I. 2000" are no dates)
+    # 1947", "13.XI.1947" (a Roman month between the same two separators, "." or "/", in upper case:
+    # "Grade 2-IV-2019" and "Rx 3. I. 2000" are no dates; "13.V.1947" went out as "13.[PLACE]1947")
     ("date_intl", rf"\b(?:{_DAY}\.?(?:\s+de)?[\s/-]*{_MON_INTL}(?:,?\s+del?)?[\s,./-]*{_Y4}"
                   rf"|(?-i:{_DAY}(?P<rs>[./]){_ROMAN}(?P=rs){_Y4}))\b{_TIME}"),
 )
