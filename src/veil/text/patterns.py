@@ -37,6 +37,10 @@ _WD = rf"(?:{months.WEEKDAY}\.?,?\s+)?"
 #: A time of day written after a date belongs to it ("03/04/2019 14:32", "4 Mar 2019 at 2:15 pm").
 _TIME = (r"(?:,?\s*(?:at\s+|@\s*)?(?:[01]?\d|2[0-3])[:h.][0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
          r"(?:\s*[ap]\.?m\.?)?(?:\s*(?:Z|[+-][01]\d:?[0-5]\d|[ECMP][SD]T|GMT|UTC|BST|CET))?(?![\d:]))?")
+#: The time an ISO date may carry ("2011-01-05T10:30:00Z") and a compact DA/DT's ("20110105T1030",
+#: "20110105103000.5+0100"): the date patterns' and what a shifted date keeps after it (shift_date_text).
+_ISO_TIME = r"(?:T(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:?\d\d)?)?"
+_COMPACT_TIME = r"(?:T?(?:[01]\d|2[0-3])(?:[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?:[+-]\d{4})?)?"
 #: Who is called, between a verb of calling and the number: "Call daughter 555-0142", "phoned to wife on ..."
 _WHOM = (r"(?:back|him|her|them|pt|patient|family|(?:his|her|the|pt'?s)?\s*(?:wife|husband|spouse|partner|daughter|son"
          r"|mother|father|mum|mom|dad|sister|brother|parents?|carer|caregiver|guardian|gp|neighbou?r))")
@@ -71,9 +75,9 @@ _SPEC: tuple[tuple[str, str], ...] = (
     # --- patterns that start with a digit (or "(" / "+")
     ("ip", r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"),
     ("date_iso", rf"(?<![\d.])(?P<iy>{_Y4})(?P<isep>[-/.])(?P<im>0?[1-9]|1[0-2])(?P=isep)(?P<iday>0?[1-9]|[12]\d|3[01])"
-                 rf"(?:T(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:\.\d{{1,6}})?)?(?:Z|[+-]\d\d:?\d\d)?)?{_TIME}(?![\d])"),
+                 rf"{_ISO_TIME}{_TIME}(?![\d])"),
     ("date_compact", r"(?<![\d.])(?P<cy>(?:19|20)\d\d)(?P<cm>0[1-9]|1[0-2])(?P<cd>0[1-9]|[12]\d|3[01])"
-                     r"(?:T?(?:[01]\d|2[0-3])(?:[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?:[+-]\d{4})?)?(?![\d])"),
+                     rf"{_COMPACT_TIME}(?![\d])"),
     ("date_num", rf"(?<![\d.])(?P<na>\d{{1,2}})(?P<ns>[/.-])(?P<nb>\d{{1,2}})(?P=ns)(?P<ny>{_Y4}|['\u2019]?\d\d)(?![\d/]){_TIME}"),
     ("date_nmy", r"(?<![\d/.-])(?:0?[1-9]|1[0-2])[/-](?:19|20)\d\d(?![\d/-])|(?<![\d/.-])(?:19|20)\d\d-(?:0[1-9]|1[0-2])(?![\d-])"),
     ("ssn", r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])"),
@@ -243,8 +247,7 @@ def _render_month(original: str, month: int) -> str:
 #: What may follow a shifted date inside its span: a time as the date patterns take one (ISO's "T10:30:00",
 #: a compact DT's "103000.5+0100", running text's ", at 2:15 pm EST"). Anything else is not this date's:
 #: spans that overlapped were merged into one, and its second date went out as written (red team).
-_REST_TIME = re.compile(rf"(?:T(?:[01]\d|2[0-3]):?[0-5]\d(?::?[0-5]\d(?:\.\d{{1,6}})?)?(?:Z|[+-]\d\d:?\d\d)?)?{_TIME}"
-                        r"|T?(?:[01]\d|2[0-3])(?:[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?:[+-]\d{4})?", re.IGNORECASE)
+_REST_TIME = re.compile(rf"{_ISO_TIME}{_TIME}|{_COMPACT_TIME}", re.IGNORECASE)
 
 
 def shift_date_text(text: str, days: int) -> str | None:
