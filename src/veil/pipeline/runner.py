@@ -334,8 +334,8 @@ def series_key(path: str) -> str:
         return f"file:{path}"
 
 
-#: Files per work unit when no operation needs whole series: few enough for an even spread over the
-#: workers, enough that a unit is not a Python object per file.
+#: Files per work unit before the run's pace is known, and the fewest a folder's unit holds before it ends
+#: at the next folder (:func:`folder_units`): enough that a unit is not a message per file.
 UNIT_FILES = 16
 #: At most this many inputs of one folder per unit (see :func:`folder_units`).
 UNIT_MAX_FILES = 64
@@ -355,8 +355,8 @@ _Todo = tuple[int, str, _Earlier]  # input number, path, what a killed run journ
 
 def _units(todo: Iterable[_Todo], by_series: bool, workers: int = 1,
            cap: Callable[[], int] | None = None) -> Iterator[list[_Todo]]:
-    """Units of inputs, made while `todo` is read: runs of a folder's files (:func:`folder_units`, one unit
-    held at a time), or one unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source
+    """Units of inputs, made while `todo` is read: runs of a folder's files (:func:`folder_units`, a few
+    units' inputs read ahead), or one unit per series (:func:`series_units`). A DRAIN_UNIT in `todo` (the source
     asks that every unit in flight finish before the next is read: an archive waits for the room of the
     archives before it) ends the run being made and is passed on."""
     if by_series:

@@ -1068,7 +1068,7 @@ def is_birth(text: str, known: KnownIdentifiers) -> bool:
                                    and _is_time(first[len(b[0]):]) for b in _birth_keys(known.births))
 
 
-#: A weekday before a date, as the pattern detector takes it into a DATE span (patterns._WD).
+#: A weekday before a date, as the pattern detector takes it into a DATE span (months.WEEKDAY, as patterns._WD).
 _WEEKDAY = re.compile(rf"^\s*{months.WEEKDAY}\.?,?\s+")
 
 
