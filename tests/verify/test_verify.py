@@ -564,7 +564,8 @@ def test_an_encoders_signature_comment_is_no_finding(name):
 
 def test_a_birth_date_after_its_cue_or_in_another_language_is_a_finding(tmp_path):
     """Red team (noted last session): "DOB 05/05/90" in a Window Explanation was not flagged (2-digit year);
-    nor were a birth date in another language or with a Roman month. A version "5.5.90" is no finding."""
+    nor were a birth date in another language or with a Roman month. A version "5.5.90" is no finding.
+    One-letter Roman months ("3.I.2000") were no date to the generic needle (noted, session 30)."""
     from io import BytesIO
 
     source = Dataset()
@@ -585,6 +586,11 @@ def test_a_birth_date_after_its_cue_or_in_another_language_is_a_finding(tmp_path
     assert not categories(WindowCenterWidthExplanation="Version 5.5.90")
     for text in ("nacido el 13 de noviembre de 1947", "geb. 13. November 1947", "13.XI.1947 CT"):
         assert categories(ImageComments=text) & {"identifier:date", "date-not-shifted", "pattern:date"}, text
+    # a date with a one-letter Roman month is a date whoever's it is, as the text cleaner reads it
+    for text in ("seen 3.I.2000", "CT 13/X/2019", "op 14.V.1999"):
+        assert "pattern:date" in categories(ImageComments=text), text
+    for text in ("5 x 1953 mm", "12 v 1950", "Rx 3. I. 2000", "3.i.2000"):
+        assert "pattern:date" not in categories(ImageComments=text), text
 
 
 def test_cli_reads_a_zip_in_a_folder_and_pairs_its_members(tmp_path, corpus):

@@ -72,7 +72,10 @@ _TEXT_DATES = re.compile(
     r"|\b(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? \d{1,2},? \d{4}\b"
     # other languages' months and Roman months, day first (veil.text.months)
     r"|\b\d{1,2}\.?\s(?:de\s)?(?:" + months.FOREIGN_PATTERN + r")\s(?:de\s)?\d{4}\b"
-    r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + r")\1\d{4}\b", re.I)
+    r"|\b\d{1,2}([./-])(?:" + "|".join(sorted(months.ROMAN_DISTINCT, key=len, reverse=True)) + r")\1\d{4}\b"
+    # one-letter ones only in capitals between the same "." or "/", as the text cleaner takes them
+    # ("13.V.1947"; "5 x 1953 mm" and "Rx 3. I. 2000" are no dates)
+    r"|(?-i:\b\d{1,2}([./])[IVX]\2\d{4}\b)", re.I)
 _Add = Callable[[str, str, str], None]  # (location, category, value)
 #: Coded values (defined terms, code meanings): a name-like input value that equals one of them ("Text",
 #: "Observer") is vocabulary there, not a leak; their raw bytes are skipped for DICOM dictionary words.
