@@ -118,6 +118,26 @@ def test_thresholds_read_as_k_equivalents():
     assert rep.passed and rep.k == 11
 
 
+@pytest.mark.parametrize(("size", "max_risk"), [(1, 0.7), (2, 0.4), (3, 0.3), (2, 0.45), (10, 0.095)])
+def test_a_risk_above_the_threshold_never_meets_it(size, max_risk):
+    """Red team: ``round(1/t)`` read 0.7 as k = 1 and 0.4 as k = 2 (round half to even), so every record
+    unique "met" a maximum risk of 0.7, and classes of 2 met 0.4."""
+    df = pl.DataFrame({"a": [i // size for i in range(size * 6)]})
+    rep = M.measure(df, ["a"], targets=M.Targets(k=1, max_risk=max_risk))
+    assert rep.prosecutor_max == pytest.approx(1 / size) and 1 / size > max_risk * 1.02
+    assert not rep.passed
+    assert M.Targets(k=1, max_risk=max_risk).k_effective > size
+    ok = pl.DataFrame({"a": [i // M.k_for_risk(max_risk) for i in range(M.k_for_risk(max_risk) * 6)]})
+    assert M.measure(ok, ["a"], targets=M.Targets(k=1, max_risk=max_risk)).passed
+
+
+def test_k_equivalents_of_thresholds():
+    for k in range(1, 2000):
+        assert M.k_for_risk(1 / k) == k
+    assert [M.k_for_risk(t) for t in (0.09, 0.2, 0.33, 0.7, 0.4, 0.3)] == [11, 5, 3, 2, 3, 4]
+    assert M.meets(0.6, 0.7) and not M.meets(0.75, 0.7)  # an average risk against the threshold itself
+
+
 def test_zayatz_is_exact_when_the_sample_is_the_population():
     hist = {1: 7, 2: 3, 5: 1}
     n = 7 + 6 + 5

@@ -15,8 +15,9 @@ practice: the ARX data anonymization tool", 2015):
 
 Thresholds follow accepted practice (El Emam 2013; the EMA policy 0070 and Health Canada guidance):
 maximum risk 0.09 (k ≥ 11) for public release, 0.2 (k ≥ 5) for controlled sharing. A risk is compared
-with a threshold as its k-equivalent, ``1/round(1/t)``, so k = 11 (risk 1/11 ≈ 0.0909) meets 0.09 as
-El Emam intends.
+with a threshold as its k-equivalent (:func:`k_for_risk`): published thresholds are 1/k rounded (0.09
+for 1/11 ≈ 0.0909, 0.33 for 1/3), so k = 11 meets 0.09 as El Emam intends, and no risk more than 2%
+above a threshold meets it.
 
 All computations are vectorised: one grouping (see :mod:`veil.risk._kernels`) and ``bincount``s.
 """
@@ -38,16 +39,28 @@ CONTROLLED_MAX_RISK = 0.2
 TIERS: Mapping[str, float] = {"public": PUBLIC_MAX_RISK, "controlled": CONTROLLED_MAX_RISK}
 
 
+#: How far above a threshold a class's risk may be and still meet it: the rounding of thresholds as
+#: published (1/11 ≈ 0.0909 is "0.09", 1.0101 times it; 1/3 is "0.33").
+_ROUNDING = 1.02
+
+
 def k_for_risk(max_risk: float) -> int:
-    """The class size a maximum risk stands for (El Emam: 0.09 ⇔ 11, 0.2 ⇔ 5, 0.33 ⇔ 3)."""
+    """The class size a maximum risk stands for: ``round(1/t)`` when its risk is within the rounding of
+    published thresholds (El Emam: 0.09 ⇔ 11, 0.2 ⇔ 5, 0.33 ⇔ 3; 1/k ⇔ k), else ``ceil(1/t)`` (0.4 ⇔ 3,
+    0.7 ⇔ 2). Plain ``round`` let a risk of 1.0 meet 0.7 and 0.5 meet 0.4 (red team)."""
     if not 0 < max_risk <= 1:
         raise ValueError(f"a risk threshold must be in (0, 1], got {max_risk}")
-    return max(1, round(1 / max_risk))
+    near = max(1, round(1 / max_risk))
+    if 1 / near <= max_risk * _ROUNDING + 1e-12:
+        return near
+    return max(1, math.ceil(1 / max_risk - 1e-9))
 
 
 def meets(risk: float, threshold: float) -> bool:
-    """``risk`` ≤ the k-equivalent of ``threshold`` (see the module docstring)."""
-    return risk <= 1 / k_for_risk(threshold) + 1e-12
+    """``risk`` ≤ ``threshold``, a class's risk up to the rounding of published thresholds (see the module
+    docstring): for a risk 1/k the same as k ≥ :func:`k_for_risk`. An average risk is held to the threshold
+    itself, not to a smaller k-equivalent (0.6 meets 0.7)."""
+    return risk <= max(threshold, 1 / k_for_risk(threshold)) + 1e-12
 
 
 # --- equivalence classes ---------------------------------------------------------------------------
