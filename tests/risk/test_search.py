@@ -94,3 +94,47 @@ def test_max_risk_tightens_k():
     prob = problem(table(4, 300), ["age", "sex", "zip"], H, targets=Targets(k=2, max_risk=0.2))
     res = search(prob)
     assert res.node.k >= 5
+
+
+def _ages(groups: list[tuple[int, str, int]]) -> pl.DataFrame:
+    rows = [(age, dx) for age, dx, n in groups for _ in range(n)]
+    return pl.DataFrame({"age": [a for a, _ in rows], "dx": [d for _, d in rows]})
+
+
+@pytest.mark.parametrize(("groups", "targets", "supp"), [
+    # exact ages meet t = 0.02 by suppressing the two small classes; every band withholds everyone
+    ([(a, dx, 5) for a in (40, 41, 42, 43, 60, 61, 62, 63) for dx in "ab"] + [(44, "a", 2), (64, "b", 2)],
+     Targets(k=2, t=0.02), 0.05),
+    # exact ages and every band meet entropy ℓ = 2 by suppressing the five "a" records of age 70; "*" fails
+    ([(a, dx, 5) for a in range(30, 39) for dx in "ab"] + [(70, "a", 5)],
+     Targets(k=2, ell=2, l_kind="entropy"), 0.06),
+])
+def test_non_monotone_targets_are_not_pruned(groups, targets, supp):
+    """Red team: entropy ℓ and t-closeness are not monotone with suppression, yet the search pruned below a
+    failing node: it answered t = 0.02 with age "*" (loss 1.0, "proven optimal") where exact ages withhold
+    4 of 84, and called entropy ℓ = 2 infeasible where four nodes met it."""
+    prob = problem(_ages(groups), ["age"], H, targets=targets, sensitive=["dx"], suppression=supp)
+    got, ref = search(prob), brute_force(prob)
+    assert ref is not None and ref.levels == (0,)
+    assert got.optimal and got.node is not None and got.node.levels == ref.levels
+    assert got.node.loss == pytest.approx(ref.loss) and got.node.loss < 0.1
+
+
+def test_t_closeness_is_met_by_the_records_released():
+    """Red team: the search measured each class against every record, suppressed ones included, and the
+    release written from its node failed t = 0.13 (an age-60 class was 0.124 from all 84 records and 0.150
+    from the 80 released). A node's classes are now measured against the released records."""
+    groups = [(a, dx, n) for a in range(40, 46) for dx, n in (("a", 6), ("b", 4))]
+    groups += [(a, dx, n) for a in (60, 61) for dx, n in (("a", 4), ("b", 6))] + [(80, "b", 4)]
+    df = _ages(groups)
+    targets = Targets(k=2, t=0.13)
+    prob = problem(df, ["age"], H, targets=targets, sensitive=["dx"], suppression=0.05)
+    for x in lattice(prob):
+        r = prob.evaluate(tuple(int(v) for v in x))
+        released = generalise(df, prob, r.levels)
+        assert released.height == df.height - r.suppressed
+        if r.satisfied:
+            assert measure(released, ["age"], sensitive=["dx"], targets=targets).passed, r.levels
+    node = search(prob).node
+    assert node is not None
+    assert measure(generalise(df, prob, node.levels), ["age"], sensitive=["dx"], targets=targets).passed
