@@ -15,7 +15,7 @@ from veil.risk.assess import Options, assess
 from veil.risk.measures import Targets, measure
 from veil.risk.table import build, dicom_files
 
-from .conftest import SECRET
+from .conftest import SECRET, write_release
 
 QIS = ["age", "sex", "study_date", "body_part", "manufacturer"]
 
@@ -159,3 +159,53 @@ def test_apply_refuses_to_generalise_modality(release):
     if res.node is not None and res.node.levels[0] > 0:
         with pytest.raises(ApplyError, match="Modality"):
             plan(table, prob, res, "patient")
+
+
+@pytest.mark.parametrize(("n", "with_birth_year"), [(60, False), (160, False), (160, True)])
+def test_an_age_worked_out_from_the_dates_is_generalised_in_the_files(tmp_path, cohort, n, with_birth_year):
+    """Red team: files with a birth date and a study date and no PatientAge were measured by the age the
+    dates give; the search generalised it to 10-year bands and claimed k = 5, apply wrote nothing, and the
+    release re-measured k = 1 with the exact age still derivable. Now the age is written as PatientAge and,
+    once generalised, takes the birth date with it; the release re-measures what was claimed, or coarser."""
+    release = write_release_without_age(tmp_path / "out", cohort[:n])
+    qis = ["age", "sex", *(["birth_year"] if with_birth_year else [])]
+    before = build(release, "patient")
+    assert before.get_column("age").null_count() == 0 and measure(before, qis).k < 5
+    a = assess(release, Options(qis=qis, targets=Targets(k=5), suppression=0.1, apply=True, audit_key=_key()))
+    assert a.search is not None and a.search.node is not None and a.applied is not None
+    names = a.search.describe()
+    assert a.after is not None and a.after.k >= 5
+    assert a.remeasured is not None and a.remeasured.k >= a.after.k and a.met, (names, a.remeasured.k)
+    width = {"5-band": 5, "10-band": 10, "20-band": 20}.get(names["age"])
+    for path in dicom_files(release):
+        ds = pydicom.dcmread(path)
+        if names["age"] == "exact":
+            assert "PatientAge" in ds  # what the dates said, before the birth date was coarsened
+            continue
+        assert str(ds.get("PatientBirthDate", "") or "") == ""  # with the study date it gives the age
+        if width is None:
+            assert str(ds.get("PatientAge", "") or "") == ""
+        else:
+            assert int(ds.PatientAge[:3]) % width == 0, ds.PatientAge
+
+
+def write_release_without_age(out, rows):
+    """The cohort written as a release whose files carry birth dates and no PatientAge."""
+    import pydicom as _p
+
+    write_release(out, rows)
+    for path, r in zip(sorted(dicom_files(out)), sorted(rows, key=lambda r: r["patient"]), strict=True):
+        ds = _p.dcmread(path)
+        sd = r["study_date"]
+        ds.PatientBirthDate = f"{sd.year - r['age'] - 1:04d}{sd.month:02d}{min(sd.day + 1, 28):02d}"
+        del ds.PatientAge
+        ds.save_as(path, enforce_file_format=True)
+    _rehash(out)
+    return out
+
+
+def _rehash(out):
+    rows = [json.loads(x) for x in (out / ".veil" / "manifest.jsonl").read_text().splitlines()]
+    for r in rows:
+        r["output_sha256"] = hashlib.sha256((out / r["output"]).read_bytes()).hexdigest()
+    (out / ".veil" / "manifest.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

@@ -39,7 +39,7 @@ from veil.pipeline.sources import STATE_DIR
 from veil.risk.hierarchy import SUPPRESSED, Hierarchy
 from veil.risk.measures import finite
 from veil.risk.search import Problem, SearchResult, suppressed_rows
-from veil.risk.table import SOURCE, describe_category, parse_age, parse_date
+from veil.risk.table import SOURCE, age_from_dates, describe_category, parse_age, parse_date
 
 UNWRITABLE = {"modality": "Modality is Type 1 and defines the IOD; give it a single-level hierarchy"}
 
@@ -125,11 +125,31 @@ def _label_writer(keyword: str) -> Callable[[Any, Hierarchy, int, frozenset[str]
 
 
 def _write_age(ds: Any, h: Hierarchy, level: int, rare: frozenset[str]) -> bool:
+    """PatientAge as its band's lower bound, and no birth date beside it.
+
+    A file without PatientAge was measured by the age its birth and study dates give
+    (:func:`veil.risk.table.age_from_dates`): that age is written into a new PatientAge (Type 3), at
+    every level (level 0 too: the birth date may be coarsened next, and a re-measure reads PatientAge
+    first). Red team: such files were left as they were, and the release re-measured k = 1 after a search
+    that claimed k = 5. Generalised, the age also takes the birth date with it: a birth date beside the
+    study date gives the age to a year (a birth year kept exact, or a band's lower bound written back,
+    would give an age finer than the band, or an age for ``*``).
+    """
     age = parse_age(str(ds.get("PatientAge", "") or ""))
+    changed = False
     if age is None:
-        return False
-    lb = h.lower_bound(age, level)
-    return _set(ds, "PatientAge", None if lb is None else f"{int(lb):03d}Y")
+        age = age_from_dates(parse_date(str(ds.get("PatientBirthDate", "") or "")),
+                             parse_date(str(ds.get("StudyDate", "") or "")))
+        lb = None if age is None else h.lower_bound(age, level)
+        if lb is not None:
+            ds.PatientAge = f"{int(lb):03d}Y"
+            changed = True
+    elif level:
+        lb = h.lower_bound(age, level)
+        changed = _set(ds, "PatientAge", None if lb is None else f"{int(lb):03d}Y")
+    if level:
+        changed |= _set(ds, "PatientBirthDate", None)
+    return changed
 
 
 def _write_birth_year(ds: Any, h: Hierarchy, level: int, rare: frozenset[str]) -> bool:
@@ -211,8 +231,10 @@ WRITERS: dict[str, Callable[[Any, Hierarchy, int, frozenset[str]], bool]] = {
 def generalise_dataset(ds: Any, gen: Generalisation) -> bool:
     """Apply ``gen`` to one dataset in memory; True when anything changed."""
     changed = False
-    for a, h, lv, rare in zip(gen.attributes, gen.hierarchies, gen.levels, gen.rare, strict=True):
-        if lv == 0 and a != "description":
+    # the age first, at any level: a file without PatientAge has it from the birth date (_write_age)
+    for a, h, lv, rare in sorted(zip(gen.attributes, gen.hierarchies, gen.levels, gen.rare, strict=True),
+                                 key=lambda x: x[0] != "age"):
+        if lv == 0 and a not in ("description", "age"):
             continue
         writer = WRITERS.get(a)
         if writer is None:

@@ -106,6 +106,13 @@ def parse_date(value: str | None) -> date | None:
         return None
 
 
+def age_from_dates(birth: date | None, study_date: date | None) -> int | None:
+    """Whole years from the birth date to the study date: a file's age when it has no PatientAge."""
+    if birth is None or study_date is None:
+        return None
+    return study_date.year - birth.year - ((study_date.month, study_date.day) < (birth.month, birth.day))
+
+
 def _float(value: Any) -> float | None:
     try:
         f = float(value)
@@ -133,8 +140,8 @@ def read_instance(path: Path, root: Path) -> dict[str, Any]:
     birth = parse_date(_text(g("PatientBirthDate")))
     study_date = parse_date(_text(g("StudyDate")))
     age = parse_age(_text(g("PatientAge")))
-    if age is None and birth and study_date:
-        age = study_date.year - birth.year - ((study_date.month, study_date.day) < (birth.month, birth.day))
+    if age is None:
+        age = age_from_dates(birth, study_date)
     return {
         "file": path.relative_to(root).as_posix(),
         "patient": _text(g("PatientID")) or "", "study": _text(g("StudyInstanceUID")) or "",
