@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -77,3 +78,14 @@ def test_unreadable_files_are_noted_not_fatal(release):
     r = run(str(release), "--qi", "sex", "--k", "2", "--json")
     d = json.loads(r.output)
     assert r.exit_code == 0 and d["unreadable_files"] == 1 and any("could not be read" in n for n in d["notes"])
+
+
+def test_ambiguous_registry_dates_exit_2_naming_the_column(release, registry_csv):
+    """Red team: US-style registry dates were silently read day first (the linkage risk fell from 0.52 to
+    0.09); now the run stops and says which column, which value and which formats are accepted."""
+    reg = pl.read_csv(registry_csv)
+    us = reg.get_column("study_date").str.to_date("%Y-%m-%d").dt.strftime("%m/%d/%Y")
+    reg.with_columns(us.alias("study_date")).write_csv(registry_csv)
+    r = run(str(release), "--qi", "age", "--qi", "study_date", "--registry", str(registry_csv))
+    assert r.exit_code == 2, r.output
+    assert "study_date" in r.output and "YYYY-MM-DD" in r.output and "ambiguous" in r.output

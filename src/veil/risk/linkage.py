@@ -77,21 +77,75 @@ class AttackScore:
         return asdict(self)
 
 
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+DICOM_DATE = r"^\d{8}$"
+DATE_FORMATS = "ISO YYYY-MM-DD (2020-01-05) or DICOM YYYYMMDD (20200105)"
+
+
 def prepare_registry(registry: pl.DataFrame, release: pl.DataFrame, qis: Sequence[str]) -> pl.DataFrame:
-    """Cast the registry's QI columns to the release's types (CSV dates and numbers arrive as text)."""
+    """Cast the registry's QI columns to the release's types (CSV dates and numbers arrive as text or
+    integers). A value that cannot be read is a :class:`LinkageError`, never a silent null or a guess:
+    a null never matches, so a misread column would quietly understate the linkage risk."""
     missing = [q for q in qis if q not in registry.columns]
     if missing:
         raise LinkageError(f"registry lacks quasi-identifier column(s) {', '.join(missing)}; give the registry "
                            "columns named like the release table, or fewer --qi")
-    casts = []
-    for q in qis:
-        dt = release.schema[q]
-        col = pl.col(q)
-        if dt == pl.Date and registry.schema[q] == pl.Utf8:
-            casts.append(col.str.to_date(strict=False).alias(q))
-        else:
-            casts.append(col.cast(dt, strict=False).alias(q))
-    return registry.with_columns(casts)
+    return registry.with_columns([as_release_type(registry.get_column(q), release.schema[q]) for q in qis])
+
+
+def as_release_type(values: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """``values`` as ``dtype``; raises :class:`LinkageError` naming the column and its first unreadable value.
+
+    Red-team case: ``cast(strict=False)`` turned what it could not read into nulls, and read an integer
+    ``20200105`` as days since 1970; a float ``45.5`` cast to an integer age would be truncated.
+    """
+    if values.dtype == dtype:
+        return values
+    if dtype == pl.Date:
+        return parse_dates(values)
+    text = values.dtype in (pl.Utf8, pl.Categorical)
+    src = values.cast(pl.Utf8).str.strip_chars().replace("", None) if text else values
+    out = src.cast(dtype, strict=False)
+    bad = src.is_not_null() & out.is_null()
+    if dtype.is_integer() and src.dtype.is_float():
+        bad = bad | (src != src.floor()).fill_null(False)  # 45.5 is no whole number
+    _reject(values, bad, f"a {_kind(dtype)}")
+    return out.alias(values.name)
+
+
+def _kind(dtype: pl.DataType) -> str:
+    return "whole number" if dtype.is_integer() else "number" if dtype.is_numeric() else f"{dtype} value"
+
+
+def parse_dates(values: pl.Series) -> pl.Series:
+    """Registry dates read with explicit formats only: ISO ``YYYY-MM-DD`` and DICOM ``YYYYMMDD`` (DA,
+    PS3.5 §6.2), as text or as the integer a CSV reader makes of the latter.
+
+    ``01/02/2020`` is 1 February or 2 January depending on the country; guessing (as ``str.to_date``
+    does) silently mislinks a whole registry (red-team case: 20 of 60 matched instead of 49), so it is
+    an error instead, as is an impossible date such as ``2020-02-30``.
+    """
+    if values.dtype == pl.Datetime or values.dtype == pl.Date:
+        return values.cast(pl.Date)
+    if not (values.dtype.is_integer() or values.dtype in (pl.Utf8, pl.Categorical)):
+        _reject(values, values.is_not_null(), f"a date in {DATE_FORMATS}")
+    text = values.cast(pl.Utf8).str.strip_chars().replace("", None)
+    v = pl.col(values.name)
+    parsed = pl.DataFrame([text]).select(
+        pl.when(v.str.contains(ISO_DATE)).then(v.str.to_date("%Y-%m-%d", strict=False))
+        .when(v.str.contains(DICOM_DATE)).then(v.str.to_date("%Y%m%d", strict=False))
+        .otherwise(None)).to_series()
+    _reject(values, text.is_not_null() & parsed.is_null(), f"a date in {DATE_FORMATS}",
+            "day/month orders such as 01/02/2020 are ambiguous: convert the column")
+    return parsed.alias(values.name)
+
+
+def _reject(values: pl.Series, bad: pl.Series, expected: str, hint: str = "convert the column") -> None:
+    """Raise naming the column, the first value that is not ``expected`` and how many there are."""
+    n = int(bad.sum())
+    if n:
+        raise LinkageError(f"registry column {values.name!r}: {values.filter(bad)[0]!r} is not {expected} "
+                           f"({n} such value(s)); {hint}")
 
 
 def generalise_frame(df: pl.DataFrame, hierarchies: Mapping[str, Hierarchy], levels: Mapping[str, int],
