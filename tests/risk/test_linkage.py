@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from veil.risk.assess import Options, assess
 from veil.risk.linkage import LinkageError, prepare_registry, simulate, wilson
-from veil.risk.measures import Targets
+from veil.risk.measures import Targets, measure
 
 QIS = ["age", "sex", "study_date", "body_part", "manufacturer"]
 
@@ -96,3 +97,54 @@ def test_registry_numbers_and_dates_in_accepted_forms_are_read():
     got = prepare_registry(registry, release, ["age", "study_date"])
     assert got.get_column("age").to_list() == [45, None, 46]
     assert got.get_column("study_date").to_list() == [date(2020, 1, 5), date(2020, 1, 6), None]
+
+
+def double(csv: Path) -> Path:
+    """The registry CSV with every row listed twice (two source lists merged, one row per list)."""
+    reg = pl.read_csv(csv)
+    pl.concat([reg, reg]).write_csv(csv)
+    return csv
+
+
+def test_a_person_listed_twice_in_the_registry_is_one_person(release, registry_csv, sensitive_csv):
+    """Red team: a registry naming everyone twice halved the linkage rate (0.5 instead of 1.0), hid every
+    certain match and halved the journalist risk: M and F counted rows, not people."""
+    opts = dict(qis=QIS, targets=Targets(k=1), sensitive_csv=sensitive_csv)
+    once = assess(release, Options(registry=registry_csv, **opts))
+    twice = assess(release, Options(registry=double(registry_csv), **opts))
+    assert once.linkage_before is not None and twice.linkage_before is not None
+    assert twice.linkage_before.registry == 2 * once.linkage_before.registry
+    assert twice.linkage_before == dataclasses.replace(once.linkage_before, registry=twice.linkage_before.registry)
+    assert once.before.journalist_max is not None
+    assert (twice.before.journalist_max, twice.before.journalist_avg) == (once.before.journalist_max,
+                                                                          once.before.journalist_avg)
+    assert twice.attacks_before == once.attacks_before
+
+
+def test_every_released_person_listed_twice_is_still_a_certain_match():
+    """The red team's shape: 20 people, each alone with their QIs, each listed twice."""
+    rel = pl.DataFrame({"patient": [f"P{i}" for i in range(20)], "age": [str(30 + i) for i in range(20)]})
+    r = simulate(rel, pl.concat([rel, rel]), ["age"], truth="patient")
+    assert r.unique_matches == r.correct_unique == r.records and r.expected_rate == 1 and r.max_rate == 1
+
+
+def test_registry_rows_without_a_known_identity_count_as_people():
+    """Without an identity (column or value) a repeat cannot be told from a namesake: each row counts."""
+    reg = pl.DataFrame({"patient": ["P1", "P1", None, None], "age": ["40", "40", "50", "50"]})
+    rel = pl.DataFrame({"patient": ["P1", "P2"], "age": ["40", "50"]})
+    known = simulate(rel, reg, ["age"], truth="patient")
+    assert known.unique_matches == known.correct_unique == 1  # the two unnamed 50-year-olds stay two
+    assert simulate(rel.drop("patient"), reg, ["age"]).unique_matches == 0
+
+
+def test_journalist_population_counts_people_not_rows():
+    """F of a class is the number of population people with its QIs (El Emam 2013), whoever is listed twice."""
+    sample = pl.DataFrame({"patient": ["P1", "P2", "P3"], "age": [40, 50, 50]})
+    pop = pl.DataFrame({"patient": ["P1", "P2", "P3", "P4"], "age": [40, 50, 50, 50]})
+    doubled = pl.concat([pop, pop])
+    once = measure(sample, ["age"], population=pop)
+    twice = measure(sample, ["age"], population=doubled)
+    assert (twice.journalist_max, twice.journalist_avg) == (once.journalist_max, once.journalist_avg)
+    keyless = measure(sample, ["age"], population=doubled.drop("patient"))
+    assert keyless.journalist_max is not None and once.journalist_max is not None
+    assert keyless.journalist_max < once.journalist_max  # rows count when nothing names the people

@@ -46,7 +46,8 @@ class LinkageError(VeilError):
 @dataclass(frozen=True)
 class LinkageResult:
     """One linkage attack. ``correct_unique``/``expected_rate`` need the truth column; without it only
-    what an attacker would *claim* is known (``unique_matches``)."""
+    what an attacker would *claim* is known (``unique_matches``). ``registry`` is its row count (M
+    counts people, see :func:`distinct_people`)."""
 
     records: int
     registry: int
@@ -155,15 +156,37 @@ def generalise_frame(df: pl.DataFrame, hierarchies: Mapping[str, Hierarchy], lev
                             for a, lv in levels.items()])
 
 
+def distinct_people(registry: pl.DataFrame, qis: Sequence[str], identity: Sequence[str]) -> pl.DataFrame:
+    """``registry`` with each person listed once per combination of QI values.
+
+    A registry merged from two source lists names the same person twice; counting rows then doubles M
+    (and the population's F) and halves the risk (red-team case: rate 0.5 instead of 1.0, no certain
+    match instead of 20). A person is told apart by the ``identity`` columns. Rows whose identity is
+    null, and every row when ``identity`` is empty, count as one person each: nothing tells a repeat
+    from a namesake with the same QIs there, so a registry without an identity column that repeats
+    people still understates the risk.
+    """
+    ids = [c for c in identity if c in registry.columns and c not in qis]
+    if not ids:
+        return registry
+    known = pl.any_horizontal(pl.col(ids).is_not_null())
+    listed = registry.filter(known).unique(subset=[*ids, *qis], keep="first", maintain_order=True)
+    return pl.concat([listed, registry.filter(~known)])
+
+
 def simulate(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], *,
              truth: str | None = None) -> LinkageResult:
     """Join ``release`` and ``registry`` (already in the same representation) on ``qis``.
 
     ``truth`` names a column present in both tables that says who each record really is (a custodian's
-    key, or the test's ground truth); with it, correctness is scored.
+    key, or the test's ground truth); with it, correctness is scored and M counts distinct people
+    (:func:`distinct_people`); without it, every registry row is a person.
     """
     qis = list(qis)
-    counts = registry.group_by(qis).len("_M")
+    if truth and truth not in registry.columns:
+        raise LinkageError(f"registry has no truth column {truth!r}")
+    people = distinct_people(registry, qis, [truth] if truth else [])
+    counts = people.group_by(qis).len("_M")
     rel = release.select([*qis, *([truth] if truth else [])]).join(counts, on=qis, how="left", nulls_equal=True)
     big_m = rel.get_column("_M").fill_null(0)
     n = release.height
@@ -172,9 +195,7 @@ def simulate(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], 
     max_rate = float(1 / big_m.filter(big_m > 0).min()) if matched else 0.0  # type: ignore[operator]
     correct_unique = expected = None
     if truth:
-        if truth not in registry.columns:
-            raise LinkageError(f"registry has no truth column {truth!r}")
-        hits = registry.select([*qis, truth]).unique().with_columns(pl.lit(1).alias("_hit"))
+        hits = people.select([*qis, truth]).unique().with_columns(pl.lit(1).alias("_hit"))
         scored = rel.join(hits, on=[*qis, truth], how="left", nulls_equal=True).with_columns(
             pl.col("_hit").fill_null(0))
         hit = scored.get_column("_hit")
@@ -215,7 +236,10 @@ def _score(name: str, main_sum: float, n_main: int, ref_sum: float, n_ref: int, 
     return AttackScore(name, n_main, raw_main, raw_ref, reference, clip, ci)
 
 
-def _split(registry: pl.DataFrame, release: pl.DataFrame, truth: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(registry: pl.DataFrame, release: pl.DataFrame, qis: list[str],
+           truth: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Registry people in the release and not in it, each listed once (a repeat is no second target)."""
+    registry = distinct_people(registry, qis, [truth])
     members = release.select(truth).unique()
     inside = registry.join(members, on=truth, how="semi")
     outside = registry.join(members, on=truth, how="anti")
@@ -225,7 +249,7 @@ def _split(registry: pl.DataFrame, release: pl.DataFrame, truth: str) -> tuple[p
 def singling_out(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], truth: str) -> AttackScore:
     """Predicates from released records that isolate exactly one registry person, against a control set."""
     qis = list(qis)
-    inside, outside = _split(registry, release, truth)
+    inside, outside = _split(registry, release, qis, truth)
     preds = release.select(qis)
     main = preds.join(inside.group_by(qis).len("_c"), on=qis, how="left", nulls_equal=True)
     ctrl = preds.join(outside.group_by(qis).len("_c"), on=qis, how="left", nulls_equal=True)
@@ -244,7 +268,7 @@ def linkability(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str
     if len(qis) < 2:
         raise LinkageError("linkability needs at least two quasi-identifiers")
     a, b = (list(split[0]), list(split[1])) if split else (qis[: len(qis) // 2], qis[len(qis) // 2:])
-    inside, outside = _split(registry, release, truth)
+    inside, outside = _split(registry, release, qis, truth)
 
     def rate(targets: pl.DataFrame) -> tuple[float, int]:
         if targets.height == 0:
@@ -269,7 +293,7 @@ def inference(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str],
     qis = list(qis)
     if secret not in release.columns:
         raise LinkageError(f"release has no column {secret!r} to infer")
-    inside, _ = _split(registry, release, truth)
+    inside, _ = _split(registry, release, qis, truth)
     modes = (release.group_by([*qis, secret]).len("_n").sort(["_n", secret], descending=[True, False])
              .group_by(qis, maintain_order=True).first().select([*qis, pl.col(secret).alias("_guess")]))
     overall = release.get_column(secret).drop_nulls().mode().sort()
