@@ -7,6 +7,7 @@ table (or JSON) and an HTML report out. Registered by ``cli.py`` as ``app.comman
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,35 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> None:
     raise typer.Exit(code)
 
 
+def number_errors(*, k: int, ell: float | None, l_kind: str, c: float, t: float | None, max_risk: float | None,
+                  suppression: float, population_size: int | None) -> list[str]:
+    """What is wrong with the numeric options, one message each (a usage error, exit 2).
+
+    Written so that NaN fails every range (``nan < x`` is false), which the red team found accepted
+    for --t, and reaching ``int(nan)`` for --l. Recursive (c,ℓ)-diversity (Machanavajjhala et al. 2007,
+    r₁ < c·(r_ℓ + … + r_m)) indexes the sorted value counts by ℓ, so ℓ must be whole: 2.5 was silently
+    read as 2. --population-size 0 was silently dropped (it is tested for truth).
+    """
+    errors = []
+    if k < 1:
+        errors.append(f"--k must be ≥ 1, not {k}")
+    if not 0 <= suppression < 1:
+        errors.append(f"--suppression must be in [0, 1), not {suppression}")
+    if max_risk is not None and not 0 < max_risk <= 1:
+        errors.append(f"--max-risk must be in (0, 1], not {max_risk}")
+    if ell is not None and not (math.isfinite(ell) and ell >= 1):
+        errors.append(f"--l must be a finite number ≥ 1, not {ell}")
+    elif ell is not None and l_kind == "recursive" and not ell.is_integer():
+        errors.append(f"--l must be a whole number for recursive (c,ℓ)-diversity, not {ell}")
+    if not (math.isfinite(c) and c > 0):
+        errors.append(f"--c must be a finite number > 0, not {c}")
+    if t is not None and not 0 < t <= 1:
+        errors.append(f"--t must be in (0, 1], not {t}")
+    if population_size is not None and population_size < 1:
+        errors.append(f"--population-size must be ≥ 1, not {population_size}")
+    return errors
+
+
 def risk(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `veil deid` (OUT/<patient>/<study>/...).")],
     level: Annotated[str, typer.Option(help="One row per patient, study or series.")] = "patient",
@@ -37,10 +67,12 @@ def risk(
                                                   "every QI present in the release.")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Minimum class size (default 11, public release; 5 for "
                                           "controlled sharing).")] = None,
-    ell: Annotated[float | None, typer.Option("--l", help="ℓ for ℓ-diversity of the sensitive attributes.")] = None,
+    ell: Annotated[float | None, typer.Option("--l", help="ℓ ≥ 1 for ℓ-diversity of the sensitive attributes "
+                                            "(a whole number for recursive).")] = None,
     l_kind: Annotated[str, typer.Option(help="distinct, entropy or recursive ℓ-diversity.")] = "distinct",
-    c: Annotated[float, typer.Option("--c", help="c of recursive (c,ℓ)-diversity.")] = 3.0,
-    t: Annotated[float | None, typer.Option("--t", help="t for t-closeness of the sensitive attributes.")] = None,
+    c: Annotated[float, typer.Option("--c", help="c > 0 of recursive (c,ℓ)-diversity.")] = 3.0,
+    t: Annotated[float | None, typer.Option("--t", help="t in (0, 1] for t-closeness of the sensitive "
+                                            "attributes.")] = None,
     max_risk: Annotated[float | None, typer.Option(help="Maximum re-identification risk (0.09 public, 0.2 "
                                                    "controlled); combined with --k.")] = None,
     suppression: Annotated[float, typer.Option(help="Largest share of records that may be withheld.")] = 0.05,
@@ -50,7 +82,8 @@ def risk(
                                                        "columns are sensitive attributes.")] = None,
     registry: Annotated[Path | None, typer.Option(help="CSV of an external registry (identities + QIs) to "
                                                   "simulate a linkage attack against.")] = None,
-    population_size: Annotated[int | None, typer.Option(help="Population size N for the Pitman/Zayatz "
+    population_size: Annotated[int | None, typer.Option(help="Population size N (≥ the records) for the "
+                                                        "Pitman/Zayatz "
                                                         "population-uniqueness estimates.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Write the optimal generalisation into the files, "
                                         "withhold suppressed records, update manifest and audit log.")] = False,
@@ -90,8 +123,10 @@ def risk(
         _fail(f"--metric must be loss, entropy or discernibility, not {metric!r}")
     if k is None:
         k = 1 if max_risk is not None else 11
-    if k < 1 or not 0 <= suppression < 1 or (max_risk is not None and not 0 < max_risk <= 1):
-        _fail("need --k ≥ 1, 0 ≤ --suppression < 1 and 0 < --max-risk ≤ 1")
+    problems = number_errors(k=k, ell=ell, l_kind=l_kind, c=c, t=t, max_risk=max_risk, suppression=suppression,
+                             population_size=population_size)
+    if problems:
+        _fail("; ".join(problems))
     audit_key = None
     if apply:
         from veil.identity.keyed import Keyed

@@ -46,7 +46,8 @@ class LinkageError(VeilError):
 @dataclass(frozen=True)
 class LinkageResult:
     """One linkage attack. ``correct_unique``/``expected_rate`` need the truth column; without it only
-    what an attacker would *claim* is known (``unique_matches``)."""
+    what an attacker would *claim* is known (``unique_matches``). ``registry`` is its row count (M
+    counts people, see :func:`distinct_people`)."""
 
     records: int
     registry: int
@@ -77,21 +78,75 @@ class AttackScore:
         return asdict(self)
 
 
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+DICOM_DATE = r"^\d{8}$"
+DATE_FORMATS = "ISO YYYY-MM-DD (2020-01-05) or DICOM YYYYMMDD (20200105)"
+
+
 def prepare_registry(registry: pl.DataFrame, release: pl.DataFrame, qis: Sequence[str]) -> pl.DataFrame:
-    """Cast the registry's QI columns to the release's types (CSV dates and numbers arrive as text)."""
+    """Cast the registry's QI columns to the release's types (CSV dates and numbers arrive as text or
+    integers). A value that cannot be read is a :class:`LinkageError`, never a silent null or a guess:
+    a null never matches, so a misread column would quietly understate the linkage risk."""
     missing = [q for q in qis if q not in registry.columns]
     if missing:
         raise LinkageError(f"registry lacks quasi-identifier column(s) {', '.join(missing)}; give the registry "
                            "columns named like the release table, or fewer --qi")
-    casts = []
-    for q in qis:
-        dt = release.schema[q]
-        col = pl.col(q)
-        if dt == pl.Date and registry.schema[q] == pl.Utf8:
-            casts.append(col.str.to_date(strict=False).alias(q))
-        else:
-            casts.append(col.cast(dt, strict=False).alias(q))
-    return registry.with_columns(casts)
+    return registry.with_columns([as_release_type(registry.get_column(q), release.schema[q]) for q in qis])
+
+
+def as_release_type(values: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """``values`` as ``dtype``; raises :class:`LinkageError` naming the column and its first unreadable value.
+
+    Red-team case: ``cast(strict=False)`` turned what it could not read into nulls, and read an integer
+    ``20200105`` as days since 1970; a float ``45.5`` cast to an integer age would be truncated.
+    """
+    if values.dtype == dtype:
+        return values
+    if dtype == pl.Date:
+        return parse_dates(values)
+    text = values.dtype in (pl.Utf8, pl.Categorical)
+    src = values.cast(pl.Utf8).str.strip_chars().replace("", None) if text else values
+    out = src.cast(dtype, strict=False)
+    bad = src.is_not_null() & out.is_null()
+    if dtype.is_integer() and src.dtype.is_float():
+        bad = bad | (src != src.floor()).fill_null(False)  # 45.5 is no whole number
+    _reject(values, bad, f"a {_kind(dtype)}")
+    return out.alias(values.name)
+
+
+def _kind(dtype: pl.DataType) -> str:
+    return "whole number" if dtype.is_integer() else "number" if dtype.is_numeric() else f"{dtype} value"
+
+
+def parse_dates(values: pl.Series) -> pl.Series:
+    """Registry dates read with explicit formats only: ISO ``YYYY-MM-DD`` and DICOM ``YYYYMMDD`` (DA,
+    PS3.5 §6.2), as text or as the integer a CSV reader makes of the latter.
+
+    ``01/02/2020`` is 1 February or 2 January depending on the country; guessing (as ``str.to_date``
+    does) silently mislinks a whole registry (red-team case: 20 of 60 matched instead of 49), so it is
+    an error instead, as is an impossible date such as ``2020-02-30``.
+    """
+    if values.dtype == pl.Datetime or values.dtype == pl.Date:
+        return values.cast(pl.Date)
+    if not (values.dtype.is_integer() or values.dtype in (pl.Utf8, pl.Categorical)):
+        _reject(values, values.is_not_null(), f"a date in {DATE_FORMATS}")
+    text = values.cast(pl.Utf8).str.strip_chars().replace("", None)
+    v = pl.col(values.name)
+    parsed = pl.DataFrame([text]).select(
+        pl.when(v.str.contains(ISO_DATE)).then(v.str.to_date("%Y-%m-%d", strict=False))
+        .when(v.str.contains(DICOM_DATE)).then(v.str.to_date("%Y%m%d", strict=False))
+        .otherwise(None)).to_series()
+    _reject(values, text.is_not_null() & parsed.is_null(), f"a date in {DATE_FORMATS}",
+            "day/month orders such as 01/02/2020 are ambiguous: convert the column")
+    return parsed.alias(values.name)
+
+
+def _reject(values: pl.Series, bad: pl.Series, expected: str, hint: str = "convert the column") -> None:
+    """Raise naming the column, the first value that is not ``expected`` and how many there are."""
+    n = int(bad.sum())
+    if n:
+        raise LinkageError(f"registry column {values.name!r}: {values.filter(bad)[0]!r} is not {expected} "
+                           f"({n} such value(s)); {hint}")
 
 
 def generalise_frame(df: pl.DataFrame, hierarchies: Mapping[str, Hierarchy], levels: Mapping[str, int],
@@ -101,15 +156,37 @@ def generalise_frame(df: pl.DataFrame, hierarchies: Mapping[str, Hierarchy], lev
                             for a, lv in levels.items()])
 
 
+def distinct_people(registry: pl.DataFrame, qis: Sequence[str], identity: Sequence[str]) -> pl.DataFrame:
+    """``registry`` with each person listed once per combination of QI values.
+
+    A registry merged from two source lists names the same person twice; counting rows then doubles M
+    (and the population's F) and halves the risk (red-team case: rate 0.5 instead of 1.0, no certain
+    match instead of 20). A person is told apart by the ``identity`` columns. Rows whose identity is
+    null, and every row when ``identity`` is empty, count as one person each: nothing tells a repeat
+    from a namesake with the same QIs there, so a registry without an identity column that repeats
+    people still understates the risk.
+    """
+    ids = [c for c in identity if c in registry.columns and c not in qis]
+    if not ids:
+        return registry
+    known = pl.any_horizontal(pl.col(ids).is_not_null())
+    listed = registry.filter(known).unique(subset=[*ids, *qis], keep="first", maintain_order=True)
+    return pl.concat([listed, registry.filter(~known)])
+
+
 def simulate(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], *,
              truth: str | None = None) -> LinkageResult:
     """Join ``release`` and ``registry`` (already in the same representation) on ``qis``.
 
     ``truth`` names a column present in both tables that says who each record really is (a custodian's
-    key, or the test's ground truth); with it, correctness is scored.
+    key, or the test's ground truth); with it, correctness is scored and M counts distinct people
+    (:func:`distinct_people`); without it, every registry row is a person.
     """
     qis = list(qis)
-    counts = registry.group_by(qis).len("_M")
+    if truth and truth not in registry.columns:
+        raise LinkageError(f"registry has no truth column {truth!r}")
+    people = distinct_people(registry, qis, [truth] if truth else [])
+    counts = people.group_by(qis).len("_M")
     rel = release.select([*qis, *([truth] if truth else [])]).join(counts, on=qis, how="left", nulls_equal=True)
     big_m = rel.get_column("_M").fill_null(0)
     n = release.height
@@ -118,9 +195,7 @@ def simulate(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], 
     max_rate = float(1 / big_m.filter(big_m > 0).min()) if matched else 0.0  # type: ignore[operator]
     correct_unique = expected = None
     if truth:
-        if truth not in registry.columns:
-            raise LinkageError(f"registry has no truth column {truth!r}")
-        hits = registry.select([*qis, truth]).unique().with_columns(pl.lit(1).alias("_hit"))
+        hits = people.select([*qis, truth]).unique().with_columns(pl.lit(1).alias("_hit"))
         scored = rel.join(hits, on=[*qis, truth], how="left", nulls_equal=True).with_columns(
             pl.col("_hit").fill_null(0))
         hit = scored.get_column("_hit")
@@ -161,7 +236,10 @@ def _score(name: str, main_sum: float, n_main: int, ref_sum: float, n_ref: int, 
     return AttackScore(name, n_main, raw_main, raw_ref, reference, clip, ci)
 
 
-def _split(registry: pl.DataFrame, release: pl.DataFrame, truth: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(registry: pl.DataFrame, release: pl.DataFrame, qis: list[str],
+           truth: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Registry people in the release and not in it, each listed once (a repeat is no second target)."""
+    registry = distinct_people(registry, qis, [truth])
     members = release.select(truth).unique()
     inside = registry.join(members, on=truth, how="semi")
     outside = registry.join(members, on=truth, how="anti")
@@ -171,7 +249,7 @@ def _split(registry: pl.DataFrame, release: pl.DataFrame, truth: str) -> tuple[p
 def singling_out(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str], truth: str) -> AttackScore:
     """Predicates from released records that isolate exactly one registry person, against a control set."""
     qis = list(qis)
-    inside, outside = _split(registry, release, truth)
+    inside, outside = _split(registry, release, qis, truth)
     preds = release.select(qis)
     main = preds.join(inside.group_by(qis).len("_c"), on=qis, how="left", nulls_equal=True)
     ctrl = preds.join(outside.group_by(qis).len("_c"), on=qis, how="left", nulls_equal=True)
@@ -190,7 +268,7 @@ def linkability(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str
     if len(qis) < 2:
         raise LinkageError("linkability needs at least two quasi-identifiers")
     a, b = (list(split[0]), list(split[1])) if split else (qis[: len(qis) // 2], qis[len(qis) // 2:])
-    inside, outside = _split(registry, release, truth)
+    inside, outside = _split(registry, release, qis, truth)
 
     def rate(targets: pl.DataFrame) -> tuple[float, int]:
         if targets.height == 0:
@@ -215,7 +293,7 @@ def inference(release: pl.DataFrame, registry: pl.DataFrame, qis: Sequence[str],
     qis = list(qis)
     if secret not in release.columns:
         raise LinkageError(f"release has no column {secret!r} to infer")
-    inside, _ = _split(registry, release, truth)
+    inside, _ = _split(registry, release, qis, truth)
     modes = (release.group_by([*qis, secret]).len("_n").sort(["_n", secret], descending=[True, False])
              .group_by(qis, maintain_order=True).first().select([*qis, pl.col(secret).alias("_guess")]))
     overall = release.get_column(secret).drop_nulls().mode().sort()

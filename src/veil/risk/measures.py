@@ -529,14 +529,25 @@ def _sensitive_report(df: pl.DataFrame, cl: Classes, column: str, targets: Targe
 
 
 def population_class_sizes(sample: pl.DataFrame, population: pl.DataFrame, qis: Sequence[str],
-                           classes: Classes) -> np.ndarray:
-    """F per sample class: population records with the class's QI values, at least the class's size."""
+                           classes: Classes, identity: Sequence[str] | None = None) -> np.ndarray:
+    """F per sample class: population people with the class's QI values, at least the class's size.
+
+    People, not rows (El Emam 2013's F is a count of individuals): a registry naming a person twice
+    halved the journalist risk (red-team case: max 0.5 instead of 1.0). ``identity`` names the columns
+    that tell people apart, by default the release's key columns (``patient``, ``study``, ``series``)
+    the population has, as a ``--registry`` CSV does; see :func:`veil.risk.linkage.distinct_people` for
+    rows without one.
+    """
+    from veil.risk.linkage import distinct_people  # counted as the linkage attack counts M
+    from veil.risk.table import KEY_COLUMNS
+
     missing = [q for q in qis if q not in population.columns]
     if missing:
         raise KeyError(f"population table lacks quasi-identifier column(s): {', '.join(missing)}")
     rep = representatives(classes.ids, classes.count)
     keys = sample.select(list(qis))[rep].with_row_index("_cls")
-    pop = population.select([pl.col(q).cast(sample.schema[q]) for q in qis]).group_by(list(qis)).len("_F")
+    people = distinct_people(population, qis, KEY_COLUMNS if identity is None else identity)
+    pop = people.select([pl.col(q).cast(sample.schema[q]) for q in qis]).group_by(list(qis)).len("_F")
     joined = keys.join(pop, on=list(qis), how="left", nulls_equal=True).sort("_cls")
     big_f = joined.get_column("_F").fill_null(0).to_numpy().astype(np.int64)
     return np.maximum(big_f, classes.sizes)
