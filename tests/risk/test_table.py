@@ -45,3 +45,39 @@ def test_age_strings_in_all_units():
 def test_not_a_folder_is_a_clear_error(tmp_path):
     with pytest.raises(VeilError, match="not a folder"):
         build(tmp_path / "missing")
+
+
+def test_a_sensitive_csv_naming_a_key_twice_or_no_released_key_is_an_error(release, cohort, tmp_path):
+    """A key listed twice was reduced to its first row, silently (red team)."""
+    twice = tmp_path / "twice.csv"
+    twice.write_text("patient,dx\n" + "".join(f"{r['patient']},a\n" for r in cohort) + f"{cohort[3]['patient']},b\n")
+    with pytest.raises(VeilError, match="more than once"):
+        build(release, "patient", sensitive_csv=twice)
+    none = tmp_path / "none.csv"
+    none.write_text("patient,dx\nNOT-RELEASED,a\n")
+    with pytest.raises(VeilError, match="none of its patient keys"):
+        build(release, "patient", sensitive_csv=none)
+
+
+def test_records_the_sensitive_csv_does_not_list_add_no_diversity(release, cohort, tmp_path):
+    """Red team: 15 of 30 patients missing from the CSV, the other 15 all "HIV": the missing value counted
+    as a second diagnosis, so distinct ℓ = 2 "met". Over the known values ℓ = 1; a note says how many
+    records have none."""
+    from veil.risk.assess import Options, assess
+    from veil.risk.measures import Targets, measure
+
+    half = tmp_path / "half.csv"
+    half.write_text("patient,dx\n" + "".join(f"{r['patient']},HIV\n" for r in cohort[::2]))
+    t = build(release, "patient", sensitive_csv=half)
+    assert t.get_column("dx").null_count() == len(cohort) // 2
+    rep = measure(t, ["sex"], sensitive=["dx"], targets=Targets(k=2, ell=2))
+    assert rep.sensitive[0].distinct_l == 1 and rep.sensitive[0].values == 1 and not rep.passed
+    a = assess(release, Options(qis=["sex"], targets=Targets(k=2, ell=2), sensitive_csv=half))
+    assert not a.met and any("have no dx" in n for n in a.notes)
+    # a class whose records have no value discloses nothing: it neither fails ℓ nor is suppressed for it
+    t2 = t.with_columns(pl.when(pl.col("sex") == "F").then(None).otherwise(pl.lit("x")).alias("dx2"))
+    t2 = t2.with_columns(pl.when(pl.col("patient").str.ends_with("1")).then(pl.lit("y"))
+                         .otherwise(pl.col("dx2")).alias("dx2"))
+    rep2 = measure(t2, ["sex"], sensitive=["dx2"], targets=Targets(k=1, ell=2))
+    by_sex = t2.group_by("sex").agg(pl.col("dx2").drop_nulls().n_unique().alias("l"))
+    assert rep2.sensitive[0].distinct_l == by_sex.filter(pl.col("l") > 0).get_column("l").min()

@@ -160,6 +160,10 @@ def assess(folder: Path, options: Options) -> Assessment:
                    equivalence_classes(table, qis).record_sizes())
     if unreadable:
         a.notes.append(f"{len(unreadable)} file(s) could not be read and are not measured (first: {unreadable[0]})")
+    for s in sensitive:
+        if missing := table.get_column(s).null_count():
+            a.notes.append(f"{missing} of {table.height} records have no {s}: ℓ and t are measured over the known "
+                           "values (a class with none discloses nothing)")
     if a_note:
         a.notes.append(a_note)
     if registry is not None:

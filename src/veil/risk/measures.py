@@ -133,9 +133,18 @@ class ClassValues:
 
 
 def class_values(class_ids: np.ndarray, n_classes: int, values: np.ndarray, n_values: int,
-                 weights: np.ndarray | None = None) -> ClassValues:
-    """Build :class:`ClassValues` from per-row class ids and value codes (optionally row weights)."""
+                 weights: np.ndarray | None = None, unknown: int | None = None) -> ClassValues:
+    """Build :class:`ClassValues` from per-row class ids and value codes (optionally row weights).
+
+    Rows whose code is ``unknown`` (no sensitive value: a key the sensitive CSV does not list) are left
+    out: a missing value is not one more value. Counted as one, 15 patients missing from a CSV that gave
+    the other 15 the same diagnosis made ℓ = 2 (red team). A class with no known value has size 0 here
+    and discloses nothing (:func:`known_classes`).
+    """
     w = np.ones(class_ids.shape[0], dtype=np.int64) if weights is None else weights
+    if unknown is not None:
+        known = values != unknown
+        class_ids, values, w = class_ids[known], values[known], w[known]
     pair, n_pairs = group_ids([class_ids, values], [max(n_classes, 1), max(n_values, 1)])
     rep = representatives(pair, n_pairs)
     count = bincount(pair, n_pairs, w)
@@ -145,10 +154,22 @@ def class_values(class_ids: np.ndarray, n_classes: int, values: np.ndarray, n_va
     return ClassValues(cls, values[rep], count, sizes, overall)
 
 
+def sensitive_codes(column: pl.Series) -> tuple[np.ndarray, int, int | None]:
+    """(codes, cardinality, the code of a missing value or None) of a sensitive column."""
+    codes, card = codes_of(column)
+    return codes, card, card - 1 if column.null_count() else None
+
+
 def sensitive_values(df: pl.DataFrame, classes: Classes, column: str) -> ClassValues:
     """:class:`ClassValues` for one sensitive column of the table ``classes`` was built from."""
-    codes, card = codes_of(df.get_column(column))
-    return class_values(classes.ids, classes.count, codes, card)
+    codes, card, unknown = sensitive_codes(df.get_column(column))
+    return class_values(classes.ids, classes.count, codes, card, unknown=unknown)
+
+
+def known_classes(cv: ClassValues) -> np.ndarray:
+    """Per class: does any of its records have a known sensitive value? One that has none is neither
+    diverse nor close, and discloses nothing: ℓ and t hold there."""
+    return cv.sizes > 0
 
 
 def distinct_l(cv: ClassValues) -> np.ndarray:
@@ -519,12 +540,15 @@ def _ordered(df: pl.DataFrame, column: str, distance: str) -> bool:
 
 def _sensitive_report(df: pl.DataFrame, cl: Classes, column: str, targets: Targets) -> SensitiveReport:
     cv = sensitive_values(df, cl, column)
-    l_dist = int(distinct_l(cv).min()) if cl.count else 0
+    known = known_classes(cv)
+    if not known.any():  # no record has a value: nothing to disclose, nothing to measure
+        return SensitiveReport(column, 0, 0.0, 0.0, 0.0, 0.0, 0)
     return SensitiveReport(
-        attribute=column, distinct_l=l_dist, entropy_l=float(entropy_l(cv).min()) if cl.count else 0.0,
-        recursive_c=float(recursive_ratio(cv, int(targets.ell or 2)).max()) if cl.count else 0.0,
-        t_equal=float(emd_equal(cv).max()) if cl.count else 0.0,
-        t_ordered=float(emd_ordered(cv).max()) if cl.count else 0.0, values=cv.n_values,
+        attribute=column, distinct_l=int(distinct_l(cv)[known].min()),
+        entropy_l=float(entropy_l(cv)[known].min()),
+        recursive_c=float(recursive_ratio(cv, int(targets.ell or 2))[known].max()),
+        t_equal=float(emd_equal(cv)[known].max()), t_ordered=float(emd_ordered(cv)[known].max()),
+        values=int(np.count_nonzero(cv.overall)),
     )
 
 

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from veil.risk._kernels import bincount, codes_of, group_ids, representatives
+from veil.risk._kernels import bincount, group_ids, representatives
 from veil.risk.hierarchy import Encoding, Hierarchy, encode
 from veil.risk.measures import (
     ClassValues,
@@ -55,7 +55,9 @@ from veil.risk.measures import (
     emd_equal,
     emd_ordered,
     entropy_l,
+    known_classes,
     recursive_ratio,
+    sensitive_codes,
 )
 
 METRICS = ("loss", "entropy", "discernibility")
@@ -140,6 +142,7 @@ class Problem:
     sensitive: tuple[str, ...]
     sens_cards: tuple[int, ...]
     sens_ordered: tuple[bool, ...]
+    sens_unknown: tuple[int | None, ...]
     targets: Targets
     suppression: float
     max_levels: tuple[int, ...]
@@ -248,7 +251,8 @@ class Problem:
         else:
             cls, j = np.arange(fs.rows, dtype=np.int64), fs.rows
         sizes = bincount(cls, j, fs.count)
-        cvs = [class_values(cls, j, sens, self.sens_cards[i], fs.count) for i, sens in enumerate(fs.sens)]
+        cvs = [class_values(cls, j, sens, self.sens_cards[i], fs.count, self.sens_unknown[i])
+               for i, sens in enumerate(fs.sens)]
         bad = violations(sizes, cvs, self.sens_ordered, self.targets)
         suppressed = int(sizes[bad].sum())
         satisfied = suppressed <= math.floor(self.suppression * self.n + 1e-9) and suppressed < self.n
@@ -283,11 +287,12 @@ def problem(df: pl.DataFrame, attributes: Sequence[str], hierarchies: Mapping[st
     if missing:
         raise ValueError(f"no hierarchy for {', '.join(missing)}")
     encs = tuple(encode(hierarchies[a], df.get_column(a)) for a in attributes)
-    sens_codes, sens_cards, ordered = [], [], []
+    sens_codes, sens_cards, unknown, ordered = [], [], [], []
     for s in sensitive:
-        c, card = codes_of(df.get_column(s))
+        c, card, missing = sensitive_codes(df.get_column(s))
         sens_codes.append(c)
         sens_cards.append(card)
+        unknown.append(missing)
         dt = df.schema[s]
         ordered.append(targets.t_distance == "ordered" or (targets.t_distance == "auto" and
                                                              (dt.is_numeric() or dt.is_temporal())))
@@ -300,7 +305,8 @@ def problem(df: pl.DataFrame, attributes: Sequence[str], hierarchies: Mapping[st
         nue_rows -= np.log2(np.maximum(e.leaf_counts, 1))[e.codes]
     ones = np.ones(n, dtype=np.int64)
     base = _FreqSet(tuple(0 for _ in encs), [e.codes for e in encs], sens_codes, ones, nue_rows)
-    prob = Problem(tuple(attributes), encs, tuple(sensitive), tuple(sens_cards), tuple(ordered), targets,
+    prob = Problem(tuple(attributes), encs, tuple(sensitive), tuple(sens_cards), tuple(ordered), tuple(unknown),
+                   targets,
                    suppression, maxl, minl, n, base, tuple(sens_codes))
     # Compress once: the records → distinct rows at the lowest levels the search may visit.
     floor = tuple(minl)
@@ -413,7 +419,8 @@ def suppressed_rows(prob: Problem, levels: Sequence[int]) -> np.ndarray:
     cards = [e.cards[d] for e, d in zip(prob.encodings, levels, strict=True)]
     cls, j = group_ids(cols, cards)
     sizes = bincount(cls, j)
-    cvs = [class_values(cls, j, sens, prob.sens_cards[i]) for i, sens in enumerate(prob.row_sens)]
+    cvs = [class_values(cls, j, sens, prob.sens_cards[i], unknown=prob.sens_unknown[i])
+           for i, sens in enumerate(prob.row_sens)]
     return np.asarray(violations(sizes, cvs, prob.sens_ordered, prob.targets)[cls])
 
 
@@ -429,14 +436,14 @@ def violations(sizes: np.ndarray, cvs: Sequence[ClassValues], ordered: Sequence[
     written release measured t = 0.15 (red team: an age-60 class was 0.124 from all 84 records, 0.150 from
     the 80 released)."""
     bad = sizes < targets.k_effective
-    for cv in cvs:
+    for cv in cvs:  # a class with no known sensitive value discloses none (measures.known_classes)
         if targets.ell is not None:
             if targets.l_kind == "distinct":
-                bad |= distinct_l(cv) < targets.ell
+                bad |= (distinct_l(cv) < targets.ell) & known_classes(cv)
             elif targets.l_kind == "entropy":
-                bad |= entropy_l(cv) < targets.ell - 1e-9
+                bad |= (entropy_l(cv) < targets.ell - 1e-9) & known_classes(cv)
             else:
-                bad |= recursive_ratio(cv, int(targets.ell)) >= targets.c
+                bad |= (recursive_ratio(cv, int(targets.ell)) >= targets.c) & known_classes(cv)
     if targets.t is None:
         return bad
     while True:
@@ -448,7 +455,8 @@ def violations(sizes: np.ndarray, cvs: Sequence[ClassValues], ordered: Sequence[
                 return bad
             released = replace(cv, overall=np.bincount(cv.value[kept], weights=cv.count[kept],
                                                         minlength=cv.n_values) / total)
-            grown |= (emd_ordered(released) if is_ordered else emd_equal(released)) > targets.t + 1e-12
+            emd = emd_ordered(released) if is_ordered else emd_equal(released)
+            grown |= (emd > targets.t + 1e-12) & known_classes(cv)
         if np.array_equal(grown, bad):
             return bad
         bad = grown

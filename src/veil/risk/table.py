@@ -227,7 +227,8 @@ def build(folder: Path, level: str = "patient", *, sensitive_csv: Path | None = 
 
 def join_sensitive(table: pl.DataFrame, csv: Path, level: str) -> pl.DataFrame:
     """Left-join a CSV keyed by the level's key column (``patient`` = the pseudonymous PatientID,
-    ``study``/``series`` = the output UIDs). Its other columns become sensitive attributes."""
+    ``study``/``series`` = the output UIDs). Its other columns become sensitive attributes; a row the CSV
+    does not list has no value there (unknown, not one more value: measures.class_values)."""
     try:
         extra = pl.read_csv(csv, infer_schema_length=10_000)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -237,7 +238,15 @@ def join_sensitive(table: pl.DataFrame, csv: Path, level: str) -> pl.DataFrame:
     clash = [c for c in extra.columns if c != level and c in table.columns]
     if clash:
         raise VeilError(f"{csv}: column(s) {', '.join(clash)} clash with table columns; rename them")
-    extra = extra.with_columns(pl.col(level).cast(pl.Utf8)).unique(subset=[level], keep="first")
+    extra = extra.with_columns(pl.col(level).cast(pl.Utf8))
+    twice = extra.filter(pl.col(level).is_duplicated()).get_column(level)
+    if twice.len():  # which row holds the truth is not ours to guess (it was the first, silently)
+        raise VeilError(f"{csv}: {twice.n_unique()} {level} key(s) listed more than once (first: {twice[0]!r}); "
+                        "give one row per key")
+    matched = table.get_column(level).is_in(extra.get_column(level).implode()).sum()
+    if table.height and not matched:
+        raise VeilError(f"{csv}: none of its {level} keys is in the release (give the released, pseudonymous "
+                        f"{level} keys)")
     return table.join(extra, on=level, how="left")
 
 
