@@ -81,3 +81,23 @@ def test_records_the_sensitive_csv_does_not_list_add_no_diversity(release, cohor
     rep2 = measure(t2, ["sex"], sensitive=["dx2"], targets=Targets(k=1, ell=2))
     by_sex = t2.group_by("sex").agg(pl.col("dx2").drop_nulls().n_unique().alias("l"))
     assert rep2.sensitive[0].distinct_l == by_sex.filter(pl.col("l") > 0).get_column("l").min()
+
+
+def test_patient_level_says_what_studies_it_does_not_measure(tmp_path, cohort):
+    """Red team: each patient's second study had a one-of-a-kind manufacturer; the patient level (index
+    study only, by design) reported k = 30 and "met" without a word. The note says how many studies are
+    left out and k over every study."""
+    from veil.risk.assess import Options, assess
+    from veil.risk.measures import Targets
+
+    from .conftest import write_release
+
+    first = [dict(r, manufacturer="SIEMENS", age=50, sex="F", body_part="HEAD") for r in cohort[:30]]
+    second = [dict(r, manufacturer=f"ONE-OFF {i}") for i, r in enumerate(first)]
+    out = write_release(tmp_path / "out", first + second)
+    a = assess(out, Options(qis=["age", "sex", "manufacturer"], targets=Targets(k=5)))
+    assert a.before.k == 30
+    note = [n for n in a.notes if "index study" in n]
+    assert note and note[0].startswith("30 studies") and "k = 1 " in note[0], a.notes
+    single = assess(write_release(tmp_path / "one", first), Options(qis=["age", "sex"], targets=Targets(k=5)))
+    assert not [n for n in single.notes if "index study" in n]

@@ -160,6 +160,8 @@ def assess(folder: Path, options: Options) -> Assessment:
                    equivalence_classes(table, qis).record_sizes())
     if unreadable:
         a.notes.append(f"{len(unreadable)} file(s) could not be read and are not measured (first: {unreadable[0]})")
+    if options.level == "patient":
+        _note_other_studies(a, instances, qis)
     for s in sensitive:
         if missing := table.get_column(s).null_count():
             a.notes.append(f"{missing} of {table.height} records have no {s}: ℓ and t are measured over the known "
@@ -209,6 +211,20 @@ def assess(folder: Path, options: Options) -> Assessment:
         again = build(folder, options.level, sensitive_csv=options.sensitive_csv)
         a.remeasured = measure(again, qis, sensitive=sensitive, population_size=options.population_size, targets=t)
     return a
+
+
+def _note_other_studies(a: Assessment, instances: pl.DataFrame, qis: list[str]) -> None:
+    """A patient row holds the patient's index study (veil.risk.table): say so when patients have other
+    studies, with k over every study, which the patient-level figure does not see. Red team: each
+    patient's second study had a one-of-a-kind manufacturer; patient level said k = 30, "met", silently,
+    and study level said k = 1."""
+    studies = aggregate(instances, "study")
+    extra = studies.height - studies.get_column("patient").n_unique()
+    if extra <= 0:
+        return
+    k = measure(studies, [q for q in qis if q in studies.columns]).k
+    a.notes.append(f"{extra} studies are not the index study of their patient and are not measured at patient "
+                   f"level: over every study k = {k} (--level study measures them)")
 
 
 def _mask(prob: Any, levels: Sequence[int]) -> np.ndarray:
