@@ -151,7 +151,8 @@ class Problem:
     base: _FreqSet
     row_sens: tuple[np.ndarray, ...] = ()
     cache: dict[tuple[int, ...], _FreqSet] = field(default_factory=dict)
-    evaluated: int = 0
+    evaluated: int = 0  # distinct nodes evaluated (the greedy descent and the search meet the same nodes)
+    results: dict[tuple[int, ...], NodeResult] = field(default_factory=dict)
     _tables: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
 
     @property
@@ -244,6 +245,9 @@ class Problem:
     def evaluate(self, levels: Sequence[int]) -> NodeResult:
         """Classes at ``levels``, which of them violate the targets, the suppression and the losses."""
         levels = tuple(int(x) for x in levels)
+        done = self.results.get(levels)
+        if done is not None:
+            return done
         self.evaluated += 1
         fs = self.freqset(levels)
         if self.sensitive:
@@ -268,8 +272,10 @@ class Problem:
         nue += float(fs.nue_w.sum()) + suppressed * self.m * math.log2(max(self.n, 1))
         good = sizes[~bad]
         dm = float(np.dot(good, good)) + suppressed * float(self.n)
-        return NodeResult(levels, satisfied, suppressed, int((~bad).sum()), int(good.min()) if good.size else 0,
-                          float(sum(per_attr) / self.m), nue, dm, tuple(per_attr))
+        result = NodeResult(levels, satisfied, suppressed, int((~bad).sum()), int(good.min()) if good.size else 0,
+                            float(sum(per_attr) / self.m), nue, dm, tuple(per_attr))
+        self.results[levels] = result
+        return result
 
 
 def problem(df: pl.DataFrame, attributes: Sequence[str], hierarchies: Mapping[str, Hierarchy], *,
