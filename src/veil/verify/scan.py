@@ -128,6 +128,8 @@ class ScanResult:
     #: input files whose identifiers were read (--against), and those that could not be read as DICOM
     inputs_read: int = 0
     inputs_unread: int = 0
+    #: identifying values read from the input (--against), searched for in every output
+    identifiers: int = 0
 
     @property
     def ok(self) -> bool:

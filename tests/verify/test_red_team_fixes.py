@@ -1,0 +1,71 @@
+"""`veil verify` red team (rt-verify): false negatives of the residual-PHI scanner, each failed before.
+
+F1: ``--against`` a folder that yields no input passed as clean.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from veil.errors import VeilError
+from veil.verify import verify_folder
+
+SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="
+
+
+def _image(**values: object) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.PatientIdentityRemoved = "YES"
+    for k, v in values.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def _veil(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VEIL_SECRET", "VEIL_PROJECT")}
+    return subprocess.run([sys.executable, "-m", "veil.cli", *args], capture_output=True, text=True, timeout=300,
+                          env=env | {"CI": "1", "COLUMNS": "200", "VEIL_SECRET": SECRET})
+
+
+# --- F1: --against that gives nothing to search for -----------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["empty", "text-only"])
+def test_against_without_a_readable_input_is_a_usage_error(tmp_path, content):
+    """An empty folder, or one holding only a .txt file: the output cannot be searched for the input's
+    identifiers, so "no findings" (exit 0) would call a leaking output clean."""
+    out, inp = tmp_path / "out", tmp_path / "in"
+    out.mkdir()
+    inp.mkdir()
+    _image(ImageComments="Quixandor").save_as(out / "a.dcm", enforce_file_format=True)
+    if content == "text-only":
+        (inp / "notes.txt").write_text("Quixandor^Belvedere\n")
+    with pytest.raises(VeilError, match="nothing to search the output for"):
+        verify_folder(out, inp, ocr=False)
+    r = _veil("verify", str(out), "--against", str(inp), "--no-ocr", "-w", "1")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "nothing to search the output for" in r.stderr and "Traceback" not in r.stderr
+    assert "notes.txt" not in r.stderr  # counts only: an input path can name the patient
+
+
+def test_against_a_readable_input_still_scans(tmp_path):
+    """The guard is on what the input gives, not on the folder: one DICOM input among text files is enough."""
+    out, inp = tmp_path / "out", tmp_path / "in"
+    out.mkdir()
+    inp.mkdir()
+    _image(ImageComments="Quixandor").save_as(out / "a.dcm", enforce_file_format=True)
+    _image(PatientName="Quixandor^Belvedere").save_as(inp / "a.dcm", enforce_file_format=True)
+    (inp / "notes.txt").write_text("x\n")
+    result = verify_folder(out, inp, ocr=False)
+    assert result.identifiers > 0
+    assert any(f.category == "identifier:name" and f.value == "Quixandor" for f in result.findings)
