@@ -1,10 +1,12 @@
 """`veil verify` red team (rt-verify): false negatives of the residual-PHI scanner, each failed before.
 
 F1: ``--against`` a folder that yields no input passed as clean.
+F12: an age of 90 in text passed ("90 years old", "90yo").
 """
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from veil.errors import VeilError
 from veil.verify import verify_folder
+from veil.verify.scan import Scanner
 
 SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="
 
@@ -69,3 +72,33 @@ def test_against_a_readable_input_still_scans(tmp_path):
     result = verify_folder(out, inp, ocr=False)
     assert result.identifiers > 0
     assert any(f.category == "identifier:name" and f.value == "Quixandor" for f in result.findings)
+
+
+# --- F12: an age of 90 ------------------------------------------------------------------------------------
+
+
+def _found(ds: Dataset, scanner: Scanner | None = None) -> list[tuple[str, str]]:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return [(f.category, f.value) for f in (scanner or Scanner(ocr=False)).scan(ds, buf.getvalue(), "a.dcm", set())]
+
+
+@pytest.mark.parametrize("text,age", [("90 years old", "90 years old"), ("90yo female", "90yo"),
+                                      ("aged 90, fell", "aged 90"), ("age: 94", "age: 94"), ("090Y", "090Y")])
+def test_an_age_of_90_in_text_is_found(text, age):
+    """HIPAA 164.514(b)(2)(i)(C): ages over 89, so 90 too; the text cleaner writes "90+" for them."""
+    assert ("pattern:age-over-89", age) in _found(_image(ImageComments=text))
+
+
+@pytest.mark.parametrize("text", ["90+ years old", "aged 90+", "090+Y", "89 years old", "TR 2000 TE 90",
+                                  "stage 95"])
+def test_the_age_category_and_other_numbers_are_not_ages_over_89(text):
+    """What the cleaner writes for an age over 89, and 90 that is no age, pass."""
+    assert not [c for c, _ in _found(_image(ImageComments=text)) if c.endswith("age-over-89")]
+
+
+def test_patient_age_090y_is_the_category_and_091y_is_a_finding():
+    """AS "090Y" is the "90 or older" category Veil's age cap writes (flagged, every research-longitudinal
+    release with an elderly patient failed); "091Y" is an exact age over 89."""
+    assert not [c for c, _ in _found(_image(PatientAge="090Y")) if c == "age-over-89"]
+    assert ("age-over-89", "091Y") in _found(_image(PatientAge="091Y"))

@@ -63,8 +63,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # a birth date after its cue is one whoever's it is, and also with a 2-digit year ("DOB 05/05/90")
     ("birth-date", re.compile(r"\b" + BIRTH_CUE + r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
     ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
-    ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
-                               r"|\b(?:09[1-9]|1[0-4]\d)Y\b", re.I)),
+    # 90 is over 89 (HIPAA 164.514(b)(2)(i)(C)): "90 years old" is an exact age, as the text cleaner
+    # takes it ("90+ years old" is its category); AS values are judged by _age_years (red team F12)
+    ("age-over-89", re.compile(r"\b(?:9\d|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
+                               r"|\b(?:09\d|1[0-4]\d)Y\b|\baged?\s*[:=]?\s*(?:9\d|1[0-4]\d)\b(?!\+)", re.I)),
 )
 _TEXT_DATES = re.compile(
     r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d{2}\b|\b(?:19|20)\d{2}-\d{2}-\d{2}\b"
@@ -1080,6 +1082,11 @@ def _dictionary_words() -> frozenset[str]:
 
 
 def _age_years(v: str) -> float:
+    """An AS value in years (0 when it is not one). A Patient's Age over 90 is a finding; "090Y" is not:
+    it is the single "90 or older" category HIPAA 164.514(b)(2)(i)(C) allows, which ``veil deid`` writes for
+    every age of 90 or more (research-longitudinal's age cap), so flagging it blocked every release with an
+    elderly patient. In free text an age of 90 is a finding (the "age-over-89" pattern): there the cleaner
+    writes the category as "90+"."""
     m = re.fullmatch(r"(\d{3})([DWMY])", v.strip())
     if not m:
         return 0.0
