@@ -2,6 +2,7 @@
 
 F1: ``--against`` a folder that yields no input passed as clean.
 F12: an age of 90 in text passed ("90 years old", "90yo").
+F2: Other Patient IDs and other PS3.15 E.1-1 attributes were not searched for.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -17,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from veil.errors import VeilError
 from veil.verify import verify_folder
+from veil.verify.needles import read_needles
 from veil.verify.scan import Scanner
 
 SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="
@@ -102,3 +105,25 @@ def test_patient_age_090y_is_the_category_and_091y_is_a_finding():
     release with an elderly patient failed); "091Y" is an exact age over 89."""
     assert not [c for c, _ in _found(_image(PatientAge="090Y")) if c == "age-over-89"]
     assert ("age-over-89", "091Y") in _found(_image(PatientAge="091Y"))
+
+
+# --- F2: identifying attributes that were not needles ------------------------------------------------------
+
+
+def _against(tmp_path: Path, source: Dataset, output: Dataset) -> list[tuple[str, str]]:
+    """(category, value) of what verify finds in `output`, with `source` as the input."""
+    source.save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    return _found(output, Scanner(read_needles(tmp_path / "in.dcm"), ocr=False))
+
+
+@pytest.mark.parametrize("keyword,value,category", [
+    ("OtherPatientIDs", ["QXB-88127", "ZRV31177"], "identifier:id"),
+    ("CurrentPatientLocation", "Ward Thistlecombe East", "identifier:place"),
+    ("PatientInstitutionResidence", "Harrowby Care Home", "identifier:place"),
+    ("ReferringPhysicianTelephoneNumbers", "555-238-4471", "identifier:contact"),
+])
+def test_identifying_attributes_of_e1_1_are_needles(tmp_path, keyword, value, category):
+    """PS3.15 E.1-1 lists them; a value of the input's written into the output's text was not seen."""
+    values = value if isinstance(value, list) else [value]
+    found = _against(tmp_path, _image(**{keyword: value}), _image(ImageComments=" / ".join(values)))
+    assert {(category, v) for v in values} <= set(found), found

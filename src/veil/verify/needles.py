@@ -44,14 +44,25 @@ ID_KEYWORDS = frozenset({
     "DeviceSerialNumber", "StationName", "MedicalRecordLocator", "PlacerOrderNumberImagingServiceRequest",
     "FillerOrderNumberImagingServiceRequest", "InsurancePlanIdentification", "PatientInsurancePlanCodeSequence",
     "DetectorID", "GantryID", "PlateID", "CassetteID", "DeviceUID", "ReasonForStudy",
+    # PS3.15 E.1-1 rows that were missing (red team F2: Other Patient IDs went out in a comment unseen)
+    "OtherPatientIDs", "IssuerOfAdmissionID", "IssuerOfServiceEpisodeID", "StudyIDIssuer", "PlacerOrderNumberProcedure",
+    "FillerOrderNumberProcedure", "SpecimenAccessionNumber", "SlideIdentifier", "ContainerIdentifier",
+    "SpecimenIdentifier", "ResultsID", "InterpretationID", "GeneratorID", "SourceSerialNumber",
+    "UniqueDeviceIdentifier", "ScheduledStationName", "PerformedStationName",
 })
 #: Places and organisations (geographic units smaller than a state, institutions).
 PLACE_KEYWORDS = frozenset({
     "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "PatientAddress",
     "RegionOfResidence", "CountryOfResidence", "ResponsibleOrganization", "VerifyingOrganization",
+    # PS3.15 E.1-1: where the patient is or lives, where the study is done, who ran it (red team F2)
+    "CurrentPatientLocation", "PatientInstitutionResidence", "ScheduledPatientInstitutionResidence",
+    "ScheduledStudyLocation", "RequestedProcedureLocation", "ScheduledProcedureStepLocation", "PerformedLocation",
+    "OrderEntererLocation", "HumanPerformerOrganization", "ClinicalTrialSiteName",
+    "ClinicalTrialCoordinatingCenterName", "ReferringPhysicianAddress", "AddressTrial", "DistributionAddress",
 })
 CONTACT_KEYWORDS = frozenset({"PatientTelephoneNumbers", "PersonTelephoneNumbers", "PatientTelecomInformation",
-                              "PersonAddress"})
+                              "PersonAddress", "PersonTelecomInformation", "ReferringPhysicianTelephoneNumbers",
+                              "OrderCallbackPhoneNumber", "OrderCallbackTelecomInformation", "TelephoneNumberTrial"})
 #: Attributes that name the equipment (kept by every profile): their values are collected as what the
 #: input's devices call themselves, not searched for (see veil.verify.scan.Scanner._excused_hit).
 EQUIPMENT_KEYWORDS = frozenset({"Manufacturer", "ManufacturerModelName"})
