@@ -127,3 +127,45 @@ def test_identifying_attributes_of_e1_1_are_needles(tmp_path, keyword, value, ca
     values = value if isinstance(value, list) else [value]
     found = _against(tmp_path, _image(**{keyword: value}), _image(ImageComments=" / ".join(values)))
     assert {(category, v) for v in values} <= set(found), found
+
+
+# --- F3/F4: dates in the forms people write ----------------------------------------------------------------
+
+BIRTH_FORMS = ["13-05-1947", "05-13-1947", "13.5.1947", "1947.05.13", "1947/5/13", "13/05/47", "13MAY1947",
+               "May 13th, 1947", "13th May 1947", "13th of May, 1947", "May 1947", "born 13 May 1947"]
+
+
+@pytest.mark.parametrize("text", BIRTH_FORMS)
+def test_the_birth_date_is_found_in_the_forms_people_write(tmp_path, text):
+    """The instance says its dates were modified (basic writes REMOVED), so the generic text-date pattern is
+    off: the birth date's needles are all that can find it."""
+    found = _against(tmp_path, _image(PatientBirthDate="19470513"),
+                     _image(LongitudinalTemporalInformationModified="REMOVED", ImageComments=f"note: {text}."))
+    assert [v for c, v in found if c == "identifier:date"], found
+
+
+@pytest.mark.parametrize("text", ["2 April 2019", "April 2, 2019", "2.4.2019", "02-04-2019", "2nd April 2019"])
+def test_an_unshifted_study_date_is_found_in_the_forms_people_write(text):
+    """Paired with its input (study date 2019-04-02), the output's text still held the real date."""
+    ds = _image(LongitudinalTemporalInformationModified="MODIFIED", ImageComments=f"scanned {text}")
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    found = Scanner(ocr=False).scan(ds, buf.getvalue(), "a.dcm", {"20190402"})
+    assert [f for f in found if f.category == "date-not-shifted"], found
+
+
+def test_a_birth_date_run_on_into_its_time_is_found_unpaired(tmp_path):
+    """Without the secret nothing is paired: a DT value "19470513101500" (the birth date, then a time) was
+    refused by the digit needles (a digit after the date) and passed."""
+    found = _against(tmp_path, _image(PatientBirthDate="19470513"),
+                     _image(AcquisitionDateTime="19470513101500", ImageComments="at 194705131015+0100"))
+    assert [c for c, v in found if v == "19470513"] == ["identifier:date", "identifier:date"], found
+
+
+@pytest.mark.parametrize("text", ["ref 1947051399", "1947051310150099", "id 319470513", "May 13th, 1948",
+                                  "13.5.19470", "May 19, 1947", "v13.05.1947.2"])
+def test_a_birth_date_inside_a_longer_number_or_another_date_is_no_finding(tmp_path, text):
+    """The guard of the digit needles stays: a date inside a longer number is no date."""
+    found = _against(tmp_path, _image(PatientBirthDate="19470513"),
+                     _image(LongitudinalTemporalInformationModified="REMOVED", ImageComments=text))
+    assert not [v for c, v in found if c == "identifier:date"], found

@@ -122,31 +122,66 @@ class Needles:
         self.makers |= other.makers
 
 
+def _ordinal(day: int) -> str:
+    """1ST, 2ND, 3RD, 4TH ... 11TH-13TH, 21ST (folded: needles are upper case)."""
+    return f"{day}{'TH' if 10 <= day % 100 <= 20 else {1: 'ST', 2: 'ND', 3: 'RD'}.get(day % 10, 'TH')}"
+
+
 def date_forms(da: str) -> list[str]:
-    """A date in the ways people write it (for free text): 19610304, 1961-03-04, 03/04/1961, 4-Mar-1961 ..."""
+    """A date in the ways people write it (for free text): 19610304, 1961-03-04, 03/04/1961, 4-Mar-1961 ...
+
+    Day first and month first with '/', '-' or '.', padded or not ("13-05-1947", "13.5.1947", "1947/5/13"),
+    month names abbreviated or whole, ordinal days ("May 13th, 1947", "13th of May 1947") and the compact
+    form of military and lab records ("13MAY1947"). Why all of them: when the instance says its dates were
+    modified, the generic text-date pattern is off and these needles are all that finds a real date (red
+    team F3/F4: "2 April 2019", "02-04-2019" and "13-05-1947" passed)."""
     try:
         d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     except (ValueError, IndexError):
         return []
-    m = months.ABBREVIATED[d.month - 1]
-    return [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
-            f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
-            f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day} {m} {d.year}"]
+    y, mo, dy = d.year, d.month, d.day
+    forms = [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%Y.%m.%d}", f"{y}/{mo}/{dy}", f"{y}-{mo}-{dy}",
+             f"{y}.{mo}.{dy}"]
+    for sep in "/-.":  # day first and month first, padded and not
+        forms += [f"{d:%d}{sep}{d:%m}{sep}{y}", f"{d:%m}{sep}{d:%d}{sep}{y}", f"{dy}{sep}{mo}{sep}{y}",
+                  f"{mo}{sep}{dy}{sep}{y}"]
+    for m in dict.fromkeys((months.ABBREVIATED[mo - 1], months.ENGLISH[mo - 1])):
+        for day in dict.fromkeys((str(dy), f"{dy:02d}", _ordinal(dy))):
+            forms += [f"{day}-{m}-{y}", f"{day} {m} {y}", f"{day} {m}, {y}", f"{day} OF {m} {y}", f"{day} OF {m}, {y}",
+                      f"{m} {day} {y}", f"{m} {day}, {y}", f"{m}-{day}-{y}"]
+            if len(m) == 3:
+                forms.append(f"{m}. {day}, {y}")
+        forms += [f"{dy:02d}{m}{y}", f"{dy}{m}{y}"]
+    return list(dict.fromkeys(forms))
 
 
 def birth_forms(da: str) -> list[str]:
     """:func:`date_forms` and the birth date's rarer forms: other languages, day first ("13. NOVEMBER 1947",
     "13 DE NOVIEMBRE DE 1947"), Roman months ("13.XI.1947") and the East Asian form (the text matcher's
-    :func:`veil.text.known.birth_forms`). Only the birth date's: they are needles everywhere."""
+    :func:`veil.text.known.birth_forms`); the year in two digits ("13/05/47", "13MAY47") and the month of
+    birth with its year ("MAY 1947", "05/1947"): HIPAA 164.514(b)(2)(i)(C) removes every element of a
+    birth date but the year (red team F3). Only the birth date's: they are needles everywhere, and a
+    study's month is no identifier."""
     forms = date_forms(da)
     if not forms:
         return forms
     d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     for mon in (months.ENGLISH[d.month - 1], *months.FOREIGN[d.month - 1]):
         forms += [f"{d.day} {mon} {d.year}", f"{d.day}. {mon} {d.year}", f"{d.day} DE {mon} DE {d.year}"]
+    yy = f"{d:%y}"
+    for sep in "/-":
+        forms += [f"{d:%d}{sep}{d:%m}{sep}{yy}", f"{d:%m}{sep}{d:%d}{sep}{yy}", f"{d.day}{sep}{d.month}{sep}{yy}",
+                  f"{d.month}{sep}{d.day}{sep}{yy}"]
+    forms += [f"{d:%d}.{d:%m}.{yy}"]  # dotted and unpadded reads as a version number ("13.5.47"): padded only
+    for m in dict.fromkeys((months.ABBREVIATED[d.month - 1], months.ENGLISH[d.month - 1])):
+        forms += [f"{d:%d}{m}{yy}", f"{d:%d}-{m}-{yy}", f"{d.day}-{m}-{yy}", f"{m} {d.year}", f"{m}, {d.year}"]
+        if len(m) == 3:
+            forms.append(f"{m}. {d.year}")
+    forms += [f"{d:%m}/{d.year}", f"{d.month}/{d.year}"]
     roman = months.ROMAN[d.month - 1]
-    return [*forms, f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
-            f"{d.year}年{d.month:02d}月{d.day:02d}日"]
+    forms += [f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
+              f"{d.year}年{d.month:02d}月{d.day:02d}日"]
+    return list(dict.fromkeys(forms))
 
 
 def _values(elem: pydicom.DataElement) -> list[str]:

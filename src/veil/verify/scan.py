@@ -287,11 +287,20 @@ class NeedleIndex:
             self._raw[encoding] = same or (re.compile(pattern, re.I) if pattern is not None else None)
         return self._raw[encoding]
 
+    def is_digit_needle(self, value: str) -> bool:
+        """Whether `value` (digits and dots) is one of the needles the digit set holds."""
+        return value in self._digits
+
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
         return n.category if n else "identifier"
 
 
+#: A date run on into its time, as DT values and compact timestamps write it ("19470513101500",
+#: "194705131015.5+0100"): the digit needles refuse a digit right after a date (a date inside a longer
+#: number is no date), so the date part is looked up alone when what follows it is a time (red team F3).
+_DATE_TIME_RUN = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
+                            r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?(?:[+-]\d{4})?(?![0-9A-Za-z])")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
 _DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
@@ -671,6 +680,12 @@ class Scanner:
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
                         add(loc, "date-not-shifted", m.group(0))
+                for m in _DATE_TIME_RUN.finditer(f):  # a date with its time: the needles see the date alone
+                    day = m.group(1)
+                    if self.index is not None and not coded and self.index.is_digit_needle(day):
+                        add(loc, f"identifier:{self.index.category(day)}", day)
+                    elif day in dates and vr not in ("DA", "DT"):  # DA/DT: checked on their value above
+                        add(loc, "date-not-shifted", day)
                 if (vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private)) and not public_code:
                     for cat, pat in _PATTERNS:
                         for m in pat.finditer(text):
