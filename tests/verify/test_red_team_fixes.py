@@ -3,6 +3,8 @@
 F1: ``--against`` a folder that yields no input passed as clean.
 F12: an age of 90 in text passed ("90 years old", "90yo").
 F2: Other Patient IDs and other PS3.15 E.1-1 attributes were not searched for.
+F3/F4: birth and study dates in common written forms passed; so did a DT of the birth date and a time.
+F11: bytes after the last frame of native Pixel Data were never scanned.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from veil.errors import VeilError
 from veil.verify import verify_folder
-from veil.verify.needles import read_needles
+from veil.verify.needles import fold, read_needles
 from veil.verify.scan import Scanner
 
 SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="
@@ -83,7 +86,8 @@ def test_against_a_readable_input_still_scans(tmp_path):
 def _found(ds: Dataset, scanner: Scanner | None = None) -> list[tuple[str, str]]:
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    return [(f.category, f.value) for f in (scanner or Scanner(ocr=False)).scan(ds, buf.getvalue(), "a.dcm", set())]
+    read = pydicom.dcmread(io.BytesIO(buf.getvalue()), defer_size=64 * 1024)  # with value positions, as verify
+    return [(f.category, f.value) for f in (scanner or Scanner(ocr=False)).scan(read, buf.getvalue(), "a.dcm", set())]
 
 
 @pytest.mark.parametrize("text,age", [("90 years old", "90 years old"), ("90yo female", "90yo"),
@@ -169,3 +173,30 @@ def test_a_birth_date_inside_a_longer_number_or_another_date_is_no_finding(tmp_p
     found = _against(tmp_path, _image(PatientBirthDate="19470513"),
                      _image(LongitudinalTemporalInformationModified="REMOVED", ImageComments=text))
     assert not [v for c, v in found if c == "identifier:date"], found
+
+
+# --- F11: bytes after the last frame ----------------------------------------------------------------------
+
+
+def _pixels(rows: int, tail: bytes = b"") -> Dataset:
+    ds = _image(Rows=rows, Columns=rows, SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2",
+                BitsAllocated=16, BitsStored=12, HighBit=11, PixelRepresentation=0, Modality="CT")
+    ds.PixelData = bytes(range(256)) * (rows * rows * 2 // 256) + tail
+    return ds
+
+
+@pytest.mark.parametrize("rows", [16, 64])
+def test_text_after_the_last_frame_of_native_pixel_data_is_found(tmp_path, rows):
+    """The raw search skipped the whole native Pixel Data value, so what followed the frames was never read."""
+    found = _against(tmp_path, _image(PatientName="Quixandor^Belvedere", PatientID="00482913"),
+                     _pixels(rows, b"Quixandor^Belvedere 00482913 "))
+    assert {"QUIXANDOR", "00482913"} <= {fold(v) for c, v in found if c == "identifier:raw"}, found
+    assert ("pixels-trailing-text", "Quixandor^Belvedere 00482913") in found
+
+
+def test_frames_alone_are_still_left_out_of_the_raw_search(tmp_path):
+    """Sample values that spell a needle by chance are not read as text: only the frames are skipped."""
+    frames = _pixels(16)
+    frames.PixelData = (b"QUIXANDOR " * 52)[:512]
+    found = _against(tmp_path, _image(PatientName="Quixandor^Belvedere"), frames)
+    assert not [c for c, _ in found if c.startswith(("identifier", "pixels"))], found
