@@ -5,6 +5,7 @@ F12: an age of 90 in text passed ("90 years old", "90yo").
 F2: Other Patient IDs and other PS3.15 E.1-1 attributes were not searched for.
 F3/F4: birth and study dates in common written forms passed; so did a DT of the birth date and a time.
 F11: bytes after the last frame of native Pixel Data were never scanned.
+F9: Chinese and Japanese names in binary values were never searched for.
 """
 
 from __future__ import annotations
@@ -200,3 +201,48 @@ def test_frames_alone_are_still_left_out_of_the_raw_search(tmp_path):
     frames.PixelData = (b"QUIXANDOR " * 52)[:512]
     found = _against(tmp_path, _image(PatientName="Quixandor^Belvedere"), frames)
     assert not [c for c, _ in found if c.startswith(("identifier", "pixels"))], found
+
+
+# --- F9: ideographic names in binary values ----------------------------------------------------------------
+
+
+def _named(name: str, charset: str | list[str]) -> Dataset:
+    return _image(SpecificCharacterSet=charset, PatientName=name)
+
+
+def _with_binary(charset: str | list[str], vr: str, value: bytes) -> Dataset:
+    ds = _image(SpecificCharacterSet=charset)
+    if vr == "OB":
+        ds.add_new(0x00130010, "LO", "RTCREATOR")
+        ds.add_new(0x00131010, "OB", value)
+    else:
+        ds.add_new(0x00409999, "UN", value)  # a public tag no dictionary knows
+    return ds
+
+
+@pytest.mark.parametrize("charset,vr,value", [
+    ("GB18030", "OB", "患者 王小明 先生".encode("gb18030")),
+    ("ISO_IR 192", "OB", b"\0" * 5000 + "患者 王小明 先生".encode()),
+    ("ISO_IR 192", "UN", b"\0" * 5000 + "患者 王小明 先生".encode()),
+], ids=["gb18030-ob", "utf8-ob-5k", "utf8-un-5k"])
+def test_a_chinese_name_in_a_binary_value_is_found(tmp_path, charset, vr, value):
+    """A 2-4 ideograph name is 4-12 bytes, but the raw search dropped needles under 5 *characters*, and a
+    small binary value was decoded as UTF-8 or Latin-1 only, never in the file's character set."""
+    found = _against(tmp_path, _named("王^小明", charset), _with_binary(charset, vr, value))
+    assert "王小明" in {v for c, v in found if c.startswith("identifier")}, found
+
+
+@pytest.mark.parametrize("vr", ["OB", "UN"])
+def test_a_japanese_name_in_iso_2022_in_a_binary_value_is_found(tmp_path, vr):
+    """ISO 2022 IR 87 text is escape sequences and ASCII bytes: only decoded as the file's charset it reads."""
+    charset = ["", "ISO 2022 IR 87"]
+    found = _against(tmp_path, _named("Yamada^Tarou=山田^太郎", charset),
+                     _with_binary(charset, vr, "患者山田太郎様".encode("iso2022_jp")))
+    assert "山田太郎" in {v for c, v in found if c.startswith("identifier")}, found
+
+
+def test_short_ascii_needles_stay_out_of_the_raw_search(tmp_path):
+    """The byte-length rule keeps the old guard for Latin text: a 4-letter name in binary data is no hit."""
+    found = _against(tmp_path, _named("Lowe^Anna", "ISO_IR 100"),
+                     _with_binary("ISO_IR 100", "OB", b"\x01" * 5000 + b"LOWE\x02"))
+    assert not [v for c, v in found if c.startswith("identifier")], found

@@ -112,7 +112,7 @@ class Needles:
         elif digits == len(f.replace(" ", "").replace("-", "")):
             if digits < 5:  # short numbers are everywhere (instance numbers, sizes)
                 return
-        elif len(f) < (2 if _cjk(f) else 3):  # two ideographs make a family name ("山田")
+        elif len(f) < (2 if cjk(f) else 3):  # two ideographs make a family name ("山田")
             return
         self.values.setdefault(f, Needle(v, category))
 
@@ -193,7 +193,7 @@ def _values(elem: pydicom.DataElement) -> list[str]:
     return [str(v)] if str(v) else []
 
 
-def _cjk(text: str) -> bool:
+def cjk(text: str) -> bool:
     """Ideographs, kana or Hangul: scripts written without spaces, where names are one to three characters."""
     return any(0x3040 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7A3 or 0xF900 <= ord(c) <= 0xFAFF for c in text)
 
@@ -211,7 +211,7 @@ def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
                 n.values.setdefault(k, v)
     for group in pn.split("="):
         parts = [p.strip() for p in group.split("^") if p.strip()]
-        if _cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
+        if cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
             for p in parts:
                 n.add(p, "name")
             if len(parts) >= 2:

@@ -32,14 +32,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pydicom
-from pydicom.charset import convert_encodings
+from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
 from veil.text.known import BIRTH_CUE
-from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, date_forms, fold
+from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, cjk, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
 VENDOR_ROOTS = {
@@ -271,16 +271,18 @@ class NeedleIndex:
         """The regex needles in `encoding` (raw_digits finds the digit ones)."""
         if encoding not in self._raw:
             parts: list[bytes] = []
+            width = 2 if encoding == "utf-16-le" else 1
             for k in self._keys:
-                if len(k) < 5:  # 3-4 byte runs occur by chance in pixel data (UTF-16 above all)
-                    continue
                 orig = self.needles.values[k].value
                 for form in {orig, k}:
                     try:
-                        parts.append(form.encode(encoding).lower())  # matched with re.I (ASCII case)
+                        raw = form.encode(encoding)
                     except (UnicodeEncodeError, LookupError):
                         continue
-            width = 2 if encoding == "utf-16-le" else 1
+                    # 3-4 byte runs occur by chance in pixel data (UTF-16 above all); counted in bytes, not
+                    # characters: a 2-3 ideograph name is 4-9 bytes, and was never searched (red team F9)
+                    if len(raw) // width >= (4 if cjk(form) else 5):
+                        parts.append(raw.lower())  # matched with re.I (ASCII case)
             self.longest_raw = max([self.longest_raw, *map(len, parts), width * max(self._digit_lens, default=0)])
             pattern = _trie(sorted(set(parts))) if parts else None
             same = next((c for c in self._raw.values() if c is not None and c.pattern == pattern), None)
@@ -407,17 +409,42 @@ def _text_values(elem: pydicom.DataElement, encodings: list[str]) -> list[str]:
     if isinstance(v, bytes | bytearray):
         if elem.VR in ("OB", "OW", "UN") and len(v) > 4096:
             return []  # large binary: covered by the raw byte search
-        out = []
-        for enc in ("utf-8", "latin-1"):
-            try:
-                out.append(bytes(v).decode(enc))
-                break
-            except UnicodeDecodeError:
-                continue
-        return out
+        return _decodings(bytes(v), encodings)
     if isinstance(v, list | tuple | pydicom.multival.MultiValue):
         return [str(x) for x in v if x is not None]
     return [str(v)]
+
+
+def _decodings(value: bytes, encodings: list[str]) -> list[str]:
+    """A binary value (UN, OB) as text: UTF-8, else Latin-1, and in the file's own character set (PS3.5
+    6.1.2.3: ISO 2022 escapes, GB18030 ...) when that reads it otherwise. Why: "患者山田太郎様" in ISO 2022
+    IR 87 is escapes and ASCII bytes, and GB18030 is no UTF-8: a name in a private OB or an unknown UN
+    element of such a file was never read as text (red team F9)."""
+    try:
+        out = [value.decode("utf-8")]
+    except UnicodeDecodeError:
+        out = [value.decode("latin-1")]
+    if value.isascii() and b"\x1b" not in value:
+        return out
+    with warnings.catch_warnings():  # pydicom warns and replaces what the character set cannot decode
+        warnings.simplefilter("ignore")
+        try:
+            own = decode_bytes(value, encodings, set())
+        except Exception:  # an unknown character set: the raw search still reads the bytes
+            return out
+    return out if own in out else [*out, own]
+
+
+def _once(add: _Add) -> _Add:
+    """`add` that reports each (location, category, value) once."""
+    seen: set[tuple[str, str, str]] = set()
+
+    def add_once(location: str, category: str, value: str) -> None:
+        if (location, category, value) not in seen:
+            seen.add((location, category, value))
+            add(location, category, value)
+
+    return add_once
 
 
 #: Where an element's value bytes are: (offset, the bytes as read), offsets in the bytes the data set was
@@ -666,7 +693,8 @@ class Scanner:
             coded = vr == "CS" or elem.keyword in _CODED
             # a code of a public coding scheme ("51185008", SNOMED CT's chest) is vocabulary, not a record number
             public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
-            for text in texts:
+            add_here = _once(add) if len(texts) > 1 and isinstance(elem.value, bytes | bytearray) else add
+            for text in texts:  # a binary value's decodings (see _decodings): each hit once
                 f = fold(text)
                 if self.index is not None and not coded:
                     for a, b in self.index.find(f):
@@ -676,24 +704,24 @@ class Scanner:
                             if where is not None and _holds(inflated if deflated else data, *where):
                                 excused.append((where[0], where[0] + len(where[1]), f[a:b]))
                             continue
-                        add(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
+                        add_here(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
                             else f[a:b])
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
-                        add(loc, "date-not-shifted", m.group(0))
+                        add_here(loc, "date-not-shifted", m.group(0))
                 for m in _DATE_TIME_RUN.finditer(f):  # a date with its time: the needles see the date alone
                     day = m.group(1)
                     if self.index is not None and not coded and self.index.is_digit_needle(day):
-                        add(loc, f"identifier:{self.index.category(day)}", day)
+                        add_here(loc, f"identifier:{self.index.category(day)}", day)
                     elif day in dates and vr not in ("DA", "DT"):  # DA/DT: checked on their value above
-                        add(loc, "date-not-shifted", day)
+                        add_here(loc, "date-not-shifted", day)
                 if (vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private)) and not public_code:
                     for cat, pat in _PATTERNS:
                         for m in pat.finditer(text):
-                            add(loc, f"pattern:{cat}", m.group(0))
+                            add_here(loc, f"pattern:{cat}", m.group(0))
                     if not modified:
                         for m in _TEXT_DATES.finditer(text):
-                            add(loc, "pattern:date", m.group(0))
+                            add_here(loc, "pattern:date", m.group(0))
         if "IconImageSequence" in ds and not _icon_derived(ds, data):
             add("(0088,0200) IconImageSequence", "icon", "icon image")
         if not deflated and _frame_text_segments(ds, data):
