@@ -6,6 +6,7 @@ F2: Other Patient IDs and other PS3.15 E.1-1 attributes were not searched for.
 F3/F4: birth and study dates in common written forms passed; so did a DT of the birth date and a time.
 F11: bytes after the last frame of native Pixel Data were never scanned.
 F9: Chinese and Japanese names in binary values were never searched for.
+F5: a part of an address or institution name (the town, the street line) passed.
 """
 
 from __future__ import annotations
@@ -245,4 +246,27 @@ def test_short_ascii_needles_stay_out_of_the_raw_search(tmp_path):
     """The byte-length rule keeps the old guard for Latin text: a 4-letter name in binary data is no hit."""
     found = _against(tmp_path, _named("Lowe^Anna", "ISO_IR 100"),
                      _with_binary("ISO_IR 100", "OB", b"\x01" * 5000 + b"LOWE\x02"))
+    assert not [v for c, v in found if c.startswith("identifier")], found
+
+
+# --- F5: parts of addresses and institution names ---------------------------------------------------------
+
+PLACES = {"PatientAddress": "17 Harrowgate Lane, Plimsworth", "InstitutionName": "Saint Wolmsley Infirmary"}
+
+
+@pytest.mark.parametrize("text,hit", [("lives in Plimsworth", "PLIMSWORTH"),
+                                      ("at 17 Harrowgate Lane", "17 HARROWGATE LANE"),
+                                      ("from St Wolmsley Infirmary", "ST WOLMSLEY INFIRMARY"),
+                                      ("Wolmsley Infirmary ward 3", "WOLMSLEY INFIRMARY")])
+def test_a_part_of_an_address_or_institution_is_found(tmp_path, text, hit):
+    """Only the whole value was a needle: the town, the street line or the institution without "Saint" passed."""
+    found = _against(tmp_path, _image(**PLACES), _image(ImageComments=text))
+    assert hit in {fold(v) for c, v in found if c == "identifier:place"}, found
+
+
+def test_generic_address_words_are_not_needles(tmp_path):
+    """A part with no word of its own ("Radiology Wing", "UK", "Level 2") stays out: no false alarms."""
+    found = _against(tmp_path, _image(PatientAddress="4 Mill Lane, Radiology Wing, UK",
+                                      InstitutionalDepartmentName="Radiology, Level 2"),
+                     _image(ImageComments="UK Lane, radiology wing, level 2, mill"))
     assert not [v for c, v in found if c.startswith("identifier")], found

@@ -184,6 +184,50 @@ def birth_forms(da: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
+#: Words of addresses and institution names that name no place by themselves: a part of an address is a
+#: needle only with a word that is not one of these ("17 Harrowgate Lane" by HARROWGATE; "Lane", "UK" never).
+PLACE_WORDS = frozenset({
+    "LANE", "STREET", "ROAD", "AVENUE", "AVE", "DRIVE", "WAY", "CLOSE", "COURT", "PLACE", "SQUARE", "CRESCENT",
+    "BOULEVARD", "BLVD", "TERRACE", "GARDENS", "PARK", "HILL", "GREEN", "NORTH", "SOUTH", "EAST", "WEST", "UPPER",
+    "LOWER", "CITY", "TOWN", "COUNTY", "STATE", "SUITE", "FLOOR", "LEVEL", "BUILDING", "BLOCK", "WING", "ROOM",
+    "UNIT", "WARD", "APARTMENT", "FLAT", "BOX", "HOSPITAL", "INFIRMARY", "CLINIC", "CENTER", "CENTRE", "MEDICAL",
+    "HEALTH", "UNIVERSITY", "GENERAL", "SAINT", "THE", "AND", "DEPARTMENT", "DEPT", "RADIOLOGY", "IMAGING",
+    "INSTITUTE", "SCHOOL", "COLLEGE", "MEMORIAL", "REGIONAL", "NATIONAL", "CHILDREN", "CHILDRENS", "TRUST",
+    "FOUNDATION", "SERVICES", "SERVICE", "UNITED", "KINGDOM", "STATES", "AMERICA", "USA",
+})
+_SAINT = re.compile(r"^(?:SAINT|ST\.?)\s+")
+
+
+def place_parts(value: str) -> list[str]:
+    """The parts of an address or institution name that name a place on their own: its comma-, semicolon- and
+    line-separated parts (the street line, the town, the postcode line) and an institution's name without a
+    leading "Saint"/"St"/"The" and with "Saint" written "St" (red team F5: "lives in Plimsworth", "17
+    Harrowgate Lane" and "St Wolmsley Infirmary" passed: only the whole value was a needle). A part is kept
+    only with a word of 4 letters or more that is not an address or institution word (:data:`PLACE_WORDS`),
+    so "Lane", "UK" or "Radiology Wing" never become needles."""
+    out: list[str] = []
+    for raw in re.split(r"[,;\n\r^\\]+", value):
+        part = " ".join(raw.split())
+        if not part:
+            continue
+        up = fold(part)
+        forms = [part]
+        bare = _SAINT.sub("", up)
+        if bare != up:
+            forms += [bare, "ST " + bare, "ST. " + bare, "SAINT " + bare]
+        elif up.startswith("THE "):
+            forms.append(up[4:])
+        out += [f for f in forms if _names_a_place(f)]
+    whole = " ".join(value.split())
+    return [p for p in dict.fromkeys(out) if fold(p) != fold(whole)]
+
+
+def _names_a_place(part: str) -> bool:
+    words = re.findall(r"[^\W\d_]+", fold(part))
+    return any(len(w) >= 4 and w not in PLACE_WORDS and w not in STOP for w in words) and (
+        len(words) >= 2 or len(fold(part)) >= 5)
+
+
 def _values(elem: pydicom.DataElement) -> list[str]:
     v = elem.value
     if v is None or isinstance(v, bytes | bytearray):
@@ -286,6 +330,8 @@ def _collect(ds: Dataset, n: Needles) -> None:
         elif kw in PLACE_KEYWORDS:
             for v in vals:
                 n.add(v, "place")
+                for part in place_parts(v):
+                    n.add(part, "place")
         elif kw in EQUIPMENT_KEYWORDS:
             n.makers.update(fold(v).strip() for v in vals)
         elif kw in CONTACT_KEYWORDS:

@@ -831,11 +831,15 @@ class Scanner:
             seen.add(folded)
             add(f"{where} @{offset + at} ({enc})", "identifier:raw", text)
 
+        matched_to: dict[str, int] = {}  # per encoding, where its last match ended (file offset)
         for offset, buf, start, stop in _windows(data, reach, skip):
             for enc, pat in patterns:
                 for m in pat.finditer(buf, start):
                     if m.start() >= stop:
                         break
+                    if offset + m.start() < matched_to.get(enc, 0):
+                        continue  # inside a match of the last window (a place part inside its address)
+                    matched_to[enc] = offset + m.end()
                     try:
                         text = m.group(0).decode(enc)
                     except UnicodeDecodeError:
