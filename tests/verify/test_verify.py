@@ -444,7 +444,7 @@ def test_images_at_risk_share_tesseract_runs_and_give_each_file_its_own_findings
     assert any(f.category == "pixels-unreadable" for f in alone[1])
 
 
-def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path, output):
+def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path, output, corpus):
     """verify walks outputs as deid walks inputs (lazily: never every path in memory). A link to a folder
     is not followed (it could point outside or loop), so what it holds was not scanned: that is reported
     "unreadable" and the output is not called clean, and a link to a file is scanned as a file."""
@@ -469,6 +469,7 @@ def test_a_folder_the_walk_does_not_enter_is_a_finding_not_a_silent_gap(tmp_path
     inputs = tmp_path / "inputs"  # on the input side, identifiers not read are said, not silently missing
     inputs.mkdir()
     (inputs / "linked-folder").symlink_to(elsewhere, target_is_directory=True)
+    shutil.copy(corpus.files[0], inputs / "in.dcm")  # something to search for (none: an error, see F1)
     against = verify_folder(output, inputs, ocr=False)
     # counted, named by rule only: a folder named after a patient reached a signed release's notes (red team)
     lead = "1 input folder(s), link(s), archive(s) or special file(s) not read"

@@ -303,11 +303,12 @@ def create_release(project: Project, tier_name: str, inputs: Path, *, purpose: s
         published = len(pairs)
         # the inputs as the run read them (archives in a folder or list too, at the paths pairs name)
         result = verify_folder(data, sources, pairs=pairs, allow_private=tier.allow_private, workers=workers,
-                               dates_retained=plan.policy.has("retain_long_full_dates"))
+                               dates_retained=plan.policy.has("retain_long_full_dates"), require_input=False)
         fingerprint = _fingerprint([r.input_hash for r in summary.results])
-        if summary.written and not result.inputs_read:  # fail closed: nothing to search the output for
-            reasons.append("no input file could be read for the verification: the output was not searched for "
-                           "the input's identifiers")
+        if summary.written and not (result.inputs_read and result.identifiers):  # fail closed: nothing to
+            # search the output for
+            reasons.append("no input file could be read for the verification, or none held an identifier: the "
+                           "output was not searched for the input's identifiers")
         if not result.ok:
             reasons.append(f"veil verify found {len(result.findings)} identifying value(s) in the output")
         if summary.written == 0:

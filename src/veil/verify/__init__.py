@@ -18,8 +18,14 @@ from veil.verify.scan import Finding, Scanner, ScanResult
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Finding", "Pairs", "ScanResult", "pair_by_manifest", "verify_folder"]
+__all__ = ["Finding", "NothingToSearchError", "Pairs", "ScanResult", "pair_by_manifest", "verify_folder"]
 
+
+class NothingToSearchError(VeilError):
+    """``--against`` gave no identifier to search for: no readable input, or inputs without one.
+
+    Why an error: the output was then "clean" of nothing - an empty or wrong folder, a list of .txt
+    files, made ``verify OUT --against IN`` exit 0 with "no findings" (red team F1)."""
 
 
 class Pairs(Mapping[str, Path]):
@@ -194,6 +200,18 @@ def _needles_rescue(items: list[Path], alone: Callable[[list[Path]], list[Needle
     return [n for part in each_alone(items, alone, lambda _: none) for n in part]
 
 
+def _nothing_to_search(result: ScanResult, source: Sources | None) -> str:
+    """Why --against gave nothing to search for, with counts only (an input path can name a patient)."""
+    unread = len(source.errors) if source is not None else 0
+    if result.inputs_read:
+        what = f"its {result.inputs_read} DICOM file(s) hold no identifying value"
+    else:
+        what = (f"no input file could be read as DICOM ({result.inputs_unread} file(s) not DICOM, {unread} "
+                "folder(s), link(s) or archive(s) not read)")
+    return (f"--against: {what}: there is nothing to search the output for, so it cannot be shown clean; "
+            "give the folder, list file or archive the output was made from")
+
+
 def verify_folder(
     out_root: Path,
     against: Path | Sources | None = None,
@@ -205,6 +223,7 @@ def verify_folder(
     workers: int = 1,
     on_input: Callable[[], None] | None = None,
     dates_retained: bool = False,
+    require_input: bool = True,
 ) -> ScanResult:
     """Scan every file under `out_root`; with `against`, search for every identifying value of the input.
 
@@ -222,6 +241,9 @@ def verify_folder(
     Option, PS3.15 E.3.6): study dates are not findings (the birth date still is, everywhere).
     Inputs are read and outputs scanned over `workers` processes (each file is independent once the
     input's identifiers are known); findings come back in file order whatever the number of workers.
+
+    `require_input`: with `against`, raise :class:`NothingToSearchError` when it gives no readable input
+    or no identifier (the release gate passes False: it fails the release on ``inputs_read`` itself).
     """
     result = ScanResult()
     needles = Needles()
@@ -251,6 +273,9 @@ def verify_folder(
     finally:
         if isinstance(against, Path) and source is not None:
             source.cleanup()
+    result.identifiers = len(needles.values)
+    if against is not None and require_input and not (result.inputs_read and result.identifiers):
+        raise NothingToSearchError(_nothing_to_search(result, source))
     if result.inputs_unread:
         result.notes.append(f"{result.inputs_unread} input file(s) not readable as DICOM: their identifiers were "
                             "not searched for")

@@ -44,14 +44,25 @@ ID_KEYWORDS = frozenset({
     "DeviceSerialNumber", "StationName", "MedicalRecordLocator", "PlacerOrderNumberImagingServiceRequest",
     "FillerOrderNumberImagingServiceRequest", "InsurancePlanIdentification", "PatientInsurancePlanCodeSequence",
     "DetectorID", "GantryID", "PlateID", "CassetteID", "DeviceUID", "ReasonForStudy",
+    # PS3.15 E.1-1 rows that were missing (red team F2: Other Patient IDs went out in a comment unseen)
+    "OtherPatientIDs", "IssuerOfAdmissionID", "IssuerOfServiceEpisodeID", "StudyIDIssuer", "PlacerOrderNumberProcedure",
+    "FillerOrderNumberProcedure", "SpecimenAccessionNumber", "SlideIdentifier", "ContainerIdentifier",
+    "SpecimenIdentifier", "ResultsID", "InterpretationID", "GeneratorID", "SourceSerialNumber",
+    "UniqueDeviceIdentifier", "ScheduledStationName", "PerformedStationName",
 })
 #: Places and organisations (geographic units smaller than a state, institutions).
 PLACE_KEYWORDS = frozenset({
     "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "PatientAddress",
     "RegionOfResidence", "CountryOfResidence", "ResponsibleOrganization", "VerifyingOrganization",
+    # PS3.15 E.1-1: where the patient is or lives, where the study is done, who ran it (red team F2)
+    "CurrentPatientLocation", "PatientInstitutionResidence", "ScheduledPatientInstitutionResidence",
+    "ScheduledStudyLocation", "RequestedProcedureLocation", "ScheduledProcedureStepLocation", "PerformedLocation",
+    "OrderEntererLocation", "HumanPerformerOrganization", "ClinicalTrialSiteName",
+    "ClinicalTrialCoordinatingCenterName", "ReferringPhysicianAddress", "AddressTrial", "DistributionAddress",
 })
 CONTACT_KEYWORDS = frozenset({"PatientTelephoneNumbers", "PersonTelephoneNumbers", "PatientTelecomInformation",
-                              "PersonAddress"})
+                              "PersonAddress", "PersonTelecomInformation", "ReferringPhysicianTelephoneNumbers",
+                              "OrderCallbackPhoneNumber", "OrderCallbackTelecomInformation", "TelephoneNumberTrial"})
 #: Attributes that name the equipment (kept by every profile): their values are collected as what the
 #: input's devices call themselves, not searched for (see veil.verify.scan.Scanner._excused_hit).
 EQUIPMENT_KEYWORDS = frozenset({"Manufacturer", "ManufacturerModelName"})
@@ -101,7 +112,7 @@ class Needles:
         elif digits == len(f.replace(" ", "").replace("-", "")):
             if digits < 5:  # short numbers are everywhere (instance numbers, sizes)
                 return
-        elif len(f) < (2 if _cjk(f) else 3):  # two ideographs make a family name ("山田")
+        elif len(f) < (2 if cjk(f) else 3):  # two ideographs make a family name ("山田")
             return
         self.values.setdefault(f, Needle(v, category))
 
@@ -111,31 +122,110 @@ class Needles:
         self.makers |= other.makers
 
 
+def _ordinal(day: int) -> str:
+    """1ST, 2ND, 3RD, 4TH ... 11TH-13TH, 21ST (folded: needles are upper case)."""
+    return f"{day}{'TH' if 10 <= day % 100 <= 20 else {1: 'ST', 2: 'ND', 3: 'RD'}.get(day % 10, 'TH')}"
+
+
 def date_forms(da: str) -> list[str]:
-    """A date in the ways people write it (for free text): 19610304, 1961-03-04, 03/04/1961, 4-Mar-1961 ..."""
+    """A date in the ways people write it (for free text): 19610304, 1961-03-04, 03/04/1961, 4-Mar-1961 ...
+
+    Day first and month first with '/', '-' or '.', padded or not ("13-05-1947", "13.5.1947", "1947/5/13"),
+    month names abbreviated or whole, ordinal days ("May 13th, 1947", "13th of May 1947") and the compact
+    form of military and lab records ("13MAY1947"). Why all of them: when the instance says its dates were
+    modified, the generic text-date pattern is off and these needles are all that finds a real date (red
+    team F3/F4: "2 April 2019", "02-04-2019" and "13-05-1947" passed)."""
     try:
         d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     except (ValueError, IndexError):
         return []
-    m = months.ABBREVIATED[d.month - 1]
-    return [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%m/%d/%Y}", f"{d:%d/%m/%Y}", f"{d:%d.%m.%Y}",
-            f"{d.month}/{d.day}/{d.year}", f"{d.day}/{d.month}/{d.year}", f"{d.day}-{m}-{d.year}",
-            f"{d.day:02d}-{m}-{d.year}", f"{m} {d.day:02d} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day} {m} {d.year}"]
+    y, mo, dy = d.year, d.month, d.day
+    forms = [f"{d:%Y%m%d}", f"{d:%Y-%m-%d}", f"{d:%Y/%m/%d}", f"{d:%Y.%m.%d}", f"{y}/{mo}/{dy}", f"{y}-{mo}-{dy}",
+             f"{y}.{mo}.{dy}"]
+    for sep in "/-.":  # day first and month first, padded and not
+        forms += [f"{d:%d}{sep}{d:%m}{sep}{y}", f"{d:%m}{sep}{d:%d}{sep}{y}", f"{dy}{sep}{mo}{sep}{y}",
+                  f"{mo}{sep}{dy}{sep}{y}"]
+    for m in dict.fromkeys((months.ABBREVIATED[mo - 1], months.ENGLISH[mo - 1])):
+        for day in dict.fromkeys((str(dy), f"{dy:02d}", _ordinal(dy))):
+            forms += [f"{day}-{m}-{y}", f"{day} {m} {y}", f"{day} {m}, {y}", f"{day} OF {m} {y}", f"{day} OF {m}, {y}",
+                      f"{m} {day} {y}", f"{m} {day}, {y}", f"{m}-{day}-{y}"]
+            if len(m) == 3:
+                forms.append(f"{m}. {day}, {y}")
+        forms += [f"{dy:02d}{m}{y}", f"{dy}{m}{y}"]
+    return list(dict.fromkeys(forms))
 
 
 def birth_forms(da: str) -> list[str]:
     """:func:`date_forms` and the birth date's rarer forms: other languages, day first ("13. NOVEMBER 1947",
     "13 DE NOVIEMBRE DE 1947"), Roman months ("13.XI.1947") and the East Asian form (the text matcher's
-    :func:`veil.text.known.birth_forms`). Only the birth date's: they are needles everywhere."""
+    :func:`veil.text.known.birth_forms`); the year in two digits ("13/05/47", "13MAY47") and the month of
+    birth with its year ("MAY 1947", "05/1947"): HIPAA 164.514(b)(2)(i)(C) removes every element of a
+    birth date but the year (red team F3). Only the birth date's: they are needles everywhere, and a
+    study's month is no identifier."""
     forms = date_forms(da)
     if not forms:
         return forms
     d = date(int(da[:4]), int(da[4:6]), int(da[6:8]))
     for mon in (months.ENGLISH[d.month - 1], *months.FOREIGN[d.month - 1]):
         forms += [f"{d.day} {mon} {d.year}", f"{d.day}. {mon} {d.year}", f"{d.day} DE {mon} DE {d.year}"]
+    yy = f"{d:%y}"
+    for sep in "/-":
+        forms += [f"{d:%d}{sep}{d:%m}{sep}{yy}", f"{d:%m}{sep}{d:%d}{sep}{yy}", f"{d.day}{sep}{d.month}{sep}{yy}",
+                  f"{d.month}{sep}{d.day}{sep}{yy}"]
+    forms += [f"{d:%d}.{d:%m}.{yy}"]  # dotted and unpadded reads as a version number ("13.5.47"): padded only
+    for m in dict.fromkeys((months.ABBREVIATED[d.month - 1], months.ENGLISH[d.month - 1])):
+        forms += [f"{d:%d}{m}{yy}", f"{d:%d}-{m}-{yy}", f"{d.day}-{m}-{yy}", f"{m} {d.year}", f"{m}, {d.year}"]
+        if len(m) == 3:
+            forms.append(f"{m}. {d.year}")
+    forms += [f"{d:%m}/{d.year}", f"{d.month}/{d.year}"]
     roman = months.ROMAN[d.month - 1]
-    return [*forms, f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
-            f"{d.year}年{d.month:02d}月{d.day:02d}日"]
+    forms += [f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
+              f"{d.year}年{d.month:02d}月{d.day:02d}日"]
+    return list(dict.fromkeys(forms))
+
+
+#: Words of addresses and institution names that name no place by themselves: a part of an address is a
+#: needle only with a word that is not one of these ("17 Harrowgate Lane" by HARROWGATE; "Lane", "UK" never).
+PLACE_WORDS = frozenset({
+    "LANE", "STREET", "ROAD", "AVENUE", "AVE", "DRIVE", "WAY", "CLOSE", "COURT", "PLACE", "SQUARE", "CRESCENT",
+    "BOULEVARD", "BLVD", "TERRACE", "GARDENS", "PARK", "HILL", "GREEN", "NORTH", "SOUTH", "EAST", "WEST", "UPPER",
+    "LOWER", "CITY", "TOWN", "COUNTY", "STATE", "SUITE", "FLOOR", "LEVEL", "BUILDING", "BLOCK", "WING", "ROOM",
+    "UNIT", "WARD", "APARTMENT", "FLAT", "BOX", "HOSPITAL", "INFIRMARY", "CLINIC", "CENTER", "CENTRE", "MEDICAL",
+    "HEALTH", "UNIVERSITY", "GENERAL", "SAINT", "THE", "AND", "DEPARTMENT", "DEPT", "RADIOLOGY", "IMAGING",
+    "INSTITUTE", "SCHOOL", "COLLEGE", "MEMORIAL", "REGIONAL", "NATIONAL", "CHILDREN", "CHILDRENS", "TRUST",
+    "FOUNDATION", "SERVICES", "SERVICE", "UNITED", "KINGDOM", "STATES", "AMERICA", "USA",
+})
+_SAINT = re.compile(r"^(?:SAINT|ST\.?)\s+")
+
+
+def place_parts(value: str) -> list[str]:
+    """The parts of an address or institution name that name a place on their own: its comma-, semicolon- and
+    line-separated parts (the street line, the town, the postcode line) and an institution's name without a
+    leading "Saint"/"St"/"The" and with "Saint" written "St" (red team F5: "lives in Plimsworth", "17
+    Harrowgate Lane" and "St Wolmsley Infirmary" passed: only the whole value was a needle). A part is kept
+    only with a word of 4 letters or more that is not an address or institution word (:data:`PLACE_WORDS`),
+    so "Lane", "UK" or "Radiology Wing" never become needles."""
+    out: list[str] = []
+    for raw in re.split(r"[,;\n\r^\\]+", value):
+        part = " ".join(raw.split())
+        if not part:
+            continue
+        up = fold(part)
+        forms = [part]
+        bare = _SAINT.sub("", up)
+        if bare != up:
+            forms += [bare, "ST " + bare, "ST. " + bare, "SAINT " + bare]
+        elif up.startswith("THE "):
+            forms.append(up[4:])
+        out += [f for f in forms if _names_a_place(f)]
+    whole = " ".join(value.split())
+    return [p for p in dict.fromkeys(out) if fold(p) != fold(whole)]
+
+
+def _names_a_place(part: str) -> bool:
+    words = re.findall(r"[^\W\d_]+", fold(part))
+    return any(len(w) >= 4 and w not in PLACE_WORDS and w not in STOP for w in words) and (
+        len(words) >= 2 or len(fold(part)) >= 5)
 
 
 def _values(elem: pydicom.DataElement) -> list[str]:
@@ -147,7 +237,7 @@ def _values(elem: pydicom.DataElement) -> list[str]:
     return [str(v)] if str(v) else []
 
 
-def _cjk(text: str) -> bool:
+def cjk(text: str) -> bool:
     """Ideographs, kana or Hangul: scripts written without spaces, where names are one to three characters."""
     return any(0x3040 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7A3 or 0xF900 <= ord(c) <= 0xFAFF for c in text)
 
@@ -165,7 +255,7 @@ def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
                 n.values.setdefault(k, v)
     for group in pn.split("="):
         parts = [p.strip() for p in group.split("^") if p.strip()]
-        if _cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
+        if cjk(group):  # "山田^太郎": each part, and the two run together as text writes them
             for p in parts:
                 n.add(p, "name")
             if len(parts) >= 2:
@@ -240,6 +330,8 @@ def _collect(ds: Dataset, n: Needles) -> None:
         elif kw in PLACE_KEYWORDS:
             for v in vals:
                 n.add(v, "place")
+                for part in place_parts(v):
+                    n.add(part, "place")
         elif kw in EQUIPMENT_KEYWORDS:
             n.makers.update(fold(v).strip() for v in vals)
         elif kw in CONTACT_KEYWORDS:

@@ -32,14 +32,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pydicom
-from pydicom.charset import convert_encodings
+from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
 from veil.text.known import BIRTH_CUE
-from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, date_forms, fold
+from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, cjk, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
 VENDOR_ROOTS = {
@@ -63,8 +63,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # a birth date after its cue is one whoever's it is, and also with a 2-digit year ("DOB 05/05/90")
     ("birth-date", re.compile(r"\b" + BIRTH_CUE + r"\d{1,2}[./-]\d{1,2}[./-]\d{2}(?:\d{2})?\b", re.I)),
     ("titled-name", re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+[A-Z][a-z]{2,}(?:\s+[A-Z][a-z]+)?\b")),
-    ("age-over-89", re.compile(r"\b(?:9[1-9]|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
-                               r"|\b(?:09[1-9]|1[0-4]\d)Y\b", re.I)),
+    # 90 is over 89 (HIPAA 164.514(b)(2)(i)(C)): "90 years old" is an exact age, as the text cleaner
+    # takes it ("90+ years old" is its category); AS values are judged by _age_years (red team F12)
+    ("age-over-89", re.compile(r"\b(?:9\d|1[0-4]\d)\s*(?:-?\s*years?[\s-]*old|y/?o|yrs?\b)"
+                               r"|\b(?:09\d|1[0-4]\d)Y\b|\baged?\s*[:=]?\s*(?:9\d|1[0-4]\d)\b(?!\+)", re.I)),
 )
 _TEXT_DATES = re.compile(
     r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d{2}\b|\b(?:19|20)\d{2}-\d{2}-\d{2}\b"
@@ -128,6 +130,8 @@ class ScanResult:
     #: input files whose identifiers were read (--against), and those that could not be read as DICOM
     inputs_read: int = 0
     inputs_unread: int = 0
+    #: identifying values read from the input (--against), searched for in every output
+    identifiers: int = 0
 
     @property
     def ok(self) -> bool:
@@ -267,27 +271,38 @@ class NeedleIndex:
         """The regex needles in `encoding` (raw_digits finds the digit ones)."""
         if encoding not in self._raw:
             parts: list[bytes] = []
+            width = 2 if encoding == "utf-16-le" else 1
             for k in self._keys:
-                if len(k) < 5:  # 3-4 byte runs occur by chance in pixel data (UTF-16 above all)
-                    continue
                 orig = self.needles.values[k].value
                 for form in {orig, k}:
                     try:
-                        parts.append(form.encode(encoding).lower())  # matched with re.I (ASCII case)
+                        raw = form.encode(encoding)
                     except (UnicodeEncodeError, LookupError):
                         continue
-            width = 2 if encoding == "utf-16-le" else 1
+                    # 3-4 byte runs occur by chance in pixel data (UTF-16 above all); counted in bytes, not
+                    # characters: a 2-3 ideograph name is 4-9 bytes, and was never searched (red team F9)
+                    if len(raw) // width >= (4 if cjk(form) else 5):
+                        parts.append(raw.lower())  # matched with re.I (ASCII case)
             self.longest_raw = max([self.longest_raw, *map(len, parts), width * max(self._digit_lens, default=0)])
             pattern = _trie(sorted(set(parts))) if parts else None
             same = next((c for c in self._raw.values() if c is not None and c.pattern == pattern), None)
             self._raw[encoding] = same or (re.compile(pattern, re.I) if pattern is not None else None)
         return self._raw[encoding]
 
+    def is_digit_needle(self, value: str) -> bool:
+        """Whether `value` (digits and dots) is one of the needles the digit set holds."""
+        return value in self._digits
+
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
         return n.category if n else "identifier"
 
 
+#: A date run on into its time, as DT values and compact timestamps write it ("19470513101500",
+#: "194705131015.5+0100"): the digit needles refuse a digit right after a date (a date inside a longer
+#: number is no date), so the date part is looked up alone when what follows it is a time (red team F3).
+_DATE_TIME_RUN = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
+                            r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?(?:[+-]\d{4})?(?![0-9A-Za-z])")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
 _DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
@@ -394,17 +409,42 @@ def _text_values(elem: pydicom.DataElement, encodings: list[str]) -> list[str]:
     if isinstance(v, bytes | bytearray):
         if elem.VR in ("OB", "OW", "UN") and len(v) > 4096:
             return []  # large binary: covered by the raw byte search
-        out = []
-        for enc in ("utf-8", "latin-1"):
-            try:
-                out.append(bytes(v).decode(enc))
-                break
-            except UnicodeDecodeError:
-                continue
-        return out
+        return _decodings(bytes(v), encodings)
     if isinstance(v, list | tuple | pydicom.multival.MultiValue):
         return [str(x) for x in v if x is not None]
     return [str(v)]
+
+
+def _decodings(value: bytes, encodings: list[str]) -> list[str]:
+    """A binary value (UN, OB) as text: UTF-8, else Latin-1, and in the file's own character set (PS3.5
+    6.1.2.3: ISO 2022 escapes, GB18030 ...) when that reads it otherwise. Why: "患者山田太郎様" in ISO 2022
+    IR 87 is escapes and ASCII bytes, and GB18030 is no UTF-8: a name in a private OB or an unknown UN
+    element of such a file was never read as text (red team F9)."""
+    try:
+        out = [value.decode("utf-8")]
+    except UnicodeDecodeError:
+        out = [value.decode("latin-1")]
+    if value.isascii() and b"\x1b" not in value:
+        return out
+    with warnings.catch_warnings():  # pydicom warns and replaces what the character set cannot decode
+        warnings.simplefilter("ignore")
+        try:
+            own = decode_bytes(value, encodings, set())
+        except Exception:  # an unknown character set: the raw search still reads the bytes
+            return out
+    return out if own in out else [*out, own]
+
+
+def _once(add: _Add) -> _Add:
+    """`add` that reports each (location, category, value) once."""
+    seen: set[tuple[str, str, str]] = set()
+
+    def add_once(location: str, category: str, value: str) -> None:
+        if (location, category, value) not in seen:
+            seen.add((location, category, value))
+            add(location, category, value)
+
+    return add_once
 
 
 #: Where an element's value bytes are: (offset, the bytes as read), offsets in the bytes the data set was
@@ -619,6 +659,7 @@ class Scanner:
         # positions of the values: the file's, or those of the inflated data set (file meta: none)
         items: list[tuple[str, pydicom.DataElement, Dataset, _Where]] = list(
             _walk(meta, "file meta ", None) if meta else [])
+        pixels = _native_pixels(ds)  # before the walk: a value it reads loses its position
         items += list(_walk(ds))
         creators_cache: dict[int, dict[tuple[int, int], str]] = {}
         for loc, elem, parent, where in items:
@@ -652,7 +693,8 @@ class Scanner:
             coded = vr == "CS" or elem.keyword in _CODED
             # a code of a public coding scheme ("51185008", SNOMED CT's chest) is vocabulary, not a record number
             public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
-            for text in texts:
+            add_here = _once(add) if len(texts) > 1 and isinstance(elem.value, bytes | bytearray) else add
+            for text in texts:  # a binary value's decodings (see _decodings): each hit once
                 f = fold(text)
                 if self.index is not None and not coded:
                     for a, b in self.index.find(f):
@@ -662,18 +704,24 @@ class Scanner:
                             if where is not None and _holds(inflated if deflated else data, *where):
                                 excused.append((where[0], where[0] + len(where[1]), f[a:b]))
                             continue
-                        add(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
+                        add_here(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
                             else f[a:b])
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
-                        add(loc, "date-not-shifted", m.group(0))
+                        add_here(loc, "date-not-shifted", m.group(0))
+                for m in _DATE_TIME_RUN.finditer(f):  # a date with its time: the needles see the date alone
+                    day = m.group(1)
+                    if self.index is not None and not coded and self.index.is_digit_needle(day):
+                        add_here(loc, f"identifier:{self.index.category(day)}", day)
+                    elif day in dates and vr not in ("DA", "DT"):  # DA/DT: checked on their value above
+                        add_here(loc, "date-not-shifted", day)
                 if (vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private)) and not public_code:
                     for cat, pat in _PATTERNS:
                         for m in pat.finditer(text):
-                            add(loc, f"pattern:{cat}", m.group(0))
+                            add_here(loc, f"pattern:{cat}", m.group(0))
                     if not modified:
                         for m in _TEXT_DATES.finditer(text):
-                            add(loc, "pattern:date", m.group(0))
+                            add_here(loc, "pattern:date", m.group(0))
         if "IconImageSequence" in ds and not _icon_derived(ds, data):
             add("(0088,0200) IconImageSequence", "icon", "icon image")
         if not deflated and _frame_text_segments(ds, data):
@@ -682,8 +730,10 @@ class Scanner:
             add("(0028,0301) BurnedInAnnotation", "burned-in", "YES")
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
             add("(0012,0062) PatientIdentityRemoved", "not-marked", str(ds.get("PatientIdentityRemoved", "")) or "-")
-        self._check_raw(data, rel, encodings, date_forms_here, seen_values, add, _native_pixels(ds),
-                        excused=() if deflated else excused)
+        self._check_raw(data, rel, encodings, date_forms_here, seen_values, add,
+                        pixels[:2] if pixels is not None else None, excused=() if deflated else excused)
+        if pixels is not None:
+            self._check_pixel_tail(_pixel_tail(data, pixels[1], pixels[2]), add)
         if inflated is not None:
             self._check_raw(inflated, rel, encodings, date_forms_here, seen_values, add, where="inflated data set",
                             excused=excused)
@@ -781,11 +831,15 @@ class Scanner:
             seen.add(folded)
             add(f"{where} @{offset + at} ({enc})", "identifier:raw", text)
 
+        matched_to: dict[str, int] = {}  # per encoding, where its last match ended (file offset)
         for offset, buf, start, stop in _windows(data, reach, skip):
             for enc, pat in patterns:
                 for m in pat.finditer(buf, start):
                     if m.start() >= stop:
                         break
+                    if offset + m.start() < matched_to.get(enc, 0):
+                        continue  # inside a match of the last window (a place part inside its address)
+                    matched_to[enc] = offset + m.end()
                     try:
                         text = m.group(0).decode(enc)
                     except UnicodeDecodeError:
@@ -810,6 +864,18 @@ class Scanner:
                         continue
                     seen.add(f)
                     add(f"{where} @{offset + m.start()}", "date-not-shifted", f)
+
+    def _check_pixel_tail(self, tail: str, add: _Add) -> None:
+        """Text after the last frame of native Pixel Data: no viewer shows it and no attribute holds it, so
+        it is a finding of its own (as text in the preamble is), and the PHI patterns look at it; the
+        input's values there are found by the raw search (red team F11)."""
+        loc = "(7FE0,0010) PixelData after the last frame"
+        for cat, pat in _PATTERNS:
+            for m in pat.finditer(tail):
+                add(loc, f"pattern:{cat}", m.group(0))
+        for run in re.findall(r"[ -~]{6,}", tail):
+            if run.strip():
+                add(loc, "pixels-trailing-text", run.strip())
 
     def _check_preamble(self, data: bytes, add: _Add) -> None:
         """The 128-byte preamble is free for applications (PS3.10 7.1) and dual TIFF/DICOM files put text
@@ -1022,14 +1088,17 @@ def _icon_derived(ds: Dataset, data: bytes | Path) -> bool:
     return icon_is_derived(ds, data if isinstance(data, Path) else io.BytesIO(data))
 
 
-def _native_pixels(ds: Dataset) -> tuple[int, int] | None:
-    """File offsets of a native (uncompressed) Pixel Data value, which the raw byte scan leaves out.
+def _native_pixels(ds: Dataset) -> tuple[int, int, int] | None:
+    """File offsets of a native (uncompressed) Pixel Data value: (start, end of its frames, end of the value).
+    The raw byte scan leaves out the frames, never what follows them.
 
-    Why: its bytes are sample values, where text needles only match by chance (the scan already ignores
+    Why: frame bytes are sample values, where text needles only match by chance (the scan already ignores
     needles under 5 bytes for that reason), and running the needle automaton over them was 95% of the
-    time of verifying CT/MR (290 ms per 530 KB slice). Encapsulated pixel data (a JPEG comment can hold
-    text) and every other byte of the file are still scanned; a deflated file's offsets are not the
-    file's, so it is scanned whole.
+    time of verifying CT/MR (290 ms per 530 KB slice). The frames are Rows x Columns x Samples per Pixel x
+    Bits Allocated x Number of Frames bits (PS3.5 8.1.1); bytes after them are no image and were never
+    scanned ("Quixandor^Belvedere 00482913" after the last frame passed: red team F11). Without those
+    attributes nothing is left out. Encapsulated pixel data (a JPEG comment can hold text) and every other
+    byte of the file are still scanned; a deflated file's offsets are not the file's, so it is scanned whole.
     """
     meta = getattr(ds, "file_meta", None)
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -1042,8 +1111,39 @@ def _native_pixels(ds: Dataset) -> tuple[int, int] | None:
         at, length = getattr(raw, "value_tell", None), getattr(raw, "length", 0)
         if at is None or not length or length == 0xFFFFFFFF:
             return None
-        return int(at), int(at) + int(length)
+        frames = _frames_size(ds, tag)
+        if frames is None:
+            return None
+        return int(at), int(at) + min(int(length), frames), int(at) + int(length)
     return None
+
+
+def _frames_size(ds: Dataset, tag: int) -> int | None:
+    """Bytes the frames of native pixel data take (PS3.5 8.1.1, PS3.3 C.7.6.3), or None when the attributes
+    that say it are missing or not numbers. Float and Double Float Pixel Data: 32 and 64 bits a sample."""
+    try:
+        bits = {0x7FE00008: 32, 0x7FE00009: 64}.get(tag) or int(ds.get("BitsAllocated"))
+        count = int(ds.get("Rows")) * int(ds.get("Columns")) * int(ds.get("SamplesPerPixel", 1) or 1)
+        count *= max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return None
+    return (count * bits + 7) // 8 if count > 0 and bits > 0 else None
+
+
+def _pixel_tail(data: bytes | Path, lo: int, hi: int) -> str:
+    """The bytes of a Pixel Data value after its frames, as Latin-1: none when there is one, the pad byte of
+    frames of an odd length (PS3.5 7.1.1)."""
+    if hi - lo <= 1:
+        return ""
+    if isinstance(data, bytes):
+        return data[lo:hi].decode("latin-1")
+    with open(data, "rb") as fh:
+        fh.seek(lo)
+        return fh.read(min(hi - lo, _TAIL_READ)).decode("latin-1")
+
+
+#: Bytes of a pixel value's tail read for its text (the needle search reads all of it).
+_TAIL_READ = 1 << 20
 
 
 def _frame_text_segments(ds: Dataset, data: bytes | Path) -> bool:
@@ -1078,6 +1178,11 @@ def _dictionary_words() -> frozenset[str]:
 
 
 def _age_years(v: str) -> float:
+    """An AS value in years (0 when it is not one). A Patient's Age over 90 is a finding; "090Y" is not:
+    it is the single "90 or older" category HIPAA 164.514(b)(2)(i)(C) allows, which ``veil deid`` writes for
+    every age of 90 or more (research-longitudinal's age cap), so flagging it blocked every release with an
+    elderly patient. In free text an age of 90 is a finding (the "age-over-89" pattern): there the cleaner
+    writes the category as "90+"."""
     m = re.fullmatch(r"(\d{3})([DWMY])", v.strip())
     if not m:
         return 0.0
