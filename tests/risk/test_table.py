@@ -39,7 +39,10 @@ def test_export_csv_and_parquet(release, tmp_path):
 
 
 def test_age_strings_in_all_units():
-    assert [parse_age(x) for x in ("047Y", "018M", "010W", "200D", "", "abc")] == [47, 1, 0, 0, None, None]
+    assert [parse_age(x) for x in ("047Y", "018M", "006M", "", "abc")] == [47, 1.5, 0.5, None, None]
+    assert parse_age("010W") == pytest.approx(70 / 365.25) and parse_age("200D") == pytest.approx(200 / 365.25)
+    # each written age its own value: eleven infants' months were one age 0 (review)
+    assert len({parse_age(f"{m:03d}M") for m in range(1, 12)}) == 11
 
 
 def test_not_a_folder_is_a_clear_error(tmp_path):

@@ -40,13 +40,15 @@ def number_errors(*, k: int, ell: float | None, l_kind: str, c: float, t: float 
     r₁ < c·(r_ℓ + … + r_m)) indexes the sorted value counts by ℓ, so ℓ must be whole: 2.5 was silently
     read as 2. --population-size 0 was silently dropped (it is tested for truth).
     """
+    from veil.risk.measures import MIN_RISK  # numpy and polars: not at the CLI's start-up
+
     errors = []
     if k < 1:
         errors.append(f"--k must be ≥ 1, not {k}")
     if not 0 <= suppression < 1:
         errors.append(f"--suppression must be in [0, 1), not {suppression}")
-    if max_risk is not None and not 0 < max_risk <= 1:
-        errors.append(f"--max-risk must be in (0, 1], not {max_risk}")
+    if max_risk is not None and not MIN_RISK <= max_risk <= 1:  # 5e-324 overflowed 1/t (review)
+        errors.append(f"--max-risk must be in [{MIN_RISK:g}, 1], not {max_risk}")
     if ell is not None and not (math.isfinite(ell) and ell >= 1):
         errors.append(f"--l must be a finite number ≥ 1, not {ell}")
     elif ell is not None and l_kind == "recursive" and not ell.is_integer():

@@ -39,6 +39,8 @@ CONTROLLED_MAX_RISK = 0.2
 TIERS: Mapping[str, float] = {"public": PUBLIC_MAX_RISK, "controlled": CONTROLLED_MAX_RISK}
 
 
+#: The smallest maximum risk a threshold may be: 1/k for a class of a billion (5e-324 overflowed).
+MIN_RISK = 1e-9
 #: How far above a threshold a class's risk may be and still meet it: the rounding of thresholds as
 #: published (1/11 ≈ 0.0909 is "0.09", 1.0101 times it; 1/3 is "0.33").
 _ROUNDING = 1.02
@@ -48,8 +50,8 @@ def k_for_risk(max_risk: float) -> int:
     """The class size a maximum risk stands for: ``round(1/t)`` when its risk is within the rounding of
     published thresholds (El Emam: 0.09 ⇔ 11, 0.2 ⇔ 5, 0.33 ⇔ 3; 1/k ⇔ k), else ``ceil(1/t)`` (0.4 ⇔ 3,
     0.7 ⇔ 2). Plain ``round`` let a risk of 1.0 meet 0.7 and 0.5 meet 0.4 (red team)."""
-    if not 0 < max_risk <= 1:
-        raise ValueError(f"a risk threshold must be in (0, 1], got {max_risk}")
+    if not MIN_RISK <= max_risk <= 1:
+        raise ValueError(f"a risk threshold must be in [{MIN_RISK:g}, 1], got {max_risk}")
     near = max(1, round(1 / max_risk))
     if 1 / near <= max_risk * _ROUNDING + 1e-12:
         return near
@@ -142,9 +144,12 @@ def class_values(class_ids: np.ndarray, n_classes: int, values: np.ndarray, n_va
     and discloses nothing (:func:`known_classes`).
     """
     w = np.ones(class_ids.shape[0], dtype=np.int64) if weights is None else weights
-    if unknown is not None:
+    if unknown is not None:  # the last code (codes_of): out of the rows and of the ordered domain
+        if unknown != n_values - 1:
+            raise ValueError(f"the unknown code must be the last one ({n_values - 1}), got {unknown}")
         known = values != unknown
         class_ids, values, w = class_ids[known], values[known], w[known]
+        n_values -= 1  # the ordered distance divides by the values there are (review: t halved)
     pair, n_pairs = group_ids([class_ids, values], [max(n_classes, 1), max(n_values, 1)])
     rep = representatives(pair, n_pairs)
     count = bincount(pair, n_pairs, w)
@@ -510,6 +515,10 @@ def measure(df: pl.DataFrame, qis: Sequence[str], *, sensitive: Sequence[str] = 
     if pit is not None and math.isfinite(pit):
         checks.append(Check("population uniqueness (Pitman)", pit, thr, meets(pit, thr), f"N={population_size}"))
     for s in sens:
+        if not s.values and (targets.ell is not None or targets.t is not None):
+            # no record has a value: nothing to disclose, as the search holds (search.violations)
+            checks.append(Check(f"ℓ-diversity / t-closeness [{s.attribute}]", 0, None, True, "no record has a value"))
+            continue
         if targets.ell is not None:
             val = {"distinct": s.distinct_l, "entropy": s.entropy_l}.get(targets.l_kind)
             if targets.l_kind == "recursive":

@@ -39,7 +39,7 @@ import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -161,9 +161,26 @@ class Problem:
 
     @property
     def monotone(self) -> bool:
-        """Whether a failing node's more specific nodes all fail (see the module docstring)."""
+        """Whether a failing node's more specific nodes all fail (see the module docstring). Not for
+        distinct ℓ either when some records have no sensitive value: a class with none passes, so a failing
+        class can split into a passing one and a small failing one (review: age '*' chosen, exact ages met
+        ℓ = 2 with 2 of 64 withheld)."""
         t = self.targets
-        return t.t is None and (t.ell is None or t.l_kind == "distinct")
+        known = all(u is None for u in self.sens_unknown)
+        return t.t is None and (t.ell is None or (t.l_kind == "distinct" and known))
+
+    def realisable(self, levels: tuple[int, ...]) -> tuple[int, ...]:
+        """The node :mod:`veil.risk.apply` can write for ``levels``: a generalised age takes the birth date
+        with it (``apply._write_age``: beside the study date it gives the age to a year), so with the age
+        above level 0 the birth year is at its top level. Mapping only ever generalises, and keeps order
+        (x ≤ y ⇒ f(x) ≤ f(y)), so pruning and lower bounds stay valid. Review: age '*' with birth-year
+        bands was claimed (k = 5), and the files had no birth date at all."""
+        if "age" not in self.attributes or "birth_year" not in self.attributes:
+            return levels
+        a, b = self.attributes.index("age"), self.attributes.index("birth_year")
+        if levels[a] == 0 or levels[b] == self.max_levels[b]:
+            return levels
+        return (*levels[:b], self.max_levels[b], *levels[b + 1:])
 
     # --- per-attribute precomputations ------------------------------------------------------------
 
@@ -244,9 +261,11 @@ class Problem:
 
     def evaluate(self, levels: Sequence[int]) -> NodeResult:
         """Classes at ``levels``, which of them violate the targets, the suppression and the losses."""
-        levels = tuple(int(x) for x in levels)
+        asked = tuple(int(x) for x in levels)
+        levels = self.realisable(asked)
         done = self.results.get(levels)
         if done is not None:
+            self.results[asked] = done
             return done
         self.evaluated += 1
         fs = self.freqset(levels)
@@ -274,7 +293,7 @@ class Problem:
         dm = float(np.dot(good, good)) + suppressed * float(self.n)
         result = NodeResult(levels, satisfied, suppressed, int((~bad).sum()), int(good.min()) if good.size else 0,
                             float(sum(per_attr) / self.m), nue, dm, tuple(per_attr))
-        self.results[levels] = result
+        self.results[levels] = self.results[asked] = result
         return result
 
 
@@ -395,7 +414,7 @@ def _greedy(prob: Problem, start: NodeResult, metric: str) -> NodeResult:
                 lv = list(cur.levels)
                 lv[j] -= 1
                 r = prob.evaluate(lv)
-                if r.satisfied:
+                if r.satisfied and r.levels != cur.levels:  # a step the age/birth coupling undoes is none
                     steps.append(r)
         if not steps:
             return best
@@ -455,17 +474,31 @@ def violations(sizes: np.ndarray, cvs: Sequence[ClassValues], ordered: Sequence[
     while True:
         grown = bad.copy()
         for cv, is_ordered in zip(cvs, ordered, strict=True):
-            kept = ~bad[cv.cls]
-            total = int(cv.count[kept].sum())
-            if not total:
+            released = _released(cv, ~bad)
+            if released is None:
                 return bad
-            released = replace(cv, overall=np.bincount(cv.value[kept], weights=cv.count[kept],
-                                                        minlength=cv.n_values) / total)
             emd = emd_ordered(released) if is_ordered else emd_equal(released)
-            grown |= (emd > targets.t + 1e-12) & known_classes(cv)
+            grown |= (emd > targets.t + 1e-12) & known_classes(released)
         if np.array_equal(grown, bad):
             return bad
         bad = grown
+
+
+def _released(cv: ClassValues, kept: np.ndarray) -> ClassValues | None:
+    """``cv`` over the classes ``kept`` only, as a re-measure of the released table reads it: the table's
+    distribution and the ordered domain are those of the released values (a value only in withheld
+    records made the ordered distance divide by one value too many: t 0.0625 where the release said
+    0.125, review). None when nothing is released."""
+    keep = kept[cv.cls]
+    count = cv.count[keep]
+    total = int(count.sum())
+    if not total:
+        return None
+    domain, value = np.unique(cv.value[keep], return_inverse=True)
+    cls = cv.cls[keep]
+    sizes = np.bincount(cls, weights=count, minlength=cv.sizes.shape[0]).astype(np.int64)
+    overall = np.bincount(value, weights=count, minlength=domain.shape[0]) / total
+    return ClassValues(cls, value.astype(np.int64), count, sizes, overall)
 
 
 def generalise(df: pl.DataFrame, prob: Problem, levels: Sequence[int], *, drop_suppressed: bool = True,

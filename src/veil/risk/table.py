@@ -48,7 +48,7 @@ SOURCE: dict[str, tuple[str, ...]] = {
 
 _SCHEMA: dict[str, Any] = {
     "file": pl.Utf8, "patient": pl.Utf8, "study": pl.Utf8, "series": pl.Utf8,
-    "age": pl.Int64, "birth_year": pl.Int64, "sex": pl.Utf8, "study_date": pl.Date, "modality": pl.Utf8,
+    "age": pl.Float64, "birth_year": pl.Int64, "sex": pl.Utf8, "study_date": pl.Date, "modality": pl.Utf8,
     "body_part": pl.Utf8, "manufacturer": pl.Utf8, "model": pl.Utf8, "institution": pl.Utf8,
     "height": pl.Float64, "weight": pl.Float64, "ethnic_group": pl.Utf8,
     "study_description": pl.Utf8, "series_description": pl.Utf8,
@@ -82,15 +82,17 @@ def describe_category(text: str | None) -> str | None:
     return "OTHER"
 
 
-def parse_age(value: str | None) -> int | None:
-    """PatientAge (AS, PS3.5 6.2: ``nnnD|W|M|Y``) in whole years; ``None`` if absent or malformed."""
+def parse_age(value: str | None) -> float | None:
+    """PatientAge (AS, PS3.5 6.2: ``nnnD|W|M|Y``) in years, a fraction below a year's units (``006M`` is
+    0.5); ``None`` if absent or malformed. Whole years only, infants aged ``001M``..``011M`` were one class
+    of age 0 while the files said eleven ages (red team: k = 11 "met", k = 1 in what was written)."""
     if not value:
         return None
     m = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", str(value).upper())
     if not m:
         return None
     n, unit = int(m.group(1)), m.group(2) or "Y"
-    return {"Y": n, "M": n // 12, "W": n // 52, "D": n // 365}[unit]
+    return {"Y": float(n), "M": n / 12, "W": n * 7 / 365.25, "D": n / 365.25}[unit]
 
 
 def parse_date(value: str | None) -> date | None:
@@ -107,8 +109,9 @@ def parse_date(value: str | None) -> date | None:
 
 
 def age_from_dates(birth: date | None, study_date: date | None) -> int | None:
-    """Whole years from the birth date to the study date: a file's age when it has no PatientAge."""
-    if birth is None or study_date is None:
+    """Whole years from the birth date to the study date: a file's age when it has no PatientAge. None for
+    a birth date after the study date (no age: an AS value cannot be negative, "-10Y" was written)."""
+    if birth is None or study_date is None or birth > study_date:
         return None
     return study_date.year - birth.year - ((study_date.month, study_date.day) < (birth.month, birth.day))
 
