@@ -162,6 +162,13 @@ class NeedleIndex:
         self._raw: dict[str, re.Pattern[bytes] | None] = {}
         #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
         self.longest_raw = 0
+        #: the digits of record numbers and phone numbers (6 digits or more) -> category: found however
+        #: their digits are grouped (see _spread_spans)
+        self._spread = {re.sub(r"\D", "", k): n.category for k, n in needles.values.items()
+                        if n.category in ("id", "contact") and _SPREADABLE.fullmatch(k)
+                        and sum(c.isdigit() for c in k) >= 6}
+        self._locals = frozenset(needles.local_phones)
+        self._undotted = frozenset(needles.undotted & digits)
 
     @property
     def text(self) -> re.Pattern[str] | None:
@@ -181,7 +188,60 @@ class NeedleIndex:
         if self._digits:
             spans += self._digit_spans(folded, 0, len(folded))
             spans.sort()
+        if self._spread or self._locals:
+            more = [(a, b) for a, b in self._spread_spans(folded)
+                    if not any(a < y and x < b for x, y in spans)]  # not again what a needle found as written
+            spans = sorted(spans + more)
         return spans
+
+    def _spread_spans(self, folded: str) -> Iterator[tuple[int, int]]:
+        """Record and phone numbers with their digits grouped otherwise than in the input.
+
+        Red team F6/F7: "555 238 4471", "+1 555 238 4471", "020 7946 0321" (the national form of "+44 20
+        7946 0321"), "MRN 0048-2913", "MRN 00 482 913" and "PID00482913" passed: the needles were the
+        value and its digits as written. A run of digit groups (joined by a space, dash, dot, slash or
+        bracket) is looked up group by group: a needle's digits that are whole groups of it, leftmost and
+        longest first. Not found: inside a longer digit run (a group is never cut), as a piece of a
+        number written with dots alone (a UID, "555.238.4471" whole), or glued to a word longer than a 4-letter prefix
+        ("PID", "MRN"). The local 7 digits of a North American number count with their dash or after a
+        phone cue ("ext 238-4471", "call 2384471")."""
+        longest = max(map(len, [*self._spread, *self._locals]))
+        for m in _DIGIT_GROUPS.finditer(folded):
+            a0, b0 = m.span()
+            if _word_char(folded[b0:b0 + 1]) or (a0 and not _glued_prefix(folded, a0)):
+                continue
+            run = m.group(0)
+            if not re.search(r"[^\d.]", run):  # dots alone: a phone number whole, never a UID's piece
+                if re.sub(r"\D", "", run) in self._spread and run.count(".") <= 3:
+                    yield a0, b0
+                continue
+            groups = [(g.start() + a0, g.end() + a0, g.group(0)) for g in re.finditer(r"\d+", run)]
+            i = 0
+            while i < len(groups):
+                digits, hit = "", None
+                for j in range(i, len(groups)):
+                    digits += groups[j][2]
+                    if len(digits) > longest:
+                        break
+                    if digits in self._spread or (digits in self._locals and self._local_phone(
+                            folded, groups[i][0], groups[j][1])):
+                        hit = j
+                if hit is None or _in_dotted(folded, groups[i][0], groups[hit][1], "."):  # a decimal's part
+                    i += 1
+                    continue
+                yield groups[i][0], groups[hit][1]
+                i = hit + 1
+
+    @staticmethod
+    def _local_phone(folded: str, a: int, b: int) -> bool:
+        """Whether folded[a:b], the local 7 digits of a phone number, reads as one: "238-4471", or after a
+        word that says a phone number follows."""
+        return bool(re.fullmatch(r"\d{3}-\d{4}", folded[a:b]) or _PHONE_CUE.search(folded[max(0, a - 24):a]))
+
+    def spread_category(self, text: str) -> str | None:
+        """The category of a record or phone number found with its digits grouped otherwise, else None."""
+        digits = re.sub(r"\D", "", text)
+        return self._spread.get(digits) or ("contact" if digits in self._locals else None)
 
     def _digit_spans(self, s: _S, lo: int, hi: int) -> list[tuple[int, int]]:
         """Digit needles starting in s[lo:hi], leftmost and longest first, not overlapping, where the
@@ -191,6 +251,7 @@ class NeedleIndex:
             return found
         text = isinstance(s, str)
         table: frozenset[Any] = self._digits if text else self._digit_bytes
+        undotted: frozenset[Any] = self._undotted if text else frozenset(k.encode() for k in self._undotted)
         shortest, longest = self._digit_lens[-1], self._digit_lens[0]
         dot: Any = "." if text else b"."
         n = len(s)
@@ -217,7 +278,8 @@ class NeedleIndex:
                 for q in reversed(ends):
                     if q - p < shortest:
                         break
-                    if q - p <= longest and s[p:q] in table:
+                    if q - p <= longest and s[p:q] in table and not (
+                            s[p:q] in undotted and _in_dotted(s, p, q, dot)):
                         found.append((p, q))
                         at = q
                         break
@@ -295,7 +357,7 @@ class NeedleIndex:
 
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
-        return n.category if n else "identifier"
+        return n.category if n else self.spread_category(folded) or "identifier"
 
 
 #: A date run on into its time, as DT values and compact timestamps write it ("19470513101500",
@@ -303,6 +365,13 @@ class NeedleIndex:
 #: number is no date), so the date part is looked up alone when what follows it is a time (red team F3).
 _DATE_TIME_RUN = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
                             r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?(?:[+-]\d{4})?(?![0-9A-Za-z])")
+#: Digit groups as numbers are written: joined by a space, a dash, dot or slash (spaced or not), brackets.
+_DIGIT_GROUPS = re.compile(r"(?<![0-9])[0-9]+(?:(?:\s?[-./]\s?|\s|\)\s?|\s?\()[0-9]+)*")
+#: A word before a phone number ("tel", "call", "ext." ...), at the end of the text before it.
+_PHONE_CUE = re.compile(r"\b(?:TEL|TELEPHONE|PHONE|PH|CALL|CELL|MOBILE|MOB|FAX|PAGER|BLEEP|EXT|EXTENSION|CONTACT)"
+                        r"\b\.?\s*(?:NO\.?|NUMBER|#)?\s*[:#-]?\s*\(?$")
+#: An ID or phone needle, grouped any way: digits and separators only.
+_SPREADABLE = re.compile(r"[0-9\s().+/-]+")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
 _DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
@@ -318,6 +387,23 @@ def _digit_width(encoding: str) -> bool | None:
     if probe == b"0123456789.":
         return False
     return True if probe == "0123456789.".encode("utf-16-le") else None
+
+
+def _in_dotted(s: _S, p: int, q: int, dot: Any) -> bool:
+    """Whether s[p:q] is a piece of a dotted number (a UID): a dot between it and a digit on either side."""
+    return (p >= 2 and s[p - 1:p] == dot and s[p - 2:p - 1].isdigit()) or (
+        s[q:q + 1] == dot and s[q + 1:q + 2].isdigit())
+
+
+def _glued_prefix(text: str, at: int) -> bool:
+    """Whether a number at text[at] starts a word or follows a prefix of 1-4 letters that starts one
+    ("PID00482913"); not a digit of a longer run, a UID's dot piece, or the tail of a longer word."""
+    i = at
+    while i > 0 and text[i - 1].isascii() and text[i - 1].isalpha():
+        i -= 1
+    if i == at:
+        return not (text[at - 1] == "." and at >= 2 and text[at - 2].isdigit())
+    return at - i <= 4 and not (i and _word_char(text[i - 1]))
 
 
 def _word_char(c: str | bytes) -> bool:

@@ -1,0 +1,125 @@
+"""`veil verify` red team (rt-verify), second round: false negatives that passed the first fixes.
+
+F6: a phone number written with other separators, with its country code or in its national form.
+F7: a record number with its digits grouped otherwise, glued to a prefix, or the digit part of an
+alphanumeric ID alone.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from veil.verify.needles import read_needles
+from veil.verify.scan import Scanner
+
+
+def _image(**values: object) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.PatientIdentityRemoved = "YES"
+    for k, v in values.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def _found(ds: Dataset, scanner: Scanner | None = None) -> list[tuple[str, str]]:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    read = pydicom.dcmread(io.BytesIO(buf.getvalue()), defer_size=64 * 1024)  # with value positions, as verify
+    return [(f.category, f.value) for f in (scanner or Scanner(ocr=False)).scan(read, buf.getvalue(), "a.dcm", set())]
+
+
+def _against(tmp_path: Path, source: Dataset, output: Dataset) -> list[tuple[str, str]]:
+    """(category, value) of what verify finds in `output`, with `source` as the input."""
+    source.save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    return _found(output, Scanner(read_needles(tmp_path / "in.dcm"), ocr=False))
+
+
+def _hits(found: list[tuple[str, str]]) -> set[str]:
+    return {v for c, v in found if c.startswith("identifier")}
+
+
+# --- F6: phone numbers in other forms ----------------------------------------------------------------------
+
+PHONES = {"PatientTelephoneNumbers": ["555-238-4471", "+44 20 7946 0321"]}
+
+
+@pytest.mark.parametrize("text,hit", [("call 555 238 4471", "555 238 4471"),
+                                      ("call +1 555 238 4471", "1 555 238 4471"),
+                                      ("call +15552384471", "15552384471"),
+                                      ("call (555) 238 4471 today", "555) 238 4471"),
+                                      ("ext 238-4471", "238-4471"),
+                                      ("phone: 238 4471", "238 4471"),
+                                      ("tel 020 7946 0321", "020 7946 0321"),
+                                      ("tel +44 (0)20 7946 0321", "44 (0)20 7946 0321"),
+                                      ("tel 02079460321", "02079460321")])
+def test_a_phone_number_in_another_form_is_found(tmp_path, text, hit):
+    """The needles were the value and its digits as written: spaces, the country code, the UK national
+    form (trunk 0) and the local 7 digits of a North American number passed."""
+    found = _against(tmp_path, _image(**PHONES), _image(ImageComments=text))
+    assert ("identifier:contact", hit) in found, found
+
+
+@pytest.mark.parametrize("text", ["Series 238 4471", "pixel spacing 0.5552384471 0.5", "55523844719",
+                                  "ref 1.2.826.0.1.5552384471.3", "2384471", "555 238 44719", "x5552384471",
+                                  "1 555 238 4471 2", "ABCDE5552384471"])
+def test_other_numbers_are_not_the_phone_number(tmp_path, text):
+    """A series number, a longer run of digits, a UID's piece, the local 7 digits without a cue or dash,
+    a phone number inside a longer word: no finding. ("1 555 238 4471 2" is the number between two
+    other groups: found, as "555 238 4471" is - the assertion below checks it is found whole.)"""
+    found = _hits(_against(tmp_path, _image(**PHONES), _image(ImageComments=text)))
+    if text == "1 555 238 4471 2":
+        assert found == {"1 555 238 4471"}, found
+        return
+    if text == "x5552384471":  # a one-letter prefix glued to the digits, as "PID00482913"
+        assert found == {"5552384471"}, found
+        return
+    assert not found, found
+
+
+# --- F7: record numbers in other forms ---------------------------------------------------------------------
+
+IDS = {"PatientID": "00482913", "OtherPatientIDs": "MRN-5512907", "AccessionNumber": "ACC7731946"}
+
+
+@pytest.mark.parametrize("text,hit", [("MRN 0048-2913", "0048-2913"), ("MRN 00 482 913", "00 482 913"),
+                                      ("PID00482913", "00482913"), ("mrn 482 913", "482 913"),
+                                      ("see 5512907 and", "5512907"), ("acc 7731946.", "7731946")])
+def test_a_record_number_in_another_form_is_found(tmp_path, text, hit):
+    """Only the value as written (and without leading zeros) was a needle."""
+    found = _against(tmp_path, _image(**IDS), _image(ImageComments=text))
+    assert ("identifier:id", hit) in found, found
+
+
+@pytest.mark.parametrize("keyword,vr", [("OperatorsName", "PN"), ("ScanOptions", "CS")])
+def test_the_digits_of_an_alphanumeric_id_are_found_in_a_pn_or_cs(tmp_path, keyword, vr):
+    """"MRN-5512907" went out as "5512907" in a PN, "ACC7731946" as "7731946" in a CS (the raw search
+    finds a CS: its text is coded, not searched as a value)."""
+    out = _image()
+    out.add_new(pydicom.datadict.tag_for_keyword(keyword), vr, ["5512907", "7731946"])
+    found = _hits(_against(tmp_path, _image(**IDS), out))
+    assert {"5512907", "7731946"} <= found, found
+
+
+@pytest.mark.parametrize("text", ["ABCDEF00482913", "100482913", "004829130", "1.2.840.7731946.1",
+                                  "v2.5512907.3", "77319460", "MRN 0048-29131", "ID0048291"])
+def test_other_numbers_are_not_the_record_number(tmp_path, text):
+    """Inside a longer word or digit run, a UID's piece, or one digit short: no finding."""
+    assert not _hits(_against(tmp_path, _image(**IDS), _image(ImageComments=text)))
+
+
+def test_an_id_core_that_is_a_date_is_not_a_needle(tmp_path):
+    """An accession holding a date ("CT20190402") would make the kept study date a finding."""
+    found = _against(tmp_path, _image(AccessionNumber="CT20190402"),
+                     _image(ImageComments="2019 04 02", StudyDate="20190402"))
+    assert not _hits(found), found
+
