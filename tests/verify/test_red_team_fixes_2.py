@@ -3,6 +3,7 @@
 F6: a phone number written with other separators, with its country code or in its national form.
 F7: a record number with its digits grouped otherwise, glued to a prefix, or the digit part of an
 alphanumeric ID alone.
+F14: PHI patterns in a binary value over 4096 bytes, and text in a public tag no dictionary knows.
 """
 
 from __future__ import annotations
@@ -122,4 +123,61 @@ def test_an_id_core_that_is_a_date_is_not_a_needle(tmp_path):
     found = _against(tmp_path, _image(AccessionNumber="CT20190402"),
                      _image(ImageComments="2019 04 02", StudyDate="20190402"))
     assert not _hits(found), found
+
+
+# --- F14: text in large binary values -----------------------------------------------------------------------
+
+PHI = b" SSN 123-45-6789 mail jq@example.org "
+
+
+def _binary(tag: int, vr: str, value: bytes, **values: object) -> Dataset:
+    ds = _image(**values)
+    if tag >> 16 & 1:
+        ds.add_new(tag & 0xFFFF0000 | 0x10, "LO", "RTCREATOR")
+    ds.add_new(tag, vr, value)
+    return ds
+
+
+@pytest.mark.parametrize("size", [5000, 70_000, 3 * (1 << 20) + 100])
+@pytest.mark.parametrize("tag,vr", [(0x00409999, "UN"), (0x00131010, "OB"), (0x00189999, "OW")])
+def test_phi_patterns_in_a_large_binary_value_are_found(tmp_path, tag, vr, size):
+    """Over 4096 bytes a binary value was left to the raw search, which looks for the input's values only:
+    an SSN and an e-mail address passed (also read from the file when pydicom defers the value, and across
+    the chunks it is read in)."""
+    value = b"\0" * size + PHI + b"\0" * 3
+    path = tmp_path / "a.dcm"
+    _binary(tag, vr, value[:len(value) & ~1]).save_as(path, enforce_file_format=True)
+    found = {(f.category, f.value) for f in Scanner(ocr=False).scan_file(path, "a.dcm")}
+    assert {("pattern:ssn", "123-45-6789"), ("pattern:email", "jq@example.org")} <= found, found
+
+
+def test_a_pattern_across_two_chunks_is_found(tmp_path):
+    from veil.verify.scan import _CHUNK
+
+    value = b"\0" * (_CHUNK - 8) + PHI + b"\0" * 9
+    path = tmp_path / "a.dcm"
+    _binary(0x00409999, "UN", value).save_as(path, enforce_file_format=True)
+    found = {(f.category, f.value) for f in Scanner(ocr=False).scan_file(path, "a.dcm")}
+    assert ("pattern:ssn", "123-45-6789") in found, found
+
+
+@pytest.mark.parametrize("size", [100, 5000])
+def test_text_in_an_unknown_public_tag_is_a_finding(size):
+    """A public tag no dictionary knows holding text: veil deid removes every one, so it is no release's."""
+    found = _found(_binary(0x00409999, "UN", b"\0" * size + b"follow-up in clinic "))
+    assert [c for c, _ in found if c == "unknown-tag-text"] == ["unknown-tag-text"], found
+
+
+def test_bulk_binary_is_not_read_as_text():
+    """Pixel and waveform samples, LUTs and overlay bits are no text: digits there are not an SSN; nor an
+    unknown tag holding no text."""
+    digits = (b"\x01" + b"123-45-6789 x@example.org ") * 400
+    ds = _image(Rows=64, Columns=64, SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2", BitsAllocated=16,
+                BitsStored=16, HighBit=15, PixelRepresentation=0)
+    ds.PixelData = digits[:8192]
+    ds.add_new(0x00283006, "OW", digits[:8192])
+    ds.add_new(0x60003000, "OW", digits[:8192])
+    ds.add_new(0x00409999, "UN", bytes(i * 37 % 256 for i in range(6000)))  # no run of text
+    found = _found(ds)
+    assert not [c for c, _ in found if c.startswith("pattern") or c == "unknown-tag-text"], found
 

@@ -554,8 +554,10 @@ def _walk(ds: Dataset, path: str = "", base: int | None = 0
         where: _Where = (at, bytes(raw.value)) if at is not None and isinstance(
             getattr(raw, "value", None), bytes | bytearray) else None
         if vr in _BINARY_VRS and (getattr(raw, "value", None) is None or length > 4096) and length:
-            # its tag, VR and creator are checked; its bytes by the raw scan
+            # its tag, VR and creator are checked; its needles by the raw scan, its text by _large_binary_texts
             elem = pydicom.DataElement(tag, vr, None)
+            if where is None and at is not None and length != 0xFFFFFFFF:
+                where = (at, b"")  # not read: where it is, for its text
         else:
             elem = ds[tag]
         loc = f"{path}{_tag(elem)}"
@@ -564,6 +566,57 @@ def _walk(ds: Dataset, path: str = "", base: int | None = 0
                 yield from _walk(item, f"{loc}[{i}] > ", at)
         else:
             yield loc, elem, ds, where
+
+
+#: Known bulk binary: pixel data (and the retired 7Fxx groups), waveform data, overlay and curve data,
+#: LUT and palette data, an encapsulated document (flagged whole). Their bytes are samples, not text.
+_BULK = frozenset({0x54001010, 0x54000110, 0x54000112, 0x00283006, 0x00281201, 0x00281202, 0x00281203,
+                   0x00281204, 0x00281221, 0x00281222, 0x00281223, 0x00281224, 0x00420011, 0x00660023,
+                   0x00660024, 0x00660025, 0x00660026, 0x00660029})
+#: Bytes of a large binary value read at a time for its text, and how far chunks overlap (a match that
+#: crosses a chunk's end is seen whole in the next).
+_CHUNK = 1 << 20
+_OVERLAP = 256
+
+
+def _unknown_text(loc: str, texts: Iterable[str], add: _Add) -> bool:
+    """Text in a public attribute no dictionary knows is a finding of its own, once (whether one was made):
+    no profile says what it holds, and ``veil deid`` removes every such attribute (red team F14)."""
+    for text in texts:
+        for run in re.findall(r"[ -~]{6,}", text):
+            if re.search(r"[A-Za-z]{2}", run):
+                add(loc, "unknown-tag-text", run.strip())
+                return True
+    return False
+
+
+def _bulk(tag: int) -> bool:
+    group = tag >> 16
+    return (tag in _BULK or group & 0xFF00 == 0x7F00 or (0x6000 <= group <= 0x60FF and tag & 0xFFFF == 0x3000)
+            or 0x5000 <= group <= 0x50FF)
+
+
+def _large_binary_texts(source: bytes | Path, where: _Where, raw: Any, encodings: list[str]) -> Iterator[str]:
+    """The text of a binary value that verify did not read (over 4096 bytes), chunk by chunk: its bytes
+    where the file holds them (`where`), or its value when pydicom read it; each chunk decoded as
+    :func:`_decodings` does. Nothing when neither says where the bytes are (the raw search reads them)."""
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes | bytearray):
+        for lo in range(0, len(value), _CHUNK):
+            yield from _decodings(bytes(value[lo:lo + _CHUNK + _OVERLAP]), encodings)
+        return
+    length = getattr(raw, "length", 0) or 0
+    if where is None or length == 0xFFFFFFFF:
+        return
+    at = where[0]
+    fh: io.BufferedIOBase = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    with fh:
+        for lo in range(0, length, _CHUNK):
+            fh.seek(at + lo)
+            chunk = fh.read(min(_CHUNK + _OVERLAP, length - lo))
+            if not chunk:
+                return
+            yield from _decodings(chunk, encodings)
 
 
 def _dictionary_vr(tag: int) -> str:
@@ -780,6 +833,15 @@ class Scanner:
             # a code of a public coding scheme ("51185008", SNOMED CT's chest) is vocabulary, not a record number
             public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
             add_here = _once(add) if len(texts) > 1 and isinstance(elem.value, bytes | bytearray) else add
+            # a public attribute no dictionary knows: veil deid removes every one (fallback:unknown-public)
+            unknown = not tag.is_private and not elem.keyword and tag.element != 0 and group > 0x0002
+            if elem.value is None and vr in ("OB", "OW", "UN") and not _bulk(tag) and not self._safe_private(
+                    elem, parent, creators_cache):
+                raw = parent.get_item(tag, keep_deferred=True)
+                self._check_large_binary(loc, _large_binary_texts(
+                    inflated if deflated else data, where, raw, encodings), not modified, unknown, _once(add))
+            elif unknown:
+                _unknown_text(loc, texts, _once(add))
             for text in texts:  # a binary value's decodings (see _decodings): each hit once
                 f = fold(text)
                 if self.index is not None and not coded:
@@ -829,6 +891,30 @@ class Scanner:
         self._check_preamble(data, add)
         self._check_path(rel, add)
         return found
+
+    def _safe_private(self, elem: pydicom.DataElement, parent: Dataset,
+                      cache: dict[int, dict[tuple[int, int], str]]) -> bool:
+        """Whether `elem` is a private attribute of the safe list (PS3.15 E.3.10-1): its binary ones are
+        pixels and volumes (Philips' Volume Pixel, Siemens' Volume Payload), never read as text."""
+        tag = elem.tag
+        if not tag.is_private or tag.element <= 0xFF:
+            return False
+        creator = cache.setdefault(id(parent), _creators(parent)).get((tag.group, tag.element >> 8), "")
+        return bool(creator) and self.safe.lookup(creator, tag.group, tag.element & 0xFF) is not None
+
+    def _check_large_binary(self, loc: str, texts: Iterator[str], dates: bool, unknown: bool, add: _Add) -> None:
+        """The free-text PHI patterns on the text of a large binary value, read in chunks (red team F14: a
+        5 KB UN value of an unknown public tag holding "SSN 123-45-6789 ... jq@example.org" passed; the
+        same text short was found). `unknown`: a public tag no dictionary knows (see _unknown_text)."""
+        for text in texts:
+            for cat, pat in _PATTERNS:
+                for m in pat.finditer(text):
+                    add(loc, f"pattern:{cat}", m.group(0))
+            if dates:
+                for m in _TEXT_DATES.finditer(text):
+                    add(loc, "pattern:date", m.group(0))
+            if unknown:
+                unknown = not _unknown_text(loc, [text], add)
 
     def _excused_hit(self, elem: pydicom.DataElement, folded: str, a: int, b: int) -> bool:
         """Whether the needle hit folded[a:b] is a word of the device maker's own name, not a leak.
