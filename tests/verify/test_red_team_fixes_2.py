@@ -4,6 +4,7 @@ F6: a phone number written with other separators, with its country code or in it
 F7: a record number with its digits grouped otherwise, glued to a prefix, or the digit part of an
 alphanumeric ID alone.
 F14: PHI patterns in a binary value over 4096 bytes, and text in a public tag no dictionary knows.
+F8: a name glued to digits or another word (a login, a CamelCase file name).
 """
 
 from __future__ import annotations
@@ -181,3 +182,33 @@ def test_bulk_binary_is_not_read_as_text():
     found = _found(ds)
     assert not [c for c, _ in found if c.startswith("pattern") or c == "unknown-tag-text"], found
 
+
+# --- F8: names glued to digits or other words ---------------------------------------------------------------
+
+NAMES = {"PatientName": "Quixandor^Belvedere", "OperatorsName": ["Harper^Anna", "Head^Al", "Chest^Bo", "Lee^Kim"]}
+
+
+@pytest.mark.parametrize("text,hit", [("user bquixandor logged in", "quixandor"), ("login quixandor47", "quixandor"),
+                                      ("QuixandorBelvedere", "QuixandorBelvedere"), ("QuixandorSmith", "Quixandor"),
+                                      ("file QuixandorB.dcm", "Quixandor"),
+                                      ("QUIXANDORBELVEDERE", "QUIXANDORBELVEDERE"), ("47Belvedere", "Belvedere")])
+def test_a_name_glued_to_digits_or_another_word_is_found(tmp_path, text, hit):
+    """A needle is found on word boundaries: a login, a CamelCase file name or a name run together passed."""
+    found = _against(tmp_path, _image(**NAMES), _image(ImageComments=text))
+    assert ("identifier:name", hit) in found, found
+
+
+def test_a_file_named_after_the_patient_is_found(tmp_path):
+    _image(**NAMES).save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    path = tmp_path / "QuixandorB.dcm"
+    _image().save_as(path, enforce_file_format=True)
+    found = Scanner(read_needles(tmp_path / "in.dcm"), ocr=False).scan_file(path, "QuixandorB.dcm")
+    assert ("path", "Quixandor") in {(f.category, f.value) for f in found}, found
+
+
+@pytest.mark.parametrize("text", ["Headneck", "HEADNECK protocol", "Chestwall", "Sleep study", "Sharper image",
+                                  "Harpers", "Quixandors", "aquixandorb", "Headley2"])
+def test_words_that_hold_a_name_are_not_glued_hits(tmp_path, text):
+    """Short names ("Head", "Chest", "Lee") are never glued hits; a word or surname that holds a name
+    ("Sharper"), or a name with letters after it that are no CamelCase word ("Quixandors"), is no login."""
+    assert not _hits(_against(tmp_path, _image(**NAMES), _image(ImageComments=text)))

@@ -331,6 +331,9 @@ def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
         if len(parts) >= 2:
             n.add(f"{parts[1]} {parts[0]}", "name")
             n.add(f"{parts[0]} {parts[1]}", "name")
+            if min(len(parts[0]), len(parts[1])) >= 3:  # run together, as a login or a file name writes it
+                n.add(parts[1] + parts[0], "name")
+                n.add(parts[0] + parts[1], "name")
 
 
 def collect(ds: Dataset) -> Needles:

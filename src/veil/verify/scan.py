@@ -322,10 +322,48 @@ class NeedleIndex:
                         break
         return out
 
+    def glued(self, text: str) -> list[tuple[int, int]]:
+        """Spans in `text` (as written, not folded) of a name glued to digits or another word.
+
+        Red team F8: "quixandor47", "bquixandor" (a login), "QuixandorBelvedere" and a file named
+        "QuixandorB.dcm" passed: a needle is found on word boundaries only. A name of 6 letters or more
+        that is no English or clinical word is also found with digits on either side, in CamelCase (an
+        upper-case letter after it, or it starting upper case after a lower-case letter), or after one
+        initial in a word that is no word or name of its own ("bquixandor"; "Sharper" of "Harper" is a
+        surname). Shorter names and words are never glued hits: "Lee" in "Sleep", "Head" in "Headneck"."""
+        pattern = self.__dict__.get("_glued_re", False)
+        if pattern is False:
+            words = _common_words()
+            keys = [k for k, n in self.needles.values.items() if n.category == "name" and len(k) >= 6
+                    and k.isascii() and k.isalpha() and k not in words]
+            pattern = self.__dict__["_glued_re"] = re.compile(_trie(sorted(keys)), re.I) if keys else None
+        if pattern is None:
+            return []
+        out = []
+        for m in pattern.finditer(text):
+            a, b = m.span()
+            s, e = a, b
+            while s > 0 and _word_char(text[s - 1]):
+                s -= 1
+            while e < len(text) and _word_char(text[e]):
+                e += 1
+            if (s, e) == (a, b):
+                continue  # the word alone: the needle regex finds it
+            before, after = text[s:a], text[b:e]
+            camel_before = text[a].isupper() and text[a + 1].islower() and (
+                before[-1:].islower() or before[-1:].isdigit())
+            camel_after = after[:1].isupper() and text[b - 1].islower()
+            initial = re.fullmatch(r"[A-Za-z]\d*", before) is not None and not after.strip("0123456789") and (
+                re.sub(r"\d", "", text[s:e]).upper() not in _names_and_words())
+            if ((not before or before.isdigit() or camel_before or initial)
+                    and (not after or after.isdigit() or camel_after or re.fullmatch(r"\d+[A-Za-z]?", after))):
+                out.append((a, b))
+        return out
+
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
         state = self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
-        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes"):
+        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes", "_glued_re"):
             state.pop(cached, None)
         return state
 
@@ -854,6 +892,8 @@ class Scanner:
                             continue
                         add_here(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
                             else f[a:b])
+                    for a, b in self.index.glued(text):
+                        add_here(loc, "identifier:name", text[a:b])
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
                         add_here(loc, "date-not-shifted", m.group(0))
@@ -1073,6 +1113,8 @@ class Scanner:
             folded = fold(rel)
             for a, b in self.index.find(folded):
                 add("output path", "path", folded[a:b])
+            for a, b in self.index.glued(rel):
+                add("output path", "path", rel[a:b])
         spaced = re.sub(r"[_/\\]", " ", rel)  # "Smith_MRN123456/..." -> words the patterns can see
         for cat, pat in _PATTERNS[:6]:
             for m in pat.finditer(spaced):
@@ -1347,6 +1389,32 @@ def _dictionary_words() -> frozenset[str]:
     from pydicom.datadict import DicomDictionary
 
     return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{3,}", entry[2]))
+
+
+def _data_words(*names: str) -> frozenset[str]:
+    """Upper-case words of word lists shipped in veil/text/data (read as data: verify shares no code with
+    the de-identifier's text matcher); '#' starts a comment."""
+    from importlib import resources
+
+    root = resources.files("veil.text").joinpath("data")
+    out: set[str] = set()
+    for name in names:
+        for line in root.joinpath(name).read_text(encoding="utf-8").splitlines():
+            out.update(w.upper() for w in line.split("#", 1)[0].split())
+    return frozenset(out)
+
+
+@functools.cache
+def _common_words() -> frozenset[str]:
+    """English and clinical words (and eponyms, DICOM's own words): a name that is one is never a glued hit."""
+    return _data_words("english.txt", "ambiguous.txt", "medical_terms.txt", "vocabulary.txt", "eponyms.txt",
+                       "drugs.txt") | _dictionary_words()
+
+
+@functools.cache
+def _names_and_words() -> frozenset[str]:
+    """Words, names and places: an initial and a name that make one of them ("Sharper") are no login."""
+    return _common_words() | _data_words("surnames.txt", "first_names.txt", "places.txt")
 
 
 def _age_years(v: str) -> float:
