@@ -873,11 +873,12 @@ class Scanner:
             add_here = _once(add) if len(texts) > 1 and isinstance(elem.value, bytes | bytearray) else add
             # a public attribute no dictionary knows: veil deid removes every one (fallback:unknown-public)
             unknown = not tag.is_private and not elem.keyword and tag.element != 0 and group > 0x0002
-            if elem.value is None and vr in ("OB", "OW", "UN") and not _bulk(tag) and not self._safe_private(
-                    elem, parent, creators_cache):
+            source = inflated if deflated else data  # where the value's bytes are (None: not inflated)
+            if elem.value is None and vr in ("OB", "OW", "UN") and source is not None and not _bulk(tag) and (
+                    not self._safe_private(elem, parent, creators_cache)):
                 raw = parent.get_item(tag, keep_deferred=True)
-                self._check_large_binary(loc, _large_binary_texts(
-                    inflated if deflated else data, where, raw, encodings), not modified, unknown, _once(add))
+                self._check_large_binary(loc, _large_binary_texts(source, where, raw, encodings), not modified,
+                                         unknown, _once(add))
             elif unknown:
                 _unknown_text(loc, texts, _once(add))
             for text in texts:  # a binary value's decodings (see _decodings): each hit once
