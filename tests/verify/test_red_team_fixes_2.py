@@ -5,6 +5,7 @@ F7: a record number with its digits grouped otherwise, glued to a prefix, or the
 alphanumeric ID alone.
 F14: PHI patterns in a binary value over 4096 bytes, and text in a public tag no dictionary knows.
 F8: a name glued to digits or another word (a login, a CamelCase file name).
+F10: a name in the input's character set, in an output that declares another one.
 """
 
 from __future__ import annotations
@@ -212,3 +213,27 @@ def test_words_that_hold_a_name_are_not_glued_hits(tmp_path, text):
     """Short names ("Head", "Chest", "Lee") are never glued hits; a word or surname that holds a name
     ("Sharper"), or a name with letters after it that are no CamelCase word ("Quixandors"), is no login."""
     assert not _hits(_against(tmp_path, _image(**NAMES), _image(ImageComments=text)))
+
+
+# --- F10: the input's character set in the raw search -------------------------------------------------------
+
+
+def _with_raw_text(charset: str | None, value: bytes) -> bytes:
+    """An output whose LT holds exactly `value` (pydicom would re-encode text), declaring `charset`."""
+    ds = _image() if charset is None else _image(SpecificCharacterSet=charset)
+    ds.add_new(0x00204000, "LT", "@" * len(value))
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue().replace(b"@" * len(value), value)
+
+
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192"])
+def test_a_name_in_the_inputs_character_set_is_found_whatever_the_output_declares(tmp_path, charset):
+    """ISO 8859-5 bytes copied out of a Cyrillic input: the raw search tried UTF-8, Latin-1, UTF-16 and the
+    output's own character set, so an output declaring another one (or none) passed."""
+    _image(SpecificCharacterSet="ISO_IR 144", PatientName="Иванова^Светлана").save_as(
+        tmp_path / "in.dcm", enforce_file_format=True)
+    data = _with_raw_text(charset, "Иванова Светлана ".encode("iso8859-5"))
+    read = pydicom.dcmread(io.BytesIO(data), defer_size=64 * 1024)
+    found = Scanner(read_needles(tmp_path / "in.dcm"), ocr=False).scan(read, data, "a.dcm", set())
+    assert [f for f in found if f.category == "identifier:raw" and "Иванова" in f.value], found

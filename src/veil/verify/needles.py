@@ -20,8 +20,10 @@ from datetime import date
 from pathlib import Path
 
 import pydicom
+from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
@@ -104,6 +106,8 @@ class Needles:
     local_phones: set[str] = field(default_factory=set)
     #: digit needles that are never found as a piece of a dotted number (a UID): phone digits, ID cores
     undotted: set[str] = field(default_factory=set)
+    #: the input's character sets (Python codecs): its names are searched as raw bytes in them too
+    encodings: set[str] = field(default_factory=set)
 
     def add(self, value: str, category: str) -> None:
         v = value.strip()
@@ -127,6 +131,7 @@ class Needles:
         self.makers |= other.makers
         self.local_phones |= other.local_phones
         self.undotted |= other.undotted
+        self.encodings |= other.encodings
 
 
 def _ordinal(day: int) -> str:
@@ -337,9 +342,20 @@ def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
 
 
 def collect(ds: Dataset) -> Needles:
-    """Every identifying value in `ds` at every depth, and its dates."""
+    """Every identifying value in `ds` at every depth, its dates and its character sets.
+
+    The character sets: a value copied out of the input as bytes keeps the input's encoding whatever the
+    output declares, so the raw search also tries them (red team F10: "Иванова Светлана" as ISO 8859-5
+    bytes passed in an output declaring no character set, ISO_IR 100 or ISO_IR 192)."""
     n = Needles()
     _collect(ds, n)
+    charsets = ds.get("SpecificCharacterSet")
+    if charsets:
+        try:
+            encodings = convert_encodings(list(charsets) if isinstance(charsets, list | MultiValue) else [charsets])
+        except Exception:  # an unknown character set: its values were read as pydicom could
+            encodings = []
+        n.encodings.update(e for e in encodings if e not in ("iso8859", "latin_1", "utf_8", "UTF8"))
     return n
 
 

@@ -1019,6 +1019,8 @@ class Scanner:
         there. A placeholder Veil writes ("[PLACE]") is never a hit."""
         excused = list(excused)
         encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
+        if self.index is not None:  # the input's own (red team F10: bytes copied out of it keep them)
+            encs += sorted(self.index.needles.encodings)
         patterns: list[tuple[str, re.Pattern[bytes]]] = []
         widths: dict[bool, str] = {}  # digit needles: ASCII-compatible (False) or UTF-16-LE (True) -> encoding
         if self.index is not None:
