@@ -20,8 +20,10 @@ from datetime import date
 from pathlib import Path
 
 import pydicom
+from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
@@ -99,6 +101,13 @@ class Needles:
     values: dict[str, Needle] = field(default_factory=dict)  # folded -> needle
     dates: set[str] = field(default_factory=set)  # YYYYMMDD of this file (birth and study dates)
     makers: set[str] = field(default_factory=set)  # folded Manufacturer and Model Name values of the input
+    #: the 7-digit local part of a 10-digit North American number: a needle only next to a phone cue or
+    #: written with its dash ("ext 238-4471"; see veil.verify.scan.NeedleIndex)
+    local_phones: set[str] = field(default_factory=set)
+    #: digit needles that are never found as a piece of a dotted number (a UID): phone digits, ID cores
+    undotted: set[str] = field(default_factory=set)
+    #: the input's character sets (Python codecs): its names are searched as raw bytes in them too
+    encodings: set[str] = field(default_factory=set)
 
     def add(self, value: str, category: str) -> None:
         v = value.strip()
@@ -120,6 +129,9 @@ class Needles:
         for k, n in other.values.items():
             self.values.setdefault(k, n)
         self.makers |= other.makers
+        self.local_phones |= other.local_phones
+        self.undotted |= other.undotted
+        self.encodings |= other.encodings
 
 
 def _ordinal(day: int) -> str:
@@ -228,6 +240,62 @@ def _names_a_place(part: str) -> bool:
         len(words) >= 2 or len(fold(part)) >= 5)
 
 
+#: Country codes of two digits (ITU-T E.164); 1 and 7 are one digit, the rest three.
+_CC2 = frozenset({"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+                  "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65",
+                  "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"})
+_PHONE = re.compile(r"(?:TEL:)?\s*(\+|00)?[\d\s().-]{6,}", re.I)
+
+
+def phone_forms(value: str) -> tuple[list[str], str | None]:
+    """The other digit strings a telephone number is written as, and its 7-digit local part (or None).
+
+    Red team F6: "(555) 238-4471" passed as "+1 555 238 4471", and "+44 20 7946 0321" as the UK national
+    "020 7946 0321": only the value and all its digits were needles. An international number is also
+    written without its country code, with the trunk 0 most countries dial (+44, +49, +33, +31 ...; an
+    Italian number keeps its 0; North America, +1, has none), and with "(0)" between them; a 10-digit
+    North American number is also written with its 1 in front, and as its local 7 digits."""
+    m = _PHONE.fullmatch(value.strip())
+    if not m:
+        return [], None
+    digits = re.sub(r"\D", "", value)
+    if m.group(1):  # international: the country code is the first group, or by its length
+        if m.group(1) == "00":
+            digits = digits[2:]
+        groups = re.findall(r"\d+", value.strip()[2:] if m.group(1) == "00" else value)
+        if len(groups) > 1 and len(groups[0]) <= 3:
+            cc = groups[0]
+        else:
+            cc = digits[:1] if digits[:1] in ("1", "7") else digits[:2] if digits[:2] in _CC2 else digits[:3]
+        rest = digits[len(cc):]
+        if cc == "1":
+            return [rest], rest[3:] if len(rest) == 10 else None
+        national = rest if rest.startswith("0") else "0" + rest
+        return [national, cc + national], None
+    if len(digits) == 10:
+        return ["1" + digits], digits[3:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return [digits[1:]], digits[4:]
+    return [], None
+
+
+def id_cores(value: str) -> list[str]:
+    """The digit runs of 6 or more digits of an alphanumeric ID, with and without leading zeros (6 or more
+    still). Red team F7: "MRN-5512907" went out as "5512907" in a PN, "ACC7731946" as "7731946" in a CS.
+    A run that is a date (YYYYMMDD) is left to the date checks: an accession holding its study date
+    would make a kept date a finding."""
+    if not re.search(r"[^\W\d_]", value):
+        return []
+    out = []
+    for run in re.findall(r"\d{6,}", value):
+        if re.fullmatch(r"(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])", run):
+            continue
+        out.append(run)
+        if len(run.lstrip("0")) >= 6 and run.lstrip("0") != run:
+            out.append(run.lstrip("0"))
+    return out
+
+
 def _values(elem: pydicom.DataElement) -> list[str]:
     v = elem.value
     if v is None or isinstance(v, bytes | bytearray):
@@ -268,12 +336,26 @@ def _add_name(n: Needles, pn: str, variants: bool = True) -> None:
         if len(parts) >= 2:
             n.add(f"{parts[1]} {parts[0]}", "name")
             n.add(f"{parts[0]} {parts[1]}", "name")
+            if min(len(parts[0]), len(parts[1])) >= 3:  # run together, as a login or a file name writes it
+                n.add(parts[1] + parts[0], "name")
+                n.add(parts[0] + parts[1], "name")
 
 
 def collect(ds: Dataset) -> Needles:
-    """Every identifying value in `ds` at every depth, and its dates."""
+    """Every identifying value in `ds` at every depth, its dates and its character sets.
+
+    The character sets: a value copied out of the input as bytes keeps the input's encoding whatever the
+    output declares, so the raw search also tries them (red team F10: "Иванова Светлана" as ISO 8859-5
+    bytes passed in an output declaring no character set, ISO_IR 100 or ISO_IR 192)."""
     n = Needles()
     _collect(ds, n)
+    charsets = ds.get("SpecificCharacterSet")
+    if charsets:
+        try:
+            encodings = convert_encodings(list(charsets) if isinstance(charsets, list | MultiValue) else [charsets])
+        except Exception:  # an unknown character set: its values were read as pydicom could
+            encodings = []
+        n.encodings.update(e for e in encodings if e not in ("iso8859", "latin_1", "utf_8", "UTF8"))
     return n
 
 
@@ -327,6 +409,9 @@ def _collect(ds: Dataset, n: Needles) -> None:
                 stripped = v.strip().lstrip("0")
                 if stripped != v.strip():
                     n.add(stripped, "id")
+                for core in id_cores(v):
+                    n.add(core, "id")
+                    n.undotted.add(core)
         elif kw in PLACE_KEYWORDS:
             for v in vals:
                 n.add(v, "place")
@@ -340,6 +425,14 @@ def _collect(ds: Dataset, n: Needles) -> None:
                 digits = re.sub(r"\D", "", v)
                 if len(digits) >= 7:
                     n.add(digits, "contact")
+                    n.undotted.add(digits)
+                if "phone" in kw.lower() or "Telecom" in kw:
+                    forms, local = phone_forms(v)
+                    for form in forms:
+                        n.add(form, "contact")
+                        n.undotted.add(form)
+                    if local is not None:
+                        n.local_phones.add(local)
         elif elem.tag.is_private and elem.VR in ("LO", "SH", "PN", "LT", "ST", "UT") and elem.tag.element > 0xFF:
             continue  # private text is searched for patterns, not used as needles (unknown meaning)
 

@@ -162,6 +162,13 @@ class NeedleIndex:
         self._raw: dict[str, re.Pattern[bytes] | None] = {}
         #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
         self.longest_raw = 0
+        #: the digits of record numbers and phone numbers (6 digits or more) -> category: found however
+        #: their digits are grouped (see _spread_spans)
+        self._spread = {re.sub(r"\D", "", k): n.category for k, n in needles.values.items()
+                        if n.category in ("id", "contact") and _SPREADABLE.fullmatch(k)
+                        and sum(c.isdigit() for c in k) >= 6}
+        self._locals = frozenset(needles.local_phones)
+        self._undotted = frozenset(needles.undotted & digits)
 
     @property
     def text(self) -> re.Pattern[str] | None:
@@ -181,7 +188,60 @@ class NeedleIndex:
         if self._digits:
             spans += self._digit_spans(folded, 0, len(folded))
             spans.sort()
+        if self._spread or self._locals:
+            more = [(a, b) for a, b in self._spread_spans(folded)
+                    if not any(a < y and x < b for x, y in spans)]  # not again what a needle found as written
+            spans = sorted(spans + more)
         return spans
+
+    def _spread_spans(self, folded: str) -> Iterator[tuple[int, int]]:
+        """Record and phone numbers with their digits grouped otherwise than in the input.
+
+        Red team F6/F7: "555 238 4471", "+1 555 238 4471", "020 7946 0321" (the national form of "+44 20
+        7946 0321"), "MRN 0048-2913", "MRN 00 482 913" and "PID00482913" passed: the needles were the
+        value and its digits as written. A run of digit groups (joined by a space, dash, dot, slash or
+        bracket) is looked up group by group: a needle's digits that are whole groups of it, leftmost and
+        longest first. Not found: inside a longer digit run (a group is never cut), as a piece of a
+        number written with dots alone (a UID, "555.238.4471" whole), or glued to a word longer than a 4-letter prefix
+        ("PID", "MRN"). The local 7 digits of a North American number count with their dash or after a
+        phone cue ("ext 238-4471", "call 2384471")."""
+        longest = max(map(len, [*self._spread, *self._locals]))
+        for m in _DIGIT_GROUPS.finditer(folded):
+            a0, b0 = m.span()
+            if _word_char(folded[b0:b0 + 1]) or (a0 and not _glued_prefix(folded, a0)):
+                continue
+            run = m.group(0)
+            if not re.search(r"[^\d.]", run):  # dots alone: a phone number whole, never a UID's piece
+                if re.sub(r"\D", "", run) in self._spread and run.count(".") <= 3:
+                    yield a0, b0
+                continue
+            groups = [(g.start() + a0, g.end() + a0, g.group(0)) for g in re.finditer(r"\d+", run)]
+            i = 0
+            while i < len(groups):
+                digits, hit = "", None
+                for j in range(i, len(groups)):
+                    digits += groups[j][2]
+                    if len(digits) > longest:
+                        break
+                    if digits in self._spread or (digits in self._locals and self._local_phone(
+                            folded, groups[i][0], groups[j][1])):
+                        hit = j
+                if hit is None or _in_dotted(folded, groups[i][0], groups[hit][1], "."):  # a decimal's part
+                    i += 1
+                    continue
+                yield groups[i][0], groups[hit][1]
+                i = hit + 1
+
+    @staticmethod
+    def _local_phone(folded: str, a: int, b: int) -> bool:
+        """Whether folded[a:b], the local 7 digits of a phone number, reads as one: "238-4471", or after a
+        word that says a phone number follows."""
+        return bool(re.fullmatch(r"\d{3}-\d{4}", folded[a:b]) or _PHONE_CUE.search(folded[max(0, a - 24):a]))
+
+    def spread_category(self, text: str) -> str | None:
+        """The category of a record or phone number found with its digits grouped otherwise, else None."""
+        digits = re.sub(r"\D", "", text)
+        return self._spread.get(digits) or ("contact" if digits in self._locals else None)
 
     def _digit_spans(self, s: _S, lo: int, hi: int) -> list[tuple[int, int]]:
         """Digit needles starting in s[lo:hi], leftmost and longest first, not overlapping, where the
@@ -191,6 +251,7 @@ class NeedleIndex:
             return found
         text = isinstance(s, str)
         table: frozenset[Any] = self._digits if text else self._digit_bytes
+        undotted: frozenset[Any] = self._undotted if text else frozenset(k.encode() for k in self._undotted)
         shortest, longest = self._digit_lens[-1], self._digit_lens[0]
         dot: Any = "." if text else b"."
         n = len(s)
@@ -217,7 +278,8 @@ class NeedleIndex:
                 for q in reversed(ends):
                     if q - p < shortest:
                         break
-                    if q - p <= longest and s[p:q] in table:
+                    if q - p <= longest and s[p:q] in table and not (
+                            s[p:q] in undotted and _in_dotted(s, p, q, dot)):
                         found.append((p, q))
                         at = q
                         break
@@ -260,10 +322,48 @@ class NeedleIndex:
                         break
         return out
 
+    def glued(self, text: str) -> list[tuple[int, int]]:
+        """Spans in `text` (as written, not folded) of a name glued to digits or another word.
+
+        Red team F8: "quixandor47", "bquixandor" (a login), "QuixandorBelvedere" and a file named
+        "QuixandorB.dcm" passed: a needle is found on word boundaries only. A name of 6 letters or more
+        that is no English or clinical word is also found with digits on either side, in CamelCase (an
+        upper-case letter after it, or it starting upper case after a lower-case letter), or after one
+        initial in a word that is no word or name of its own ("bquixandor"; "Sharper" of "Harper" is a
+        surname). Shorter names and words are never glued hits: "Lee" in "Sleep", "Head" in "Headneck"."""
+        pattern = self.__dict__.get("_glued_re", False)
+        if pattern is False:
+            words = _common_words()
+            keys = [k for k, n in self.needles.values.items() if n.category == "name" and len(k) >= 6
+                    and k.isascii() and k.isalpha() and k not in words]
+            pattern = self.__dict__["_glued_re"] = re.compile(_trie(sorted(keys)), re.I) if keys else None
+        if pattern is None:
+            return []
+        out = []
+        for m in pattern.finditer(text):
+            a, b = m.span()
+            s, e = a, b
+            while s > 0 and _word_char(text[s - 1]):
+                s -= 1
+            while e < len(text) and _word_char(text[e]):
+                e += 1
+            if (s, e) == (a, b):
+                continue  # the word alone: the needle regex finds it
+            before, after = text[s:a], text[b:e]
+            camel_before = text[a].isupper() and text[a + 1].islower() and (
+                before[-1:].islower() or before[-1:].isdigit())
+            camel_after = after[:1].isupper() and text[b - 1].islower()
+            initial = re.fullmatch(r"[A-Za-z]\d*", before) is not None and not after.strip("0123456789") and (
+                re.sub(r"\d", "", text[s:e]).upper() not in _names_and_words())
+            if ((not before or before.isdigit() or camel_before or initial)
+                    and (not after or after.isdigit() or camel_after or re.fullmatch(r"\d+[A-Za-z]?", after))):
+                out.append((a, b))
+        return out
+
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
         state = self.__dict__ | {"_text": [], "_raw": {}, "longest_raw": 0}
-        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes"):
+        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes", "_glued_re"):
             state.pop(cached, None)
         return state
 
@@ -295,7 +395,7 @@ class NeedleIndex:
 
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
-        return n.category if n else "identifier"
+        return n.category if n else self.spread_category(folded) or "identifier"
 
 
 #: A date run on into its time, as DT values and compact timestamps write it ("19470513101500",
@@ -303,6 +403,13 @@ class NeedleIndex:
 #: number is no date), so the date part is looked up alone when what follows it is a time (red team F3).
 _DATE_TIME_RUN = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
                             r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?(?:[+-]\d{4})?(?![0-9A-Za-z])")
+#: Digit groups as numbers are written: joined by a space, a dash, dot or slash (spaced or not), brackets.
+_DIGIT_GROUPS = re.compile(r"(?<![0-9])[0-9]+(?:(?:\s?[-./]\s?|\s|\)\s?|\s?\()[0-9]+)*")
+#: A word before a phone number ("tel", "call", "ext." ...), at the end of the text before it.
+_PHONE_CUE = re.compile(r"\b(?:TEL|TELEPHONE|PHONE|PH|CALL|CELL|MOBILE|MOB|FAX|PAGER|BLEEP|EXT|EXTENSION|CONTACT)"
+                        r"\b\.?\s*(?:NO\.?|NUMBER|#)?\s*[:#-]?\s*\(?$")
+#: An ID or phone needle, grouped any way: digits and separators only.
+_SPREADABLE = re.compile(r"[0-9\s().+/-]+")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
 _DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
@@ -318,6 +425,23 @@ def _digit_width(encoding: str) -> bool | None:
     if probe == b"0123456789.":
         return False
     return True if probe == "0123456789.".encode("utf-16-le") else None
+
+
+def _in_dotted(s: _S, p: int, q: int, dot: Any) -> bool:
+    """Whether s[p:q] is a piece of a dotted number (a UID): a dot between it and a digit on either side."""
+    return (p >= 2 and s[p - 1:p] == dot and s[p - 2:p - 1].isdigit()) or (
+        s[q:q + 1] == dot and s[q + 1:q + 2].isdigit())
+
+
+def _glued_prefix(text: str, at: int) -> bool:
+    """Whether a number at text[at] starts a word or follows a prefix of 1-4 letters that starts one
+    ("PID00482913"); not a digit of a longer run, a UID's dot piece, or the tail of a longer word."""
+    i = at
+    while i > 0 and text[i - 1].isascii() and text[i - 1].isalpha():
+        i -= 1
+    if i == at:
+        return not (text[at - 1] == "." and at >= 2 and text[at - 2].isdigit())
+    return at - i <= 4 and not (i and _word_char(text[i - 1]))
 
 
 def _word_char(c: str | bytes) -> bool:
@@ -468,8 +592,10 @@ def _walk(ds: Dataset, path: str = "", base: int | None = 0
         where: _Where = (at, bytes(raw.value)) if at is not None and isinstance(
             getattr(raw, "value", None), bytes | bytearray) else None
         if vr in _BINARY_VRS and (getattr(raw, "value", None) is None or length > 4096) and length:
-            # its tag, VR and creator are checked; its bytes by the raw scan
+            # its tag, VR and creator are checked; its needles by the raw scan, its text by _large_binary_texts
             elem = pydicom.DataElement(tag, vr, None)
+            if where is None and at is not None and length != 0xFFFFFFFF:
+                where = (at, b"")  # not read: where it is, for its text
         else:
             elem = ds[tag]
         loc = f"{path}{_tag(elem)}"
@@ -478,6 +604,57 @@ def _walk(ds: Dataset, path: str = "", base: int | None = 0
                 yield from _walk(item, f"{loc}[{i}] > ", at)
         else:
             yield loc, elem, ds, where
+
+
+#: Known bulk binary: pixel data (and the retired 7Fxx groups), waveform data, overlay and curve data,
+#: LUT and palette data, an encapsulated document (flagged whole). Their bytes are samples, not text.
+_BULK = frozenset({0x54001010, 0x54000110, 0x54000112, 0x00283006, 0x00281201, 0x00281202, 0x00281203,
+                   0x00281204, 0x00281221, 0x00281222, 0x00281223, 0x00281224, 0x00420011, 0x00660023,
+                   0x00660024, 0x00660025, 0x00660026, 0x00660029})
+#: Bytes of a large binary value read at a time for its text, and how far chunks overlap (a match that
+#: crosses a chunk's end is seen whole in the next).
+_CHUNK = 1 << 20
+_OVERLAP = 256
+
+
+def _unknown_text(loc: str, texts: Iterable[str], add: _Add) -> bool:
+    """Text in a public attribute no dictionary knows is a finding of its own, once (whether one was made):
+    no profile says what it holds, and ``veil deid`` removes every such attribute (red team F14)."""
+    for text in texts:
+        for run in re.findall(r"[ -~]{6,}", text):
+            if re.search(r"[A-Za-z]{2}", run):
+                add(loc, "unknown-tag-text", run.strip())
+                return True
+    return False
+
+
+def _bulk(tag: int) -> bool:
+    group = tag >> 16
+    return (tag in _BULK or group & 0xFF00 == 0x7F00 or (0x6000 <= group <= 0x60FF and tag & 0xFFFF == 0x3000)
+            or 0x5000 <= group <= 0x50FF)
+
+
+def _large_binary_texts(source: bytes | Path, where: _Where, raw: Any, encodings: list[str]) -> Iterator[str]:
+    """The text of a binary value that verify did not read (over 4096 bytes), chunk by chunk: its bytes
+    where the file holds them (`where`), or its value when pydicom read it; each chunk decoded as
+    :func:`_decodings` does. Nothing when neither says where the bytes are (the raw search reads them)."""
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes | bytearray):
+        for lo in range(0, len(value), _CHUNK):
+            yield from _decodings(bytes(value[lo:lo + _CHUNK + _OVERLAP]), encodings)
+        return
+    length = getattr(raw, "length", 0) or 0
+    if where is None or length == 0xFFFFFFFF:
+        return
+    at = where[0]
+    fh: io.BufferedIOBase = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    with fh:
+        for lo in range(0, length, _CHUNK):
+            fh.seek(at + lo)
+            chunk = fh.read(min(_CHUNK + _OVERLAP, length - lo))
+            if not chunk:
+                return
+            yield from _decodings(chunk, encodings)
 
 
 def _dictionary_vr(tag: int) -> str:
@@ -694,6 +871,16 @@ class Scanner:
             # a code of a public coding scheme ("51185008", SNOMED CT's chest) is vocabulary, not a record number
             public_code = tag == 0x00080100 and str(parent.get("CodingSchemeDesignator", "")).upper() in _PUBLIC_SCHEMES
             add_here = _once(add) if len(texts) > 1 and isinstance(elem.value, bytes | bytearray) else add
+            # a public attribute no dictionary knows: veil deid removes every one (fallback:unknown-public)
+            unknown = not tag.is_private and not elem.keyword and tag.element != 0 and group > 0x0002
+            source = inflated if deflated else data  # where the value's bytes are (None: not inflated)
+            if elem.value is None and vr in ("OB", "OW", "UN") and source is not None and not _bulk(tag) and (
+                    not self._safe_private(elem, parent, creators_cache)):
+                raw = parent.get_item(tag, keep_deferred=True)
+                self._check_large_binary(loc, _large_binary_texts(source, where, raw, encodings), not modified,
+                                         unknown, _once(add))
+            elif unknown:
+                _unknown_text(loc, texts, _once(add))
             for text in texts:  # a binary value's decodings (see _decodings): each hit once
                 f = fold(text)
                 if self.index is not None and not coded:
@@ -706,6 +893,8 @@ class Scanner:
                             continue
                         add_here(loc, f"identifier:{self.index.category(f[a:b])}", text[a:b] if len(f) == len(text)
                             else f[a:b])
+                    for a, b in self.index.glued(text):
+                        add_here(loc, "identifier:name", text[a:b])
                 if date_re is not None and vr not in ("DA", "DT"):
                     for m in date_re.finditer(f):
                         add_here(loc, "date-not-shifted", m.group(0))
@@ -743,6 +932,30 @@ class Scanner:
         self._check_preamble(data, add)
         self._check_path(rel, add)
         return found
+
+    def _safe_private(self, elem: pydicom.DataElement, parent: Dataset,
+                      cache: dict[int, dict[tuple[int, int], str]]) -> bool:
+        """Whether `elem` is a private attribute of the safe list (PS3.15 E.3.10-1): its binary ones are
+        pixels and volumes (Philips' Volume Pixel, Siemens' Volume Payload), never read as text."""
+        tag = elem.tag
+        if not tag.is_private or tag.element <= 0xFF:
+            return False
+        creator = cache.setdefault(id(parent), _creators(parent)).get((tag.group, tag.element >> 8), "")
+        return bool(creator) and self.safe.lookup(creator, tag.group, tag.element & 0xFF) is not None
+
+    def _check_large_binary(self, loc: str, texts: Iterator[str], dates: bool, unknown: bool, add: _Add) -> None:
+        """The free-text PHI patterns on the text of a large binary value, read in chunks (red team F14: a
+        5 KB UN value of an unknown public tag holding "SSN 123-45-6789 ... jq@example.org" passed; the
+        same text short was found). `unknown`: a public tag no dictionary knows (see _unknown_text)."""
+        for text in texts:
+            for cat, pat in _PATTERNS:
+                for m in pat.finditer(text):
+                    add(loc, f"pattern:{cat}", m.group(0))
+            if dates:
+                for m in _TEXT_DATES.finditer(text):
+                    add(loc, "pattern:date", m.group(0))
+            if unknown:
+                unknown = not _unknown_text(loc, [text], add)
 
     def _excused_hit(self, elem: pydicom.DataElement, folded: str, a: int, b: int) -> bool:
         """Whether the needle hit folded[a:b] is a word of the device maker's own name, not a leak.
@@ -806,6 +1019,8 @@ class Scanner:
         there. A placeholder Veil writes ("[PLACE]") is never a hit."""
         excused = list(excused)
         encs = ["utf-8", "latin-1", "utf-16-le", *[e for e in encodings if e not in ("iso8859", "latin_1")]]
+        if self.index is not None:  # the input's own (red team F10: bytes copied out of it keep them)
+            encs += sorted(self.index.needles.encodings)
         patterns: list[tuple[str, re.Pattern[bytes]]] = []
         widths: dict[bool, str] = {}  # digit needles: ASCII-compatible (False) or UTF-16-LE (True) -> encoding
         if self.index is not None:
@@ -901,6 +1116,8 @@ class Scanner:
             folded = fold(rel)
             for a, b in self.index.find(folded):
                 add("output path", "path", folded[a:b])
+            for a, b in self.index.glued(rel):
+                add("output path", "path", rel[a:b])
         spaced = re.sub(r"[_/\\]", " ", rel)  # "Smith_MRN123456/..." -> words the patterns can see
         for cat, pat in _PATTERNS[:6]:
             for m in pat.finditer(spaced):
@@ -1175,6 +1392,32 @@ def _dictionary_words() -> frozenset[str]:
     from pydicom.datadict import DicomDictionary
 
     return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{3,}", entry[2]))
+
+
+def _data_words(*names: str) -> frozenset[str]:
+    """Upper-case words of word lists shipped in veil/text/data (read as data: verify shares no code with
+    the de-identifier's text matcher); '#' starts a comment."""
+    from importlib import resources
+
+    root = resources.files("veil.text").joinpath("data")
+    out: set[str] = set()
+    for name in names:
+        for line in root.joinpath(name).read_text(encoding="utf-8").splitlines():
+            out.update(w.upper() for w in line.split("#", 1)[0].split())
+    return frozenset(out)
+
+
+@functools.cache
+def _common_words() -> frozenset[str]:
+    """English and clinical words (and eponyms, DICOM's own words): a name that is one is never a glued hit."""
+    return _data_words("english.txt", "ambiguous.txt", "medical_terms.txt", "vocabulary.txt", "eponyms.txt",
+                       "drugs.txt") | _dictionary_words()
+
+
+@functools.cache
+def _names_and_words() -> frozenset[str]:
+    """Words, names and places: an initial and a name that make one of them ("Sharper") are no login."""
+    return _common_words() | _data_words("surnames.txt", "first_names.txt", "places.txt")
 
 
 def _age_years(v: str) -> float:
