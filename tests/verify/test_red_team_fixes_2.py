@@ -237,3 +237,18 @@ def test_a_name_in_the_inputs_character_set_is_found_whatever_the_output_declare
     read = pydicom.dcmread(io.BytesIO(data), defer_size=64 * 1024)
     found = Scanner(read_needles(tmp_path / "in.dcm"), ocr=False).scan(read, data, "a.dcm", set())
     assert [f for f in found if f.category == "identifier:raw" and "Иванова" in f.value], found
+
+
+def test_a_public_binary_value_of_known_meaning_is_not_read_for_patterns(tmp_path):
+    """Review: the PHI patterns ran on any public OB/OW over 4096 bytes, and an ICC profile's standard
+    description "IEC http://www.iec.ch" was a URL finding that blocked a correct release. Patterns run on
+    UN, private and unknown values, as they do on short ones; the unknown tag's text is still found."""
+    profile = (b"\x00" * 128 + b"desc IEC http://www.iec.ch sRGB " + b"\x00" * 64) * 40
+    assert len(profile) > 4096
+    found = {}
+    for tag, vr in ((0x00282000, "OB"), (0x00409999, "UN")):
+        path = tmp_path / f"{tag:08x}.dcm"
+        _binary(tag, vr, profile).save_as(path, enforce_file_format=True)
+        found[tag] = {f.category for f in Scanner(ocr=False).scan_file(path, "a.dcm")}
+    assert "pattern:url" not in found[0x00282000], found
+    assert "pattern:url" in found[0x00409999], found

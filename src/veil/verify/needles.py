@@ -170,10 +170,8 @@ def date_forms(da: str) -> list[str]:
 def birth_forms(da: str) -> list[str]:
     """:func:`date_forms` and the birth date's rarer forms: other languages, day first ("13. NOVEMBER 1947",
     "13 DE NOVIEMBRE DE 1947"), Roman months ("13.XI.1947") and the East Asian form (the text matcher's
-    :func:`veil.text.known.birth_forms`); the year in two digits ("13/05/47", "13MAY47") and the month of
-    birth with its year ("MAY 1947", "05/1947"): HIPAA 164.514(b)(2)(i)(C) removes every element of a
-    birth date but the year (red team F3). Only the birth date's: they are needles everywhere, and a
-    study's month is no identifier."""
+    :func:`veil.text.known.birth_forms`) and the year in two digits ("13/05/47", "13MAY47", red team F3).
+    Only the birth date's: they are needles everywhere, and a study's two-digit year is no identifier."""
     forms = date_forms(da)
     if not forms:
         return forms
@@ -186,10 +184,10 @@ def birth_forms(da: str) -> list[str]:
                   f"{d.month}{sep}{d.day}{sep}{yy}"]
     forms += [f"{d:%d}.{d:%m}.{yy}"]  # dotted and unpadded reads as a version number ("13.5.47"): padded only
     for m in dict.fromkeys((months.ABBREVIATED[d.month - 1], months.ENGLISH[d.month - 1])):
-        forms += [f"{d:%d}{m}{yy}", f"{d:%d}-{m}-{yy}", f"{d.day}-{m}-{yy}", f"{m} {d.year}", f"{m}, {d.year}"]
-        if len(m) == 3:
-            forms.append(f"{m}. {d.year}")
-    forms += [f"{d:%m}/{d.year}", f"{d.month}/{d.year}"]
+        forms += [f"{d:%d}{m}{yy}", f"{d:%d}-{m}-{yy}", f"{d.day}-{m}-{yy}"]
+    # not the month with its year ("MAY 1947", "05/1947"): these needles are searched in every output, and
+    # another patient's shifted "05/08/2010" or "7 March 2011" held a birth's "08/2010", "March 2011"
+    # (review: 23 of 367 correct research-longitudinal files blocked)
     roman = months.ROMAN[d.month - 1]
     forms += [f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
               f"{d.year}年{d.month:02d}月{d.day:02d}日"]
@@ -218,10 +216,8 @@ def place_parts(value: str) -> list[str]:
     only with a word of 4 letters or more that is not an address or institution word (:data:`PLACE_WORDS`),
     so "Lane", "UK" or "Radiology Wing" never become needles."""
     out: list[str] = []
-    for raw in re.split(r"[,;\n\r^\\]+", value):
-        part = " ".join(raw.split())
-        if not part:
-            continue
+    parts = [" ".join(raw.split()) for raw in re.split(r"[,;\n\r^\\]+", value)]
+    for part in (p for p in parts if p):
         up = fold(part)
         forms = [part]
         bare = _SAINT.sub("", up)
@@ -235,9 +231,25 @@ def place_parts(value: str) -> list[str]:
 
 
 def _names_a_place(part: str) -> bool:
+    """A part with a word of its own, and not a month or an ordinary word alone: the town "March" matched
+    another patient's shifted "7 March 2011" (review); "Reading" or "Battle" alone would match prose."""
     words = re.findall(r"[^\W\d_]+", fold(part))
+    if len(words) == 1 and (words[0] in _MONTH_WORDS or words[0] in _ordinary_words()):
+        return False
     return any(len(w) >= 4 and w not in PLACE_WORDS and w not in STOP for w in words) and (
         len(words) >= 2 or len(fold(part)) >= 5)
+
+
+_MONTH_WORDS = frozenset(m.upper() for m in (*months.ENGLISH, *months.ABBREVIATED))
+
+
+@functools.cache
+def _ordinary_words() -> frozenset[str]:
+    """English words (Veil's shipped list, upper case): a one-word place part that is one is no needle."""
+    from importlib import resources
+
+    text = resources.files("veil.text").joinpath("data/english.txt").read_text(encoding="utf-8")
+    return frozenset(w.strip().upper() for w in text.splitlines() if w.strip() and not w.startswith("#"))
 
 
 #: Country codes of two digits (ITU-T E.164); 1 and 7 are one digit, the rest three.
