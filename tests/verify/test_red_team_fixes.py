@@ -297,3 +297,19 @@ def test_a_place_in_a_coding_schemes_organisation_is_vocabulary(tmp_path):
     assert not _against(tmp_path, source, output)
     assert [c for c, _ in _against(tmp_path, source, _image(ImageComments="seen in 91054 Erlangen"))] == [
         "identifier:place"]
+
+
+@pytest.mark.parametrize("text", ["DOB 1947-05-13T00:00:00", "born 1947-05-13T10:15:00Z", "DOB 1947-05-13T"])
+def test_a_birth_date_written_as_an_iso_date_time_is_found(tmp_path, text):
+    """Review: the "T" after an ISO date hid it from the needles (a letter after a date is no boundary)."""
+    found = _against(tmp_path, _image(PatientBirthDate="19470513"),
+                     _image(LongitudinalTemporalInformationModified="REMOVED", ImageComments=text))
+    assert ("identifier:date", "1947-05-13") in found, found
+
+
+@pytest.mark.parametrize(("text", "hit"), [("lives on Harrowgate Lane", "Harrowgate Lane"),
+                                           ("seen in Erlangen", "Erlangen")])
+def test_a_street_or_town_without_its_number_is_found(tmp_path, text, hit):
+    """Review: "17 Harrowgate Lane" and "91054 Erlangen" were needles with their numbers only."""
+    source = _image(PatientAddress="17 Harrowgate Lane, Plimsworth", InstitutionAddress="91054 Erlangen, Bavaria")
+    assert ("identifier:place", hit) in _against(tmp_path, source, _image(ImageComments=text))

@@ -220,6 +220,11 @@ def place_parts(value: str) -> list[str]:
     for part in (p for p in parts if p):
         up = fold(part)
         forms = [part]
+        # without its house number or postcode: "Harrowgate Lane" of "17 Harrowgate Lane", "Erlangen" of
+        # "91054 Erlangen" (review: the street or town named alone passed)
+        bare_words = " ".join(w for w in part.split() if not re.search(r"\d", w))
+        if bare_words and bare_words != part:
+            forms.append(bare_words)
         bare = _SAINT.sub("", up)
         if bare != up:
             forms += [bare, "ST " + bare, "ST. " + bare, "SAINT " + bare]

@@ -424,6 +424,11 @@ class NeedleIndex:
 #: number is no date), so the date part is looked up alone when what follows it is a time (red team F3).
 _DATE_TIME_RUN = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
                             r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?(?:[+-]\d{4})?(?![0-9A-Za-z])")
+#: An ISO 8601 date run on into its time with "T" ("1947-05-13T10:15:00Z", "2019-04-02T"): the needle
+#: lookarounds refuse the letter after the date.
+_ISO_DATE_TIME = re.compile(r"(?<![0-9A-Za-z.])((?:1[89]|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))T"
+                            r"(?:\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+                            r"(?![0-9A-Za-z])", re.I)
 #: Digit groups as numbers are written: joined by a space, a dash, dot or slash (spaced or not), brackets.
 _DIGIT_GROUPS = re.compile(r"(?<![0-9])[0-9]+(?:(?:\s?[-./]\s?|\s|\)\s?|\s?\()[0-9]+)*")
 #: A word before a phone number ("tel", "call", "ext." ...), at the end of the text before it.
@@ -934,6 +939,12 @@ class Scanner:
                     if self.index is not None and not coded and self.index.is_digit_needle(day):
                         add_here(loc, f"identifier:{self.index.category(day)}", day)
                     elif day in dates and vr not in ("DA", "DT"):  # DA/DT: checked on their value above
+                        add_here(loc, "date-not-shifted", day)
+                for m in _ISO_DATE_TIME.finditer(f):  # "1947-05-13T10:15:00": the "T" hid the date (review)
+                    day = m.group(1)
+                    if self.index is not None and not coded and (0, len(day)) in self.index.find(day):
+                        add_here(loc, f"identifier:{self.index.category(day)}", day)
+                    elif day.replace("-", "") in dates and vr not in ("DA", "DT"):
                         add_here(loc, "date-not-shifted", day)
                 if (vr in FREE_TEXT_VRS or vr == "UN" or (vr == "OB" and tag.is_private)) and not public_code:
                     for cat, pat in _PATTERNS:
