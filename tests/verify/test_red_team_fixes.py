@@ -19,27 +19,16 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
 from veil.errors import VeilError
 from veil.verify import verify_folder
 from veil.verify.needles import fold, read_needles
 from veil.verify.scan import Scanner
 
+from .conftest import image as _image
+
 SECRET = "dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnY="
-
-
-def _image(**values: object) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
-    ds.PatientIdentityRemoved = "YES"
-    for k, v in values.items():
-        setattr(ds, k, v)
-    return ds
 
 
 def _veil(*args: str) -> subprocess.CompletedProcess[str]:

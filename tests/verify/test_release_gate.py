@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 from tests.verify.test_verify import KEY
 
 from veil.pipeline.instance import keyed_file_hash
@@ -20,17 +20,7 @@ from veil.verify import pair_by_manifest, verify_folder
 from veil.verify.needles import Needles, read_needles
 from veil.verify.scan import Scanner
 
-
-def _image(**values: object) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
-    ds.PatientIdentityRemoved = "YES"
-    for k, v in values.items():
-        setattr(ds, k, v)
-    return ds
+from .conftest import image as _image
 
 
 def _save(ds: Dataset, path: Path, deflated: bool = False) -> Path:
