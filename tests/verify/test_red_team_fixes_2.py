@@ -241,3 +241,12 @@ def test_a_public_binary_value_of_known_meaning_is_not_read_for_patterns(tmp_pat
         found[tag] = {f.category for f in Scanner(ocr=False).scan_file(path, "a.dcm")}
     assert "pattern:url" not in found[0x00282000], found
     assert "pattern:url" in found[0x00409999], found
+
+
+@pytest.mark.parametrize(("stored", "written"), [("+44 20 7946 0321", "call 0044 20 7946 0321"),
+                                                 ("0044 20 7946 0321", "call +44 20 7946 0321"),
+                                                 ("+1 555 238 4471", "call 001 555 238 4471")])
+def test_a_country_code_dialled_with_00_or_plus_is_the_same_number(tmp_path, stored, written):
+    """Review: "+44 20 7946 0321" passed written "0044 20 7946 0321" (the 00 most countries dial out with)."""
+    found = _against(tmp_path, _image(PatientTelephoneNumbers=stored), _image(ImageComments=written))
+    assert [c for c, _ in found if c == "identifier:contact"], found

@@ -271,7 +271,8 @@ def phone_forms(value: str) -> tuple[list[str], str | None]:
     "020 7946 0321": only the value and all its digits were needles. An international number is also
     written without its country code, with the trunk 0 most countries dial (+44, +49, +33, +31 ...; an
     Italian number keeps its 0; North America, +1, has none), and with "(0)" between them; a 10-digit
-    North American number is also written with its 1 in front, and as its local 7 digits."""
+    North American number is also written with its 1 in front, and as its local 7 digits. The country code
+    follows "+" or "00" either way."""
     m = _PHONE.fullmatch(value.strip())
     if not m:
         return [], None
@@ -285,10 +286,12 @@ def phone_forms(value: str) -> tuple[list[str], str | None]:
         else:
             cc = digits[:1] if digits[:1] in ("1", "7") else digits[:2] if digits[:2] in _CC2 else digits[:3]
         rest = digits[len(cc):]
+        # the country code after "+" or after the "00" most countries dial out with ("0044 20 ...", review)
+        dialled = [cc + rest, "00" + cc + rest]
         if cc == "1":
-            return [rest], rest[3:] if len(rest) == 10 else None
+            return [rest, *dialled], rest[3:] if len(rest) == 10 else None
         national = rest if rest.startswith("0") else "0" + rest
-        return [national, cc + national], None
+        return [national, cc + national, *dialled], None
     if len(digits) == 10:
         return ["1" + digits], digits[3:]
     if len(digits) == 11 and digits.startswith("1"):
