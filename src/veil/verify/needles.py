@@ -248,13 +248,23 @@ def _names_a_place(part: str) -> bool:
 _MONTH_WORDS = frozenset(m.upper() for m in (*months.ENGLISH, *months.ABBREVIATED))
 
 
-@functools.cache
-def _ordinary_words() -> frozenset[str]:
-    """English words (Veil's shipped list, upper case): a one-word place part that is one is no needle."""
+def data_words(*names: str) -> frozenset[str]:
+    """Upper-case words of word lists shipped in veil/text/data (read as data: verify shares no code with
+    the de-identifier's text matcher); '#' starts a comment."""
     from importlib import resources
 
-    text = resources.files("veil.text").joinpath("data/english.txt").read_text(encoding="utf-8")
-    return frozenset(w.strip().upper() for w in text.splitlines() if w.strip() and not w.startswith("#"))
+    root = resources.files("veil.text").joinpath("data")
+    out: set[str] = set()
+    for name in names:
+        for line in root.joinpath(name).read_text(encoding="utf-8").splitlines():
+            out.update(w.upper() for w in line.split("#", 1)[0].split())
+    return frozenset(out)
+
+
+@functools.cache
+def _ordinary_words() -> frozenset[str]:
+    """English words (Veil's shipped list): a one-word place part that is one is no needle."""
+    return data_words("english.txt")
 
 
 #: Country codes of two digits (ITU-T E.164); 1 and 7 are one digit, the rest three.

@@ -39,7 +39,7 @@ from pydicom.uid import UID_dictionary
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
 from veil.text.known import BIRTH_CUE
-from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, cjk, date_forms, fold
+from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, cjk, data_words, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
 VENDOR_ROOTS = {
@@ -1436,30 +1436,17 @@ def _dictionary_words() -> frozenset[str]:
     return frozenset(w.upper() for entry in DicomDictionary.values() for w in re.findall(r"[A-Za-z]{3,}", entry[2]))
 
 
-def _data_words(*names: str) -> frozenset[str]:
-    """Upper-case words of word lists shipped in veil/text/data (read as data: verify shares no code with
-    the de-identifier's text matcher); '#' starts a comment."""
-    from importlib import resources
-
-    root = resources.files("veil.text").joinpath("data")
-    out: set[str] = set()
-    for name in names:
-        for line in root.joinpath(name).read_text(encoding="utf-8").splitlines():
-            out.update(w.upper() for w in line.split("#", 1)[0].split())
-    return frozenset(out)
-
-
 @functools.cache
 def _common_words() -> frozenset[str]:
     """English and clinical words (and eponyms, DICOM's own words): a name that is one is never a glued hit."""
-    return _data_words("english.txt", "ambiguous.txt", "medical_terms.txt", "vocabulary.txt", "eponyms.txt",
+    return data_words("english.txt", "ambiguous.txt", "medical_terms.txt", "vocabulary.txt", "eponyms.txt",
                        "drugs.txt") | _dictionary_words()
 
 
 @functools.cache
 def _names_and_words() -> frozenset[str]:
     """Words, names and places: an initial and a name that make one of them ("Sharper") are no login."""
-    return _common_words() | _data_words("surnames.txt", "first_names.txt", "places.txt")
+    return _common_words() | data_words("surnames.txt", "first_names.txt", "places.txt")
 
 
 def _age_years(v: str) -> float:
