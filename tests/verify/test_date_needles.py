@@ -9,6 +9,7 @@ import re
 from datetime import date, timedelta
 
 import pydicom
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.verify.test_trie import _flat
@@ -123,3 +124,15 @@ def test_a_birth_date_in_an_output_is_reported_in_text_and_raw_bytes(tmp_path):
     assert ("date-not-shifted", "2/3/2010") in got  # the file's own study date, month first
     raw = {f.value for f in found if f.category == "identifier:raw"}
     assert {"05-13-1947", "may 13, 1947"} <= raw
+
+
+@pytest.mark.parametrize("text", ["born May 13, 47", "DOB: 13.V.47", "b. 13 May '47", "May 13 '47 (DOB)",
+                                  "dob 13 may, 47"])
+def test_a_birth_date_with_a_two_digit_year_and_its_months_name_is_found(text):
+    """Noticed last session: "born May 13, 47" and "13.V.47" passed verify (the text cleaner replaces them)."""
+    scanner = Scanner(collect(image(PatientName="Quixandor^Belinda", PatientBirthDate="19470513")), ocr=False)
+    out = image(ImageComments=text, LongitudinalTemporalInformationModified="MODIFIED")
+    found = scanner.scan(out, b"", "x.dcm", set())
+    assert [f.category for f in found if f.location.endswith("ImageComments")] == ["identifier:date"]
+    other = image(ImageComments=text.replace("13", "14"), LongitudinalTemporalInformationModified="MODIFIED")
+    assert not [f for f in scanner.scan(other, b"", "x.dcm", set()) if f.location.endswith("ImageComments")]

@@ -171,7 +171,8 @@ def birth_forms(da: str) -> list[str]:
     """:func:`date_forms` and the birth date's rarer forms: other languages, day first ("13. NOVEMBER 1947",
     "13 DE NOVIEMBRE DE 1947"), Roman months ("13.XI.1947") and the East Asian form (the text matcher's
     :func:`veil.text.known.birth_forms`) and the year in two digits ("13/05/47", "13MAY47", red team F3).
-    Only the birth date's: they are needles everywhere, and a study's two-digit year is no identifier."""
+    Only the birth date's: they are needles everywhere, and a study's two-digit year is no identifier. Forms
+    cost no regex to add: they are looked up where a date's shape matches (veil.verify.scan._date_shape)."""
     forms = date_forms(da)
     if not forms:
         return forms
@@ -185,11 +186,16 @@ def birth_forms(da: str) -> list[str]:
     forms += [f"{d:%d}.{d:%m}.{yy}"]  # dotted and unpadded reads as a version number ("13.5.47"): padded only
     for m in dict.fromkeys((months.ABBREVIATED[d.month - 1], months.ENGLISH[d.month - 1])):
         forms += [f"{d:%d}{m}{yy}", f"{d:%d}-{m}-{yy}", f"{d.day}-{m}-{yy}"]
+        # the month's name with a two-digit year as letters write it ("born May 13, 47", "13 May '47")
+        for day in dict.fromkeys((str(d.day), f"{d:%d}")):
+            for y in (yy, f"'{yy}"):
+                forms += [f"{m} {day}, {y}", f"{m} {day} {y}", f"{day} {m} {y}", f"{day} {m}, {y}"]
     # not the month with its year ("MAY 1947", "05/1947"): these needles are searched in every output, and
     # another patient's shifted "05/08/2010" or "7 March 2011" held a birth's "08/2010", "March 2011"
     # (review: 23 of 367 correct research-longitudinal files blocked)
     roman = months.ROMAN[d.month - 1]
-    forms += [f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.year}年{d.month}月{d.day}日",
+    forms += [f"{d.day}.{roman}.{d.year}", f"{d:%d}.{roman}.{d.year}", f"{d.day}.{roman}.{yy}", f"{d:%d}.{roman}.{yy}",
+              f"{d.year}年{d.month}月{d.day}日",
               f"{d.year}年{d.month:02d}月{d.day:02d}日"]
     return list(dict.fromkeys(forms))
 

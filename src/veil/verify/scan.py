@@ -356,10 +356,14 @@ class NeedleIndex:
         like the raw regex of that encoding)."""
         if not self._dated:
             return []
-        if not wide:
-            return [(p, q, buf[p:q].decode("ascii"))
-                    for p, q in _date_spans(buf, self._dated_bytes, _date_shape(False), start, stop, upper=True)]
         out = []
+        if not wide:  # within runs of printable ASCII: the shape is slow to search through binary bytes
+            for m in _ASCII_RUN.finditer(buf, start):
+                if m.start() >= stop:
+                    break
+                out += [(p, q, buf[p:q].decode("ascii")) for p, q in _date_spans(
+                    buf, self._dated_bytes, _date_shape(False), m.start(), stop, upper=True, end=m.end())]
+            return out
         for m in _ASCII_RUN_UTF16.finditer(buf, start):
             if m.start() >= stop:
                 break
@@ -473,7 +477,8 @@ _SPREADABLE = re.compile(r"[0-9\s().+/-]+")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
 _DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
-#: Printable ASCII written as UTF-16-LE, long enough to hold a date ("5/8/47").
+#: Printable ASCII, as one byte or as UTF-16-LE, long enough to hold a date ("5/8/47").
+_ASCII_RUN = re.compile(rb"[\x20-\x7e]{5,}")
 _ASCII_RUN_UTF16 = re.compile(rb"(?:[\x20-\x7e]\x00){6,}")
 
 
@@ -491,17 +496,17 @@ def _date_shape(text: bool, bounded: bool = True) -> re.Pattern[Any]:
     words = sorted({*months.ENGLISH, *months.ABBREVIATED, *(n for names in months.FOREIGN for n in names),
                     *months.ROMAN})
     month = "(?:" + _trie(words) + ")"
-    day, year = r"\d{1,2}(?:ST|ND|RD|TH)?", r"(?:\d{4}|\d{2})"
+    day, year = r"\d{1,2}(?:ST|ND|RD|TH)?", r"(?:\d{4}|'?\d{2})"
     src = (r"(?:\d{8}|\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2" + year
            + "|" + day + r"(?:\.? | OF | DE |[.-])?" + month + r"(?:,? | DE |[.-])?" + year
-           + "|" + month + r"\.?[ -]" + day + r",?[ -]\d{4})")
+           + "|" + month + r"\.?[ -]" + day + r",?[ -]" + year + ")")
     if bounded:
         src = r"(?<![A-Z0-9])" + src + r"(?![A-Z0-9])"
     return re.compile(src) if text else re.compile(src.encode(), re.I)
 
 
 def _date_spans(s: _S, table: Any, shape: re.Pattern[Any], start: int, stop: int,
-                upper: bool = False) -> list[tuple[int, int]]:
+                upper: bool = False, end: int | None = None) -> list[tuple[int, int]]:
     """Spans of `s` that start in [start, stop), match the date `shape` and are in `table`, leftmost
     first, not overlapping, the longest at a place.
 
@@ -509,11 +514,11 @@ def _date_spans(s: _S, table: Any, shape: re.Pattern[Any], start: int, stop: int
     boundary, where the shape asks for one) is the hit ("01/01/00" of "01/01/001900" in UTF-16, where
     the shape took "01/01/0019"). Else the search goes on one character on: a needle may start inside
     it ("2019/13/05/1947" holds "13/05/1947"). `upper`: bytes matched case-insensitively, looked up in
-    capitals."""
+    capitals; `end`: where the text to search ends (a run of text in bytes)."""
     found: list[tuple[int, int]] = []
     bounded = shape.pattern[:4] in ("(?<!", b"(?<!")
-    pos = start
-    while (m := shape.search(s, pos)) is not None and m.start() < stop:
+    pos, end = start, len(s) if end is None else end
+    while (m := shape.search(s, pos, end)) is not None and m.start() < stop:
         value = m.group(0).upper() if upper else m.group(0)
         a, b = m.span()
         while b > a and not (value[:b - a] in table and (b == m.end() or not bounded or not _word_char(s[b:b + 1]))):
