@@ -75,6 +75,11 @@ STOP = frozenset({"MR", "MRS", "MS", "MISS", "DR", "PROF", "TECH", "MD", "PHD", 
                   "ANONYMIZED", "ANONYMOUS", "UNKNOWN", "NONE", "TEST", "PATIENT", "DOCTOR"})
 
 
+#: A value of digits with single dots between them (UIDs, numeric IDs, dotted dates): verify looks these up
+#: piece by piece along runs of digits and dots (veil.verify.scan.NeedleIndex).
+DIGIT_DOT = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
 def fold(text: str) -> str:
     """Upper case without accents, so 'Zoë' finds 'ZOE' and 'zoë'; letters without a decomposition as ASCII
     writes them ('Søren' finds 'SOREN': :data:`veil.text.known.LETTERS`); what a reader does not see dropped
@@ -88,7 +93,7 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an archive's input gives a million needles (~100 bytes each less)
 class Needle:
     value: str  # as found in the input
     category: str  # name, id, place, contact, date, uid
@@ -100,6 +105,10 @@ class Needles:
 
     values: dict[str, Needle] = field(default_factory=dict)  # folded -> needle
     dates: set[str] = field(default_factory=set)  # YYYYMMDD of this file (birth and study dates)
+    #: YYYYMMDD of every birth date of the input: searched everywhere in its written forms (birth_forms). Its
+    #: forms of digits and dots and its East Asian forms are `values` too; the others (~100 a date) are
+    #: checked where a date's shape matches (veil.verify.scan.NeedleIndex), not held as a million needles
+    births: set[str] = field(default_factory=set)
     makers: set[str] = field(default_factory=set)  # folded Manufacturer and Model Name values of the input
     #: the 7-digit local part of a 10-digit North American number: a needle only next to a phone cue or
     #: written with its dash ("ext 238-4471"; see veil.verify.scan.NeedleIndex)
@@ -129,6 +138,7 @@ class Needles:
         for k, n in other.values.items():
             self.values.setdefault(k, n)
         self.makers |= other.makers
+        self.births |= other.births
         self.local_phones |= other.local_phones
         self.undotted |= other.undotted
         self.encodings |= other.encodings
@@ -437,8 +447,10 @@ def _collect(ds: Dataset, n: Needles) -> None:
                 if re.fullmatch(r"\d{8}", v):
                     n.dates.add(v)
                     if kw == "PatientBirthDate":  # never kept by any option: searched everywhere
+                        n.births.add(v)
                         for form in birth_forms(v):
-                            n.add(form, "date")
+                            if not form.isascii() or DIGIT_DOT.fullmatch(form):
+                                n.add(form, "date")
         elif kw in ID_KEYWORDS:
             for v in vals:
                 n.add(v, "id")

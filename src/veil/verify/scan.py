@@ -39,7 +39,8 @@ from pydicom.uid import UID_dictionary
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
 from veil.text.known import BIRTH_CUE
-from veil.verify.needles import EQUIPMENT_KEYWORDS, Needles, cjk, data_words, date_forms, fold
+from veil.verify.literals import WORD, Literals
+from veil.verify.needles import DIGIT_DOT, EQUIPMENT_KEYWORDS, Needles, birth_forms, cjk, data_words, date_forms, fold
 
 #: Instance-UID roots of vendors whose UIDs embed acquisition times, serial numbers or station IDs.
 VENDOR_ROOTS = {
@@ -171,15 +172,17 @@ class NeedleIndex:
         dated = {k for k in needles.values if k not in digits and k.isascii() and shape.fullmatch(k)}
         self._keys = sorted((k for k in needles.values if k not in digits and k not in dated), key=len, reverse=True)
         self._digits = frozenset(digits)
-        #: dates in written forms (a birth date's ~100: "13 MAY 1947", "05/13/47"): looked up where the one
-        #: date-shaped pattern matches, not compiled into the regex (see _date_spans)
+        #: needles that have a date's shape, and the birth dates, whose written forms ("13 MAY 1947",
+        #: "05/13/47", ~100 a date) are looked up where the one date-shaped pattern matches, not compiled
+        #: into the needle matcher nor held one by one (see _date_spans and is_dated)
         self._dated = frozenset(dated)
-        self._dated_longest = max(map(len, dated), default=0)
+        self._births = frozenset(needles.births)
+        self._dated_longest = max([*map(len, dated), _LONGEST_DATE if self._births else 0])
         #: lengths of the digit needles, longest first (the pieces worth looking up)
         self._digit_lens = tuple(sorted({len(k) for k in digits}, reverse=True))
-        self._text: list[re.Pattern[str] | None] = []  # compiled on first use (see text)
-        self._raw: dict[str, re.Pattern[bytes] | None] = {}
-        self._raw_by_parts: dict[tuple[bytes, ...], re.Pattern[bytes] | None] = {}
+        self._text: list[Literals | None] = []  # built on first use (see text)
+        self._raw: dict[str, Literals | None] = {}
+        self._raw_by_parts: dict[tuple[str, ...], Literals | None] = {}
         #: bytes of the longest needle in any encoding asked for so far (windows must overlap by it)
         self.longest_raw = 0
         #: the digits of record numbers and phone numbers (6 digits or more) -> category: found however
@@ -193,24 +196,22 @@ class NeedleIndex:
         self._spread_longest = max(map(len, [*self._spread, *self._locals]), default=0)
 
     @property
-    def text(self) -> re.Pattern[str] | None:
-        """The needles that are not digit-dot values, over folded text, compiled where they are first used.
+    def text(self) -> Literals | None:
+        """The needles that are not digit-dot values or dates, over folded text, built where first used.
 
         Why not when the index is built: verify builds it in the main process and its workers unpickle
-        it - a compiled pattern pickles as its source and is compiled again in each of them - so the main
-        process compiled a pattern it never used.
-        """
+        it, so the main process built an automaton it never used."""
         if not self._text:
-            self._text.append(_alternation(self._keys))
+            self._text.append(Literals(self._keys) if self._keys else None)
         return self._text[0]
 
     def find(self, folded: str) -> list[tuple[int, int]]:
         """Spans of every needle in `folded` text, on word boundaries, in order of their start."""
-        spans = [m.span() for m in self.text.finditer(folded)] if self.text is not None else []
+        spans = self.text.spans(folded, boundary=WORD) if self.text is not None else []
         if self._digits:
             spans += self._digit_spans(folded, 0, len(folded))
-        if self._dated:
-            spans += _date_spans(folded, self._dated, _date_shape(True), 0, len(folded))
+        if self._dated or self._births:
+            spans += _date_spans(folded, self.is_dated, _date_shape(True), 0, len(folded))
         spans.sort()
         if self._spread or self._locals:
             more = [(a, b) for a, b in self._spread_spans(folded)
@@ -346,15 +347,16 @@ class NeedleIndex:
                         break
         return out
 
-    @functools.cached_property
-    def _dated_bytes(self) -> frozenset[bytes]:
-        return frozenset(k.encode("ascii") for k in self._dated)
+    def is_dated(self, folded: str) -> bool:
+        """Whether `folded` text with a date's shape is a needle: one as such, or a birth date's written form."""
+        return folded in self._dated or any(
+            day in self._births and folded in _birth_form_set(day) for day in _shape_days(folded))
 
     def raw_dates(self, buf: bytes, start: int, stop: int, wide: bool) -> list[tuple[int, int, str]]:
         """Dates in written forms in raw bytes, as (start, end, value): ASCII-compatible encodings (`wide`
         False, on boundaries like the text) or UTF-16-LE (runs of ASCII characters read as text; anywhere,
         like the raw regex of that encoding)."""
-        if not self._dated:
+        if not self._dated and not self._births:
             return []
         out = []
         if not wide:  # within runs of printable ASCII: the shape is slow to search through binary bytes
@@ -362,13 +364,13 @@ class NeedleIndex:
                 if m.start() >= stop:
                     break
                 out += [(p, q, buf[p:q].decode("ascii")) for p, q in _date_spans(
-                    buf, self._dated_bytes, _date_shape(False), m.start(), stop, upper=True, end=m.end())]
+                    buf, self.is_dated, _date_shape(False), m.start(), stop, end=m.end())]
             return out
         for m in _ASCII_RUN_UTF16.finditer(buf, start):
             if m.start() >= stop:
                 break
             text = m.group(0).decode("utf-16-le").upper()
-            for p, q in _date_spans(text, self._dated, _date_shape(True, bounded=False), 0,
+            for p, q in _date_spans(text, self.is_dated, _date_shape(True, bounded=False), 0,
                                     (stop - m.start() + 1) // 2):
                 out.append((m.start() + 2 * p, m.start() + 2 * q, text[p:q]))
         return out
@@ -382,17 +384,16 @@ class NeedleIndex:
         upper-case letter after it, or it starting upper case after a lower-case letter), or after one
         initial in a word that is no word or name of its own ("bquixandor"; "Sharper" of "Harper" is a
         surname). Shorter names and words are never glued hits: "Lee" in "Sleep", "Head" in "Headneck"."""
-        pattern = self.__dict__.get("_glued_re", False)
-        if pattern is False:
+        names = self.__dict__.get("_glued_names", False)
+        if names is False:
             words = _common_words()
             keys = [k for k, n in self.needles.values.items() if n.category == "name" and len(k) >= 6
                     and k.isascii() and k.isalpha() and k not in words]
-            pattern = self.__dict__["_glued_re"] = re.compile(_trie(sorted(keys)), re.I) if keys else None
-        if pattern is None:
+            names = self.__dict__["_glued_names"] = Literals(keys) if keys else None
+        if names is None:
             return []
         out = []
-        for m in pattern.finditer(text):
-            a, b = m.span()
+        for a, b in names.spans(text.translate(_ASCII_UPPER)):  # the names are ASCII capitals
             s, e = a, b
             while s > 0 and _word_char(text[s - 1]):
                 s -= 1
@@ -414,14 +415,16 @@ class NeedleIndex:
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
         state = self.__dict__ | {"_text": [], "_raw": {}, "_raw_by_parts": {}, "longest_raw": 0}
-        for cached in ("_digit_bytes", "_dated_bytes", "_runs_text", "_runs_bytes", "_glued_re"):
+        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes", "_glued_names"):
             state.pop(cached, None)
         return state
 
-    def raw(self, encoding: str) -> re.Pattern[bytes] | None:
-        """The regex needles in `encoding` (raw_digits finds the digit ones)."""
+    def raw(self, encoding: str) -> Literals | None:
+        """The needles but digit-dot values and dates, in `encoding`, lower case, as Latin-1 text (one
+        character a byte): found in a window's bytes lowered and read as Latin-1, as the case-blind byte
+        regex found them (raw_digits and raw_dates find the others)."""
         if encoding not in self._raw:
-            parts: list[bytes] = []
+            parts: list[str] = []
             width = 2 if encoding == "utf-16-le" else 1
             # another charset's pattern holds only what encodes otherwise than in UTF-8 and Latin-1, which
             # _check_raw always searches: with every needle, each input charset compiled and ran the whole
@@ -439,12 +442,12 @@ class NeedleIndex:
                     # 3-4 byte runs occur by chance in pixel data (UTF-16 above all); counted in bytes, not
                     # characters: a 2-3 ideograph name is 4-9 bytes, and was never searched (red team F9)
                     if len(raw) // width >= (4 if cjk(form) else 5):
-                        parts.append(raw.lower())  # matched with re.I (ASCII case)
+                        parts.append(raw.lower().decode("latin-1"))  # case-blind as re.I: ASCII only
             self.longest_raw = max([self.longest_raw, *map(len, parts), width * max(self._digit_lens, default=0),
                                     width * self._dated_longest])
             key = tuple(sorted(set(parts)))
             if key not in self._raw_by_parts:  # UTF-8 and Latin-1 alike for ASCII needles: built once
-                self._raw_by_parts[key] = re.compile(_trie(key), re.I) if key else None
+                self._raw_by_parts[key] = Literals(key) if key else None
             self._raw[encoding] = self._raw_by_parts[key]
         return self._raw[encoding]
 
@@ -454,6 +457,8 @@ class NeedleIndex:
 
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
+        if n is None and self._births and self.is_dated(folded):
+            return "date"
         return n.category if n else self.spread_category(folded) or "identifier"
 
 
@@ -475,8 +480,10 @@ _PHONE_CUE = re.compile(r"\b(?:TEL|TELEPHONE|PHONE|PH|CALL|CELL|MOBILE|MOB|FAX|P
 #: An ID or phone needle, grouped any way: digits and separators only.
 _SPREADABLE = re.compile(r"[0-9\s().+/-]+")
 #: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
-_DIGIT_NEEDLE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_DIGIT_NEEDLE = DIGIT_DOT
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
+#: ASCII letters to capitals, nothing else: a length-preserving upper case (str.upper makes "ß" "SS").
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 #: Printable ASCII, as one byte or as UTF-16-LE, long enough to hold a date ("5/8/47").
 _ASCII_RUN = re.compile(rb"[\x20-\x7e]{5,}")
 _ASCII_RUN_UTF16 = re.compile(rb"(?:[\x20-\x7e]\x00){6,}")
@@ -505,23 +512,24 @@ def _date_shape(text: bool, bounded: bool = True) -> re.Pattern[Any]:
     return re.compile(src) if text else re.compile(src.encode(), re.I)
 
 
-def _date_spans(s: _S, table: Any, shape: re.Pattern[Any], start: int, stop: int,
-                upper: bool = False, end: int | None = None) -> list[tuple[int, int]]:
-    """Spans of `s` that start in [start, stop), match the date `shape` and are in `table`, leftmost
-    first, not overlapping, the longest at a place.
+def _date_spans(s: _S, match: Callable[[str], bool], shape: re.Pattern[Any], start: int, stop: int,
+                end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of `s` that start in [start, stop), match the date `shape` and are needles (`match`, given the
+    text in capitals), leftmost first, not overlapping, the longest at a place.
 
     A shape match that is no needle may begin one: its longest beginning that is a needle (and ends on a
     boundary, where the shape asks for one) is the hit ("01/01/00" of "01/01/001900" in UTF-16, where
     the shape took "01/01/0019"). Else the search goes on one character on: a needle may start inside
-    it ("2019/13/05/1947" holds "13/05/1947"). `upper`: bytes matched case-insensitively, looked up in
-    capitals; `end`: where the text to search ends (a run of text in bytes)."""
+    it ("2019/13/05/1947" holds "13/05/1947"). Bytes are matched case-blind. `end`: where the text to
+    search ends (a run of text in bytes)."""
     found: list[tuple[int, int]] = []
     bounded = shape.pattern[:4] in ("(?<!", b"(?<!")
     pos, end = start, len(s) if end is None else end
     while (m := shape.search(s, pos, end)) is not None and m.start() < stop:
-        value = m.group(0).upper() if upper else m.group(0)
+        got = m.group(0)
+        value = got.decode("latin-1").upper() if isinstance(got, bytes) else got
         a, b = m.span()
-        while b > a and not (value[:b - a] in table and (b == m.end() or not bounded or not _word_char(s[b:b + 1]))):
+        while b > a and not (match(value[:b - a]) and (b == m.end() or not bounded or not _word_char(s[b:b + 1]))):
             b -= 1
         if b > a:
             found.append((a, b))
@@ -529,6 +537,47 @@ def _date_spans(s: _S, table: Any, shape: re.Pattern[Any], start: int, stop: int
         else:
             pos = a + 1
     return found
+
+
+#: The longest written form of a date (birth_forms): "25TH OF SEPTEMBER, 1933", "25 DE PAZDZIERNIKA DE 1933".
+_LONGEST_DATE = 32
+#: Month number of each name and Roman numeral the date shape takes.
+_MONTH_NUMBER = {name: i + 1 for i, names in enumerate(zip(months.ENGLISH, months.ABBREVIATED, months.ROMAN,
+                                                            strict=True)) for name in names} | {
+    name: i + 1 for i, names in enumerate(months.FOREIGN) for name in names}
+
+
+def _shape_days(text: str) -> list[str]:
+    """The days (YYYYMMDD) a date-shaped text can mean: day or month first, a two-digit year in either
+    century. Which of its written forms the text is, is for the form table to say (see is_dated)."""
+    nums = re.findall(r"\d+", text)
+    words = [w for w in re.findall(r"[A-Z]+", text) if w not in ("ST", "ND", "RD", "TH", "OF", "DE")]
+    if words:
+        month = _MONTH_NUMBER.get(words[0])
+        if month is None or len(nums) != 2:
+            return []
+        ymd = [(nums[1], month, nums[0])]
+    elif len(nums) == 1 and len(nums[0]) == 8:
+        ymd = [(nums[0][:4], int(nums[0][4:6]), nums[0][6:])]
+    elif len(nums) == 3:
+        ymd = [(nums[0], int(nums[1]), nums[2])] if len(nums[0]) == 4 else [
+            (nums[2], int(nums[1]), nums[0]), (nums[2], int(nums[0]), nums[1])]
+    else:
+        return []
+    days = []
+    for year, month, day in ymd:
+        for y in ((year,) if len(year) == 4 else ("19" + year, "20" + year)):
+            days.append(f"{y}{month:02d}{int(day):02d}")
+    return days
+
+
+@functools.lru_cache(maxsize=4096)
+def _birth_form_set(day: str) -> frozenset[str]:
+    """A birth date's written forms, folded, that are needles (not those too short to search for)."""
+    n = Needles()
+    for form in birth_forms(day):
+        n.add(form, "date")
+    return frozenset(n.values)
 
 
 @functools.lru_cache(maxsize=256)
@@ -569,12 +618,6 @@ def _glued_prefix(text: str, at: int) -> bool:
 def _word_char(c: str | bytes) -> bool:
     """A letter or digit of ASCII: what the needle regex's lookarounds refuse next to a match."""
     return c.isascii() and c.isalnum()
-
-
-def _alternation(keys: list[str]) -> re.Pattern[str] | None:
-    if not keys:
-        return None
-    return re.compile(r"(?<![A-Z0-9])(?:" + _trie(keys) + r")(?![A-Z0-9])")
 
 
 def _trie(words: Iterable[_S]) -> _S:
@@ -1027,7 +1070,7 @@ class Scanner:
                     excused += [(0, 1 << 62, f[a:b]) for a, b in self.index.find(f)
                                 if self.index.category(f[a:b]) == "place"]
                 if date_forms_here and vr not in ("DA", "DT"):
-                    for a, b in _date_spans(f, date_forms_here, _date_shape(True), 0, len(f)):
+                    for a, b in _date_spans(f, date_forms_here.__contains__, _date_shape(True), 0, len(f)):
                         add_here(loc, "date-not-shifted", f[a:b])
                 for m in _DATE_TIME_RUN.finditer(f):  # a date with its time: the needles see the date alone
                     day = m.group(1)
@@ -1158,7 +1201,7 @@ class Scanner:
         encs = [*_BASE_ENCODINGS, *[e for e in encodings if e not in ("iso8859", "latin_1")]]
         if self.index is not None:  # the input's own (red team F10: bytes copied out of it keep them)
             encs += sorted(self.index.needles.encodings)
-        patterns: list[tuple[str, re.Pattern[bytes]]] = []
+        patterns: list[tuple[str, Literals]] = []
         widths: dict[bool, str] = {}  # digit needles: ASCII-compatible (False) or UTF-16-LE (True) -> encoding
         if self.index is not None:
             for enc in dict.fromkeys(encs):
@@ -1185,32 +1228,30 @@ class Scanner:
 
         matched_to: dict[str, int] = {}  # per encoding, where its last match ended (file offset)
         for offset, buf, start, stop in _windows(data, reach, skip):
+            lowered = buf.lower().decode("latin-1") if patterns else ""  # what Literals of raw() search
             for enc, pat in patterns:
-                for m in pat.finditer(buf, start):
-                    if m.start() >= stop:
-                        break
-                    if offset + m.start() < matched_to.get(enc, 0):
+                for a, b in pat.spans(lowered, start, stop):
+                    if offset + a < matched_to.get(enc, 0):
                         continue  # inside a match of the last window (a place part inside its address)
-                    matched_to[enc] = offset + m.end()
+                    matched_to[enc] = offset + b
                     try:
-                        text = m.group(0).decode(enc)
+                        text = buf[a:b].decode(enc)
                     except UnicodeDecodeError:
-                        text = m.group(0).decode("latin-1")
-                    before = buf[m.start() - 1:m.start()] if m.start() else b""
-                    after = buf[m.end():m.end() + 1]
-                    if enc != "utf-16-le" and (_word_char(before) or _word_char(after)):
+                        text = buf[a:b].decode("latin-1")
+                    before = buf[a - 1:a] if a else b""
+                    if enc != "utf-16-le" and (_word_char(before) or _word_char(buf[b:b + 1])):
                         continue  # inside a longer word or number
-                    if text in _PLACEHOLDERS and _bracketed(buf, m.start(), m.end(), enc):
+                    if text in _PLACEHOLDERS and _bracketed(buf, a, b, enc):
                         continue  # Veil's own placeholder ("[PLACE]"), not the patient named "Place"
-                    hit(offset, m.start(), m.end(), enc, text)
+                    hit(offset, a, b, enc, text)
             if self.index is not None:
                 for wide, enc in widths.items():
                     for a, b, text in self.index.raw_digits(buf, start, stop, wide):
                         hit(offset, a, b, enc, text)
                     for a, b, text in self.index.raw_dates(buf, start, stop, wide):
                         hit(offset, a, b, enc, text)
-            for f, pat in digits:
-                for m in pat.finditer(buf, start):
+            for f, digit_pat in digits:
+                for m in digit_pat.finditer(buf, start):
                     if m.start() >= stop:
                         break
                     before, after = buf[m.start() - 1:m.start()] if m.start() else b"", buf[m.end():m.end() + 1]
