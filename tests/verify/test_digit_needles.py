@@ -17,8 +17,8 @@ from veil.pipeline.runner import iter_files, run
 from veil.policy.model import load_policy
 from veil.policy.plan import compile_plan
 from veil.samples import generate_corpus
-from veil.verify.needles import Needle, Needles, read_needles
-from veil.verify.scan import _DIGIT_NEEDLE, NeedleIndex, Scanner
+from veil.verify.needles import DIGIT_DOT, Needle, Needles, read_needles
+from veil.verify.scan import NeedleIndex, Scanner
 
 DIGIT_NEEDLES = st.lists(st.from_regex(r"[0-9]{1,3}(?:\.[0-9]{1,3}){0,3}", fullmatch=True), min_size=1, max_size=12)
 TEXT = st.text("120.AX -", max_size=80)  # folded text: upper case
@@ -70,9 +70,9 @@ def test_digit_needles_in_utf16_match_anywhere_as_the_raw_regex(keys, text, shif
 
 
 def test_only_digit_dot_values_leave_the_regex():
-    assert _DIGIT_NEEDLE.fullmatch("1.2.840.113619.2.55") and _DIGIT_NEEDLE.fullmatch("00012345")
+    assert DIGIT_DOT.fullmatch("1.2.840.113619.2.55") and DIGIT_DOT.fullmatch("00012345")
     for other in ("1..2", ".12", "12.", "1961-03-04", "12 34", "A123"):
-        assert not _DIGIT_NEEDLE.fullmatch(other)
+        assert not DIGIT_DOT.fullmatch(other)
 
 
 def test_an_archive_of_uids_compiles_only_the_patient_needles():

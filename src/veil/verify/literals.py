@@ -2,8 +2,8 @@
 
 Why not the regex: ``veil verify --against`` an archive searches every output for every identifying value of
 its input, tens of thousands of names, IDs and places per thousand patients. Compiled into one regex (a
-prefix tree, :func:`veil.verify.scan._trie`), they cost every worker about 0.5 ms and 15 KB a needle to
-compile, once for the text and once per raw encoding: 10,000 patients took 28 s and 865 MB before a worker
+prefix tree of them), they cost every worker about 0.5 ms and 15 KB a needle to compile, once for the text
+and once per raw encoding: 10,000 patients took 28 s and 865 MB before a worker
 read its first file. An Aho-Corasick automaton (pyahocorasick, C) is built in about 2 us a needle at 40 bytes
 a node, and finds every occurrence in one pass; :meth:`Literals.spans` then picks the ones a regex picks.
 """

@@ -153,21 +153,22 @@ class ScanResult:
 
 
 class NeedleIndex:
-    """All needles of the input: UIDs and other digit-dot values as a set, the rest as one regex over folded
-    text and one per raw encoding.
+    """All needles of the input: UIDs and other digit-dot values as a set, dates by their shape, the rest
+    as literals (:class:`veil.verify.literals.Literals`) over folded text and one set per raw encoding.
 
-    Why two matchers: with ``--against`` an archive, most needles are instance UIDs (93 % of them on the
+    Why three matchers: with ``--against`` an archive, most needles are instance UIDs (93 % of them on the
     benchmark corpora), unique per file, so a regex of every needle grew with the number of input
     *instances*: 240,000 needles took ~20 s to compile and ~1 GB in every worker. A digit-dot needle can
-    only be found on a run of digits and dots, split where the regex's boundaries allow (a dot, or a
+    only be found on a run of digits and dots, split where a needle's boundaries allow (a dot, or a
     character that is not a letter or digit), so each run is looked up piece by piece in a set instead:
-    the same matches (leftmost, longest first), no compile, a few dozen bytes per needle. The regex keeps
-    the needles that grow with patients (names, places, IDs and dates in written forms).
+    the same matches (leftmost, longest first), a few dozen bytes per needle. A birth date's ~100 written
+    forms are checked where the one date shape matches (:func:`_date_spans`). The literals are the
+    needles that grow with patients (names, places, IDs).
     """
 
     def __init__(self, needles: Needles) -> None:
         self.needles = needles
-        digits = {k for k in needles.values if _DIGIT_NEEDLE.fullmatch(k)}
+        digits = {k for k in needles.values if DIGIT_DOT.fullmatch(k)}
         shape = _date_shape(True)
         dated = {k for k in needles.values if k not in digits and k.isascii() and shape.fullmatch(k)}
         self._keys = sorted((k for k in needles.values if k not in digits and k not in dated), key=len, reverse=True)
@@ -479,8 +480,6 @@ _PHONE_CUE = re.compile(r"\b(?:TEL|TELEPHONE|PHONE|PH|CALL|CELL|MOBILE|MOB|FAX|P
                         r"\b\.?\s*(?:NO\.?|NUMBER|#)?\s*[:#-]?\s*\(?$")
 #: An ID or phone needle, grouped any way: digits and separators only.
 _SPREADABLE = re.compile(r"[0-9\s().+/-]+")
-#: A needle the set takes: digits, single dots between them (UIDs, numeric IDs, dotted dates).
-_DIGIT_NEEDLE = DIGIT_DOT
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
 #: ASCII letters to capitals, nothing else: a length-preserving upper case (str.upper makes "ß" "SS").
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -621,12 +620,10 @@ def _word_char(c: str | bytes) -> bool:
 
 
 def _trie(words: Iterable[_S]) -> _S:
-    """One regex for a set of literal strings, shaped as their prefix tree.
+    """One regex for a set of literal strings, shaped as their prefix tree (the date shape's month names).
 
-    Why: ``re`` tries the alternatives of ``a|b|c...`` one after another at every position, so a flat
-    alternation of every identifier of the input (tens of thousands with ``--against`` a whole archive)
-    costs (needles x bytes) per file and verify grew with the square of the archive. Along a prefix tree
-    each position follows one path. Matching is the same: a longer needle is preferred (each "end here"
+    Why: ``re`` tries the alternatives of ``a|b|c...`` one after another at every position; along a prefix
+    tree each position follows one path. Matching is the same: a longer word is preferred (each "end here"
     is an optional tail, tried last) and the surrounding lookarounds still backtrack to shorter ones.
     """
     root: dict[_S | None, Any] = {}
