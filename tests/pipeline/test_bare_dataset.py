@@ -149,3 +149,26 @@ def test_burned_in_text_is_cleaned_from_a_bare_dataset_as_from_its_part10_twin(t
     frames = pydicom.dcmread(tmp_path / "out-bare" / str(a.output)).pixel_array
     for x0, y0, x1, y1 in sample.phi_boxes:
         assert (frames[:, y0:y1, x0:x1] == frames[0, y0, x0]).all()
+
+
+@pytest.mark.parametrize("ts", [ImplicitVRLittleEndian, ExplicitVRLittleEndian], ids=["implicit", "explicit"])
+def test_file_meta_without_a_transfer_syntax_is_read_in_the_syntax_it_is_written_in(tmp_path, ts):
+    """PS3.10 7.1 makes (0002,0010) Type 1, and writers omit it. Fuzzing: such a file (pydicom reads it)
+    was quarantined with rule 'internal' and an AttributeError as its reason."""
+    ds = _dataset(2)
+    twin = _save(ds, tmp_path / "twin.dcm", ts, bare=False)
+    raw = ds.copy()
+    raw.preamble = b"\0" * 128
+    raw.file_meta = FileMetaDataset()
+    raw.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    raw.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    raw.save_as(tmp_path / "nots.dcm", enforce_file_format=False, implicit_vr=ts == ImplicitVRLittleEndian,
+                little_endian=True)
+    assert "TransferSyntaxUID" not in pydicom.dcmread(tmp_path / "nots.dcm").file_meta
+    plan = compile_plan(load_policy_text(builtin_text("basic")))
+    a = next(iter(run([tmp_path / "nots.dcm"], tmp_path / "out-a", plan, Keyed(b"k" * 32)).results))
+    b = next(iter(run([twin], tmp_path / "out-b", plan, Keyed(b"k" * 32)).results))
+    assert a.status == b.status == "ok", (a.reason, b.reason)
+    out = pydicom.dcmread(tmp_path / "out-a" / str(a.output))
+    assert out.file_meta.TransferSyntaxUID == ts and out.PixelData == ds.PixelData
+    assert out.SOPInstanceUID == pydicom.dcmread(tmp_path / "out-b" / str(b.output)).SOPInstanceUID

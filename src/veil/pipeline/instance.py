@@ -382,6 +382,9 @@ def _open(path: Path) -> SplitInstance:
     try:
         try:
             inst = read_split(path)
+            if "TransferSyntaxUID" not in inst.ds.file_meta:  # PS3.10 7.1 makes it Type 1; writers omit it:
+                # the syntax the data set was read in (fuzzing: an 'internal' AttributeError quarantine)
+                inst.ds.file_meta.TransferSyntaxUID = UID(_transfer_syntax(inst.ds))
         except InvalidDicomError:
             if not _may_be_bare_dataset(path):
                 raise InputError("not a DICOM file (no preamble, and it does not begin with a DICOM element)",
