@@ -133,3 +133,47 @@ def test_a_date_with_a_one_letter_roman_month_is_a_date(text: str) -> None:
     two letters or more only. One letter is enough between two of the same "." or "/", in capitals."""
     out = clean_text(text)[0]
     assert out.endswith("[DATE]") and not any(c.isdigit() for c in out), out
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Call 555-0199-3377 at 4471 ZEPHYRWOOD LANE", "Call [PHONE] at [ADDRESS]"),
+    ("PT LIVES AT 4471 ZEPHYRWOOD DRIVE", "PT LIVES AT [ADDRESS]"),
+    ("4471 ZEPHYRWOOD ROAD", "[ADDRESS]"),
+    ("LIVES AT 4471 ZEPHYRWOOD LANE, SPRINGFIELD", "LIVES AT [ADDRESS]"),
+    ("4471 zephyrwood lane", "[ADDRESS]"),
+    ("lives at 4471 zephyrwood avenue", "lives at [ADDRESS]"),
+    ("123 MAIN STREET, APT 4B", "[ADDRESS]"),
+    ("221B BAKER STREET", "[ADDRESS]"),
+    ("9 ELM CLOSE", "[ADDRESS]"),
+    ("14 MAPLE WAY", "[ADDRESS]"),
+    ("3 ORCHARD PLACE", "[ADDRESS]"),
+    ("5 QUEENS TERRACE", "[ADDRESS]"),
+    ("88 BIRCH CRESCENT", "[ADDRESS]"),
+    ("12 KINGS COURT", "[ADDRESS]"),
+    ("77 SUNSET BLVD.", "[ADDRESS]"),
+    ("77 SUNSET BOULEVARD", "[ADDRESS]"),
+    ("450 5TH AVENUE", "[ADDRESS]"),
+    ("4471 ZEPHYRWOOD LN.", "[ADDRESS]"),
+    ("4471 zephyrwood dr", "[ADDRESS]"),
+    ("4471 ZEPHYRWOOD LANE, SPRINGFIELD, IL 62704", "[ADDRESS]"),
+    ("4471 Zephyrwood Lane", "[ADDRESS]"),
+])
+def test_a_street_address_in_capitals_or_lower_case_is_an_address(text: str, expected: str) -> None:
+    """A street address is a Safe Harbor identifier in any case (HIPAA 164.514(b)(2)(i)(B)). The pattern took
+    title case only: "4471 ZEPHYRWOOD LANE" went out whole, or as "4471 [PLACE] DRIVE" (red team)."""
+    assert clean_text(text)[0] == expected
+
+
+@pytest.mark.parametrize("text", [
+    "3 LESIONS", "2 VIEWS", "5 MM", "T2 WEIGHTED", "SERIES 4 AXIAL", "1 WAY VALVE", "LEVEL 4 ROOM 12",
+    "3 SCREWS IN PLACE", "2 DRAINS IN PLACE", "1 STENT IN PLACE", "LESION 3 MM CLOSE TO THE PLEURA",
+    "SERIES 4 AXIAL CT", "2 PHASE CT", "1 YEAR PRIOR CT", "3 LEADS ST ELEVATION", "2 LEAD ST DEPRESSION",
+    "4 CM SQUARE", "3 WAY CATHETER", "2 FRACTURES CLOSE TO JOINT", "3 VIEWS LEFT WRIST", "4 CHAMBER VIEW",
+    "3 mm close to the pleura", "2 drains in place", "1 way valve", "the 2 lines in place", "20 min delay",
+    "3 Lesions", "2 views", "SE 3 IM 22 AX", "3 LEVEL FUSION",
+])
+def test_numbers_before_clinical_words_are_no_address(text: str) -> None:
+    """Clinical text puts numbers before capitalised words all the time: a street type after a unit, count,
+    function or clinical word ("IN PLACE", "MM CLOSE", "LEADS ST") makes no address."""
+    assert not [s for s in found(text) if s[1] == "ADDRESS"]
+    assert clean_text(text)[0] == text

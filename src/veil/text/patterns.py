@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 from veil.text import months
 from veil.text.spans import ADDRESS, AGE, DATE, EMAIL, ID, PHONE, URL, Span
+from veil.text.vocabulary import clinical_vocabulary
 
 _MONTH_NAMES = months.ENGLISH
 #: Month names of other languages (and their accented spellings, as text writes them), for dates with a
@@ -60,8 +61,35 @@ _STREET_LONG = (r"Street|Avenue|Road|Boulevard|Drive|Lane|Court|Place|Terrace|Pa
                 r"Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Underpass|Union|Unions|Valleys?|Via|"
                 r"Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Ways|Wells?")
 _STREET_ABBR = r"St|Ave|Av|Rd|Blvd|Dr|Ln|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl|Cres"
-_STREET = (rf"(?:{_STREET_LONG}|(?:{_STREET_LONG})(?<=[A-Z]{{3}})|(?:{_STREET_ABBR})\.?|"
-           r"(?:ST|AVE|RD|BLVD|LN|PKWY|HWY)\b\.?)")
+_STREET = rf"(?:{_STREET_LONG}|(?:{_STREET_ABBR})\.?)"
+#: Street types an address written in capitals or lower case ends with ("4471 ZEPHYRWOOD LANE"): the common
+#: ones only, and no "CT" (computed tomography), "SQ" (subcutaneous) or "PL", which clinical text uses alone.
+_STREET_ANY = (r"(?:STREET|AVENUE|ROAD|BOULEVARD|DRIVE|LANE|COURT|PLACE|TERRACE|PARKWAY|HIGHWAY|CIRCLE|SQUARE|"
+               r"TRAIL|CRESCENT|CLOSE|GROVE|GARDENS|MEWS|WAY|ALLEY|(?:ST|AVE|AV|RD|BLVD|DR|LN|TER|PKWY|HWY|CIR|"
+               r"TRL|CRES)\.?)")
+#: A house number (1-5 digits, "12A"), an optional direction, one to three street-name words (or an ordinal,
+#: "5TH") and a street type, in any case; then a unit and a capitalised town, as the title-case pattern.
+_ADDRESS_ANY = re.compile(
+    r"(?<![\w.,/-])\d{1,5}[A-Za-z]?\s+(?:[NSEW]\.?\s+|North\s+|South\s+|East\s+|West\s+)?"
+    r"(?P<names>(?:(?:[A-Za-z][A-Za-z'-]*|\d{1,3}(?:st|nd|rd|th))\s+){1,3})"
+    rf"{_STREET_ANY}(?![\w-])"
+    r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|#)\.?\s*#?[\w-]+)?"
+    rf"(?P<town>(?-i:,\s*[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+){{0,2}}(?![\w])"
+    rf"(?:,?\s+(?:{_STATES})\.?(?:\s+\d{{5}}(?:-\d{{4}})?)?\b)?))?",
+    re.IGNORECASE)
+_STREET_ANY_HINT = re.compile(rf"\b{_STREET_ANY}(?![\w-])", re.IGNORECASE)
+#: Words that are no street name before a street type: function words, units, counts and times ("3 SCREWS IN
+#: PLACE", "5 MM CLOSE TO", "2 WEEKS AGO DR"), with the clinical vocabulary (see :func:`_street_name`).
+_NOT_STREET_NAME = frozenset(re.findall(r"\S+",
+    "A AN THE IN ON AT OF TO FOR WITH BY FROM INTO ONTO NEAR OVER UNDER ABOVE BELOW AND OR NOR NO NOT IS ARE "
+    "WAS WERE BE BEEN AS THAN THEN THIS THAT THESE THOSE ITS HIS HER THEIR ALL EACH BOTH MORE LESS MOST SOME "
+    "ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN X MM CM M KM MG G KG ML L MCG MCI MBQ MSV MGY CGY GY HU "
+    "SEC SECS S MIN MINS MINUTE MINUTES H HR HRS HOUR HOURS DAY DAYS WK WKS WEEK WEEKS MO MOS MONTH MONTHS "
+    "YR YRS YEAR YEARS TIME TIMES AGO PRIOR LATER AFTER BEFORE BLOCKS MILES FEET FT INCH INCHES METRES METERS "
+    "LESIONS NODES NODULES SCREWS CLIPS DRAINS LINES TUBES WIRES STAPLES SUTURES PORTS CATHETERS STENTS FOCI "
+    "LEADS LEAD LEVEL LEVELS SLICES VIEWS IMAGES SERIES PHASES ROOM BED BEDS FRACTURES CYSTS MASSES"))
+#: Street names that are also clinical words: "123 MAIN STREET", "4 OLD ROAD", "12 UPPER TERRACE".
+_STREET_NAMES_CLINICAL = frozenset(["MAIN", "NEW", "OLD", "UPPER", "LOWER", "STONE", "WATER", "HIGH"])
 _ID_LABEL = (r"(?:mrn|mr\s?#|mr\s?no\.?|med(?:ical)?\s+rec(?:ord)?(?:\s+(?:no\.?|number|#))?|pid|patient\s+id|"
              r"acc(?:ession)?(?:\s?(?:no\.?|#|number|num))?|acc#|record\s+(?:no\.?|number|#)|chart(?:\s+(?:no\.?|#))?|"
              r"account|acct|case(?:\s+(?:no\.?|#))?|encounter|enc|fin|csn|nhs(?:\s+(?:no\.?|number))?|medicare|"
@@ -175,7 +203,38 @@ def find_patterns(text: str) -> list[Span]:
         _scan(_MONTHS_G, text, out)
     if _INTL_HINT.search(text):
         _scan(_INTL, text, out)
+    if _STREET_ANY_HINT.search(text):
+        _scan_address_any(text, out)
     return out
+
+
+def _scan_address_any(text: str, out: list[Span]) -> None:
+    """Street addresses in capitals or lower case ("4471 ZEPHYRWOOD LANE", "12a oak lane, Apt 3"): a street
+    address is a Safe Harbor identifier (HIPAA 164.514(b)(2)(i)(B)) whatever its case, and descriptors must be
+    cleaned of it (PS3.15 E.3.5 Clean Descriptors). The case-sensitive pattern took title case only, so the
+    capitals went out whole or as "4471 [PLACE] DRIVE". Numbers before capitalised words are everyday clinical
+    text ("3 SCREWS IN PLACE", "5 MM CLOSE TO"), so every street-name word must be no clinical or function
+    word; a town after a comma is kept in the span only when it is no such word either."""
+    pos = 0
+    while m := _ADDRESS_ANY.search(text, pos):
+        if not all(_street_name(w) for w in m.group("names").split()):
+            pos = m.start() + 1  # a later number may start an address inside the rejected match
+            continue
+        end = m.end()
+        town = m.group("town")
+        if town and not all(_street_name(w) for w in re.findall(r"[A-Za-z]+", town.split(",")[1])):
+            end = m.start("town")
+        out.append(Span(m.start(), end, ADDRESS))
+        pos = end
+
+
+def _street_name(word: str) -> bool:
+    """True when `word` can be (part of) a street or town name: not a unit, count or function word, and not
+    clinical vocabulary unless it is a common street name ("MAIN")."""
+    w = word.upper()
+    if w in _STREET_NAMES_CLINICAL:
+        return True
+    return w not in _NOT_STREET_NAME and w not in clinical_vocabulary()
 
 
 def _scan(rx: re.Pattern[str], text: str, out: list[Span]) -> None:
