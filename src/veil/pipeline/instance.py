@@ -47,6 +47,7 @@ from veil.pipeline import partfiles, rawpath
 from veil.pipeline.fingerprint import input_file_digest, sha256_file
 from veil.pipeline.passthrough import SplitInstance, check_lengths, read_split, write_split
 from veil.pipeline.sources import STATE_DIR
+from veil.pixels import markers, trailing
 from veil.policy.plan import Plan
 
 if TYPE_CHECKING:
@@ -185,9 +186,11 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     if "PixelData" not in ds or UID(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)).is_compressed:
         return
     need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
-    have = len(ds.PixelData) * 8
+    value = ds.PixelData
+    have = len(value) * 8
     if have < need:
         raise InputError(f"truncated Pixel Data: {have // 8} bytes, expected {(need + 7) // 8}", "parse")
+    trailing.check_native(lambda at, n: value[at:at + n], len(value), (need + 7) // 8)  # longer: no pad, refused
 
 
 def _touch_all(ds: Dataset) -> None:
@@ -419,7 +422,9 @@ def _open(path: Path) -> SplitInstance:
 
 
 def check_pixel_span(inst: SplitInstance, examined: bool = False) -> None:
-    """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated.
+    """Native Pixel Data shorter than Rows x Columns x frames x samples x bits is truncated; longer, it
+    holds bytes in no image, refused unless padding (PS3.5 8.1.1; :mod:`veil.pixels.trailing`), and so is an
+    encapsulated frame with bytes after its image (PS3.5 A.4, Annex G): they are written as read otherwise.
 
     `examined` (the pixel pass): Pixel Data holding more than that, beyond one padding byte, is refused
     too. Frames are decoded by the header's count, so bytes beyond it would never be examined, and an
@@ -427,15 +432,45 @@ def check_pixel_span(inst: SplitInstance, examined: bool = False) -> None:
     (Encapsulated: a frame more than declared fails the decode.)
     """
     ds, span = inst.ds, inst.pixels
-    if span is None or span.value_length == 0xFFFFFFFF or span.tag != 0x7FE00010:
+    if span is None or span.tag != 0x7FE00010:
+        return
+    if span.value_length == 0xFFFFFFFF:
+        check_frames_end(inst)
         return
     need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
     if span.value_length * 8 < need:
         raise InputError(f"truncated Pixel Data: {span.value_length} bytes, expected {(need + 7) // 8}", "parse")
     need = (need + 7) // 8
+    if span.value_length > need:
+        with _span_file(inst) as fh:
+            trailing.check_native(markers.file_reader(fh, span.value_start), span.value_length, need)
     if examined and span.value_length > need + 1:
         raise InputError(f"Pixel Data holds {span.value_length - need:,} bytes more than the header's frames "
                          f"({need:,} bytes): they cannot be examined for burned-in text", "pixels-undecodable")
+
+
+def _span_file(inst: SplitInstance) -> io.BufferedIOBase:
+    """The input, to read Pixel Data from where the split read left it."""
+    return io.BytesIO(inst.data) if inst.data is not None else open(inst.path, "rb")
+
+
+def check_frames_end(inst: SplitInstance, ts: str | None = None) -> None:
+    """Encapsulated frames with bytes after the end of their image other than padding: refused
+    (:func:`veil.pixels.trailing.check_encapsulated`; only the tail of each frame is read). `ts`: the
+    transfer syntax, when `inst.ds` has no file meta (the raw path's)."""
+    span = inst.pixels
+    if ts is None:
+        ts = str(inst.ds.file_meta.get("TransferSyntaxUID", ""))
+    if span is None or span.value_length != 0xFFFFFFFF or not trailing.checked(ts):
+        return
+    try:
+        frames, rows, cols = (int(peek(inst.ds, kw, d) or d) for kw, d in (  # type: ignore[call-overload]
+            ("NumberOfFrames", 1), ("Rows", 0), ("Columns", 0)))
+    except (TypeError, ValueError):
+        raise InputError("Pixel Data without valid Rows/Columns/Number of Frames", "parse") from None
+    with _span_file(inst) as fh:
+        trailing.check_encapsulated(markers.file_reader(fh, span.value_start), span.end - span.value_start, ts,
+                                    frames, rows, cols)
 
 
 def listed_rules(outcome: Outcome, plan: Plan) -> tuple[tuple[str, str, str, int], ...]:

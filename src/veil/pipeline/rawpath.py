@@ -61,7 +61,7 @@ from veil.pipeline.passthrough import (
     locate_pixels,
     stream_input,
 )
-from veil.pixels import markers
+from veil.pixels import markers, trailing
 from veil.policy.plan import Plan, typed_text
 
 #: The first bytes read of an input larger than SMALL: its header must end (at Pixel Data) within them.
@@ -670,7 +670,8 @@ _PIXEL_KW = {0x00280002: "SamplesPerPixel", 0x00280008: "NumberOfFrames", 0x0028
 
 def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
     """instance.native_pixel_bits from the raw values (US, and IS for the frames); False when the pixel
-    value is shorter or a value is not plain (pydicom then decides, with the reason)."""
+    value is shorter or longer than the image (but for one pad byte) or a value is not plain (pydicom then
+    decides, with the reason: extra zeros pass, other extra bytes are refused)."""
     if span.value_length == _UNDEFINED or span.tag != 0x7FE00010:
         return True
     vals: dict[str, int] = {}
@@ -689,9 +690,12 @@ def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
         else:
             return False
     try:
-        return span.value_length * 8 >= instance.native_pixel_bits(lambda kw, d: vals.get(kw, d))
+        need = instance.native_pixel_bits(lambda kw, d: vals.get(kw, d))
     except InputError:
         return False
+    need = (need + 7) // 8
+    # longer than the image (PS3.5 8.1.1) but by an odd length's pad byte: the general path's check decides
+    return span.value_length == need or (span.value_length == need + 1 and need % 2 == 1)
 
 
 def _mini(buf: bytes, elems: list[_El], tags: frozenset[int] | tuple[int, ...], implicit: bool,
@@ -896,10 +900,15 @@ def _process(buf: bytes, size: int, src: Any, path: Path, plan: Plan, keyed: Key
         return None
     plain = _plain_values(buf, found)
     peeked = None if plain is not None else _mini(buf, found, _PEEK, implicit)
+    whole = buf if src is None else None  # the input entire, or read from `path`
     try:
         if span is not None and not _pixel_length_ok(buf, found, span):
             peeked = peeked or _mini(buf, found, _PEEK, implicit)
-            instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True))  # raises with the reason
+            instance.check_pixel_span(SplitInstance(peeked, path, span, implicit, True, data=whole))  # raises or pads
+        if span is not None and span.value_length == _UNDEFINED and trailing.checked(ts):
+            # bytes after a frame's end-of-image marker (PS3.5 A.4): refused by the general path, with its reason
+            peeked = peeked or _mini(buf, found, _PEEK, implicit)
+            instance.check_frames_end(SplitInstance(peeked, path, span, implicit, True, data=whole), str(ts))
         if plain is not None:
             out, pseudonym, offset = engine.begin(None, plan, keyed, lambda kw, d: plain.get(kw, d))
             family = engine.iod_family(plain.get("SOPClassUID", ""))

@@ -1100,6 +1100,12 @@ class Scanner:
                         pixels[:2] if pixels is not None else None, excused=() if deflated else excused)
         if pixels is not None:
             self._check_pixel_tail(_pixel_tail(data, pixels[1], pixels[2]), add)
+        elif not deflated:
+            for i, tail in _frame_tails(ds, data):
+                for run in re.findall(r"[ -~]{6,}", tail):
+                    if run.strip():
+                        add(f"(7FE0,0010) PixelData frame {i} after its end-of-image marker", "pixels-trailing-text",
+                            run.strip())
         if inflated is not None:
             self._check_raw(inflated, rel, encodings, date_forms_here, seen_values, add, where="inflated data set",
                             excused=excused)
@@ -1538,6 +1544,41 @@ def _pixel_tail(data: bytes | Path, lo: int, hi: int) -> str:
 
 #: Bytes of a pixel value's tail read for its text (the needle search reads all of it).
 _TAIL_READ = 1 << 20
+
+
+def _frame_tails(ds: Dataset, data: bytes | Path) -> list[tuple[int, str]]:
+    """(frame number, the bytes after its last FFD9 as Latin-1) of each encapsulated JPEG / JPEG-LS / JPEG
+    2000 frame (PS3.5 A.4: a frame's codestream ends in EOI / EOC, FFD9; encoders pad after it with 0x00 or
+    0xFF). Text there is in no image (red team: a name after EOC went out); only each frame's last 64 KiB is
+    searched. Its own reading, not deid's (verify checks deid)."""
+    from pydicom.encaps import generate_frames
+
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not ts.startswith("1.2.840.10008.1.2.4.") or 0x7FE00010 not in ds:
+        return []
+    raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    at = getattr(raw, "value_tell", None)
+    if at is None or getattr(raw, "length", 0) != 0xFFFFFFFF:
+        return []
+    try:
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                fh.seek(at)
+                value = fh.read()
+        else:
+            value = data[at:]
+        n = int(ds.get("NumberOfFrames", 1) or 1)
+        out = []
+        for i, frame in enumerate(generate_frames(value, number_of_frames=n), 1):
+            end = frame[-(1 << 16):]
+            eoi = end.rfind(b"\xff\xd9")
+            tail = end[eoi + 2:] if eoi >= 0 else b""  # no end marker: deid refuses it; entropy data is no text
+            if tail.strip(b"\x00\xff"):
+                out.append((i, tail.decode("latin-1")))
+        return out
+    except Exception:  # not well-formed: decoding the pixels says so (pixels-unreadable)
+        return []
 
 
 def _frame_text_segments(ds: Dataset, data: bytes | Path) -> bool:
