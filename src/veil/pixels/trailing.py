@@ -19,30 +19,22 @@ is left to :mod:`veil.pixels.markers`, which parses it from SOI and removes what
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from veil.errors import InputError
+from veil.pixels import markers
 
 #: The rule of a quarantine for bytes in Pixel Data beyond the image.
 RULE = "pixels-trailing-bytes"
 #: Reads `n` bytes at an offset of the Pixel Data value.
-Reader = Callable[[int, int], bytes]
+Reader = markers.Reader
 _CHUNK = 1 << 16
 _EOI = b"\xff\xd9"
-#: JPEG (baseline, extended, lossless), JPEG-LS, JPEG 2000 and HTJ2K: frames end in FFD9 (PS3.5 A.4.x).
-_MARKED = {
-    "1.2.840.10008.1.2.4.50": "jpeg", "1.2.840.10008.1.2.4.51": "jpeg", "1.2.840.10008.1.2.4.57": "jpeg",
-    "1.2.840.10008.1.2.4.70": "jpeg", "1.2.840.10008.1.2.4.80": "jpeg", "1.2.840.10008.1.2.4.81": "jpeg",
-    "1.2.840.10008.1.2.4.90": "j2k", "1.2.840.10008.1.2.4.91": "j2k", "1.2.840.10008.1.2.4.92": "j2k",
-    "1.2.840.10008.1.2.4.93": "j2k", "1.2.840.10008.1.2.4.201": "j2k", "1.2.840.10008.1.2.4.202": "j2k",
-    "1.2.840.10008.1.2.4.203": "j2k",
-}
 RLE = "1.2.840.10008.1.2.5"
 
 
 def checked(transfer_syntax: str) -> bool:
     """Whether :func:`check_encapsulated` knows where this transfer syntax's frames end."""
-    return str(transfer_syntax) in _MARKED or str(transfer_syntax) == RLE
+    return markers.kind_of(transfer_syntax) is not None or str(transfer_syntax) == RLE
 
 
 def check_native(read: Reader, length: int, need: int) -> None:
@@ -167,7 +159,7 @@ def _rle_tail(read: Reader, at: int, ln: int, pixels: int, index: int) -> None:
 def check_encapsulated(read: Reader, total: int, transfer_syntax: str, frames: int, rows: int, cols: int) -> None:
     """Raise (:data:`RULE`) when an encapsulated frame holds bytes after its image other than padding."""
     ts = str(transfer_syntax)
-    kind = _MARKED.get(ts)
+    kind = markers.kind_of(ts)  # JPEG, JPEG-LS, JPEG 2000 and HTJ2K frames end in FFD9 (PS3.5 A.4.x)
     if kind is None and ts != RLE:
         return
     table, frags = _items(read, total)
