@@ -186,6 +186,23 @@ def test_the_patients_other_names_and_ids_are_looked_for_in_kept_values(policy, 
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_word_of_the_patients_own_address_is_looked_for_in_kept_code_strings(policy, tmp_path, monkeypatch):
+    """Fuzzing red team: Scan Options "ZEPHYRWOOD" went out under basic beside Patient's Address "4471
+    Zephyrwood Lane": Code Strings were checked against the patient's name and IDs only. A defined term that
+    is also a word of the address ("LANE" is an English word) stays."""
+    ds = _patient(_small_image())
+    ds.PatientAddress = "4471 Zephyrwood Lane, Quarrington"
+    ds.ScanOptions = "ZEPHYRWOOD"
+    ds.BodyPartExamined = "QUARRINGTON"
+    ds.PatientPosition = "LANE"  # a Code String (CS), not a real defined term: an everyday word stays
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    data = _raw_bytes(tmp_path).upper()
+    for needle in (b"ZEPHYRWOOD", b"QUARRINGTON"):
+        assert needle not in data, needle
+    assert out.PatientPosition == "LANE"
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_public_bytes_the_table_does_not_list_are_checked_for_the_patient(policy, tmp_path, monkeypatch):
     """Red team B: public OB attributes Table E.1-1 does not list were kept word for word by the fallback
     ("not text"): an HPGL drawing whose label command writes the patient's name, an ICC profile whose

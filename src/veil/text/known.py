@@ -664,20 +664,22 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
 #: The top-level attributes core_identifiers reads, with the VR each is written with, in tag order:
 #: Accession Number, Patient's Name, Patient ID, Patient's Birth Date, Other Patient IDs, Other Patient
 #: Names, Other Patient IDs Sequence (each item's Patient ID), Patient's Birth Name, Patient's Mother's Birth
-#: Name. The accession number and birth date are what a site types into a local code's meaning besides the
-#: name ("Order ACC5550123 dob 19471113" in an SR's content, kept with its structure under the Basic
-#: Profile's D); the other names and IDs are the patient's as much as the first ones (red team: a Body Part
-#: Examined "OSTROWICZ", the birth name, and a Content Label holding an ID of the sequence went out).
+#: Name, Patient's Address. The accession number and birth date are what a site types into a local code's
+#: meaning besides the name ("Order ACC5550123 dob 19471113" in an SR's content, kept with its structure under
+#: the Basic Profile's D); the other names and IDs are the patient's as much as the first ones (red team: a
+#: Body Part Examined "OSTROWICZ", the birth name, and a Content Label holding an ID of the sequence went
+#: out); so is the patient's own address, not the institution's (fuzzing: a Scan Options "ZEPHYRWOOD" of
+#: "4471 Zephyrwood Lane" went out under basic).
 CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005,
-             0x00101060)
+             0x00101040, 0x00101060)
 _CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
-            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101060: "PN"}
+            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101040: "LO", 0x00101060: "PN"}
 _OTHER_IDS = 0x00101002
 _OTHER_IDS_IMPLICIT = _OTHER_IDS | 1 << 32  # its raw value as read without VRs (core_from_ascii's key)
 
 
 def core_identifiers(ds: Dataset) -> KnownIdentifiers:
-    """The patient's own name, IDs, birth date and the accession number at the top level, in the forms
+    """The patient's own name, IDs, birth date, address and the accession number at the top level, in the forms
     they are written: what allow-listed coded text is checked against under a policy that does not clean
     text (collecting every identifier of the instance would cost such a policy more than the rest of its
     work)."""
@@ -764,6 +766,8 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
         elif tag == 0x00100030:
             for form in birth_forms(v.strip()):
                 out += [(form, DATE), (form, BIRTH)]
+        elif tag == 0x00101040:  # Patient's Address: the value and its distinctive words
+            out.extend(_place_terms(v))
         else:
             out.extend(_id_terms(v))
 
