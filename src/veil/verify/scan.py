@@ -481,8 +481,10 @@ _PHONE_CUE = re.compile(r"\b(?:TEL|TELEPHONE|PHONE|PH|CALL|CELL|MOBILE|MOB|FAX|P
 #: An ID or phone needle, grouped any way: digits and separators only.
 _SPREADABLE = re.compile(r"[0-9\s().+/-]+")
 _DIGIT_RUN_UTF16 = re.compile(rb"(?:[0-9.]\x00)+")
-#: ASCII letters to capitals, nothing else: a length-preserving upper case (str.upper makes "ß" "SS").
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+#: ASCII letters to capitals, and the four other letters a case-blind regex takes for them (Kelvin sign,
+#: long s, dotted and dotless i: "Kowalczy\u212a47" was found so, review): a length-preserving upper case
+#: (str.upper makes "ß" "SS").
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz\u212a\u017f\u0130\u0131", "ABCDEFGHIJKLMNOPQRSTUVWXYZKSII")
 #: Printable ASCII, as one byte or as UTF-16-LE, long enough to hold a date ("5/8/47").
 _ASCII_RUN = re.compile(rb"[\x20-\x7e]{5,}")
 _ASCII_RUN_UTF16 = re.compile(rb"(?:[\x20-\x7e]\x00){6,}")
@@ -514,7 +516,8 @@ def _date_shape(text: bool, bounded: bool = True) -> re.Pattern[Any]:
 def _date_spans(s: _S, match: Callable[[str], bool], shape: re.Pattern[Any], start: int, stop: int,
                 end: int | None = None) -> list[tuple[int, int]]:
     """Spans of `s` that start in [start, stop), match the date `shape` and are needles (`match`, given the
-    text in capitals), leftmost first, not overlapping, the longest at a place.
+    text in capitals), leftmost first, the longest at a place, none inside another: two patients' dates
+    that overlap are both found ("25 APRIL 01 2001" holds 25 April 2001 and April 1st, review).
 
     A shape match that is no needle may begin one: its longest beginning that is a needle (and ends on a
     boundary, where the shape asks for one) is the hit ("01/01/00" of "01/01/001900" in UTF-16, where
@@ -530,11 +533,9 @@ def _date_spans(s: _S, match: Callable[[str], bool], shape: re.Pattern[Any], sta
         a, b = m.span()
         while b > a and not (match(value[:b - a]) and (b == m.end() or not bounded or not _word_char(s[b:b + 1]))):
             b -= 1
-        if b > a:
+        if b > a and (not found or b > found[-1][1]):
             found.append((a, b))
-            pos = b
-        else:
-            pos = a + 1
+        pos = a + 1
     return found
 
 
@@ -572,11 +573,13 @@ def _shape_days(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _birth_form_set(day: str) -> frozenset[str]:
-    """A birth date's written forms, folded, that are needles (not those too short to search for)."""
+    """A birth date's written forms, folded, that are needles (not those too short to search for), but
+    its digit-dot forms: the digit set finds those (held twice, "05.04.1917" was reported twice and hid
+    an overlapping date, review)."""
     n = Needles()
     for form in birth_forms(day):
         n.add(form, "date")
-    return frozenset(n.values)
+    return frozenset(k for k in n.values if not DIGIT_DOT.fullmatch(k))
 
 
 @functools.lru_cache(maxsize=256)
