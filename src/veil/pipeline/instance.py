@@ -456,7 +456,7 @@ def _span_file(inst: SplitInstance) -> io.BufferedIOBase:
 
 def check_frames_end(inst: SplitInstance, ts: str | None = None) -> None:
     """Encapsulated frames with bytes after the end of their image other than padding: refused
-    (:func:`veil.pixels.trailing.check_encapsulated`; only the tail of each frame is read). `ts`: the
+    (:func:`veil.pixels.trailing.check_encapsulated`; each frame is read whole, in chunks). `ts`: the
     transfer syntax, when `inst.ds` has no file meta (the raw path's)."""
     span = inst.pixels
     if ts is None:
