@@ -48,9 +48,15 @@ def checked(transfer_syntax: str) -> bool:
     return markers.kind_of(transfer_syntax) is not None or str(transfer_syntax) == RLE
 
 
-def check_native(read: Reader, length: int, need: int) -> None:
-    """Native Pixel Data of `length` bytes whose image takes `need` (PS3.5 8.1.1): raise unless the rest is
-    the one pad byte of an odd length, or zeros."""
+def bytes_reader(value: bytes) -> Reader:
+    """A :data:`Reader` of a value held in memory."""
+    return lambda at, n: value[at:at + n]
+
+
+def check_native(read: Reader, length: int, need: int, what: str = "Pixel Data", section: str = "8.1.1") -> None:
+    """Native Pixel Data of `length` bytes whose image takes `need` (PS3.5 8.1.1; Float and Double Float
+    Pixel Data: PS3.5 8.2, `what` and `section` name them): raise unless the rest is the one pad byte of an
+    odd length, or zeros."""
     extra = length - need
     if extra <= 0 or (extra == 1 and need % 2):
         return
@@ -58,7 +64,7 @@ def check_native(read: Reader, length: int, need: int) -> None:
     while at < length:
         n = min(_CHUNK, length - at)
         if read(at, n).strip(b"\x00"):
-            raise InputError(f"Pixel Data holds {extra:,} bytes after its {need:,}-byte image (PS3.5 8.1.1), not "
+            raise InputError(f"{what} holds {extra:,} bytes after its {need:,}-byte image (PS3.5 {section}), not "
                              "padding: they are in no image and could hold text", RULE)
         at += n
 
