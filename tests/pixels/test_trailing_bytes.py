@@ -4,9 +4,9 @@ were copied out unchanged under every policy. Now quarantined (rule pixels-trail
 (the CLI) and the general path (instance._open); padding still passes (PS3.5 8.1.1, A.4, Annex G).
 
 Review of that fix: FFD9 <text> FFD9, a frame without FFD9 (now said so), text in the Basic Offset Table, in
-an RLE header's unused offsets, before its first segment or in a literal run past the image, and after
-Float / Double Float Pixel Data (PS3.5 8.2) went out; an EXIF thumbnail's FFD8..FFD9 before the scan does
-not end the image."""
+an RLE header's unused offsets, before its first segment or in a literal run past the image, after Float /
+Double Float Pixel Data (PS3.5 8.2), and a frame more than declared went out; an EXIF thumbnail's
+FFD8..FFD9 before the scan does not end the image."""
 
 from __future__ import annotations
 
@@ -127,6 +127,8 @@ LEAKS: dict[str, tuple[str, Build]] = {
     "rle_header_text": ("SC_rgb_rle.dcm", _rle_header_text),
     "rle_gap_text": ("SC_rgb_rle.dcm", _rle_gap_text),
     "rle_literal_past_image": ("SC_rgb_rle.dcm", lambda ds, fr: _rle_literal(ds, TEXT)),
+    "frame_beyond_declared": ("examples_ybr_color.dcm",
+                              lambda ds, fr: _rebuild(ds, [*fr, b"\xff\xd8" + TEXT + b"\xff\xd9"])),
     "float_longer": ("CT_small.dcm", lambda ds, fr: _float(ds, 4, TEXT + b" ")),
     "double_float_longer": ("CT_small.dcm", lambda ds, fr: _float(ds, 8, TEXT + b" " * 3)),
     "native_longer": ("CT_small.dcm", lambda ds, fr: setattr(ds, "PixelData", ds.PixelData + TEXT + b" ")),

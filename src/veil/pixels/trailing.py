@@ -248,7 +248,11 @@ def check_encapsulated(read: Reader, total: int, transfer_syntax: str, frames: i
         return
     size, table, frags = _items(read, total)
     _check_table(size, table, frags, frames)
-    for i, frame in enumerate(_frames(read, table, frags, frames), 1):
+    grouped = _frames(read, table, frags, frames)
+    if len(grouped) > max(frames, 1):  # decoders read the declared frames: the rest is in no image
+        raise InputError(f"Pixel Data holds {len(grouped):,} frames, the header declares {max(frames, 1):,} (PS3.5 "
+                         "A.4): the others are in no image and could hold text", RULE)
+    for i, frame in enumerate(grouped, 1):
         if not frame:
             continue
         if ts == RLE:
