@@ -181,8 +181,29 @@ def native_pixel_bits(get: Callable[[str, object], object]) -> int:
 _SUBSAMPLED_422 = ("YBR_FULL_422", "YBR_PARTIAL_422")
 
 
+#: Float (OF) and Double Float (OD) Pixel Data: bytes a sample (PS3.5 8.2; PS3.3 C.7.6.3.1).
+FLOAT_PIXELS = {0x7FE00008: 4, 0x7FE00009: 8}
+_FLOAT_NAME = {4: "Float Pixel Data", 8: "Double Float Pixel Data"}
+
+
+def float_pixel_bytes(get: Callable[[str, object], object], size: int) -> int:
+    """Rows x Columns x samples x frames x `size` bytes: the image of Float / Double Float Pixel Data."""
+    try:
+        rows, cols, samples, frames = (int(get(kw, d) or d) for kw, d in (  # type: ignore[call-overload]
+            ("Rows", 0), ("Columns", 0), ("SamplesPerPixel", 1), ("NumberOfFrames", 1)))
+    except (TypeError, ValueError):
+        raise InputError("Float Pixel Data without valid Rows/Columns/Number of Frames", "parse") from None
+    return rows * cols * samples * frames * size
+
+
 def _check_native_pixel_length(ds: Dataset) -> None:
-    """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated."""
+    """Native (uncompressed) Pixel Data shorter than Rows x Columns x frames x samples x bits: truncated.
+    Float / Double Float Pixel Data longer than its image by other than zeros: bytes in no image (PS3.5 8.2)."""
+    for tag, size in FLOAT_PIXELS.items():
+        if tag in ds:
+            value: bytes = ds[tag].value or b""
+            trailing.check_native(trailing.bytes_reader(value), len(value),
+                                  float_pixel_bytes(lambda kw, d: peek(ds, kw, d), size), _FLOAT_NAME[size], "8.2")
     if "PixelData" not in ds or UID(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)).is_compressed:
         return
     need = native_pixel_bits(lambda kw, d: peek(ds, kw, d))
@@ -432,6 +453,13 @@ def check_pixel_span(inst: SplitInstance, examined: bool = False) -> None:
     (Encapsulated: a frame more than declared fails the decode.)
     """
     ds, span = inst.ds, inst.pixels
+    if span is not None and span.tag in FLOAT_PIXELS and span.value_length != 0xFFFFFFFF:
+        need = float_pixel_bytes(lambda kw, d: peek(ds, kw, d), FLOAT_PIXELS[span.tag])  # PS3.5 8.2
+        if span.value_length > need:
+            with _span_file(inst) as fh:
+                trailing.check_native(markers.file_reader(fh, span.value_start), span.value_length, need,
+                                      _FLOAT_NAME[FLOAT_PIXELS[span.tag]], "8.2")
+        return
     if span is None or span.tag != 0x7FE00010:
         return
     if span.value_length == 0xFFFFFFFF:
@@ -456,7 +484,7 @@ def _span_file(inst: SplitInstance) -> io.BufferedIOBase:
 
 def check_frames_end(inst: SplitInstance, ts: str | None = None) -> None:
     """Encapsulated frames with bytes after the end of their image other than padding: refused
-    (:func:`veil.pixels.trailing.check_encapsulated`; only the tail of each frame is read). `ts`: the
+    (:func:`veil.pixels.trailing.check_encapsulated`; each frame is read whole, in chunks). `ts`: the
     transfer syntax, when `inst.ds` has no file meta (the raw path's)."""
     span = inst.pixels
     if ts is None:

@@ -672,8 +672,10 @@ def _pixel_length_ok(buf: bytes, found: list[_El], span: PixelSpan) -> bool:
     """instance.native_pixel_bits from the raw values (US, and IS for the frames); False when the pixel
     value is shorter or longer than the image (but for one pad byte) or a value is not plain (pydicom then
     decides, with the reason: extra zeros pass, other extra bytes are refused)."""
-    if span.value_length == _UNDEFINED or span.tag != 0x7FE00010:
+    if span.value_length == _UNDEFINED:
         return True
+    if span.tag != 0x7FE00010:  # Float / Double Float Pixel Data (PS3.5 8.2): the general path's check
+        return False
     vals: dict[str, int] = {}
     for el in found:
         kw = _PIXEL_KW.get(el[0])

@@ -180,6 +180,53 @@ def _j2k_strips(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def image_data_start(read: Reader, length: int, kind: str) -> int:
+    """Where the image data of the frame `read` ([0, length)) begins: after the first SOS segment (JPEG,
+    JPEG-LS; T.81 B.2.3, T.87 C.2.3) or the first SOD marker (JPEG 2000; T.800 A.4.2), skipping the
+    length-delimited marker segments before it, whose bodies may hold any bytes (an EXIF thumbnail in APP1
+    holds FFD8..FFD9, a COM holds FFD9). From there an end-of-image marker cannot occur inside the image:
+    JPEG scan data has FF only before 00, a fill byte or RSTn (T.81 B.1.1.5), JPEG-LS before a byte < 0x80
+    (T.87 A.1), and JPEG 2000 packet data no marker code >= FF90 (T.800 A.1.3), so the first FFD9 from here
+    ends the image (PS3.5 A.4.1 to A.4.4). A JPEG 2000 tile-part whose length (Psot) is known is skipped
+    whole, to the next SOT or to EOC.
+
+    A frame that does not begin (after up to 16 zeros) with SOI / SOC, or whose headers are not well
+    formed, answers where the walk stopped (0 at worst): searching from earlier only finds an earlier end."""
+    head = read(0, 18)
+    lead = len(head) - len(head.lstrip(b"\x00"))
+    if lead > 16 or head[lead:lead + 2] != (b"\xff\x4f" if kind == "j2k" else b"\xff\xd8"):
+        return 0
+    pos, tile, psot = lead + 2, -1, 0
+    while pos + 4 <= length:
+        b = read(pos, 4)
+        if b[0] != 0xFF:
+            return pos
+        m, size = b[1], int.from_bytes(b[2:4], "big")
+        if m == 0xD9:  # EOI / EOC before any image data
+            return pos
+        if kind == "j2k":
+            if m == 0x93:  # SOD: skip the tile-part by Psot if it is known and lies ahead
+                if tile >= 0 and psot and pos + 2 < tile + psot <= length:
+                    pos, tile = tile + psot, -1
+                    continue
+                return pos + 2
+            if m == 0x90 and size >= 10:  # SOT: Lsot, Isot, Psot (T.800 A.4.2)
+                tile, psot = pos, struct.unpack(">L", read(pos + 6, 4))[0]
+        else:
+            if m == 0xFF:  # fill byte
+                pos += 1
+                continue
+            if m == 0x01 or 0xD0 <= m <= 0xD7:  # no length
+                pos += 2
+                continue
+        if size < 2:
+            return pos
+        pos += 2 + size
+        if kind != "j2k" and m == 0xDA:  # SOS: its scan data follows
+            return min(pos, length)
+    return min(pos, length)
+
+
 @dataclass
 class _Fragment:
     at: int  # offset of its value in the encapsulated value
