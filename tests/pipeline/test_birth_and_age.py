@@ -73,10 +73,10 @@ def test_a_content_date_named_subject_birth_date_is_the_birth_date(policy, tmp_p
         assert study != "20200304" and study not in ("", "19000101")
 
 
-def _age_item(value: str, unit: str) -> Dataset:
+def _age_item(value: str, unit: str, concept: tuple[str, str, str] = ("121033", "DCM", "Subject Age")) -> Dataset:
     item = Dataset()
     item.RelationshipType, item.ValueType = "HAS OBS CONTEXT", "NUM"
-    item.ConceptNameCodeSequence = Sequence([_code("121033", "DCM", "Subject Age")])
+    item.ConceptNameCodeSequence = Sequence([_code(*concept)])
     mv = Dataset()
     mv.NumericValue = value
     mv.MeasurementUnitsCodeSequence = Sequence([_code(unit, "UCUM", unit)])
@@ -139,3 +139,19 @@ def test_a_subject_age_whose_units_cannot_be_read_is_removed_not_quarantined(tmp
     assert result.status == "ok", result.reason
     out = pydicom.dcmread(tmp_path / "out" / str(result.output))
     assert not out.ContentSequence[0].MeasuredValueSequence
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_age_under_snomeds_concept_or_a_local_code_meaning_age_is_the_patients_age(policy, tmp_path, monkeypatch):
+    """Red team (this session): "92" went out under SNOMED CT's Age (397669002) and a 99LOCAL "Patient age";
+    a local "Age of lesion" is no age of the patient's."""
+    ds = _sr([_age_item("92", "a", ("397669002", "SCT", "Age")),
+              _age_item("92", "a", ("AGE", "99LOCAL", "Patient age")),
+              _age_item("92", "a", ("LA1", "99LOCAL", "Age of lesion"))])
+    path = tmp_path / "in.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = _general(path, policy, tmp_path / "out", monkeypatch)
+    assert result.status == "ok", result.reason
+    out = pydicom.dcmread(tmp_path / "out" / str(result.output))
+    values = [[mv.NumericValue for mv in item.MeasuredValueSequence] for item in out.ContentSequence]
+    assert values == ([[], [], ["92"]] if policy == "basic" else [["90"], ["90"], ["92"]])

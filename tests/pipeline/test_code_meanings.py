@@ -135,6 +135,25 @@ def test_a_local_codes_meaning_outside_content_is_read_for_names(policy, tmp_pat
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_the_studys_physicians_are_looked_for_in_a_local_codes_meaning(policy, tmp_path, monkeypatch):
+    """Red team (this session): under basic, allow-listed text was read for the patient's identifiers only:
+    "CT chest - ref VRANDLEBY" (the referring physician), "perf Vrandleby", "req Vrandleby" went out."""
+    ds = _small_image()
+    ds.PatientName = "Quenby^Harriet"
+    ds.ReferringPhysicianName = "Vrandleby^Zebulon"
+    ds.PerformingPhysicianName = "Oxtoby^Marguerite"
+    ds.RequestingPhysician = "Pellingham^Ross"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT chest - ref VRANDLEBY")])
+    ds.PerformedProtocolCodeSequence = Sequence([_code("P1", "99LOCAL", "perf Oxtoby low dose")])
+    ds.RequestedProcedureCodeSequence = Sequence([_code("R1", "99LOCAL", "req Pellingham CT CHEST")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    texts = " | ".join(out[kw][0].CodeMeaning for kw in ("ProcedureCodeSequence", "PerformedProtocolCodeSequence",
+                                                         "RequestedProcedureCodeSequence") if kw in out)
+    assert not any(n in texts.upper() for n in ("VRANDLEBY", "OXTOBY", "PELLINGHAM")), texts
+    assert "CT chest" in texts  # the clinical words stay
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_a_public_codes_site_text_outside_content_is_read_for_names(policy, tmp_path, monkeypatch):
     """Third review: a public designator with a site's own text (CPT under C4) was read for the patient's
     identifiers only: 'CT HEAD per Dr Kowalczyk' went out. Text pydicom's dictionaries hold stays."""

@@ -203,6 +203,21 @@ def test_a_word_of_the_patients_own_address_is_looked_for_in_kept_code_strings(p
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_numbers_holding_the_phone_or_the_birth_date_day_first_are_emptied(policy, tmp_path, monkeypatch):
+    """Red team (this session): an IS/DS holding the patient's telephone digits ("5552384471") or the birth
+    date day or month first ("13051947") went out; the ID and the YYYYMMDD birth date were emptied."""
+    ds = _patient(_small_image())
+    ds.PatientTelephoneNumbers = "555-238-4471"
+    ds.PatientBirthDate = "19470513"
+    ds.add_new(0x00200012, "IS", "5552384471")  # Acquisition Number
+    ds.add_new(0x00181153, "IS", "13051947")  # Exposure in uAs
+    ds.add_new(0x00181150, "IS", "1305")  # Exposure Time: an ordinary number stays
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.get("AcquisitionNumber") in (None, "") and out.get("ExposureInuAs") in (None, "")
+    assert out.ExposureTime == 1305
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_public_bytes_the_table_does_not_list_are_checked_for_the_patient(policy, tmp_path, monkeypatch):
     """Red team B: public OB attributes Table E.1-1 does not list were kept word for word by the fallback
     ("not text"): an HPGL drawing whose label command writes the patient's name, an ICC profile whose

@@ -93,6 +93,8 @@ def test_the_clinical_sense_of_the_same_words_is_kept(text):
 @pytest.mark.parametrize("text", [
     "Becken-Bein-Angio", "Rücken Schmerzen seit 3 Wochen", "Magen-Darm-Passage", "Knöchel links",
     "Leber Metastasen?", "Z.n. Sturz", "V.a. Fraktur", "Hoofd", "Enkel links", "Testa senza mdc",
+    "Patientin mit Husten und Fieber seit 3 Tagen", "Verdacht auf Lungenembolie, Zustand nach Pneumonie",
+    "Paciente con tos",
 ])
 def test_european_indications_keep_their_clinical_words(text):
     assert clean_text(text) == (text, 0)

@@ -1078,9 +1078,11 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
 
 
 #: Concepts of an SR NUM item whose value is the patient's age (PS3.16: DCM 121033 Subject Age; LOINC 30525-0
-#: Age, 21612-7 Age Reported): red team B found "100" years kept in content beside a Patient's Age removed
-#: (basic) or capped at 090Y (research-longitudinal).
-AGE_CONCEPTS = frozenset({("121033", "DCM"), ("30525-0", "LN"), ("21612-7", "LN")})
+#: Age, 21612-7 Age Reported; SNOMED CT 397669002 Age, as SCT and as the retired SRT): red team B found "100"
+#: years kept in content beside a Patient's Age removed (basic) or capped at 090Y (research-longitudinal), and
+#: this session's red team "92" under SNOMED's Age.
+AGE_CONCEPTS = frozenset({("121033", "DCM"), ("30525-0", "LN"), ("21612-7", "LN"), ("397669002", "SCT"),
+                          ("397669002", "SRT")})
 _MEASURED_VALUES = 0x0040A300
 #: UCUM units of an age, in years each.
 _AGE_UNITS = {"a": 1.0, "mo": 1 / 12, "wk": 7 / 365.25, "d": 1 / 365.25, "h": 1 / 8766, "min": 1 / 525960}
@@ -1124,13 +1126,22 @@ def _subject_age(item: Dataset, ctx: _Ctx) -> None:
 
 
 def _names_concept(item: Dataset, concepts: frozenset[tuple[str, str]]) -> bool:
-    """Whether a content item's Concept Name Code Sequence names one of `concepts` (code value, scheme)."""
+    """Whether a content item's Concept Name Code Sequence names one of `concepts` (code value, scheme), or,
+    for the age concepts, a local code whose meaning says it is the age ("Patient age", "Age at exam": red
+    team, a 99LOCAL "Patient age" of 92 went out under both policies)."""
     names = item.get(0x0040A043)
     try:
+        codes = names.value if names is not None else []
         return any((str(c.get("CodeValue", "")).strip(), str(c.get("CodingSchemeDesignator", "")).strip().upper())
-                   in concepts for c in (names.value if names is not None else []) or [])
+                   in concepts or (concepts is AGE_CONCEPTS and _AGE_MEANING.fullmatch(str(c.get("CodeMeaning", ""))))
+                   for c in codes or [])
     except Exception:
         return False
+
+
+#: A concept meaning that is the subject's age, as sites name a local code.
+_AGE_MEANING = re.compile(r"\s*(?:(?:patient|subject)(?:'?s)?\s+)?age(?:\s+(?:at|of)\s+(?:the\s+)?(?:exam|examination|"
+                          r"study|scan|acquisition|visit|imaging))?(?:\s*\((?:years?|y|yrs?)\))?\s*", re.I)
 
 
 #: VRs whose new value Veil writes as ASCII (UIDs, dummies, pseudonyms): every character set DICOM allows

@@ -288,9 +288,10 @@ class KnownIdentifiers:
 
     @cached_property
     def numbers(self) -> frozenset[bytes]:
-        """The patient's IDs of 6+ significant digits and dates as 8 digits (YYYYMMDD), as ASCII without
-        leading zeros: what a number attribute (IS, DS) holding one of them reads as (engine.value_action).
-        Not a date's 6-digit forms: an exposure of 131147 uAs is no birth date of 13/11/47 (red team)."""
+        """The patient's IDs of 6+ significant digits and dates as 8 digits (YYYYMMDD, and day or month first:
+        an SR NUM "13051947" went out, red team), as ASCII without leading zeros: what a number attribute
+        (IS, DS) holding one of them reads as (engine.value_action). Not a date's 6-digit forms: an exposure
+        of 131147 uAs is no birth date of 13/11/47 (red team)."""
         out = set()
         for term, label in self.terms:
             if label != ID and label != DATE:
@@ -298,15 +299,9 @@ class KnownIdentifiers:
             digits = _NON_WORD.sub("", term)
             if not digits.isdigit() or len(digits.lstrip("0")) < 6:
                 continue
-            if label == ID or (label == DATE and term == digits and _as_da(digits)):
+            if label == ID or (label == DATE and term == digits and len(digits) == 8):
                 out.add(digits.lstrip("0").encode())
         return frozenset(out)
-
-
-def _as_da(digits: str) -> bool:
-    """Whether 8 digits read as a DA value, YYYYMMDD (not the DDMMYYYY or MMDDYYYY forms of date_forms)."""
-    return len(digits) == 8 and 1800 <= int(digits[:4]) <= 2199 and 1 <= int(digits[4:6]) <= 12 \
-        and 1 <= int(digits[6:]) <= 31
 
 
 @lru_cache(maxsize=4096)
@@ -670,10 +665,17 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
 #: Body Part Examined "OSTROWICZ", the birth name, and a Content Label holding an ID of the sequence went
 #: out); so is the patient's own address, not the institution's (fuzzing: a Scan Options "ZEPHYRWOOD" of
 #: "4471 Zephyrwood Lane" went out under basic).
-CORE_TAGS = (0x00080050, 0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005,
-             0x00101040, 0x00101060)
-_CORE_VR = {0x00080050: "SH", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
-            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101040: "LO", 0x00101060: "PN"}
+#: The physicians and operators of the study (Referring, Physicians of Record, Performing, Reading, Operators,
+#: Requesting) and the patient's telephone numbers are as much the study's people and numbers: a site-typed
+#: code meaning "CT chest - ref VRANDLEBY" went out under basic, and an SR NUM holding the phone's digits
+#: under both policies (red team, this session).
+CORE_TAGS = (0x00080050, 0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070, 0x00100010, 0x00100020,
+             0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005, 0x00101040, 0x00101060, 0x00102154,
+             0x00321032)
+_CORE_VR = {0x00080050: "SH", 0x00080090: "PN", 0x00081048: "PN", 0x00081050: "PN", 0x00081060: "PN",
+            0x00081070: "PN", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
+            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101040: "LO", 0x00101060: "PN",
+            0x00102154: "SH", 0x00321032: "PN"}
 _OTHER_IDS = 0x00101002
 _OTHER_IDS_IMPLICIT = _OTHER_IDS | 1 << 32  # its raw value as read without VRs (core_from_ascii's key)
 
