@@ -450,14 +450,15 @@ class _Walk:
     def _ctx(self) -> engine._Ctx:
         """The engine's context of this instance; its known identifiers (E.3.4/E.3.5: the patient's own
         names, IDs and dates, found again in free text) read from the whole instance, once."""
-        from veil.text.known import CORE_TAGS, collect_identifiers, core_identifiers
+        from veil.text.known import CORE_TAG_SET, CORE_TAGS, collect_identifiers, core_identifiers
 
         # the top-level name and ID, read from a dataset of just them and the character set
         core_elems = []
+        last = CORE_TAGS[-1]
         for el in self.top:  # in tag order
-            if el[0] > CORE_TAGS[-1]:
+            if el[0] > last:
                 break
-            if el[0] in CORE_TAGS or el[0] == 0x00080005:
+            if el[0] in CORE_TAG_SET or el[0] == 0x00080005:
                 core_elems.append(el)
         core = core_identifiers(_raw_dataset(_raw_elements(self.buf, core_elems, self.implicit), self.implicit))
         if engine._needs_known(self.plan):

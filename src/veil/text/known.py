@@ -672,6 +672,8 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
 CORE_TAGS = (0x00080050, 0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070, 0x00100010, 0x00100020,
              0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005, 0x00101040, 0x00101060, 0x00102154,
              0x00321032)
+#: CORE_TAGS for membership tests (the raw path asks it of every top-level element before the last of them).
+CORE_TAG_SET = frozenset(CORE_TAGS)
 _CORE_VR = {0x00080050: "SH", 0x00080090: "PN", 0x00081048: "PN", 0x00081050: "PN", 0x00081060: "PN",
             0x00081070: "PN", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
             0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101040: "LO", 0x00101060: "PN",
