@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from veil.errors import InputError
@@ -235,22 +235,30 @@ class _Fragment:
     strips: list[tuple[int, int]]
 
 
-def _fragments(read: Reader, total: int, kind: str) -> tuple[int, list[_Fragment]]:
-    """(Basic Offset Table length, fragments) of an encapsulated value (PS3.5 A.4)."""
-    pos, bot, frags = 0, -1, []
+def items(read: Reader, total: int) -> Iterator[tuple[int, int]]:
+    """(value offset, length) of each item of an encapsulated value, the Basic Offset Table first (PS3.5
+    A.4); an item that is not one, or runs past the value, is refused."""
+    pos = 0
     while pos + 8 <= total:
         g, e, ln = struct.unpack("<HHL", read(pos, 8))
         if (g, e) == (0xFFFE, 0xE0DD):
-            break
+            return
         if (g, e) != (0xFFFE, 0xE000) or ln == 0xFFFFFFFF or pos + 8 + ln > total:
             raise InputError("corrupt encapsulated Pixel Data (item)", "parse")
+        yield pos + 8, ln
+        pos += 8 + ln
+
+
+def _fragments(read: Reader, total: int, kind: str) -> tuple[int, list[_Fragment]]:
+    """(Basic Offset Table length, fragments) of an encapsulated value (PS3.5 A.4)."""
+    bot, frags = -1, []
+    for at, ln in items(read, total):
         if bot < 0:
             bot = ln
-        else:
-            strips = header_strips(read, pos + 8, ln, kind)
-            starts = read(pos + 8, 18).lstrip(b"\x00")[:2] in (b"\xff\xd8", b"\xff\x4f")  # (padded before SOI)
-            frags.append(_Fragment(pos + 8, ln, starts, strips))
-        pos += 8 + ln
+            continue
+        strips = header_strips(read, at, ln, kind)
+        starts = read(at, 18).lstrip(b"\x00")[:2] in (b"\xff\xd8", b"\xff\x4f")  # (padded before SOI)
+        frags.append(_Fragment(at, ln, starts, strips))
     return max(bot, 0), frags
 
 

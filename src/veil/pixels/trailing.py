@@ -72,22 +72,12 @@ def check_native(read: Reader, length: int, need: int, what: str = "Pixel Data",
 def _items(read: Reader, total: int) -> tuple[int, list[int], list[tuple[int, int]]]:
     """(Basic Offset Table length, its offsets, fragments as (value offset, length)) of an encapsulated
     value (PS3.5 A.4)."""
-    pos, size, table, frags, first = 0, 0, [], [], True
-    while pos + 8 <= total:
-        g, e, ln = struct.unpack("<HHL", read(pos, 8))
-        if (g, e) == (0xFFFE, 0xE0DD):
-            break
-        if (g, e) != (0xFFFE, 0xE000) or ln == 0xFFFFFFFF or pos + 8 + ln > total:
-            raise InputError("corrupt encapsulated Pixel Data (item)", "parse")
-        if first:
-            size = ln
-            raw = read(pos + 8, ln) if ln % 4 == 0 else b""
-            table = list(struct.unpack(f"<{ln // 4}L", raw)) if raw else []
-            first = False
-        else:
-            frags.append((pos + 8, ln))
-        pos += 8 + ln
-    return size, table, frags
+    found = markers.items(read, total)
+    first = next(found, None)
+    size = first[1] if first is not None else 0
+    raw = read(first[0], size) if first is not None and size % 4 == 0 else b""
+    table = list(struct.unpack(f"<{size // 4}L", raw)) if raw else []
+    return size, table, list(found)
 
 
 def _check_table(size: int, table: list[int], frags: list[tuple[int, int]], frames: int) -> None:
