@@ -202,7 +202,7 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     for tag, size in FLOAT_PIXELS.items():
         if tag in ds:
             value: bytes = ds[tag].value or b""
-            trailing.check_native(trailing.bytes_reader(value), len(value),
+            trailing.check_native(markers.bytes_reader(value), len(value),
                                   float_pixel_bytes(lambda kw, d: peek(ds, kw, d), size), _FLOAT_NAME[size], "8.2")
     if "PixelData" not in ds or UID(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)).is_compressed:
         return
@@ -211,7 +211,7 @@ def _check_native_pixel_length(ds: Dataset) -> None:
     have = len(value) * 8
     if have < need:
         raise InputError(f"truncated Pixel Data: {have // 8} bytes, expected {(need + 7) // 8}", "parse")
-    trailing.check_native(lambda at, n: value[at:at + n], len(value), (need + 7) // 8)  # longer: no pad, refused
+    trailing.check_native(markers.bytes_reader(value), len(value), (need + 7) // 8)  # longer: no pad, refused
 
 
 def _touch_all(ds: Dataset) -> None:
@@ -543,7 +543,7 @@ def scrub_markers(inst: SplitInstance) -> int:
     if span is not None:
         if span.tag != 0x7FE00010 or span.value_length != 0xFFFFFFFF:
             return 0
-        with io.BytesIO(inst.data) if inst.data is not None else open(inst.path, "rb") as fh:
+        with _span_file(inst) as fh:
             done = markers.scrub(markers.file_reader(fh, span.value_start), span.end - span.value_start, ts)
     else:
         if 0x7FE00010 not in inst.ds:
@@ -552,7 +552,7 @@ def scrub_markers(inst: SplitInstance) -> int:
         if not elem.is_undefined_length or not isinstance(elem.value, bytes):
             return 0  # none, native, or re-encoded by the pixel pass (a spilled file): no segment of ours
         value = elem.value
-        done = markers.scrub(lambda at, n: value[at:at + n], len(value), ts)
+        done = markers.scrub(markers.bytes_reader(value), len(value), ts)
     if done is None:
         return 0
     new, removed, offsets, lengths = done

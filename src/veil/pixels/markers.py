@@ -262,6 +262,11 @@ def _fragments(read: Reader, total: int, kind: str) -> tuple[int, list[_Fragment
     return max(bot, 0), frags
 
 
+def bytes_reader(value: bytes) -> Reader:
+    """A :data:`Reader` of a value held in memory."""
+    return lambda at, n: value[at:at + n]
+
+
 def file_reader(fh: io.BufferedIOBase, value_start: int) -> Reader:
     def read(at: int, n: int) -> bytes:
         fh.seek(value_start + at)

@@ -48,11 +48,6 @@ def checked(transfer_syntax: str) -> bool:
     return markers.kind_of(transfer_syntax) is not None or str(transfer_syntax) == RLE
 
 
-def bytes_reader(value: bytes) -> Reader:
-    """A :data:`Reader` of a value held in memory."""
-    return lambda at, n: value[at:at + n]
-
-
 def check_native(read: Reader, length: int, need: int, what: str = "Pixel Data", section: str = "8.1.1") -> None:
     """Native Pixel Data of `length` bytes whose image takes `need` (PS3.5 8.1.1; Float and Double Float
     Pixel Data: PS3.5 8.2, `what` and `section` name them): raise unless the rest is the one pad byte of an
