@@ -170,6 +170,38 @@ def test_a_public_codes_site_text_outside_content_is_read_for_names(policy, tmp_
         assert out.PerformedProtocolCodeSequence[0].CodeMeaning == "AC, Hadlock 1984"
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_words_of_the_patients_address_and_the_institution_in_a_local_codes_meaning(policy, tmp_path, monkeypatch):
+    """Red team 2: a single word of the patient's address or of the institution's name in a site-typed code
+    meaning went out under both policies ("from Zephyrwood Lane", "Quarrington clinic", "Harrowgate
+    protocol"): technical text skipped single place words, for "GE MEDICAL SYSTEMS" at "Sutter Health
+    Systems". The patient's own address words now count in all technical text (a Filter Type too), the
+    institution's words in a site's own code meanings; the vendor, the clinical words and a public
+    scheme's meaning stay."""
+    ds = _small_image()
+    ds.PatientName = "Quenby^Harriet"
+    ds.PatientAddress = "4471 Zephyrwood Lane Quarrington"
+    ds.InstitutionName = "Harrowgate General Hospital"
+    ds.Manufacturer = "HARROWGATE SYSTEMS"  # the vendor's word happens to be the institution's: stays
+    ds.FilterType = "ZEPHYRWOOD"
+    ds.ProcedureCodeSequence = Sequence([_code("X1", "99LOCAL", "CT chest from Zephyrwood Lane"),
+                                         _code("X2", "99LOCAL", "Quarrington clinic follow-up"),
+                                         _code("X3", "99LOCAL", "Harrowgate protocol"),
+                                         _code("X4", "99LOCAL", "CT CHEST W CONT")])
+    ds.PerformedProtocolCodeSequence = Sequence([_code("P1", "99LOCAL", "Zephyrwood low dose")])
+    ds.AnatomicRegionSequence = Sequence([_code("51185008", "SCT", "Chest")])
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    texts = [c.CodeMeaning for kw in ("ProcedureCodeSequence", "PerformedProtocolCodeSequence") if kw in out
+             for c in out[kw]]
+    joined = " | ".join(texts).upper()
+    assert not any(w in joined for w in ("ZEPHYRWOOD", "QUARRINGTON", "HARROWGATE")), texts
+    assert texts[:4] == ["CT chest from [PLACE] Lane", "[PLACE] clinic follow-up", "[PLACE] protocol",
+                         "CT CHEST W CONT"]
+    assert "ZEPHYRWOOD" not in str(out.get("FilterType", "")).upper()
+    assert out.Manufacturer == "HARROWGATE SYSTEMS"
+    assert out.AnatomicRegionSequence[0].CodeMeaning == "Chest"
+
+
 LOCAL_PROCEDURES = [
     "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
     "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",

@@ -1356,13 +1356,14 @@ def _kind(designator: str, vals: list[str]) -> str:
 
 def _clean_meaning(vals: list[str], known: KnownIdentifiers | None) -> list[str]:
     """A Code Meaning outside content that is not a public scheme's own text, cleaned: the patient's
-    identifiers as in technical text, listed and announced names, and patterns (a meaning is text: "MRN
+    identifiers as in technical text and every single word of the institution's name (a site's own text:
+    technical_identifiers `places`), listed and announced names, and patterns (a meaning is text: "MRN
     12345678 CT", a phone). One function for both paths: the raw path keeps the bytes only where it leaves
     them as they are."""
     from veil.text.clean import clean_text
     from veil.text.known import technical_identifiers
 
-    tech = technical_identifiers(known) if known else None
+    tech = technical_identifiers(known, places=True) if known else None
     return [clean_text(v, tech, names="listed")[0] for v in vals]
 
 

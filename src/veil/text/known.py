@@ -69,8 +69,14 @@ _GENERIC = frozenset([
     "COMMUNITY", "COUNTY", "CITY", "NATIONAL", "ROYAL", "INFIRMARY", "TRUST", "NHS", "FOUNDATION", "SYSTEM",
     "SERVICES", "NORTH", "SOUTH", "EAST", "WEST", "CENTRAL", "MAIN", "STREET", "ROAD", "AVENUE", "SUITE", "FLOOR",
     "BUILDING", "BLDG", "ROOM", "SCANNER", "STATION", "UNIT", "WARD",
+    # a street's type says nothing on its own ("Zephyrwood Lane": the name is the word before it)
+    "LANE", "DRIVE", "COURT", "PLACE", "CLOSE", "TERRACE", "CRESCENT", "BOULEVARD", "BLVD", "HIGHWAY", "PARKWAY",
+    "SQUARE", "CIRCLE", "APARTMENT", "APT", "FLAT", "HOUSE", "COTTAGE",
 ])
 
+#: Pseudo-label of a distinctive word of the patient's own address (also a PLACE term): looked for in
+#: technical text too, where a single word of the institution's name is not (:func:`technical_identifiers`).
+HOME = "PLACE/home"
 #: The label of a name part found only after a title or cue (:func:`find_cued`); never a span's label.
 CUED = "NAME/cued"
 #: Pseudo-label of a written form of the patient's own birth date (also a DATE term): in text a shifting
@@ -279,6 +285,8 @@ class KnownIdentifiers:
     cued: tuple[str, ...] = ()
     #: folded written forms of the patient's birth date (:data:`BIRTH`): never shifted in text
     births: frozenset[str] = frozenset()
+    #: folded distinctive words of the patient's own address (:data:`HOME`)
+    homes: frozenset[str] = frozenset()
     #: raw ASCII value -> whether it holds a term (engine.known_hit): a study's files repeat their kept
     #: text (Manufacturer, Station Name ...) and share one instance (core_from_ascii is memoised)
     hits: dict[bytes, bool] = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -511,7 +519,7 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
             out.extend(_id_terms(v))
     elif kw in _PLACE_SET:
         for v in values:
-            out.extend(_place_terms(v))
+            out.extend(_place_terms(v, home=kw == "PatientAddress"))
     elif kw in _DATE_SET or (vr == "DA" and kw.startswith("Patient")):
         for v in values:
             birth = kw == "PatientBirthDate"
@@ -550,9 +558,9 @@ def _id_terms(value: str) -> tuple[tuple[str, str], ...]:
 
 
 @lru_cache(maxsize=8192)
-def _place_terms(value: str) -> tuple[tuple[str, str], ...]:
+def _place_terms(value: str, home: bool = False) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
-    add_place(value, out)
+    add_place(value, out, home)
     return tuple(out)
 
 
@@ -571,8 +579,9 @@ def add_id(value: str, out: list[tuple[str, str]]) -> None:
         out.append((stripped, ID))
 
 
-def add_place(value: str, out: list[tuple[str, str]]) -> None:
-    """An institution/address value, and its distinctive words (not "Hospital", "General" ...)."""
+def add_place(value: str, out: list[tuple[str, str]], home: bool = False) -> None:
+    """An institution/address value, and its distinctive words (not "Hospital", "General", "Lane" ...).
+    `home`: the patient's own address, whose words are also marked :data:`HOME`."""
     s = value.strip()
     if len(s) < 3:
         return
@@ -582,7 +591,10 @@ def add_place(value: str, out: list[tuple[str, str]]) -> None:
         w = w.strip(".'")
         up = fold(w)
         if len(w) >= 4 and up not in _GENERIC and up not in vocab and not w.isdigit():
-            out.append((w.removesuffix("'s").removesuffix("'S"), PLACE))
+            word = w.removesuffix("'s").removesuffix("'S")
+            out.append((word, PLACE))
+            if home:
+                out.append((word, HOME))
 
 
 def _clinical_word(word: str) -> bool:
@@ -669,16 +681,19 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
 #: Requesting) and the patient's telephone numbers are as much the study's people and numbers: a site-typed
 #: code meaning "CT chest - ref VRANDLEBY" went out under basic, and an SR NUM holding the phone's digits
 #: under both policies (red team, this session).
-CORE_TAGS = (0x00080050, 0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070, 0x00100010, 0x00100020,
-             0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005, 0x00101040, 0x00101060, 0x00102154,
-             0x00321032)
+#: The institution's name and address too: a site-typed code meaning "Harrowgate protocol" at Harrowgate
+#: General named the site that Institution Name (E.1-1: X) is removed for (red team 2).
+CORE_TAGS = (0x00080050, 0x00080080, 0x00080081, 0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070,
+             0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005, 0x00101040,
+             0x00101060, 0x00102154, 0x00321032)
 #: CORE_TAGS for membership tests (the raw path asks it of every top-level element before the last of them).
 CORE_TAG_SET = frozenset(CORE_TAGS)
-_CORE_VR = {0x00080050: "SH", 0x00080090: "PN", 0x00081048: "PN", 0x00081050: "PN", 0x00081060: "PN",
-            0x00081070: "PN", 0x00100010: "PN", 0x00100020: "LO", 0x00100030: "DA", 0x00101000: "LO",
-            0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN", 0x00101040: "LO", 0x00101060: "PN",
-            0x00102154: "SH", 0x00321032: "PN"}
+_CORE_VR = {0x00080050: "SH", 0x00080080: "LO", 0x00080081: "ST", 0x00080090: "PN", 0x00081048: "PN",
+            0x00081050: "PN", 0x00081060: "PN", 0x00081070: "PN", 0x00100010: "PN", 0x00100020: "LO",
+            0x00100030: "DA", 0x00101000: "LO", 0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN",
+            0x00101040: "LO", 0x00101060: "PN", 0x00102154: "SH", 0x00321032: "PN"}
 _OTHER_IDS = 0x00101002
+_INSTITUTION = (0x00080080, 0x00080081)  # Institution Name, Institution Address
 _OTHER_IDS_IMPLICIT = _OTHER_IDS | 1 << 32  # its raw value as read without VRs (core_from_ascii's key)
 
 
@@ -771,6 +786,8 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
             for form in birth_forms(v.strip()):
                 out += [(form, DATE), (form, BIRTH)]
         elif tag == 0x00101040:  # Patient's Address: the value and its distinctive words
+            out.extend(_place_terms(v, home=True))
+        elif tag in _INSTITUTION:  # whole in technical text, its words in a site's own code meanings
             out.extend(_place_terms(v))
         else:
             out.extend(_id_terms(v))
@@ -804,6 +821,7 @@ def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
     seen: dict[str, str] = {}
     cued: set[str] = set()
     births: set[str] = set()
+    homes: set[str] = set()
     for text, label in raw:
         if label == CUED:
             cued.add(text.upper())
@@ -811,13 +829,16 @@ def known_from_terms(raw: list[tuple[str, str]]) -> KnownIdentifiers:
         if label == BIRTH:
             births.add(fold(text).strip())
             continue
+        if label == HOME:
+            homes.add(fold(text).strip())
+            continue
         key = _term_key(text)
         bare = label.strip("[]")
         if key is not None and (key not in seen or (seen[key] == PLACE and bare != PLACE)):
             seen[key] = bare
     terms = tuple(sorted(seen.items(), key=lambda kv: (-len(kv[0]), kv[0])))
     return KnownIdentifiers(terms, cued=tuple(sorted(c for c in cued if fold(c) not in seen)),
-                            births=frozenset(births))
+                            births=frozenset(births), homes=frozenset(h for h in homes if seen.get(h) == PLACE))
 
 
 #: Characters of a term that are neither word characters, spaces nor ASCII punctuation: U+FFFD, '¶', the
@@ -1221,13 +1242,14 @@ _DEMONYMS = frozenset([
 
 
 @lru_cache(maxsize=512)
-def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _technical(terms: tuple[tuple[str, str], ...], homes: frozenset[str] = frozenset(),
+               places: bool = False) -> tuple[tuple[str, str], ...]:
     vocab = clinical_vocabulary()
     words = dicom_words()
     out = []
     for term, label in terms:
         single = re.search(r"[\s\-_./,#:^]", term) is None
-        if single and label == PLACE:
+        if single and label == PLACE and not places and term not in homes:
             continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
         if single and label == NAME and (term in vocab or term in words or term in _DEMONYMS):
             # a name part that is a term ("NAME", "TEXT", "OB") or a people's name ("IRISH", "BLACK": Ethnic
@@ -1247,14 +1269,18 @@ def _technical(terms: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...
     return tuple(out)
 
 
-def technical_identifiers(known: KnownIdentifiers) -> KnownIdentifiers:
+def technical_identifiers(known: KnownIdentifiers, *, places: bool = False) -> KnownIdentifiers:
     """The identifiers allow-listed technical text (Manufacturer, Code Meaning, Beam Name ...) is checked
-    for: names, IDs, dates and whole multi-word place values. Not a single word of the institution's
+    for: names, IDs, dates, whole multi-word place values and the distinctive words of the patient's own
+    address (:data:`HOME`: "Zephyrwood" of "4471 Zephyrwood Lane" in a local code meaning "from
+    Zephyrwood Lane" went out, red team). `places`: every single place word too, for a site's own text (a
+    local code's meaning "Harrowgate protocol" at Harrowgate General names the site, which PS3.15 E.1-1
+    removes with Institution Name, X). Not otherwise a single word of the institution's
     name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
     a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
     a name), nor one that is a people's name ("Black Caribbean", "White Irish" in the Ethnic Group of
     patients Black and Irish): such words in coded text say the same thing for every patient. Nor a date
     written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red
     team C)."""
-    terms = _technical(known.terms)
-    return known if terms == known.terms else KnownIdentifiers(terms)
+    terms = _technical(known.terms, known.homes, places)
+    return known if terms == known.terms else KnownIdentifiers(terms, homes=known.homes)
