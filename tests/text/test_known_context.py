@@ -91,3 +91,25 @@ def test_allow_listed_technical_text_ignores_single_institution_words_and_name_p
 def test_technical_identifiers_is_the_same_object_when_nothing_is_dropped():
     known = _known("Quixworth^Zebulon", PatientID="ACC99812")
     assert technical_identifiers(known) is known
+
+
+@pytest.mark.parametrize("text,cleaned", [
+    ("Mrs Q. presented with cough", "Mrs [NAME] presented with cough"),
+    ("Pt BQ, left lung nodule", "Pt [NAME], left lung nodule"),
+    ("Pt QB reports pain", "Pt [NAME] reports pain"),
+    ("Dear Mrs. Q., results", "Dear Mrs. [NAME], results"),
+    ("Dr V. to review", "Dr [NAME] to review"),  # the referring physician's initial
+    ("Dr ZV to review", "Dr [NAME] to review"),
+])
+def test_initials_after_a_title_or_cue_are_the_persons(text, cleaned):
+    """Red team 2: "Mrs Q.", "Pt BQ" and "Dr V." went out: an initial is part of the name (45 CFR
+    164.514(b)(2)(i)(A)). Only after a title or cue, and one letter only with its full stop."""
+    known = _known("Quixandor^Belinda", ReferringPhysicianName="Vrandleby^Zebulon")
+    assert clean_text(text, known)[0] == cleaned
+
+
+@pytest.mark.parametrize("text", ["Pt A dose 7 Gy", "MR QB sequence", "CT BQ", "Pt QC report", "Mrs Q presented",
+                                  "Q. 2 view", "BQ level"])
+def test_letters_that_are_not_initials_after_a_cue_stay(text):
+    known = _known("Quixandor^Belinda", ReferringPhysicianName="Vrandleby^Zebulon")
+    assert clean_text(text, known) == (text, 0)

@@ -650,6 +650,10 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
                     out.append((f"{gi}.{comps[2][0]}. {family}", NAME))
                     out.append((f"{gi}.{comps[2][0]}.", NAME))
                 out.append((f"{gi}.{family[0]}.", NAME))
+                fi = family[0].upper()
+                if gi.isalpha() and fi.isalpha():  # initials after a title or cue: "Pt BQ", "Mrs Q." (red team 2)
+                    gi = gi.upper()
+                    out += [(f"{gi}{fi}", CUED), (f"{fi}{gi}", CUED), (f"{fi}.", CUED)]
 
 
 def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]) -> None:
