@@ -177,3 +177,22 @@ def test_numbers_before_clinical_words_are_no_address(text: str) -> None:
     function or clinical word ("IN PLACE", "MM CLOSE", "LEADS ST") makes no address."""
     assert not [s for s in found(text) if s[1] == "ADDRESS"]
     assert clean_text(text)[0] == text
+
+
+@pytest.mark.parametrize("text,cleaned", [
+    ("contact belinda at quixmail dot com", "contact [EMAIL]"),
+    ("email: bq1947 (at) quixmail (dot) co (dot) uk", "email: [EMAIL]"),
+    ("bq1947[at]quixmail[dot]com today", "[EMAIL] today"),
+    ("write to b.q at quixmail.co dot uk", "write to [EMAIL]"),
+    ("BQ1947 AT QUIXMAIL DOT ORG", "[EMAIL]"),
+])
+def test_an_email_address_written_out_is_an_email_address(text, cleaned):
+    """Red team 2: "belinda at quixmail dot com" kept its domain. An e-mail address is a Safe Harbor
+    identifier (45 CFR 164.514(b)(2)(i)(F)) however it is spelled."""
+    assert clean_text(text)[0] == cleaned
+
+
+@pytest.mark.parametrize("text", ["meet at home dot matrix", "seen at clinic dot", "Dot at 3 o clock",
+                                  "lesion at level of the dot", "tip at 2 cm"])
+def test_at_and_dot_in_clinical_text_are_no_email_address(text):
+    assert clean_text(text) == (text, 0)
