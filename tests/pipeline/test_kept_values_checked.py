@@ -218,6 +218,21 @@ def test_numbers_holding_the_phone_or_the_birth_date_day_first_are_emptied(polic
 
 
 @pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_number_or_text_holding_the_local_part_of_the_phone_is_cleaned(policy, tmp_path, monkeypatch):
+    """Red team 2: the last seven digits of the patient's telephone number ("2384471" of 555-238-4471, the
+    number as dialled locally) went out in a number attribute and in a comment."""
+    ds = _patient(_small_image())
+    ds.PatientTelephoneNumbers = "555-238-4471"
+    ds.add_new(0x00200012, "IS", "2384471")  # Acquisition Number
+    ds.add_new(0x00181150, "IS", "3844")  # Exposure Time: an ordinary number stays
+    ds.ImageComments = "daughter on 238-4471 or 238 4471"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert out.get("AcquisitionNumber") in (None, "")
+    assert out.ExposureTime == 3844
+    assert "4471" not in str(out.get("ImageComments", ""))
+
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
 def test_public_bytes_the_table_does_not_list_are_checked_for_the_patient(policy, tmp_path, monkeypatch):
     """Red team B: public OB attributes Table E.1-1 does not list were kept word for word by the fallback
     ("not text"): an HPGL drawing whose label command writes the patient's name, an ICC profile whose

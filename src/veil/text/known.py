@@ -564,8 +564,14 @@ def _place_terms(value: str, home: bool = False) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+#: A value written like a telephone number: digits, spaces, dots, dashes, brackets, a leading "+".
+_PHONE_SHAPE = re.compile(r"\+?\(?\d[\d\s().-]{8,}")
+
+
 def add_id(value: str, out: list[tuple[str, str]]) -> None:
-    """An identifier, plus its digits-only and zero-stripped forms (matching ignores separators)."""
+    """An identifier, plus its digits-only and zero-stripped forms (matching ignores separators). A value of
+    10 to 15 digits written like a telephone number also gives its last seven, the local number as dialled
+    and written ("238-4471" of "555-238-4471" in an SR NUM or a comment went out: red team 2)."""
     s = value.strip()
     if len(s) < 3:
         return
@@ -574,6 +580,9 @@ def add_id(value: str, out: list[tuple[str, str]]) -> None:
     digits = re.sub(r"\D", "", s)
     if len(digits) >= 5 and digits != s:
         out.append((digits, ID))
+    if 10 <= len(digits) <= 15 and _PHONE_SHAPE.fullmatch(s):
+        local = digits[-7:]
+        out += [(local, ID), (f"{local[:3]}-{local[3:]}", ID)]
     stripped = s.lstrip("0")
     if stripped != s and len(stripped) >= 4:
         out.append((stripped, ID))
