@@ -32,6 +32,7 @@ from veil.text.known import (
 )
 from veil.text.names import TITLES, find_names
 from veil.text.patterns import find_patterns, shift_date_text
+from veil.text.romanize import find_other_script
 from veil.text.spans import AGE, DATE, NAME, Span, merge
 
 __all__ = ["KnownIdentifiers", "clean_label", "clean_text", "collect_identifiers", "detect", "fold", "fold_map"]
@@ -46,6 +47,7 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | s
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _phrase_says_word(value, _case_says_word(value, _find_known(value, known)))
+        spans += find_other_script(value, *known.name_sounds)
     if patterns:
         spans += find_patterns(value)
     if names:

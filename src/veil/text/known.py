@@ -295,6 +295,14 @@ class KnownIdentifiers:
         return bool(self.terms or self.cued)
 
     @cached_property
+    def name_sounds(self) -> tuple[frozenset[str], bool]:
+        """Sound keys of the single-word name parts and whether one is Cyrillic or Greek
+        (:func:`veil.text.romanize.name_keys`): the name looked for in the other alphabet."""
+        from veil.text.romanize import name_keys
+
+        return name_keys(tuple(t for t, label in self.terms if label == NAME and t.replace("-", "").isalpha()))
+
+    @cached_property
     def numbers(self) -> frozenset[bytes]:
         """The patient's IDs of 6+ significant digits and dates as 8 digits (YYYYMMDD, and day or month first:
         an SR NUM "13051947" went out, red team), as ASCII without leading zeros: what a number attribute
