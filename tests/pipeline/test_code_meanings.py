@@ -202,6 +202,22 @@ def test_words_of_the_patients_address_and_the_institution_in_a_local_codes_mean
     assert out.AnatomicRegionSequence[0].CodeMeaning == "Chest"
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+@pytest.mark.parametrize("keyword", ["ContentCreatorName", "ReviewerName", "ConsultingPhysicianName",
+                                     "InterpretationAuthor", "NamesOfIntendedRecipientsOfResults"])
+def test_every_top_level_persons_name_is_looked_for_in_kept_technical_text(keyword, policy, tmp_path, monkeypatch):
+    """Red team 3: under basic a Content Creator's, Reviewer or Consulting Physician's surname typed into
+    Software Versions ("Eclipse 16 Zaphriel build") went out; the identifier list held some person names only."""
+    ds = _small_image()
+    ds.PatientName = "Quenby^Harriet"
+    setattr(ds, keyword, "Zaphriel^Mordecai")
+    ds.SoftwareVersions = "Eclipse 16 Zaphriel build"
+    ds.Manufacturer = "Varian Medical Systems"
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    assert "ZAPHRIEL" not in str(out.get("SoftwareVersions", "")).upper()
+    assert out.Manufacturer == "Varian Medical Systems"
+
+
 LOCAL_PROCEDURES = [
     "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
     "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",

@@ -704,25 +704,29 @@ def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]
 #: under both policies (red team, this session).
 #: The institution's name and address too: a site-typed code meaning "Harrowgate protocol" at Harrowgate
 #: General named the site that Institution Name (E.1-1: X) is removed for (red team 2).
-CORE_TAGS = (0x00080050, 0x00080080, 0x00080081, 0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070,
-             0x00100010, 0x00100020, 0x00100030, 0x00101000, 0x00101001, 0x00101002, 0x00101005, 0x00101040,
-             0x00101060, 0x00102154, 0x00321032)
+#: Every public person-name attribute that can stand at the top level is a person of the study too: a
+#: Content Creator's, Reviewer or Consulting Physician's name typed into Software Versions ("Eclipse 16
+#: Zaphriel build") or a Segment Algorithm Name went out under basic (red team 3).
+_CORE_VR = {0x00080050: "SH", 0x00080080: "LO", 0x00080081: "ST", 0x00101000: "LO", 0x00101002: "SQ",
+            0x00100020: "LO", 0x00100030: "DA", 0x00101040: "LO", 0x00102154: "SH"}
+_CORE_VR.update((tag, "PN") for tag in (
+    0x00080090, 0x0008009C, 0x00081048, 0x00081050, 0x00081060, 0x00081070, 0x00100010, 0x00101001, 0x00101005,
+    0x00101060, 0x00102297, 0x00140104, 0x00142006, 0x00321032, 0x00400006, 0x00401010, 0x00402008, 0x00404037,
+    0x0040A075, 0x0040A123, 0x00700084, 0x300600A6, 0x300E0008, 0x40080102, 0x4008010A, 0x4008010C, 0x40080114,
+    0x40080119))
+CORE_TAGS = tuple(sorted(_CORE_VR))
 #: CORE_TAGS for membership tests (the raw path asks it of every top-level element before the last of them).
 CORE_TAG_SET = frozenset(CORE_TAGS)
-_CORE_VR = {0x00080050: "SH", 0x00080080: "LO", 0x00080081: "ST", 0x00080090: "PN", 0x00081048: "PN",
-            0x00081050: "PN", 0x00081060: "PN", 0x00081070: "PN", 0x00100010: "PN", 0x00100020: "LO",
-            0x00100030: "DA", 0x00101000: "LO", 0x00101001: "PN", 0x00101002: "SQ", 0x00101005: "PN",
-            0x00101040: "LO", 0x00101060: "PN", 0x00102154: "SH", 0x00321032: "PN"}
 _OTHER_IDS = 0x00101002
 _INSTITUTION = (0x00080080, 0x00080081)  # Institution Name, Institution Address
 _OTHER_IDS_IMPLICIT = _OTHER_IDS | 1 << 32  # its raw value as read without VRs (core_from_ascii's key)
 
 
 def core_identifiers(ds: Dataset) -> KnownIdentifiers:
-    """The patient's own name, IDs, birth date, address and the accession number at the top level, in the forms
-    they are written: what allow-listed coded text is checked against under a policy that does not clean
-    text (collecting every identifier of the instance would cost such a policy more than the rest of its
-    work)."""
+    """The patient's own names, IDs, birth date, address and telephone, the accession number, the institution
+    and every person named at the top level (CORE_TAGS), in the forms they are written: what allow-listed
+    coded text is checked against under a policy that does not clean text (collecting every identifier of
+    the instance would cost such a policy more than the rest of its work)."""
     items: list[tuple[int, bytes]] = []
     for tag in CORE_TAGS:
         held = ds._dict.get(BaseTag(tag))
