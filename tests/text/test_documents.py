@@ -329,3 +329,35 @@ def test_embedded_content_that_cannot_be_read_is_refused(attrs, reason):
         extract_text(_cda_with(b"\xff\xd8\xff\xe0 not text", attrs), "text/xml")
     with pytest.raises(ExtractionError, match="base64"):
         extract_text(b'<a><text representation="B64">not base64 !!</text></a>', "text/xml")
+
+
+def _with_comment(doc: bytes, comment: bytes) -> bytes:
+    """`doc` with a comment line after its binary marker: the offsets move, as an editor would leave them."""
+    head = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    assert doc.startswith(head)
+    return head + comment + doc[len(head):]
+
+
+OTHER_PHI = {  # someone else's identifiers, which only the patterns and the name detector can find
+    "comment": _with_comment(_clean_report(), b"% Next of kin: mother Orlavia Brenwick, tel 555-901-2277\n"),
+    "comment-in-object": _clean_report().replace(b"<< /Type /Pages", b"% SSN 078-05-1120\n<< /Type /Pages"),
+    "after-eof": _clean_report() + b"guarantor: Orlavia Brenwick, 12 Kestrel Row; orlavia@mailhost.example\n",
+}
+
+
+@pytest.mark.parametrize("doc", OTHER_PHI.values(), ids=OTHER_PHI.keys())
+def test_text_no_viewer_shows_is_read_for_patterns_and_names_too(doc):
+    """Red team 3: a comment "% Next of kin: ... tel 555-901-2277" and a guarantor's address after "%%EOF"
+    were kept under keep_if_clean, as only the patient's own values were looked for outside the shown text."""
+    with pytest.raises(InputError) as exc:
+        deidentify(_instance(doc), compile_plan(load_policy_text(KEEP)), KEY)
+    assert exc.value.rule == "encapsulated-document:identifying-text"
+
+
+def test_the_header_marker_and_end_comments_are_no_text():
+    doc = _clean_report()
+    assert not any(line.startswith(("PDF-", "%EOF")) or "\xe2" in line for line in _pdf_text(doc).splitlines())
+    padded = doc + b"\r\n\x00\x00"
+    ds = _instance(padded)
+    deidentify(ds, compile_plan(load_policy_text(KEEP)), KEY)
+    assert ds.EncapsulatedDocument.startswith(padded)  # kept: whitespace and NULs after %%EOF are no text

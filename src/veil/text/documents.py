@@ -28,6 +28,7 @@ import itertools
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ def extract_text(data: bytes, mime: str, depth: int = 0) -> str:
     if not data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 ends in a NUL of its own (red team E)
         data = data.rstrip(b"\x00")  # DICOM pads OB values to even length
     if mime == "application/pdf" or data.startswith(b"%PDF"):
-        return pdf_text(data)
+        return pdf_all_text(data)
     if mime in ("text/xml", "application/xml", "application/hl7-cda+xml") or data.lstrip().startswith(b"<"):
         return xml_text(data, depth)
     if mime.startswith("text/"):
@@ -228,6 +229,9 @@ _TOKEN = re.compile(  # white space and comments, then one token
     rb"|(?P<bad>[\s\S])"
     rb"|(?P<end>\Z))"
 )
+#: A comment (7.2.4) as the tokenizer skips it; the header, binary marker and end-of-file comments are no text.
+_COMMENT = re.compile(rb"%[^\r\n]*")
+_MARKER = re.compile(rb"%PDF-[\d.]+\s*|%[\x80-\xff]{4,}\s*|%%EOF\s*")
 _PAREN = re.compile(rb"[()\\]")
 _ESCAPE = re.compile(rb"\\(?:([nrtbf()\\])|([0-7]{1,3})|(\r\n|\r|\n)|([\s\S]))")
 _ESC = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"(": b"(", b")": b")", b"\\": b"\\"}
@@ -462,6 +466,21 @@ class _Pdf:
         inside = _Spans(data_spans)
         if any(m.start() not in keywords and not inside(m.start()) for m in _STREAM_WORD.finditer(data)):
             raise ExtractionError("PDF stream the reader could not parse")
+        self._inside = inside
+
+    def hidden_text(self) -> list[str]:
+        """Text a viewer does not show but the file holds: comments outside strings and streams (7.2.4), but
+        the header, the binary marker and "%%EOF", and whatever follows the last "%%EOF". Read for checking
+        like the shown text: a comment "% Next of kin: ... tel 555-901-2277, SSN ..." and a guarantor's
+        address after "%%EOF" were kept, as only the patient's own values were looked for there (red team 3)."""
+        data = self.data
+        out = [data[m.start() + 1:m.end()].decode("latin-1") for m in _COMMENT.finditer(data)
+               if m.start() > 0 and not self._inside(m.start()) and not _MARKER.fullmatch(data, m.start(), m.end())]
+        eof = data.rfind(b"%%EOF")
+        tail = data[eof + 5:] if eof >= 0 else b""
+        if tail.strip(b"\x00\t\n\x0c\r "):
+            out.append(tail.decode("latin-1"))
+        return [t for t in out if t.strip()]
 
     def _read_trailers(self, start: int, end: int, spans: list[tuple[int, int]]) -> None:
         for m in _TRAILER.finditer(self.data, start, end):
@@ -870,6 +889,15 @@ def _line_variants(line: list[_Piece]) -> list[str]:
 def pdf_text(data: bytes) -> str:
     """Text a viewer shows from the PDF: pages, forms, annotations, metadata. Fails closed on what it
     cannot read (see the section comment above)."""
+    return _read_pdf(data, lambda pdf: pdf.text())
+
+
+def pdf_all_text(data: bytes) -> str:
+    """The text a viewer shows and the text it does not (:meth:`_Pdf.hidden_text`), one piece per line."""
+    return _read_pdf(data, lambda pdf: "\n".join([pdf.text(), *pdf.hidden_text()]))
+
+
+def _read_pdf(data: bytes, read: Callable[[_Pdf], str]) -> str:
     if not data.startswith(b"%PDF"):
         raise ExtractionError("not a PDF")
     if re.search(rb"/Encrypt\b", data):
@@ -879,6 +907,6 @@ def pdf_text(data: bytes) -> str:
     if re.search(rb"/(?:ObjStm|XFA|EmbeddedFile|JavaScript)\b", data):
         raise ExtractionError(_UNSUPPORTED_CONTENT)
     try:
-        return _Pdf(data).text()
+        return read(_Pdf(data))
     except RecursionError as exc:
         raise ExtractionError("PDF objects nested too deeply") from exc
