@@ -218,6 +218,32 @@ def test_every_top_level_persons_name_is_looked_for_in_kept_technical_text(keywo
     assert out.Manufacturer == "Varian Medical Systems"
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_graphic_layer_naming_the_patient_becomes_one_keyed_code_everywhere(policy, tmp_path, monkeypatch):
+    """Red team 3: a Graphic Layer "QUIXANDOR_LAYER" was removed from the Graphic Layer Sequence and from the
+    annotation drawing on it; both are Type 1, so the presentation state lost its layer. It is now the same
+    keyed code in both places, and a layer naming nobody stays as it is."""
+    ds = _small_image()
+    ds.PatientName = "Quixandor^Belinda"
+    layers = []
+    for name in ("QUIXANDOR_LAYER", "ARROWS"):
+        item = Dataset()
+        item.GraphicLayer, item.GraphicLayerOrder = name, len(layers) + 1
+        layers.append(item)
+    ds.GraphicLayerSequence = Sequence(layers)
+    notes = []
+    for name in ("QUIXANDOR_LAYER", "ARROWS"):
+        item = Dataset()
+        item.GraphicLayer = name
+        notes.append(item)
+    ds.GraphicAnnotationSequence = Sequence(notes)
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    defined = [item.GraphicLayer for item in out.GraphicLayerSequence]
+    used = [item.GraphicLayer for item in out.GraphicAnnotationSequence]
+    assert defined == used and defined[1] == "ARROWS"
+    assert "QUIXANDOR" not in defined[0] and len(defined[0]) <= 16 and defined[0] != ""
+
+
 LOCAL_PROCEDURES = [
     "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
     "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",

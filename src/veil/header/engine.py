@@ -1231,6 +1231,12 @@ _CODE_TYPE1 = frozenset({0x00080100, 0x00080102, 0x00080104})
 _CONTENT_VALUES = frozenset({0x0040A160, 0x0040A123})
 
 
+#: Code Strings other attributes refer to by their text: Graphic Layer (0070,0002), Type 1 in the Graphic
+#: Layer Sequence and in each Graphic Annotation that draws on it (PS3.3 C.10.7, C.10.5). Removed when it
+#: named the patient ("QUIXANDOR_LAYER"), the presentation state lost its layers and was invalid (red team 3).
+_CS_KEYS = frozenset({0x00700002})
+
+
 def _withdraw(ds: Dataset, elem: DataElement, ctx: _Ctx, scope: str, handled: set[int], rule: str) -> None:
     """Take a value out that cannot be kept: text that cannot be read or cleaned, a Code String naming the
     patient (CS_KNOWN). Removed, or a dummy (Type 1) or empty (Type 2) where the IOD requires the attribute,
@@ -1477,6 +1483,11 @@ def _apply(ds: Dataset, elem: DataElement, act: Action, ctx: _Ctx, scope: str, h
         named = [code_string_named(v, ctx.core) for v in vals]
         if not any(named):
             return  # kept as read, and not listed (as the walk keeps it when its bytes say so)
+        if tag in _CS_KEYS:  # referred to by its text elsewhere: the same keyed code for the same value
+            _put(elem, ["L" + ctx.keyed.hash_value(v, 15) if n else v for v, n in zip(vals, named, strict=True)],
+                 b" ")
+            ctx.out.fire(tag, "D", CS_KNOWN)
+            return
         if len(vals) > 1:  # each value means something by its position (Image Type): only that one is a dummy
             _put(elem, [str(DUMMY["CS"]) if n else v for v, n in zip(vals, named, strict=True)], b" ")
             ctx.out.fire(tag, "D", CS_KNOWN)
