@@ -244,6 +244,19 @@ def test_a_graphic_layer_naming_the_patient_becomes_one_keyed_code_everywhere(po
     assert "QUIXANDOR" not in defined[0] and len(defined[0]) <= 16 and defined[0] != ""
 
 
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_a_name_glued_into_a_camelcase_word_is_found(policy, tmp_path, monkeypatch):
+    """Red team 3: "QuixandorNet", "VrandlebySeg v1" and "xQuixandor" in kept technical text went out, while
+    "Quixandor2" was found: a name may not run on into letters, but a capital says where it ends."""
+    ds = _small_image()
+    ds.PatientName = "Quixandor^Belinda"
+    ds.ReferringPhysicianName = "Vrandleby^Zebulon"
+    ds.SoftwareVersions = ["QuixandorNet", "VrandlebySeg v1", "xQuixandor", "HeadCT 2.1", "SyngoVia VB10"]
+    out = _run(ds, policy, tmp_path, monkeypatch)
+    got = list(out.SoftwareVersions)
+    assert got == ["[NAME]Net", "[NAME]Seg v1", "x[NAME]", "HeadCT 2.1", "SyngoVia VB10"], got
+
+
 LOCAL_PROCEDURES = [
     "CT ABD/PEL W CONT", "MRI BRAIN WWO", "XR CHEST 2V", "US ABDOMEN COMPLETE", "MAMMO SCREENING BILAT",
     "NM BONE SCAN WHOLE BODY", "PET/CT SKULL BASE TO MID THIGH", "CTA CHEST PE PROTOCOL", "FL UPPER GI W SBFT",

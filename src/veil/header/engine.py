@@ -326,12 +326,15 @@ def known_hit(value: bytes, known: KnownIdentifiers) -> bool | None:
         return None
     if not known.terms:
         return False
-    from veil.text.known import fold, has_known
+    from veil.text.known import camel_pieces, fold, has_known
 
-    if b"\\" not in value:  # fold: upper case, and a control character inside a name dropped (known.HIDDEN)
-        hit = has_known(fold(value.decode("ascii")), known)
+    def named(text: str) -> bool:  # fold: upper case, and a control character inside a name dropped (HIDDEN)
+        return has_known(fold(text), known) or any(has_known(fold(p), known) for _, p in camel_pieces(text))
+
+    if b"\\" not in value:
+        hit = named(value.decode("ascii"))
     else:
-        hit = any(has_known(fold(v.decode("ascii")), known) for v in value.split(b"\\"))
+        hit = any(named(v.decode("ascii")) for v in value.split(b"\\"))
     if len(known.hits) < 4096:
         known.hits[value] = hit
     return hit

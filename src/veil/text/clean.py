@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from veil.text.known import (
     KnownIdentifiers,
+    camel_pieces,
     collect_identifiers,
     everyday_word,
     find_cued,
@@ -128,9 +129,13 @@ def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
     the length ('ß' is 'SS', 'ﬃ' is 'FFI', a decomposed accent goes): each folded span is mapped back to
     the original characters it comes from, a partly covered character wholly included."""
     if plain_ascii(value):
-        return find_known(value.upper(), known)
-    folded, starts, ends = fold_map(value)
-    return [Span(starts[s.start], ends[s.end - 1], s.label) for s in find_known(folded, known) if s.end > s.start]
+        found = find_known(value.upper(), known)
+    else:
+        folded, starts, ends = fold_map(value)
+        found = [Span(starts[s.start], ends[s.end - 1], s.label) for s in find_known(folded, known) if s.end > s.start]
+    for at, piece in camel_pieces(value):  # "QuixandorNet": the name ends where the case changes
+        found += [Span(at + s.start, at + s.end, s.label) for s in _find_known(piece, known)]
+    return found
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,

@@ -1200,6 +1200,22 @@ def has_known(folded: str, known: KnownIdentifiers) -> bool:
                for part in _matchers(known.terms) for full, tail, _groups in part)
 
 
+#: Where a word changes from a lower-case to a capital letter: a CamelCase join ("QuixandorNet", "xQuixandor").
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def camel_pieces(value: str) -> list[tuple[int, str]]:
+    """The pieces of `value` between CamelCase joins with their offsets, or [] when it has none. A name
+    glued into a model or algorithm name ("QuixandorNet", "VrandlebySeg v1" in Software Versions) went out:
+    a term must not run on into letters ("Head" is no name in "Headache"), and here the case says where
+    the name ends (red team 3). Only the join of a lower-case letter and a capital counts."""
+    cuts = [m.start() for m in _CAMEL.finditer(value)]
+    if not cuts:
+        return []
+    bounds = [0, *cuts, len(value)]
+    return [(a, value[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
 def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) -> list[Span]:
     """Spans of the folded value where a known identifier (or, with `truncated`, its truncated form at the
     end: a value cut at its VR's maximum length) occurs."""
