@@ -339,6 +339,36 @@ def test_multiplex_group_label_keeps_its_meaning_but_not_the_patients_name():
         assert (label or None) == expected, (policy, label)
 
 
+
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal"])
+def test_an_ecg_channel_label_and_a_beam_name_are_kept_without_the_patients_name(policy):
+    """Red team 3: under basic an ECG lead's Channel Label ("Lead I") and an RT Beam Name ("LAO 30") were
+    removed, as Table E.1-1 does not list them and the allow-list did not either: the waveform lost which
+    lead is which. They are labels now: kept, with the patient's own name replaced."""
+    from pydicom.uid import generate_uid
+
+    ds = make_ds()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.9.1.1"  # 12-lead ECG
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientName = "Quimby^Harold"
+    channels = []
+    for label in ("Lead I", "V1"):
+        channel = Dataset()
+        channel.ChannelLabel = label
+        channels.append(channel)
+    group = Dataset()
+    group.ChannelDefinitionSequence = Sequence(channels)
+    ds.WaveformSequence = Sequence([group])
+    beams = []
+    for name in ("LAO 30", "Boost QUIMBY"):
+        beam = Dataset()
+        beam.BeamName = name
+        beams.append(beam)
+    ds.BeamSequence = Sequence(beams)
+    deidentify(ds, compile_plan(load_policy(policy)), KEY)
+    assert [c.get("ChannelLabel") for c in ds.WaveformSequence[0].ChannelDefinitionSequence] == ["Lead I", "V1"]
+    assert [b.get("BeamName") for b in ds.BeamSequence] == ["LAO 30", "Boost [NAME]"]
+
 @pytest.mark.parametrize("key", ["issuer_and_id", "id"])
 def test_the_patient_key_decides_whether_an_issuer_present_in_some_files_splits_a_patient(key):
     """The modality fills Issuer of Patient ID, a PACS-made SR does not: with the issuer in the key the
