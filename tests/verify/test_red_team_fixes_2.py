@@ -250,3 +250,20 @@ def test_a_country_code_dialled_with_00_or_plus_is_the_same_number(tmp_path, sto
     """Review: "+44 20 7946 0321" passed written "0044 20 7946 0321" (the 00 most countries dial out with)."""
     found = _against(tmp_path, _image(PatientTelephoneNumbers=stored), _image(ImageComments=written))
     assert [c for c, _ in found if c == "identifier:contact"], found
+
+
+# --- the name in the other alphabet (deid red team 2) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,hit", [("Пациентка Квиксандор, 79 лет", "Квиксандор"),
+                                      ("Κουιξάντορ Μπελβεντέρε", "Κουιξάντορ"), ("КВИКСАНДОР", "КВИКСАНДОР")])
+def test_a_latin_name_written_in_cyrillic_or_greek_is_found(tmp_path, text, hit):
+    """deid now finds "Квиксандор" of QUIXANDOR (veil.text.romanize); a leak of it is a name the gate flags."""
+    found = _against(tmp_path, _image(**NAMES), _image(SpecificCharacterSet="ISO_IR 192", ImageComments=text))
+    assert any(c == "identifier:name" and hit.upper() in v.upper() for c, v in found), found
+
+
+@pytest.mark.parametrize("text", ["Пневмония справа, плевральный выпот", "Οίδημα πνεύμονα", "Контроль через 3 месяца"])
+def test_cyrillic_and_greek_clinical_text_is_no_name(tmp_path, text):
+    found = _against(tmp_path, _image(**NAMES), _image(SpecificCharacterSet="ISO_IR 192", ImageComments=text))
+    assert not _hits(found), found

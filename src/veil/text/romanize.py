@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from veil.text.spans import NAME, Span
@@ -44,7 +45,7 @@ _GREEK = {
 #: A word with at least one Cyrillic or Greek letter (accented Greek included).
 OTHER_WORD = re.compile(r"[\w\u0300-\u036f]*[\u0370-\u03ff\u1f00-\u1fff\u0400-\u04ff][\w\u0300-\u036f]*")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{4,}")
-_OTHER = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff\u0400-\u04ff]")
+_OTHER = OTHER_SCRIPT = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff\u0400-\u04ff]")
 
 #: The sound key's rewrites, in order: spellings of one sound made one letter.
 _KEY_RULES = tuple((re.compile(a), b) for a, b in (
@@ -139,3 +140,38 @@ def find_other_script(value: str, keys: frozenset[str], other_in_header: bool) -
         out += [Span(m.start(), m.end(), NAME) for m in _LATIN_WORD.finditer(value)
                 if not everyday_word(m.group().upper()) and matches(sound_key(m.group()), keys)]
     return out
+
+
+class SoundIndex:
+    """Sound keys of many names, looked up within one edit in constant time (symmetric deletions: a key
+    and every key with one letter deleted), for `veil verify`, whose needles are the names of every patient
+    of an archive: comparing each Cyrillic or Greek word with each of them would grow with the archive."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        keys = {sound_key(n) for n in names if sum(c.isalpha() for c in n) >= 4}
+        self.keys = frozenset(k for k in keys if len(k) >= 4)
+        self.deleted = frozenset(_deletions(self.keys))
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def near(self, key: str) -> bool:
+        """Whether `key` is a name key, or (five letters or more) one edit from one."""
+        if key in self.keys:
+            return True
+        if len(key) < 5:
+            return False
+        return key in self.deleted or any(d in self.keys or d in self.deleted for d in _deletions((key,)))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of `text`'s Cyrillic or Greek words of four letters or more that are near a name key."""
+        if not self.keys or not _OTHER.search(text):
+            return []
+        return [m.span() for m in OTHER_WORD.finditer(text)
+                if sum(c.isalpha() for c in m.group()) >= 4 and self.near(sound_key(m.group()))]
+
+
+def _deletions(keys: Iterable[str]) -> Iterator[str]:
+    for k in keys:
+        if len(k) >= 5:
+            yield from (k[:i] + k[i + 1:] for i in range(len(k)))

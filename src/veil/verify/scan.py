@@ -39,6 +39,7 @@ from pydicom.uid import UID_dictionary
 from veil.policy.private import PrivateDictionary, load_safe_private
 from veil.text import months
 from veil.text.known import BIRTH_CUE
+from veil.text.romanize import OTHER_SCRIPT, SoundIndex
 from veil.verify.literals import WORD, Literals
 from veil.verify.needles import DIGIT_DOT, EQUIPMENT_KEYWORDS, Needles, birth_forms, cjk, data_words, date_forms, fold
 
@@ -206,9 +207,22 @@ class NeedleIndex:
             self._text.append(Literals(self._keys) if self._keys else None)
         return self._text[0]
 
+    @functools.cached_property
+    def _sounds(self) -> SoundIndex:
+        """The names' sound keys (:mod:`veil.text.romanize`), built where a Cyrillic or Greek word is first met."""
+        return SoundIndex(k for k, n in self.needles.values.items()
+                          if n.category == "name" and k.replace("-", "").isalpha() and " " not in k)
+
+    def sound_spans(self, folded: str) -> list[tuple[int, int]]:
+        """A name needle written in Cyrillic or Greek ("Квиксандор" of QUIXANDOR): deid finds it so
+        (romanize.find_other_script), and the release gate must too."""
+        return self._sounds.spans(folded) if OTHER_SCRIPT.search(folded) else []
+
     def find(self, folded: str) -> list[tuple[int, int]]:
-        """Spans of every needle in `folded` text, on word boundaries, in order of their start."""
+        """Spans of every needle in `folded` text, on word boundaries, in order of their start; a name in
+        another alphabet too (:meth:`sound_spans`)."""
         spans = self.text.spans(folded, boundary=WORD) if self.text is not None else []
+        spans += self.sound_spans(folded)
         if self._digits:
             spans += self._digit_spans(folded, 0, len(folded))
         if self._dated or self._births:
@@ -416,7 +430,7 @@ class NeedleIndex:
     def __getstate__(self) -> dict[str, Any]:
         """Without compiled patterns: each process compiles what it uses (the sources alone can be MBs)."""
         state = self.__dict__ | {"_text": [], "_raw": {}, "_raw_by_parts": {}, "longest_raw": 0}
-        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes", "_glued_names"):
+        for cached in ("_digit_bytes", "_runs_text", "_runs_bytes", "_glued_names", "_sounds"):
             state.pop(cached, None)
         return state
 
@@ -458,6 +472,8 @@ class NeedleIndex:
 
     def category(self, folded: str) -> str:
         n = self.needles.values.get(folded)
+        if n is None and OTHER_SCRIPT.search(folded) and self.sound_spans(folded):
+            return "name"
         if n is None and self._births and self.is_dated(folded):
             return "date"
         return n.category if n else self.spread_category(folded) or "identifier"
