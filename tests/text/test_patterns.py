@@ -294,3 +294,21 @@ def test_a_range_of_years_is_a_date_not_a_phone_or_an_id():
     assert found("2017-2019") == [("2017-2019", "DATE")]
     assert found("CABG 2017 - 2019") == [("2017 - 2019", "DATE")]
     assert [label for _t, label in found("from 2017 to 2019")] == ["DATE", "DATE"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("FY19 budget", "FY[DATE] budget"), ("FY 19", "FY [DATE]"), ("FY'19", "FY[DATE]"), ("CY19", "CY[DATE]"),
+    ("follow-up spring '19", "follow-up spring [DATE]"), ("Q2 '19", "Q2 [DATE]"), ("since ’18", "since [DATE]"),
+    ("b. '26", "b. [DATE]"),
+])
+def test_a_two_digit_year_where_only_a_year_can_be_is_a_date(text, expected):
+    """"FY19" and "spring '19" kept the true year beside shifted dates as "FY2019" did. A 2-digit year is not
+    shifted (as a date with a 2-digit year is not): [DATE] under every policy."""
+    assert clean_text(text, names=False, shift_days=-2557)[0] == expected
+    assert clean_text(text, names=False)[0] == expected
+
+
+@pytest.mark.parametrize("text", ["5'10\" tall", "patient's 19 nodes", "FY19.5", "FYI 19", "CY 19", "Cy19", "L'19",
+                                  "in the '90s", "since '18 mg"])
+def test_two_digit_numbers_after_an_apostrophe_or_letters_are_kept(text):
+    assert clean_text(text, names=False, shift_days=-2557)[0] == text

@@ -244,6 +244,11 @@ _YEAR_RX = re.compile(
     rf"(?P<y1>{_YEAR})(?<![\d,:/_]....)(?<!\d[-\u2013.]....)"  # digits first: a fast scan
     rf"(?:(?P<sep>\s*[-\u2013\u2014/]\s*|\s+(?i:to|and|through|thru|until|till|bis)\s+)(?P<y2>{_YEAR}|\d\d))?"
     r"(?![\w%°]|[.,:/\u2013-]\d)")
+#: Years in two digits where only a year can be: after an apostrophe ("spring '19", "Q2 '19", "b. '26"; the cue
+#: decides, as for four digits) or after FY, CY ("FY19", "FY 19", "CY19"). Not shifted (a shifted "'12" could be
+#: read as 1912): [DATE] under every policy, as dates with a 2-digit year are.
+_APOSTROPHE_YEAR = re.compile(r"['\u2019]\d\d(?![\w'\u2019]|[.,:/-]\d)")
+_FISCAL_YEAR = re.compile(r"(?:FY[\s-]?|CY)(?P<yy>\d\d)(?!\w|[.,:/-]\d)")  # a literal first: a fast scan
 #: Words right before a year that make it a date: prepositions of time, parts of a year, seasons and "circa", in
 #: English and the languages of the birth cues (lower case, as :func:`_year_cued` compares them). "in" and "by"
 #: not after a number: "1 in 2000" is a ratio, "2048 by 2048" a matrix.
@@ -289,6 +294,7 @@ def find_patterns(text: str) -> list[Span]:
     _scan(_DIGITS, text, out)
     if "19" in text or "20" in text:
         _scan_years(text, out)
+    _scan_short_years(text, out)
     if _LABEL_HINT.search(text):
         _scan(_LABELS, text, out)
     if _ALNUM_HINT.search(text):
@@ -400,6 +406,19 @@ def _scan_years(text: str, out: list[Span]) -> None:
             if ranged:
                 out.append(Span(m.start("y2"), end, DATE))
         last = end
+
+
+def _scan_short_years(text: str, out: list[Span]) -> None:
+    """Years in two digits (:data:`_APOSTROPHE_YEAR`, :data:`_FISCAL_YEAR`): "FY19" and "spring '19" kept the
+    true year beside shifted dates as "FY2019" did. An apostrophe's needs a cue before it ("5'10" is a height)."""
+    if "'" in text or "\u2019" in text:
+        for m in _APOSTROPHE_YEAR.finditer(text):
+            if (_year_cued(text, m.start()) or after_birth_cue(text, m.start())) and not _COUNT_AFTER.match(text, m.end()):
+                out.append(Span(m.start(), m.end(), DATE))
+    if "FY" in text or "CY" in text:
+        for m in _FISCAL_YEAR.finditer(text):
+            if not text[m.start() - 1:m.start()].isalnum() and not _COUNT_AFTER.match(text, m.end()):
+                out.append(Span(m.start("yy"), m.end(), DATE))
 
 
 def _year_cued(text: str, start: int) -> bool:
