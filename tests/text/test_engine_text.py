@@ -304,3 +304,52 @@ def test_a_utf16_cda_is_read_to_its_last_character():
     xml = '<?xml version="1.0" encoding="UTF-16"?><ClinicalDocument><title>CT report</title></ClinicalDocument>'
     data = b"\xff\xfe" + xml.encode("utf-16-le")
     assert "CT report" in extract_text(data, "text/xml")
+
+
+def _years_and_ages() -> Dataset:
+    ds = _base(ComprehensiveSRStorage)
+    ds.PatientBirthDate = "19260513"
+    ds.PatientAge = "092Y"
+    ds.ImageComments = "acq 2019-03-14, prior scan in 2018, follow-up spring 2019"
+    ds.ValueType = "CONTAINER"
+    ds.ContentSequence = Sequence([_text_item("Finding", "92 J., patiente de 92 ans, ninety-two year old woman. "
+                                                         "Since 2017-2018 stable. YOB 1926, born 1926.")])
+    return ds
+
+
+def test_bare_years_move_with_the_header_dates_and_birth_years_and_ages_go():
+    """Red team (this session), research-longitudinal: "prior scan in 2018" kept the true year beside the shifted
+    acquisition date (the offset given away), "born 1926" the year of birth of a 92-year-old, "ninety-two year
+    old", "92 J." and "92 ans" the age. Years move by the patient's offset in whole years; the year of birth is
+    replaced; the ages become 90+."""
+    from datetime import date
+
+    ds = _years_and_ages()
+    deidentify(ds, compile_plan(load_policy("research-longitudinal")), KEY)
+    study = date(int(ds.StudyDate[:4]), int(ds.StudyDate[4:6]), int(ds.StudyDate[6:]))
+    years = round((study - date(2019, 3, 14)).days / 365.2425)
+    assert years != 0
+    assert ds.ImageComments == (f"acq {study.isoformat()}, prior scan in {2018 + years}, "
+                                f"follow-up spring {2019 + years}")
+    text = ds.ContentSequence[0].TextValue
+    assert text == (f"90+ J., patiente de 90+ ans, 90+ year old woman. Since {2017 + years}-{2018 + years} stable. "
+                    "YOB [DATE], born [DATE].")
+
+
+def test_bare_years_birth_years_and_ages_without_date_shifting():
+    """Without date shifting a year written as a date is a date like any other, [DATE]; under basic a local code's
+    meaning is cleaned of them too (descriptors and SR text are removed there)."""
+    cleaning = compile_plan(load_policy_text(
+        "name: s\nversion: '1'\noptions: [clean_descriptors, clean_structured_content]\n"))
+    ds = _years_and_ages()
+    deidentify(ds, cleaning, KEY)
+    assert ds.ImageComments == "acq [DATE], prior scan in [DATE], follow-up spring [DATE]"
+    assert ds.ContentSequence[0].TextValue == ("90+ J., patiente de 90+ ans, 90+ year old woman. Since [DATE] stable. "
+                                               "YOB [DATE], born [DATE].")
+    ds = _years_and_ages()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "X1", "99LOCAL"
+    code.CodeMeaning = "CT chest ninety-two y/o b. 1926 f/u since 2018"
+    ds.ProcedureCodeSequence = Sequence([code])
+    deidentify(ds, compile_plan(load_policy("basic")), KEY)
+    assert ds.ProcedureCodeSequence[0].CodeMeaning == "CT chest 90+ y/o b. [DATE] f/u since [DATE]"

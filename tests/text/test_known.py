@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,72 @@ def test_a_two_kana_name_part_does_not_match_inside_ordinary_words():
     known = collect_identifiers(ds)
     assert clean_text("あきらかな病変は認めない", known, names=False, patterns=False)[0] == "あきらかな病変は認めない"
     assert "[NAME]" in clean_text("やまだ 様", known, names=False, patterns=False)[0]
+
+
+_BIRTH_YEARS = [
+    "92 year old woman, born 1926", "b. 1926", "(b. 1926)", "b.1926", "yr of birth 1926", "YOB 1926", "Y.O.B.: 1926",
+    "yob: 1926", "DOB: 1926", "DOB 1926, F", "birth year 1926", "Birth Year: 1926", "year of birth 1926",
+    "YEAR OF BIRTH: 1926", "born in 1926.", "BORN 1926", "geb. 1926", "Geburtsjahr 1926", "Jahrgang 1926",
+    "né en 1926", "née en 1926", "NEE EN 1926", "année de naissance 1926", "nacido en 1926", "año de nacimiento: 1926",
+    "nata nel 1926", "anno di nascita 1926", "geboortejaar 1926", "Geboren 1926",
+]
+
+
+@pytest.mark.parametrize("shift", [None, -2557, 400])
+@pytest.mark.parametrize("text", _BIRTH_YEARS)
+def test_a_year_of_birth_after_its_cue_is_replaced_never_shifted(text, shift):
+    """Red team (this session): "born 1926", "b. 1926", "YOB 1926", "DOB: 1926", "birth year 1926" went out under
+    both policies - the true year of birth next to shifted dates and a 90+ age (HIPAA Safe Harbor 45 CFR
+    164.514(b)(2)(i)(C) removes a year of birth over 89). Replaced by [DATE] under every policy; never shifted."""
+    ds = _named("Quixandor^Belinda")
+    ds.PatientBirthDate = "19260513"
+    cleaned = clean_text(text, collect_identifiers(ds), shift_days=shift)[0]
+    assert "[DATE]" in cleaned and not re.search(r"19\d\d|20\d\d", cleaned), cleaned
+    assert "92" not in cleaned.replace("90+", ""), cleaned
+
+
+@pytest.mark.parametrize("text", ["born 1931", "DOB: 1931", "b. 1931", "geb. 1931", "YOB 1931", "born in 1931"])
+@pytest.mark.parametrize("birth", [None, "19260513"])
+def test_any_year_after_a_birth_cue_is_a_year_of_birth(text, birth):
+    """A year after a birth cue is a year of birth whatever the header says: the header may hold no birth date
+    (or another patient's, in a report that names a relative). A quasi-identifier, and a shift would keep the age
+    to the year; it is replaced under every policy."""
+    ds = _named("Quixandor^Belinda")
+    if birth:
+        ds.PatientBirthDate = birth
+    for known in (collect_identifiers(ds), None):
+        for shift in (None, -2557):
+            cleaned = clean_text(text, known, shift_days=shift)[0]
+            assert cleaned.endswith("[DATE]") and "1931" not in cleaned and "1924" not in cleaned, (cleaned, shift)
+
+
+def test_a_full_date_after_a_birth_cue_is_not_shifted_without_a_header_birth_date():
+    """Shifted, "DOB 13/05/1947" beside the shifted study dates gave the exact age though the header had no birth
+    date to match it against: a date after a birth cue is a birth date whoever's it is."""
+    for text in ("DOB 13/05/1947", "born 1947-05-13", "born on May 13, 1947", "geb. 13.05.1947"):
+        cleaned = clean_text(text, None, shift_days=-2557)[0]
+        assert cleaned.endswith("[DATE]") and not any(c.isdigit() for c in cleaned), cleaned
+    assert clean_text("seen 2019-05-13", None, shift_days=-2557)[0] == "seen 2012-05-12"
+
+
+def test_the_year_of_birth_is_found_after_its_cue_in_technical_text():
+    """Technical text (a Window Explanation, a local Code Meaning) is read for the patient's identifiers only, no
+    patterns: the birth year is one of them after a cue, the full date's forms are still matched whole, and the
+    same number without a cue is kept (a kernel, a version)."""
+    from veil.text.known import technical_identifiers
+
+    ds = _named("Quixandor^Belinda")
+    ds.PatientBirthDate = "19260513"
+    tech = technical_identifiers(collect_identifiers(ds))
+    for text in ("YOB 1926", "DOB: 1926", "geb. 1926", "B. 1926 W400", "birth year 1926"):
+        cleaned = clean_text(text, tech, names=False, patterns=False)[0]
+        assert "[DATE]" in cleaned and "1926" not in cleaned, cleaned
+    assert clean_text("DOB 1926-05-13", tech, names=False, patterns=False)[0] == "DOB [DATE]"
+    assert clean_text("DOB 19260513", tech, names=False, patterns=False)[0] == "DOB [DATE]"
+    for text in ("KERNEL 1926", "Version 1926", "SUB. 1926", "b 1926", "JOB 1926", "BORNE 1926"):
+        assert clean_text(text, tech, names=False, patterns=False)[0] == text
+
+
+@pytest.mark.parametrize("text", ["SUB. 1926", "Type b 1926 kernel", "Nr. 1926", "Abb. 1926", "B1926", "NAB. 1926"])
+def test_b_dot_is_a_birth_cue_only_as_a_word_with_its_dot(text):
+    assert clean_text(text, None, names=False)[0] == text

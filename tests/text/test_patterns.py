@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from veil.text.clean import clean_text
-from veil.text.patterns import find_patterns, shift_date_text
+from veil.text.patterns import find_patterns, shift_date_text, shift_year_text
 
 
 def found(text: str) -> list[tuple[str, str]]:
@@ -196,3 +198,136 @@ def test_an_email_address_written_out_is_an_email_address(text, cleaned):
                                   "lesion at level of the dot", "tip at 2 cm"])
 def test_at_and_dot_in_clinical_text_are_no_email_address(text):
     assert clean_text(text) == (text, 0)
+
+
+# ------------------------------------------------------------------------- ages over 89, other ways
+
+@pytest.mark.parametrize("text,expected", [
+    ("ninety-two year old", "90+ year old"), ("Ninety two y/o", "90+ y/o"), ("NINETY-TWO YEAR OLD F", "90+ YEAR OLD F"),
+    ("one hundred and one year old", "90+ year old"), ("a ninety-year-old man", "a 90+-year-old man"),
+    ("One Hundred Twenty years of age", "90+ years of age"), ("ninety nine yo", "90+ yo"),
+    ("92 J.", "90+ J."), ("Pat. 92 J., weiblich", "Pat. 90+ J., weiblich"), ("92 J, w", "90+ J, w"),
+    ("92J. m", "90+J. m"), ("92-jährige Patientin", "90+-jährige Patientin"), ("92jährig", "90+jährig"),
+    ("92 Jahre alt", "90+ Jahre alt"), ("im Alter von 101 Jahren", "im Alter von 90+ Jahren"),
+    ("zweiundneunzig Jahre", "90+ Jahre"), ("Alter: 92", "Alter: 90+"),
+    ("92 ans", "90+ ans"), ("patiente de 92 ans", "patiente de 90+ ans"), ("âgée de 101 ans", "âgée de 90+ ans"),
+    ("quatre-vingt-douze ans", "90+ ans"), ("quatre-vingt-dix-sept ans", "90+ ans"), ("nonante-deux ans", "90+ ans"),
+    ("paciente de 92 años", "paciente de 90+ años"), ("noventa y dos años", "90+ años"), ("edad: 95", "edad: 90+"),
+    ("92 anos", "90+ anos"), ("noventa e dois anos", "90+ anos"),
+    ("92 anni", "90+ anni"), ("novantadue anni", "90+ anni"), ("età 93", "età 90+"),
+    ("92 jaar", "90+ jaar"), ("92-jarige", "90+-jarige"), ("tweeënnegentig jaar", "90+ jaar"), ("92 år", "90+ år"),
+])
+def test_an_age_over_89_in_words_or_another_language_becomes_90_plus(text, expected):
+    """Red team (this session): "ninety-two year old", "92 J.", "patiente de 92 ans", "paciente de 92 años" went
+    out while "92 year old" became "90+" (HIPAA Safe Harbor 45 CFR 164.514(b)(2)(i)(C), whatever the language)."""
+    assert clean_text(text, names=False)[0] == expected
+    assert clean_text(text, names=False, shift_days=-2557)[0] == expected
+
+
+@pytest.mark.parametrize("text", [
+    "eighty-nine year old", "Eighty nine y/o", "89 J.", "89-jährige", "45 ans", "patiente de 45 ans",
+    "quatre-vingts ans", "quatre-vingt-neuf ans", "ochenta y nueve años", "89 anni", "45 jaar",
+    "92 Joules", "92 J", "150 J", "shock 120 J.", "Schock mit 120 J.", "biphasic 120 J.", "energy 100 J.",
+    "92 jours", "92 j.", "ninety days", "ninety percent", "a hundred yards", "recent years", "adjacent ans",
+    "92 mAs", "Alter 45", "Walter 92", "idade 92,5 kg",
+])
+def test_ages_under_90_energies_and_other_numbers_are_kept(text):
+    """An energy in joules is no age: "J" without its dot (or a "J." after a shock or energy word) is joules,
+    and a lower-case "j" is French "jours". Ages under 90 are no identifier."""
+    assert not [s for s in found(text) if s[1] == "AGE"]
+    cleaned = clean_text(text, names=False)[0]
+    assert cleaned == text, cleaned
+
+
+# ------------------------------------------------------------------------------- bare years as dates
+
+# the offset of these tests: -2557 days, -7 years once rounded (round(-2557 / 365.2425))
+_YEARS = [
+    ("acq 2019-04-02, prior scan in 2018, follow-up spring 2019",
+     "acq 2012-04-01, prior scan in 2011, follow-up spring 2012"),
+    ("Q2 2019 screening", "Q2 2012 screening"), ("Q4 2019", "Q4 2012"), ("FY2019 cohort", "FY2012 cohort"),
+    ("FY 2019", "FY 2012"), ("since 2018", "since 2011"), ("Since 2018.", "Since 2011."), ("SINCE 2018", "SINCE 2011"),
+    ("(since 2018)", "(since 2011)"), ("2017-2019", "2010-2012"), ("2017–2019", "2010–2012"),
+    ("in 2018/19", "in 2011/12"),
+    ("in 1999/00", "in 1992/93"), ("winter 2018", "winter 2011"), ("mid-2018", "mid-2011"), ("late 2019", "late 2012"),
+    ("in early 2019", "in early 2012"), ("the summer of 2019", "the summer of 2012"), ("circa 1990", "circa 1983"),
+    ("c. 1990", "c. 1983"), ("ca. 1990", "ca. 1983"), ("from 2017 to 2019", "from 2010 to 2012"),
+    ("between 2017 and 2019", "between 2010 and 2012"), ("during 2020", "during 2013"), ("until 2021", "until 2014"),
+    ("prior to 2015", "prior to 2008"), ("last 2016", "last 2009"), ("year 2019", "year 2012"), ("by 2020", "by 2013"),
+    ("seit 2018", "seit 2011"), ("im Jahr 2018", "im Jahr 2011"), ("depuis 2018", "depuis 2011"),
+    ("desde 2018", "desde 2011"), ("dal 2018", "dal 2011"), ("sinds 2018", "sinds 2011"),
+    ("Hx of MI in 2001, CABG 2003-2005", "Hx of MI in 1994, CABG 1996-1998"),
+]
+
+
+@pytest.mark.parametrize("text,expected", _YEARS)
+def test_a_year_written_as_a_date_moves_by_the_offset_in_whole_years(text, expected):
+    """Red team (this session): under research-longitudinal "acq 2019-04-02, prior scan in 2018" became "acq
+    2012-03-01, prior scan in 2018": the true year beside the shifted date gives the secret offset away. A year
+    with a temporal cue, or a range of years, is shifted in whole years (PS3.15 E.3.6); without shifting it is a
+    date like any other, [DATE]."""
+    assert clean_text(text, shift_days=-2557, names=False)[0] == expected
+    plain = clean_text(text, names=False)[0]
+    assert "[DATE]" in plain and not re.search(r"(?<!\d)(?:19|20)\d\d(?!\d)", plain), plain
+
+
+@pytest.mark.parametrize("text,days,expected", [
+    ("2018", -2557, "2011"), ("2018", 100, "2018"), ("2018", 200, "2019"), ("2018", -182, "2018"),
+    ("2018", -183, "2017"), ("2018/19", 365, "2019/20"), ("1999/00", 365, "2000/01"), ("2017-2019", -400, "2016-2018"),
+    ("2017 - 2019", 3000, "2025 - 2027"),
+])
+def test_years_shift_by_the_offset_rounded_to_whole_years(text, days, expected):
+    assert shift_year_text(text, days) == expected
+    assert shift_date_text(text, days) == expected
+
+
+@pytest.mark.parametrize("text", ["2019-04", "2019-4", "2019/2017", "20190402", "2019-04-02"])
+def test_a_month_or_a_date_is_no_year_to_shift(text):
+    assert shift_year_text(text, -2557) is None
+
+
+@pytest.mark.parametrize("text", [
+    "TR 2000", "TR 2000 TE 90", "TR/TE 2000/90", "in 2000/90", "1950 mL", "2018 ms", "kernel B30f", "matrix 2048",
+    "matrix 2048 x 2048", "2048 by 2048", "2000 mg", "ISO 2019", "ISO 9001:2015", "v2019.1",
+    "software v2019.1", "VE11C", "2018.5", "2019 images", "2019 slices acquired", "last 2000 images", "in 1950 mL",
+    "prior 2000 mg", "from 2000 to 3000 ms", "from 1950 - 2000 HU", "1 in 2000", "b=2000", "WL 2000 WW 400",
+    "in 2000 s", "after 2000 ms", "during 2000 seconds", "before 1950 mL", "over 2000 counts", "DLP 1950 mGy.cm",
+    "since 2018%", "Dose 2019 mGy", "Series 2019", "IMA 2019", "window 1900", "b2019", "1.2019", "version 2.2019",
+])
+def test_numbers_that_are_not_years_are_kept(text):
+    """A number with no temporal cue is kept ("TR 2000", "ISO 2019": a standard's year is no patient's), and so is
+    one followed by a unit or a counted noun even after a cue ("last 2000 images", "in 1950 mL"), a decimal, a
+    version, a ratio and a TR/TE pair."""
+    assert clean_text(text, names=False, shift_days=-2557)[0] == text
+    assert clean_text(text, names=False)[0] == text
+
+
+@pytest.mark.parametrize("text", ["Q4/2019", "Q4-2019", "H1 2019", "CY2019", "scans in 2017, 2018 and 2019",
+                                  "in 2016, 2017, and 2019", "since 2017 or 2019"])
+def test_no_true_year_is_left_beside_shifted_dates(text):
+    """Forms whose month reading wins ("4/2019" is April) become a placeholder: not shifted, but not kept."""
+    assert "2019" not in clean_text(text, names=False, shift_days=-2557)[0]
+
+
+def test_a_range_of_years_is_a_date_not_a_phone_or_an_id():
+    assert found("2017-2019") == [("2017-2019", "DATE")]
+    assert found("CABG 2017 - 2019") == [("2017 - 2019", "DATE")]
+    assert [label for _t, label in found("from 2017 to 2019")] == ["DATE", "DATE"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("FY19 budget", "FY[DATE] budget"), ("FY 19", "FY [DATE]"), ("FY'19", "FY[DATE]"), ("CY19", "CY[DATE]"),
+    ("follow-up spring '19", "follow-up spring [DATE]"), ("Q2 '19", "Q2 [DATE]"), ("since ’18", "since [DATE]"),
+    ("b. '26", "b. [DATE]"),
+])
+def test_a_two_digit_year_where_only_a_year_can_be_is_a_date(text, expected):
+    """"FY19" and "spring '19" kept the true year beside shifted dates as "FY2019" did. A 2-digit year is not
+    shifted (as a date with a 2-digit year is not): [DATE] under every policy."""
+    assert clean_text(text, names=False, shift_days=-2557)[0] == expected
+    assert clean_text(text, names=False)[0] == expected
+
+
+@pytest.mark.parametrize("text", ["5'10\" tall", "patient's 19 nodes", "FY19.5", "FYI 19", "CY 19", "Cy19", "L'19",
+                                  "in the '90s", "since '18 mg"])
+def test_two_digit_numbers_after_an_apostrophe_or_letters_are_kept(text):
+    assert clean_text(text, names=False, shift_days=-2557)[0] == text

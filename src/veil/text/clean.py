@@ -13,7 +13,9 @@ over each value and their spans are merged:
 Each merged span becomes ``[NAME]``, ``[DATE]``, ``[ID]`` ... so "CT CHEST for Quixworth" keeps its
 meaning as "CT CHEST for [NAME]". Dates are shifted instead when the caller gives the patient's offset
 (``shift_days``; the header engine passes the same keyed offset it applies to DA/DT values), so
-intervals written in a report survive. Ages over 89 become "90+" (HIPAA Safe Harbor). Cleaning is a
+intervals written in a report survive; a year written as a date ("in 2018", "spring 2019") moves by the same
+offset in whole years. A date or year of birth is never shifted. Ages over 89 become "90+" (HIPAA Safe
+Harbor), in digits, words and other languages. Cleaning is a
 pure function of its inputs: deterministic, and safe to run in any worker.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from veil.text.known import (
     KnownIdentifiers,
+    after_birth_cue,
     camel_pieces,
     collect_identifiers,
     everyday_word,
@@ -142,8 +145,9 @@ def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days:
                names: bool | str = True, patterns: bool = True) -> tuple[str, int]:
     """Return `value` with identifying spans replaced, and how many spans were replaced.
 
-    ``shift_days``: move unambiguous dates by this many days instead of replacing them by ``[DATE]`` - not
-    the patient's birth date (``known.births``), which is replaced.
+    ``shift_days``: move unambiguous dates by this many days (years written as dates by as many whole years)
+    instead of replacing them by ``[DATE]`` - not the patient's birth date (``known.births``) nor a date after a
+    birth cue, which are replaced.
     ``names``/``patterns``: as :func:`detect`.
     """
     return _replaced(value, detect(value, known, names=names, patterns=patterns), known, shift_days)
@@ -168,11 +172,18 @@ def _replaced(value: str, spans: list[Span], known: KnownIdentifiers | None,
     for s in spans:
         parts.append(value[pos:s.start])
         text = value[s.start:s.end]
-        birth = shift_days is not None and s.label == DATE and known is not None and is_birth(text, known)
+        birth = shift_days is not None and s.label == DATE and _birth(value, s.start, text, known)
         parts.append(_replacement(text, s.label, None if birth else shift_days))
         pos = s.end
     parts.append(value[pos:])
     return "".join(parts), len(spans)
+
+
+def _birth(value: str, start: int, text: str, known: KnownIdentifiers | None) -> bool:
+    """Whether the DATE span `text` at `start` is a date or year of birth, replaced and never shifted: the
+    patient's own birth date in any form (:func:`is_birth`), or any date a birth cue comes right before ("born
+    1931", "DOB: 13/05/1947" with no birth date in the header; :func:`after_birth_cue`)."""
+    return (known is not None and is_birth(text, known)) or after_birth_cue(value, start)
 
 
 def _replacement(text: str, label: str, shift_days: int | None) -> str:

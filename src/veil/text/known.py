@@ -87,13 +87,32 @@ BIRTH = "DATE/birth"
 #: A date written with a 2-digit year, looked for in technical text only right after a birth cue
 #: (:data:`BIRTH_CUE`): "DOB 05/05/90" in a Window Explanation, where "5.5.90" alone is a version.
 CUED_DATE = "DATE/cued"
-#: Words that say a birth date follows, in the languages of :mod:`veil.text.months`; for folded text here and
-#: for text as written in verify (case-insensitive there: "né le").
-BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B(?:\s*/\s*AGE)?|BIRTH\s*(?:DATE|DAY)|DATE\s+OF\s+BIRTH|BIRTH|BORN"
-              r"|GEB(?:OREN|URTSDATUM|URTSTAG|\.?\s*-?\s*DAT(?:UM)?\.?)?|GEBOORTEDATUM|DDN|N[EÉ]E?(?:\s+LE)?"
-              r"|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?|FECHA\s+(?:DE\s+)?NAC(?:IMIENTO|\.)?|DATE\s+DE\s+NAISSANCE"
-              r"|DATA\s+D[IE]\s+NASCI(?:TA|MENTO))"
-              r"\.?[\s:=\-]*(?:ON\s+|AM\s+)?")
+#: A year of birth written alone after a birth cue ("born 1926", "YOB 1926"), looked for as the cue's date:
+#: the year alone elsewhere is any year ("in 1926", "TR 1926"). Not a year that begins a date ("DOB
+#: 1926-05-13": the full date's form is the match).
+CUED_YEAR = "DATE/cued-year"
+#: Words that say a birth date (or year) follows, in the languages of :mod:`veil.text.months`; for folded text
+#: here and for text as written in verify and the pattern detector (case-insensitive there: "né le", "año").
+#: "b." only with its dot and only here, where a date or year must follow ("b. 1926", "b. 13/05/1947").
+BIRTH_CUE = (r"(?:D\.?\s?O\.?\s?B(?:\s*/\s*AGE)?|Y\.?\s?O\.?\s?B|BIRTH\s*(?:DATE|DAY|YEAR)"
+              r"|(?:DATE|YEAR|YR)\s+OF\s+BIRTH|BIRTH|BORN|B(?=\.)|GEB(?:OREN|URTSDATUM|URTSTAG|URTSJAHR|\.?\s*-?\s*DAT(?:UM)?\.?)?|JAHRGANG"
+              r"|GEBOORTE(?:DATUM|JAAR)|DDN|N[EÉ]E?(?:\s+LE)?|NACID[OA](?:\s+EL)?|NAT[OA](?:\s+IL)?"
+              r"|(?:FECHA|A[NÑ]O)\s+(?:DE\s+)?NAC(?:IMIENTO|\.)?|(?:DATE|ANN[EÉ]E)\s+DE\s+NAISSANCE"
+              r"|(?:DATA|ANNO)\s+D[IE]\s+NASCI(?:TA|MENTO))"
+              r"\.?[\s:=\-]*(?:(?:ON|AM|IN|EN|NEL|IM(?:\s+JAHRE?)?)\s+)?")
+#: A birth cue that ends where a date span begins (:func:`after_birth_cue`), in text as written.
+_BIRTH_CUE_BEFORE = re.compile(r"(?<![^\W\d_])(?i:" + BIRTH_CUE + r")$")
+#: How far before a date span its cue is looked for: the longest cue and its spaces.
+_CUE_REACH = 40
+
+
+def after_birth_cue(value: str, start: int) -> bool:
+    """Whether a birth cue ends right before `value[start:]` ("DOB: 13/05/1947", "born in 1931", "geb. 1926").
+    A date there is a date of birth whoever's it is - the header may hold none, or another form of it - and is
+    replaced, never shifted: shifted next to the shifted study dates it gives the exact age (:data:`BIRTH`), and
+    a year of birth of a patient over 89 is what HIPAA Safe Harbor (45 CFR 164.514(b)(2)(i)(C)) removes."""
+    return _BIRTH_CUE_BEFORE.search(value, max(0, start - _CUE_REACH), start) is not None
+
 
 _SEP = r"[\s\-_./,#:^']*"  # "13.11.'47" too (a typographic apostrophe folds to "'": LETTERS)
 _CJK_SEP = r"[\s\-_./,#:^\u3001\u30fb\uff0c]*"  # also "、", "・", "，"
@@ -375,6 +394,14 @@ def birth_forms(da: str) -> frozenset[str]:
     return frozenset(forms)
 
 
+def birth_year(da: str) -> tuple[tuple[str, str], ...]:
+    """The year of a birth date as a term found only after a birth cue (:data:`CUED_YEAR`): "born 1926", "YOB
+    1926", "geb. 1926" gave the true year of birth beside a capped age and shifted dates (red team). Text the
+    pattern detector reads finds a year after a cue whoever's it is; technical text is read for the patient's
+    own identifiers only, so the birth year is one of them."""
+    return ((da[:4], CUED_YEAR),) if birth_forms(da) else ()
+
+
 def _values(elem: object) -> list[str]:
     v = getattr(elem, "value", None)
     if v is None or v == "":
@@ -535,6 +562,8 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
                 out.append((form, DATE))
                 if birth:
                     out.append((form, BIRTH))
+            if birth:
+                out.extend(birth_year(v.strip()))
 
 
 # A study's files repeat the same names, IDs and places: their terms are built once per value.
@@ -810,6 +839,7 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
         elif tag == 0x00100030:
             for form in birth_forms(v.strip()):
                 out += [(form, DATE), (form, BIRTH)]
+            out.extend(birth_year(v.strip()))
         elif tag == 0x00101040:  # Patient's Address: the value and its distinctive words
             out.extend(_place_terms(v, home=True))
         elif tag in _INSTITUTION:  # whole in technical text, its words in a site's own code meanings
@@ -1004,6 +1034,9 @@ def _compiled(terms: tuple[tuple[str, str], ...]) -> _Matchers:
     for term, label in terms:
         if label == CUED_DATE:
             cued_dates.append(_term_regex(term, DATE))
+            continue
+        if label == CUED_YEAR:  # the year alone, not the start of a date ("DOB 1926-05-13", "1926年")
+            cued_dates.append(re.escape(term) + r"(?!\s*[\-./]?\s*\d|\s*[年년])")
             continue
         if label == DATE:
             runs = re.findall(r"[A-Z]+|\d+|[^\W_]+", term)

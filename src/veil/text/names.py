@@ -144,7 +144,7 @@ _FUNCTION = frozenset([
     "AFTER", "BEFORE", "DURING",
     # birth cues, whose date follows ("Geboren 13 mrt 1947" lost the cue to [NAME]: red team D)
     "DOB", "BORN", "GEBOREN", "GEB", "GEBURTSDATUM", "GEBOORTEDATUM", "NACIDO", "NACIDA", "NATO", "NATA", "NÉ",
-    "NÉE", "NEE",
+    "NÉE", "NEE", "YOB", "GEBURTSJAHR", "JAHRGANG", "GEBOORTEJAAR",
 ])
 _VOWELS = frozenset("AEIOUYÀÁÂÃÄÅÆÈÉÊËÌÍÎÏÒÓÔÕÖØÙÚÛÜÝ")
 

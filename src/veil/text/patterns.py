@@ -18,6 +18,7 @@ import re
 from datetime import date, timedelta
 
 from veil.text import months
+from veil.text.known import after_birth_cue
 from veil.text.spans import ADDRESS, AGE, DATE, EMAIL, ID, PHONE, URL, Span
 from veil.text.vocabulary import clinical_vocabulary
 
@@ -90,6 +91,19 @@ _NOT_STREET_NAME = frozenset(re.findall(r"\S+",
     "LEADS LEAD LEVEL LEVELS SLICES VIEWS IMAGES SERIES PHASES ROOM BED BEDS FRACTURES CYSTS MASSES"))
 #: Street names that are also clinical words: "123 MAIN STREET", "4 OLD ROAD", "12 UPPER TERRACE".
 _STREET_NAMES_CLINICAL = frozenset(["MAIN", "NEW", "OLD", "UPPER", "LOWER", "STONE", "WATER", "HIGH"])
+#: What follows an age's number: "92 yo", "92-year-old", and in the languages of the birth cues "92 Jahre",
+#: "92-jährige", "92 ans", "92 años", "92 anos", "92 anni", "92 jaar", "92-jarige", "92 år" (red team: all went
+#: out; HIPAA Safe Harbor 45 CFR 164.514(b)(2)(i)(C) aggregates ages over 89 whatever the language). German "J."
+#: only in capitals and with its dot, or before the sex ("92 J, w") or "alt": "92 J" is an energy in joules, and
+#: a lower-case "j" is French "jours"; a "J." after a shock or energy word is joules too (:data:`_ENERGY_BEFORE`).
+_AGE_UNIT = (r"\s*-?\s*(?:(?i:y/o|y\.o\.?|yo|yrs?\b|years?\b|year-old|yr-old|y\b|-?y\.?\b)"
+             r"|(?i:j[aä]hr\w*|ans\b|a[nñ]os\b|anni\b|jaar\b|jarige?\b|år\b|årig\w*)"
+             r"|(?P<aj>(?-i:J))(?:\.|(?=\s*[,/]?\s*(?-i:[wmWM])\b|\s+alt\b)))")
+#: "Alter: 92", "edad 92", "âge: 92", "età 92", "leeftijd 92", "idade 92": the age label in the languages of the
+#: birth cues ("age", "aged" are :data:`_SPEC`'s age_label), as lookbehinds tried only at a number (the label
+#: group's trigger, read for every value, cost 1 us a string with them).
+_AGE_LABEL_BEFORE = "|".join(rf"(?<=\b{w}{sep})" for w in ("alter", "edad", "âge", "età", "leeftijd", "idade")
+                             for sep in (" ", ":", ": ", "  ", " : "))
 _ID_LABEL = (r"(?:mrn|mr\s?#|mr\s?no\.?|med(?:ical)?\s+rec(?:ord)?(?:\s+(?:no\.?|number|#))?|pid|patient\s+id|"
              r"acc(?:ession)?(?:\s?(?:no\.?|#|number|num))?|acc#|record\s+(?:no\.?|number|#)|chart(?:\s+(?:no\.?|#))?|"
              r"account|acct|case(?:\s+(?:no\.?|#))?|encounter|enc|fin|csn|nhs(?:\s+(?:no\.?|number))?|medicare|"
@@ -124,8 +138,8 @@ _SPEC: tuple[tuple[str, str], ...] = (
                 rf"(?-i:(?:,\s*[A-Z][A-Za-z]+(?:\s(?:[A-Z][A-Za-z]+|and|on|upon)){{0,3}}(?![\w])"
                 rf"(?:,?\s+(?:{_STATES})\.?(?:\s+\d{{5}}(?:-\d{{4}})?)?\b)?)?)"
                 r"|(?<![\d-])\d{5}-\d{4}(?![\d-])"),
-    ("age", r"(?<![\d.])(?P<ag>9\d|1[0-2]\d)(?=\s*-?\s*(?i:y/o|y\.o\.?|yo|yrs?\b|years?\b|year-old|yr-old|y\b|-?y\.?\b))"
-            r"|(?<![\w])0(?P<ag3>9\d|1[0-2]\d)Y\b"),
+    ("age", rf"(?<![\d.])(?P<ag>9\d|1[0-2]\d)(?={_AGE_UNIT})|(?<![\w])0(?P<ag3>9\d|1[0-2]\d)Y\b"
+            rf"|(?=9\d|1[0-2]\d)(?:{_AGE_LABEL_BEFORE})(?P<ag4>9\d|1[0-2]\d)(?![\d.,])"),
     ("id", r"(?<![\w.])\d{5,}(?:[-/]\d+)*[A-Za-z]?(?![\w.])"
            r"|(?<![\w.-])\d{2,4}-\d{2,4}-\d{2,6}(?![\w.-])"),
     # --- patterns that start with a label word
@@ -191,6 +205,87 @@ _INTL = _group("date_intl")
 #: A day, a space or separator, then a letter: where a foreign or Roman month can follow.
 _INTL_HINT = re.compile(r"\d\.?(?:\s+de)?[\s./-]+(?:[A-Za-zÀ-ÿ]{3}|[IVX])", re.IGNORECASE)
 
+# ------------------------------------------------------------------------------------- ages in words
+
+_EN_UNIT = "one|two|three|four|five|six|seven|eight|nine"
+_EN_TEEN = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+#: An age over 89 in words, in the languages of the birth cues, before that language's word for years: "ninety-two
+#: year old", "Ninety two y/o", "one hundred and one years of age", "zweiundneunzigjährige", "quatre-vingt-douze
+#: ans", "nonante ans", "noventa y dos años", "novantadue anni", "tweeënnegentig jaar" (red team: "ninety-two year
+#: old" went out while "92 year old" became "90+"). The span is the number, which becomes "90+" (HIPAA Safe
+#: Harbor 45 CFR 164.514(b)(2)(i)(C)); "eighty-nine" and "quatre-vingts ans" (80) are not matched.
+_AGE_WORDS = re.compile(r"\b(?:" + "|".join((
+    # English, to 129
+    rf"(?:ninety(?:[\s-]?(?:{_EN_UNIT}))?|(?:(?:one|a)[\s-]+)?hundred(?:(?:\s+and)?[\s-]+(?:twenty(?:[\s-]?"
+    rf"(?:{_EN_UNIT}))?|{_EN_TEEN}|{_EN_UNIT}))?)\b(?=[\s-]*(?:years?|yrs?|y/o|y\.o\.|yo)(?!\w))",
+    # German: "zweiundneunzig Jahre", "neunzigjährig"
+    r"(?:(?:(?:ein|zwei|drei|vier|f[üu]nf|fuenf|sechs|sieben|acht|neun)und)?neunzig|(?:ein)?hundert)"
+    r"(?=[\s-]*j[aä]hr)",
+    # French (and Belgian, Swiss "nonante")
+    r"(?:quatre[\s-]vingt[\s-](?:dix[\s-](?:sept|huit|neuf)|dix|onze|douze|treize|quatorze|quinze|seize)"
+    r"|nonante(?:[\s-](?:et[\s-]un|deux|trois|quatre|cinq|six|sept|huit|neuf))?|cent)(?=\s+ans\b)",
+    # Spanish, Portuguese
+    r"(?:noventa(?:\s+[ye]\s+(?:uno|un|dos|dois|tres|três|cuatro|quatro|cinco|seis|siete|sete|ocho|oito|nueve"
+    r"|nove))?|cien|ciento|cem)(?=\s+a[nñ]os\b)",
+    # Italian
+    r"(?:novant(?:a|uno|adue|atr[eé]|aquattro|acinque|asei|asette|otto|anove)|cento)(?=\s+anni\b)",
+    # Dutch
+    r"(?:(?:(?:een|twee|drie|vier|vijf|zes|zeven|acht|negen)[eë]n)?negentig|honderd)(?=[\s-]*(?:jaar|jarige?)\b)",
+)) + ")", re.IGNORECASE)
+#: Where an age in words can be: the tens and hundreds of :data:`_AGE_WORDS`, looked for in the lower-cased
+#: value (a cheap test for every value: the case-insensitive regex cost 3 us a string, this 0.4).
+_AGE_WORDS_HINT = re.compile(r"ninety|hundre|neunzig|hundert|vingt|nonante|noventa|novant|negentig|honderd"
+                             r"|cent an|cien a|ciento a|cento a|cem a")
+#: Words before a "J." that make it joules, not German Jahre: "Schock mit 120 J.", "energy 100 J." (a dot after a
+#: unit is the end of a sentence).
+_ENERGY_BEFORE = re.compile(r"(?i:\b(?:shocks?|schocks?|energy|energie|joules?|defib\w*|cardiover\w*|kardiover\w*"
+                            r"|biphas\w*|monophas\w*|ablat\w*|delivered|abgegeben)\b)[^.;\n]*$")
+
+# ---------------------------------------------------------------------------------------- bare years
+
+_YEAR = r"(?:19|20)\d\d"
+#: A 4-digit year 1900-2099, alone or as a range ("2017-2019", "2018/19", "2017 to 2019"), not inside a number,
+#: a decimal ("2018.5", "1.2019"), a version ("v2019.1"), a date ("2019-04-02") or a ratio ("9001:2015"). Letters
+#: may touch it before ("FY2019", "b.1926"); the cue before it decides (:func:`_year_cued`).
+_YEAR_RX = re.compile(
+    rf"(?P<y1>{_YEAR})(?<![\d,:/_]....)(?<!\d[-\u2013.]....)"  # digits first: a fast scan
+    rf"(?:(?P<sep>\s*[-\u2013\u2014/]\s*|\s+(?i:to|and|through|thru|until|till|bis)\s+)(?P<y2>{_YEAR}|\d\d))?"
+    r"(?![\w%°]|[.,:/\u2013-]\d)")
+#: Years in two digits where only a year can be: after an apostrophe ("spring '19", "Q2 '19", "b. '26"; the cue
+#: decides, as for four digits) or after FY, CY ("FY19", "FY 19", "CY19"). Not shifted (a shifted "'12" could be
+#: read as 1912): [DATE] under every policy, as dates with a 2-digit year are.
+_APOSTROPHE_YEAR = re.compile(r"['\u2019]\d\d(?![\w'\u2019]|[.,:/-]\d)")
+_FISCAL_YEAR = re.compile(r"(?:FY[\s-]?|CY)(?P<yy>\d\d)(?!\w|[.,:/-]\d)")  # a literal first: a fast scan
+#: Words right before a year that make it a date: prepositions of time, parts of a year, seasons and "circa", in
+#: English and the languages of the birth cues (lower case, as :func:`_year_cued` compares them). "in" and "by"
+#: not after a number: "1 in 2000" is a ratio, "2048 by 2048" a matrix.
+_YEAR_CUES = frozenset(re.findall(r"\S+", """
+    in by since from until till til during before after prior previous previously last between through thru
+    year years yr yrs circa c. ca ca. around early mid late spring summer autumn fall winter
+    seit bis anfang ende mitte jahr jahre jahren frühjahr fruhjahr sommer herbst
+    depuis en année annee printemps été ete automne hiver desde hasta año ano primavera verano otoño otono invierno
+    dal nel anno estate autunno inverno sinds vanaf jaar voorjaar zomer najaar
+"""))
+#: Words between a cue and its year: "prior to 2015", "the summer of 2019", "as of 2018", "end of 2019".
+_YEAR_JOINS = frozenset(["of", "the", "to", "de", "del", "di", "im"])
+_YEAR_JOINED_CUES = _YEAR_CUES | {"as", "end", "beginning", "start", "im"}
+#: Quarters, halves and fiscal or calendar years written before a year, in capitals: "Q2 2019", "FY2019", "H1 2019".
+_PERIODS = frozenset(["FY", "CY", "Q1", "Q2", "Q3", "Q4", "H1", "H2"])
+#: Between the years of a list: "2017, 2018 and 2019", "2017 or 2019".
+_YEAR_LIST = re.compile(r"\s*(?:,|;|&|and|or|und|et|y|e|en)\s*(?:(?:and|or)\s+)?", re.IGNORECASE)
+#: What makes a number after a cue a count or a measure, not a year: a unit or a counted noun after it ("prior
+#: 2000 mg", "last 2000 images", "in 1950 mL", "by 2048 x 2048"), also as a range's end ("from 2000 to 3000 ms").
+_COUNT_AFTER = re.compile(
+    r"(?:\s*(?:[-\u2013/]|to|and)\s*\d+(?:[.,]\d+)?)?\s*-?\s*(?:"
+    r"[µu]?m|[cdkn]m|[mµu]?l|d[lL]|cc|[mµunk]?g|mcg|[mµu]?mol|meq|i?u|units?|m?s|msecs?|secs?|seconds?|mins?"
+    r"|minutes?|h|hrs?|hours?|days?|weeks?|wks?|months?|years?|k?hz|mhz|kvp?|m?as|ma|[mc]?gy|m?sv|[mgk]bq|m?ci"
+    r"|hu|px|pixels?|voxels?|frames?|images?|slices?|projections?|views?|counts?|cells?|beats?|patients?|pts"
+    r"|subjects?|cases?|studies|samples?|lesions?|nodules?|iterations?|steps?|points?|lines?|particles?|seeds?"
+    r"|k?cal|k?j|m?w|mmhg|bpm|dpi|rpm|ppm|mosm|copies|doses?|tablets?|times|x|×|%|°|[mc]m[23²³])(?![\w/])",
+    re.IGNORECASE)
+#: A year shifted in text (:func:`shift_year_text`): a year, or a range written with punctuation ("2018/19").
+_SHIFT_YEAR = re.compile(rf"^(?P<y>{_YEAR})(?:(?P<s>\s*[-\u2013\u2014/]\s*)(?P<y2>\d\d(?:\d\d)?))?$")
+
 
 def find_patterns(text: str) -> list[Span]:
     """Spans of `text` that match an identifier pattern (dates, IDs, phones, e-mails, URLs, addresses, ages)."""
@@ -201,9 +296,14 @@ def find_patterns(text: str) -> list[Span]:
         _scan(_SPOKEN, text, out)
     if "." in text and _WEB_HINT.search(text):
         _scan(_WEB, text, out)
+    if _AGE_WORDS_HINT.search(text.lower()):
+        out += [Span(m.start(), m.end(), AGE) for m in _AGE_WORDS.finditer(text)]
     if not any(c.isdigit() for c in text):
         return out
     _scan(_DIGITS, text, out)
+    if "19" in text or "20" in text:
+        _scan_years(text, out)
+    _scan_short_years(text, out)
     if _LABEL_HINT.search(text):
         _scan(_LABELS, text, out)
     if _ALNUM_HINT.search(text):
@@ -258,7 +358,9 @@ def _scan(rx: re.Pattern[str], text: str, out: list[Span]) -> None:
                 continue
             out.append(Span(m.start(), m.end(), DATE))
         elif kind == "age":
-            g = "ag" if m.group("ag") else "ag3"
+            g = "ag" if m.group("ag") else "ag3" if m.group("ag3") else "ag4"
+            if m.group("aj") and _ENERGY_BEFORE.search(text, max(0, m.start() - _NEAR), m.start()):
+                continue  # "Schock mit 120 J.": joules
             out.append(Span(m.start(g), m.end(g), AGE))
         elif kind == "age_label":
             out.append(Span(m.start("ag2"), m.end("ag2"), AGE))
@@ -273,6 +375,94 @@ def _scan(rx: re.Pattern[str], text: str, out: list[Span]) -> None:
             out.append(Span(m.start() + val.start(), m.end(), PHONE))
         else:
             out.append(Span(m.start(), m.end(), _LABEL_OF[kind]))
+
+
+#: Characters before a number its cue is looked for in.
+_NEAR = 40
+
+
+def _scan_years(text: str, out: list[Span]) -> None:
+    """Years written as dates: a 4-digit year 1900-2099 after a cue that makes it one (:func:`_year_cued`: "in
+    2018", "spring 2019", "Q2 2019", "FY2019", "circa 1990", "mid-2018", "born 1926") or in a range of years
+    ("2017-2019", "in 2018/19"). A year is no identifier under Safe Harbor, but kept as written beside dates
+    shifted by the patient's offset (PS3.15 E.3.6, Retain Longitudinal Temporal Information with Modified Dates)
+    it gives the offset away (red team: "acq 2012-03-01, prior scan in 2018"); so a shifting policy moves it by
+    the offset in whole years (:func:`shift_year_text`) and the others replace it like any date. A number
+    without a cue is kept ("TR 2000", "matrix 2048", "ISO 2019", the standard's year being no patient's), and so
+    is one a unit or a counted noun follows (:data:`_COUNT_AFTER`: "last 2000 images", "in 1950 mL"): a count is
+    kept even after "in" ("in 2019 images were..." reads as a count; a residual risk in such a sentence). A year
+    after a birth cue is the year of birth, whoever's it is (the header may hold no birth date): replaced, never
+    shifted (:func:`veil.text.known.after_birth_cue`)."""
+    last = -1  # where the last year found ends: a list of years shares its cue ("in 2017, 2018 and 2019")
+    for m in _YEAR_RX.finditer(text):
+        start, end = m.start(), m.end()
+        y2 = m.group("y2")
+        ranged = y2 is not None and _year_range(m.group("y1"), m.group("sep"), y2)
+        if y2 is not None and not ranged:
+            if not m.group("sep").strip(" -\u2013\u2014/"):
+                continue  # "2019-04" is a month (the date patterns'), "2000/90" a TR/TE
+            end = m.end("y1")  # "from 2017 to 30 June": the year alone
+        if _COUNT_AFTER.match(text, end):
+            continue
+        cued = (last >= 0 and _YEAR_LIST.fullmatch(text, last, start) is not None) or _year_cued(text, start) \
+            or after_birth_cue(text, start)
+        if not cued and not (ranged and _year_range(m.group("y1"), m.group("sep"), y2 or "", bare=True)):
+            continue
+        if ranged and not m.group("sep").strip(" -\u2013\u2014/"):  # "2018/19", "2017-2019": one span
+            out.append(Span(start, end, DATE))
+        else:  # "2017 to 2019": each year
+            out.append(Span(start, m.end("y1"), DATE))
+            if ranged:
+                out.append(Span(m.start("y2"), end, DATE))
+        last = end
+
+
+def _scan_short_years(text: str, out: list[Span]) -> None:
+    """Years in two digits (:data:`_APOSTROPHE_YEAR`, :data:`_FISCAL_YEAR`): "FY19" and "spring '19" kept the
+    true year beside shifted dates as "FY2019" did. An apostrophe's needs a cue before it ("5'10" is a height)."""
+    if "'" in text or "\u2019" in text:
+        for m in _APOSTROPHE_YEAR.finditer(text):
+            if (_year_cued(text, m.start()) or after_birth_cue(text, m.start())) and not _COUNT_AFTER.match(text, m.end()):
+                out.append(Span(m.start(), m.end(), DATE))
+    if "FY" in text or "CY" in text:
+        for m in _FISCAL_YEAR.finditer(text):
+            if not text[m.start() - 1:m.start()].isalnum() and not _COUNT_AFTER.match(text, m.end()):
+                out.append(Span(m.start("yy"), m.end(), DATE))
+
+
+def _year_cued(text: str, start: int) -> bool:
+    """Whether a temporal cue (:data:`_YEAR_CUES`, :data:`_PERIODS`) ends right before `text[start:]`: the last
+    words before it, compared as words (a regex searched back from every character of the text before the year
+    cost 4 us a year)."""
+    head = text[max(0, start - _NEAR):start]
+    bare = head.rstrip(" \t\r\n,:'-")
+    if len(bare) == len(head) and bare[-1:].isalpha() and bare[-2:] not in _PERIODS:
+        return False  # letters touching the year ("B2019", "v2019") make no date, but "FY2019" does
+    words = bare.rsplit(maxsplit=2)
+    if not words:
+        return False
+    last = words[-1].lstrip("([{\"'")
+    if last in _PERIODS or (last[-2:] in _PERIODS and not last[-3:-2].isalnum()):
+        return True
+    word = last.lower()
+    if word in _YEAR_JOINS and len(words) > 1:
+        return words[-2].lstrip("([{\"'").lower() in _YEAR_JOINED_CUES
+    if word not in _YEAR_CUES:
+        return False
+    return word not in ("in", "by") or len(words) < 2 or not words[-2][-1:].isdigit()
+
+
+def _year_range(y1: str, sep: str, y2: str, *, bare: bool = False) -> bool:
+    """Whether `y1` `sep` `y2` reads as a range of years: the second after the first, within 50 years ("2017-
+    2019"), or its last two digits within 10 ("2018/19", "1999-00") - not a month ("2019-04" is April). `bare`
+    (no cue before): within 30 years, or the next year's two digits only ("TR/TE 2000/90" is no range)."""
+    a, b = int(y1), int(y2)
+    if len(y2) == 4:
+        return 0 < b - a <= (30 if bare else 50)
+    if sep.strip() == "-" and b <= 12:
+        return False
+    step = (b - a) % 100
+    return step == 1 if bare else 0 < step < 10
 
 
 def _plausible_numeric(m: re.Match[str]) -> bool:
@@ -323,12 +513,37 @@ def shift_date_text(text: str, days: int) -> str | None:
 
     Only dates whose day, month and year are certain are shifted: "03/04/1961" could be March or April,
     so it becomes a placeholder rather than a wrong date. Weekday names are dropped (they would be wrong).
+    A year alone or a range of years moves by the offset in whole years (:func:`shift_year_text`).
     """
+    year = shift_year_text(text, days)
+    if year is not None:
+        return year
     shifted = _shift(text, timedelta(days=days))
     if shifted is None:
         return None
     value, rest = shifted
     return value + rest if _REST_TIME.fullmatch(rest) else None
+
+
+def shift_year_text(text: str, days: int) -> str | None:
+    """A year ("2018") or a range of years ("2017-2019", "2018/19") moved by `days` in whole years,
+    round(days / 365.2425): the years keep their distances to each other and, within a year, to the shifted
+    dates (PS3.15 E.3.6), and the true year no longer sits next to them. None when `text` is no such year (a
+    month "2019-04" stays a placeholder)."""
+    m = _SHIFT_YEAR.match(text)
+    if m is None:
+        return None
+    y2 = m["y2"]
+    if y2 is not None and not _year_range(m["y"], m["s"], y2):
+        return None
+    years = round(days / 365.2425)
+    first = int(m["y"]) + years
+    if not 1 <= first <= 9999:
+        return None
+    if y2 is None:
+        return f"{first:04d}"
+    second = int(y2) + years
+    return f"{first:04d}{m['s']}" + (f"{second:04d}" if len(y2) == 4 else f"{second % 100:02d}")
 
 
 def _shift(text: str, delta: timedelta) -> tuple[str, str] | None:
