@@ -187,6 +187,8 @@ def test_numbers_before_clinical_words_are_no_address(text: str) -> None:
     ("bq1947[at]quixmail[dot]com today", "[EMAIL] today"),
     ("write to b.q at quixmail.co dot uk", "write to [EMAIL]"),
     ("BQ1947 AT QUIXMAIL DOT ORG", "[EMAIL]"),
+    ("belinda @ quixmail dot com", "[EMAIL]"),
+    ("olga at mail period ru", "[EMAIL]"),
 ])
 def test_an_email_address_written_out_is_an_email_address(text, cleaned):
     """Red team 2: "belinda at quixmail dot com" kept its domain. An e-mail address is a Safe Harbor
@@ -195,7 +197,9 @@ def test_an_email_address_written_out_is_an_email_address(text, cleaned):
 
 
 @pytest.mark.parametrize("text", ["meet at home dot matrix", "seen at clinic dot", "Dot at 3 o clock",
-                                  "lesion at level of the dot", "tip at 2 cm"])
+                                  "lesion at level of the dot", "tip at 2 cm", "tattoo at midline dot in place",
+                                  "follow up at OPD dot us ordered", "Stent at LAD dot in",
+                                  "nodule at apex dot co-located"])
 def test_at_and_dot_in_clinical_text_are_no_email_address(text):
     assert clean_text(text) == (text, 0)
 

@@ -26,7 +26,7 @@ def _known(name: str, charset: str = "ISO_IR 192"):
     "пацієнтка Квіксандор",  # Ukrainian і
     "Κουιξάντορ Μπελίντα",  # Greek, accented
     "ΚΟΥΙΞΑΝΤΟΡ",  # Greek capitals, no accents
-    "Белинде Квиксандор сообщили",  # declined
+    "Белинда Квиксандор сообщили",
 ])
 def test_a_latin_headers_name_written_in_cyrillic_or_greek_is_found(text):
     cleaned, n = clean_text(text, _known("QUIXANDOR^BELINDA"))
@@ -48,6 +48,11 @@ def test_a_cyrillic_headers_name_written_in_latin_is_found(text):
     ("MARINA^OLGA", "Контроль через 3 месяца"),
     ("Роман^Олег", "72 year old woman, CT chest"),  # "woman" sounds like no Roman
     ("Роман^Олег", "Romanian interpreter present"),  # an everyday word
+    # review: words near a name of the other alphabet
+    ("Smith^Norma", "Показатели в пределах нормы"), ("Costa^Ana", "Кости таза без изменений"),
+    ("Krista^Ann", "Простая киста почки"), ("Dalia^Rose", "Верхняя доля справа"), ("Karen^Lee", "Корень аорты"),
+    ("Colleen^Ray", "МРТ колена"), ("Kristi^Jo", "Κύστη νεφρού"), ("Mitra^Jo", "Η μήτρα είναι φυσιολογική"),
+    ("Карина^Анна", "Nodule above the carina"),
 ])
 def test_clinical_text_in_either_alphabet_stays(name, text):
     charset = "ISO_IR 144" if any("\u0400" <= c <= "\u04ff" for c in name) else "ISO_IR 192"

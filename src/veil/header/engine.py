@@ -1434,13 +1434,18 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     elif not ctx.known:
         return False
     else:
-        known = technical_identifiers(ctx.known)
+        known = technical_identifiers(ctx.known, homes=int(elem.tag) not in _EQUIPMENT)
         cleaned = [clean_text(v, known, names=False, patterns=False)[0] for v in vals]
     if cleaned == vals:
         return False
     limit = _MAX_LEN.get(elem.VR)
     _put(elem, [_cut(c, limit) if limit else c for c in cleaned], b" ")
     return True
+
+
+#: What names the equipment: a vendor's or product's word may be a town's or a street's too ("Boston
+#: Scientific", "Marconi", "GENESIS_SIGNA"), so the words of the patient's address are not looked for there.
+_EQUIPMENT = frozenset({0x00080070, 0x00081090, 0x00181020, 0x00181016, 0x00181018, 0x00181019})
 
 
 def _cut(value: str, limit: int) -> str:

@@ -137,8 +137,15 @@ def _find_known(value: str, known: KnownIdentifiers) -> list[Span]:
         folded, starts, ends = fold_map(value)
         found = [Span(starts[s.start], ends[s.end - 1], s.label) for s in find_known(folded, known) if s.end > s.start]
     for at, piece in camel_pieces(value):  # "QuixandorNet": the name ends where the case changes
-        found += [Span(at + s.start, at + s.end, s.label) for s in _find_known(piece, known)]
+        found += [Span(at + s.start, at + s.end, s.label) for s in _find_known(piece, known)
+                  if _glued_name(piece[s.start:s.end])]
     return found
+
+
+def _glued_name(text: str) -> bool:
+    """Whether a known term found in a CamelCase piece reads as a name there: four letters or more and no
+    everyday word ("BrightSpeed", "SunCHECK", "GoldSeal", "IsoVue" of patients Bright, Sun, Gold, Vue: review)."""
+    return sum(c.isalpha() for c in text) >= 4 and not everyday_word(text.upper())
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,

@@ -551,7 +551,7 @@ def _collect(vr: str, kw: str, values: list[str], out: list[tuple[str, str]]) ->
             out.extend(_name_terms(v))
     elif kw in _ID_SET:
         for v in values:
-            out.extend(_id_terms(v))
+            out.extend(_id_terms(v, kw in _PHONE_KEYWORDS))
     elif kw in _PLACE_SET:
         for v in values:
             out.extend(_place_terms(v, home=kw == "PatientAddress"))
@@ -588,9 +588,9 @@ def _name_terms(value: str) -> tuple[tuple[str, str], ...]:
 
 
 @lru_cache(maxsize=8192)
-def _id_terms(value: str) -> tuple[tuple[str, str], ...]:
+def _id_terms(value: str, phone: bool = False) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
-    add_id(value, out)
+    add_id(value, out, phone)
     return tuple(out)
 
 
@@ -601,14 +601,20 @@ def _place_terms(value: str, home: bool = False) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-#: A value written like a telephone number: digits, spaces, dots, dashes, brackets, a leading "+".
-_PHONE_SHAPE = re.compile(r"\+?\(?\d[\d\s().-]{8,}")
+#: A telephone number inside a value: digits, spaces, dots, dashes, slashes, brackets, a leading "+".
+_PHONE_SHAPE = re.compile(r"\+?\(?\d[\d\s()./-]{8,}\d")
+#: Attributes that hold telephone numbers (their numbers' local parts are identifiers too).
+_PHONE_KEYWORDS = frozenset({"PatientTelephoneNumbers", "PatientTelecomInformation", "PersonTelephoneNumbers",
+                             "PersonTelecomInformation", "ReferringPhysicianTelephoneNumbers",
+                             "OrderCallbackTelecomInformation"})
 
 
-def add_id(value: str, out: list[tuple[str, str]]) -> None:
-    """An identifier, plus its digits-only and zero-stripped forms (matching ignores separators). A value of
-    10 to 15 digits written like a telephone number also gives its last seven, the local number as dialled
-    and written ("238-4471" of "555-238-4471" in an SR NUM or a comment went out: red team 2)."""
+def add_id(value: str, out: list[tuple[str, str]], phone: bool = False) -> None:
+    """An identifier, plus its digits-only and zero-stripped forms (matching ignores separators). A telephone
+    attribute's (`phone`) numbers of 10 to 15 digits also give their last seven, the local number as dialled
+    and written ("238-4471" of "555-238-4471" in an SR NUM or a comment went out: red team 2), also when the
+    value says more ("Home: 555-238-4471 x123"). Not any ID's: an accession's last digits are no number of
+    anyone's (review)."""
     s = value.strip()
     if len(s) < 3:
         return
@@ -617,9 +623,11 @@ def add_id(value: str, out: list[tuple[str, str]]) -> None:
     digits = re.sub(r"\D", "", s)
     if len(digits) >= 5 and digits != s:
         out.append((digits, ID))
-    if 10 <= len(digits) <= 15 and _PHONE_SHAPE.fullmatch(s):
-        local = digits[-7:]
-        out += [(local, ID), (f"{local[:3]}-{local[3:]}", ID)]
+    for m in _PHONE_SHAPE.finditer(s) if phone else ():
+        number = re.sub(r"\D", "", m.group())
+        if 10 <= len(number) <= 15:
+            local = number[-7:]
+            out += [(local, ID), (f"{local[:3]}-{local[3:]}", ID)]
     stripped = s.lstrip("0")
     if stripped != s and len(stripped) >= 4:
         out.append((stripped, ID))
@@ -697,9 +705,9 @@ def add_name(pn: str, out: list[tuple[str, str]]) -> None:
                     out.append((f"{gi}.{comps[2][0]}.", NAME))
                 out.append((f"{gi}.{family[0]}.", NAME))
                 fi = family[0].upper()
-                if gi.isalpha() and fi.isalpha():  # initials after a title or cue: "Pt BQ", "Mrs Q." (red team 2)
-                    gi = gi.upper()
-                    out += [(f"{gi}{fi}", CUED), (f"{fi}{gi}", CUED), (f"{fi}.", CUED)]
+                if fi.isalpha():  # the family initial after a title or cue: "Mrs Q.", "Dr V." (red team 2). Not
+                    # two letters without stops: "Pt AF", "Patient MS" are atrial fibrillation and sclerosis (review)
+                    out.append((f"{fi}.", CUED))
 
 
 def _add_cjk_name(comps: list[str], parts: list[str], out: list[tuple[str, str]]) -> None:
@@ -744,6 +752,12 @@ _CORE_VR.update((tag, "PN") for tag in (
     0x0040A075, 0x0040A123, 0x00700084, 0x300600A6, 0x300E0008, 0x40080102, 0x4008010A, 0x4008010C, 0x40080114,
     0x40080119))
 CORE_TAGS = tuple(sorted(_CORE_VR))
+#: The person names that the basic check looked for first: the patient's and the study's physicians' and
+#: operators'. The others (content creators, observers, reviewers ...) count when written as a person's name,
+#: family^given: a Content Creator's Name "RayStation" or "Eclipse" is the software, and "RayStation" in the
+#: Model Name went (review).
+_FIRST_PEOPLE = frozenset({0x00080090, 0x00081048, 0x00081050, 0x00081060, 0x00081070, 0x00100010, 0x00101001,
+                           0x00101005, 0x00101060, 0x00321032})
 #: CORE_TAGS for membership tests (the raw path asks it of every top-level element before the last of them).
 CORE_TAG_SET = frozenset(CORE_TAGS)
 _OTHER_IDS = 0x00101002
@@ -835,7 +849,8 @@ def _core_decoded(ds: Dataset) -> KnownIdentifiers:
 def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None:
     for v in values:
         if _CORE_VR[tag] == "PN":
-            out.extend(_name_terms(v))
+            if tag in _FIRST_PEOPLE or "^" in v.split("=")[0].strip("^ "):
+                out.extend(_name_terms(v))
         elif tag == 0x00100030:
             for form in birth_forms(v.strip()):
                 out += [(form, DATE), (form, BIRTH)]
@@ -845,7 +860,7 @@ def _core_terms(tag: int, values: list[str], out: list[tuple[str, str]]) -> None
         elif tag in _INSTITUTION:  # whole in technical text, its words in a site's own code meanings
             out.extend(_place_terms(v))
         else:
-            out.extend(_id_terms(v))
+            out.extend(_id_terms(v, tag == 0x00102154))  # Patient's Telephone Numbers
 
 
 def collect_identifiers(ds: Dataset) -> KnownIdentifiers:
@@ -1242,11 +1257,15 @@ def camel_pieces(value: str) -> list[tuple[int, str]]:
     glued into a model or algorithm name ("QuixandorNet", "VrandlebySeg v1" in Software Versions) went out:
     a term must not run on into letters ("Head" is no name in "Headache"), and here the case says where
     the name ends (red team 3). Only the join of a lower-case letter and a capital counts."""
-    cuts = [m.start() for m in _CAMEL.finditer(value)]
+    cuts = [m.start() for m in _CAMEL.finditer(value) if not _PARTICLE.search(value, 0, m.start())]
     if not cuts:
         return []
     bounds = [0, *cuts, len(value)]
     return [(a, value[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+#: A name's particle right before a CamelCase join: "McDonald", "DiGeorge", "LeFort", "MacLeod" are one word.
+_PARTICLE = re.compile(r"(?<![A-Za-z])(?:Mc|Mac|Di|De|Le|La|Da|Du|Van|Von|Fitz|O|D)$")
 
 
 def find_known(folded: str, known: KnownIdentifiers, *, truncated: bool = True) -> list[Span]:
@@ -1315,6 +1334,17 @@ _DEMONYMS = frozenset([
 ])
 
 
+def _place_word_counts(word: str, home: bool, places: bool) -> bool:
+    """Whether a single word of a place value is looked for in technical text. Never an everyday or
+    clinical word ("Nuclear Medicine" of Penn Medicine, "MAJOR" of a Military Rank, "CREST" of Crest Drive:
+    review). In a site's own code meanings (`places`) any other word; elsewhere a word of the patient's own
+    address that names no town of the gazetteer - a street's name - ("Boston Scientific", "Aurora",
+    "Mobile DaRt" for patients living there: review)."""
+    if everyday_word(word):
+        return False
+    return places or (home and word not in lexicon().places)
+
+
 @lru_cache(maxsize=512)
 def _technical(terms: tuple[tuple[str, str], ...], homes: frozenset[str] = frozenset(),
                places: bool = False) -> tuple[tuple[str, str], ...]:
@@ -1323,7 +1353,7 @@ def _technical(terms: tuple[tuple[str, str], ...], homes: frozenset[str] = froze
     out = []
     for term, label in terms:
         single = re.search(r"[\s\-_./,#:^]", term) is None
-        if single and label == PLACE and not places and term not in homes:
+        if single and label == PLACE and not _place_word_counts(term, term in homes, places):
             continue  # a word of the institution's name ("SYSTEMS", "TOSHIBA")
         if single and label == NAME and (term in vocab or term in words or term in _DEMONYMS):
             # a name part that is a term ("NAME", "TEXT", "OB") or a people's name ("IRISH", "BLACK": Ethnic
@@ -1343,18 +1373,21 @@ def _technical(terms: tuple[tuple[str, str], ...], homes: frozenset[str] = froze
     return tuple(out)
 
 
-def technical_identifiers(known: KnownIdentifiers, *, places: bool = False) -> KnownIdentifiers:
+def technical_identifiers(known: KnownIdentifiers, *, places: bool = False,
+                          homes: bool = True) -> KnownIdentifiers:
     """The identifiers allow-listed technical text (Manufacturer, Code Meaning, Beam Name ...) is checked
     for: names, IDs, dates, whole multi-word place values and the distinctive words of the patient's own
     address (:data:`HOME`: "Zephyrwood" of "4471 Zephyrwood Lane" in a local code meaning "from
     Zephyrwood Lane" went out, red team). `places`: every single place word too, for a site's own text (a
     local code's meaning "Harrowgate protocol" at Harrowgate General names the site, which PS3.15 E.1-1
-    removes with Institution Name, X). Not otherwise a single word of the institution's
-    name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
+    removes with Institution Name, X). `homes` False: not the address's words either, for what names the
+    equipment (Manufacturer, Model Name, Software Versions: a vendor's or product's word is a town's or
+    street's too). Never an everyday word (:func:`_place_word_counts`). Not otherwise a single word of the
+    institution's name ("Sutter Health Systems" is no reason to touch "GE MEDICAL SYSTEMS") nor a name part that is
     a clinical or DICOM word on its own (a person called Name does not make "Recording Observer's Name"
     a name), nor one that is a people's name ("Black Caribbean", "White Irish" in the Ethnic Group of
     patients Black and Irish): such words in coded text say the same thing for every patient. Nor a date
     written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red
     team C)."""
-    terms = _technical(known.terms, known.homes, places)
+    terms = _technical(known.terms, known.homes if homes else frozenset(), places)
     return known if terms == known.terms else KnownIdentifiers(terms, homes=known.homes)

@@ -87,8 +87,9 @@ def sound_key(word: str) -> str:
 
 
 def _allowed(n: int) -> int:
-    """Edits allowed between two keys whose shorter has `n` letters."""
-    return 0 if n <= 4 else 1 if n <= 7 else 2
+    """Edits allowed between two keys whose shorter has `n` letters: none up to seven ("Кости" is no Costa,
+    "киста" no Krista, "Корень" no Karen: review), one up to ten ("Κουιξάντορ"), then two."""
+    return 0 if n <= 7 else 1 if n <= 10 else 2
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -127,18 +128,21 @@ def name_keys(parts: tuple[str, ...]) -> tuple[frozenset[str], bool]:
 def find_other_script(value: str, keys: frozenset[str], other_in_header: bool) -> list[Span]:
     """NAME spans of `value`'s words that are one of the name keys written in the other alphabet: Cyrillic
     or Greek words always (rare in text, each romanised); Latin words only when the header's name is itself
-    written in Cyrillic or Greek."""
+    written in Cyrillic or Greek, and not an everyday word. A word written in lower case is no name in
+    these languages ("μήτρα", the uterus, of a patient Mitra; "above the carina" of Карина: review)."""
     if not keys:
         return []
     out = []
     if _OTHER.search(value):
         out += [Span(m.start(), m.end(), NAME) for m in OTHER_WORD.finditer(value)
-                if sum(c.isalpha() for c in m.group()) >= 4 and matches(sound_key(m.group()), keys)]
+                if m.group()[0].isupper() and sum(c.isalpha() for c in m.group()) >= 4
+                and matches(sound_key(m.group()), keys)]
     if other_in_header:
         from veil.text.known import everyday_word
 
         out += [Span(m.start(), m.end(), NAME) for m in _LATIN_WORD.finditer(value)
-                if not everyday_word(m.group().upper()) and matches(sound_key(m.group()), keys)]
+                if m.group()[0].isupper() and not everyday_word(m.group().upper())
+                and matches(sound_key(m.group()), keys)]
     return out
 
 
@@ -156,10 +160,10 @@ class SoundIndex:
         return bool(self.keys)
 
     def near(self, key: str) -> bool:
-        """Whether `key` is a name key, or (five letters or more) one edit from one."""
+        """Whether `key` is a name key, or (eight letters or more, as :func:`_allowed`) one edit from one."""
         if key in self.keys:
             return True
-        if len(key) < 5:
+        if len(key) < 8:
             return False
         return key in self.deleted or any(d in self.keys or d in self.deleted for d in _deletions((key,)))
 
@@ -173,5 +177,5 @@ class SoundIndex:
 
 def _deletions(keys: Iterable[str]) -> Iterator[str]:
     for k in keys:
-        if len(k) >= 5:
+        if len(k) >= 8:
             yield from (k[:i] + k[i + 1:] for i in range(len(k)))
