@@ -41,7 +41,14 @@ dates:
 def _plans() -> dict[str, Plan]:
     longitudinal = (Path(__file__).parents[2] / "src/veil/policy/builtin/research-longitudinal.yaml").read_text()
     assert "time_of_day: keep" in longitudinal
+    basic = (Path(__file__).parents[2] / "src/veil/policy/builtin/basic.yaml").read_text()
+    assert "options: []" in basic and "  - clean_graphics\n" in longitudinal
     return {"basic": compile_plan(load_policy("basic")),
+            # Retain Safe Private without Retain UIDs: private UIDs are remapped
+            "safe-private": compile_plan(load_policy_text(basic.replace("options: []",
+                                                                        "options: [retain_safe_private]"))),
+            "rl-safe-private": compile_plan(load_policy_text(longitudinal.replace(
+                "  - clean_graphics\n", "  - clean_graphics\n  - retain_safe_private\n"))),
             "options": compile_plan(load_policy_text(OPTIONS_POLICY)),
             "research-longitudinal": compile_plan(load_policy("research-longitudinal")),
             "times-shifted": compile_plan(load_policy_text(longitudinal.replace("time_of_day: keep",
@@ -633,3 +640,80 @@ def test_a_safe_private_number_written_as_text_is_kept_when_it_is_a_number(impli
         assert _compare(path, "options", tmp_path / f"cmp-{kept}", monkeypatch)
         out = pydicom.dcmread(next((tmp_path / f"cmp-{kept}" / "raw").rglob("*.dcm")))
         assert (0x20011023 in out) is kept, value
+
+
+_SERIES = "1.2.840.113619.2.55.3.604688119.969.1710147015.400"
+_MRN_UID = "1.2.840.99999.9137246.19470513"
+
+
+def _uid_red_team(implicit: bool) -> Dataset:
+    """Red team 3's UIDs: safe private UIDs (one the instance's own Series Instance UID, one of the MRN's
+    digits, multi-valued with a standard UID, one that is no UID, one in a sequence item), Context UID and
+    Context Group Extension Creator UID at the top level and in nested code items, and UIDs quoted in text."""
+    ds = _small_image()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Quixandor^Belinda", "PX9137246", "19470513"
+    ds.SeriesInstanceUID = _SERIES
+    nq = ds.private_block(0x0099, "NQHeader", create=True)
+    nq.add_new(0x01, "UI", [_MRN_UID, "1.2.840.10008.5.1.4.1.1.7"])
+    nq.add_new(0x02, "UI", _SERIES)
+    sc = ds.private_block(0x0129, "SIEMENS Ultrasound SC2000", create=True)
+    sc.add_new(0x02, "UI", "1.2.840.99999.9137246.20240311.1")
+    sc.add_new(0x07, "UI", "QUIXANDOR 9137246")  # no UID: removed
+    ds.ContextUID = _MRN_UID
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "T-D3000", "SRT", "Chest"
+    code.ContextIdentifier, code.ContextUID = "4", _MRN_UID
+    code.ContextGroupExtensionCreatorUID = _MRN_UID
+    standard = Dataset()
+    standard.CodeValue, standard.CodingSchemeDesignator, standard.CodeMeaning = "T-D3000", "SRT", "Chest"
+    standard.ContextIdentifier, standard.ContextUID = "4", "1.2.840.10008.6.1.308"
+    inner = Dataset()
+    inner.AnatomicRegionSequence = [code, standard]
+    inner.private_block(0x0099, "NQHeader", create=True).add_new(0x02, "UI", _SERIES)
+    item = Dataset()
+    item.ReferencedInstanceSequence = [inner]
+    ds.ReferencedSeriesSequence = [item]
+    ds.ImageComments = f"Compare with prior study 1.2.840.113619.2.55.3.604688119.969.1678886400.77. Current {_SERIES}."
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    return ds
+
+
+def _uid_text(v: object) -> str:
+    """A UI value as text, read with its VR or (implicit VR, a private creator pydicom does not know) as bytes."""
+    if isinstance(v, bytes):
+        return v.decode().rstrip("\x00")
+    return "\\".join(map(str, v)) if isinstance(v, (list, pydicom.multival.MultiValue)) else str(v)
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("policy", ["basic", "research-longitudinal", "safe-private", "rl-safe-private", "options"])
+def test_uids_of_the_third_red_team_are_remapped_alike_on_both_paths(policy, implicit, tmp_path, monkeypatch):
+    """Safe private UIDs get the new UID their public twins get (a value that is no UID goes), Context UID and
+    Context Group Extension Creator UID are remapped unless standard, and UIDs in cleaned text get the header's
+    new UID - on the raw path byte for byte as on the general path, which the raw path does not decline to."""
+    path = tmp_path / f"uids-{implicit}.dcm"
+    _uid_red_team(implicit).save_as(path, enforce_file_format=True, implicit_vr=implicit)
+    assert _compare(path, policy, tmp_path / "cmp", monkeypatch)
+    data = next((tmp_path / "cmp" / "raw").rglob("*.dcm")).read_bytes()
+    out = pydicom.dcmread(next((tmp_path / "cmp" / "raw").rglob("*.dcm")))
+    if policy == "options":  # Retain UIDs (E.3.9): UIDs, safe private ones too, stay; a value that is no UID goes
+        assert out.SeriesInstanceUID == _uid_text(out[0x00991002].value) == _SERIES and out.ContextUID == _MRN_UID
+        assert 0x01291007 not in out and b"QUIXANDOR" not in data
+        return
+    assert b"9137246" not in data and b"604688119" not in data, policy
+    new = KEYED.uid(_MRN_UID)
+    assert out.ContextUID == new
+    code, standard = out.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].AnatomicRegionSequence
+    assert code.ContextUID == code.ContextGroupExtensionCreatorUID == new
+    assert standard.ContextUID == "1.2.840.10008.6.1.308"
+    if "safe-private" in policy:
+        text = _uid_text
+        assert text(out[0x00991002].value) == out.SeriesInstanceUID == KEYED.uid(_SERIES)
+        assert text(out[0x00991001].value) == f"{new}\\1.2.840.10008.5.1.4.1.1.7"
+        assert 0x01291007 not in out and 0x01291002 in out
+        nested = out.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+        assert text(nested[0x00991002].value) == out.SeriesInstanceUID
+    if policy.startswith("r"):
+        prior = KEYED.uid("1.2.840.113619.2.55.3.604688119.969.1678886400.77")
+        assert out.ImageComments == f"Compare with prior study {prior}. Current {out.SeriesInstanceUID}."

@@ -26,13 +26,14 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, UID_dictionary
+from pydicom.uid import UID
 from pydicom.valuerep import PersonName
 
 from veil.errors import InputError
 from veil.header import dates
 from veil.identity.keyed import Keyed
 from veil.policy.plan import TEMPORAL_VRS, TEXT_VRS, Action, Plan
+from veil.text.uids import is_uid, standard_uid
 
 if TYPE_CHECKING:  # imported where text is cleaned: its name lists and patterns take a tenth of start-up
     from veil.policy.model import Policy
@@ -49,8 +50,10 @@ DUMMY: dict[str, object] = {
 }
 _MAX_LEN = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64 * 5, "ST": 1024, "LT": 10240, "UC": 2**32 - 2}
 
-#: Keywords of UI attributes that name a class, syntax or scheme, not an instance: kept.
-_CLASS_UID = re.compile(r"(ClassUID|SyntaxUID|CodingSchemeUID|ContextUID|MappingResourceUID)s?$")
+#: Keywords of UI attributes that name a class, syntax or scheme, not an instance: kept. Not Context UID: a
+#: context group of the standard has its well-known UID (kept by :func:`new_uids`), any other one is a site's
+#: or vendor's own group, and its UID is the organisation's (red team: one held the patient's ID and birth date).
+_CLASS_UID = re.compile(r"(ClassUID|SyntaxUID|CodingSchemeUID|MappingResourceUID)s?$")
 
 #: De-identification attributes Veil writes itself (PS3.15 E.1 item 5, PS3.3 C.7.1.1).
 _DEID_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
@@ -641,6 +644,10 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
     keyword = keyword_for_tag(tag)
     if not keyword or vr == "UN":
         return Action("X", "fallback:unknown-public")
+    if vr == "UI":  # before the allow-list of text: a UID is not text (cleaning text leaves it as read)
+        if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
+            return Action("K", UID_CLASS)
+        return Action("U", "fallback:uid")
     if vr in TEXT_VRS and scope == "P":
         # a code that names a person (a badge number, "Dr Harriet Quenby" as a Code Meaning): every value
         # gets its dummy, the allow-list of coded text does not apply here
@@ -667,10 +674,6 @@ def fallback_action(tag: int, vr: str, plan: Plan, scope: str = "") -> Action:
         if plan.shifts_dates:
             return Action("Y" if plan.policy.dates.mode == "year" else "S", "fallback:date-shift")
         return Action("X/Z/D", "fallback:unknown-date")  # removed, unless the IOD requires it
-    if vr == "UI":
-        if plan.policy.has("retain_uids") or _CLASS_UID.search(keyword):
-            return Action("K", UID_CLASS)
-        return Action("U", "fallback:uid")
     return Action("K", FALLBACK_BYTES)
 
 
@@ -734,6 +737,8 @@ def value_action(tag: int, vr: str, act: Action, value: bytes, family: tuple[str
     table = not (act.rule.startswith("fallback:") or act.rule.startswith("private:"))
     if vr not in CHECKED_VRS or (table and vr not in ("IS", "DS")):
         return None
+    if vr == "UI" and tag >> 16 & 1 and act.rule.endswith((PRIVATE_UID, PRIVATE_UID_KEPT)):
+        return private_uid_action(value, act)
     if vr == "UI":
         # a vendor's class UID holding the patient's ID or birth date as a component ("1.2.826.0.1.3680043.8.
         # 498.98765431" as SOP Class UID: kept as vocabulary, it went out). Remapped like an instance UID
@@ -888,6 +893,35 @@ def _vr_fits(vr: str, known_vr: str) -> bool:
 
 #: The rule suffix of a safe private number (IS/DS entry) written with a text VR: judged as the number.
 NUMBER_AS_TEXT = ":number-as-text"
+#: The rule suffixes of a safe private UID (private_uid_action): remapped; kept under Retain UIDs (E.3.9).
+PRIVATE_UID = ":uid"
+PRIVATE_UID_KEPT = ":uid+retain_uids"
+
+
+def private_checked(vr: str, act: Action) -> bool:
+    """Whether a private element kept by a safe-private dictionary has its value read (``value_action``)
+    before it is written: opaque bytes, a number written as text, a UID."""
+    return vr in _OPAQUE or act.rule.endswith((NUMBER_AS_TEXT, PRIVATE_UID, PRIVATE_UID_KEPT))
+
+
+def private_uid_action(value: bytes, act: Action) -> Action | None:
+    """A UID kept by Retain Safe Private (PS3.15 E.3.10), as ``value_action`` judges it: the dictionary vouches
+    for a UID, not for what a device wrote there, and a UID is an instance's like a public one.
+
+    - a value that is not one or more UIDs (PS3.5 9.1, :func:`veil.text.uids.is_uid`; not ASCII): removed - a
+      name or a sentence can be written at a UI tag, and a keyed hash of it would pass as a UID;
+    - without Retain UIDs (E.3.9), remapped by the engine's own rule (E.1-1 action U, :func:`new_uids`): an
+      "Analyzed Series UID" holding the original Series Instance UID gets the same new UID as the public
+      attribute and still points at it, and the original no longer sits beside its replacement; the
+      standard's UIDs (:func:`standard_uid`) stay as read;
+    - with Retain UIDs, kept as read, as public UIDs are.
+    """
+    values = _raw_strings(value)
+    if values is None or not all(is_uid(v) for v in values if v):
+        return Action("X", "private:not-UI")
+    if act.rule.endswith(PRIVATE_UID_KEPT) or all(standard_uid(v) for v in values if v):
+        return None
+    return Action("U", act.rule)
 
 
 def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan) -> Action:
@@ -915,6 +949,8 @@ def _safe_private_action(act: Action, vr: str, known_vr: str | None, plan: Plan)
         if vr != "UN" and hiding and not _vr_fits(vr, known_vr):
             return Action("X", f"{act.rule}:vr-mismatch")
     text_vr = known_vr if vr == "UN" else vr
+    if text_vr == "UI":  # a UID, by its own VR or (implicit VR, UN) the dictionary's: private_uid_action
+        return Action("K", act.rule + (PRIVATE_UID_KEPT if plan.policy.has("retain_uids") else PRIVATE_UID))
     if text_vr in _SENTENCE_VRS or (text_vr in _CLEANABLE_PRIVATE_VRS and _cleans_text(plan)):
         # Retain Safe Private keeps the element; its free text is still cleaned (E.3.4/E.3.5), also
         # when an implicit VR file gives it no VR of its own (the private dictionary says it is text)
@@ -1030,7 +1066,7 @@ def _walk(ds: Dataset, ctx: _Ctx, scope: str, top: bool = False) -> None:
                 del raw_elems[tag]  # not a private creator (skipped above): nothing else to invalidate
             fire(tag, "X", act.rule)
             continue
-        if code == "K" and (vr in ("IS", "DS") or (private and (vr in _OPAQUE or act.rule.endswith(NUMBER_AS_TEXT)))
+        if code == "K" and (vr in ("IS", "DS") or (private and private_checked(vr, act))
                             or (act.rule == FALLBACK_BYTES and public_bytes_checked(tag, vr))
                             or class_uid_checked(tag, vr, act)):
             checked = value_vr(tag, vr, creator, ctx.plan, act.rule)
@@ -1610,12 +1646,19 @@ def _put(elem: DataElement, values: list[str], pad: bytes = b"\x00") -> None:
 
 def new_uids(values: list[str], keyed: Keyed) -> list[str]:
     """PS3.15 U: a new UID, the same for the same original everywhere (keyed, no table needed); UIDs of
-    the standard (transfer syntaxes, SOP classes, coding schemes) name no instance and are kept."""
+    the standard (:func:`standard_uid`) name no instance and are kept. The one rule of every UID Veil
+    replaces: public and private attributes, and UIDs quoted in text (E.3.9 without Retain UIDs: replaced
+    consistently, so a private or written reference still finds the public UID it named)."""
     out = []
     for v in values:
         v = v.strip().rstrip("\x00")
-        out.append(v if not v or v in UID_dictionary else keyed.uid(v))
+        out.append(v if not v or standard_uid(v) else keyed.uid(v))
     return out
+
+
+def new_uid(value: str, keyed: Keyed) -> str:
+    """:func:`new_uids` of one UID."""
+    return new_uids([value], keyed)[0]
 
 
 def _remap_uid(elem: DataElement, ctx: _Ctx) -> None:
@@ -1784,12 +1827,37 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
         # dates in text move by the patient's keyed offset, like the header dates (intervals survive)
         shift = ctx.offset.days if ctx.plan.shifts_dates else None
         for v in vals:
-            new, _n = clean_text(v, ctx.known, shift_days=shift)
+            new = clean_with_uids(v, lambda t: clean_text(t, ctx.known, shift_days=shift)[0],
+                                  lambda uid: new_uid(uid, ctx.keyed))
             cleaned.append(new[:limit] if limit else new)
         _put(elem, cleaned, b" ")
     else:  # e.g. Overlay Data or Curve Data: cleaning their pixels needs the pixels module
         del ds[tag]
         ctx.out.fire(tag, "X", f"clean:unavailable-for-{vr}")
+
+
+def clean_with_uids(value: str, clean: Callable[[str], str], remap: Callable[[str], str]) -> str:
+    """Free text with each UID quoted in it (:func:`veil.text.uids.uid_spans`) replaced by `remap` - the keyed
+    new UID the header gets (E.1-1 U: "Compare with prior study <UID>" still names the prior study in the
+    release, and the standard's UIDs stay) - and the text around them cleaned by `clean`. The UIDs are taken
+    out first: read as text, a UID's components were dates and IDs, and what the patterns left of it ("[DATE]
+    .2.1107.5.1.4.73105.300000240311...") still named the device and the acquisition's date and time."""
+    from veil.text.uids import uid_spans
+
+    spans = uid_spans(value)
+    if not spans:
+        return clean(value)
+    parts: list[str] = []
+    pos = 0
+    for start, end in spans:
+        if value[pos:start].strip():
+            parts.append(clean(value[pos:start]))
+        else:
+            parts.append(value[pos:start])
+        parts.append(remap(value[start:end]))
+        pos = end
+    parts.append(clean(value[pos:]) if value[pos:].strip() else value[pos:])
+    return "".join(parts)
 
 
 def stamp_elements(plan: Plan) -> Dataset:

@@ -238,8 +238,7 @@ class _Walk:
             return (1, (tag, "X", act.rule))
         if raw_vr == "UN" and not private and vr != "UN" and (code != "K" or vr == "SQ"):
             raise _Bail  # a UN-encoded public attribute pydicom would re-read with its real VR
-        if code == "K" and (vr in ("IS", "DS") or (private and (vr in ("UN", "OB")
-                                                               or act.rule.endswith(engine.NUMBER_AS_TEXT)))
+        if code == "K" and (vr in ("IS", "DS") or (private and engine.private_checked(vr, act))
                             or (act.rule == engine.FALLBACK_BYTES and engine.public_bytes_checked(tag, vr))
                             or engine.class_uid_checked(tag, vr, act)):
             checked = engine.value_vr(tag, vr, creator, self.plan, act.rule)
@@ -306,7 +305,7 @@ class _Walk:
                     kind = 0
                 elif bad.code == "X":
                     step, kind = (1, (tag, "X", bad.rule)), 1
-                elif bad.code == "U":
+                elif bad.code == "U" and not group & 1:
                     raise _Bail  # a class UID remapped (the file meta follows it): the engine's
                 else:
                     step, kind = (2, step[1], bad), 2

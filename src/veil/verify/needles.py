@@ -24,7 +24,6 @@ from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import UID_dictionary
 
 from veil.pipeline.passthrough import read_head
 from veil.text import months
@@ -38,6 +37,7 @@ from veil.text.known import (
     plain_ascii,
     transliterated,
 )
+from veil.text.uids import standard_uid
 
 #: Attributes that carry an identifier (record/account numbers, device and station names).
 ID_KEYWORDS = frozenset({
@@ -440,7 +440,8 @@ def _collect(ds: Dataset, n: Needles) -> None:
                 _add_name(n, v)
         elif elem.VR == "UI":
             for v in vals:
-                if v not in UID_dictionary and not kw.endswith(("ClassUID", "SyntaxUID", "SchemeUID")):
+                # a UID of the standard (a context group's too) is no needle: the engine keeps it (new_uids)
+                if not standard_uid(v) and not kw.endswith(("ClassUID", "SyntaxUID", "SchemeUID")):
                     n.add(v, "uid")
         elif kw in DATE_KEYWORDS:
             for v in vals:
