@@ -45,7 +45,10 @@ RED_TEAM_ROIS = [
 ]
 RED_TEAM_BEAMS = ["Med Tang", "Lat Tang", "Mantle", "LAO 30", "RAO", "G0", "G180 C90", "VMAT CW", "Arc1 CCW",
                   "Tangent Med", "Boost Post", "SCV", "Field 1", "Setup AP", "Setup LAT", "Axilla", "IMN",
-                  "Whole Brain", "Vertex", "PA Spine"]
+                  "Whole Brain", "Vertex", "PA Spine",
+                  # with energies, angles and field-in-field segments
+                  "Med Tang 6X", "RAO Tang 15X FiF", "Lat Tang FIF", "MedTang_6X", "Tang_M_FIF", "Mantle PA 6FFF",
+                  "Lat Tang EDW60", "LtTang", "SCV/PAB", "Inverted Y"]
 
 #: AAPM TG-263 structure names (written from the report, 2018): organs at risk with laterality, targets and
 #: planning structures - 150+ of them, L and R where the report has both.
