@@ -346,9 +346,8 @@ def _clinical_camel(word: str, lex: Lexicon) -> bool:
     its parts, it is no name; read whole, it was a word in no list shaped like a name (rule 3). A part that is
     an RT word or a foreign descriptor word that is also a name ("VenaCava", "TangMed") is allowed: its
     context decides, as for the word written alone. Not split: "QuixandorBelinda", "JohnSmith", "McQuixandor"
-    (a part is a name or in no list), nor a listed word ("McDonald", "DeVries")."""
-    if word[1:].islower() or word.isupper():
-        return False  # most words: "Smith", "CT", "liver" (string tests first: this runs for every word)
+    (a part is a name or in no list), nor a listed word ("McDonald", "DeVries"). The caller tests the case
+    first ("Smith", "CT", "liver" are no CamelCase word): this is asked of every word."""
     word = word.removesuffix(".")
     if not (word.isascii() and word.isalpha() and _CAMEL.search(word)) or not lex.unknown(word.upper()):
         return False
@@ -444,9 +443,10 @@ def find_names(text: str, unknown_words: bool = True, rt: bool = False) -> list[
         text = _lower_case_names(text, lex)
     toks: list[_Tok] = []
     for m in _TOKEN.finditer(text):
-        if "-" in m.group() and _clinical_compound(m.group(), lex):
+        w = m.group()
+        if "-" in w and _clinical_compound(w, lex):
             toks += [_Tok(p, allcaps) for p in _PART.finditer(text, m.start(), m.end())]
-        elif not allcaps and _clinical_camel(m.group(), lex):
+        elif not allcaps and not w[1:].islower() and not w.isupper() and _clinical_camel(w, lex):
             toks += [_Tok(p, allcaps) for p in _CAMEL_PART.finditer(text, m.start(), m.end())]
         else:
             toks.append(_Tok(m, allcaps))
