@@ -1424,6 +1424,16 @@ def standard_meaning(value: str) -> bool:
     return " " in word or (word not in lex.first and word not in lex.surnames)
 
 
+#: RT labels: structure, observation, beam, plan and device names that a planning system's users type and
+#: dose-to-organ research reads (PS3.3 C.8.8.5 Structure Set, C.8.8.8 RT ROI Observations, C.8.8.9/C.8.8.14
+#: RT Plan; Segment Label C.8.20.4, often the same AAPM TG-263 names). Cleaned (E.3.4) with those names'
+#: words as anatomy and fields: "Carina", "Vena_Cava", "Med Tang" (veil.text.names.find_names `rt`).
+_RT_LABELS = frozenset(tag_for_keyword(k) for k in (
+    "StructureSetLabel", "StructureSetName", "ROIName", "ROIObservationLabel", "RTPlanLabel", "RTPlanName",
+    "BeamName", "FixationDeviceLabel", "ShieldingDeviceLabel", "BlockName", "SegmentLabel",
+))
+
+
 def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | None = None) -> bool:
     """ALLOWLIST_KNOWN: the known identifiers in a text value replaced; False when there were none.
     Technical text is checked for names, IDs, dates and whole place values only, not for single words of
@@ -1451,7 +1461,7 @@ def _clean_known(elem: DataElement, ctx: _Ctx, scope: str = "", ds: Dataset | No
     vals = _values(elem)
     kind = _meaning_kind(ds, vals) if int(elem.tag) == _CODE_MEANING else ""
     if int(elem.tag) in typed_text():  # a label people type ("Liver (contoured by Dr Jane Roe)"): free text
-        cleaned = [clean_text(v, ctx.known)[0] for v in vals]
+        cleaned = [clean_text(v, ctx.known, rt=int(elem.tag) in _RT_LABELS)[0] for v in vals]
     elif scope in ("C", "D") and kind != "standard" and int(elem.tag) == _CODE_MEANING:
         # patterns too (red team: "Contact daughter 555-201-0142" and "Seen 2019-03-04" in SR content went out)
         cleaned = [clean_text(v, ctx.known)[0] for v in vals]
@@ -1826,8 +1836,9 @@ def _clean(ds: Dataset, elem: DataElement, ctx: _Ctx, handled: set[int]) -> None
         limit = _MAX_LEN.get(vr)
         # dates in text move by the patient's keyed offset, like the header dates (intervals survive)
         shift = ctx.offset.days if ctx.plan.shifts_dates else None
+        rt = tag in _RT_LABELS
         for v in vals:
-            new = clean_with_uids(v, lambda t: clean_text(t, ctx.known, shift_days=shift)[0],
+            new = clean_with_uids(v, lambda t: clean_text(t, ctx.known, shift_days=shift, rt=rt)[0],
                                   lambda uid: new_uid(uid, ctx.keyed))
             cleaned.append(new[:limit] if limit else new)
         _put(elem, cleaned, b" ")

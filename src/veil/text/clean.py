@@ -43,11 +43,12 @@ __all__ = ["KnownIdentifiers", "clean_label", "clean_text", "collect_identifiers
 
 
 def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | str = True,
-           patterns: bool = True) -> list[Span]:
+           patterns: bool = True, rt: bool = False) -> list[Span]:
     """Merged identifying spans of `value`, in order. `names=False` skips header-free name detection
     (and the patient's own name parts found by their context, :func:`find_cued`); `names="listed"` does not
     take a word in no list for a name on its own (:func:`find_names` `unknown_words`), for the meaning of a
-    local procedure code; `patterns=False` skips the patterns (dates, IDs, phones ...)."""
+    local procedure code; `patterns=False` skips the patterns (dates, IDs, phones ...); `rt`: the value is an
+    RT label (ROI Name, Beam Name ...) whose TG-263 words are anatomy (:func:`find_names` `rt`)."""
     spans: list[Span] = []
     if known is not None and known.terms:
         spans += _phrase_says_word(value, _case_says_word(value, _find_known(value, known)))
@@ -55,7 +56,7 @@ def detect(value: str, known: KnownIdentifiers | None = None, *, names: bool | s
     if patterns:
         spans += find_patterns(value)
     if names:
-        spans += find_names(value, unknown_words=names != "listed")
+        spans += find_names(value, unknown_words=names != "listed", rt=rt)
         if known is not None and known.cued:
             spans += find_cued(value, known)
     return merge(spans)
@@ -149,15 +150,15 @@ def _glued_name(text: str) -> bool:
 
 
 def clean_text(value: str, known: KnownIdentifiers | None = None, *, shift_days: int | None = None,
-               names: bool | str = True, patterns: bool = True) -> tuple[str, int]:
+               names: bool | str = True, patterns: bool = True, rt: bool = False) -> tuple[str, int]:
     """Return `value` with identifying spans replaced, and how many spans were replaced.
 
     ``shift_days``: move unambiguous dates by this many days (years written as dates by as many whole years)
     instead of replacing them by ``[DATE]`` - not the patient's birth date (``known.births``) nor a date after a
     birth cue, which are replaced.
-    ``names``/``patterns``: as :func:`detect`.
+    ``names``/``patterns``/``rt``: as :func:`detect`.
     """
-    return _replaced(value, detect(value, known, names=names, patterns=patterns), known, shift_days)
+    return _replaced(value, detect(value, known, names=names, patterns=patterns, rt=rt), known, shift_days)
 
 
 def clean_label(value: str, known: KnownIdentifiers | None) -> tuple[str, int]:

@@ -42,6 +42,11 @@ descriptor only ("CT Kiefer", not "Herrn Kiefer", "Dott. Testa"). Places: multi-
 names ("St Mary's", "Mercy General Hospital"), city names that are not English words, and any
 capitalised words after "lives in", "transferred from" ...; ambiguous city names ("Reading") need
 such a cue or a state abbreviation after them.
+
+Radiotherapy names (AAPM TG-263, 2018: ``data/rt_nomenclature.txt``): a CamelCase word in no list is read by
+its parts when they are all clinical or plain English ("SpinalCord", "OpticNerve"), words of underscore-joined
+names one by one as before ("Cauda_Equina"); the TG-263 words that are also people's names ("Carina", "Vena",
+"Tang") are anatomy in an RT label that reads as a descriptor only (:func:`find_names` `rt`).
 """
 
 from __future__ import annotations
@@ -50,9 +55,13 @@ import re
 from functools import lru_cache
 
 from veil.text.spans import NAME, PLACE, Span
-from veil.text.vocabulary import Lexicon, descriptor_lexicon, lexicon
+from veil.text.vocabulary import Lexicon, descriptor_lexicon, lexicon, rt_lexicon
 
-_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?")
+#: A word: letters with inner apostrophes and hyphens, and a trailing period; or two single letters joined by
+#: "&", an abbreviation ("H&N" is head and neck: "BELINDA Q H&N" lost the site's "H" as a third initial).
+#: (A token starts after a non-letter, so "&" right after its first letter follows a single letter: "AT&T" is
+#: two words.)
+_TOKEN = re.compile(r"[^\W\d_](?:&[^\W\d_](?![^\W\d_])|(?:[^\W\d_]|['’](?=[^\W\d_])|-(?=[^\W\d_]))*\.?)")
 #: A token's parts between hyphens, for a hyphen-joined word that is not a double-barrelled name.
 _PART = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_]))*\.?")
 
@@ -283,17 +292,20 @@ _FOREIGN_FUNCTION = frozenset([
 ])
 
 
-def _descriptor(toks: list[_Tok], lex: Lexicon) -> bool:
+def _descriptor(toks: list[_Tok], lex: Lexicon, codes: frozenset[int] = frozenset()) -> bool:
     """A short clinical descriptor, not a sentence about people ("CT Kiefer", "Kopf^Routine", "Parkinson
     DaTscan", "Cerebro sin contraste"): at most 8 words, at least one of them clinical, the others clinical,
-    eponyms or function words, and no title, cue or reporting verb."""
+    eponyms or function words, and no title, cue or reporting verb. The tokens at `codes` are neither (an RT
+    label's "6X", "G180": :func:`_codes`)."""
     if len(toks) > 8:
         return False
     clinical = False
-    for t in toks:
+    for k, t in enumerate(toks):
         b = t.bare
         if b in TITLES or b in _CUES or b in _POST_CUES or t.word == "M.":
             return False
+        if k in codes:
+            continue
         if b in lex.vocabulary or b in lex.descriptor_words or b in _EPONYM_HEADS or b in _WEAK_HEADS:
             clinical = True
         elif not (b in _FUNCTION or b in _FOREIGN_FUNCTION or b in lex.eponyms or lex.eponym(b)):
@@ -309,6 +321,42 @@ def _clinical_compound(word: str, lex: Lexicon) -> bool:
     parts = bare.split("-")
     return (not _listed(bare, lex) and any(p in lex.vocabulary for p in parts)
             and not all(p in lex.vocabulary for p in parts))
+
+
+def _codes(toks: list[_Tok], text: str) -> frozenset[int]:
+    """The tokens of an RT label that are parts of codes, not words: touching a digit ("6X" energy, "G180"
+    gantry angle, "PRV5", "Arc1", "1cm") or one letter after an underscore (TG-263's "_I", "_S" suffixes:
+    "Musc_Constrict_M"). They neither make an RT label a descriptor nor keep it from being one."""
+    out = set()
+    for k, t in enumerate(toks):
+        before, after = text[t.start - 1:t.start] if t.start else "", text[t.end:t.end + 1]
+        if before.isdigit() or after.isdigit() or (len(t.bare) == 1 and before == "_"):
+            out.add(k)
+    return frozenset(out)
+
+
+#: Where a CamelCase word's parts meet ("SpinalCord", "OpticNerve", "PTVBoost"), and its parts.
+_CAMEL = re.compile(r"[a-z][A-Z]|[A-Z][A-Z][a-z]")
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+
+def _clinical_camel(word: str, lex: Lexicon) -> bool:
+    """A CamelCase word in no list whose every part is clinical or an English word that is no name
+    ("SpinalCord", "OpticNerve", "BrachialPlex" of AAPM TG-263, which joins a structure's words so): read as
+    its parts, it is no name; read whole, it was a word in no list shaped like a name (rule 3). A part that is
+    an RT word or a foreign descriptor word that is also a name ("VenaCava", "TangMed") is allowed: its
+    context decides, as for the word written alone. Not split: "QuixandorBelinda", "JohnSmith", "McQuixandor"
+    (a part is a name or in no list), nor a listed word ("McDonald", "DeVries"). The caller tests the case
+    first ("Smith", "CT", "liver" are no CamelCase word): this is asked of every word."""
+    word = word.removesuffix(".")
+    if not (word.isascii() and word.isalpha() and _CAMEL.search(word)) or not lex.unknown(word.upper()):
+        return False
+    for part in _CAMEL_PART.findall(word):
+        b = part.upper()
+        if not (b in lex.vocabulary or b in lex.rt_words or b in lex.descriptor_words or b in _FUNCTION or (
+                b in lex.english and b not in lex.first and b not in lex.surnames and b not in lex.ambiguous)):
+            return False
+    return True
 
 
 #: Titles and cues after which a listed name is read in text written all in lower case.
@@ -369,13 +417,24 @@ def _boring(text: str, lex: Lexicon) -> bool:
 _CARET_NAME = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’ -]{0,63}\^[^\W\d_][\w'’ -]{0,63}(?:\^[\w'’. -]{0,64}){0,8}")
 
 
-def find_names(text: str, unknown_words: bool = True) -> list[Span]:
+def find_names(text: str, unknown_words: bool = True, rt: bool = False) -> list[Span]:
     """NAME and PLACE spans found without any header value (see the module docstring for the rules).
 
     `unknown_words=False`: a word in no list is not a name on its own (rule 4 below takes listed first
     names and surnames only; it still joins a name it neighbours: "Zbigniew Wojciechowski"). For the
     meaning of a local procedure code, abbreviations in capitals ("MR KNIE LI", "FL VCUG", "CT TAVR
-    PLANNING") are the rule and a person's name the exception."""
+    PLANNING") are the rule and a person's name the exception.
+
+    `rt`: `text` is an RT label - an ROI Name, ROI Observation Label, Beam Name, Structure Set or RT Plan
+    Label/Name, a fixation or shielding device label (PS3.3 C.8.8.5, C.8.8.8, C.8.8.14, C.8.8.9). There the
+    words of AAPM TG-263 and of beam names that are also people's names ("Carina", "Vena_Cava", "Lobe",
+    "Med Tang", "Mantle", "Couch Surface") are anatomy and fields when the label reads as a descriptor: every
+    word clinical, such an RT word, a function word or part of a code ("6X", "G180"), and no title or cue
+    (:func:`_descriptor`). Chosen over the value's shape (underscores, CamelCase): "Carina", "Mantle" and
+    "Med Tang" have none, and over the attribute alone: "Carina Smith" or "Liver (contoured by Dr Jane
+    Roe)" in an ROI Name still have their names taken. Outside RT labels the same words stay names ("seen
+    by Dr Tang", "Carina called"). An RT word that is also an English word ("MASK", "SURFACE") is no name on
+    its own anyway; in an RT label it does not join a name beside it either ("QUIXANDOR MASK")."""
     lex = lexicon()
     if _boring(text, lex):
         return []
@@ -384,8 +443,11 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
         text = _lower_case_names(text, lex)
     toks: list[_Tok] = []
     for m in _TOKEN.finditer(text):
-        if "-" in m.group() and _clinical_compound(m.group(), lex):
+        w = m.group()
+        if "-" in w and _clinical_compound(w, lex):
             toks += [_Tok(p, allcaps) for p in _PART.finditer(text, m.start(), m.end())]
+        elif not allcaps and not w[1:].islower() and not w.isupper() and _clinical_camel(w, lex):
+            toks += [_Tok(p, allcaps) for p in _CAMEL_PART.finditer(text, m.start(), m.end())]
         else:
             toks.append(_Tok(m, allcaps))
     if not toks:
@@ -393,7 +455,11 @@ def find_names(text: str, unknown_words: bool = True) -> list[Span]:
     # a foreign descriptor word that is also a surname is clinical in a descriptor only ("CT Kiefer", not
     # "Herrn Kiefer"); an eponym that is a common surname is a name unless the text shows the eponym
     desc = False
-    if not lex.contextual.isdisjoint([t.bare for t in toks]):
+    bares = [t.bare for t in toks]
+    if rt and not lex.rt_words.isdisjoint(bares):  # "Carina", "Med Tang 6X" (see above)
+        desc = _descriptor(toks, rt_lexicon(True), _codes(toks, text))
+        lex = rt_lexicon(desc)
+    if not desc and not lex.contextual.isdisjoint(bares):
         desc = _descriptor(toks, lex)
         if desc:
             lex = descriptor_lexicon()

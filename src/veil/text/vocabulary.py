@@ -3,7 +3,8 @@
 PS3.15 E.3.4/E.3.5 want descriptors cleaned so that they keep their meaning: "CT CHEST W/O CONTRAST",
 "T1 MPRAGE SAG" and "L knee" must survive even though "Chest", "Sag" or "Knee" can be surnames. The
 allow-list (``data/vocabulary.txt``, drug names ``data/drugs.txt``, German/French/Spanish/Italian
-descriptor and ECG words ``data/descriptors_intl.txt``) and the eponyms (``data/eponyms.txt``) are Veil's
+descriptor and ECG words ``data/descriptors_intl.txt``), the radiotherapy structure and beam names
+(``data/rt_nomenclature.txt``, written from AAPM TG-263) and the eponyms (``data/eponyms.txt``) are Veil's
 own; the name lists are derived from public-domain US Census 1990 name files and GeoNames city names (see
 :mod:`veil.text._build_lists` for provenance and licences). Everything ships inside the package: nothing
 is downloaded at run time.
@@ -11,6 +12,7 @@ is downloaded at run time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -46,6 +48,10 @@ class Lexicon:
     #: eponym pairs of the two-word hyphenated eponyms ("GREULICH-PYLE"): also one eponym when written
     #: "Greulich and Pyle", see :mod:`veil.text.names`
     eponym_pairs: frozenset[tuple[str, str]] = frozenset()
+    #: radiotherapy words of data/rt_nomenclature.txt that are also people's names ("CARINA", "VENA", "TANG",
+    #: "MANTLE", "COUCH", "MASK"): clinical in an RT label only (:func:`rt_lexicon`); the list's other words
+    #: ("SPINALCORD", "CHESTWALL", "SUBMAND") are in :attr:`vocabulary`
+    rt_words: frozenset[str] = frozenset()
 
     def unknown(self, word: str) -> bool:
         """True for an alphabetic word in no list (not English, not clinical, not a known name/place)."""
@@ -95,6 +101,20 @@ def _words(name: str) -> frozenset[str]:
     return frozenset(w.upper() for line in _lines(name) for w in line.split("#", 1)[0].split())
 
 
+#: A word of an RT name as :mod:`veil.text.names` reads it: a letter run ("Glnd_Submand_L" is GLND, SUBMAND, L;
+#: "SpinalCord" one word), or two single letters joined by "&" ("H&N").
+_RT_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]&[^\W\d_](?![^\W\d_])|[^\W\d_]+")
+
+
+@cache
+def rt_nomenclature() -> frozenset[str]:
+    """Upper-case words of the radiotherapy structure and beam names (``data/rt_nomenclature.txt``: AAPM
+    TG-263 structure names, beam and technique words), read as text is read for names. One-letter words
+    ("L", "R", "I" of "V_Venacava_I") are left out: in text they are initials."""
+    return frozenset(w.upper() for line in _lines("rt_nomenclature.txt") for entry in line.split("#", 1)[0].split()
+                     for w in _RT_WORD.findall(entry) if len(w) > 1)
+
+
 @cache
 def lexicon() -> Lexicon:
     ranked = _lines("surnames.txt")
@@ -107,6 +127,12 @@ def lexicon() -> Lexicon:
     surname_eponyms = eponyms & frozenset(ranked[:COMMON_SURNAMES])
     # nor is an eponym that is a common surname ("PARKINSON", "CUSHING" of medical_terms.txt): names.py decides
     vocab = clinical_vocabulary() - descriptor_words - surname_eponyms
+    # TG-263 and beam words that are no one's name ("SPINALCORD", "CHESTWALL") are clinical in any text; the
+    # others ("CARINA", "TANG") in an RT label only. Not in clinical_vocabulary(): the known-identifier
+    # matcher leaves a name part that is a clinical English word alone ("Mask" of a patient Mask)
+    rt = rt_nomenclature() - vocab
+    rt_words = rt & (surnames | first | eponyms)
+    vocab |= rt - rt_words
     places: set[str] = set()
     multi: dict[str, set[tuple[str, ...]]] = {}
     for p in _lines("places.txt"):
@@ -132,6 +158,7 @@ def lexicon() -> Lexicon:
         eponym_pairs=frozenset(
             (a, b) for a, b in (tuple(e.split("-")) for e in eponyms if e.count("-") == 1) if a and b
         ),
+        rt_words=rt_words,
     )
 
 
@@ -140,6 +167,20 @@ def descriptor_lexicon() -> Lexicon:
     """:func:`lexicon` for a short clinical descriptor: its foreign descriptor words are vocabulary."""
     lex = lexicon()
     return replace(lex, vocabulary=lex.vocabulary | lex.descriptor_words)
+
+
+@cache
+def rt_lexicon(descriptor: bool) -> Lexicon:
+    """:func:`lexicon` for an RT label (ROI Name, Beam Name, Structure Set Label ...: the names of AAPM TG-263
+    and the beam words of a plan), where "Carina", "Vena_Cava", "Med Tang", "Mantle" are anatomy and fields.
+
+    `descriptor` (the label reads as one: :func:`veil.text.names.find_names`): every RT word and foreign
+    descriptor word is clinical. Otherwise only the RT words that are also English words ("MASK", "RING",
+    "SURFACE") are: they are no name on their own anywhere, and here they no longer join a name next to them
+    ("QUIXANDOR MASK" keeps MASK); "TANG" and "CARINA" beside a person's name stay names ("Carina Smith")."""
+    lex = lexicon()
+    extra = lex.rt_words | lex.descriptor_words if descriptor else lex.rt_words & lex.ambiguous
+    return replace(lex, vocabulary=lex.vocabulary | extra)
 
 
 def is_clinical(word: str) -> bool:
