@@ -104,7 +104,9 @@ def test_beam_names_and_the_fixation_device_survive_cleaning(tmp_path, monkeypat
 
 @pytest.mark.parametrize("build", [_rtstruct, _rtplan])
 def test_under_basic_the_rt_labels_still_go(build, tmp_path, monkeypatch):
+    """ROI Name (E.1-1 Z) and the plan's labels go under basic; a Beam Name is an allow-listed label there
+    (red team 3: "LAO 30" was removed), kept as written unless it holds the patient's identifiers."""
     out = _run(build(), "basic", tmp_path, monkeypatch)
     assert not [r.ROIName for r in out.get("StructureSetROISequence", []) if r.ROIName]
-    assert not [b.BeamName for b in out.get("BeamSequence", []) if b.get("BeamName")]
+    assert [b.BeamName for b in out.get("BeamSequence", [])] == (BEAMS if "BeamSequence" in out else [])
     assert not out.get("StructureSetName") and out.get("RTPlanLabel", "") in ("", "ANONYMIZED")
