@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from veil.pixels.ocr import Word
+from veil.text.romanize import edit_distance
 
 _CONFUSE = str.maketrans({"0": "O", "1": "I", "L": "I", "|": "I", "5": "S", "8": "B", "$": "S", "2": "Z"})
 _DIGITS = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8",
@@ -121,20 +122,8 @@ def _near(a: str, b: str) -> bool:
         return True  # truncated on screen ("PATIENTFI..")
     if min(len(a), len(b)) >= 5 and abs(len(a) - len(b)) <= 2:
         limit = 1 if len(b) < 8 else 2
-        return _edits(a, b, limit) <= limit
+        return edit_distance(a, b, limit) <= limit
     return False
-
-
-def _edits(a: str, b: str, limit: int) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        if min(cur) > limit:
-            return limit + 1
-        prev = cur
-    return prev[-1]
 
 
 def word_label(text: str, ids: Identifiers) -> str | None:

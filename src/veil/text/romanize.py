@@ -92,8 +92,9 @@ def _allowed(n: int) -> int:
     return 0 if n <= 7 else 1 if n <= 10 else 2
 
 
-def _distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance of `a` and `b`, or `limit` + 1 once it is known to exceed `limit`."""
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of `a` and `b`, or `limit` + 1 once it is known to exceed `limit` (here and for
+    OCR'd words, :mod:`veil.pixels.match`)."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     prev = list(range(len(b) + 1))
@@ -114,7 +115,7 @@ def matches(key: str, keys: frozenset[str]) -> bool:
         return True
     for k in keys:
         limit = _allowed(min(len(k), len(key)))
-        if limit and k[0] == key[:1] and _distance(key, k, limit) <= limit:
+        if limit and k[0] == key[:1] and edit_distance(key, k, limit) <= limit:
             return True
     return False
 
