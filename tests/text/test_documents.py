@@ -342,13 +342,18 @@ OTHER_PHI = {  # someone else's identifiers, which only the patterns and the nam
     "comment": _with_comment(_clean_report(), b"% Next of kin: mother Orlavia Brenwick, tel 555-901-2277\n"),
     "comment-in-object": _clean_report().replace(b"<< /Type /Pages", b"% SSN 078-05-1120\n<< /Type /Pages"),
     "after-eof": _clean_report() + b"guarantor: Orlavia Brenwick, 12 Kestrel Row; orlavia@mailhost.example\n",
+    # review: no "%", between two objects, before "trailer", before a second "%%EOF"
+    "between-objects": _clean_report().replace(b"endobj\n", b"endobj\nNext of kin tel 555-901-2277\n", 1),
+    "before-trailer": _clean_report().replace(b"trailer", b"kin tel 555-901-2277\ntrailer"),
+    "double-eof": _clean_report() + b"Next of kin tel 555-901-2277\n%%EOF\n",
 }
 
 
 @pytest.mark.parametrize("doc", OTHER_PHI.values(), ids=OTHER_PHI.keys())
 def test_text_no_viewer_shows_is_read_for_patterns_and_names_too(doc):
     """Red team 3: a comment "% Next of kin: ... tel 555-901-2277" and a guarantor's address after "%%EOF"
-    were kept under keep_if_clean, as only the patient's own values were looked for outside the shown text."""
+    were kept under keep_if_clean, as only the patient's own values were looked for outside the shown text;
+    the review then put the text between objects, before "trailer" or before a second "%%EOF"."""
     with pytest.raises(InputError) as exc:
         deidentify(_instance(doc), compile_plan(load_policy_text(KEEP)), KEY)
     assert exc.value.rule == "encapsulated-document:identifying-text"

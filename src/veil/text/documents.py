@@ -239,6 +239,10 @@ _ESC = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"(": b
 _OBJ = re.compile(rb"(?<![0-9A-Za-z.])(\d+)[" + _WS + rb"]+(\d+)[" + _WS + rb"]+obj")
 _STREAM_WORD = re.compile(rb"(?<![A-Za-z])stream")
 _TRAILER = re.compile(rb"(?<![A-Za-z])trailer")
+#: A cross-reference table (7.5.4) and the "startxref" line (7.5.5), as written between objects.
+_XREF_SECTION = re.compile(rb"(?<![A-Za-z])xref[" + _WS + rb"]+(?:\d+[" + _WS + rb"]+\d+[" + _WS + rb"]+"
+                           rb"(?:\d{10}[" + _WS + rb"]+\d{5}[" + _WS + rb"]+[fn][" + _WS + rb"]*)*)*"
+                           rb"|(?<![A-Za-z])startxref[" + _WS + rb"]+\d+")
 _STREAM_EOL = re.compile(rb"[ \t]*(?:\r\n|\n|\r)")
 _MAX_INFLATE = 64 << 20  # bytes per stream: a Flate bomb is refused, not expanded
 _TJ_SPACE = -200  # a TJ adjustment of at least 0.2 em is a word space
@@ -430,6 +434,7 @@ class _Pdf:
         self.trailers: list[dict[str, Any]] = []
         self.streams: list[_Stream] = []
         self._decoded: dict[int, bytes] = {}
+        self._structure: list[tuple[int, int]] = []  # objects and trailers: what is not between them
         headers: set[int] = set()
         keywords: set[int] = set()
         data_spans: list[tuple[int, int]] = []  # strings and stream data: a `stream` word there is data
@@ -460,6 +465,7 @@ class _Pdf:
             data_spans += lx.strings
             self.objects[int(m.group(1))] = value
             self.every.append(value)
+            self._structure.append((m.start(), after))
             pos = after
         if {m.start() for m in _OBJ.finditer(data)} != headers:
             raise ExtractionError("PDF object the reader could not parse (inside another object)")
@@ -470,16 +476,23 @@ class _Pdf:
 
     def hidden_text(self) -> list[str]:
         """Text a viewer does not show but the file holds: comments outside strings and streams (7.2.4), but
-        the header, the binary marker and "%%EOF", and whatever follows the last "%%EOF". Read for checking
+        the header, the binary marker and "%%EOF", and whatever lies outside every object, trailer and
+        cross-reference table (after "%%EOF", before a second one, between objects). Read for checking
         like the shown text: a comment "% Next of kin: ... tel 555-901-2277, SSN ..." and a guarantor's
         address after "%%EOF" were kept, as only the patient's own values were looked for there (red team 3)."""
         data = self.data
-        out = [data[m.start() + 1:m.end()].decode("latin-1") for m in _COMMENT.finditer(data)
-               if m.start() > 0 and not self._inside(m.start()) and not _MARKER.fullmatch(data, m.start(), m.end())]
-        eof = data.rfind(b"%%EOF")
-        tail = data[eof + 5:] if eof >= 0 else b""
-        if tail.strip(b"\x00\t\n\x0c\r "):
-            out.append(tail.decode("latin-1"))
+        comments = [m for m in _COMMENT.finditer(data) if not self._inside(m.start())]
+        out = [data[m.start() + 1:m.end()].decode("latin-1") for m in comments
+               if m.start() > 0 and not _MARKER.fullmatch(data, m.start(), m.end())]
+        # what lies between the objects and trailers, but cross-reference tables, "startxref" lines and the
+        # comments: text there (after "%%EOF", before a second one, before "trailer") is no PDF (review)
+        rest = bytearray(data)
+        for a, b in [*self._structure, *(m.span() for m in comments),
+                     *(m.span() for m in _XREF_SECTION.finditer(data))]:
+            rest[a:b] = b" " * (b - a)
+        gap = bytes(rest).split()
+        if gap:
+            out.append(b" ".join(gap).decode("latin-1"))
         return [t for t in out if t.strip()]
 
     def _read_trailers(self, start: int, end: int, spans: list[tuple[int, int]]) -> None:
@@ -488,6 +501,7 @@ class _Pdf:
             tok = lx.next()
             if tok is not None and tok.kind == "<<":  # else the word in a comment: no trailer to a viewer
                 self.trailers.append(_parse(lx, tok))
+                self._structure.append((m.start(), lx.pos))
             spans += lx.strings
 
     def _read_stream(self, attrs: dict[str, Any], pos: int) -> tuple[_Stream, int, int]:
