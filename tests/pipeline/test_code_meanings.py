@@ -251,10 +251,12 @@ def test_a_name_glued_into_a_camelcase_word_is_found(policy, tmp_path, monkeypat
     ds = _small_image()
     ds.PatientName = "Quixandor^Belinda"
     ds.ReferringPhysicianName = "Vrandleby^Zebulon"
-    ds.SoftwareVersions = ["QuixandorNet", "VrandlebySeg v1", "xQuixandor", "HeadCT 2.1", "SyngoVia VB10"]
+    ds.SoftwareVersions = ["QuixandorNet", "VrandlebySeg v1", "xQuixandor", "HeadCT 2.1", "SyngoVia VB10",
+                           "CNNQuixandor", "QUIXANDORNet", "MRIBrain"]  # review: after an acronym too
     out = _run(ds, policy, tmp_path, monkeypatch)
     got = list(out.SoftwareVersions)
-    assert got == ["[NAME]Net", "[NAME]Seg v1", "x[NAME]", "HeadCT 2.1", "SyngoVia VB10"], got
+    assert got == ["[NAME]Net", "[NAME]Seg v1", "x[NAME]", "HeadCT 2.1", "SyngoVia VB10", "CNN[NAME]", "[NAME]Net",
+                   "MRIBrain"], got
 
 
 LOCAL_PROCEDURES = [

@@ -1248,15 +1248,17 @@ def has_known(folded: str, known: KnownIdentifiers) -> bool:
                for part in _matchers(known.terms) for full, tail, _groups in part)
 
 
-#: Where a word changes from a lower-case to a capital letter: a CamelCase join ("QuixandorNet", "xQuixandor").
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+#: A CamelCase join: a lower-case letter then a capital ("QuixandorNet", "xQuixandor"), or the last capital of
+#: an acronym before a capitalised word ("CNNQuixandor", "QUIXANDORNet": review). The same joins as
+#: veil.text.names reads a CamelCase word's parts by.
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def camel_pieces(value: str) -> list[tuple[int, str]]:
     """The pieces of `value` between CamelCase joins with their offsets, or [] when it has none. A name
     glued into a model or algorithm name ("QuixandorNet", "VrandlebySeg v1" in Software Versions) went out:
     a term must not run on into letters ("Head" is no name in "Headache"), and here the case says where
-    the name ends (red team 3). Only the join of a lower-case letter and a capital counts."""
+    the name ends (red team 3)."""
     cuts = [m.start() for m in _CAMEL.finditer(value) if not _PARTICLE.search(value, 0, m.start())]
     if not cuts:
         return []
