@@ -1391,5 +1391,13 @@ def technical_identifiers(known: KnownIdentifiers, *, places: bool = False,
     patients Black and Irish): such words in coded text say the same thing for every patient. Nor a date
     written with a 2-digit year: a software version "5.5.90" or a kernel "1-1-10" is no birth date (red
     team C)."""
-    terms = _technical(known.terms, known.homes if homes else frozenset(), places)
-    return known if terms == known.terms else KnownIdentifiers(terms, homes=known.homes)
+    tech = _technical_known(known.terms, known.homes, homes, places)
+    return known if tech.terms == known.terms else tech
+
+
+@lru_cache(maxsize=512)
+def _technical_known(terms: tuple[tuple[str, str], ...], homes: frozenset[str], use_homes: bool,
+                     places: bool) -> KnownIdentifiers:
+    """technical_identifiers' set, one object per term set: its caches (the raw values' hits, the names'
+    sound keys) last across the values and files of a study instead of being built again for each value."""
+    return KnownIdentifiers(_technical(terms, homes if use_homes else frozenset(), places), homes=homes)
